@@ -1,0 +1,322 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// LinkType is the link-layer header type of a source's frames, with the
+// values of the pcap LINKTYPE_ registry.
+type LinkType uint16
+
+// Link types a Source may deliver.
+const (
+	LinkEthernet LinkType = 1   // LINKTYPE_ETHERNET
+	LinkRaw      LinkType = 101 // LINKTYPE_RAW (IPv4 or IPv6, no link header)
+	LinkSLL      LinkType = 113 // LINKTYPE_LINUX_SLL
+	LinkSLL2     LinkType = 276 // LINKTYPE_LINUX_SLL2
+)
+
+// MaxVLANs is the number of stacked VLAN tags a Packet keeps.
+const MaxVLANs = 4
+
+// Kind says what a decoded UDP datagram carries.
+type Kind uint8
+
+// Kinds of decoded packets.
+const (
+	KindOther Kind = iota // not UDP over IP (ARP, TCP, ...)
+	KindUDP               // UDP, neither RTP nor RTCP
+	KindRTP               // RTP version 2
+	KindRTCP              // RTCP (SR, RR, SDES, BYE, APP)
+)
+
+// VLANTag is one 802.1Q or 802.1ad tag.
+type VLANTag struct {
+	TPID uint16 // 0x8100 (802.1Q) or 0x88a8 (802.1ad)
+	TCI  uint16 // priority (3 bits), DEI (1 bit), VLAN ID (12 bits)
+}
+
+// ID returns the tag's VLAN ID.
+func (t VLANTag) ID() uint16 { return t.TCI & 0x0fff }
+
+// Priority returns the tag's 802.1p priority code point.
+func (t VLANTag) Priority() uint8 { return uint8(t.TCI >> 13) }
+
+// RTPHeader is the fixed part of an RTP header and what follows it.
+type RTPHeader struct {
+	Marker         bool
+	PayloadType    uint8
+	SequenceNumber uint16
+	Timestamp      uint32
+	SSRC           uint32
+	CSRCCount      uint8
+	Extension      bool
+	Padding        bool
+	// Payload is the RTP payload without header, CSRCs, extension and
+	// padding. It aliases the decoded frame.
+	Payload []byte
+}
+
+// Packet is a frame decoded in place. Decode overwrites every field; slices
+// alias the frame given to Decode and stay valid as long as that frame does.
+// A Packet is not safe for concurrent use; reuse one per goroutine.
+type Packet struct {
+	Kind   Kind
+	SrcMAC [6]byte
+	DstMAC [6]byte
+	HasMAC bool // false for raw IP and cooked captures without a MAC
+
+	// VLANs holds the tags outermost first: a tag the kernel stripped and
+	// reported out of band comes first, then the tags found in the frame.
+	VLANs    [MaxVLANs]VLANTag
+	NumVLANs int
+
+	Src, Dst netip.AddrPort // IP addresses and UDP ports
+	IPProto  uint8
+	TOS      uint8 // IPv4 ToS or IPv6 traffic class
+
+	// UDP is the UDP payload; it aliases the frame.
+	UDP []byte
+	// RTP is valid when Kind is KindRTP.
+	RTP RTPHeader
+}
+
+// OuterVLAN returns the outermost VLAN tag and whether there is one.
+func (p *Packet) OuterVLAN() (VLANTag, bool) {
+	if p.NumVLANs == 0 {
+		return VLANTag{}, false
+	}
+	return p.VLANs[0], true
+}
+
+const (
+	etherTypeIPv4  = 0x0800
+	etherTypeIPv6  = 0x86dd
+	etherTypeVLAN  = 0x8100
+	etherTypeQinQ  = 0x88a8
+	etherTypeQinQ2 = 0x9100
+)
+
+// Decode decodes frame, of link type lt, into p without allocating. info may
+// be nil; when it reports a VLAN tag stripped by the kernel, that tag is the
+// outer one. A frame that is not UDP over IP decodes with Kind KindOther and
+// a nil error; a truncated or malformed frame returns an error from
+// errors.go.
+func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
+	p.Kind = KindOther
+	p.HasMAC = false
+	p.NumVLANs = 0
+	p.Src, p.Dst = netip.AddrPort{}, netip.AddrPort{}
+	p.IPProto, p.TOS = 0, 0
+	p.UDP = nil
+	p.RTP = RTPHeader{}
+	if info != nil && info.VLANValid {
+		tpid := info.VLANTPID
+		if tpid == 0 {
+			tpid = etherTypeVLAN
+		}
+		p.VLANs[0] = VLANTag{TPID: tpid, TCI: info.VLANTCI}
+		p.NumVLANs = 1
+	}
+	var etherType uint16
+	var b []byte
+	switch lt {
+	case LinkEthernet:
+		if len(frame) < 14 {
+			return ErrTruncatedEthernet
+		}
+		copy(p.DstMAC[:], frame[0:6])
+		copy(p.SrcMAC[:], frame[6:12])
+		p.HasMAC = true
+		etherType = binary.BigEndian.Uint16(frame[12:14])
+		b = frame[14:]
+	case LinkSLL:
+		if len(frame) < 16 {
+			return ErrTruncatedLink
+		}
+		if binary.BigEndian.Uint16(frame[2:4]) == 1 && binary.BigEndian.Uint16(frame[4:6]) == 6 {
+			copy(p.SrcMAC[:], frame[6:12])
+		}
+		etherType = binary.BigEndian.Uint16(frame[14:16])
+		b = frame[16:]
+	case LinkSLL2:
+		if len(frame) < 20 {
+			return ErrTruncatedLink
+		}
+		etherType = binary.BigEndian.Uint16(frame[0:2])
+		if binary.BigEndian.Uint16(frame[8:10]) == 1 && frame[11] == 6 {
+			copy(p.SrcMAC[:], frame[12:18])
+		}
+		b = frame[20:]
+	case LinkRaw:
+		if len(frame) < 1 {
+			return ErrTruncatedIP
+		}
+		switch frame[0] >> 4 {
+		case 4:
+			etherType = etherTypeIPv4
+		case 6:
+			etherType = etherTypeIPv6
+		default:
+			return ErrBadIPVersion
+		}
+		b = frame
+	default:
+		return ErrUnknownLinkType
+	}
+	for etherType == etherTypeVLAN || etherType == etherTypeQinQ || etherType == etherTypeQinQ2 {
+		if len(b) < 4 {
+			return ErrTruncatedVLAN
+		}
+		if p.NumVLANs < MaxVLANs {
+			p.VLANs[p.NumVLANs] = VLANTag{TPID: etherType, TCI: binary.BigEndian.Uint16(b[0:2])}
+			p.NumVLANs++
+		}
+		etherType = binary.BigEndian.Uint16(b[2:4])
+		b = b[4:]
+	}
+	switch etherType {
+	case etherTypeIPv4:
+		return p.decodeIPv4(b)
+	case etherTypeIPv6:
+		return p.decodeIPv6(b)
+	}
+	return nil
+}
+
+func (p *Packet) decodeIPv4(b []byte) error {
+	if len(b) < 20 {
+		return ErrTruncatedIP
+	}
+	if b[0]>>4 != 4 {
+		return ErrBadIPVersion
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if ihl < 20 || total < ihl || len(b) < total {
+		return ErrTruncatedIP
+	}
+	p.TOS = b[1]
+	p.IPProto = b[9]
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	p.Src, p.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 {
+		return ErrFragment
+	}
+	if p.IPProto != 17 {
+		return nil
+	}
+	return p.decodeUDP(b[ihl:total], src, dst)
+}
+
+func (p *Packet) decodeIPv6(b []byte) error {
+	if len(b) < 40 {
+		return ErrTruncatedIP
+	}
+	if b[0]>>4 != 6 {
+		return ErrBadIPVersion
+	}
+	p.TOS = b[0]<<4 | b[1]>>4
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if len(b) < 40+plen {
+		return ErrTruncatedIP
+	}
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	p.Src, p.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+	next := b[6]
+	rest := b[40 : 40+plen]
+	// Skip the common extension headers.
+	for i := 0; i < 8; i++ {
+		switch next {
+		case 0, 43, 60: // hop-by-hop, routing, destination options
+			if len(rest) < 8 {
+				return ErrTruncatedIP
+			}
+			n := (int(rest[1]) + 1) * 8
+			if len(rest) < n {
+				return ErrTruncatedIP
+			}
+			next = rest[0]
+			rest = rest[n:]
+			continue
+		case 44: // fragment
+			return ErrFragment
+		}
+		break
+	}
+	p.IPProto = next
+	if next != 17 {
+		return nil
+	}
+	return p.decodeUDP(rest, src, dst)
+}
+
+func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
+	if len(b) < 8 {
+		return ErrTruncatedUDP
+	}
+	ulen := int(binary.BigEndian.Uint16(b[4:6]))
+	if ulen < 8 || ulen > len(b) {
+		return ErrTruncatedUDP
+	}
+	p.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2]))
+	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4]))
+	p.UDP = b[8:ulen]
+	p.Kind = KindUDP
+	if len(p.UDP) >= 2 && p.UDP[0]>>6 == 2 {
+		pt := p.UDP[1]
+		if pt >= 200 && pt <= 204 { // RTCP SR, RR, SDES, BYE, APP
+			p.Kind = KindRTCP
+			return nil
+		}
+		if err := p.RTP.Unmarshal(p.UDP); err == nil {
+			p.Kind = KindRTP
+		}
+	}
+	return nil
+}
+
+// Unmarshal decodes an RTP packet into h without allocating; h.Payload
+// aliases b. Header extension and padding are validated against len(b).
+func (h *RTPHeader) Unmarshal(b []byte) error {
+	if len(b) < 12 {
+		return ErrTruncatedRTP
+	}
+	if b[0]>>6 != 2 {
+		return ErrBadRTPVersion
+	}
+	h.Padding = b[0]&0x20 != 0
+	h.Extension = b[0]&0x10 != 0
+	h.CSRCCount = b[0] & 0x0f
+	h.Marker = b[1]&0x80 != 0
+	h.PayloadType = b[1] & 0x7f
+	h.SequenceNumber = binary.BigEndian.Uint16(b[2:4])
+	h.Timestamp = binary.BigEndian.Uint32(b[4:8])
+	h.SSRC = binary.BigEndian.Uint32(b[8:12])
+	off := 12 + 4*int(h.CSRCCount)
+	if len(b) < off {
+		return ErrTruncatedRTP
+	}
+	if h.Extension {
+		if len(b) < off+4 {
+			return ErrTruncatedRTP
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:off+4]))
+		if len(b) < off {
+			return ErrTruncatedRTP
+		}
+	}
+	end := len(b)
+	if h.Padding {
+		pad := int(b[end-1])
+		if pad == 0 || end-pad < off {
+			return ErrBadRTPPadding
+		}
+		end -= pad
+	}
+	h.Payload = b[off:end]
+	return nil
+}

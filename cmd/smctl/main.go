@@ -1,0 +1,25 @@
+// Command smctl is silentmon's control and analysis tool: start and stop
+// monitor sessions, show a server's status, analyze and render captures,
+// and manage certificates.
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+func main() { cli.Main(newRootCmd()) }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "smctl",
+		Short: "Control silentmon servers, analyze captures, manage certificates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cli.Usagef("smctl needs a subcommand: monitor, status, analyze, render or certs")
+		},
+	}
+	root.AddCommand(newMonitorCmd(), newStatusCmd(), newAnalyzeCmd(), newRenderCmd(), newCertsCmd())
+	return root
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of every environment variable that sets a
+// configuration key: key "heartbeat.interval_ms" is SILENTMON_HEARTBEAT_INTERVAL_MS.
+const EnvPrefix = "SILENTMON"
+
+// Config is a program's configuration: one viper instance, never global.
+// Precedence: flag > environment > file > default.
+type Config struct {
+	V *viper.Viper
+}
+
+// NewConfig returns a Config with the SILENTMON_ environment bound.
+func NewConfig() *Config {
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	return &Config{V: v}
+}
+
+// Bind binds a configuration key to a flag of fs. The flag's default is the
+// key's default.
+func (c *Config) Bind(key string, fs *pflag.FlagSet, flag string) {
+	f := fs.Lookup(flag)
+	if f == nil {
+		panic("cli: no flag " + flag) // programming error, caught by tests
+	}
+	if err := c.V.BindPFlag(key, f); err != nil {
+		panic(err)
+	}
+}
+
+// Load reads the YAML file at path, if path is not empty. A missing or
+// unreadable file or bad YAML is a usage error naming the file.
+func (c *Config) Load(path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Usagef("configuration file %q does not exist", path)
+		}
+		return Usagef("configuration file %q cannot be read: %v", path, err)
+	}
+	c.V.SetConfigFile(path)
+	c.V.SetConfigType("yaml")
+	if err := c.V.ReadInConfig(); err != nil {
+		return Usagef("configuration file %q is not valid YAML: %v", path, firstLine(err.Error()))
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Int returns key as an int, or a usage error naming key and value.
+func (c *Config) Int(key string) (int, error) {
+	raw := c.V.Get(key)
+	switch x := raw.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case uint8, uint16, uint32, uint64, int32, int16, int8, uint:
+		return c.V.GetInt(key), nil
+	case float64:
+		if x == float64(int(x)) {
+			return int(x), nil
+		}
+	case string:
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(x), "%v", &n); err == nil && fmt.Sprint(n) == strings.TrimSpace(x) {
+			return n, nil
+		}
+		// accept hex such as 0xB8
+		var u uint64
+		if _, err := fmt.Sscanf(strings.TrimSpace(x), "0x%x", &u); err == nil {
+			return int(u), nil
+		}
+	case nil:
+		return 0, nil
+	}
+	return 0, Usagef("configuration key %s has value %q, which is not an integer", key, fmt.Sprint(raw))
+}
+
+// IntRange returns key as an int within [lo, hi].
+func (c *Config) IntRange(key string, lo, hi int) (int, error) {
+	n, err := c.Int(key)
+	if err != nil {
+		return 0, err
+	}
+	if n < lo || n > hi {
+		return 0, Usagef("configuration key %s has value %d, outside %d to %d", key, n, lo, hi)
+	}
+	return n, nil
+}
+
+// Bool returns key as a bool, or a usage error naming key and value.
+func (c *Config) Bool(key string) (bool, error) {
+	raw := c.V.Get(key)
+	switch x := raw.(type) {
+	case bool:
+		return x, nil
+	case nil:
+		return false, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "1", "t", "true", "yes", "on":
+			return true, nil
+		case "0", "f", "false", "no", "off", "":
+			return false, nil
+		}
+	}
+	return false, Usagef("configuration key %s has value %q, which is not true or false", key, fmt.Sprint(raw))
+}
+
+// String returns key as a string.
+func (c *Config) String(key string) string { return c.V.GetString(key) }
+
+// Strings returns key as a list of strings; a comma-separated environment
+// value is split.
+func (c *Config) Strings(key string) []string {
+	raw := c.V.Get(key)
+	if s, ok := raw.(string); ok {
+		if s == "" {
+			return nil
+		}
+		parts := strings.Split(s, ",")
+		out := parts[:0]
+		for _, p := range parts {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return c.V.GetStringSlice(key)
+}
