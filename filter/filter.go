@@ -1,0 +1,245 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/silentmon/silentmon/capture"
+)
+
+// Direction says which way a packet travels relative to the agent.
+type Direction uint8
+
+// Directions. The numbering is part of the relay wire format.
+const (
+	FromAgent Direction = 1 // sent by the agent's phone or gateway leg
+	ToAgent   Direction = 2 // sent to the agent
+)
+
+func (d Direction) String() string {
+	switch d {
+	case FromAgent:
+		return "from-agent"
+	case ToAgent:
+		return "to-agent"
+	}
+	return fmt.Sprintf("direction(%d)", uint8(d))
+}
+
+// Session is a monitor session: deliver the voice of Agent, carried by
+// Endpoints, to the supervisor service at Supervisor. A session is not a
+// call: it lasts until stopped, and every call on its endpoints belongs to
+// it. A Session is immutable once given to a Filter.
+type Session struct {
+	ID         string     `json:"id"`
+	Agent      string     `json:"agent"`
+	Endpoints  []Endpoint `json:"endpoints"`
+	Supervisor string     `json:"supervisor"` // host:port of the supervisor service
+	Record     bool       `json:"record,omitempty"`
+}
+
+// Validate reports the first problem with s as one sentence.
+func (s *Session) Validate() error {
+	if s.ID == "" {
+		return fmt.Errorf("session has no id")
+	}
+	if s.Agent == "" {
+		return fmt.Errorf("session %s has no agent", s.ID)
+	}
+	if len(s.Endpoints) == 0 {
+		return fmt.Errorf("session %s for agent %s has no endpoint", s.ID, s.Agent)
+	}
+	for _, e := range s.Endpoints {
+		if !e.Valid() {
+			return fmt.Errorf("session %s for agent %s has an empty endpoint", s.ID, s.Agent)
+		}
+	}
+	return nil
+}
+
+// Match is one session a packet belongs to, with the packet's direction.
+type Match struct {
+	Session   *Session
+	Direction Direction
+}
+
+type rule struct {
+	sess   *Session
+	lo, hi uint16
+	vlan   uint16
+}
+
+func (r *rule) accepts(port, vlan uint16) bool {
+	if r.vlan != 0 && r.vlan != vlan {
+		return false
+	}
+	return r.hi == 0 || (port >= r.lo && port <= r.hi)
+}
+
+// table is an immutable lookup table; a new one is built on every change.
+type table struct {
+	byIP     map[netip.Addr][]rule
+	byMAC    map[[6]byte][]rule
+	sessions []*Session // sorted by ID
+}
+
+var emptyTable = &table{}
+
+// Filter maps packets to monitor sessions. Match and MatchAll are safe for
+// concurrent use and take no lock: they read an immutable table published
+// with an atomic pointer. Set, Add and Remove serialise among themselves
+// and publish a new table. The zero value is not usable; call New.
+type Filter struct {
+	mu sync.Mutex // serialises writers
+	t  atomic.Pointer[table]
+}
+
+// New returns an empty Filter.
+func New() *Filter {
+	f := &Filter{}
+	f.t.Store(emptyTable)
+	return f
+}
+
+// Set replaces all sessions.
+func (f *Filter) Set(sessions []*Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t.Store(build(sessions))
+}
+
+// Add adds s, replacing a session with the same ID.
+func (f *Filter) Add(s *Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.t.Load().sessions
+	next := make([]*Session, 0, len(old)+1)
+	for _, o := range old {
+		if o.ID != s.ID {
+			next = append(next, o)
+		}
+	}
+	f.t.Store(build(append(next, s)))
+}
+
+// Remove removes the session with the given ID and reports whether it
+// existed.
+func (f *Filter) Remove(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.t.Load().sessions
+	next := make([]*Session, 0, len(old))
+	for _, o := range old {
+		if o.ID != id {
+			next = append(next, o)
+		}
+	}
+	if len(next) == len(old) {
+		return false
+	}
+	f.t.Store(build(next))
+	return true
+}
+
+// Sessions returns the current sessions sorted by ID. The slice is shared
+// and must not be modified.
+func (f *Filter) Sessions() []*Session { return f.t.Load().sessions }
+
+// Session returns the session with the given ID.
+func (f *Filter) Session(id string) (*Session, bool) {
+	ss := f.t.Load().sessions
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].ID >= id })
+	if i < len(ss) && ss[i].ID == id {
+		return ss[i], true
+	}
+	return nil, false
+}
+
+func build(sessions []*Session) *table {
+	t := &table{
+		byIP:     make(map[netip.Addr][]rule),
+		byMAC:    make(map[[6]byte][]rule),
+		sessions: append([]*Session(nil), sessions...),
+	}
+	sort.Slice(t.sessions, func(i, j int) bool { return t.sessions[i].ID < t.sessions[j].ID })
+	for _, s := range t.sessions {
+		for _, e := range s.Endpoints {
+			r := rule{sess: s, lo: e.PortLo, hi: e.PortHi, vlan: e.VLAN}
+			if e.HasMAC {
+				t.byMAC[e.MAC] = append(t.byMAC[e.MAC], r)
+			} else if e.IP.IsValid() {
+				t.byIP[e.IP] = append(t.byIP[e.IP], r)
+			}
+		}
+	}
+	if len(t.byIP) == 0 {
+		t.byIP = nil
+	}
+	if len(t.byMAC) == 0 {
+		t.byMAC = nil
+	}
+	return t
+}
+
+// Match returns the first session p belongs to. It does not allocate.
+func (f *Filter) Match(p *capture.Packet) (Match, bool) {
+	var buf [1]Match
+	m := f.MatchAll(p, buf[:0])
+	if len(m) == 0 {
+		return Match{}, false
+	}
+	return m[0], true
+}
+
+// MatchAll appends to dst every session p belongs to (several supervisors
+// may monitor one agent, and two monitored agents may talk to each other)
+// and returns it. A session appears once, with the direction of the first
+// endpoint that matched (the source side first). It allocates only if dst
+// lacks capacity.
+func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
+	t := f.t.Load()
+	if p.Kind == capture.KindOther {
+		return dst
+	}
+	var vlan uint16
+	if p.NumVLANs > 0 {
+		vlan = p.VLANs[0].ID()
+	}
+	if t.byIP != nil {
+		if rs, ok := t.byIP[p.Src.Addr()]; ok {
+			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
+		}
+		if rs, ok := t.byIP[p.Dst.Addr()]; ok {
+			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
+		}
+	}
+	if t.byMAC != nil && p.HasMAC {
+		if rs, ok := t.byMAC[p.SrcMAC]; ok {
+			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
+		}
+		if rs, ok := t.byMAC[p.DstMAC]; ok {
+			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
+		}
+	}
+	return dst
+}
+
+func appendRules(dst []Match, rs []rule, port, vlan uint16, d Direction) []Match {
+next:
+	for i := range rs {
+		r := &rs[i]
+		if !r.accepts(port, vlan) {
+			continue
+		}
+		for _, m := range dst {
+			if m.Session == r.sess {
+				continue next
+			}
+		}
+		dst = append(dst, Match{Session: r.sess, Direction: d})
+	}
+	return dst
+}
