@@ -1,0 +1,408 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// ClientConfig configures a Client. Zero fields take the defaults given.
+type ClientConfig struct {
+	// Servers lists capture servers (host:port); the client connects to
+	// one chosen at random and fails over to another.
+	Servers []string
+	Dial    DialConfig
+	Name    string
+	Logger  *slog.Logger // default slog.Default()
+	// HeartbeatInterval is the time between heartbeats (default 5 s).
+	HeartbeatInterval time.Duration
+	// HeartbeatRetries is how many heartbeats may go unanswered before
+	// the server is given up (default 5).
+	HeartbeatRetries int
+	// RequestTimeout bounds one request (default 10 s).
+	RequestTimeout time.Duration
+}
+
+// Client is a control connection to one capture server of a list, with
+// heartbeats and failover: when the socket breaks it reconnects at once to
+// another server chosen at random; when HeartbeatRetries heartbeats go
+// unanswered (a pulled cable) it does the same. After a failover it
+// re-asserts every session it started and has not stopped. A Client is
+// safe for concurrent use; Close stops its goroutines.
+type Client struct {
+	cfg ClientConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	c        *conn
+	server   string
+	gen      uint64 // connection generation
+	nextID   uint64
+	pending  map[uint64]chan reply
+	sessions map[string]StartMonitor
+	failover int
+	missed   int
+	closed   bool
+	changed  chan struct{} // closed and replaced when connected
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type reply struct {
+	t    MsgType
+	body []byte
+	err  error
+}
+
+// Dial connects to one of cfg.Servers and starts the heartbeat.
+func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, fmt.Errorf("%w: no server configured", ErrNoServer)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.HeartbeatRetries <= 0 {
+		cfg.HeartbeatRetries = 5
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	cl := &Client{cfg: cfg, log: cfg.Logger, pending: map[uint64]chan reply{},
+		sessions: map[string]StartMonitor{}, stop: make(chan struct{}), changed: make(chan struct{})}
+	if err := cl.connect(ctx, ""); err != nil {
+		return nil, err
+	}
+	cl.wg.Add(1)
+	go cl.heartbeats()
+	return cl, nil
+}
+
+// Server returns the address of the server the client is connected to.
+func (cl *Client) Server() string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.server
+}
+
+// Failovers returns how many times the client has moved to another server.
+func (cl *Client) Failovers() int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.failover
+}
+
+// connect dials the servers in random order, avoiding the one named in
+// avoid when another exists.
+func (cl *Client) connect(ctx context.Context, avoid string) error {
+	order := rand.Perm(len(cl.cfg.Servers))
+	var tried []string
+	var lastErr error
+	for pass := 0; pass < 2; pass++ {
+		for _, i := range order {
+			addr := cl.cfg.Servers[i]
+			if (addr == avoid && len(cl.cfg.Servers) > 1) != (pass == 1) {
+				continue
+			}
+			nc, err := dial(ctx, addr, cl.cfg.Dial)
+			if err != nil {
+				lastErr = err
+				tried = append(tried, addr)
+				continue
+			}
+			c := newConn(nc, 0)
+			if _, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout); err != nil {
+				nc.Close()
+				lastErr = err
+				tried = append(tried, addr)
+				continue
+			}
+			cl.mu.Lock()
+			if cl.closed {
+				cl.mu.Unlock()
+				nc.Close()
+				return ErrClosed
+			}
+			cl.c, cl.server = c, addr
+			cl.gen++
+			gen := cl.gen
+			close(cl.changed)
+			cl.changed = make(chan struct{})
+			cl.mu.Unlock()
+			cl.wg.Add(1)
+			go cl.readLoop(c, gen)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: tried %v: %v", ErrNoServer, tried, lastErr)
+}
+
+func (cl *Client) readLoop(c *conn, gen uint64) {
+	defer cl.wg.Done()
+	for {
+		t, body, err := c.r.Next()
+		if err != nil {
+			cl.lost(c, gen, err)
+			return
+		}
+		var id struct {
+			RequestID uint64 `json:"request_id"`
+		}
+		switch t {
+		case MsgHeartbeat:
+			var hb Heartbeat
+			if DecodeJSON(t, body, &hb) == nil && !hb.Reply {
+				c.writeJSON(MsgHeartbeat, Heartbeat{Seq: hb.Seq, Reply: true}, cl.cfg.RequestTimeout)
+			}
+			cl.mu.Lock()
+			if cl.gen == gen {
+				cl.missed = 0
+			}
+			cl.mu.Unlock()
+			continue
+		case MsgSessionStatus, MsgStatusReply, MsgError:
+			json.Unmarshal(body, &id)
+		}
+		cl.mu.Lock()
+		if cl.gen == gen {
+			cl.missed = 0
+		}
+		ch := cl.pending[id.RequestID]
+		delete(cl.pending, id.RequestID)
+		cl.mu.Unlock()
+		if ch != nil {
+			ch <- reply{t: t, body: append([]byte(nil), body...)}
+		} else if t == MsgError {
+			var e Error
+			DecodeJSON(t, body, &e)
+			cl.log.Warn("error from server", "server", cl.Server(), "code", e.Code, "message", e.Message)
+		}
+	}
+}
+
+// lost handles the end of connection c: fail over at once.
+func (cl *Client) lost(c *conn, gen uint64, err error) {
+	c.close()
+	cl.mu.Lock()
+	if cl.closed || cl.gen != gen {
+		cl.mu.Unlock()
+		return
+	}
+	for id, ch := range cl.pending {
+		ch <- reply{err: fmt.Errorf("connection to %s lost: %w", cl.server, err)}
+		delete(cl.pending, id)
+	}
+	old := cl.server
+	cl.c = nil
+	cl.mu.Unlock()
+	cl.log.Warn("lost server, failing over", "server", old, "err", err)
+	cl.wg.Add(1)
+	go cl.reconnect(old)
+}
+
+func (cl *Client) reconnect(old string) {
+	defer cl.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-cl.stop:
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		err := cl.connect(ctx, old)
+		cancel()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		select {
+		case <-cl.stop:
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+	cl.mu.Lock()
+	cl.failover++
+	server := cl.server
+	reqs := make([]StartMonitor, 0, len(cl.sessions))
+	for _, r := range cl.sessions {
+		reqs = append(reqs, r)
+	}
+	cl.mu.Unlock()
+	cl.log.Info("failed over", "server", server, "sessions", len(reqs))
+	for _, r := range reqs {
+		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.RequestTimeout)
+		if _, err := cl.start(ctx, r, false); err != nil {
+			cl.log.Warn("re-asserting session failed", "session", r.Session, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (cl *Client) heartbeats() {
+	defer cl.wg.Done()
+	t := time.NewTicker(cl.cfg.HeartbeatInterval)
+	defer t.Stop()
+	var seq uint64
+	for {
+		select {
+		case <-cl.stop:
+			return
+		case <-t.C:
+		}
+		cl.mu.Lock()
+		c, gen := cl.c, cl.gen
+		if c == nil {
+			cl.mu.Unlock()
+			continue
+		}
+		cl.missed++
+		missed := cl.missed
+		cl.mu.Unlock()
+		if missed > cl.cfg.HeartbeatRetries {
+			cl.lost(c, gen, fmt.Errorf("%w: %d heartbeats unanswered", ErrHeartbeatLost, missed-1))
+			continue
+		}
+		seq++
+		c.writeJSON(MsgHeartbeat, Heartbeat{Seq: seq}, cl.cfg.HeartbeatInterval)
+	}
+}
+
+// request sends v as type t and waits for the reply.
+func (cl *Client) request(ctx context.Context, t MsgType, build func(id uint64) any) (reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, cl.cfg.RequestTimeout)
+	defer cancel()
+	for {
+		cl.mu.Lock()
+		if cl.closed {
+			cl.mu.Unlock()
+			return reply{}, ErrClosed
+		}
+		c := cl.c
+		changed := cl.changed
+		if c == nil {
+			cl.mu.Unlock()
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return reply{}, fmt.Errorf("no server connection: %w", ctx.Err())
+			}
+		}
+		cl.nextID++
+		id := cl.nextID
+		ch := make(chan reply, 1)
+		cl.pending[id] = ch
+		cl.mu.Unlock()
+		if err := c.writeJSON(t, build(id), cl.cfg.RequestTimeout); err != nil {
+			cl.mu.Lock()
+			delete(cl.pending, id)
+			cl.mu.Unlock()
+			return reply{}, err
+		}
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				return r, r.err
+			}
+			if r.t == MsgError {
+				var e Error
+				DecodeJSON(r.t, r.body, &e)
+				return r, fmt.Errorf("%w: %w", ErrRemote, &e)
+			}
+			return r, nil
+		case <-ctx.Done():
+			cl.mu.Lock()
+			delete(cl.pending, id)
+			cl.mu.Unlock()
+			return reply{}, fmt.Errorf("request to %s: %w", cl.Server(), ctx.Err())
+		}
+	}
+}
+
+// StartMonitor starts a session (or re-asserts one when req.Session is
+// set). The client remembers it and re-asserts it after a failover.
+func (cl *Client) StartMonitor(ctx context.Context, req StartMonitor) (*SessionStatus, error) {
+	return cl.start(ctx, req, true)
+}
+
+func (cl *Client) start(ctx context.Context, req StartMonitor, remember bool) (*SessionStatus, error) {
+	r, err := cl.request(ctx, MsgStartMonitor, func(id uint64) any { req.RequestID = id; return req })
+	if err != nil {
+		return nil, err
+	}
+	var st SessionStatus
+	if err := DecodeJSON(r.t, r.body, &st); err != nil {
+		return nil, err
+	}
+	if remember {
+		req.Session = st.Session
+		cl.mu.Lock()
+		cl.sessions[st.Session] = req
+		cl.mu.Unlock()
+	}
+	return &st, nil
+}
+
+// StopMonitor ends a session.
+func (cl *Client) StopMonitor(ctx context.Context, session string) (*SessionStatus, error) {
+	cl.mu.Lock()
+	delete(cl.sessions, session)
+	cl.mu.Unlock()
+	r, err := cl.request(ctx, MsgStopMonitor, func(id uint64) any { return StopMonitor{RequestID: id, Session: session} })
+	if err != nil {
+		return nil, err
+	}
+	var st SessionStatus
+	if err := DecodeJSON(r.t, r.body, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Status returns the server's status object.
+func (cl *Client) Status(ctx context.Context) (json.RawMessage, error) {
+	r, err := cl.request(ctx, MsgStatus, func(id uint64) any { return StatusRequest{RequestID: id} })
+	if err != nil {
+		return nil, err
+	}
+	var sr StatusReply
+	if err := DecodeJSON(r.t, r.body, &sr); err != nil {
+		return nil, err
+	}
+	return sr.Status, nil
+}
+
+// Close closes the connection and stops the client's goroutines.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return nil
+	}
+	cl.closed = true
+	close(cl.stop)
+	if cl.c != nil {
+		cl.c.close()
+	}
+	cl.mu.Unlock()
+	cl.wg.Wait()
+	return nil
+}

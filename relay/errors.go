@@ -1,0 +1,17 @@
+package relay
+
+import "errors"
+
+// Errors returned by the protocol readers and the peers.
+var (
+	ErrBadFrame       = errors.New("malformed frame")
+	ErrFrameTooLarge  = errors.New("frame too large")
+	ErrBadMedia       = errors.New("malformed media frame")
+	ErrVersion        = errors.New("no common protocol version")
+	ErrUnexpected     = errors.New("unexpected message")
+	ErrRemote         = errors.New("error from peer")
+	ErrHeartbeatLost  = errors.New("heartbeats lost")
+	ErrNoServer       = errors.New("no server reachable")
+	ErrClosed         = errors.New("closed")
+	ErrSessionUnknown = errors.New("unknown session")
+)

@@ -1,0 +1,462 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/silentmon/silentmon/filter"
+)
+
+// ForwarderConfig configures a Forwarder. Zero fields take the defaults.
+type ForwarderConfig struct {
+	// Dial says how to reach supervisor services; Dial.TOS is the media
+	// ToS byte (0xB8, DSCP EF, is what smserver passes).
+	Dial DialConfig
+	Name string
+	// QueueLen bounds the packets queued per supervisor connection
+	// (default 4096); when full the oldest is dropped and counted.
+	QueueLen int
+	// BatchMax bounds the packets per media frame (default 64).
+	BatchMax int
+	// HeartbeatInterval (default 5 s) and HeartbeatRetries (default 5)
+	// detect a supervisor that stopped answering without closing.
+	HeartbeatInterval time.Duration
+	HeartbeatRetries  int
+	// RetryMax caps the reconnection back-off (default 500 ms).
+	RetryMax time.Duration
+	Logger   *slog.Logger
+}
+
+// maxMediaData bounds one queued packet; larger UDP payloads are cut.
+const maxMediaData = 9000
+
+// SenderStats describes one supervisor connection.
+type SenderStats struct {
+	Supervisor string `json:"supervisor"`
+	State      string `json:"state"` // "connected", "connecting", "closed"
+	Queued     int    `json:"queued"`
+	Sent       uint64 `json:"sent"`
+	Dropped    uint64 `json:"dropped"`
+	Lost       uint64 `json:"lost_in_write"`
+	Reconnects uint64 `json:"reconnects"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// Forwarder pushes captured media to supervisor services, one connection
+// per supervisor address, each with a bounded queue: a slow or dead
+// supervisor never blocks the caller or other supervisors. Forward is safe
+// for concurrent use and does not allocate once warm. Close stops every
+// sender and waits.
+type Forwarder struct {
+	cfg     ForwarderConfig
+	log     *slog.Logger
+	mu      sync.Mutex // serialises changes to senders
+	senders atomic.Pointer[map[string]*sender]
+	closed  bool
+}
+
+// NewForwarder returns a Forwarder.
+func NewForwarder(cfg ForwarderConfig) *Forwarder {
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 4096
+	}
+	if cfg.BatchMax <= 0 {
+		cfg.BatchMax = 64
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.HeartbeatRetries <= 0 {
+		cfg.HeartbeatRetries = 5
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 500 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger}
+	m := map[string]*sender{}
+	f.senders.Store(&m)
+	return f
+}
+
+// Forward queues p for the supervisor of sess. p.Data is copied.
+func (f *Forwarder) Forward(sess *filter.Session, p *MediaPacket) {
+	s := (*f.senders.Load())[sess.Supervisor]
+	if s == nil {
+		s = f.add(sess.Supervisor)
+		if s == nil {
+			return
+		}
+	}
+	s.enqueue(sess.ID, p)
+}
+
+func (f *Forwarder) add(addr string) *sender {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	old := *f.senders.Load()
+	if s := old[addr]; s != nil {
+		return s
+	}
+	s := newSender(f, addr)
+	next := make(map[string]*sender, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[addr] = s
+	f.senders.Store(&next)
+	return s
+}
+
+// Retain closes the connections to supervisors not in keep (no session
+// uses them any more), after flushing what they have queued.
+func (f *Forwarder) Retain(keep []string) {
+	f.mu.Lock()
+	old := *f.senders.Load()
+	want := map[string]bool{}
+	for _, k := range keep {
+		want[k] = true
+	}
+	next := make(map[string]*sender, len(old))
+	var gone []*sender
+	for k, v := range old {
+		if want[k] {
+			next[k] = v
+		} else {
+			gone = append(gone, v)
+		}
+	}
+	f.senders.Store(&next)
+	f.mu.Unlock()
+	for _, s := range gone {
+		s.close(true)
+	}
+}
+
+// Stats returns one entry per supervisor connection, sorted by address.
+func (f *Forwarder) Stats() []SenderStats {
+	m := *f.senders.Load()
+	out := make([]SenderStats, 0, len(m))
+	for _, s := range m {
+		out = append(out, s.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Supervisor < out[j].Supervisor })
+	return out
+}
+
+// Flush waits until every queue is empty or ctx ends.
+func (f *Forwarder) Flush(ctx context.Context) error {
+	for {
+		empty := true
+		for _, s := range *f.senders.Load() {
+			s.mu.Lock()
+			if s.n > 0 || s.inflight {
+				empty = false
+			}
+			s.mu.Unlock()
+		}
+		if empty {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops every sender, dropping what is still queued, and waits.
+func (f *Forwarder) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	old := *f.senders.Load()
+	empty := map[string]*sender{}
+	f.senders.Store(&empty)
+	f.mu.Unlock()
+	for _, s := range old {
+		s.close(false)
+	}
+	return nil
+}
+
+type queued struct {
+	session string
+	p       MediaPacket
+	buf     []byte
+}
+
+type sender struct {
+	f    *Forwarder
+	addr string
+
+	mu        sync.Mutex
+	q         []queued // ring
+	head, n   int
+	inflight  bool
+	lastBatch int // packets in the last fill, owned by run
+	state     string
+	lastErr   string
+	wake      chan struct{}
+
+	sent, dropped, lost, reconnects atomic.Uint64
+
+	stop    chan struct{}
+	drain   atomic.Bool
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+func newSender(f *Forwarder, addr string) *sender {
+	s := &sender{f: f, addr: addr, q: make([]queued, f.cfg.QueueLen), state: "connecting",
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *sender) enqueue(session string, p *MediaPacket) {
+	s.mu.Lock()
+	if s.n == len(s.q) {
+		// Full: drop the oldest.
+		s.head = (s.head + 1) % len(s.q)
+		s.n--
+		s.dropped.Add(1)
+	}
+	e := &s.q[(s.head+s.n)%len(s.q)]
+	s.n++
+	data := p.Data
+	if len(data) > maxMediaData {
+		data = data[:maxMediaData]
+	}
+	e.buf = append(e.buf[:0], data...)
+	e.session = session
+	e.p = *p
+	e.p.Data = e.buf
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sender) stats() SenderStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return SenderStats{Supervisor: s.addr, State: s.state, Queued: s.n, Sent: s.sent.Load(),
+		Dropped: s.dropped.Load(), Lost: s.lost.Load(), Reconnects: s.reconnects.Load(), LastError: s.lastErr}
+}
+
+func (s *sender) setState(st string, err error) {
+	s.mu.Lock()
+	s.state = st
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+	s.mu.Unlock()
+}
+
+func (s *sender) close(drain bool) {
+	s.closeMu.Do(func() {
+		s.drain.Store(drain)
+		close(s.stop)
+	})
+	<-s.done
+}
+
+func (s *sender) run() {
+	defer close(s.done)
+	defer s.setState("closed", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		if !s.drain.Load() {
+			cancel()
+		}
+	}()
+	backoff := 50 * time.Millisecond
+	first := true
+	for {
+		select {
+		case <-s.stop:
+			if !s.drain.Load() {
+				return
+			}
+			s.mu.Lock()
+			empty := s.n == 0
+			s.mu.Unlock()
+			if empty {
+				return
+			}
+		default:
+		}
+		if !first {
+			s.reconnects.Add(1)
+		}
+		first = false
+		s.setState("connecting", nil)
+		nc, err := dial(ctx, s.addr, s.f.cfg.Dial)
+		if err == nil {
+			c := newConn(nc, 0)
+			if _, err = clientHello(c, RoleCapture, s.f.cfg.Name, 5*time.Second); err == nil {
+				s.setState("connected", nil)
+				s.f.log.Info("connected to supervisor", "supervisor", s.addr)
+				backoff = 50 * time.Millisecond
+				err = s.stream(c)
+				c.close()
+				if err == nil {
+					return
+				}
+				s.f.log.Warn("supervisor connection lost", "supervisor", s.addr, "err", err)
+			} else {
+				nc.Close()
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.setState("connecting", err)
+		select {
+		case <-s.stop:
+			if !s.drain.Load() {
+				return
+			}
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > s.f.cfg.RetryMax {
+			backoff = s.f.cfg.RetryMax
+		}
+	}
+}
+
+// stream writes queued media to c until an error or stop. It returns nil
+// when stopped.
+func (s *sender) stream(c *conn) error {
+	var missed atomic.Int32
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			t, body, err := c.r.Next()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			missed.Store(0)
+			switch t {
+			case MsgHeartbeat:
+				var hb Heartbeat
+				if DecodeJSON(t, body, &hb) == nil && !hb.Reply {
+					c.writeJSON(MsgHeartbeat, Heartbeat{Seq: hb.Seq, Reply: true}, time.Second)
+				}
+			case MsgError:
+				var e Error
+				DecodeJSON(t, body, &e)
+				readErr <- fmt.Errorf("%w: %s", ErrRemote, e.Message)
+				return
+			}
+		}
+	}()
+	defer func() {
+		c.close()
+	}()
+	hb := time.NewTicker(s.f.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	var seq uint64
+	var wb []byte
+	for {
+		wb = s.fill(wb[:0])
+		if len(wb) > 0 {
+			err := c.writeRaw(wb, 10*time.Second)
+			s.mu.Lock()
+			s.inflight = false
+			s.mu.Unlock()
+			if err != nil {
+				s.lost.Add(uint64(s.lastBatch))
+				return err
+			}
+			s.sent.Add(uint64(s.lastBatch))
+			continue
+		}
+		select {
+		case <-s.wake:
+		case <-hb.C:
+			if int(missed.Add(1)) > s.f.cfg.HeartbeatRetries {
+				return fmt.Errorf("%w: supervisor %s silent", ErrHeartbeatLost, s.addr)
+			}
+			seq++
+			if err := c.writeJSON(MsgHeartbeat, Heartbeat{Seq: seq}, s.f.cfg.HeartbeatInterval); err != nil {
+				return err
+			}
+		case err := <-readErr:
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return fmt.Errorf("reading from supervisor: %w", err)
+		case <-s.stop:
+			if s.drain.Load() {
+				s.mu.Lock()
+				empty := s.n == 0
+				s.mu.Unlock()
+				if !empty {
+					continue
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// fill moves up to 16 media frames' worth of queued packets into wb,
+// grouped by session in queue order.
+func (s *sender) fill(wb []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastBatch = 0
+	if s.n == 0 {
+		return wb
+	}
+	limit := 16 * s.f.cfg.BatchMax
+	for s.n > 0 && s.lastBatch < limit {
+		sess := s.q[s.head].session
+		// Count the run of packets of this session.
+		k := 0
+		size := 0
+		for k < s.n && k < s.f.cfg.BatchMax {
+			e := &s.q[(s.head+k)%len(s.q)]
+			if e.session != sess {
+				break
+			}
+			sz := MediaPacketLen(&e.p)
+			if size+sz > DefaultMaxFrame-300 {
+				break
+			}
+			size += sz
+			k++
+		}
+		start := len(wb)
+		wb = append(wb, 0, 0, 0, 0, byte(MsgMedia))
+		wb = AppendMediaHeader(wb, sess, k)
+		for i := 0; i < k; i++ {
+			wb = AppendMediaPacket(wb, &s.q[(s.head+i)%len(s.q)].p)
+		}
+		n := len(wb) - start - 4
+		wb[start], wb[start+1], wb[start+2], wb[start+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		s.head = (s.head + k) % len(s.q)
+		s.n -= k
+		s.lastBatch += k
+	}
+	s.inflight = true
+	return wb
+}

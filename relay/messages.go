@@ -1,0 +1,120 @@
+package relay
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Roles announced in a hello.
+const (
+	RoleClient     = "client"     // smctl, a supervisor desktop, a CTI integration
+	RoleCapture    = "capture"    // a capture server pushing media
+	RoleServer     = "server"     // a capture server answering a client
+	RoleSupervisor = "supervisor" // a supervisor service receiving media
+)
+
+// Hello opens every connection, in both directions. The dialer lists the
+// versions it speaks; the listener answers with the one it chose.
+type Hello struct {
+	Versions []int  `json:"versions,omitempty"`
+	Version  int    `json:"version,omitempty"`
+	Role     string `json:"role"`
+	Name     string `json:"name,omitempty"`
+}
+
+// StartMonitor asks a capture server to monitor an agent. Session is empty
+// for a new session and set when a client re-asserts a session after a
+// failover.
+type StartMonitor struct {
+	RequestID  uint64   `json:"request_id"`
+	Session    string   `json:"session,omitempty"`
+	Agent      string   `json:"agent"`
+	Endpoints  []string `json:"endpoints"`
+	Supervisor string   `json:"supervisor"`
+	Record     bool     `json:"record,omitempty"`
+}
+
+// StopMonitor ends a session.
+type StopMonitor struct {
+	RequestID uint64 `json:"request_id"`
+	Session   string `json:"session"`
+}
+
+// SessionStatus answers StartMonitor and StopMonitor.
+type SessionStatus struct {
+	RequestID  uint64   `json:"request_id"`
+	Session    string   `json:"session"`
+	State      string   `json:"state"` // "started" or "stopped"
+	Agent      string   `json:"agent,omitempty"`
+	Endpoints  []string `json:"endpoints,omitempty"`
+	Supervisor string   `json:"supervisor,omitempty"`
+	Server     string   `json:"server,omitempty"`
+}
+
+// Heartbeat is sent every heartbeat interval by each side; a peer answers
+// a heartbeat whose Reply is false with one whose Reply is true.
+type Heartbeat struct {
+	Seq   uint64 `json:"seq"`
+	Reply bool   `json:"reply,omitempty"`
+}
+
+// Error reports a refused request or a protocol violation. After an error
+// that is not tied to a request (RequestID 0), the sender closes the
+// connection.
+type Error struct {
+	RequestID uint64 `json:"request_id,omitempty"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest   = "bad-request"
+	CodeUnknown      = "unknown-session"
+	CodeProtocol     = "protocol"
+	CodeVersion      = "version"
+	CodeTooLarge     = "frame-too-large"
+	CodeUnauthorized = "unauthorized"
+	CodeInternal     = "internal"
+)
+
+func (e *Error) Error() string { return e.Message }
+
+// StatusRequest asks a capture server for its status.
+type StatusRequest struct {
+	RequestID uint64 `json:"request_id"`
+}
+
+// StatusReply carries a server's status as a JSON object in Status.
+type StatusReply struct {
+	RequestID uint64          `json:"request_id"`
+	Status    json.RawMessage `json:"status"`
+}
+
+// AppendJSON appends a control frame of type t carrying v as JSON.
+func AppendJSON(dst []byte, t MsgType, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("encode %v: %w", t, err)
+	}
+	return AppendFrame(dst, t, b), nil
+}
+
+// DecodeJSON decodes a control body into v; unknown fields are ignored.
+func DecodeJSON(t MsgType, body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %v body is not a JSON object: %v", ErrBadFrame, t, err)
+	}
+	return nil
+}
+
+// negotiate picks the highest version both sides speak.
+func negotiate(offered []int) (int, bool) {
+	best := 0
+	for _, v := range offered {
+		if v == Version && v > best {
+			best = v
+		}
+	}
+	return best, best != 0
+}

@@ -1,0 +1,361 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Peer describes the other end of an accepted connection.
+type Peer struct {
+	Addr  net.Addr
+	Hello Hello
+	// TLS is the connection state after the handshake; nil in plaintext.
+	TLS *tls.ConnectionState
+}
+
+// Handler serves the requests of accepted connections. Its methods may be
+// called concurrently from several connections. A Handler that does not
+// serve a request kind returns an *Error with CodeBadRequest.
+type Handler interface {
+	StartMonitor(ctx context.Context, p *Peer, req *StartMonitor) (*SessionStatus, error)
+	StopMonitor(ctx context.Context, p *Peer, req *StopMonitor) (*SessionStatus, error)
+	Status(ctx context.Context, p *Peer) (any, error)
+	// Media is called for each media frame, on the connection's goroutine;
+	// f's slices alias a buffer reused after Media returns.
+	Media(p *Peer, f *MediaFrame) error
+	// Closed is called once when a connection that completed its hello
+	// ends.
+	Closed(p *Peer, err error)
+}
+
+// ServerConfig configures a Server. Zero fields take the defaults given.
+type ServerConfig struct {
+	Handler Handler
+	Logger  *slog.Logger // default slog.Default()
+	Name    string       // announced in hellos
+	Role    string       // RoleServer (default) or RoleSupervisor
+	// HeartbeatTimeout drops a peer silent for this long (default 15 s).
+	HeartbeatTimeout time.Duration
+	// HelloTimeout bounds the wait for the first frame (default 10 s).
+	HelloTimeout time.Duration
+	// MaxFrame is the largest frame body accepted (default DefaultMaxFrame).
+	MaxFrame int
+	// WriteTimeout bounds each write (default 10 s).
+	WriteTimeout time.Duration
+}
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	Accepted       uint64
+	Active         int64
+	ProtocolErrors uint64
+	MediaFrames    uint64
+	MediaPackets   uint64
+}
+
+// Server accepts connections speaking the relay protocol. It is safe for
+// concurrent use. Close stops it and waits for its goroutines.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	lns   map[net.Listener]struct{}
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup
+
+	accepted, protoErrs, mediaFrames, mediaPkts atomic.Uint64
+	active                                      atomic.Int64
+}
+
+// NewServer returns a Server; call Serve with a listener.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Role == "" {
+		cfg.Role = RoleServer
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 15 * time.Second
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Accepted: s.accepted.Load(), Active: s.active.Load(),
+		ProtocolErrors: s.protoErrs.Load(), MediaFrames: s.mediaFrames.Load(),
+		MediaPackets: s.mediaPkts.Load()}
+}
+
+// Serve accepts connections on ln until Close; it returns nil after Close.
+// TLS, if wanted, is the listener's business (a tls.Listener, or one that
+// returns handshaken *tls.Conn).
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.log.Warn("accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		c := newConn(nc, s.cfg.MaxFrame)
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.accepted.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+// Close stops accepting, closes every connection and waits.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.cancel()
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) serveConn(c *conn) {
+	defer func() {
+		c.close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		c.nc.SetDeadline(time.Now().Add(s.cfg.HelloTimeout))
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			s.log.Debug("TLS handshake failed", "peer", c.nc.RemoteAddr(), "err", err)
+			return
+		}
+		c.nc.SetDeadline(time.Time{})
+	}
+	p := &Peer{Addr: c.nc.RemoteAddr()}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		p.TLS = &st
+	}
+	if err := s.hello(c, p); err != nil {
+		s.protoErrs.Add(1)
+		s.log.Info("connection refused", "peer", p.Addr, "err", err)
+		return
+	}
+	s.active.Add(1)
+	err := s.loop(c, p)
+	s.active.Add(-1)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && s.ctx.Err() == nil {
+		s.log.Info("connection closed", "peer", p.Addr, "role", p.Hello.Role, "err", err)
+	}
+	s.cfg.Handler.Closed(p, err)
+}
+
+func (s *Server) hello(c *conn, p *Peer) error {
+	c.nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	t, body, err := c.r.Next()
+	if err != nil {
+		s.sendFatal(c, err)
+		return err
+	}
+	if t != MsgHello {
+		err := fmt.Errorf("%w: %v before hello", ErrUnexpected, t)
+		s.sendError(c, 0, CodeProtocol, err.Error())
+		return err
+	}
+	if err := DecodeJSON(t, body, &p.Hello); err != nil {
+		s.sendError(c, 0, CodeProtocol, err.Error())
+		return err
+	}
+	v, ok := negotiate(p.Hello.Versions)
+	if !ok {
+		err := fmt.Errorf("%w: peer offers %v, this server speaks %d", ErrVersion, p.Hello.Versions, Version)
+		s.sendError(c, 0, CodeVersion, err.Error())
+		return err
+	}
+	return c.writeJSON(MsgHello, Hello{Version: v, Role: s.cfg.Role, Name: s.cfg.Name}, s.cfg.WriteTimeout)
+}
+
+func (s *Server) sendFatal(c *conn, err error) {
+	switch {
+	case errors.Is(err, ErrFrameTooLarge):
+		s.sendError(c, 0, CodeTooLarge, err.Error())
+	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrBadMedia):
+		s.sendError(c, 0, CodeProtocol, err.Error())
+	}
+}
+
+func (s *Server) sendError(c *conn, id uint64, code, msg string) {
+	c.writeJSON(MsgError, Error{RequestID: id, Code: code, Message: msg}, time.Second)
+}
+
+func (s *Server) loop(c *conn, p *Peer) error {
+	ctx := s.ctx
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(s.cfg.HeartbeatTimeout))
+		t, body, err := c.r.Next()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("%w: peer silent for %v", ErrHeartbeatLost, s.cfg.HeartbeatTimeout)
+			} else {
+				s.sendFatal(c, err)
+			}
+			if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrBadFrame) {
+				s.protoErrs.Add(1)
+			}
+			return err
+		}
+		switch t {
+		case MsgMedia:
+			f, err := ParseMedia(body)
+			if err == nil {
+				s.mediaFrames.Add(1)
+				s.mediaPkts.Add(uint64(f.Len()))
+				err = s.cfg.Handler.Media(p, &f)
+			}
+			if err != nil {
+				s.protoErrs.Add(1)
+				s.sendFatal(c, err)
+				return err
+			}
+		case MsgHeartbeat:
+			var hb Heartbeat
+			if err := DecodeJSON(t, body, &hb); err != nil {
+				return s.protocolError(c, err)
+			}
+			if !hb.Reply {
+				if err := c.writeJSON(MsgHeartbeat, Heartbeat{Seq: hb.Seq, Reply: true}, s.cfg.WriteTimeout); err != nil {
+					return err
+				}
+			}
+		case MsgStartMonitor:
+			var req StartMonitor
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			st, err := s.cfg.Handler.StartMonitor(ctx, p, &req)
+			if err := s.reply(c, req.RequestID, MsgSessionStatus, st, err); err != nil {
+				return err
+			}
+		case MsgStopMonitor:
+			var req StopMonitor
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			st, err := s.cfg.Handler.StopMonitor(ctx, p, &req)
+			if err := s.reply(c, req.RequestID, MsgSessionStatus, st, err); err != nil {
+				return err
+			}
+		case MsgStatus:
+			var req StatusRequest
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			v, err := s.cfg.Handler.Status(ctx, p)
+			var reply *StatusReply
+			if err == nil {
+				raw, merr := json.Marshal(v)
+				if merr != nil {
+					err = merr
+				} else {
+					reply = &StatusReply{RequestID: req.RequestID, Status: raw}
+				}
+			}
+			if err := s.reply(c, req.RequestID, MsgStatusReply, reply, err); err != nil {
+				return err
+			}
+		case MsgError:
+			var e Error
+			DecodeJSON(t, body, &e)
+			return fmt.Errorf("%w: %s", ErrRemote, e.Message)
+		case MsgHello:
+			return s.protocolError(c, fmt.Errorf("%w: second hello", ErrUnexpected))
+		default:
+			// Unknown types are refused: the version was negotiated, so a
+			// peer sending one is broken.
+			return s.protocolError(c, fmt.Errorf("%w: type 0x%02x", ErrUnexpected, uint8(t)))
+		}
+	}
+}
+
+func (s *Server) protocolError(c *conn, err error) error {
+	s.protoErrs.Add(1)
+	s.sendError(c, 0, CodeProtocol, err.Error())
+	return err
+}
+
+func (s *Server) reply(c *conn, id uint64, t MsgType, v any, err error) error {
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: CodeInternal, Message: err.Error()}
+		}
+		e2 := *e
+		e2.RequestID = id
+		return c.writeJSON(MsgError, e2, s.cfg.WriteTimeout)
+	}
+	if st, ok := v.(*SessionStatus); ok && st != nil {
+		st.RequestID = id
+		if st.Server == "" {
+			st.Server = s.cfg.Name
+		}
+	}
+	return c.writeJSON(t, v, s.cfg.WriteTimeout)
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package relay
+
+func setTOS(network string, fd uintptr, tos int) error { return nil }
