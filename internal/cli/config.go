@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -151,4 +154,55 @@ func (c *Config) Strings(key string) []string {
 		return out
 	}
 	return c.V.GetStringSlice(key)
+}
+
+// Addr returns key as HOST:PORT, or a usage error naming key and value.
+func (c *Config) Addr(key string) (string, error) {
+	s := c.V.GetString(key)
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", Usagef("configuration key %s has value %q, which is not HOST:PORT", key, s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "", Usagef("configuration key %s has value %q: port %q is not between 0 and 65535", key, s, port)
+	}
+	return s, nil
+}
+
+// Float returns key as a float64, or a usage error naming key and value.
+func (c *Config) Float(key string) (float64, error) {
+	raw := c.V.Get(key)
+	switch x := raw.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case string:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil {
+			return f, nil
+		}
+	}
+	return 0, Usagef("configuration key %s has value %q, which is not a number", key, fmt.Sprint(raw))
+}
+
+// Duration returns key as a positive duration ("15m", "500ms"), or a usage
+// error naming key and value.
+func (c *Config) Duration(key string) (time.Duration, error) {
+	raw := c.V.Get(key)
+	if d, ok := raw.(time.Duration); ok && d > 0 {
+		return d, nil
+	}
+	s := fmt.Sprint(raw)
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, Usagef("configuration key %s has value %q, which is not a positive duration such as 15m", key, s)
+	}
+	return d, nil
+}
+
+// Millis returns key, an integer number of milliseconds within [lo, hi],
+// as a duration.
+func (c *Config) Millis(key string, lo, hi int) (time.Duration, error) {
+	n, err := c.IntRange(key, lo, hi)
+	return time.Duration(n) * time.Millisecond, err
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+func newStatusCmd() *cobra.Command {
+	var cf connFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status --server HOST:PORT",
+		Short: "Show a server's sessions, streams and supervisor connections",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := cf.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			raw, err := cl.Status(cmd.Context())
+			if err != nil {
+				return cli.Failf("status from %s: %v", cl.Server(), remoteMessage(err))
+			}
+			if asJSON {
+				var v any
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return cli.Failf("status from %s is not JSON: %v", cl.Server(), err)
+				}
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			return printStatus(cmd.OutOrStdout(), raw)
+		},
+	}
+	cf.add(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// statusView is the part of a status the human view shows; unknown fields
+// are kept in the JSON output only.
+type statusView struct {
+	Server  string  `json:"server"`
+	UptimeS float64 `json:"uptime_s"`
+	Source  string  `json:"source"`
+	Capture struct {
+		Frames       uint64 `json:"frames"`
+		DecodeErrors uint64 `json:"decode_errors"`
+		RTP          uint64 `json:"rtp"`
+		Matched      uint64 `json:"matched"`
+	} `json:"capture"`
+	Sessions []struct {
+		ID              string   `json:"id"`
+		Agent           string   `json:"agent"`
+		Endpoints       []string `json:"endpoints"`
+		Supervisor      string   `json:"supervisor"`
+		SupervisorState string   `json:"supervisor_state"`
+		Packets         uint64   `json:"packets"`
+		QueueDrops      uint64   `json:"queue_drops"`
+		Streams         []struct {
+			SSRC      string `json:"ssrc"`
+			Direction string `json:"direction"`
+			Src       string `json:"src"`
+			Dst       string `json:"dst"`
+			Packets   uint64 `json:"packets"`
+		} `json:"streams"`
+	} `json:"sessions"`
+}
+
+func printStatus(w io.Writer, raw []byte) error {
+	var st statusView
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return cli.Failf("status is not in the expected form: %v", err)
+	}
+	fmt.Fprintf(w, "server %s, up %.0f s, source %s\n", st.Server, st.UptimeS, st.Source)
+	fmt.Fprintf(w, "capture: %d frames, %d RTP, %d matched, %d decode errors\n",
+		st.Capture.Frames, st.Capture.RTP, st.Capture.Matched, st.Capture.DecodeErrors)
+	if len(st.Sessions) == 0 {
+		fmt.Fprintln(w, "no monitor sessions")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tAGENT\tENDPOINTS\tSUPERVISOR\tSTATE\tPACKETS\tDROPS")
+	for _, s := range st.Sessions {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops)
+		for _, x := range s.Streams {
+			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t\t\t%d\t\n", x.SSRC, x.Direction, x.Src, x.Dst, x.Packets)
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/relay"
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+// server is a running smserver.
+type server struct {
+	cfg     *config
+	log     *slog.Logger
+	filter  *filter.Filter
+	fw      *relay.Forwarder
+	relay   *relay.Server
+	ln      *service.Listener
+	started time.Time
+
+	sessionsChanged chan struct{} // closed and replaced on every change
+	smu             sync.Mutex
+
+	stats   captureStats
+	workers []*worker
+	m       metrics
+}
+
+type captureStats struct {
+	frames, decodeErrors, rtp, rtcp, matched, forwarded atomic.Uint64
+	replayDone                                          atomic.Bool
+}
+
+type metrics struct {
+	frames, decodeErrors, rtp, matched, forwarded prometheus.CounterFunc
+}
+
+func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
+		sessionsChanged: make(chan struct{})}
+
+	dialTLS, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
+		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
+		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
+	if err != nil {
+		return cli.Usage(err)
+	}
+	defer s.ln.Close()
+
+	var src capture.Source
+	if cfg.Pcap != "" {
+		fs, err := capture.OpenFile(cfg.Pcap, capture.FileOptions{Speed: cfg.PcapSpeed})
+		if err != nil {
+			return cli.Usage(err)
+		}
+		src = fs
+	} else {
+		return cli.ErrNotBuilt("live capture with --interface")
+	}
+
+	reg := prometheus.NewRegistry()
+	s.registerMetrics(reg)
+	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
+	if err != nil {
+		src.Close()
+		return cli.Usage(err)
+	}
+	defer ms.Close()
+
+	s.fw = relay.NewForwarder(relay.ForwarderConfig{
+		Dial:              relay.DialConfig{TLS: dialTLS, TOS: cfg.MediaTOS},
+		Name:              cfg.Name,
+		QueueLen:          cfg.QueueLen,
+		HeartbeatInterval: cfg.HeartbeatIntv,
+		HeartbeatRetries:  cfg.HeartbeatRetry,
+		Logger:            log,
+	})
+	defer s.fw.Close()
+
+	s.relay = relay.NewServer(relay.ServerConfig{Handler: s, Logger: log, Name: cfg.Name,
+		HeartbeatTimeout: cfg.HeartbeatTmo})
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		s.relay.Serve(s.ln)
+	}()
+	defer func() {
+		s.relay.Close()
+		<-serveDone
+	}()
+	log.Info("smserver started", "name", cfg.Name, "listen", s.ln.Addr().String(),
+		"tls", !cfg.Insecure, "source", sourceName(cfg))
+
+	captureCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
+	w := newWorker(s, src)
+	s.workers = append(s.workers, w)
+	capDone := make(chan error, 1)
+	go func() { capDone <- w.run(captureCtx, cfg.PcapWaitSession) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "reason", "signal")
+		stopCapture()
+		<-capDone
+	case err := <-capDone:
+		if err != nil {
+			return cli.Failf("capture stopped: %v", err)
+		}
+		s.stats.replayDone.Store(true)
+		log.Info("replay finished", "frames", s.stats.frames.Load(), "matched", s.stats.matched.Load())
+		if cfg.ExitAfterReplay {
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			s.fw.Flush(fctx)
+			cancel()
+		} else {
+			<-ctx.Done()
+		}
+	}
+	fmt.Fprintf(stdout, "smserver: frames read %d, RTP %d, RTP matched %d, packets relayed %d\n",
+		s.stats.frames.Load(), s.stats.rtp.Load(), s.stats.matched.Load(), s.relayed())
+	return nil
+}
+
+func sourceName(cfg *config) string {
+	if cfg.Pcap != "" {
+		return "pcap:" + cfg.Pcap
+	}
+	return fmt.Sprint(cfg.Interfaces)
+}
+
+func (s *server) relayed() uint64 {
+	var n uint64
+	for _, st := range s.fw.Stats() {
+		n += st.Sent
+	}
+	return n
+}
+
+func (s *server) registerMetrics(reg *prometheus.Registry) {
+	counter := func(name, help string, v *atomic.Uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	counter("frames_total", "Frames read from the capture sources.", &s.stats.frames)
+	counter("decode_errors_total", "Frames that failed to decode.", &s.stats.decodeErrors)
+	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)
+	counter("rtcp_packets_total", "RTCP packets decoded.", &s.stats.rtcp)
+	counter("matched_packets_total", "RTP packets belonging to a monitor session.", &s.stats.matched)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Name: "sessions", Help: "Active monitor sessions."},
+		func() float64 { return float64(len(s.filter.Sessions())) }))
+	sender := func(name, help string, get func(relay.SenderStats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "relay", Name: name, Help: help},
+			func() float64 {
+				var n uint64
+				if s.fw != nil {
+					for _, st := range s.fw.Stats() {
+						n += get(st)
+					}
+				}
+				return float64(n)
+			}))
+	}
+	sender("media_sent_total", "Media packets sent to supervisor services.", func(st relay.SenderStats) uint64 { return st.Sent })
+	sender("media_dropped_total", "Media packets dropped because a supervisor queue was full.", func(st relay.SenderStats) uint64 { return st.Dropped })
+	sender("reconnects_total", "Reconnections to supervisor services.", func(st relay.SenderStats) uint64 { return st.Reconnects })
+}
+
+// sessionsUpdated wakes whoever waits for a session change and closes
+// supervisor connections no session uses.
+func (s *server) sessionsUpdated() {
+	sup := map[string]bool{}
+	for _, x := range s.filter.Sessions() {
+		sup[x.Supervisor] = true
+	}
+	keep := make([]string, 0, len(sup))
+	for k := range sup {
+		keep = append(keep, k)
+	}
+	s.fw.Retain(keep)
+	s.smu.Lock()
+	close(s.sessionsChanged)
+	s.sessionsChanged = make(chan struct{})
+	s.smu.Unlock()
+}
+
+func (s *server) waitSession(ctx context.Context) error {
+	for {
+		s.smu.Lock()
+		ch := s.sessionsChanged
+		s.smu.Unlock()
+		if len(s.filter.Sessions()) > 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func newSessionID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// StartMonitor implements relay.Handler.
+func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.StartMonitor) (*relay.SessionStatus, error) {
+	sess, err := sessionFromRequest(req)
+	if err != nil {
+		s.log.Info("monitor start refused", "peer", p.Addr, "agent", req.Agent, "err", err)
+		return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
+	}
+	if sess.ID == "" {
+		sess.ID = newSessionID()
+	}
+	s.filter.Add(sess)
+	s.sessionsUpdated()
+	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
+		"supervisor", sess.Supervisor, "peer", p.Addr, "client", peerName(p))
+	return &relay.SessionStatus{Session: sess.ID, State: "started", Agent: sess.Agent,
+		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
+}
+
+func peerName(p *relay.Peer) string {
+	if p.TLS == nil {
+		return "(insecure)"
+	}
+	subject, _ := smtls.PeerIdentity(p.TLS)
+	return subject
+}
+
+func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
+	if req.Agent == "" {
+		return nil, errors.New("the request names no agent")
+	}
+	if len(req.Endpoints) == 0 {
+		return nil, fmt.Errorf("the request for agent %s names no endpoint", req.Agent)
+	}
+	sess := &filter.Session{ID: req.Session, Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record}
+	for _, e := range req.Endpoints {
+		ep, err := filter.ParseEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		sess.Endpoints = append(sess.Endpoints, ep)
+	}
+	host, port, err := net.SplitHostPort(req.Supervisor)
+	if err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("supervisor %q is not HOST:PORT", req.Supervisor)
+	}
+	return sess, sess.Validate()
+}
+
+func endpointStrings(s *filter.Session) []string {
+	out := make([]string, len(s.Endpoints))
+	for i, e := range s.Endpoints {
+		out[i] = e.String()
+	}
+	return out
+}
+
+// StopMonitor implements relay.Handler.
+func (s *server) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.StopMonitor) (*relay.SessionStatus, error) {
+	sess, ok := s.filter.Session(req.Session)
+	if !ok || !s.filter.Remove(req.Session) {
+		return nil, &relay.Error{Code: relay.CodeUnknown, Message: fmt.Sprintf("session %q does not exist", req.Session)}
+	}
+	s.sessionsUpdated()
+	s.log.Info("monitor stopped", "session", sess.ID, "agent", sess.Agent, "peer", p.Addr, "client", peerName(p))
+	return &relay.SessionStatus{Session: sess.ID, State: "stopped", Agent: sess.Agent,
+		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
+}
+
+// Media implements relay.Handler: a capture server takes no media.
+func (s *server) Media(p *relay.Peer, f *relay.MediaFrame) error {
+	return &relay.Error{Code: relay.CodeBadRequest, Message: "a capture server does not accept media"}
+}
+
+// Closed implements relay.Handler.
+func (s *server) Closed(p *relay.Peer, err error) {}
+
+// Status implements relay.Handler.
+func (s *server) Status(ctx context.Context, p *relay.Peer) (any, error) {
+	return s.status(), nil
+}
+
+type statusJSON struct {
+	Server      string              `json:"server"`
+	Version     int                 `json:"protocol_version"`
+	UptimeS     float64             `json:"uptime_s"`
+	Source      string              `json:"source"`
+	ReplayDone  bool                `json:"replay_done,omitempty"`
+	Capture     captureJSON         `json:"capture"`
+	Sessions    []sessionJSON       `json:"sessions"`
+	Supervisors []relay.SenderStats `json:"supervisors"`
+}
+
+type captureJSON struct {
+	Frames       uint64 `json:"frames"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	RTP          uint64 `json:"rtp"`
+	RTCP         uint64 `json:"rtcp"`
+	Matched      uint64 `json:"matched"`
+}
+
+type sessionJSON struct {
+	ID              string       `json:"id"`
+	Agent           string       `json:"agent"`
+	Endpoints       []string     `json:"endpoints"`
+	Supervisor      string       `json:"supervisor"`
+	SupervisorState string       `json:"supervisor_state"`
+	Packets         uint64       `json:"packets"`
+	QueueDrops      uint64       `json:"queue_drops"`
+	Streams         []streamJSON `json:"streams"`
+}
+
+type streamJSON struct {
+	SSRC      string `json:"ssrc"`
+	Direction string `json:"direction"`
+	Src       string `json:"src"`
+	Dst       string `json:"dst"`
+	Packets   uint64 `json:"packets"`
+}
+
+func (s *server) status() *statusJSON {
+	st := &statusJSON{Server: s.cfg.Name, Version: relay.Version, UptimeS: time.Since(s.started).Seconds(),
+		Source: sourceName(s.cfg), ReplayDone: s.stats.replayDone.Load(),
+		Capture: captureJSON{Frames: s.stats.frames.Load(), DecodeErrors: s.stats.decodeErrors.Load(),
+			RTP: s.stats.rtp.Load(), RTCP: s.stats.rtcp.Load(), Matched: s.stats.matched.Load()},
+		Supervisors: s.fw.Stats(), Sessions: []sessionJSON{}}
+	sup := map[string]relay.SenderStats{}
+	for _, x := range st.Supervisors {
+		sup[x.Supervisor] = x
+	}
+	streams := map[string][]streamJSON{}
+	for _, w := range s.workers {
+		for k, n := range w.snapshot() {
+			streams[k.session] = append(streams[k.session], streamJSON{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
+				Direction: k.dir.String(), Src: k.src.String(), Dst: k.dst.String(), Packets: n})
+		}
+	}
+	for _, x := range s.filter.Sessions() {
+		sj := sessionJSON{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
+			SupervisorState: "idle", Streams: streams[x.ID]}
+		if sj.Streams == nil {
+			sj.Streams = []streamJSON{}
+		}
+		sort.Slice(sj.Streams, func(i, j int) bool {
+			return sj.Streams[i].Src+sj.Streams[i].SSRC < sj.Streams[j].Src+sj.Streams[j].SSRC
+		})
+		for _, y := range sj.Streams {
+			sj.Packets += y.Packets
+		}
+		if ss, ok := sup[x.Supervisor]; ok {
+			sj.SupervisorState = ss.State
+			sj.QueueDrops = ss.Dropped
+		}
+		st.Sessions = append(st.Sessions, sj)
+	}
+	return st
+}

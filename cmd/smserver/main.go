@@ -1,0 +1,218 @@
+// Command smserver is silentmon's capture server: it reads every frame of a
+// SPAN interface (or replays a capture file), keeps the RTP of monitored
+// agents and pushes it over mutual TLS to their supervisors' services.
+package main
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+func main() { cli.Main(newRootCmd()) }
+
+// config is smserver's validated configuration.
+type config struct {
+	Interfaces      []string
+	Pcap            string
+	PcapSpeed       float64
+	PcapWaitSession bool
+	ExitAfterReplay bool
+	Listen          string
+	ClusterListen   string
+	Peers           []string
+	SecurityDir     string
+	Insecure        bool
+	StrictKeys      bool
+	Name            string
+	MetricsListen   string
+	LogLevel        string
+	LogFormat       string
+	HeartbeatIntv   time.Duration
+	HeartbeatRetry  int
+	HeartbeatTmo    time.Duration
+	MediaTOS        int
+	QueueLen        int
+	LockThreshold   int
+	LockDuration    time.Duration
+	AuditFile       string
+}
+
+func newRootCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "smserver (--interface IF | --pcap FILE)",
+		Short: "silentmon capture server: SPAN port in, monitored RTP out over mutual TLS",
+		Args:  cobra.NoArgs,
+	}
+	f := c.Flags()
+	f.String("config", "", "YAML configuration file")
+	f.StringArray("interface", nil, "capture interface (the SPAN port); repeatable")
+	f.String("pcap", "", "replay this pcap or pcapng file instead of capturing")
+	f.Float64("pcap-speed", 1, "replay speed for --pcap: 1 = recorded pace, 0 = as fast as possible")
+	f.Bool("pcap-wait-session", false, "start the --pcap replay only once a monitor session exists")
+	f.Bool("exit-after-replay", false, "exit when the --pcap replay is done and queued media is sent")
+	f.String("listen", ":42228", "address for clients (smctl, supervisor desktops, CTI)")
+	f.String("cluster-listen", ":42029", "address for cluster peers")
+	f.StringArray("peer", nil, "cluster peer HOST:PORT; repeatable")
+	f.String("security-dir", "/etc/silentmon/security", "directory with CtiosRootCert.pem, CtiosServer.pem, CtiosClient.pem")
+	f.Bool("insecure", false, "plaintext without certificates (anyone reaching the port can monitor calls)")
+	f.String("name", "", "this server's name in status and cluster (default: host name)")
+	f.String("metrics-listen", "127.0.0.1:9228", "address of /metrics and /healthz")
+	f.String("log-level", "info", "debug, info, warn or error")
+	f.String("log-format", "text", "text or json")
+	f.String("audit-file", "", "append one JSON line per monitor start and stop to this file")
+	cfg := cli.NewConfig()
+	for key, flag := range map[string]string{
+		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
+		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
+		"listen": "listen", "cluster.listen": "cluster-listen", "cluster.peers": "peer",
+		"security_dir": "security-dir", "insecure": "insecure", "name": "name",
+		"metrics.listen": "metrics-listen", "log.level": "log-level", "log.format": "log-format",
+		"audit.file": "audit-file",
+	} {
+		cfg.Bind(key, f, flag)
+	}
+	setDefaults(cfg)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := cfg.Load(cfg.String("config")); err != nil {
+			return err
+		}
+		conf, err := validate(cfg)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	cfg.Bind("config", f, "config")
+	return c
+}
+
+func setDefaults(cfg *cli.Config) {
+	v := cfg.V
+	v.SetDefault("listen_port", 0)
+	v.SetDefault("heartbeat.interval_ms", 5000)
+	v.SetDefault("heartbeat.retries", 5)
+	v.SetDefault("heartbeat.timeout_ms", 15000)
+	v.SetDefault("media.tos", 0xB8)
+	v.SetDefault("media.queue_len", 4096)
+	v.SetDefault("lockout.threshold", 3)
+	v.SetDefault("lockout.duration", "15m")
+	v.SetDefault("tls.strict", false)
+}
+
+func validate(cfg *cli.Config) (*config, error) {
+	c := &config{
+		Interfaces:  cfg.Strings("interface"),
+		Pcap:        cfg.String("pcap"),
+		Peers:       cfg.Strings("cluster.peers"),
+		SecurityDir: cfg.String("security_dir"),
+		Name:        cfg.String("name"),
+		LogLevel:    cfg.String("log.level"),
+		LogFormat:   cfg.String("log.format"),
+		AuditFile:   cfg.String("audit.file"),
+	}
+	var err error
+	if c.PcapSpeed, err = cfg.Float("pcap_speed"); err != nil {
+		return nil, err
+	}
+	if c.PcapSpeed < 0 {
+		return nil, cli.Usagef("configuration key pcap_speed has value %v; use 0 (as fast as possible) or a positive factor", c.PcapSpeed)
+	}
+	for _, k := range []struct {
+		key string
+		dst *bool
+	}{{"pcap_wait_session", &c.PcapWaitSession}, {"exit_after_replay", &c.ExitAfterReplay},
+		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}} {
+		if *k.dst, err = cfg.Bool(k.key); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Interfaces) == 0 && c.Pcap == "" {
+		return nil, cli.Usagef("smserver needs --interface IF (the SPAN port) or --pcap FILE")
+	}
+	if len(c.Interfaces) > 0 && c.Pcap != "" {
+		return nil, cli.Usagef("give either --interface or --pcap, not both")
+	}
+	if c.Pcap != "" {
+		fi, err := os.Stat(c.Pcap)
+		if err != nil {
+			return nil, cli.Usagef("capture file %q cannot be opened: %v", c.Pcap, unwrapPath(err))
+		}
+		if fi.IsDir() {
+			return nil, cli.Usagef("capture file %q is a directory", c.Pcap)
+		}
+		f, err := os.Open(c.Pcap)
+		if err != nil {
+			return nil, cli.Usagef("capture file %q cannot be read: %v", c.Pcap, unwrapPath(err))
+		}
+		f.Close()
+	}
+	for _, ifname := range c.Interfaces {
+		if _, err := net.InterfaceByName(ifname); err != nil {
+			return nil, cli.Usagef("interface %q does not exist", ifname)
+		}
+	}
+	if c.Listen, err = cfg.Addr("listen"); err != nil {
+		return nil, err
+	}
+	port, err := cfg.IntRange("listen_port", 0, 65535)
+	if err != nil {
+		return nil, err
+	}
+	if port != 0 {
+		host, _, _ := net.SplitHostPort(c.Listen)
+		c.Listen = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	if c.ClusterListen, err = cfg.Addr("cluster.listen"); err != nil {
+		return nil, err
+	}
+	if c.MetricsListen, err = cfg.Addr("metrics.listen"); err != nil {
+		return nil, err
+	}
+	for _, p := range c.Peers {
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return nil, cli.Usagef("configuration key cluster.peers has value %q, which is not HOST:PORT", p)
+		}
+	}
+	if c.HeartbeatIntv, err = cfg.Millis("heartbeat.interval_ms", 100, 3600_000); err != nil {
+		return nil, err
+	}
+	if c.HeartbeatRetry, err = cfg.IntRange("heartbeat.retries", 1, 1000); err != nil {
+		return nil, err
+	}
+	if c.HeartbeatTmo, err = cfg.Millis("heartbeat.timeout_ms", 500, 3600_000); err != nil {
+		return nil, err
+	}
+	if c.MediaTOS, err = cfg.IntRange("media.tos", 0, 255); err != nil {
+		return nil, err
+	}
+	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
+		return nil, err
+	}
+	if c.LockThreshold, err = cfg.IntRange("lockout.threshold", 1, 1000); err != nil {
+		return nil, err
+	}
+	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
+		return nil, err
+	}
+	if _, err := cli.NewLogger(os.Stderr, c.LogFormat, c.LogLevel); err != nil {
+		return nil, err
+	}
+	if c.Name == "" {
+		h, _ := os.Hostname()
+		c.Name = h
+	}
+	return c, nil
+}
+
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

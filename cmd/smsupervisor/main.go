@@ -1,0 +1,235 @@
+// Command smsupervisor is silentmon's supervisor-side service: it accepts
+// the media that capture servers push over mutual TLS, jitter-buffers and
+// decodes it, mixes both directions of the monitored call and plays it on
+// the sound card (or writes a WAV file).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/relay"
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+func main() { cli.Main(newRootCmd()) }
+
+type config struct {
+	Listen        string
+	SecurityDir   string
+	Insecure      bool
+	StrictKeys    bool
+	Output        string
+	Name          string
+	MetricsListen string
+	LogLevel      string
+	LogFormat     string
+	HeartbeatTmo  time.Duration
+	LockThreshold int
+	LockDuration  time.Duration
+}
+
+func newRootCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "smsupervisor",
+		Short: "silentmon supervisor service: receives monitored calls and plays them",
+		Args:  cobra.NoArgs,
+	}
+	f := c.Flags()
+	f.String("config", "", "YAML configuration file")
+	f.String("listen", ":42228", "address where capture servers push media")
+	f.String("security-dir", "/etc/silentmon/security", "directory with CtiosRootCert.pem, CtiosServer.pem")
+	f.Bool("insecure", false, "plaintext without certificates")
+	f.String("output", "portaudio", "portaudio[:DEVICE], wav:PATH or null")
+	f.String("name", "", "this service's name (default: host name)")
+	f.String("metrics-listen", "127.0.0.1:9229", "address of /metrics and /healthz")
+	f.String("log-level", "info", "debug, info, warn or error")
+	f.String("log-format", "text", "text or json")
+	cfg := cli.NewConfig()
+	for key, flag := range map[string]string{
+		"config": "config", "listen": "listen", "security_dir": "security-dir", "insecure": "insecure",
+		"output": "output", "name": "name", "metrics.listen": "metrics-listen",
+		"log.level": "log-level", "log.format": "log-format",
+	} {
+		cfg.Bind(key, f, flag)
+	}
+	cfg.V.SetDefault("heartbeat.timeout_ms", 15000)
+	cfg.V.SetDefault("lockout.threshold", 3)
+	cfg.V.SetDefault("lockout.duration", "15m")
+	cfg.V.SetDefault("tls.strict", false)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := cfg.Load(cfg.String("config")); err != nil {
+			return err
+		}
+		conf, err := validate(cfg)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return c
+}
+
+func validate(cfg *cli.Config) (*config, error) {
+	c := &config{SecurityDir: cfg.String("security_dir"), Output: cfg.String("output"),
+		Name: cfg.String("name"), LogLevel: cfg.String("log.level"), LogFormat: cfg.String("log.format")}
+	var err error
+	if c.Listen, err = cfg.Addr("listen"); err != nil {
+		return nil, err
+	}
+	if c.MetricsListen, err = cfg.Addr("metrics.listen"); err != nil {
+		return nil, err
+	}
+	if c.Insecure, err = cfg.Bool("insecure"); err != nil {
+		return nil, err
+	}
+	if c.StrictKeys, err = cfg.Bool("tls.strict"); err != nil {
+		return nil, err
+	}
+	if c.HeartbeatTmo, err = cfg.Millis("heartbeat.timeout_ms", 500, 3600_000); err != nil {
+		return nil, err
+	}
+	if c.LockThreshold, err = cfg.IntRange("lockout.threshold", 1, 1000); err != nil {
+		return nil, err
+	}
+	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
+		return nil, err
+	}
+	if _, err := cli.NewLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
+		return nil, err
+	}
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	return c, nil
+}
+
+// supervisor is the running service; it implements relay.Handler.
+type supervisor struct {
+	log    *slog.Logger
+	player *playout.Player
+	dedup  *relay.Dedup
+
+	mu    sync.Mutex
+	peers map[string]string // capture server address → name
+
+	packets, dups, bad atomic.Uint64
+}
+
+func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	sink, err := playout.OpenSink(cfg.Output)
+	if err != nil {
+		return cli.Usagef("configuration key output has value %q: %v", cfg.Output, err)
+	}
+	ln, err := service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
+		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
+		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
+	if err != nil {
+		sink.Close()
+		return cli.Usage(err)
+	}
+	s := &supervisor{log: log, dedup: relay.NewDedup(), peers: map[string]string{},
+		player: playout.NewPlayer(playout.Config{}, sink)}
+
+	reg := prometheus.NewRegistry()
+	s.registerMetrics(reg)
+	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
+	if err != nil {
+		ln.Close()
+		s.player.Close()
+		return cli.Usage(err)
+	}
+	defer ms.Close()
+
+	srv := relay.NewServer(relay.ServerConfig{Handler: s, Logger: log, Name: cfg.Name,
+		Role: relay.RoleSupervisor, HeartbeatTimeout: cfg.HeartbeatTmo})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	log.Info("smsupervisor started", "listen", ln.Addr().String(), "output", cfg.Output, "tls", !cfg.Insecure)
+	<-ctx.Done()
+	log.Info("stopping")
+	srv.Close()
+	<-done
+	ln.Close()
+	err = s.player.Close()
+	st := s.player.Stats()
+	fmt.Fprintf(stdout, "smsupervisor: received %d packets (%d duplicates dropped), wrote %.2f s of audio to %s\n",
+		s.packets.Load(), s.dups.Load(), st.Seconds, cfg.Output)
+	if err != nil {
+		return cli.Failf("closing output %s: %v", cfg.Output, err)
+	}
+	return nil
+}
+
+func (s *supervisor) registerMetrics(reg *prometheus.Registry) {
+	c := func(name, help string, v *atomic.Uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "supervisor", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	c("media_packets_total", "Media packets received from capture servers.", &s.packets)
+	c("duplicate_packets_total", "Media packets dropped as duplicates (seen by two capture servers).", &s.dups)
+	c("rejected_packets_total", "Media packets the player refused.", &s.bad)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "supervisor", Name: "seconds_written", Help: "Seconds of audio written to the output."},
+		func() float64 { return s.player.Stats().Seconds }))
+}
+
+// Media implements relay.Handler.
+func (s *supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
+	var mp relay.MediaPacket
+	now := time.Now()
+	for {
+		ok, err := f.Next(&mp)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		s.packets.Add(1)
+		if s.dedup.Seen(f.Session, mp.Direction, mp.Data) {
+			s.dups.Add(1)
+			continue
+		}
+		if err := s.player.Push(playout.Direction(mp.Direction), now, mp.Data); err != nil {
+			s.bad.Add(1)
+		}
+	}
+}
+
+// StartMonitor implements relay.Handler.
+func (s *supervisor) StartMonitor(context.Context, *relay.Peer, *relay.StartMonitor) (*relay.SessionStatus, error) {
+	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service does not start sessions; send the request to a capture server"}
+}
+
+// StopMonitor implements relay.Handler.
+func (s *supervisor) StopMonitor(context.Context, *relay.Peer, *relay.StopMonitor) (*relay.SessionStatus, error) {
+	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service does not stop sessions; send the request to a capture server"}
+}
+
+// Status implements relay.Handler.
+func (s *supervisor) Status(context.Context, *relay.Peer) (any, error) {
+	return map[string]any{"packets": s.packets.Load(), "duplicates": s.dups.Load(), "player": s.player.Stats()}, nil
+}
+
+// Closed implements relay.Handler.
+func (s *supervisor) Closed(p *relay.Peer, err error) {
+	if p.Hello.Role == relay.RoleCapture {
+		s.log.Info("capture server disconnected", "peer", p.Addr, "name", p.Hello.Name)
+	}
+}

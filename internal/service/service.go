@@ -1,0 +1,162 @@
+// Package service holds the plumbing smserver and smsupervisor share: the
+// loopback metrics and health endpoint, and the 42228 listener (mutual TLS
+// with lockout, or plaintext with --insecure and a warning every hour).
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+// Metrics serves /metrics and /healthz over HTTP.
+type Metrics struct {
+	Registry *prometheus.Registry
+	srv      *http.Server
+	ln       net.Listener
+	wg       sync.WaitGroup
+	healthy  func() error
+}
+
+// StartMetrics listens on addr (loopback by default) and serves the
+// registry. healthy, if not nil, decides /healthz (200 "ok" or 503 with
+// the error).
+func StartMetrics(addr string, reg *prometheus.Registry, healthy func() error, log *slog.Logger) (*Metrics, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen address %q: %w", addr, err)
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{Registry: reg, ln: ln, healthy: healthy}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if m.healthy != nil {
+			if err := m.healthy(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics and health", "addr", ln.Addr().String())
+	return m, nil
+}
+
+// Addr returns the listening address.
+func (m *Metrics) Addr() net.Addr { return m.ln.Addr() }
+
+// Close stops the server and waits.
+func (m *Metrics) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := m.srv.Shutdown(ctx)
+	m.wg.Wait()
+	return err
+}
+
+// ListenConfig describes the 42228 listener.
+type ListenConfig struct {
+	Addr        string
+	SecurityDir string
+	Insecure    bool
+	Strict      bool // refuse key files readable by others
+	Lockout     smtls.LockoutConfig
+	Logger      *slog.Logger
+}
+
+// Listener is the 42228 listener with what it needs to report.
+type Listener struct {
+	net.Listener
+	TLS     *smtls.Listener // nil with Insecure
+	Lockout *smtls.Lockout
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Listen opens the listener: mutual TLS with lockout from the security
+// directory, or plaintext when Insecure, logging a warning now and every
+// hour.
+func Listen(cfg ListenConfig) (*Listener, error) {
+	var tcfg *tls.Config
+	if !cfg.Insecure {
+		var err error
+		tcfg, err = smtls.ServerConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	inner, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Addr, err)
+	}
+	l := &Listener{Listener: inner, stop: make(chan struct{})}
+	if cfg.Insecure {
+		warn := func() {
+			cfg.Logger.Warn("INSECURE: --insecure is set; port accepts plaintext connections without client certificates, anyone who reaches it can start a monitor session", "addr", inner.Addr().String())
+		}
+		warn()
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-t.C:
+					warn()
+				}
+			}
+		}()
+		return l, nil
+	}
+	l.Lockout = smtls.NewLockout(cfg.Lockout)
+	l.TLS = smtls.ListenWith(inner, tcfg, l.Lockout, smtls.ListenOptions{Logger: cfg.Logger})
+	l.Listener = l.TLS
+	return l, nil
+}
+
+// Close closes the listener and stops the warning goroutine.
+func (l *Listener) Close() error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	close(l.stop)
+	err := l.Listener.Close()
+	l.wg.Wait()
+	return err
+}
+
+// DialTLS returns the client configuration for links this program dials
+// (a capture server to a supervisor, smctl to a server), or nil with
+// insecure.
+func DialTLS(dir string, insecure, strict bool, log *slog.Logger) (*tls.Config, error) {
+	if insecure {
+		return nil, nil
+	}
+	return smtls.ClientConfig(dir, smtls.Options{Strict: strict, Logger: log})
+}

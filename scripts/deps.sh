@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian packages silentmon's build, tests and demo need.
+# Safe to run again: it does nothing when everything is there. Retries while
+# another apt or dpkg holds the lock.
+set -euo pipefail
+
+PACKAGES=(
+  tshark tcpreplay tcpdump ethtool iproute2   # capture tests and the NIC test
+  libbcg729-dev                               # G.729 decoding (cgo)
+  portaudio19-dev libasound2-plugins alsa-utils  # PortAudio playout and its test
+  sox openssl pkg-config valgrind gcc
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "deps: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 2
+  fi
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no, without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
+
+apt_retry() {
+  local i
+  for i in $(seq 1 30); do
+    if $SUDO apt-get -o DPkg::Lock::Timeout=120 "$@"; then return 0; fi
+    echo "deps: apt-get $1 failed (try $i), retrying in 10 s (the dpkg lock may be held)" >&2
+    sleep 10
+  done
+  return 1
+}
+apt_retry update -qq
+apt_retry install -y -qq --no-install-recommends "${missing[@]}"
