@@ -1,0 +1,122 @@
+package playout
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/zaf/g711"
+)
+
+// Codec names a payload format playout knows.
+type Codec uint8
+
+// Codecs. CodecNone marks payload types that are known but carry no sound
+// to render (comfort noise, telephone events): they are dropped silently.
+const (
+	CodecUnknown Codec = iota
+	CodecPCMU          // G.711 µ-law, static payload type 0
+	CodecPCMA          // G.711 A-law, static payload type 8
+	CodecG729          // G.729, G.729A and G.729B (Annex B SID frames), static payload type 18
+	CodecNone          // known, not rendered: CN (13), telephone-event
+)
+
+var codecNames = [...]string{"unknown", "PCMU", "PCMA", "G729", "none"}
+
+// String returns the codec's SDP name.
+func (c Codec) String() string {
+	if int(c) < len(codecNames) {
+		return codecNames[c]
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// ParseCodec maps an SDP encoding name (case-insensitive: PCMU, PCMA, G729,
+// G729A, G729B, CN, telephone-event) to a Codec.
+func ParseCodec(name string) (Codec, error) {
+	switch strings.ToUpper(strings.TrimSpace(name)) {
+	case "PCMU", "G711U", "ULAW":
+		return CodecPCMU, nil
+	case "PCMA", "G711A", "ALAW":
+		return CodecPCMA, nil
+	case "G729", "G729A", "G729B", "G729AB":
+		return CodecG729, nil
+	case "CN", "TELEPHONE-EVENT", "NONE":
+		return CodecNone, nil
+	}
+	return CodecUnknown, fmt.Errorf("codec %q is not one of PCMU, PCMA, G729, CN, telephone-event", name)
+}
+
+// staticCodec returns the codec of a static payload type (RFC 3551).
+func staticCodec(pt uint8) Codec {
+	switch pt {
+	case 0:
+		return CodecPCMU
+	case 8:
+		return CodecPCMA
+	case 18:
+		return CodecG729
+	case 13:
+		return CodecNone
+	}
+	return CodecUnknown
+}
+
+// decoder turns one RTP payload into 8 kHz samples and conceals lost ones.
+// A decoder belongs to one stream and is not safe for concurrent use.
+type decoder interface {
+	// samples returns how many samples payload decodes to, 0 if it is not
+	// a valid payload of this codec.
+	samples(payload []byte) int
+	// decode decodes payload into pcm, which holds samples(payload)
+	// samples, and returns the count.
+	decode(payload []byte, pcm []int16) int
+	// conceal fills pcm with a continuation of the signal for a lost or
+	// missing frame.
+	conceal(pcm []int16)
+	// reset forgets the signal history (new SSRC, new talkspurt).
+	reset()
+	// close releases what the decoder holds outside Go memory.
+	close()
+}
+
+// Decode tables, built from github.com/zaf/g711 so the values are the
+// library's (equal to sox's on all 256 codes).
+var ulawTable, alawTable [256]int16
+
+func init() {
+	for i := range 256 {
+		ulawTable[i] = g711.DecodeUlawFrame(uint8(i))
+		alawTable[i] = g711.DecodeAlawFrame(uint8(i))
+	}
+}
+
+// g711Decoder decodes µ-law or A-law and conceals losses by pitch
+// waveform substitution (see plc.go).
+type g711Decoder struct {
+	table *[256]int16
+	plc   plc
+}
+
+func newG711(c Codec) *g711Decoder {
+	d := &g711Decoder{table: &ulawTable}
+	if c == CodecPCMA {
+		d.table = &alawTable
+	}
+	return d
+}
+
+func (d *g711Decoder) samples(p []byte) int { return len(p) }
+
+func (d *g711Decoder) decode(p []byte, pcm []int16) int {
+	t := d.table
+	pcm = pcm[:len(p)]
+	for i, b := range p {
+		pcm[i] = t[b]
+	}
+	d.plc.good(pcm)
+	return len(p)
+}
+
+func (d *g711Decoder) conceal(pcm []int16) { d.plc.conceal(pcm) }
+func (d *g711Decoder) reset()              { d.plc.reset() }
+func (d *g711Decoder) close()              {}

@@ -1,0 +1,136 @@
+package playout
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// TickInterval is how often a Player renders: one mixer block.
+const TickInterval = blockLen * time.Second / SampleRate
+
+// Player plays one monitored session: both directions' RTP through their
+// jitter buffers and decoders, mixed into a Sink in real time on its
+// Clock. It is safe for concurrent use: Push, Stats and Close may be
+// called from any goroutine. Push takes a short lock and never blocks on
+// the sink; the sink is written only by the Player's goroutine, outside
+// the lock.
+type Player struct {
+	mu     sync.Mutex
+	r      *Renderer // guarded by mu
+	closed bool      // guarded by mu
+
+	clock Clock
+	sink  Sink
+	buf   []int16 // owned by run, then by Close
+	err   error   // first sink error, owned by run, then by Close
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	cerr  error
+}
+
+// NewPlayer starts a Player writing to sink, which it owns from now on
+// (Close closes it). Channels come from the sink: mono mix or stereo.
+// cfg is used with defaults for its zero fields; an invalid cfg is not an
+// error here (Config.Validate is for command lines): bounds are clamped.
+func NewPlayer(cfg Config, sink Sink) *Player {
+	cfg = cfg.withDefaults()
+	p := &Player{
+		r:     NewRenderer(cfg, sink.Channels(), isRealtime(sink)),
+		clock: cfg.Clock,
+		sink:  sink,
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	p.buf = make([]int16, 0, cap(p.r.out))
+	t := p.clock.NewTicker(TickInterval)
+	go p.run(t)
+	return p
+}
+
+// Push hands the Player one whole RTP packet (header included) of
+// direction dir. It copies what it keeps. The packet is timed by the
+// Player's clock at the call, since that is the arrival the jitter buffer
+// has to absorb; arrival (the capture time) is kept for the delivery
+// delay figure only. Errors: ErrClosed, ErrBadDirection, ErrNotRTP,
+// ErrShortRTP.
+func (p *Player) Push(dir Direction, arrival time.Time, rtp []byte) error {
+	now := p.clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if !arrival.IsZero() {
+		p.r.delivery(now.Sub(arrival))
+	}
+	return p.r.Push(dir, now, rtp)
+}
+
+func (p *Player) run(t Ticker) {
+	defer close(p.done)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C():
+			p.tick(p.clock.Now())
+		}
+	}
+}
+
+// tick renders what is due and writes it, outside the lock.
+func (p *Player) tick(now time.Time) {
+	for {
+		p.mu.Lock()
+		chunk := p.r.Render(now)
+		p.buf = append(p.buf[:0], chunk...)
+		p.mu.Unlock()
+		if len(p.buf) == 0 {
+			return
+		}
+		p.write()
+	}
+}
+
+func (p *Player) write() {
+	if err := p.sink.Write(p.buf); err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
+// Close stops the Player: it plays out everything still buffered, stops
+// its goroutine, closes the sink and returns the first sink error. Close
+// is idempotent; Push after Close returns ErrClosed.
+func (p *Player) Close() error {
+	p.once.Do(func() {
+		close(p.stop)
+		<-p.done
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		for {
+			p.mu.Lock()
+			p.buf = append(p.buf[:0], p.r.Flush()...)
+			p.mu.Unlock()
+			if len(p.buf) == 0 {
+				break
+			}
+			p.write()
+		}
+		p.mu.Lock()
+		p.r.Close()
+		p.mu.Unlock()
+		p.cerr = errors.Join(p.err, p.sink.Close())
+	})
+	return p.cerr
+}
+
+// Stats returns the Player's counters.
+func (p *Player) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.r.Stats()
+}

@@ -1,0 +1,198 @@
+package playout
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// SampleRate is the rate of every sample playout produces and every Sink
+// receives.
+const SampleRate = 8000
+
+// Sink receives the mixed 16-bit samples of a Player: interleaved frames of
+// Channels() samples at SampleRate. A Sink is used by one goroutine at a
+// time (a Player writes from its own goroutine); it is not safe for
+// concurrent use.
+type Sink interface {
+	// Write plays or stores samples. len(samples) is a multiple of
+	// Channels(). The sink does not keep samples after it returns.
+	Write(samples []int16) error
+	// Channels returns 1 (mono mix) or 2 (agent left, customer right).
+	Channels() int
+	// Seconds returns the duration of the audio written so far.
+	Seconds() float64
+	// Close flushes and releases the sink. It is safe to call twice.
+	Close() error
+}
+
+// RealtimeSink is implemented by sinks that play at the pace of a device.
+// A Player writes silence to a real-time sink whenever nothing plays;
+// to other sinks (files) it writes no leading or trailing silence and
+// writes a pause between two talkspurts only once sound follows it.
+type RealtimeSink interface {
+	Sink
+	Realtime() bool
+}
+
+func isRealtime(s Sink) bool {
+	r, ok := s.(RealtimeSink)
+	return ok && r.Realtime()
+}
+
+// OpenSink opens a mono sink from its spec:
+//
+//	wav:PATH               16-bit PCM WAV file, 8 kHz
+//	null                   discard (counts seconds)
+//	portaudio              the default output device
+//	portaudio:DEVICE NAME  the output device with that name
+//
+// A spec it does not know is an error wrapping ErrBadSinkSpec that names
+// the spec.
+func OpenSink(spec string) (Sink, error) { return OpenSinkChannels(spec, 1) }
+
+// OpenSinkChannels is OpenSink with 1 (mono) or 2 (stereo) channels.
+func OpenSinkChannels(spec string, channels int) (Sink, error) {
+	if channels != 1 && channels != 2 {
+		return nil, fmt.Errorf("output %q: %d channels, want 1 or 2: %w", spec, channels, ErrBadSinkSpec)
+	}
+	kind, arg, hasArg := strings.Cut(spec, ":")
+	switch {
+	case kind == "wav":
+		if !hasArg || arg == "" {
+			return nil, fmt.Errorf("output %q needs a file name, as in wav:/tmp/out.wav: %w", spec, ErrBadSinkSpec)
+		}
+		return CreateWAV(arg, channels)
+	case kind == "null" && !hasArg:
+		return NewNullSink(channels), nil
+	case kind == "portaudio":
+		return openPortAudio(arg, channels)
+	}
+	return nil, fmt.Errorf("output %q is not portaudio, portaudio:DEVICE, wav:PATH or null: %w", spec, ErrBadSinkSpec)
+}
+
+// NullSink discards samples and counts them. It is not safe for concurrent
+// use.
+type NullSink struct {
+	ch     int
+	frames int64
+}
+
+// NewNullSink returns a NullSink with 1 or 2 channels.
+func NewNullSink(channels int) *NullSink { return &NullSink{ch: channels} }
+
+func (s *NullSink) Write(p []int16) error { s.frames += int64(len(p) / s.ch); return nil }
+func (s *NullSink) Channels() int         { return s.ch }
+func (s *NullSink) Seconds() float64      { return float64(s.frames) / SampleRate }
+func (s *NullSink) Close() error          { return nil }
+
+// WAVSink writes a 16-bit PCM WAV file at 8 kHz. The header is written
+// first and its sizes are brought up to date every second of audio and at
+// Close, so a killed process still leaves a readable file. It is not safe
+// for concurrent use.
+type WAVSink struct {
+	f        *os.File
+	w        *bufio.Writer
+	ch       int
+	frames   int64
+	sinceHdr int64
+	buf      []byte
+	err      error
+	closed   bool
+}
+
+const wavHeaderLen = 44
+
+// CreateWAV creates (or truncates) the WAV file at path.
+func CreateWAV(path string, channels int) (*WAVSink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
+	}
+	s := &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}
+	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
+	}
+	if _, err := f.Seek(wavHeaderLen, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func wavHeader(channels int, dataBytes uint32) []byte {
+	h := make([]byte, wavHeaderLen)
+	copy(h[0:], "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
+	binary.LittleEndian.PutUint32(h[24:], SampleRate)
+	binary.LittleEndian.PutUint32(h[28:], SampleRate*uint32(channels)*2)
+	binary.LittleEndian.PutUint16(h[32:], uint16(channels)*2)
+	binary.LittleEndian.PutUint16(h[34:], 16)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], dataBytes)
+	return h
+}
+
+func (s *WAVSink) Write(p []int16) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.err != nil {
+		return s.err
+	}
+	for len(p) > 0 {
+		n := min(len(p), cap(s.buf)/2)
+		b := s.buf[:2*n]
+		for i, v := range p[:n] {
+			binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+		}
+		if _, err := s.w.Write(b); err != nil {
+			s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
+			return s.err
+		}
+		p = p[n:]
+		s.frames += int64(n / s.ch)
+		s.sinceHdr += int64(n / s.ch)
+	}
+	if s.sinceHdr >= SampleRate {
+		s.sinceHdr = 0
+		return s.sync()
+	}
+	return nil
+}
+
+// sync flushes the buffered samples and rewrites the header's sizes.
+func (s *WAVSink) sync() error {
+	if err := s.w.Flush(); err != nil {
+		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
+		return s.err
+	}
+	if _, err := s.f.WriteAt(wavHeader(s.ch, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
+		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
+		return s.err
+	}
+	return nil
+}
+
+func (s *WAVSink) Channels() int    { return s.ch }
+func (s *WAVSink) Seconds() float64 { return float64(s.frames) / SampleRate }
+
+// Close writes the final header and closes the file.
+func (s *WAVSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.sync()
+	if cerr := s.f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}

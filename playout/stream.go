@@ -1,0 +1,508 @@
+package playout
+
+import (
+	"math"
+	"time"
+)
+
+// Jitter buffer limits. A slot holds one packet's payload; the ring covers
+// numSlots consecutive sequence numbers. 64 slots of 20 ms packets are
+// 1.28 s, far beyond the largest target, and a stream stays under 64 KiB
+// (see BenchmarkStreamMemory).
+const (
+	numSlots   = 64
+	maxPayload = 480                  // 60 ms of G.711, 480 ms of G.729
+	maxSamples = maxPayload / 10 * 80 // G.729: 80 samples per 10-byte frame
+	blockLen   = 80                   // 10 ms: the mixer's step
+	// maxUnderrun is how long a stream whose buffer ran dry is continued
+	// by concealment before its talkspurt is taken as ended.
+	maxUnderrun = 480 // 60 ms
+	// levelWindow is the period over which the buffer level's minimum is
+	// taken to decide a slip or a stretch.
+	levelWindow = 1e9 // ns
+	slipMargin  = 320 // 40 ms above target before a slip
+	// resyncSeq and resyncTS bound the jumps taken as the same stream;
+	// beyond them the stream restarts (as for a new SSRC).
+	resyncSeq = 1000
+	resyncTS  = 10 * SampleRate
+)
+
+type streamState uint8
+
+const (
+	stIdle    streamState = iota // nothing to play
+	stWaiting                    // packets buffered, playout starts at startAt
+	stPlaying
+)
+
+type slot struct {
+	used    bool
+	seq     int64 // extended sequence number
+	ts      int64 // extended timestamp
+	arrival int64 // ns
+	n       int16 // payload bytes
+	samples int16
+	data    [maxPayload]byte
+}
+
+// stream is the jitter buffer, decoder and statistics of one direction.
+// It is owned by a Renderer and not safe for concurrent use.
+type stream struct {
+	r     *Renderer
+	dir   Direction
+	slots [numSlots]slot
+	count int // used slots
+
+	hasSSRC  bool
+	ssrc     uint32
+	prevSSRC uint32
+	hasPrev  bool
+	codec    Codec
+	dec      decoder
+	decs     [CodecNone]decoder // per codec, created on first use
+	badPT    [128]bool          // unknown payload types already reported
+	started  bool               // a packet of this SSRC was buffered
+
+	// unwrapping: the highest extended sequence number seen and its raw
+	// value; the timestamp of the last packet and its extended value.
+	highSeq    int64
+	lastSeqRaw uint16
+	lastTSExt  int64
+	lastTSRaw  uint32
+
+	state       streamState
+	startAt     int64 // ns
+	nextSeq     int64 // next sequence number to play
+	playTS      int64 // timestamp of the next sample out
+	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
+	played      uint64
+	frame       int // samples per packet, for concealment
+	underrun    int // samples concealed since the buffer ran dry
+	pcm         [maxSamples]int16
+	pcmOff      int
+	pcmLen      int
+	stagedAdv   bool // the staged samples advance playTS (false: stretch)
+	stagedTent  bool // the staged samples are concealment of an empty buffer
+	slipPending bool
+	strPending  bool
+
+	// jitter (RFC 3550, in samples) and delay-variation peak (ns)
+	haveTransit bool
+	transit     int64
+	jitter      float64
+	baseTransit int64
+	peak        float64
+	target      int64 // ns
+	winEnd      int64
+	winMin      int64 // samples
+	winLate     bool
+
+	st StreamStats
+}
+
+func (s *stream) init(r *Renderer, dir Direction) {
+	s.r, s.dir = r, dir
+	s.target = int64(r.cfg.InitialDelay)
+	s.peak = float64(r.cfg.InitialDelay - blockLen*time.Second/SampleRate)
+}
+
+// reset empties the buffer and forgets the sequence space (new SSRC or a
+// jump too large to be the same stream).
+func (s *stream) reset() {
+	for i := range s.slots {
+		if s.slots[i].used {
+			s.slots[i].used = false
+			s.st.Flushed++
+		}
+	}
+	s.count = 0
+	s.state = stIdle
+	s.started = false
+	s.havePlayed = false
+	s.played = 0
+	s.pcmOff, s.pcmLen = 0, 0
+	s.underrun = 0
+	s.haveTransit = false
+	s.slipPending, s.strPending = false, false
+	if s.dec != nil {
+		s.dec.reset()
+	}
+}
+
+func (s *stream) decoderFor(c Codec) (decoder, error) {
+	if d := s.decs[c]; d != nil {
+		return d, nil
+	}
+	var d decoder
+	switch c {
+	case CodecPCMU, CodecPCMA:
+		d = newG711(c)
+	case CodecG729:
+		var err error
+		if d, err = newG729(); err != nil {
+			return nil, err
+		}
+	}
+	s.decs[c] = d
+	return d, nil
+}
+
+func (s *stream) close() {
+	for i, d := range s.decs {
+		if d != nil {
+			d.close()
+			s.decs[i] = nil
+		}
+	}
+}
+
+// push buffers one packet. now is its arrival time in ns. Nothing of
+// payload is kept after it returns.
+func (s *stream) push(h rtpHeader, payload []byte, now int64) {
+	s.st.Packets++
+	codec := s.r.codecOf(h.pt)
+	switch codec {
+	case CodecNone:
+		s.st.Ignored++
+		return
+	case CodecUnknown:
+		s.st.UnknownCodec++
+		if !s.badPT[h.pt] {
+			s.badPT[h.pt] = true
+			s.r.report(s.dir, h.ssrc, "unknown payload type, packets dropped", "payload_type", int(h.pt))
+		}
+		return
+	}
+	dec, err := s.decoderFor(codec)
+	if err != nil {
+		s.st.UnknownCodec++
+		if !s.badPT[h.pt] {
+			s.badPT[h.pt] = true
+			s.r.report(s.dir, h.ssrc, err.Error(), "payload_type", int(h.pt))
+		}
+		return
+	}
+	n := 0
+	if len(payload) <= maxPayload {
+		n = dec.samples(payload)
+	}
+	if n == 0 {
+		s.st.Invalid++
+		return
+	}
+	if !s.hasSSRC || h.ssrc != s.ssrc {
+		if s.hasPrev && h.ssrc == s.prevSSRC {
+			s.st.Late++ // a straggler of the previous call
+			return
+		}
+		if s.hasSSRC {
+			s.prevSSRC, s.hasPrev = s.ssrc, true
+			s.st.SSRCChanges++
+		}
+		s.reset()
+		s.ssrc, s.hasSSRC = h.ssrc, true
+	}
+	if codec != s.codec || s.dec == nil {
+		s.codec, s.dec = codec, dec
+		s.dec.reset()
+	}
+	s.st.SSRC, s.st.Codec = s.ssrc, s.codec
+
+	// Unwrap sequence number and timestamp.
+	var seq, ts int64
+	if !s.started {
+		seq, ts = int64(h.seq), int64(h.ts)
+		s.highSeq, s.lastSeqRaw = seq, h.seq
+		s.nextSeq = seq
+		s.lastTSExt, s.lastTSRaw = ts, h.ts
+		s.started = true
+	} else {
+		seq = s.highSeq + int64(int16(h.seq-s.lastSeqRaw))
+		ts = s.lastTSExt + int64(int32(h.ts-s.lastTSRaw))
+		ref := s.nextSeq
+		if s.state == stPlaying || s.havePlayed {
+			if d := seq - ref; d > resyncSeq || d < -resyncSeq || s.tsJump(ts) {
+				s.st.Resyncs++
+				s.reset()
+				s.push(h, payload, now) // as the first packet of a fresh stream
+				s.st.Packets--
+				return
+			}
+		}
+	}
+	if seq > s.highSeq {
+		s.highSeq, s.lastSeqRaw = seq, h.seq
+	}
+	s.lastTSExt, s.lastTSRaw = ts, h.ts
+
+	// Too old?
+	if seq < s.nextSeq {
+		back := s.nextSeq - seq
+		if s.state != stPlaying && !s.havePlayed && back < numSlots/2 && s.highSeq-seq < numSlots {
+			s.nextSeq = seq // reordered before playout started
+		} else {
+			if back <= 64 && s.played&(1<<(back-1)) != 0 {
+				s.st.Duplicates++
+			} else {
+				s.st.Late++
+				s.winLate = true
+			}
+			return
+		}
+	}
+	if seq >= s.nextSeq+numSlots {
+		// The buffer cannot hold it: drop what is waiting and restart
+		// from this packet (an overflow means playout is far behind).
+		s.st.Overflows++
+		s.reset()
+		s.push(h, payload, now)
+		s.st.Packets--
+		return
+	}
+	sl := &s.slots[seq&(numSlots-1)]
+	if sl.used {
+		if sl.seq == seq {
+			s.st.Duplicates++
+			return
+		}
+		s.count-- // stale slot, cannot happen with the checks above
+	}
+	if (s.state == stPlaying || (s.havePlayed && seq > s.nextSeq)) && ts+int64(n) <= s.playTS {
+		s.st.Late++
+		s.winLate = true
+		if seq == s.nextSeq {
+			s.nextSeq++
+			s.mark(false)
+		}
+		return
+	}
+	sl.used, sl.seq, sl.ts, sl.arrival = true, seq, ts, now
+	sl.n, sl.samples = int16(copy(sl.data[:], payload)), int16(n)
+	s.count++
+	s.measure(ts, n, now)
+	if s.state == stIdle {
+		s.state = stWaiting
+		s.startAt = now + s.target
+	}
+}
+
+// tsJump reports a timestamp too far from the playout point to belong to
+// the same stream.
+func (s *stream) tsJump(ts int64) bool {
+	if s.state != stPlaying {
+		return false
+	}
+	d := ts - s.playTS
+	return d > resyncTS || d < -resyncTS
+}
+
+// mark shifts the played window by one sequence number.
+func (s *stream) mark(played bool) {
+	s.played <<= 1
+	if played {
+		s.played |= 1
+	}
+	s.havePlayed = true
+}
+
+// measure updates the jitter, the delay-variation peak that sets the
+// target, and the level window.
+func (s *stream) measure(ts int64, n int, now int64) {
+	arr := now * SampleRate / 1e9 // arrival in samples
+	tr := arr - ts
+	if s.haveTransit {
+		d := float64(tr - s.transit)
+		s.jitter += (math.Abs(d) - s.jitter) / 16
+		// base follows the smallest transit, drifting up slowly so a
+		// clock drift does not freeze it.
+		if tr < s.baseTransit {
+			s.baseTransit = tr
+		}
+		spread := float64(tr-s.baseTransit) * 1e9 / SampleRate
+		s.peak = max(spread, s.peak*0.998)
+	} else {
+		s.baseTransit = tr
+	}
+	s.transit, s.haveTransit = tr, true
+	cfg := &s.r.cfg
+	t := int64(s.peak) + int64(blockLen)*1e9/SampleRate
+	s.target = min(max(t, int64(cfg.MinDelay)), int64(cfg.MaxDelay))
+	s.st.JitterMs = s.jitter * 1000 / SampleRate
+	s.st.TargetMs = float64(s.target) / 1e6
+
+	if s.state != stPlaying {
+		return
+	}
+	lvl := ts + int64(n) - s.playTS
+	if s.winEnd == 0 {
+		s.winEnd, s.winMin = now+levelWindow, lvl
+	}
+	s.winMin = min(s.winMin, lvl)
+	if now >= s.winEnd {
+		tgt := s.target * SampleRate / 1e9
+		switch {
+		case s.winMin > tgt+slipMargin:
+			s.slipPending = true
+		case s.winLate && s.winMin < tgt/2:
+			s.strPending = true
+		}
+		s.winEnd, s.winMin, s.winLate = now+levelWindow, math.MaxInt64, false
+	}
+}
+
+// lowest returns the buffered packet with the lowest sequence number, or
+// nil.
+func (s *stream) lowest() *slot {
+	if s.count == 0 {
+		return nil
+	}
+	for q := s.nextSeq; q <= s.highSeq && q < s.nextSeq+numSlots; q++ {
+		if sl := &s.slots[q&(numSlots-1)]; sl.used && sl.seq == q {
+			return sl
+		}
+	}
+	return nil
+}
+
+// fill writes the stream's next len(out) samples (one block) into out.
+// real reports samples from packets (decoded or concealed between
+// packets); tent reports concealment of a buffer that ran dry only.
+// drain stops at an empty buffer instead of concealing.
+func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
+	if s.state == stWaiting && now >= s.startAt {
+		if p := s.lowest(); p != nil {
+			// Start with the freshest target's worth: after a burst (an
+			// outage released at once) older packets are stale.
+			tgt := s.target * SampleRate / 1e9
+			if hi := &s.slots[s.highSeq&(numSlots-1)]; hi.used && hi.seq == s.highSeq {
+				end := hi.ts + int64(hi.samples)
+				for p != hi && end-p.ts > tgt+2*int64(p.samples)+blockLen {
+					p.used = false
+					s.count--
+					s.st.Stale++
+					s.nextSeq = p.seq + 1
+					p = s.lowest()
+				}
+			}
+			s.state = stPlaying
+			s.playTS = p.ts
+			s.nextSeq = p.seq
+			s.underrun = 0
+			s.winEnd = 0
+			s.dec.reset()
+		} else {
+			s.state = stIdle
+		}
+	}
+	if s.state != stPlaying {
+		clear(out)
+		return false, false
+	}
+	i := 0
+	for i < len(out) {
+		if s.pcmOff < s.pcmLen {
+			n := copy(out[i:], s.pcm[s.pcmOff:s.pcmLen])
+			s.pcmOff += n
+			i += n
+			if s.stagedAdv {
+				s.playTS += int64(n)
+			}
+			if s.stagedTent {
+				tent = true
+			} else {
+				real = true
+			}
+			continue
+		}
+		p := s.lowest()
+		if p == nil {
+			if drain || s.underrun >= maxUnderrun || s.frame == 0 {
+				s.state = stIdle
+				break
+			}
+			n := min(s.frame, maxUnderrun-s.underrun)
+			s.dec.conceal(s.pcm[:n])
+			s.stage(n, true, true)
+			s.underrun += n
+			s.st.Concealed++
+			s.st.Underruns++
+			continue
+		}
+		d := p.ts - s.playTS
+		if d > 0 {
+			if p.seq == s.nextSeq {
+				// Consecutive packet after a pause in timestamps: a new
+				// talkspurt. Start it after the target delay from its
+				// arrival (this is where the delay adapts).
+				s.state = stWaiting
+				s.startAt = p.arrival + s.target
+				s.st.Talkspurts++
+				if s.startAt <= now {
+					s.startAt = now
+				}
+				break
+			}
+			// A gap in sequence numbers: loss (or reordering not yet
+			// resolved) inside a talkspurt. Conceal up to the packet.
+			n := int(min(d, int64(max(s.frame, blockLen))))
+			s.dec.conceal(s.pcm[:n])
+			s.stage(n, true, false)
+			s.st.Concealed++
+			continue
+		}
+		// p is due.
+		if p.seq > s.nextSeq {
+			s.st.Lost += uint64(p.seq - s.nextSeq)
+			for q := s.nextSeq; q < p.seq; q++ {
+				s.mark(false)
+			}
+		}
+		s.nextSeq = p.seq + 1
+		p.used = false
+		s.count--
+		skip := int(-d)
+		if skip >= int(p.samples) {
+			s.st.Late++
+			s.mark(false)
+			continue
+		}
+		if s.slipPending && s.count > 0 && skip == 0 {
+			s.slipPending = false
+			s.st.Slips++
+			s.playTS += int64(p.samples)
+			s.mark(false)
+			continue
+		}
+		if s.strPending && s.frame > 0 {
+			s.strPending = false
+			s.st.Stretches++
+			s.dec.conceal(s.pcm[:s.frame])
+			s.stage(s.frame, false, false)
+			// put p back: it plays after the stretch
+			p.used = true
+			s.count++
+			s.nextSeq = p.seq
+			continue
+		}
+		n := s.dec.decode(p.data[:p.n], s.pcm[:])
+		s.frame = n
+		s.stage(n, true, false)
+		s.pcmOff = skip
+		s.underrun = 0
+		s.st.Frames++
+		s.mark(true)
+	}
+	if i < len(out) {
+		clear(out[i:])
+	}
+	return real, tent
+}
+
+func (s *stream) stage(n int, adv, tent bool) {
+	s.pcmOff, s.pcmLen, s.stagedAdv, s.stagedTent = 0, n, adv, tent
+}
+
+// pending reports whether the stream still has sound to play.
+func (s *stream) pending() bool {
+	return s.count > 0 || (s.state == stPlaying && s.pcmOff < s.pcmLen)
+}
