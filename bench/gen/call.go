@@ -1,0 +1,330 @@
+package gen
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Codec is an RTP audio codec the generator can encode.
+type Codec uint8
+
+// Codecs. The zero value is PCMU.
+const (
+	PCMU Codec = iota // G.711 µ-law, payload type 0
+	PCMA              // G.711 A-law, payload type 8
+	G729              // G.729 (annex A/B compatible bit stream), payload type 18
+)
+
+// PayloadType returns the codec's static RTP payload type.
+func (c Codec) PayloadType() uint8 {
+	switch c {
+	case PCMA:
+		return 8
+	case G729:
+		return 18
+	}
+	return 0
+}
+
+// String returns the codec's RTP encoding name.
+func (c Codec) String() string {
+	switch c {
+	case PCMU:
+		return "PCMU"
+	case PCMA:
+		return "PCMA"
+	case G729:
+		return "G729"
+	}
+	return fmt.Sprintf("Codec(%d)", uint8(c))
+}
+
+// ParseCodec parses a codec name (PCMU, PCMA, G729; case-insensitive; also
+// ulaw, alaw, g711u, g711a).
+func ParseCodec(s string) (Codec, error) {
+	switch strings.ToLower(s) {
+	case "pcmu", "ulaw", "g711u", "mulaw":
+		return PCMU, nil
+	case "pcma", "alaw", "g711a":
+		return PCMA, nil
+	case "g729", "g729a", "g729b":
+		return G729, nil
+	}
+	return 0, fmt.Errorf("unknown codec %q (want PCMU, PCMA or G729)", s)
+}
+
+// bytesPerSecond is the payload rate at 8 kHz.
+func (c Codec) bytesFor(samples int) int {
+	if c == G729 {
+		return samples / 8 // 10 bytes per 80 samples
+	}
+	return samples
+}
+
+// SampleRate is the RTP clock rate and audio sample rate of every codec the
+// generator writes.
+const SampleRate = 8000
+
+// DefaultPtime is the packet time used when Call.Ptime is zero.
+const DefaultPtime = 20 * time.Millisecond
+
+// DefaultAmplitude is the tone peak used when Audio.Amplitude is zero
+// (about -12 dBFS).
+const DefaultAmplitude = 8000
+
+// Endpoint is one side of a call: the phone or gateway that sends and
+// receives RTP.
+type Endpoint struct {
+	MAC  [6]byte
+	Addr netip.AddrPort // IP address and RTP port
+}
+
+// Interval is a span of time relative to the start of a call, From
+// inclusive, To exclusive.
+type Interval struct {
+	From, To time.Duration
+}
+
+// Direction describes the RTP stream one side of a call sends.
+type Direction struct {
+	// SSRC of the stream. Zero means derived from Config.Seed.
+	SSRC uint32
+	// Seq is the sequence number of the first packet.
+	Seq uint16
+	// Timestamp is the RTP timestamp of the first packet.
+	Timestamp uint32
+	// ToneHz is the frequency of a sine tone; 0 sends digital silence
+	// (PCMU 0xFF, PCMA 0xD5). Ignored when PCM is set.
+	ToneHz float64
+	// Amplitude is the tone's peak; 0 means DefaultAmplitude.
+	Amplitude int16
+	// PCM, when non-nil, is the audio sent instead of a tone, 8 kHz mono,
+	// sample 0 at the start of the call; after its end the side sends
+	// digital silence. Write does not modify it.
+	PCM []int16
+	// Holds are intervals, relative to the call start, during which this
+	// side sends nothing.
+	Holds []Interval
+}
+
+// Call is one call between an agent's phone (or agent gateway) and the far
+// side. It produces two RTP streams: FromAgent (agent → far) and ToAgent
+// (far → agent).
+type Call struct {
+	// AgentID labels the call in summaries (e.g. "1001"); not on the wire.
+	AgentID string
+	Agent   Endpoint
+	Far     Endpoint
+	// VLAN is the 802.1Q VLAN ID; 0 writes untagged frames (unless
+	// OuterVLAN is set). Priority is the 802.1p priority of that tag.
+	VLAN     uint16
+	Priority uint8
+	// OuterVLAN, when non-zero, adds an 802.1ad (QinQ, TPID 0x88a8) service
+	// tag outside the 802.1Q tag.
+	OuterVLAN     uint16
+	OuterPriority uint8
+	// TOS is the IPv4 ToS byte or IPv6 traffic class (phones send 0xB8).
+	TOS   uint8
+	Codec Codec
+	// Ptime is the packet time; 0 means DefaultPtime. It must be a whole
+	// number of samples (125 µs), and of 10 ms frames for G.729.
+	Ptime time.Duration
+	// Start is the offset of the call's first packet from Config.Epoch.
+	Start time.Duration
+	// Duration of the call; each side sends Duration/Ptime packets minus
+	// those in hold intervals.
+	Duration  time.Duration
+	FromAgent Direction
+	ToAgent   Direction
+}
+
+func (c *Call) ptime() time.Duration {
+	if c.Ptime == 0 {
+		return DefaultPtime
+	}
+	return c.Ptime
+}
+
+// samplesPerPacket returns the RTP timestamp increment per packet.
+func (c *Call) samplesPerPacket() int {
+	return int(c.ptime() * SampleRate / time.Second)
+}
+
+// slots returns the number of packet times in the call.
+func (c *Call) slots() int {
+	return int(c.Duration / c.ptime())
+}
+
+func (c *Call) validate(i int) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %d (agent %q): %s", ErrBadCall, i, c.AgentID, fmt.Sprintf(format, args...))
+	}
+	a, f := c.Agent.Addr, c.Far.Addr
+	if !a.Addr().IsValid() || !f.Addr().IsValid() {
+		return bad("agent address %v or far address %v is not set", a, f)
+	}
+	if a.Addr().Unmap().Is4() != f.Addr().Unmap().Is4() {
+		return bad("agent address %v and far address %v are of different IP families", a, f)
+	}
+	if a.Port() == 0 || f.Port() == 0 {
+		return bad("RTP port 0 in %v or %v", a, f)
+	}
+	if c.VLAN > 4094 || c.OuterVLAN > 4094 {
+		return bad("VLAN ID %d or outer VLAN ID %d is above 4094", c.VLAN, c.OuterVLAN)
+	}
+	if c.Priority > 7 || c.OuterPriority > 7 {
+		return bad("priority %d or outer priority %d is above 7", c.Priority, c.OuterPriority)
+	}
+	if c.Codec > G729 {
+		return bad("unknown codec %d", c.Codec)
+	}
+	p := c.ptime()
+	if p <= 0 || p%(time.Second/SampleRate) != 0 {
+		return bad("packet time %v is not a positive multiple of 125µs", p)
+	}
+	if c.Codec == G729 && p%(10*time.Millisecond) != 0 {
+		return bad("packet time %v is not a multiple of 10ms, the G.729 frame", p)
+	}
+	if c.Codec.bytesFor(c.samplesPerPacket()) > maxPayload {
+		return bad("packet time %v makes a payload above %d bytes", p, maxPayload)
+	}
+	if c.Duration <= 0 || c.Start < 0 {
+		return bad("duration %v must be positive and start %v not negative", c.Duration, c.Start)
+	}
+	for _, d := range []*Direction{&c.FromAgent, &c.ToAgent} {
+		if d.ToneHz < 0 || d.ToneHz >= SampleRate/2 {
+			return bad("tone %v Hz is outside [0, 4000)", d.ToneHz)
+		}
+		if d.Amplitude < 0 {
+			return bad("amplitude %d is negative", d.Amplitude)
+		}
+		for _, h := range d.Holds {
+			if h.From < 0 || h.To < h.From {
+				return bad("hold interval [%v, %v) is not a valid interval", h.From, h.To)
+			}
+		}
+	}
+	return nil
+}
+
+const maxPayload = 1400
+
+// BuildConfig describes N similar calls for Build. The zero value, with
+// Calls set, gives untagged PCMU calls of 10 s on IPv4 with agent 1001's
+// phone sending a 1 kHz tone.
+type BuildConfig struct {
+	Calls    int
+	VLAN     uint16 // 0: untagged
+	Priority uint8  // 802.1p priority of the VLAN tag
+	// OuterVLAN adds a QinQ service tag when non-zero.
+	OuterVLAN uint16
+	Codec     Codec
+	Ptime     time.Duration // 0: DefaultPtime
+	Duration  time.Duration // 0: 10 s
+	// Spread staggers the call starts evenly over this span: call i starts
+	// at i×Spread/Calls. 0 means one packet time, so packets of different
+	// calls interleave as on a real link; negative starts all at once.
+	Spread time.Duration
+	// AgentTone is the tone agent FirstAgentID's phone sends; 0 means
+	// 1000 Hz. The far side of that call sends digital silence. Every other
+	// call carries two tones of its own, different from AgentTone.
+	AgentTone float64
+	// FirstAgentID is the agent ID of call 0; the others count up. 0 means
+	// 1001.
+	FirstAgentID int
+	// IPv6 uses fd00:10::/64 for phones and fd00:20::/64 for gateways.
+	IPv6 bool
+	// FixedSeq starts every stream at StartSeq (e.g. 65500 to cross the
+	// wrap soon); otherwise start sequence numbers, timestamps and SSRCs are
+	// drawn from Seed.
+	FixedSeq bool
+	StartSeq uint16
+	Seed     uint64
+}
+
+// Build returns cfg.Calls calls with distinct addresses: call i (from 0)
+// is agent FirstAgentID+i whose phone is 10.10.a.b (a = i/250, b = i%250+1,
+// MAC 02:00:0a:0a:a:b, RTP port 20000+2i) talking to the gateway 10.20.a.b
+// (MAC 02:00:0a:14:a:b, RTP port 30000+2i). Tones are listed by
+// Summary. Build returns an error naming a bad value.
+func Build(cfg BuildConfig) ([]Call, error) {
+	if cfg.Calls <= 0 || cfg.Calls > 250*250 {
+		return nil, fmt.Errorf("%w: number of calls %d is outside [1, 62500]", ErrBadCall, cfg.Calls)
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	if cfg.AgentTone == 0 {
+		cfg.AgentTone = 1000
+	}
+	if cfg.FirstAgentID == 0 {
+		cfg.FirstAgentID = 1001
+	}
+	ptime := cfg.Ptime
+	if ptime == 0 {
+		ptime = DefaultPtime
+	}
+	spread := cfg.Spread
+	if spread == 0 {
+		spread = ptime
+	}
+	if spread < 0 {
+		spread = 0
+	}
+	rng := newRand(cfg.Seed, 0xb01d)
+	calls := make([]Call, cfg.Calls)
+	for i := range calls {
+		a, b := byte(i/250), byte(i%250+1)
+		var agentIP, farIP netip.Addr
+		if cfg.IPv6 {
+			agentIP = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0x10, 14: a, 15: b})
+			farIP = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0x20, 14: a, 15: b})
+		} else {
+			agentIP = netip.AddrFrom4([4]byte{10, 10, a, b})
+			farIP = netip.AddrFrom4([4]byte{10, 20, a, b})
+		}
+		c := Call{
+			AgentID:   fmt.Sprint(cfg.FirstAgentID + i),
+			Agent:     Endpoint{MAC: [6]byte{2, 0, 10, 10, a, b}, Addr: netip.AddrPortFrom(agentIP, uint16(20000+2*i))},
+			Far:       Endpoint{MAC: [6]byte{2, 0, 10, 20, a, b}, Addr: netip.AddrPortFrom(farIP, uint16(30000+2*i))},
+			VLAN:      cfg.VLAN,
+			Priority:  cfg.Priority,
+			OuterVLAN: cfg.OuterVLAN,
+			TOS:       0xb8,
+			Codec:     cfg.Codec,
+			Ptime:     cfg.Ptime,
+			Start:     (spread * time.Duration(i) / time.Duration(cfg.Calls)).Truncate(time.Microsecond),
+			Duration:  cfg.Duration,
+		}
+		for _, d := range []*Direction{&c.FromAgent, &c.ToAgent} {
+			d.SSRC = uint32(rng.Uint64()) | 1
+			d.Timestamp = uint32(rng.Uint64())
+			if cfg.FixedSeq {
+				d.Seq = cfg.StartSeq
+			} else {
+				d.Seq = uint16(rng.Uint64())
+			}
+		}
+		if i == 0 {
+			c.FromAgent.ToneHz = cfg.AgentTone
+		} else {
+			c.FromAgent.ToneHz = otherTone(2*i-2, cfg.AgentTone)
+			c.ToAgent.ToneHz = otherTone(2*i-1, cfg.AgentTone)
+		}
+		calls[i] = c
+	}
+	return calls, nil
+}
+
+// otherTone returns the k-th tone of the calls other than the monitored
+// agent's: 300 Hz upwards in 25 Hz steps, wrapping below 3500 Hz, skipping
+// within 10 Hz of avoid.
+func otherTone(k int, avoid float64) float64 {
+	f := 300 + 25*float64(k%128)
+	if f > avoid-10 && f < avoid+10 {
+		f = avoid + 10
+	}
+	return f
+}
