@@ -49,17 +49,19 @@ func readFrames(t *testing.T, b []byte) (pkts []capture.Packet, times []time.Tim
 	return pkts, times
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func oneCall(codec Codec) Call {
 	return Call{
-		AgentID:  "1001",
-		Agent:    Endpoint{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Addr: netip.MustParseAddrPort("10.10.0.1:20000")},
-		Far:      Endpoint{MAC: [6]byte{2, 0, 0, 0, 0, 2}, Addr: netip.MustParseAddrPort("10.20.0.1:30000")},
-		VLAN:     85,
-		Priority: 5,
-		Codec:    codec,
-		Duration: time.Second,
+		AgentID:   "1001",
+		Agent:     Endpoint{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Addr: netip.MustParseAddrPort("10.10.0.1:20000")},
+		Far:       Endpoint{MAC: [6]byte{2, 0, 0, 0, 0, 2}, Addr: netip.MustParseAddrPort("10.20.0.1:30000")},
+		VLAN:      85,
+		Priority:  5,
+		Codec:     codec,
+		Duration:  time.Second,
 		FromAgent: Direction{SSRC: 0x11111111, Seq: 65500, Timestamp: 4294967000, ToneHz: 1000},
 		ToAgent:   Direction{SSRC: 0x22222222, Seq: 100, Timestamp: 0},
 	}
