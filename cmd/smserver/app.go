@@ -234,9 +234,6 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		s.log.Info("monitor start refused", "peer", p.Addr, "agent", req.Agent, "err", err)
 		return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
 	}
-	if sess.ID == "" {
-		sess.ID = newSessionID()
-	}
 	s.filter.Add(sess)
 	s.sessionsUpdated()
 	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
@@ -261,6 +258,9 @@ func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
 		return nil, fmt.Errorf("the request for agent %s names no endpoint", req.Agent)
 	}
 	sess := &filter.Session{ID: req.Session, Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record}
+	if sess.ID == "" {
+		sess.ID = newSessionID()
+	}
 	for _, e := range req.Endpoints {
 		ep, err := filter.ParseEndpoint(e)
 		if err != nil {

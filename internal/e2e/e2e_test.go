@@ -1,0 +1,394 @@
+// Package e2e runs silentmon's programs end to end on loopback: certificates
+// from smctl, a generated capture replayed by smserver, a session started
+// with smctl, media relayed over mutual TLS to smsupervisor, a WAV compared
+// sample by sample.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zaf/g711"
+
+	"github.com/silentmon/silentmon/bench/gen"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// bin builds the programs once per test binary and returns the path of
+// name.
+func bin(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "silentmon-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/",
+			"github.com/silentmon/silentmon/cmd/smserver",
+			"github.com/silentmon/silentmon/cmd/smsupervisor",
+			"github.com/silentmon/silentmon/cmd/smctl")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin(t, name), args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.cmd.Env = cleanEnv()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", name, p.stderr.String())
+		}
+	})
+	return p
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SILENTMON_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// stop sends sig and waits for a clean exit.
+func (p *proc) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s did not stop within 15 s of %v", p.cmd.Path, sig)
+	}
+	if p.err != nil {
+		t.Fatalf("%s exited with %v after %v; stderr:\n%s", filepath.Base(p.cmd.Path), p.err, sig, p.stderr.String())
+	}
+}
+
+func (p *proc) wait(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v", p.cmd.Path, d)
+	}
+	if p.err != nil {
+		t.Fatalf("%s exited with %v; stderr:\n%s", filepath.Base(p.cmd.Path), p.err, p.stderr.String())
+	}
+}
+
+// runCmd runs a program to completion and returns stdout, stderr and the
+// exit code.
+func runCmd(t *testing.T, env []string, name string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin(t, name), args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	cmd.Env = append(cleanEnv(), env...)
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
+}
+
+func quickstart(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "security")
+	if _, se, code := runCmd(t, nil, "smctl", "certs", "quickstart", "--dir", dir); code != 0 {
+		t.Fatalf("smctl certs quickstart exited %d: %s", code, se)
+	}
+	return dir
+}
+
+// writeCapture writes a capture of calls and returns its path and what was
+// written.
+func writeCapture(t *testing.T, calls int, dur time.Duration) (string, *gen.Result) {
+	t.Helper()
+	cs, err := gen.Build(gen.BuildConfig{Calls: calls, VLAN: 85, Priority: 5, Duration: dur, AgentTone: 1000, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "calls.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gen.Write(f, &gen.Config{Calls: cs, Seed: 7, Record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, res
+}
+
+func readWAV(t *testing.T, path string) []int16 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := gen.ReadWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func waitReady(t *testing.T, sec, server string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, se, code := runCmd(t, nil, "smctl", "status", "--server", server, "--security-dir", sec, "--timeout", "2s")
+		if code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("smserver at %s not ready: %s", server, se)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMonitoredCallReachesWAV is the walking skeleton: the WAV equals the
+// G.711 decode of exactly agent 1001's RTP payloads, in order, none missing,
+// and holds nothing else.
+func TestMonitoredCallReachesWAV(t *testing.T) {
+	sec := quickstart(t)
+	pcap, res := writeCapture(t, 5, 3*time.Second)
+	srvAddr, supAddr := freeAddr(t), freeAddr(t)
+	wav := filepath.Join(t.TempDir(), "out.wav")
+
+	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
+		"--metrics-listen", freeAddr(t))
+	srv := start(t, "smserver", "--pcap", pcap, "--pcap-wait-session", "--exit-after-replay",
+		"--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
+	waitReady(t, sec, srvAddr)
+
+	so, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
+		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", supAddr)
+	if code != 0 {
+		t.Fatalf("monitor start exited %d: %s", code, se)
+	}
+	session := strings.TrimSpace(so)
+	if len(session) < 8 {
+		t.Fatalf("monitor start printed %q, want a session id", so)
+	}
+	srv.wait(t, 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	sup.stop(t, syscall.SIGTERM)
+
+	var agent *gen.Stream
+	for i := range res.Streams {
+		if res.Streams[i].AgentID == "1001" && res.Streams[i].FromAgent {
+			agent = &res.Streams[i]
+		}
+	}
+	if agent == nil {
+		t.Fatal("generator wrote no stream for agent 1001")
+	}
+	var want []int16
+	for _, p := range agent.Packets {
+		for _, b := range p.Payload {
+			want = append(want, g711.DecodeUlawFrame(b))
+		}
+	}
+	got := readWAV(t, wav)
+	if len(got) < len(want) {
+		t.Fatalf("WAV has %d samples, want at least the %d of agent 1001's stream", len(got), len(want))
+	}
+	// Find where the agent's audio starts: the first non-zero sample lines
+	// up with the first non-zero sample of want.
+	firstNZ := func(s []int16) int {
+		for i, v := range s {
+			if v != 0 {
+				return i
+			}
+		}
+		return -1
+	}
+	off := firstNZ(got) - firstNZ(want)
+	if off < 0 || off+len(want) > len(got) {
+		t.Fatalf("cannot align WAV (%d samples, first non-zero at %d) with the agent's stream", len(got), firstNZ(got))
+	}
+	for i, w := range want {
+		if got[off+i] != w {
+			t.Fatalf("sample %d of agent 1001's stream: WAV has %d, want %d (decode of the RTP payload)", i, got[off+i], w)
+		}
+	}
+	for i, v := range got {
+		if (i < off || i >= off+len(want)) && v != 0 {
+			t.Fatalf("WAV sample %d is %d outside agent 1001's stream; another call leaked in", i, v)
+		}
+	}
+	if !strings.Contains(srv.stdout.String(), "packets relayed") {
+		t.Errorf("smserver printed no summary: %q", srv.stdout.String())
+	}
+	t.Logf("WAV: %d samples, agent stream %d samples at offset %d; %s", len(got), len(want), off, strings.TrimSpace(sup.stdout.String()))
+}
+
+// TestClientWithoutValidCertificateRefused checks that a client holding
+// certificates of another CA cannot start a session.
+func TestClientWithoutValidCertificateRefused(t *testing.T) {
+	sec, other := quickstart(t), quickstart(t)
+	pcap, _ := writeCapture(t, 2, time.Second)
+	srvAddr := freeAddr(t)
+	srv := start(t, "smserver", "--pcap", pcap, "--pcap-wait-session", "--listen", srvAddr,
+		"--security-dir", sec, "--metrics-listen", freeAddr(t))
+	waitReady(t, sec, srvAddr)
+
+	_, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", other,
+		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", "127.0.0.1:9")
+	if code != 1 {
+		t.Fatalf("monitor start with another CA's certificate exited %d, want 1; stderr %q", code, se)
+	}
+	_, se, code = runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--insecure",
+		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", "127.0.0.1:9")
+	if code != 1 {
+		t.Fatalf("plaintext monitor start exited %d, want 1; stderr %q", code, se)
+	}
+	so, se, code := runCmd(t, nil, "smctl", "status", "--json", "--server", srvAddr, "--security-dir", sec)
+	if code != 0 {
+		t.Fatalf("status exited %d: %s", code, se)
+	}
+	var st struct {
+		Sessions []json.RawMessage `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(so), &st); err != nil {
+		t.Fatalf("status --json: %v: %s", err, so)
+	}
+	if len(st.Sessions) != 0 {
+		t.Fatalf("a refused client started %d sessions", len(st.Sessions))
+	}
+	srv.stop(t, os.Interrupt)
+}
+
+// TestBadInputExitsTwo checks that bad usage and configuration exit 2 with
+// one sentence naming the bad value.
+func TestBadInputExitsTwo(t *testing.T) {
+	sec := quickstart(t)
+	pcap, _ := writeCapture(t, 1, time.Second)
+	badYAML := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(badYAML, []byte("media:\n  tos: 999\n"), 0o600)
+	garbage := filepath.Join(t.TempDir(), "garbage.pcap")
+	os.WriteFile(garbage, []byte("this is not a capture file at all"), 0o600)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		prog string
+		args []string
+		want string
+	}{
+		{"missing capture", nil, "smserver", []string{"--pcap", "/nonexistent/calls.pcap", "--security-dir", sec}, "/nonexistent/calls.pcap"},
+		{"not a capture", nil, "smserver", []string{"--pcap", garbage, "--security-dir", sec, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, garbage},
+		{"unknown flag", nil, "smserver", []string{"--pcap", pcap, "--frobnicate"}, "--frobnicate"},
+		{"bad config value", nil, "smserver", []string{"--pcap", pcap, "--config", badYAML}, "media.tos"},
+		{"bad env value", []string{"SILENTMON_HEARTBEAT_INTERVAL_MS=soon"}, "smserver", []string{"--pcap", pcap}, "heartbeat.interval_ms"},
+		{"missing config file", nil, "smsupervisor", []string{"--config", "/nonexistent/sm.yaml"}, "/nonexistent/sm.yaml"},
+		{"bad output", nil, "smsupervisor", []string{"--output", "speaker", "--security-dir", sec}, "speaker"},
+		{"bad listen", nil, "smsupervisor", []string{"--listen", "nowhere", "--security-dir", sec}, "nowhere"},
+		{"missing security dir", nil, "smsupervisor", []string{"--security-dir", "/nonexistent/sec", "--output", "null", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, "/nonexistent/sec"},
+		{"smctl unknown flag", nil, "smctl", []string{"status", "--bogus"}, "--bogus"},
+		{"smctl bad endpoint", nil, "smctl", []string{"monitor", "start", "--server", "127.0.0.1:1", "--agent", "1", "--endpoint", "10.0.0.300", "--supervisor", "127.0.0.1:2"}, "10.0.0.300"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, se, code := runCmd(t, tc.env, tc.prog, tc.args...)
+			if code != 2 {
+				t.Fatalf("exit code %d, want 2; stderr %q", code, se)
+			}
+			lines := strings.Split(strings.TrimSpace(se), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Fatalf("error %q does not name %q", last, tc.want)
+			}
+		})
+	}
+}
+
+// TestSignalsStopCleanly checks SIGINT and SIGTERM end both services with
+// exit 0.
+func TestSignalsStopCleanly(t *testing.T) {
+	sec := quickstart(t)
+	pcap, _ := writeCapture(t, 1, time.Second)
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		srvAddr := freeAddr(t)
+		srv := start(t, "smserver", "--pcap", pcap, "--pcap-wait-session", "--listen", srvAddr,
+			"--security-dir", sec, "--metrics-listen", freeAddr(t))
+		sup := start(t, "smsupervisor", "--listen", freeAddr(t), "--security-dir", sec, "--output", "null",
+			"--metrics-listen", freeAddr(t))
+		waitReady(t, sec, srvAddr)
+		srv.stop(t, sig)
+		sup.stop(t, sig)
+	}
+}
