@@ -1,0 +1,151 @@
+package tls
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/youmark/pkcs8"
+)
+
+// KeyAlgorithm names the kind of key to generate. The zero value means
+// ECDSA P-256.
+type KeyAlgorithm string
+
+// Supported key algorithms.
+const (
+	ECDSAP256 KeyAlgorithm = "ecdsa-p256"
+	RSA2048   KeyAlgorithm = "rsa-2048"
+	RSA3072   KeyAlgorithm = "rsa-3072"
+)
+
+// ParseKeyAlgorithm accepts "ecdsa-p256" (also "ecdsa", "p256", ""),
+// "rsa-2048" (also "rsa", "rsa2048") and "rsa-3072" (also "rsa3072").
+func ParseKeyAlgorithm(s string) (KeyAlgorithm, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "ecdsa", "ecdsa-p256", "p256", "p-256", "ec":
+		return ECDSAP256, nil
+	case "rsa", "rsa-2048", "rsa2048":
+		return RSA2048, nil
+	case "rsa-3072", "rsa3072":
+		return RSA3072, nil
+	}
+	return "", fmt.Errorf("key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072: %w", s, ErrBadArgument)
+}
+
+// generateKey makes a new private key of kind alg.
+func generateKey(alg KeyAlgorithm) (crypto.Signer, error) {
+	switch alg {
+	case "", ECDSAP256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case RSA2048:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case RSA3072:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	}
+	return nil, fmt.Errorf("key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072: %w", string(alg), ErrBadArgument)
+}
+
+// Password limits of the CA key, as in the original product.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 30
+)
+
+// CheckPassword refuses a CA password shorter than 8 or longer than 30
+// characters (counted as Unicode code points).
+func CheckPassword(pw []byte) error {
+	n := utf8.RuneCount(pw)
+	if n < MinPasswordLen || n > MaxPasswordLen {
+		return fmt.Errorf("the CA password has %d characters; it must have 8 to 30: %w", n, ErrPasswordLength)
+	}
+	return nil
+}
+
+// caKeyOpts encrypts the CA key: PBES2 with PBKDF2-HMAC-SHA256 and
+// AES-256-CBC, which OpenSSL 1.1 and 3 read (openssl pkey -passin ...).
+var caKeyOpts = &pkcs8.Opts{
+	Cipher: pkcs8.AES256CBC,
+	KDFOpts: pkcs8.PBKDF2Opts{
+		SaltSize:       16,
+		IterationCount: 210000,
+		HMACHash:       crypto.SHA256,
+	},
+}
+
+// encryptKeyPEM returns key as an "ENCRYPTED PRIVATE KEY" PEM block.
+func encryptKeyPEM(key crypto.Signer, password []byte) ([]byte, error) {
+	der, err := pkcs8.MarshalPrivateKey(key, password, caKeyOpts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encrypt the CA key: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
+}
+
+// keyPEM returns key as an unencrypted PKCS#8 "PRIVATE KEY" PEM block.
+func keyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode a private key: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// certPEM returns der as a "CERTIFICATE" PEM block.
+func certPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// parseKeyBlock decodes an unencrypted private key block (PKCS#8, SEC 1
+// or PKCS#1).
+func parseKeyBlock(b *pem.Block, file string) (crypto.Signer, error) {
+	var (
+		k   any
+		err error
+	)
+	switch b.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(b.Bytes)
+	case "RSA PRIVATE KEY":
+		if _, enc := b.Headers["Proc-Type"]; enc {
+			return nil, fmt.Errorf("the private key in %s is encrypted with a legacy scheme; decrypt it first (openssl pkey -in %s -out NEW): %w", file, file, ErrBadPEM)
+		}
+		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, fmt.Errorf("the private key in %s is encrypted; a server or client key must be stored unencrypted with mode 0600: %w", file, ErrBadPEM)
+	default:
+		return nil, fmt.Errorf("%s holds a %q block where a private key was expected: %w", file, b.Type, ErrBadPEM)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the private key in %s cannot be parsed: %v: %w", file, err, ErrBadPEM)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("the private key in %s is of an unsupported type %T: %w", file, k, ErrBadPEM)
+	}
+	return s, nil
+}
+
+func isKeyBlock(t string) bool {
+	return t == "PRIVATE KEY" || t == "EC PRIVATE KEY" || t == "RSA PRIVATE KEY" || t == "ENCRYPTED PRIVATE KEY"
+}
+
+// publicKeyEqual reports whether pub is the public half of key.
+func publicKeyEqual(pub crypto.PublicKey, key crypto.Signer) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	switch k := key.Public().(type) {
+	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:
+		return k.(equaler).Equal(pub)
+	}
+	return false
+}

@@ -1,0 +1,159 @@
+package tls
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// Pair is a certificate with its private key, as read from a bundle file
+// (CtiosServer.pem, CtiosClient.pem): certificate first, then key.
+type Pair struct {
+	Leaf  *x509.Certificate
+	Chain [][]byte // DER of every certificate in the file, leaf first
+	Key   crypto.Signer
+}
+
+// TLSCertificate returns p in crypto/tls form.
+func (p *Pair) TLSCertificate() tls.Certificate {
+	return tls.Certificate{Certificate: p.Chain, PrivateKey: p.Key, Leaf: p.Leaf}
+}
+
+// ReadPair reads a bundle file: one or more certificates, then a private
+// key. It checks that the key belongs to the first certificate (wrapping
+// ErrKeyMismatch otherwise). The key file's mode is checked by the caller.
+func ReadPair(path string) (*Pair, error) {
+	raw, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		chain    [][]byte
+		keyBlock *pem.Block
+	)
+	for rest := raw; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		switch {
+		case b.Type == "CERTIFICATE":
+			chain = append(chain, b.Bytes)
+		case isKeyBlock(b.Type) && keyBlock == nil:
+			keyBlock = b
+		}
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate; it must hold the certificate first, then its key: %w", path, ErrBadPEM)
+	}
+	if keyBlock == nil {
+		return nil, fmt.Errorf("%s holds no private key; it must hold the certificate first, then its key: %w", path, ErrBadPEM)
+	}
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, fmt.Errorf("the certificate in %s cannot be parsed: %v: %w", path, err, ErrBadPEM)
+	}
+	key, err := parseKeyBlock(keyBlock, path)
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeyEqual(leaf.PublicKey, key) {
+		return nil, fmt.Errorf("the private key in %s does not match its certificate %q: %w", path, leaf.Subject.CommonName, ErrKeyMismatch)
+	}
+	return &Pair{Leaf: leaf, Chain: chain, Key: key}, nil
+}
+
+// CheckCert checks that cert, read from file, is valid at now, is signed
+// by root, and carries the extended key usage of role. The error is one
+// sentence wrapping ErrExpired, ErrNotYetValid, ErrUnknownCA or ErrKeyUsage.
+func CheckCert(cert, root *x509.Certificate, role Role, now time.Time, file string) error {
+	const day = "2006-01-02 15:04:05 MST"
+	if now.After(cert.NotAfter) {
+		return fmt.Errorf("the certificate in %s (%q) expired on %s: %w", file, cert.Subject.CommonName, cert.NotAfter.UTC().Format(day), ErrExpired)
+	}
+	if now.Before(cert.NotBefore) {
+		return fmt.Errorf("the certificate in %s (%q) is not valid before %s: %w", file, cert.Subject.CommonName, cert.NotBefore.UTC().Format(day), ErrNotYetValid)
+	}
+	if root != nil {
+		if err := cert.CheckSignatureFrom(root); err != nil {
+			return fmt.Errorf("the certificate in %s (%q) is signed by %q, not by the CA in %s: %w", file, cert.Subject.CommonName, cert.Issuer.CommonName, RootCertFile, ErrUnknownCA)
+		}
+	}
+	if role != "" && !hasUsage(cert, role.extKeyUsage()) {
+		return fmt.Errorf("the certificate in %s (%q) is not for %s authentication (its extended key usage is %s): %w", file, cert.Subject.CommonName, role, usageNames(cert), ErrKeyUsage)
+	}
+	return nil
+}
+
+func hasUsage(cert *x509.Certificate, want x509.ExtKeyUsage) bool {
+	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
+		return true // no restriction, as crypto/x509 treats it
+	}
+	for _, u := range cert.ExtKeyUsage {
+		if u == want || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// loadRoot reads CtiosRootCert.pem: every certificate in it is trusted
+// (the original product has a single CA, no chains).
+func loadRoot(dir string) (*x509.CertPool, *x509.Certificate, error) {
+	path := filepath.Join(dir, RootCertFile)
+	raw, err := readFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	first, err := firstCert(raw, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, nil, fmt.Errorf("%s holds no usable CA certificate: %w", path, ErrBadPEM)
+	}
+	return pool, first, nil
+}
+
+// loadPairChecked reads the bundle at dir/name, checks its key file mode
+// and its certificate for role. A key readable by others is logged as a
+// warning, or refused with opts.Strict.
+func loadPairChecked(dir, name string, role Role, root *x509.Certificate, opts *Options) (*Pair, error) {
+	path := filepath.Join(dir, name)
+	pair, err := ReadPair(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKeyMode(path); err != nil {
+		if opts.Strict {
+			return nil, err
+		}
+		opts.logger().Warn("security file is readable by others", "file", path, "err", err.Error())
+	}
+	if err := CheckCert(pair.Leaf, root, role, opts.now(), path); err != nil {
+		// The CA may be one of several in CtiosRootCert.pem; the pool
+		// check during the handshake is the authority, so only the
+		// signature test is relaxed here when it fails against the first.
+		if errors.Is(err, ErrUnknownCA) && verifiesAgainstPool(pair, opts, dir) {
+			return pair, nil
+		}
+		return nil, err
+	}
+	return pair, nil
+}
+
+func verifiesAgainstPool(p *Pair, opts *Options, dir string) bool {
+	pool, _, err := loadRoot(dir)
+	if err != nil {
+		return false
+	}
+	_, err = p.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: opts.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}

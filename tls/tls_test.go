@@ -1,0 +1,272 @@
+package tls
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var testPW = []byte("correct horse battery")
+
+// quickDir returns a fresh quickstart directory.
+func quickDir(t testing.TB, opts QuickstartOptions) string {
+	t.Helper()
+	dir := t.TempDir()
+	if opts.Password == nil {
+		opts.Password = testPW
+	}
+	if err := Quickstart(dir, opts); err != nil {
+		t.Fatalf("Quickstart: %v", err)
+	}
+	return dir
+}
+
+func TestQuickstartFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := Quickstart(dir, QuickstartOptions{Hosts: []string{"sm.example.net", "10.1.2.3"}}); err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]os.FileMode{
+		RootCertFile: 0o644, RootKeyFile: 0o600, ServerFile: 0o600, ClientFile: 0o600, QuickstartPasswordFile: 0o600,
+	}
+	for name, want := range modes {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s mode %04o, want %04o", name, got, want)
+		}
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, QuickstartPasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw = pw[:len(pw)-1]
+	if err := CheckPassword(pw); err != nil {
+		t.Fatalf("generated password: %v", err)
+	}
+	ca, err := LoadCA(dir, pw)
+	if err != nil {
+		t.Fatalf("LoadCA with the generated password: %v", err)
+	}
+	if _, err := LoadCA(dir, []byte("wrong password")); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("LoadCA with a wrong password: %v, want ErrWrongPassword", err)
+	}
+	srv, err := ReadPair(filepath.Join(dir, ServerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for _, name := range []string{"localhost", "127.0.0.1", "::1", host, "sm.example.net", "10.1.2.3"} {
+		if err := srv.Leaf.VerifyHostname(name); err != nil {
+			t.Errorf("server certificate does not cover %s: %v", name, err)
+		}
+	}
+	if err := CheckCert(srv.Leaf, ca.Cert, RoleServer, time.Now(), ServerFile); err != nil {
+		t.Error(err)
+	}
+	cli, err := ReadPair(filepath.Join(dir, ClientFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCert(cli.Leaf, ca.Cert, RoleClient, time.Now(), ClientFile); err != nil {
+		t.Error(err)
+	}
+	if err := CheckCert(cli.Leaf, ca.Cert, RoleServer, time.Now(), ClientFile); !errors.Is(err, ErrKeyUsage) {
+		t.Errorf("client certificate accepted for server use: %v", err)
+	}
+	// A second run refuses to overwrite; Force replaces.
+	if err := Quickstart(dir, QuickstartOptions{}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second Quickstart: %v, want ErrExists", err)
+	}
+	if err := Quickstart(dir, QuickstartOptions{Force: true, Password: testPW}); err != nil {
+		t.Fatalf("Quickstart with Force: %v", err)
+	}
+	if _, err := LoadCA(dir, testPW); err != nil {
+		t.Fatalf("LoadCA after Force: %v", err)
+	}
+}
+
+// handshake runs a server with scfg on loopback and dials it with ccfg;
+// it returns the client's and the server's handshake errors.
+func handshake(t *testing.T, scfg, ccfg *tls.Config) (clientErr, serverErr error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		tc := tls.Server(c, scfg)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		err = tc.Handshake()
+		if err == nil {
+			// TLS 1.3: the client learns of a refused certificate only
+			// when it reads.
+			_, err = tc.Write([]byte{1})
+		}
+		srvErr <- err
+	}()
+	d := &tls.Dialer{Config: ccfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err == nil {
+		var b [1]byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(b[:])
+		c.Close()
+	}
+	return err, <-srvErr
+}
+
+func TestMutualTLS(t *testing.T) {
+	dir := quickDir(t, QuickstartOptions{})
+	other := quickDir(t, QuickstartOptions{})
+	scfg, err := ServerConfig(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg, err := ClientConfig(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := ClientConfig(other, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert := ccfg.Clone()
+	noCert.Certificates = nil
+
+	tests := []struct {
+		name       string
+		serverName string
+		client     *tls.Config
+		wantOK     bool
+	}{
+		{"good client by IP", "", ccfg, true},
+		{"good client by name", "localhost", ccfg, true},
+		{"no client certificate", "", noCert, false},
+		{"client from another CA", "", foreign, false},
+		{"server name not in SANs", "elsewhere.example", ccfg, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.client.Clone()
+			c.ServerName = tc.serverName
+			cerr, serr := handshake(t, scfg, c)
+			if tc.wantOK && (cerr != nil || serr != nil) {
+				t.Fatalf("handshake failed: client %v, server %v", cerr, serr)
+			}
+			if !tc.wantOK && cerr == nil && serr == nil {
+				t.Fatal("handshake succeeded, want refusal")
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := quickDir(t, QuickstartOptions{})
+	other := quickDir(t, QuickstartOptions{})
+	copyFile := func(t *testing.T, from, to string, mode os.FileMode) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(to, mode)
+	}
+	clone := func(t *testing.T) string {
+		d := t.TempDir()
+		for _, n := range []string{RootCertFile, ServerFile, ClientFile} {
+			copyFile(t, filepath.Join(dir, n), filepath.Join(d, n), 0o600)
+		}
+		return d
+	}
+	clk := newFakeClock()
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, d string)
+		opts  Options
+		want  error
+	}{
+		{"missing CA", func(t *testing.T, d string) { os.Remove(filepath.Join(d, RootCertFile)) }, Options{}, ErrFileMissing},
+		{"missing server file", func(t *testing.T, d string) { os.Remove(filepath.Join(d, ServerFile)) }, Options{}, ErrFileMissing},
+		{"other CA", func(t *testing.T, d string) {
+			copyFile(t, filepath.Join(other, RootCertFile), filepath.Join(d, RootCertFile), 0o644)
+		}, Options{}, ErrUnknownCA},
+		{"client cert as server cert", func(t *testing.T, d string) {
+			copyFile(t, filepath.Join(d, ClientFile), filepath.Join(d, ServerFile), 0o600)
+		}, Options{}, ErrKeyUsage},
+		{"key of another certificate", func(t *testing.T, d string) {
+			s, _ := ReadPair(filepath.Join(d, ServerFile))
+			c, _ := ReadPair(filepath.Join(d, ClientFile))
+			kp, _ := keyPEM(c.Key)
+			os.WriteFile(filepath.Join(d, ServerFile), append(certPEM(s.Leaf.Raw), kp...), 0o600)
+		}, Options{}, ErrKeyMismatch},
+		{"readable by others, strict", func(t *testing.T, d string) {
+			os.Chmod(filepath.Join(d, ServerFile), 0o644)
+		}, Options{Strict: true}, ErrKeyPermissions},
+		{"readable by others, lenient", func(t *testing.T, d string) {
+			os.Chmod(filepath.Join(d, ServerFile), 0o644)
+		}, Options{}, nil},
+		{"expired", func(t *testing.T, d string) {}, Options{Clock: &fakeClock{t: clk.Now().AddDate(3, 0, 0)}}, ErrExpired},
+		{"not yet valid", func(t *testing.T, d string) {}, Options{Clock: &fakeClock{t: clk.Now().Add(-time.Hour)}}, ErrNotYetValid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := clone(t)
+			tc.setup(t, d)
+			_, err := ServerConfig(d, tc.opts)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("ServerConfig: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("ServerConfig error %v, want %v", err, tc.want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, d) {
+				t.Errorf("error %q does not name the file", msg)
+			}
+		})
+	}
+}
