@@ -3,7 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,19 +18,23 @@ type FileOptions struct {
 	// Speed paces the replay: 1 replays at the recorded pace, 2 twice as
 	// fast; 0 reads as fast as possible.
 	Speed float64
-	// Context, if not nil, interrupts a paced wait.
-	Context context.Context
+	// Done, if not nil, interrupts a paced wait when it is closed; the
+	// frame that was waiting is then returned at once.
+	Done <-chan struct{}
 }
 
-// FileSource reads a pcap or pcapng file. It is not safe for concurrent use.
+// FileSource reads a pcap file (microsecond or nanosecond timestamps) or a
+// pcapng file. It is not safe for concurrent use.
 type FileSource struct {
-	f     *os.File
+	c     io.Closer
 	next  func() ([]byte, time.Time, int, int, error)
 	lt    LinkType
 	opts  FileOptions
 	first time.Time // capture time of the first frame
 	start time.Time // wall time the first frame was delivered
 	buf   []byte
+	lens  []int
+	now   func() time.Time
 }
 
 var _ Source = (*FileSource)(nil)
@@ -41,18 +45,28 @@ func OpenFile(path string, opts FileOptions) (*FileSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open capture %q: %w", path, err)
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
-	magic, err := br.Peek(4)
+	s, err := NewFileSource(f, opts)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("capture %q is not a pcap or pcapng file: %w", path, ErrNotCapture)
+		return nil, fmt.Errorf("capture %q: %w", path, err)
 	}
-	s := &FileSource{f: f, opts: opts}
+	s.c = f
+	return s, nil
+}
+
+// NewFileSource reads a pcap or pcapng capture from r. Close does not
+// close r.
+func NewFileSource(r io.Reader, opts FileOptions) (*FileSource, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("too short for a pcap or pcapng file: %w", ErrNotCapture)
+	}
+	s := &FileSource{opts: opts, now: time.Now}
 	if bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("capture %q is not a valid pcapng file: %v: %w", path, err, ErrNotCapture)
+			return nil, fmt.Errorf("not a valid pcapng file (%v): %w", err, ErrNotCapture)
 		}
 		s.lt = LinkType(r.LinkType())
 		s.next = func() ([]byte, time.Time, int, int, error) {
@@ -62,8 +76,7 @@ func OpenFile(path string, opts FileOptions) (*FileSource, error) {
 	} else {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("capture %q is not a valid pcap file: %v: %w", path, err, ErrNotCapture)
+			return nil, fmt.Errorf("not a valid pcap file (%v): %w", err, ErrNotCapture)
 		}
 		s.lt = LinkType(r.LinkType())
 		s.next = func() ([]byte, time.Time, int, int, error) {
@@ -78,75 +91,72 @@ func OpenFile(path string, opts FileOptions) (*FileSource, error) {
 func (s *FileSource) LinkType() LinkType { return s.lt }
 
 // ReadBatch implements Source. With pacing, it returns at most one frame
-// per call, when that frame's time has come.
+// per call, when that frame's time has come. A frame cut short at the end
+// of the file ends it like io.EOF; any other read error is returned
+// wrapped.
 func (s *FileSource) ReadBatch(frames [][]byte, infos []Info) (int, error) {
-	if len(frames) == 0 {
+	max := min(len(frames), len(infos))
+	if max == 0 {
 		return 0, nil
 	}
-	max := len(frames)
 	if s.opts.Speed > 0 {
 		max = 1
 	}
 	// Zero-copy readers reuse their buffer, so frames are copied into one
 	// batch buffer owned by the source.
 	s.buf = s.buf[:0]
-	var lens [64]int
-	if max > len(lens) {
-		max = len(lens)
-	}
+	s.lens = s.lens[:0]
 	n := 0
 	for n < max {
 		d, ts, length, ifidx, err := s.next()
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if n == 0 {
+		if err != nil {
+			if n > 0 {
+				break // report the error on the next call
+			}
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 				return 0, io.EOF
 			}
-			break
-		}
-		if err != nil {
-			if n == 0 {
-				return 0, fmt.Errorf("read capture: %w", err)
-			}
-			break
+			return 0, fmt.Errorf("read capture: %w", err)
 		}
 		if s.opts.Speed > 0 {
 			s.wait(ts)
 		}
 		s.buf = append(s.buf, d...)
-		lens[n] = len(d)
+		s.lens = append(s.lens, len(d))
 		infos[n] = Info{Timestamp: ts, CaptureLength: len(d), Length: length, InterfaceIndex: ifidx}
 		n++
 	}
 	off := 0
 	for i := 0; i < n; i++ {
-		frames[i] = s.buf[off : off+lens[i] : off+lens[i]]
-		off += lens[i]
+		l := s.lens[i]
+		frames[i] = s.buf[off : off+l : off+l]
+		off += l
 	}
 	return n, nil
 }
 
 func (s *FileSource) wait(ts time.Time) {
 	if s.first.IsZero() {
-		s.first, s.start = ts, time.Now()
+		s.first, s.start = ts, s.now()
 		return
 	}
 	due := s.start.Add(time.Duration(float64(ts.Sub(s.first)) / s.opts.Speed))
-	d := time.Until(due)
+	d := due.Sub(s.now())
 	if d <= 0 {
-		return
-	}
-	ctx := s.opts.Context
-	if ctx == nil {
-		time.Sleep(d)
 		return
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-ctx.Done():
+	case <-s.opts.Done:
 	}
 }
 
-// Close closes the file.
-func (s *FileSource) Close() error { return s.f.Close() }
+// Close closes the file opened by OpenFile.
+func (s *FileSource) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	return s.c.Close()
+}

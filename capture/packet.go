@@ -80,6 +80,12 @@ type Packet struct {
 	UDP []byte
 	// RTP is valid when Kind is KindRTP.
 	RTP RTPHeader
+	// RTCPType is the packet type of the first RTCP packet of a compound
+	// packet (200 SR, 201 RR, ...) when Kind is KindRTCP.
+	RTCPType uint8
+	// RTPErr says why a UDP datagram that looked like RTP version 2 was not
+	// decoded as RTP (Kind stays KindUDP); nil otherwise.
+	RTPErr error
 }
 
 // OuterVLAN returns the outermost VLAN tag and whether there is one.
@@ -111,6 +117,8 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	p.IPProto, p.TOS = 0, 0
 	p.UDP = nil
 	p.RTP = RTPHeader{}
+	p.RTCPType = 0
+	p.RTPErr = nil
 	if info != nil && info.VLANValid {
 		tpid := info.VLANTPID
 		if tpid == 0 {
@@ -266,18 +274,34 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4]))
 	p.UDP = b[8:ulen]
 	p.Kind = KindUDP
-	if len(p.UDP) >= 2 && p.UDP[0]>>6 == 2 {
-		pt := p.UDP[1]
-		if pt >= 200 && pt <= 204 { // RTCP SR, RR, SDES, BYE, APP
-			p.Kind = KindRTCP
-			return nil
-		}
-		if err := p.RTP.Unmarshal(p.UDP); err == nil {
-			p.Kind = KindRTP
-		}
+	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 {
+		return nil
 	}
+	// The same test as common RTP heuristics (Wireshark's among them):
+	// version 2, then RTCP by its packet type, and RTP unless the payload
+	// type falls in the range RTCP would occupy (RFC 5761, section 4).
+	switch pt := p.UDP[1]; {
+	case pt >= rtcpSR && pt <= rtcpPSFB:
+		p.Kind = KindRTCP
+		p.RTCPType = pt
+		return nil
+	case pt&0x7f >= 72 && pt&0x7f <= 76:
+		return nil
+	}
+	if err := p.RTP.Unmarshal(p.UDP); err != nil {
+		p.RTPErr = err
+		return nil
+	}
+	p.Kind = KindRTP
 	return nil
 }
+
+// RTCP packet types recognised by Decode (RFC 3550, RFC 4585).
+const (
+	rtcpSR   = 200
+	rtcpRR   = 201
+	rtcpPSFB = 206
+)
 
 // Unmarshal decodes an RTP packet into h without allocating; h.Payload
 // aliases b. Header extension and padding are validated against len(b).
