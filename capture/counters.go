@@ -8,21 +8,21 @@ type Reason uint8
 // Reasons a frame was counted. The first ones are outcomes, the rest are
 // decoding errors, one per sentinel of errors.go.
 const (
-	ReasonRTP            Reason = iota // RTP version 2
-	ReasonRTCPSR                       // RTCP whose first packet is a sender report
-	ReasonRTCPRR                       // RTCP whose first packet is a receiver report
-	ReasonRTCPOther                    // other RTCP (SDES, BYE, APP, feedback)
-	ReasonUDP                          // UDP that is neither RTP nor RTCP
-	ReasonNotRTP                       // UDP that looked like RTP v2 but its header was invalid
-	ReasonOther                        // not UDP over IP (ARP, TCP, ...)
-	ReasonUnknownLinkType              // ErrUnknownLinkType
-	ReasonTruncatedLink                // ErrTruncatedEthernet, ErrTruncatedLink
-	ReasonTruncatedVLAN                // ErrTruncatedVLAN
-	ReasonTruncatedIP                  // ErrTruncatedIP
-	ReasonBadIPVersion                 // ErrBadIPVersion
-	ReasonFragment                     // ErrFragment (IPv4 or IPv6 fragments, not reassembled)
-	ReasonTruncatedUDP                 // ErrTruncatedUDP
-	ReasonMalformed                    // any other error
+	ReasonRTP             Reason = iota // RTP version 2
+	ReasonRTCPSR                        // RTCP whose first packet is a sender report
+	ReasonRTCPRR                        // RTCP whose first packet is a receiver report
+	ReasonRTCPOther                     // other RTCP (SDES, BYE, APP, feedback)
+	ReasonUDP                           // UDP that is neither RTP nor RTCP
+	ReasonNotRTP                        // UDP that looked like RTP v2 but its header was invalid
+	ReasonOther                         // not UDP over IP (ARP, TCP, ...)
+	ReasonUnknownLinkType               // ErrUnknownLinkType
+	ReasonTruncatedLink                 // ErrTruncatedEthernet, ErrTruncatedLink
+	ReasonTruncatedVLAN                 // ErrTruncatedVLAN
+	ReasonTruncatedIP                   // ErrTruncatedIP
+	ReasonBadIPVersion                  // ErrBadIPVersion
+	ReasonFragment                      // ErrFragment (IPv4 or IPv6 fragments, not reassembled)
+	ReasonTruncatedUDP                  // ErrTruncatedUDP
+	ReasonMalformed                     // any other error
 	NumReasons
 )
 
