@@ -1,0 +1,316 @@
+// Package audit writes silentmon's audit trail: one JSON line per monitor
+// start or stop, accepted or refused, appended to a file and flushed to
+// disk before Write returns, so that the reply to the client is sent only
+// once the line is durable.
+//
+// Rotation by an external tool loses no line:
+//   - rename and reopen (logrotate "create" with a postrotate SIGHUP, or
+//     without one): Reopen switches to a new file at the same path; Write
+//     also notices by itself that the path now names another file and
+//     reopens. A line is written whole to either the old or the new file.
+//   - copy and truncate (logrotate "copytruncate"): the file is opened with
+//     O_APPEND, so writes after the truncation start at offset 0 without a
+//     hole. Lines written between the copy and the truncation would be lost
+//     by the tool itself; Write detects the truncation and writes again
+//     the lines of the last RotationWindow, so such a line appears in the
+//     new file (possibly also in the copy: duplicates are identical lines,
+//     never losses).
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Actions and results of a Record.
+const (
+	ActionStart    = "start"
+	ActionStop     = "stop"
+	ResultAccepted = "accepted"
+	ResultRefused  = "refused"
+)
+
+// ErrBadRecord: a record whose action or result is not one of the
+// constants above.
+var ErrBadRecord = errors.New("bad audit record")
+
+// ErrClosed: Write or Reopen after Close.
+var ErrClosed = errors.New("audit log closed")
+
+// Record is one line of the audit trail. Every field is always present in
+// the JSON, in this order; Endpoints is [] when empty.
+type Record struct {
+	// Time of the request; zero means the time Write is called.
+	Time time.Time `json:"time"`
+	// Action is ActionStart or ActionStop.
+	Action string `json:"action"`
+	// Result is ResultAccepted or ResultRefused.
+	Result string `json:"result"`
+	// Reason says why a request was refused (or "" when accepted).
+	Reason string `json:"reason"`
+	// SessionID of the monitor session ("" if none was created).
+	SessionID string `json:"session_id"`
+	// Agent monitored.
+	Agent string `json:"agent"`
+	// Endpoints of the agent (phone or gateway addresses).
+	Endpoints []string `json:"endpoints"`
+	// Supervisor is the host:port the streams go to.
+	Supervisor string `json:"supervisor"`
+	// Source is the client's address (host:port).
+	Source string `json:"source"`
+	// ClientSubject and ClientFingerprint identify the client
+	// certificate (subject in RFC 2253 form, SHA-256 fingerprint); empty
+	// on an --insecure listener.
+	ClientSubject     string `json:"client_subject"`
+	ClientFingerprint string `json:"client_fingerprint"`
+}
+
+// Options tune a Log; zero fields take their defaults.
+type Options struct {
+	// Now tells the time for records without one; default time.Now.
+	Now func() time.Time
+	// RotationWindow is how far back Write re-writes lines after it
+	// notices a copy-and-truncate rotation; default 10 s. It must exceed
+	// the time the rotating tool takes to copy the file.
+	RotationWindow time.Duration
+	// Mode of a newly created file; default 0600.
+	Mode fs.FileMode
+}
+
+type recent struct {
+	at   time.Time
+	line []byte
+}
+
+// Log is an open audit file. It is safe for concurrent use: lines from
+// concurrent Writes never interleave.
+type Log struct {
+	path string
+	opts Options
+
+	mu     sync.Mutex
+	f      *os.File
+	ino    uint64
+	dev    uint64
+	end    int64    // size of the file after our last write
+	recent []recent // lines of the last RotationWindow, oldest first
+	closed bool
+	buf    []byte
+}
+
+// maxRecent bounds the lines kept for copy-and-truncate recovery.
+const maxRecent = 4096
+
+// Open opens (creating if needed, mode 0600) the audit file at path for
+// appending.
+func Open(path string) (*Log, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, opts Options) (*Log, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RotationWindow <= 0 {
+		opts.RotationWindow = 10 * time.Second
+	}
+	if opts.Mode == 0 {
+		opts.Mode = 0o600
+	}
+	l := &Log{path: path, opts: opts}
+	if err := l.openLocked(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) openLocked() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, l.opts.Mode)
+	if err != nil {
+		return fmt.Errorf("cannot open the audit file %s: %v", l.path, pathErr(err))
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("cannot open the audit file %s: %v", l.path, pathErr(err))
+	}
+	if old := l.f; old != nil {
+		old.Close()
+	}
+	l.f = f
+	l.ino, l.dev = inode(st)
+	l.end = st.Size()
+	return nil
+}
+
+func inode(st fs.FileInfo) (ino, dev uint64) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino, uint64(s.Dev)
+	}
+	return 0, 0
+}
+
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Path returns the file's path.
+func (l *Log) Path() string { return l.path }
+
+// Write appends rec as one JSON line and fsyncs the file before it
+// returns. An error means the line may not be durable: the caller should
+// refuse the request it was about to accept.
+func (l *Log) Write(rec Record) error {
+	if rec.Action != ActionStart && rec.Action != ActionStop {
+		return fmt.Errorf("audit record action %q is neither start nor stop: %w", rec.Action, ErrBadRecord)
+	}
+	if rec.Result != ResultAccepted && rec.Result != ResultRefused {
+		return fmt.Errorf("audit record result %q is neither accepted nor refused: %w", rec.Result, ErrBadRecord)
+	}
+	now := l.opts.Now()
+	if rec.Time.IsZero() {
+		rec.Time = now
+	}
+	rec.Time = rec.Time.UTC()
+	if rec.Endpoints == nil {
+		rec.Endpoints = []string{}
+	}
+	line, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("cannot encode an audit record: %v", err)
+	}
+	line = append(line, '\n')
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("audit file %s: %w", l.path, ErrClosed)
+	}
+	if err := l.followRotationLocked(); err != nil {
+		return err
+	}
+	if err := l.appendLocked(line); err != nil {
+		return err
+	}
+	l.remember(now, line)
+	// A truncation during our write would drop this line as well.
+	if st, err := l.f.Stat(); err == nil && st.Size() < l.end {
+		l.end = st.Size()
+		return l.replayLocked(now)
+	}
+	return nil
+}
+
+// followRotationLocked reopens the path if it now names another file (or
+// none), and re-writes recent lines if the file was truncated.
+func (l *Log) followRotationLocked() error {
+	if st, err := os.Stat(l.path); err != nil || !sameFile(st, l.ino, l.dev) {
+		if err := l.openLocked(); err != nil {
+			return err
+		}
+		l.recent = l.recent[:0] // the old file keeps those lines
+		return nil
+	}
+	st, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot check the audit file %s: %v", l.path, pathErr(err))
+	}
+	if st.Size() < l.end {
+		l.end = st.Size()
+		return l.replayLocked(l.opts.Now())
+	}
+	return nil
+}
+
+func sameFile(st fs.FileInfo, ino, dev uint64) bool {
+	i, d := inode(st)
+	return i == ino && d == dev
+}
+
+// replayLocked writes again the lines of the last RotationWindow.
+func (l *Log) replayLocked(now time.Time) error {
+	l.buf = l.buf[:0]
+	for _, r := range l.recent {
+		if now.Sub(r.at) <= l.opts.RotationWindow {
+			l.buf = append(l.buf, r.line...)
+		}
+	}
+	if len(l.buf) == 0 {
+		return nil
+	}
+	return l.appendLocked(l.buf)
+}
+
+func (l *Log) appendLocked(b []byte) error {
+	if _, err := l.f.Write(b); err != nil {
+		return fmt.Errorf("cannot write the audit file %s: %v", l.path, pathErr(err))
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("cannot flush the audit file %s to disk: %v", l.path, pathErr(err))
+	}
+	l.end += int64(len(b))
+	if st, err := l.f.Stat(); err == nil && st.Size() > l.end {
+		l.end = st.Size() // another writer appended too
+	}
+	return nil
+}
+
+func (l *Log) remember(now time.Time, line []byte) {
+	cut := 0
+	for cut < len(l.recent) && now.Sub(l.recent[cut].at) > l.opts.RotationWindow {
+		cut++
+	}
+	if len(l.recent) >= maxRecent && cut == 0 {
+		cut = 1
+	}
+	if cut > 0 {
+		n := copy(l.recent, l.recent[cut:])
+		for i := n; i < len(l.recent); i++ {
+			l.recent[i] = recent{}
+		}
+		l.recent = l.recent[:n]
+	}
+	l.recent = append(l.recent, recent{at: now, line: line})
+}
+
+// Reopen closes the file and opens path again, for rotation on SIGHUP.
+// Lines written before Reopen are in the old file, lines after in the new.
+func (l *Log) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("audit file %s: %w", l.path, ErrClosed)
+	}
+	st, err := os.Stat(l.path)
+	if err == nil && sameFile(st, l.ino, l.dev) {
+		return nil // not rotated: keep the descriptor
+	}
+	if err := l.openLocked(); err != nil {
+		return err
+	}
+	l.recent = l.recent[:0]
+	return nil
+}
+
+// Close closes the file. Later Writes return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if err := l.f.Close(); err != nil {
+		return fmt.Errorf("cannot close the audit file %s: %v", l.path, pathErr(err))
+	}
+	return nil
+}
