@@ -267,7 +267,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		}
 		s.count-- // stale slot, cannot happen with the checks above
 	}
-	if (s.state == stPlaying || (s.havePlayed && seq > s.nextSeq)) && ts+int64(n) <= s.playTS {
+	if s.state == stPlaying && ts+int64(n) <= s.playTS {
 		s.st.Late++
 		s.winLate = true
 		if seq == s.nextSeq {
