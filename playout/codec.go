@@ -73,8 +73,10 @@ type decoder interface {
 	// conceal fills pcm with a continuation of the signal for a lost or
 	// missing frame.
 	conceal(pcm []int16)
-	// reset forgets the signal history (new SSRC, new talkspurt).
+	// reset forgets the signal history (new SSRC).
 	reset()
+	// newTalkspurt is called when playout restarts after a pause.
+	newTalkspurt()
 	// close releases what the decoder holds outside Go memory.
 	close()
 }
@@ -119,4 +121,5 @@ func (d *g711Decoder) decode(p []byte, pcm []int16) int {
 
 func (d *g711Decoder) conceal(pcm []int16) { d.plc.conceal(pcm) }
 func (d *g711Decoder) reset()              { d.plc.reset() }
+func (d *g711Decoder) newTalkspurt()       { d.plc.reset() }
 func (d *g711Decoder) close()              {}

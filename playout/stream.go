@@ -389,7 +389,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			s.nextSeq = p.seq
 			s.underrun = 0
 			s.winEnd = 0
-			s.dec.reset()
+			s.dec.newTalkspurt()
 		} else {
 			s.state = stIdle
 		}
