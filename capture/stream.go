@@ -84,8 +84,8 @@ type StreamStats struct {
 	HighestSeq uint32 // highest extended sequence number seen (cycles<<16 | seq)
 	Expected   int64
 	Lost       int64
-	Duplicates uint64 // packets whose sequence number was already seen
-	OutOfOrder uint64 // packets older than the highest sequence number seen
+	Duplicates uint64  // packets whose sequence number was already seen
+	OutOfOrder uint64  // packets older than the highest sequence number seen
 	Jitter     float64 // RFC 3550 interarrival jitter, ms
 	MaxDelta   float64 // largest gap between consecutive arrivals, ms
 
@@ -105,26 +105,26 @@ type StreamStats struct {
 // stream is one tracked stream. Times are nanoseconds since the table's
 // epoch.
 type stream struct {
-	key       streamKey
-	firstNs   int64
-	lastNs    int64
-	packets   uint64
-	bytes     uint64
-	pt        uint8
-	lastPT    uint8
-	used      bool
-	maxExt    int64
-	minExt    int64
-	window    [2]uint64 // bit i: maxExt-i was seen
-	dups      uint64
-	ooo       uint64
-	lastTS    uint32
-	jitter    float64 // RFC 3550, in ms
-	maxDelta  int64   // ns
-	drops     uint64  // capture drops counted when the last packet came
-	lostNet   uint64
-	lostCap   uint64
-	ws        wsState
+	key      streamKey
+	firstNs  int64
+	lastNs   int64
+	packets  uint64
+	bytes    uint64
+	pt       uint8
+	lastPT   uint8
+	used     bool
+	maxExt   int64
+	minExt   int64
+	window   [2]uint64 // bit i: maxExt-i was seen
+	dups     uint64
+	ooo      uint64
+	lastTS   uint32
+	jitter   float64 // RFC 3550, in ms
+	maxDelta int64   // ns
+	drops    uint64  // capture drops counted when the last packet came
+	lostNet  uint64
+	lostCap  uint64
+	ws       wsState
 }
 
 // StreamTableConfig configures a StreamTable. Zero fields take the
@@ -267,7 +267,9 @@ func (t *StreamTable) Snapshot(dst []StreamStats) []StreamStats {
 		}
 	}
 	out := dst[start:]
-	sort.Slice(out, func(i, j int) bool { return out[i].First.Before(out[j].First) || (out[i].First.Equal(out[j].First) && out[i].SSRC < out[j].SSRC) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].First.Before(out[j].First) || (out[i].First.Equal(out[j].First) && out[i].SSRC < out[j].SSRC)
+	})
 	return dst
 }
 
