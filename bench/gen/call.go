@@ -128,6 +128,10 @@ type Call struct {
 	// TOS is the IPv4 ToS byte or IPv6 traffic class (phones send 0xB8).
 	TOS   uint8
 	Codec Codec
+	// VAD enables G.729 annex B voice activity detection: silence is sent
+	// as SID frames and then not at all (no sequence numbers used), and the
+	// first packet after a silent period carries the marker bit.
+	VAD bool
 	// Ptime is the packet time; 0 means DefaultPtime. It must be a whole
 	// number of samples (125 µs), and of 10 ms frames for G.729.
 	Ptime time.Duration

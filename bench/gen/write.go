@@ -11,11 +11,8 @@ import (
 // built with cgo.
 type frameEncoder interface {
 	Encode(pcm []int16, out []byte) (int, error)
-	Close()
+	Close() error
 }
-
-// newG729Encoder is set by g729.go when G.729 is built in.
-var newG729Encoder func() (frameEncoder, error)
 
 // pending is a packet generated but not yet written.
 type pending struct {
@@ -110,9 +107,21 @@ func (s *stream) generate(im *Impairments, record bool) error {
 		s.held = true
 		return nil
 	}
+	sample := int64(k) * int64(s.spp)
+	payload := s.getBuf()
+	n, err := s.encode(payload, sample)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		// G.729 with VAD sends nothing during silence (DTX), like a hold.
+		s.free = append(s.free, payload)
+		s.held = true
+		return nil
+	}
+	payload = payload[:n]
 	marker := k == 0 || s.held
 	s.held = false
-	sample := int64(k) * int64(s.spp)
 	ts := s.dir.Timestamp + uint32(sample)
 	seq := s.seq
 	s.seq++
@@ -121,11 +130,6 @@ func (s *stream) generate(im *Impairments, record bool) error {
 	}
 	s.res.Sent++
 	s.res.LastSeq = seq
-
-	payload := s.getBuf()
-	if err := s.encode(payload, sample); err != nil {
-		return err
-	}
 
 	lost := false
 	if s.burst > 0 {
@@ -169,14 +173,19 @@ func (s *stream) generate(im *Impairments, record bool) error {
 		if d == 0 {
 			d = s.ptime / 2
 		}
-		cp := s.getBuf()
+		cp := s.getBuf()[:len(payload)]
 		copy(cp, payload)
 		s.push(pending{at: at + d, seq: seq, ts: ts, marker: marker, dup: true, payload: cp})
 	}
 	return nil
 }
 
-func (s *stream) encode(out []byte, sample int64) error {
+// encode writes the payload of the packet starting at sample into out and
+// returns its length: the full packet for G.711 and G.729 speech; with
+// G.729 VAD, the speech frames up to and including a SID frame (frames
+// after a SID in the same packet are not sent), or 0 when every frame is
+// silent (discontinuous transmission).
+func (s *stream) encode(out []byte, sample int64) (int, error) {
 	switch s.call.Codec {
 	case PCMU:
 		s.audio.encodeG711(out, sample, false, s.pcm)
@@ -184,17 +193,27 @@ func (s *stream) encode(out []byte, sample int64) error {
 		s.audio.encodeG711(out, sample, true, s.pcm)
 	case G729:
 		s.audio.fill(s.pcm, sample)
+		n := 0
+		sid := false
 		for f := 0; f < s.spp/80; f++ {
-			n, err := s.enc.Encode(s.pcm[f*80:(f+1)*80], out[f*10:])
+			m, err := s.enc.Encode(s.pcm[f*80:(f+1)*80], out[n:])
 			if err != nil {
-				return fmt.Errorf("encoding G.729 for agent %q: %w", s.call.AgentID, err)
+				return 0, fmt.Errorf("encoding G.729 for agent %q: %w", s.call.AgentID, err)
 			}
-			if n != 10 {
-				return fmt.Errorf("encoding G.729 for agent %q: frame of %d bytes, want 10", s.call.AgentID, n)
+			if sid {
+				continue // the encoder must still see every frame
+			}
+			switch m {
+			case 10:
+				n += m
+			case 2:
+				n += m
+				sid = true
 			}
 		}
+		return n, nil
 	}
-	return nil
+	return len(out), nil
 }
 
 // streamHeap orders streams by their earliest pending packet.
@@ -252,7 +271,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 		if err := cfg.Calls[i].validate(i); err != nil {
 			return nil, err
 		}
-		if cfg.Calls[i].Codec == G729 && newG729Encoder == nil {
+		if cfg.Calls[i].Codec == G729 && !g729Available() {
 			return nil, fmt.Errorf("%w: G.729 for call %d (agent %q) needs a build with cgo and libbcg729",
 				ErrCodecUnavailable, i, cfg.Calls[i].AgentID)
 		}
@@ -303,7 +322,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 				s.audio.table = t
 			}
 			if c.Codec == G729 {
-				enc, err := newG729Encoder()
+				enc, err := newG729Encoder(c.VAD)
 				if err != nil {
 					return nil, fmt.Errorf("%w: %v", ErrCodecUnavailable, err)
 				}
