@@ -1,0 +1,196 @@
+package capture_test
+
+import (
+	"math"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/capture/capturetest"
+)
+
+type pkt struct {
+	seq   uint16
+	at    time.Duration // arrival after the first
+	ts    uint32        // RTP timestamp; 0 means seq*160
+	drops uint64        // kernel drops counted before this packet
+}
+
+func decodeRTP(t testing.TB, f capturetest.Frame) *capture.Packet {
+	t.Helper()
+	var p capture.Packet
+	if err := p.Decode(capturetest.Build(f), capture.LinkEthernet, nil); err != nil || p.Kind != capture.KindRTP {
+		t.Fatalf("Decode: %v, kind %d", err, p.Kind)
+	}
+	return &p
+}
+
+func runStream(t *testing.T, pkts []pkt) capture.StreamStats {
+	t.Helper()
+	var drops atomic.Uint64
+	tab := capture.NewStreamTable(capture.StreamTableConfig{Drops: &drops})
+	base := time.Unix(1700000000, 0)
+	for _, k := range pkts {
+		ts := k.ts
+		if ts == 0 {
+			ts = uint32(k.seq) * 160
+		}
+		drops.Store(k.drops)
+		p := decodeRTP(t, capturetest.Frame{RTP: &capturetest.RTP{Seq: k.seq, Timestamp: ts, SSRC: 42}, Payload: payload160})
+		if !tab.Update(p, base.Add(k.at)) {
+			t.Fatal("Update refused an RTP packet")
+		}
+	}
+	s := tab.Snapshot(nil)
+	if len(s) != 1 {
+		t.Fatalf("%d streams, want 1", len(s))
+	}
+	return s[0]
+}
+
+func seqs(start uint16, n int, skip ...uint16) []pkt {
+	var out []pkt
+	for i := 0; i < n; i++ {
+		s := start + uint16(i)
+		skipped := false
+		for _, k := range skip {
+			skipped = skipped || k == s
+		}
+		if !skipped {
+			out = append(out, pkt{seq: s, at: time.Duration(i) * 20 * time.Millisecond})
+		}
+	}
+	return out
+}
+
+func TestStreamSequence(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name                 string
+		pkts                 []pkt
+		expected, lost       int64
+		dups, ooo            uint64
+		highest, base        uint32
+		lostNet, lostCapture uint64
+	}{
+		{"in order", seqs(100, 10), 10, 0, 0, 0, 109, 100, 0, 0},
+		{"wrap 65533 to 2", seqs(65533, 6), 6, 0, 0, 0, 1<<16 + 2, 65533, 0, 0},
+		{"loss across the wrap", seqs(65530, 12, 65535, 0, 1), 12, 3, 0, 0, 1<<16 + 5, 65530, 3, 0},
+		{"duplicate", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 2, at: 30 * ms}, {seq: 3, at: 40 * ms}}, 3, -1, 1, 0, 3, 1, 0, 0},
+		{"late duplicate", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 3, at: 40 * ms}, {seq: 2, at: 50 * ms}}, 3, -1, 1, 0, 3, 1, 0, 0},
+		{"reordered", []pkt{{seq: 1}, {seq: 3, at: 20 * ms}, {seq: 2, at: 30 * ms}, {seq: 4, at: 40 * ms}}, 4, 0, 0, 1, 4, 1, 1, 0},
+		{"reordered first packet", []pkt{{seq: 11}, {seq: 10, at: 5 * ms}, {seq: 12, at: 20 * ms}}, 3, 0, 0, 1, 12, 10, 0, 0},
+		{"reordered across the wrap", []pkt{{seq: 65535}, {seq: 1, at: 20 * ms}, {seq: 0, at: 25 * ms}, {seq: 2, at: 40 * ms}}, 4, 0, 0, 1, 1<<16 + 2, 65535, 1, 0},
+		{"gap during capture drops", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 6, at: 100 * ms, drops: 40}, {seq: 7, at: 120 * ms, drops: 40}, {seq: 9, at: 160 * ms, drops: 40}}, 9, 4, 0, 0, 9, 1, 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := runStream(t, tt.pkts)
+			if s.Packets != uint64(len(tt.pkts)) || s.Expected != tt.expected || s.Lost != tt.lost || s.Duplicates != tt.dups || s.OutOfOrder != tt.ooo {
+				t.Errorf("packets %d expected %d lost %d dups %d ooo %d; want %d %d %d %d %d",
+					s.Packets, s.Expected, s.Lost, s.Duplicates, s.OutOfOrder, len(tt.pkts), tt.expected, tt.lost, tt.dups, tt.ooo)
+			}
+			if s.HighestSeq != tt.highest || s.BaseSeq != tt.base {
+				t.Errorf("highest %#x base %d, want %#x %d", s.HighestSeq, s.BaseSeq, tt.highest, tt.base)
+			}
+			if s.LostNetwork != tt.lostNet || s.LostCapture != tt.lostCapture {
+				t.Errorf("lost network %d capture %d, want %d %d", s.LostNetwork, s.LostCapture, tt.lostNet, tt.lostCapture)
+			}
+		})
+	}
+}
+
+// TestStreamJitter checks RFC 3550 section 6.4.1 by hand: packets every
+// 20 ms (160 samples at 8 kHz), the third delayed by 10 ms.
+func TestStreamJitter(t *testing.T) {
+	ms := time.Millisecond
+	s := runStream(t, []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 3, at: 50 * ms}, {seq: 4, at: 60 * ms}})
+	// D(2,3) = 30-20 = 10 → J = 10/16; D(3,4) = 10-20 → J += (10-J)/16.
+	want := 10.0 / 16
+	want += (10 - want) / 16
+	if math.Abs(s.Jitter-want) > 1e-9 {
+		t.Errorf("jitter %.6f ms, want %.6f", s.Jitter, want)
+	}
+	if math.Abs(s.MaxDelta-30) > 1e-9 {
+		t.Errorf("max delta %.3f ms, want 30", s.MaxDelta)
+	}
+	if s.Codec != "PCMU" || s.ClockRate != 8000 {
+		t.Errorf("codec %q rate %d", s.Codec, s.ClockRate)
+	}
+	steady := runStream(t, seqs(1, 50))
+	if steady.Jitter != 0 || steady.WSMaxJitter != 0 {
+		t.Errorf("steady stream jitter %.6f / %.6f, want 0", steady.Jitter, steady.WSMaxJitter)
+	}
+}
+
+func TestStreamKeys(t *testing.T) {
+	tab := capture.NewStreamTable(capture.StreamTableConfig{})
+	now := time.Unix(1700000000, 0)
+	frames := []capturetest.Frame{
+		{RTP: &capturetest.RTP{SSRC: 1}},
+		{RTP: &capturetest.RTP{SSRC: 2}},
+		{RTP: &capturetest.RTP{SSRC: 1}, VLANs: []capture.VLANTag{tag(0x8100, 5, 85)}},
+		{RTP: &capturetest.RTP{SSRC: 1}, VLANs: []capture.VLANTag{tag(0x8100, 5, 86)}},
+		{RTP: &capturetest.RTP{SSRC: 1}, Src: netip.MustParseAddrPort("10.0.0.1:40001")},
+		{RTP: &capturetest.RTP{SSRC: 1}, Src: v6a, Dst: v6b},
+		{RTP: &capturetest.RTP{SSRC: 1, Seq: 1}}, // same stream as the first
+	}
+	for _, f := range frames {
+		tab.Update(decodeRTP(t, f), now)
+	}
+	if tab.Len() != 6 {
+		t.Fatalf("%d streams, want 6", tab.Len())
+	}
+	got := map[capture.StreamKey]bool{}
+	for _, s := range tab.Snapshot(nil) {
+		got[s.StreamKey] = true
+	}
+	for _, k := range []capture.StreamKey{
+		{VLAN: capture.NoVLAN, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("10.0.0.2:40002"), SSRC: 1},
+		{VLAN: 85, Src: netip.MustParseAddrPort("10.0.0.1:40000"), Dst: netip.MustParseAddrPort("10.0.0.2:40002"), SSRC: 1},
+		{VLAN: capture.NoVLAN, Src: v6a, Dst: v6b, SSRC: 1},
+	} {
+		if !got[k] {
+			t.Errorf("stream %+v missing", k)
+		}
+	}
+}
+
+func TestStreamTableCapAndExpiry(t *testing.T) {
+	tab := capture.NewStreamTable(capture.StreamTableConfig{MaxStreams: 3, IdleTimeout: 10 * time.Second})
+	t0 := time.Unix(1700000000, 0)
+	for i := 0; i < 5; i++ {
+		ok := tab.Update(decodeRTP(t, capturetest.Frame{RTP: &capturetest.RTP{SSRC: uint32(i)}}), t0.Add(time.Duration(i)*time.Second))
+		if ok != (i < 3) {
+			t.Errorf("stream %d accepted %v", i, ok)
+		}
+	}
+	if tab.Len() != 3 || tab.Overflow() != 2 {
+		t.Fatalf("len %d overflow %d, want 3 2", tab.Len(), tab.Overflow())
+	}
+	// At t0+11.5 s, streams last heard at t0 and t0+1 s are idle > 10 s.
+	if n := tab.Expire(t0.Add(11500 * time.Millisecond)); n != 2 || tab.Len() != 1 || tab.Expired() != 2 {
+		t.Fatalf("Expire forgot %d, len %d, expired %d; want 2 1 2", n, tab.Len(), tab.Expired())
+	}
+	if !tab.Update(decodeRTP(t, capturetest.Frame{RTP: &capturetest.RTP{SSRC: 99}}), t0.Add(12*time.Second)) {
+		t.Fatal("a freed slot was not reused")
+	}
+}
+
+func TestStreamUpdateZeroAlloc(t *testing.T) {
+	tab := capture.NewStreamTable(capture.StreamTableConfig{})
+	p := decodeRTP(t, capturetest.Frame{VLANs: []capture.VLANTag{tag(0x8100, 5, 85)}, RTP: &capturetest.RTP{SSRC: 5}, Payload: payload160})
+	now := time.Unix(1700000000, 0)
+	tab.Update(p, now)
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.RTP.SequenceNumber++
+		p.RTP.Timestamp += 160
+		now = now.Add(20 * time.Millisecond)
+		tab.Update(p, now)
+	})
+	if allocs != 0 {
+		t.Fatalf("Update allocates %.1f times per packet, want 0", allocs)
+	}
+}
