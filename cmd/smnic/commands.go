@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -56,6 +57,13 @@ func (f *testFlags) mac() ([6]byte, error) {
 func checkInterface(flag, name string, o nic.Options) error {
 	if name == "" {
 		return cli.Usagef("%s is required: name the network interface to test, such as eth0", flag)
+	}
+	if o.Netns == "" {
+		// Needs no privilege, so a bad name is bad usage even for a user
+		// who could not open the socket.
+		if _, err := net.InterfaceByName(name); err != nil {
+			return runErr(flag, name, o, nic.ErrNoInterface)
+		}
 	}
 	_, err := nic.ReadState(name, o)
 	return runErr(flag, name, o, err)
@@ -139,10 +147,16 @@ within --timeout, FAIL with the likely cause and the fix otherwise.`,
 			}
 			w := cmd.OutOrStdout()
 			cfg := nic.ListenConfig{Interface: iface, Options: o, VLAN: uint16(f.vlan), Count: f.count, Timeout: timeout}
+			// With --json the progress line goes to stderr, so that
+			// stdout is the JSON document alone.
+			progress := w
+			if f.json {
+				progress = cmd.ErrOrStderr()
+			}
+			cfg.Ready = func() {
+				fmt.Fprintf(progress, "smnic: listening on %s for %d frames with 802.1Q VLAN %d (timeout %s)\n", iface, f.count, f.vlan, timeout)
+			}
 			if !f.json {
-				cfg.Ready = func() {
-					fmt.Fprintf(w, "smnic: listening on %s for %d frames with 802.1Q VLAN %d (timeout %s)\n", iface, f.count, f.vlan, timeout)
-				}
 				cfg.OnFrame = func(ob *nic.Observation) { fmt.Fprintln(w, ob.Line()) }
 			}
 			res, err := nic.Listen(cmd.Context(), cfg)
@@ -258,15 +272,15 @@ of this run count.`,
 			if wait <= 0 {
 				return cli.Usagef("--timeout %s is not positive", wait)
 			}
+			if tx != "" && tx == rx && txNetns == rxNs {
+				return cli.Usagef("--tx and --rx both name %q; the test needs two interfaces that see each other's frames", tx)
+			}
 			txo, rxo := nic.Options{Netns: txNetns}, nic.Options{Netns: rxNs}
 			if err := checkInterface("--tx", tx, txo); err != nil {
 				return err
 			}
 			if err := checkInterface("--rx", rx, rxo); err != nil {
 				return err
-			}
-			if tx == rx && txNetns == rxNs {
-				return cli.Usagef("--tx and --rx both name %q; the test needs two interfaces that see each other's frames", tx)
 			}
 			w := cmd.OutOrStdout()
 			cfg := nic.SelftestConfig{Tx: tx, Rx: rx, TxOptions: txo, RxOptions: rxo, Dst: dst,

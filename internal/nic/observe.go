@@ -41,6 +41,21 @@ func (p TagPlace) MarshalText() ([]byte, error) {
 	return []byte("none"), nil
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *TagPlace) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "frame":
+		*p = TagInFrame
+	case "out-of-band":
+		*p = TagOutOfBand
+	case "none":
+		*p = NoTag
+	default:
+		return fmt.Errorf("tag place %q is not frame, out-of-band or none", b)
+	}
+	return nil
+}
+
 // Observation is what the listener learnt from one frame.
 type Observation struct {
 	Time     time.Time      `json:"time"`

@@ -94,3 +94,17 @@ func TestObservationLine(t *testing.T) {
 		t.Errorf("headers %s", h)
 	}
 }
+
+func TestTagPlaceText(t *testing.T) {
+	for _, p := range []TagPlace{NoTag, TagInFrame, TagOutOfBand} {
+		b, err := p.MarshalText()
+		var q TagPlace
+		if err != nil || q.UnmarshalText(b) != nil || q != p {
+			t.Errorf("%v: round trip through %q gave %v", p, b, q)
+		}
+	}
+	var q TagPlace
+	if q.UnmarshalText([]byte("hub")) == nil {
+		t.Error("unknown tag place accepted")
+	}
+}
