@@ -184,14 +184,43 @@ func build(sessions []*Session) *table {
 	return t
 }
 
-// Match returns the first session p belongs to. It does not allocate.
+// Match returns the first session p belongs to: the first that MatchAll
+// would return. It does not allocate, however many sessions match.
 func (f *Filter) Match(p *capture.Packet) (Match, bool) {
-	var buf [1]Match
-	m := f.MatchAll(p, buf[:0])
-	if len(m) == 0 {
+	t := f.t.Load()
+	if p.Kind == capture.KindOther {
 		return Match{}, false
 	}
-	return m[0], true
+	var vlan uint16
+	if p.NumVLANs > 0 {
+		vlan = p.VLANs[0].ID()
+	}
+	if t.byIP != nil {
+		if r := firstRule(t.byIP[p.Src.Addr()], p.Src.Port(), vlan); r != nil {
+			return Match{Session: r.sess, Direction: FromAgent}, true
+		}
+		if r := firstRule(t.byIP[p.Dst.Addr()], p.Dst.Port(), vlan); r != nil {
+			return Match{Session: r.sess, Direction: ToAgent}, true
+		}
+	}
+	if t.byMAC != nil && p.HasMAC {
+		if r := firstRule(t.byMAC[p.SrcMAC], p.Src.Port(), vlan); r != nil {
+			return Match{Session: r.sess, Direction: FromAgent}, true
+		}
+		if r := firstRule(t.byMAC[p.DstMAC], p.Dst.Port(), vlan); r != nil {
+			return Match{Session: r.sess, Direction: ToAgent}, true
+		}
+	}
+	return Match{}, false
+}
+
+func firstRule(rs []rule, port, vlan uint16) *rule {
+	for i := range rs {
+		if rs[i].accepts(port, vlan) {
+			return &rs[i]
+		}
+	}
+	return nil
 }
 
 // MatchAll appends to dst every session p belongs to (several supervisors
