@@ -81,6 +81,8 @@ func runErr(flag, name string, o nic.Options, err error) error {
 			where = fmt.Sprintf(" in network namespace %q", o.Netns)
 		}
 		return cli.Usagef("%s %q: no such network interface%s (see ip link show)", flag, name, where)
+	case errors.Is(err, nic.ErrNotEthernet):
+		return cli.Usagef("%s %q is not an Ethernet interface, so it cannot carry 802.1Q tags", flag, name)
 	case strings.Contains(err.Error(), "network namespace") && !errors.Is(err, nic.ErrPermission):
 		return cli.Usage(err)
 	}
@@ -200,25 +202,24 @@ procedure does.`,
 			if err != nil {
 				return err
 			}
-			o := nic.Options{Netns: netns}
-			if err := checkInterface("--interface", iface, o); err != nil {
-				return err
-			}
-			cfg := nic.SendConfig{Interface: iface, Options: o, Dst: dst, VLAN: uint16(f.vlan),
-				Priority: uint8(f.priority), HasPriority: true, Count: f.count, Interval: f.interval}
-			if f.interval == 0 {
-				cfg.Interval = -1
-			}
+			var frames [][]byte
 			if pcap != "" {
 				vlan := -1
 				if cmd.Flags().Changed("vlan") {
 					vlan = f.vlan
 				}
-				frames, err := loadFrames(pcap, vlan, f.count)
-				if err != nil {
+				if frames, err = loadFrames(pcap, vlan, f.count); err != nil {
 					return err
 				}
-				cfg.Frames = frames
+			}
+			o := nic.Options{Netns: netns}
+			if err := checkInterface("--interface", iface, o); err != nil {
+				return err
+			}
+			cfg := nic.SendConfig{Frames: frames, Interface: iface, Options: o, Dst: dst, VLAN: uint16(f.vlan),
+				Priority: uint8(f.priority), HasPriority: true, Count: f.count, Interval: f.interval}
+			if f.interval == 0 {
+				cfg.Interval = -1
 			}
 			w := cmd.OutOrStdout()
 			var ob nic.Observation

@@ -42,7 +42,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"send", "--interface", "lo", "--priority", "8"}, "--priority 8 is outside 0 to 7"},
 		{[]string{"send", "--interface", "lo", "--interval", "-1s"}, "--interval -1s is negative"},
 		{[]string{"selftest", "--rx", "lo"}, "--tx is required"},
-		{[]string{"selftest", "--tx", "lo", "--rx", "smnic-nope1"}, `--rx "smnic-nope1": no such network interface`},
+		{[]string{"selftest", "--tx", "smnic-nope0", "--rx", "smnic-nope1"}, `--tx "smnic-nope0": no such network interface`},
 		{[]string{"selftest", "--tx", "lo", "--rx", "lo"}, "both name"},
 	}
 	for _, tt := range tests {
@@ -59,7 +59,6 @@ func TestUsage(t *testing.T) {
 }
 
 func TestSendPcapErrors(t *testing.T) {
-	testutil.NeedRoot(t)
 	tests := []struct {
 		args []string
 		want string
@@ -72,6 +71,16 @@ func TestSendPcapErrors(t *testing.T) {
 		code, _, errs := run(append([]string{"send", "--interface", "lo"}, tt.args...)...)
 		if code != cli.ExitUsage || !strings.Contains(errs, tt.want) {
 			t.Errorf("%v: exit %d stderr %q, want 2 and %q", tt.args, code, errs, tt.want)
+		}
+	}
+}
+
+func TestNotEthernet(t *testing.T) {
+	testutil.NeedRoot(t)
+	for _, args := range [][]string{{"listen", "--interface", "lo"}, {"send", "--interface", "lo"}} {
+		code, _, errs := run(args...)
+		if code != cli.ExitUsage || !strings.Contains(errs, `--interface "lo" is not an Ethernet interface`) {
+			t.Errorf("%v: exit %d stderr %q", args, code, errs)
 		}
 	}
 }

@@ -8,6 +8,9 @@ var (
 	// ErrNoInterface means the named interface does not exist (in the
 	// namespace the test runs in).
 	ErrNoInterface = errors.New("no such network interface")
+	// ErrNotEthernet means the interface does not carry Ethernet frames
+	// (loopback, a tunnel, ...), so it cannot carry 802.1Q tags.
+	ErrNotEthernet = errors.New("not an Ethernet interface")
 	// ErrBadMAC means a MAC address could not be parsed.
 	ErrBadMAC = errors.New("not a MAC address")
 	// ErrPermission means the kernel refused a raw socket or a namespace

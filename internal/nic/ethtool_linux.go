@@ -118,9 +118,12 @@ func lookup(fd int, name string) (int, [6]byte, error) {
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
 		return 0, mac, fmt.Errorf("reading the MAC address of %q: %w", name, mapErrno(err))
 	}
-	// struct sockaddr: family (2 bytes), then the address.
+	// struct sockaddr: family (the ARPHRD_ hardware type), then the address.
 	raw := (*[unix.IFNAMSIZ + 24]byte)(unsafe.Pointer(ifr))
 	copy(mac[:], raw[unix.IFNAMSIZ+2:unix.IFNAMSIZ+8])
+	if hw := binary.NativeEndian.Uint16(raw[unix.IFNAMSIZ:]); hw != unix.ARPHRD_ETHER {
+		return idx, mac, fmt.Errorf("interface %q has hardware type %d: %w", name, hw, ErrNotEthernet)
+	}
 	return idx, mac, nil
 }
 
