@@ -216,13 +216,20 @@ func (s *stream) encode(out []byte, sample int64) (int, error) {
 	return len(out), nil
 }
 
+// heapEntry is a stream keyed by its earliest pending packet; the key is
+// copied in so comparisons stay within the heap's memory.
+type heapEntry struct {
+	at  time.Duration
+	idx int
+	s   *stream
+}
+
 // streamHeap orders streams by their earliest pending packet.
-type streamHeap []*stream
+type streamHeap []heapEntry
 
 func (h streamHeap) less(i, j int) bool {
-	a, b := &h[i].pending[0], &h[j].pending[0]
-	if a.at != b.at {
-		return a.at < b.at
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
 	return h[i].idx < h[j].idx
 }
@@ -343,13 +350,13 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			return nil, err
 		}
 		if len(s.pending) > 0 {
-			h = append(h, s)
+			h = append(h, heapEntry{s.pending[0].at, s.idx, s})
 			h.up(len(h) - 1)
 		}
 	}
 	res2 := cfg.Record
 	for len(h) > 0 {
-		s := h[0]
+		s := h[0].s
 		p := s.pending[0]
 		copy(s.pending, s.pending[1:])
 		s.pending = s.pending[:len(s.pending)-1]
@@ -373,6 +380,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			return nil, err
 		}
 		if len(s.pending) > 0 {
+			h[0].at = s.pending[0].at
 			h.down(0)
 		} else {
 			n := len(h) - 1
