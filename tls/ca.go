@@ -51,7 +51,7 @@ func checkDays(days, def int) (int, error) {
 		return def, nil
 	}
 	if days < 1 || days > maxDays {
-		return 0, fmt.Errorf("validity of %d days is out of range; use 1 to %d: %w", days, maxDays, ErrBadArgument)
+		return 0, newErr(ErrBadArgument, "validity of %d days is out of range; use 1 to %d", days, maxDays)
 	}
 	return days, nil
 }
@@ -147,7 +147,7 @@ func LoadCA(dir string, password []byte) (*CA, error) {
 		return nil, err
 	}
 	if !cert.IsCA {
-		return nil, fmt.Errorf("the certificate in %s is not a CA certificate: %w", certPath, ErrKeyUsage)
+		return nil, newErr(ErrKeyUsage, "the certificate in %s is not a CA certificate", certPath)
 	}
 	keyPath := filepath.Join(dir, RootKeyFile)
 	raw, err := readFile(keyPath)
@@ -167,20 +167,20 @@ func LoadCA(dir string, password []byte) (*CA, error) {
 		}
 	}
 	if block == nil {
-		return nil, fmt.Errorf("%s holds no private key: %w", keyPath, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "%s holds no private key", keyPath)
 	}
 	var key crypto.Signer
 	if block.Type == "ENCRYPTED PRIVATE KEY" {
 		if len(password) == 0 {
-			return nil, fmt.Errorf("the CA key in %s is encrypted and no password was given: %w", keyPath, ErrWrongPassword)
+			return nil, newErr(ErrWrongPassword, "the CA key in %s is encrypted and no password was given", keyPath)
 		}
 		k, _, err := pkcs8.ParsePrivateKey(block.Bytes, password)
 		if err != nil {
-			return nil, fmt.Errorf("the CA key in %s cannot be decrypted with this password: %w", keyPath, ErrWrongPassword)
+			return nil, newErr(ErrWrongPassword, "the CA key in %s cannot be decrypted with this password", keyPath)
 		}
 		s, ok := k.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("the CA key in %s is of an unsupported type %T: %w", keyPath, k, ErrBadPEM)
+			return nil, newErr(ErrBadPEM, "the CA key in %s is of an unsupported type %T", keyPath, k)
 		}
 		key = s
 	} else {
@@ -190,7 +190,7 @@ func LoadCA(dir string, password []byte) (*CA, error) {
 		}
 	}
 	if !publicKeyEqual(cert.PublicKey, key) {
-		return nil, fmt.Errorf("the CA key in %s does not match the certificate in %s: %w", keyPath, certPath, ErrKeyMismatch)
+		return nil, newErr(ErrKeyMismatch, "the CA key in %s does not match the certificate in %s", keyPath, certPath)
 	}
 	return &CA{Cert: cert, Key: key}, nil
 }
@@ -216,9 +216,9 @@ func firstCert(raw []byte, path string) (*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("the certificate in %s cannot be parsed: %v: %w", path, err, ErrBadPEM)
+			return nil, newErr(ErrBadPEM, "the certificate in %s cannot be parsed: %v", path, err)
 		}
 		return c, nil
 	}
-	return nil, fmt.Errorf("%s holds no PEM certificate: %w", path, ErrBadPEM)
+	return nil, newErr(ErrBadPEM, "%s holds no PEM certificate", path)
 }

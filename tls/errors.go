@@ -1,6 +1,9 @@
 package tls
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every error returned by this package that matches one of
 // these wraps it, so callers test with errors.Is; the message itself is one
@@ -35,3 +38,18 @@ var (
 	// ErrBadArgument: an argument (role, key algorithm, host, days) is invalid.
 	ErrBadArgument = errors.New("bad argument")
 )
+
+// sentinelError is a message that matches a sentinel with errors.Is
+// without repeating the sentinel's text.
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }
+
+// newErr formats a one-sentence message that wraps sentinel.
+func newErr(sentinel error, format string, args ...any) error {
+	return &sentinelError{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}

@@ -43,7 +43,7 @@ func writeFile(path string, data []byte, perm fs.FileMode, force bool) error {
 	f, err := os.OpenFile(path, flags, perm)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s already exists; remove it or use --force to replace it: %w", path, ErrExists)
+			return newErr(ErrExists, "%s already exists; remove it or use --force to replace it", path)
 		}
 		return fmt.Errorf("cannot write %s: %v", path, errText(err))
 	}
@@ -70,7 +70,7 @@ func readFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("security file %s does not exist: %w", path, ErrFileMissing)
+			return nil, newErr(ErrFileMissing, "security file %s does not exist", path)
 		}
 		return nil, fmt.Errorf("cannot read security file %s: %v", path, errText(err))
 	}
@@ -95,8 +95,8 @@ func checkKeyMode(path string) error {
 		return nil // reading it reports the real problem
 	}
 	if m := st.Mode().Perm(); m&0o077 != 0 {
-		return fmt.Errorf("key file %s has mode %04o and is readable by others; run chmod 600 %s: %w",
-			path, m, filepath.Clean(path), ErrKeyPermissions)
+		return newErr(ErrKeyPermissions, "key file %s has mode %04o and is readable by others; run chmod 600 %s",
+			path, m, filepath.Clean(path))
 	}
 	return nil
 }

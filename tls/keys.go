@@ -38,7 +38,7 @@ func ParseKeyAlgorithm(s string) (KeyAlgorithm, error) {
 	case "rsa-3072", "rsa3072":
 		return RSA3072, nil
 	}
-	return "", fmt.Errorf("key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072: %w", s, ErrBadArgument)
+	return "", newErr(ErrBadArgument, "key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072", s)
 }
 
 // generateKey makes a new private key of kind alg.
@@ -51,7 +51,7 @@ func generateKey(alg KeyAlgorithm) (crypto.Signer, error) {
 	case RSA3072:
 		return rsa.GenerateKey(rand.Reader, 3072)
 	}
-	return nil, fmt.Errorf("key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072: %w", string(alg), ErrBadArgument)
+	return nil, newErr(ErrBadArgument, "key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072", string(alg))
 }
 
 // Password limits of the CA key, as in the original product.
@@ -65,7 +65,7 @@ const (
 func CheckPassword(pw []byte) error {
 	n := utf8.RuneCount(pw)
 	if n < MinPasswordLen || n > MaxPasswordLen {
-		return fmt.Errorf("the CA password has %d characters; it must have 8 to 30: %w", n, ErrPasswordLength)
+		return newErr(ErrPasswordLength, "the CA password has %d characters; it must have 8 to 30", n)
 	}
 	return nil
 }
@@ -118,20 +118,20 @@ func parseKeyBlock(b *pem.Block, file string) (crypto.Signer, error) {
 		k, err = x509.ParseECPrivateKey(b.Bytes)
 	case "RSA PRIVATE KEY":
 		if _, enc := b.Headers["Proc-Type"]; enc {
-			return nil, fmt.Errorf("the private key in %s is encrypted with a legacy scheme; decrypt it first (openssl pkey -in %s -out NEW): %w", file, file, ErrBadPEM)
+			return nil, newErr(ErrBadPEM, "the private key in %s is encrypted with a legacy scheme; decrypt it first (openssl pkey -in %s -out NEW)", file, file)
 		}
 		k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
 	case "ENCRYPTED PRIVATE KEY":
-		return nil, fmt.Errorf("the private key in %s is encrypted; a server or client key must be stored unencrypted with mode 0600: %w", file, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "the private key in %s is encrypted; a server or client key must be stored unencrypted with mode 0600", file)
 	default:
-		return nil, fmt.Errorf("%s holds a %q block where a private key was expected: %w", file, b.Type, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "%s holds a %q block where a private key was expected", file, b.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the private key in %s cannot be parsed: %v: %w", file, err, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "the private key in %s cannot be parsed: %v", file, err)
 	}
 	s, ok := k.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("the private key in %s is of an unsupported type %T: %w", file, k, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "the private key in %s is of an unsupported type %T", file, k)
 	}
 	return s, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"time"
 )
@@ -32,6 +31,12 @@ func ReadPair(path string) (*Pair, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParsePair(raw, path)
+}
+
+// ParsePair parses the content of a bundle file as ReadPair does; path
+// names the source in errors.
+func ParsePair(raw []byte, path string) (*Pair, error) {
 	var (
 		chain    [][]byte
 		keyBlock *pem.Block
@@ -50,21 +55,21 @@ func ReadPair(path string) (*Pair, error) {
 		}
 	}
 	if len(chain) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate; it must hold the certificate first, then its key: %w", path, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "%s holds no PEM certificate; it must hold the certificate first, then its key", path)
 	}
 	if keyBlock == nil {
-		return nil, fmt.Errorf("%s holds no private key; it must hold the certificate first, then its key: %w", path, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "%s holds no private key; it must hold the certificate first, then its key", path)
 	}
 	leaf, err := x509.ParseCertificate(chain[0])
 	if err != nil {
-		return nil, fmt.Errorf("the certificate in %s cannot be parsed: %v: %w", path, err, ErrBadPEM)
+		return nil, newErr(ErrBadPEM, "the certificate in %s cannot be parsed: %v", path, err)
 	}
 	key, err := parseKeyBlock(keyBlock, path)
 	if err != nil {
 		return nil, err
 	}
 	if !publicKeyEqual(leaf.PublicKey, key) {
-		return nil, fmt.Errorf("the private key in %s does not match its certificate %q: %w", path, leaf.Subject.CommonName, ErrKeyMismatch)
+		return nil, newErr(ErrKeyMismatch, "the private key in %s does not match its certificate %q", path, leaf.Subject.CommonName)
 	}
 	return &Pair{Leaf: leaf, Chain: chain, Key: key}, nil
 }
@@ -75,18 +80,18 @@ func ReadPair(path string) (*Pair, error) {
 func CheckCert(cert, root *x509.Certificate, role Role, now time.Time, file string) error {
 	const day = "2006-01-02 15:04:05 MST"
 	if now.After(cert.NotAfter) {
-		return fmt.Errorf("the certificate in %s (%q) expired on %s: %w", file, cert.Subject.CommonName, cert.NotAfter.UTC().Format(day), ErrExpired)
+		return newErr(ErrExpired, "the certificate in %s (%q) expired on %s", file, cert.Subject.CommonName, cert.NotAfter.UTC().Format(day))
 	}
 	if now.Before(cert.NotBefore) {
-		return fmt.Errorf("the certificate in %s (%q) is not valid before %s: %w", file, cert.Subject.CommonName, cert.NotBefore.UTC().Format(day), ErrNotYetValid)
+		return newErr(ErrNotYetValid, "the certificate in %s (%q) is not valid before %s", file, cert.Subject.CommonName, cert.NotBefore.UTC().Format(day))
 	}
 	if root != nil {
 		if err := cert.CheckSignatureFrom(root); err != nil {
-			return fmt.Errorf("the certificate in %s (%q) is signed by %q, not by the CA in %s: %w", file, cert.Subject.CommonName, cert.Issuer.CommonName, RootCertFile, ErrUnknownCA)
+			return newErr(ErrUnknownCA, "the certificate in %s (%q) is signed by %q, not by the CA in %s", file, cert.Subject.CommonName, cert.Issuer.CommonName, RootCertFile)
 		}
 	}
 	if role != "" && !hasUsage(cert, role.extKeyUsage()) {
-		return fmt.Errorf("the certificate in %s (%q) is not for %s authentication (its extended key usage is %s): %w", file, cert.Subject.CommonName, role, usageNames(cert), ErrKeyUsage)
+		return newErr(ErrKeyUsage, "the certificate in %s (%q) is not for %s authentication (its extended key usage is %s)", file, cert.Subject.CommonName, role, usageNames(cert))
 	}
 	return nil
 }
@@ -117,7 +122,7 @@ func loadRoot(dir string) (*x509.CertPool, *x509.Certificate, error) {
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(raw) {
-		return nil, nil, fmt.Errorf("%s holds no usable CA certificate: %w", path, ErrBadPEM)
+		return nil, nil, newErr(ErrBadPEM, "%s holds no usable CA certificate", path)
 	}
 	return pool, first, nil
 }

@@ -1,7 +1,6 @@
 package tls
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -135,8 +134,8 @@ func (l *Lockout) Allow(src netip.Addr) error {
 	until := e.until
 	l.mu.Unlock()
 	l.refused.Add(1)
-	return fmt.Errorf("source %s is locked out until %s after repeated failed authentications: %w",
-		src, until.UTC().Format("2006-01-02 15:04:05 MST"), ErrLockedOut)
+	return newErr(ErrLockedOut, "source %s is locked out until %s after repeated failed authentications",
+		src, until.UTC().Format("2006-01-02 15:04:05 MST"))
 }
 
 // Fail records a failed authentication from src and reports whether src is

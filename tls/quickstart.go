@@ -63,7 +63,7 @@ func Quickstart(dir string, opts QuickstartOptions) error {
 		for _, name := range []string{RootCertFile, RootKeyFile, ServerFile, ClientFile, QuickstartPasswordFile} {
 			p := filepath.Join(dir, name)
 			if _, err := os.Lstat(p); err == nil {
-				return fmt.Errorf("%s already exists; remove it or use --force to replace the set: %w", p, ErrExists)
+				return newErr(ErrExists, "%s already exists; remove it or use --force to replace the set", p)
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func ParseRole(s string) (Role, error) {
 	case "client":
 		return RoleClient, nil
 	}
-	return "", fmt.Errorf("role %q is not known; use server or client: %w", s, ErrBadArgument)
+	return "", newErr(ErrBadArgument, "role %q is not known; use server or client", s)
 }
 
 func (r Role) extKeyUsage() x509.ExtKeyUsage {
@@ -82,10 +82,10 @@ type RequestOptions struct {
 // which Sign honours.
 func CreateRequest(dir string, opts RequestOptions) (keyPath, reqPath string, err error) {
 	if opts.Role != RoleServer && opts.Role != RoleClient {
-		return "", "", fmt.Errorf("role %q is not known; use server or client: %w", string(opts.Role), ErrBadArgument)
+		return "", "", newErr(ErrBadArgument, "role %q is not known; use server or client", string(opts.Role))
 	}
 	if strings.TrimSpace(opts.CommonName) == "" {
-		return "", "", fmt.Errorf("a certificate request needs a common name (--cn): %w", ErrBadArgument)
+		return "", "", newErr(ErrBadArgument, "a certificate request needs a common name (--cn)")
 	}
 	dns, ips, err := splitHosts(opts.Hosts)
 	if err != nil {
@@ -145,7 +145,7 @@ func splitHosts(hosts []string) (dns []string, ips []net.IP, err error) {
 			continue
 		}
 		if !validHostname(h) {
-			return nil, nil, fmt.Errorf("host %q is neither an IP address nor a DNS name: %w", h, ErrBadArgument)
+			return nil, nil, newErr(ErrBadArgument, "host %q is neither an IP address nor a DNS name", h)
 		}
 		dns = append(dns, h)
 	}
@@ -197,14 +197,14 @@ func ParseRequest(raw []byte, file string) (*x509.CertificateRequest, error) {
 		}
 		csr, err := x509.ParseCertificateRequest(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("the certificate request in %s cannot be parsed: %v: %w", file, err, ErrBadPEM)
+			return nil, newErr(ErrBadPEM, "the certificate request in %s cannot be parsed: %v", file, err)
 		}
 		if err := csr.CheckSignature(); err != nil {
-			return nil, fmt.Errorf("the certificate request in %s has a bad signature: %v: %w", file, err, ErrBadPEM)
+			return nil, newErr(ErrBadPEM, "the certificate request in %s has a bad signature: %v", file, err)
 		}
 		return csr, nil
 	}
-	return nil, fmt.Errorf("%s holds no PEM certificate request: %w", file, ErrBadPEM)
+	return nil, newErr(ErrBadPEM, "%s holds no PEM certificate request", file)
 }
 
 // requestedRole returns the role named by the request's extended key
@@ -259,7 +259,7 @@ func Sign(ca *CA, csr *x509.CertificateRequest, opts SignOptions) ([]byte, error
 		role = requestedRole(csr)
 	}
 	if role != RoleServer && role != RoleClient {
-		return nil, fmt.Errorf("the request for %q does not say whether it is for a server or a client; give --role server or --role client: %w", csr.Subject.CommonName, ErrBadArgument)
+		return nil, newErr(ErrBadArgument, "the request for %q does not say whether it is for a server or a client; give --role server or --role client", csr.Subject.CommonName)
 	}
 	days, err := checkDays(opts.Days, DefaultCertDays)
 	if err != nil {

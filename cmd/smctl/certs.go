@@ -19,7 +19,8 @@ func newCertsCmd() *cobra.Command {
 			return cli.Usagef("smctl certs needs a subcommand: ca, request, sign, bundle, quickstart or show")
 		},
 	}
-	c.AddCommand(newCertsQuickstartCmd())
+	c.AddCommand(newCertsCACmd(), newCertsRequestCmd(), newCertsSignCmd(), newCertsBundleCmd(),
+		newCertsQuickstartCmd(), newCertsShowCmd())
 	return c
 }
 
