@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"encoding/binary"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/silentmon/silentmon/internal/g729"
+	"github.com/silentmon/silentmon/playout"
+)
+
+// callPayloads returns 50 payloads (one second, 20 ms each) of codec.
+func callPayloads(b *testing.B, codec playout.Codec) [][]byte {
+	b.Helper()
+	pcm := make([]int16, 8000)
+	for i := range pcm {
+		pcm[i] = int16(6000 * ((i/20)%2*2 - 1) * (i % 20) / 20)
+	}
+	out := make([][]byte, 50)
+	switch codec {
+	case playout.CodecPCMU:
+		for i := range out {
+			p := make([]byte, 160)
+			for j := range p {
+				p[j] = byte(i*7 + j*13)
+			}
+			out[i] = p
+		}
+	case playout.CodecG729:
+		if !g729.Available() {
+			b.Skip("skipping: G.729 is not built in")
+		}
+		enc, err := g729.NewEncoder(false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer enc.Close()
+		for i := range out {
+			p := make([]byte, 20)
+			for f := range 2 {
+				if _, err := enc.Encode(pcm[i*160+f*80:i*160+f*80+80], p[f*10:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			out[i] = p
+		}
+	}
+	return out
+}
+
+// BenchmarkPlayoutCall measures the CPU of one monitored call, both
+// directions, from RTP packets to mixed samples (jitter buffer, decoding,
+// mixing; no sink). One op is one second of audio, so ns/op ÷ 1000 is µs
+// of CPU per second of call, and ns/op ÷ 10⁷ is the share of one core.
+func BenchmarkPlayoutCall(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		codec playout.Codec
+		pt    uint8
+	}{{"G711", playout.CodecPCMU, 0}, {"G729", playout.CodecG729, 18}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pays := callPayloads(b, tc.codec)
+			r := playout.NewRenderer(playout.Config{}, 1, false)
+			defer r.Close()
+			pkt := make([]byte, 12+len(pays[0]))
+			pkt[0], pkt[1] = 0x80, tc.pt
+			now := time.Unix(1_700_000_000, 0)
+			seq, ts := uint16(0), uint32(0)
+			samples := 0
+			b.SetBytes(int64(2 * 50 * len(pkt)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				for i := range 50 {
+					binary.BigEndian.PutUint16(pkt[2:], seq)
+					binary.BigEndian.PutUint32(pkt[4:], ts)
+					copy(pkt[12:], pays[i])
+					for dir := playout.FromAgent; dir <= playout.ToAgent; dir++ {
+						binary.BigEndian.PutUint32(pkt[8:], uint32(dir))
+						r.Push(dir, now, pkt)
+					}
+					seq++
+					ts += 160
+					now = now.Add(20 * time.Millisecond)
+					for c := r.Render(now); len(c) > 0; c = r.Render(now) {
+						samples += len(c)
+					}
+				}
+			}
+			b.StopTimer()
+			if samples < (b.N-1)*8000 {
+				b.Fatalf("rendered %d samples for %d s", samples, b.N)
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs-cpu/s-audio")
+		})
+	}
+}
+
+// BenchmarkPlayoutMemory reports the heap held by one monitored stream
+// (half a Renderer) at the largest jitter-buffer target, with a full
+// buffer.
+func BenchmarkPlayoutMemory(b *testing.B) {
+	const n = 100
+	rs := make([]*playout.Renderer, n)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range rs {
+		rs[i] = playout.NewRenderer(playout.Config{MaxDelay: playout.DefaultMaxDelay, InitialDelay: playout.DefaultMaxDelay}, 1, false)
+		pkt := make([]byte, 12+160)
+		pkt[0] = 0x80
+		now := time.Unix(1_700_000_000, 0)
+		for k := range 10 { // 200 ms buffered per direction
+			binary.BigEndian.PutUint16(pkt[2:], uint16(k))
+			binary.BigEndian.PutUint32(pkt[4:], uint32(k*160))
+			rs[i].Push(playout.FromAgent, now, pkt)
+			rs[i].Push(playout.ToAgent, now, pkt)
+			now = now.Add(20 * time.Millisecond)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perStream := float64(after.HeapAlloc-before.HeapAlloc) / n / 2
+	for range b.N {
+	}
+	b.ReportMetric(perStream, "B/stream")
+	if perStream > 64<<10 {
+		b.Errorf("%.0f bytes per stream, over 64 KiB", perStream)
+	}
+	runtime.KeepAlive(rs)
+}
