@@ -266,22 +266,32 @@ func (h streamHeap) up(i int) {
 	}
 }
 
+// Validate checks cfg as Write does, without writing: the first bad call or
+// impairment is reported in an error naming the value, wrapping ErrBadCall,
+// ErrBadImpairment or ErrCodecUnavailable.
+func (cfg *Config) Validate() error {
+	if err := cfg.Impair.validate(); err != nil {
+		return err
+	}
+	for i := range cfg.Calls {
+		if err := cfg.Calls[i].validate(i); err != nil {
+			return err
+		}
+		if cfg.Calls[i].Codec == G729 && !g729Available() {
+			return fmt.Errorf("%w: G.729 for call %d (agent %q) needs a build with cgo and libbcg729",
+				ErrCodecUnavailable, i, cfg.Calls[i].AgentID)
+		}
+	}
+	return nil
+}
+
 // Write writes the capture described by cfg to w as pcap and returns what
 // it wrote. It validates the whole Config before writing anything; an
 // error names the bad value. Write is safe to call concurrently with
 // distinct Configs; it does not modify cfg.
 func Write(w io.Writer, cfg *Config) (*Result, error) {
-	if err := cfg.Impair.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	for i := range cfg.Calls {
-		if err := cfg.Calls[i].validate(i); err != nil {
-			return nil, err
-		}
-		if cfg.Calls[i].Codec == G729 && !g729Available() {
-			return nil, fmt.Errorf("%w: G.729 for call %d (agent %q) needs a build with cgo and libbcg729",
-				ErrCodecUnavailable, i, cfg.Calls[i].AgentID)
-		}
 	}
 	epoch := cfg.Epoch
 	if epoch.IsZero() {

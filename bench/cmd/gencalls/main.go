@@ -164,6 +164,9 @@ func run(cmd *cobra.Command, o *options) error {
 		},
 		Nanosecond: o.nanosecond,
 	}
+	if err := cfg.Validate(); err != nil {
+		return cli.Usage(err)
+	}
 	info := cmd.OutOrStdout()
 	var w io.Writer
 	var fh *os.File
@@ -182,7 +185,7 @@ func run(cmd *cobra.Command, o *options) error {
 			fh.Close()
 			os.Remove(o.out)
 		}
-		return cli.Usage(err)
+		return cli.Failf("writing %s: %v", o.out, err)
 	}
 	if fh != nil {
 		if err := fh.Close(); err != nil {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "demo.pcap")
+	badWAV := filepath.Join(dir, "bad.wav")
+	if err := os.WriteFile(badWAV, []byte("RIFF\x04\x00\x00\x00WAVE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"demo", []string{"--calls", "20", "--vlan", "85", "--duration", "1s", "--agent-tone", "1000", "--out", out}, 0,
+			[]string{"1001   10.10.0.1:20000", "1000Hz      silence", "1020 ", "40 streams, 2000 frames", "wrote " + out}, ""},
+		{"missing out", []string{"--calls", "2"}, 2, nil, "--out is required"},
+		{"bad codec", []string{"--codec", "opus", "--out", out}, 2, nil, `unknown codec "opus"`},
+		{"bad loss", []string{"--loss", "150", "--out", out}, 2, nil, "--loss 150 is outside"},
+		{"bad vlan", []string{"--vlan", "4095", "--out", out}, 2, nil, "above 4094"},
+		{"bad calls", []string{"--calls", "0", "--out", out}, 2, nil, "number of calls 0"},
+		{"bad ptime", []string{"--ptime", "1us", "--out", out}, 2, nil, "packet time 1µs"},
+		{"bad wav", []string{"--agent-wav", badWAV, "--out", out}, 2, nil, "--agent-wav"},
+		{"unknown flag", []string{"--frobnicate", "--out", out}, 2, nil, "Unknown flag"},
+		{"unwritable", []string{"--calls", "1", "--out", filepath.Join(dir, "no", "such", "x.pcap")}, 1, nil, "Cannot create"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := cli.Run(newRootCmd(), tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				}
+			}
+			if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+			}
+			if tt.code != 0 && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+				t.Errorf("stderr is not one line: %q", stderr.String())
+			}
+		})
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Size() < 2000*200 {
+		t.Fatalf("demo capture: %v, %v", st, err)
+	}
+}
