@@ -1,0 +1,405 @@
+//go:build linux
+
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Live is a live capture on one interface: Workers AF_PACKET sockets, each
+// with a TPACKET_V3 ring mapped in memory, joined in one fanout group.
+// Sources, Stats, DropCounter, DropHistory and Close are safe for
+// concurrent use; each LiveSource belongs to one goroutine.
+type Live struct {
+	cfg     LiveConfig
+	sources []*LiveSource
+	drops   dropLog
+	statsMu sync.Mutex
+}
+
+// LiveSource is one worker's ring. It implements Source: ReadBatch returns
+// the frames of one ring block at a time, without copying; they alias the
+// ring and stay valid until the next ReadBatch or Close, when the block is
+// handed back to the kernel. It is not safe for concurrent use, except
+// Close, which may be called from another goroutine to stop a blocked
+// ReadBatch.
+type LiveSource struct {
+	live    *Live
+	fd      int
+	efd     int // eventfd that wakes poll on Close
+	ring    []byte
+	bsize   int
+	nblocks int
+	cur     int    // current block
+	held    bool   // the current block belongs to us
+	pkt     uint32 // offset of the next packet in the block
+	left    uint32 // packets left in the block
+	closed  atomic.Bool
+	mu      sync.Mutex // guards reading and the end of the ring's life
+	reading bool
+}
+
+var _ Source = (*LiveSource)(nil)
+
+// OpenLive opens cfg.Workers sockets on cfg.Interface, attaches the UDP
+// pre-filter, maps a TPACKET_V3 ring per socket, sets promiscuous mode and
+// joins them in a fanout group hashed by flow. It needs CAP_NET_RAW.
+func OpenLive(cfg LiveConfig) (*Live, error) {
+	cfg.setDefaults()
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("capture interface %q: %w", cfg.Interface, err)
+	}
+	pg := os.Getpagesize()
+	if cfg.BlockSize%pg != 0 {
+		return nil, fmt.Errorf("ring block size %d is not a multiple of the page size %d", cfg.BlockSize, pg)
+	}
+	if cfg.SnapLen+128 > cfg.BlockSize {
+		return nil, fmt.Errorf("snap length %d does not fit in a ring block of %d bytes", cfg.SnapLen, cfg.BlockSize)
+	}
+	if cfg.FanoutGroup == 0 {
+		cfg.FanoutGroup = uint16(os.Getpid()*31+ifi.Index) | 1
+	}
+	l := &Live{cfg: cfg}
+	for i := 0; i < cfg.Workers; i++ {
+		s, err := l.openSocket(ifi.Index)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("capture interface %q, worker %d: %w", cfg.Interface, i, err)
+		}
+		l.sources = append(l.sources, s)
+	}
+	return l, nil
+}
+
+func (l *Live) openSocket(ifindex int) (*LiveSource, error) {
+	cfg := &l.cfg
+	// Protocol 0: nothing is queued until bind, after filter and ring are
+	// in place.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
+	}
+	s := &LiveSource{live: l, fd: fd, efd: -1, bsize: cfg.BlockSize, nblocks: cfg.NumBlocks}
+	fail := func(what string, err error) (*LiveSource, error) {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if !cfg.NoFilter {
+		prog := udpFilter(uint32(cfg.SnapLen))
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+			&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+			return fail("attach BPF filter", err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail("set TPACKET_V3", err)
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(cfg.BlockSize),
+		Block_nr:       uint32(cfg.NumBlocks),
+		Frame_size:     uint32(2048),
+		Frame_nr:       uint32(cfg.BlockSize / 2048 * cfg.NumBlocks),
+		Retire_blk_tov: uint32(max(1, cfg.BlockTimeout.Milliseconds())),
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail(fmt.Sprintf("set up a ring of %d blocks of %d bytes", cfg.NumBlocks, cfg.BlockSize), err)
+	}
+	s.ring, err = unix.Mmap(fd, 0, cfg.BlockSize*cfg.NumBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED|unix.MAP_POPULATE)
+	if err != nil {
+		// MAP_LOCKED fails under a low RLIMIT_MEMLOCK; the ring works
+		// without it.
+		s.ring, err = unix.Mmap(fd, 0, cfg.BlockSize*cfg.NumBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return fail("map the ring", err)
+		}
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if !cfg.NoPromiscuous {
+		mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return fail("set promiscuous mode", err)
+		}
+	}
+	fanout := int(cfg.FanoutGroup) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, fanout); err != nil {
+		return fail(fmt.Sprintf("join fanout group %d", cfg.FanoutGroup), err)
+	}
+	s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fail("eventfd", err)
+	}
+	return s, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// Sources returns the workers' sources, one per fanout member. Run each in
+// its own goroutine.
+func (l *Live) Sources() []*LiveSource { return l.sources }
+
+// Stats reads and accumulates the kernel's counters of every worker.
+func (l *Live) Stats() LiveStats {
+	l.statsMu.Lock()
+	for _, s := range l.sources {
+		s.pollStats(time.Now())
+	}
+	l.statsMu.Unlock()
+	return LiveStats{Packets: l.drops.packets.Load(), Drops: l.drops.total.Load(), FreezeQueue: l.drops.freeze.Load()}
+}
+
+// DropCounter returns the running count of kernel drops, updated as soon
+// as a worker sees a block marked as following a loss. Give it to
+// StreamTableConfig.Drops.
+func (l *Live) DropCounter() *atomic.Uint64 { return &l.drops.total }
+
+// DropHistory returns when drops were seen, oldest first (the last 1024
+// occasions).
+func (l *Live) DropHistory() []DropSample { return l.drops.samples() }
+
+// Close closes every worker's socket and unmaps the rings. A ReadBatch
+// blocked in another goroutine returns net.ErrClosed.
+func (l *Live) Close() error {
+	var errs []error
+	for _, s := range l.sources {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// pollStats reads PACKET_STATISTICS, which the kernel resets on each read,
+// into the capture's counters.
+func (s *LiveSource) pollStats(now time.Time) {
+	if s.closed.Load() {
+		return
+	}
+	st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return
+	}
+	s.live.drops.add(now, uint64(st.Packets), uint64(st.Drops), uint64(st.Freeze_q_cnt))
+}
+
+// LinkType implements Source: frames start with an Ethernet header.
+func (s *LiveSource) LinkType() LinkType { return LinkEthernet }
+
+func (s *LiveSource) block(i int) *unix.TpacketHdrV1 {
+	return (*unix.TpacketHdrV1)(unsafe.Pointer(&s.ring[i*s.bsize+8]))
+}
+
+// ReadBatch implements Source. It blocks until the kernel hands over a
+// block, then returns up to len(frames) of its frames. After Close it
+// returns net.ErrClosed.
+func (s *LiveSource) ReadBatch(frames [][]byte, infos []Info) (int, error) {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.unmap()
+		s.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	s.reading = true
+	s.mu.Unlock()
+	n, err := s.readBatch(frames, infos)
+	s.mu.Lock()
+	s.reading = false
+	if s.closed.Load() {
+		s.unmap()
+		n, err = 0, net.ErrClosed
+	}
+	s.mu.Unlock()
+	return n, err
+}
+
+func (s *LiveSource) readBatch(frames [][]byte, infos []Info) (int, error) {
+	max := min(len(frames), len(infos))
+	if max == 0 {
+		return 0, nil
+	}
+	if s.held && s.left == 0 {
+		s.release()
+	}
+	for !s.held {
+		if s.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		h := s.block(s.cur)
+		status := atomic.LoadUint32(&h.Block_status)
+		if status&unix.TP_STATUS_USER == 0 {
+			if err := s.wait(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if status&unix.TP_STATUS_LOSING != 0 {
+			s.live.statsMu.Lock()
+			s.pollStats(time.Now())
+			s.live.statsMu.Unlock()
+		}
+		s.held = true
+		s.left = h.Num_pkts
+		s.pkt = h.Offset_to_first_pkt
+		if s.left == 0 {
+			s.release()
+		}
+	}
+	base := s.cur * s.bsize
+	n := 0
+	for n < max && s.left > 0 {
+		off := base + int(s.pkt)
+		ph := (*unix.Tpacket3Hdr)(unsafe.Pointer(&s.ring[off]))
+		start := off + int(ph.Mac)
+		end := start + int(ph.Snaplen)
+		frames[n] = s.ring[start:end:end]
+		in := &infos[n]
+		in.Timestamp = time.Unix(int64(ph.Sec), int64(ph.Nsec))
+		in.CaptureLength = int(ph.Snaplen)
+		in.Length = int(ph.Len)
+		in.InterfaceIndex = 0
+		in.VLANValid = ph.Status&unix.TP_STATUS_VLAN_VALID != 0
+		in.VLANTCI = uint16(ph.Hv1.Vlan_tci)
+		in.VLANTPID = 0
+		if ph.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+			in.VLANTPID = ph.Hv1.Vlan_tpid
+		}
+		n++
+		s.left--
+		s.pkt += ph.Next_offset
+	}
+	return n, nil
+}
+
+// release hands the current block back to the kernel.
+func (s *LiveSource) release() {
+	atomic.StoreUint32(&s.block(s.cur).Block_status, unix.TP_STATUS_KERNEL)
+	s.held = false
+	s.cur = (s.cur + 1) % s.nblocks
+}
+
+func (s *LiveSource) wait() error {
+	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(s.efd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll capture socket: %w", err)
+		}
+		if fds[1].Revents != 0 || s.closed.Load() {
+			return net.ErrClosed
+		}
+		return nil
+	}
+}
+
+// Close implements Source: it closes the socket and wakes a ReadBatch
+// blocked in another goroutine, which then returns net.ErrClosed. The ring
+// is unmapped when no ReadBatch is running, so frames returned earlier are
+// invalid after Close.
+func (s *LiveSource) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.efd >= 0 {
+		unix.Write(s.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+	var err error
+	if s.fd >= 0 {
+		err = unix.Close(s.fd)
+	}
+	if !s.reading {
+		s.unmap()
+	}
+	return err
+}
+
+// unmap releases the ring and the eventfd; s.mu is held and no ReadBatch
+// is running.
+func (s *LiveSource) unmap() {
+	if s.ring != nil {
+		unix.Munmap(s.ring)
+		s.ring = nil
+	}
+	if s.efd >= 0 {
+		unix.Close(s.efd)
+		s.efd = -1
+	}
+}
+
+// udpFilter is a classic BPF program passing UDP over IPv4 or IPv6 (and
+// IPv6 fragments), untagged or behind one or two 802.1Q/802.1ad tags still
+// in the frame. Tags stripped by the driver are not in the frame the
+// filter sees.
+func udpFilter(snaplen uint32) []unix.SockFilter {
+	const (
+		ldhAbs = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
+		ldbInd = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
+		ldxImm = unix.BPF_LDX | unix.BPF_IMM
+		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		ja     = unix.BPF_JMP | unix.BPF_JA
+		ret    = unix.BPF_RET | unix.BPF_K
+	)
+	type ins struct {
+		code   uint16
+		k      uint32
+		jt, jf string // labels; "" falls through
+		label  string
+	}
+	prog := []ins{
+		{code: ldxImm, k: 0},
+		{code: ldhAbs, k: 12},
+		{code: jeq, k: 0x8100, jt: "tag1"},
+		{code: jeq, k: 0x88a8, jt: "tag1"},
+		{code: jeq, k: 0x9100, jt: "tag1", jf: "ip"},
+		{label: "tag1", code: ldxImm, k: 4},
+		{code: ldhAbs, k: 16},
+		{code: jeq, k: 0x8100, jt: "tag2"},
+		{code: jeq, k: 0x88a8, jt: "tag2"},
+		{code: jeq, k: 0x9100, jt: "tag2", jf: "ip"},
+		{label: "tag2", code: ldxImm, k: 8},
+		{code: ldhAbs, k: 20},
+		{label: "ip", code: jeq, k: 0x0800, jt: "v4"},
+		{code: jeq, k: 0x86dd, jt: "v6", jf: "drop"},
+		{label: "v4", code: ldbInd, k: 14 + 9},
+		{code: jeq, k: 17, jt: "accept", jf: "drop"},
+		{label: "v6", code: ldbInd, k: 14 + 6},
+		{code: jeq, k: 17, jt: "accept"},
+		{code: jeq, k: 44, jt: "accept", jf: "drop"},
+		{label: "accept", code: ret, k: snaplen},
+		{label: "drop", code: ret, k: 0},
+	}
+	at := map[string]int{}
+	for i, in := range prog {
+		if in.label != "" {
+			at[in.label] = i
+		}
+	}
+	out := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		rel := func(l string) uint8 {
+			if l == "" {
+				return 0
+			}
+			return uint8(at[l] - i - 1)
+		}
+		out[i] = unix.SockFilter{Code: in.code, K: in.k, Jt: rel(in.jt), Jf: rel(in.jf)}
+		if in.code == ja {
+			out[i].K = uint32(rel(in.jt))
+		}
+	}
+	return out
+}
