@@ -44,6 +44,7 @@ type options struct {
 	reorder    float64
 	duplicate  float64
 	nanosecond bool
+	vad        bool
 	out        string
 	quiet      bool
 }
@@ -88,6 +89,7 @@ own. Impairment rates are percentages; the same --seed writes the same file.`,
 	f.DurationVar(&o.jitter, "jitter", 0, "capture time delayed uniformly by up to this much")
 	f.Float64Var(&o.reorder, "reorder", 0, "percent of packets delayed by 1.5 packet times (reordered)")
 	f.Float64Var(&o.duplicate, "duplicate", 0, "percent of packets written twice")
+	f.BoolVar(&o.vad, "vad", false, "G.729 only: voice activity detection (SID frames, no packets during silence)")
 	f.BoolVar(&o.nanosecond, "nanosecond", false, "write a nanosecond-resolution pcap")
 	f.StringVarP(&o.out, "out", "o", "", "output pcap file (- for standard output)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "do not print the per-call summary")
@@ -142,6 +144,12 @@ func run(cmd *cobra.Command, o *options) error {
 	calls, err := gen.Build(bc)
 	if err != nil {
 		return cli.Usage(err)
+	}
+	if o.vad && codec != gen.G729 {
+		return cli.Usagef("--vad needs --codec G729, not %s", codec)
+	}
+	for i := range calls {
+		calls[i].VAD = o.vad
 	}
 	if o.agentWAV != "" {
 		fh, err := os.Open(o.agentWAV)
