@@ -138,11 +138,17 @@ func BuildFrame(b []byte, s *FrameSpec) (int, error) {
 	be.PutUint32(pl[n:], s.RunID)
 	be.PutUint16(pl[n+4:], s.Index)
 	be.PutUint16(pl[n+6:], s.Total)
-	for i := markerLen; i < len(pl); i++ {
-		pl[i] = 0xff // µ-law silence
-	}
+	copy(pl[markerLen:], silence[:])
 	return FrameLen, nil
 }
+
+// silence is µ-law digital silence, the rest of a test frame's payload.
+var silence = func() (b [PayloadLen - markerLen]byte) {
+	for i := range b {
+		b[i] = 0xff
+	}
+	return b
+}()
 
 func ipChecksum(h []byte) uint16 {
 	var sum uint32

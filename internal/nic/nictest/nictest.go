@@ -141,7 +141,10 @@ func RewriteVLAN(t testing.TB, ns, ifname string, vlan uint16, prio uint8) {
 
 func attachEgress(t testing.TB, ns, ifname string, prog []insn) {
 	t.Helper()
-	var linkFD int
+	var (
+		linkFD   int
+		errNoTCX bool
+	)
 	err := inNetns(ns, func() error {
 		ifi, err := ifIndex(ifname)
 		if err != nil {
@@ -162,11 +165,17 @@ func attachEgress(t testing.TB, ns, ifname string, prog []insn) {
 		ne.PutUint32(attr[8:], unix.BPF_TCX_EGRESS)
 		fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
 		if errno != 0 {
+			if errno == unix.EINVAL {
+				errNoTCX = true
+			}
 			return fmt.Errorf("BPF_LINK_CREATE tcx egress on %s: %w", ifname, errno)
 		}
 		linkFD = int(fd)
 		return nil
 	})
+	if errNoTCX {
+		t.Skipf("skipping: this kernel cannot attach tc egress programs through tcx links (Linux 6.6 or later needed): %v", err)
+	}
 	if err != nil {
 		t.Fatalf("attaching the egress program in %s: %v", ns, err)
 	}
