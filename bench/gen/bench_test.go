@@ -48,3 +48,27 @@ func BenchmarkWrite1000CallsImpaired(b *testing.B) {
 func BenchmarkWrite20Calls(b *testing.B) {
 	benchWrite(b, 20, 10*time.Second, Impairments{})
 }
+
+// TestNoPerPacketAllocations checks that Write's allocations do not grow
+// with the number of packets: calls ten times longer allocate only what
+// the per-stream pools grow by at rare jitter peaks (far below one
+// allocation per 100 packets).
+func TestNoPerPacketAllocations(t *testing.T) {
+	allocs := func(d time.Duration) float64 {
+		cs, err := Build(BuildConfig{Calls: 10, Duration: d, VLAN: 85})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := &Config{Calls: cs, Impair: Impairments{Loss: 0.01, Jitter: 30 * time.Millisecond, Duplicate: 0.01}}
+		return testing.AllocsPerRun(3, func() {
+			if _, err := Write(io.Discard, cfg); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	short, long := allocs(time.Second), allocs(10*time.Second)
+	extra := float64(10 * 2 * (500 - 50)) // packets added by the longer calls
+	if long-short > extra/100 {
+		t.Fatalf("%v allocations for 1 s calls, %v for 10 s calls: Write allocates per packet", short, long)
+	}
+}
