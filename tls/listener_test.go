@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -266,5 +267,51 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 5 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCollectorAfterLockout(t *testing.T) {
+	s := newListenerSetup(t, 0)
+	for i := 0; i < 3; i++ {
+		s.try(t, s.noCert, nil)
+	}
+	waitFor(t, func() bool { return s.lockout.Stats().Locked == 1 })
+	s.try(t, s.good, nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(s.lockout, s.ln))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			v := m.GetCounter().GetValue()
+			if m.GetGauge() != nil {
+				v = m.GetGauge().GetValue()
+			}
+			got[name] = v
+		}
+	}
+	want := map[string]float64{
+		"silentmon_tls_handshakes_total{accepted}": 0,
+		"silentmon_tls_handshakes_total{failed}":   3,
+		"silentmon_tls_handshakes_total{refused}":  1,
+		"silentmon_tls_handshakes_total{probe}":    0,
+		"silentmon_tls_auth_failures_total":        3,
+		"silentmon_tls_lockouts_total":             1,
+		"silentmon_tls_locked_sources":             1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("metrics %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }
