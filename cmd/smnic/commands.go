@@ -23,6 +23,7 @@ type testFlags struct {
 	interval time.Duration
 	dstMAC   string
 	json     bool
+	engine   string
 }
 
 func (f *testFlags) validate(cmd *cobra.Command) error {
@@ -37,6 +38,9 @@ func (f *testFlags) validate(cmd *cobra.Command) error {
 	}
 	if f.interval < 0 {
 		return cli.Usagef("--interval %s is negative", f.interval)
+	}
+	if f.engine != "" && f.engine != nic.EngineSocket && f.engine != nic.EngineRing {
+		return cli.Usagef("--engine %q is not socket or ring", f.engine)
 	}
 	return nil
 }
@@ -148,7 +152,7 @@ within --timeout, FAIL with the likely cause and the fix otherwise.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			cfg := nic.ListenConfig{Interface: iface, Options: o, VLAN: uint16(f.vlan), Count: f.count, Timeout: timeout}
+			cfg := nic.ListenConfig{Interface: iface, Options: o, VLAN: uint16(f.vlan), Count: f.count, Timeout: timeout, Engine: f.engine}
 			// With --json the progress line goes to stderr, so that
 			// stdout is the JSON document alone.
 			progress := w
@@ -173,6 +177,7 @@ within --timeout, FAIL with the likely cause and the fix otherwise.`,
 	fl.IntVar(&f.vlan, "vlan", nic.DefaultVLAN, "VLAN ID the frames must carry")
 	fl.IntVar(&f.count, "count", nic.DefaultCount, "tagged frames needed for PASS")
 	fl.DurationVar(&timeout, "timeout", nic.DefaultListenTimeout, "how long to wait for the frames")
+	fl.StringVar(&f.engine, "engine", nic.EngineSocket, "how to capture: socket (recvmsg with PACKET_AUXDATA, every frame) or ring (silentmon's own TPACKET_V3 capture path, UDP only)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&netns, "netns", "", "network namespace of the interface (name under /run/netns or a path)")
 	return cmd
@@ -286,7 +291,7 @@ of this run count.`,
 			w := cmd.OutOrStdout()
 			cfg := nic.SelftestConfig{Tx: tx, Rx: rx, TxOptions: txo, RxOptions: rxo, Dst: dst,
 				VLAN: uint16(f.vlan), Priority: uint8(f.priority), HasPriority: true,
-				Count: f.count, Interval: f.interval, Wait: wait}
+				Count: f.count, Interval: f.interval, Wait: wait, Engine: f.engine}
 			if f.interval == 0 {
 				cfg.Interval = -1
 			}
@@ -310,6 +315,7 @@ of this run count.`,
 	fl.IntVar(&f.count, "count", nic.DefaultCount, "frames to send")
 	fl.DurationVar(&f.interval, "interval", nic.DefaultInterval, "pause between frames")
 	fl.DurationVar(&wait, "timeout", nic.DefaultSelftestWait, "how long to keep listening after the last frame")
+	fl.StringVar(&f.engine, "engine", nic.EngineSocket, "how to capture: socket (recvmsg with PACKET_AUXDATA, every frame) or ring (silentmon's own TPACKET_V3 capture path, UDP only)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&txNetns, "tx-netns", "", "network namespace of --tx (name under /run/netns or a path)")
 	fl.StringVar(&rxNs, "rx-netns", "", "network namespace of --rx (name under /run/netns or a path)")

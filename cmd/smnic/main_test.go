@@ -35,6 +35,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"listen", "--interface", "lo", "--count", "0"}, "--count 0 is outside"},
 		{[]string{"listen", "--interface", "lo", "--timeout", "0s"}, "--timeout 0s is not positive"},
 		{[]string{"listen", "--interface", "lo", "--timeout", "soon"}, `"soon"`},
+		{[]string{"listen", "--interface", "lo", "--engine", "pcap"}, `--engine "pcap" is not socket or ring`},
 		{[]string{"listen", "--interface", "lo", "--bogus"}, "nknown flag: --bogus"},
 		{[]string{"send", "--interface", "lo", "--dst-mac", "00:d0:59:zz:f7:d9"}, `--dst-mac "00:d0:59:zz:f7:d9" is not a MAC address`},
 		{[]string{"send", "--interface", "lo", "--dst-mac", "00:d0:59:d8:f7"}, `--dst-mac "00:d0:59:d8:f7"`},
@@ -96,6 +97,7 @@ func TestSelftestCLI(t *testing.T) {
 	}{
 		{"pass offload on", func(t *testing.T, p *nictest.Pair) { nictest.Ethtool(t, p.NsB, "-K", p.B, "rxvlan", "on") }, 0, nic.CodeTagOutOfBand},
 		{"pass offload off", func(t *testing.T, p *nictest.Pair) { nictest.Ethtool(t, p.NsB, "-K", p.B, "rxvlan", "off") }, 0, nic.CodeTagOutOfBand},
+		{"pass through the capture ring", func(t *testing.T, p *nictest.Pair) {}, 0, nic.CodeTagOutOfBand},
 		{"tag popped", func(t *testing.T, p *nictest.Pair) { nictest.PopVLAN(t, p.NsA, p.A) }, 1, nic.CodeTagStripped},
 		{"tag rewritten", func(t *testing.T, p *nictest.Pair) { nictest.RewriteVLAN(t, p.NsA, p.A, 86, 5) }, 1, nic.CodeWrongVLAN},
 		{"sender down", func(t *testing.T, p *nictest.Pair) { nictest.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down") }, 1, nic.CodeSendFailed},
@@ -105,6 +107,9 @@ func TestSelftestCLI(t *testing.T) {
 			p := nictest.NewPair(t)
 			tt.setup(t, p)
 			args := []string{"selftest", "--tx", p.A, "--tx-netns", p.NsA, "--rx", p.B, "--rx-netns", p.NsB, "--interval", "5ms", "--timeout", "1s"}
+			if strings.Contains(tt.name, "ring") {
+				args = append(args, "--engine", "ring")
+			}
 			code, out, errs := run(append(args, "--json")...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errs)
@@ -112,6 +117,9 @@ func TestSelftestCLI(t *testing.T) {
 			var res nic.Result
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("JSON: %v\n%s", err, out)
+			}
+			if strings.Contains(tt.name, "ring") != (res.Engine == nic.EngineRing) {
+				t.Errorf("engine %q", res.Engine)
 			}
 			if res.Diagnosis.Code != tt.diag || res.Counts.Expected != 5 {
 				t.Fatalf("diagnosis %+v counts %+v, want %s", res.Diagnosis, res.Counts, tt.diag)

@@ -38,31 +38,36 @@ func TestSelftestVeth(t *testing.T) {
 		{name: "tag rewritten to VLAN 86", verdict: nic.Fail, code: nic.CodeWrongVLAN, wrongVLAN: 5,
 			setup: func(t *testing.T, p *nictest.Pair) { nictest.RewriteVLAN(t, p.NsA, p.A, 86, 5) }},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := nictest.NewPair(t)
-			tt.setup(t, p)
-			res, err := nic.Selftest(context.Background(), nic.SelftestConfig{
-				Tx: p.A, TxOptions: nic.Options{Netns: p.NsA},
-				Rx: p.B, RxOptions: nic.Options{Netns: p.NsB},
-				Interval: 5 * time.Millisecond, Wait: time.Second,
+	for _, engine := range []string{nic.EngineSocket, nic.EngineRing} {
+		for _, tt := range tests {
+			t.Run(engine+"/"+tt.name, func(t *testing.T) {
+				p := nictest.NewPair(t)
+				tt.setup(t, p)
+				res, err := nic.Selftest(context.Background(), nic.SelftestConfig{
+					Tx: p.A, TxOptions: nic.Options{Netns: p.NsA},
+					Rx: p.B, RxOptions: nic.Options{Netns: p.NsB},
+					Interval: 5 * time.Millisecond, Wait: time.Second, Engine: engine,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := res.Counts
+				if res.Verdict != tt.verdict || res.Diagnosis.Code != tt.code ||
+					c.Tagged != tt.tagged || c.Untagged != tt.untagged || c.WrongVLAN != tt.wrongVLAN || res.Sent != 5 {
+					t.Fatalf("got %s %s (sent %d, counts %+v), want %s %s with tagged %d untagged %d wrong %d\n%s",
+						res.Verdict, res.Diagnosis.Code, res.Sent, c, tt.verdict, tt.code, tt.tagged, tt.untagged, tt.wrongVLAN, res.Diagnosis.Summary)
+				}
+				if tt.verdict == nic.Fail && (res.Diagnosis.Cause == "" || res.Diagnosis.Fix == "") {
+					t.Errorf("FAIL without cause or fix: %+v", res.Diagnosis)
+				}
+				if res.Rx == nil || res.Rx.Driver != "veth" || res.Rx.Features == nil {
+					t.Errorf("rx state not read: %+v", res.Rx)
+				}
+				if res.Engine != engine {
+					t.Errorf("engine %q, want %q", res.Engine, engine)
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := res.Counts
-			if res.Verdict != tt.verdict || res.Diagnosis.Code != tt.code ||
-				c.Tagged != tt.tagged || c.Untagged != tt.untagged || c.WrongVLAN != tt.wrongVLAN || res.Sent != 5 {
-				t.Fatalf("got %s %s (sent %d, counts %+v), want %s %s with tagged %d untagged %d wrong %d\n%s",
-					res.Verdict, res.Diagnosis.Code, res.Sent, c, tt.verdict, tt.code, tt.tagged, tt.untagged, tt.wrongVLAN, res.Diagnosis.Summary)
-			}
-			if tt.verdict == nic.Fail && (res.Diagnosis.Cause == "" || res.Diagnosis.Fix == "") {
-				t.Errorf("FAIL without cause or fix: %+v", res.Diagnosis)
-			}
-			if res.Rx == nil || res.Rx.Driver != "veth" || res.Rx.Features == nil {
-				t.Errorf("rx state not read: %+v", res.Rx)
-			}
-		})
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -21,6 +22,7 @@ const (
 // Result is the outcome of a listen or a selftest.
 type Result struct {
 	Mode        string        `json:"mode"` // "listen" or "selftest"
+	Engine      string        `json:"engine"`
 	Interface   string        `json:"interface"`
 	TxInterface string        `json:"tx_interface,omitempty"`
 	VLAN        uint16        `json:"vlan"`
@@ -35,6 +37,32 @@ type Result struct {
 	Frames      []Observation `json:"frames"`
 }
 
+// frameSource is what the listener reads from: a Receiver or capture's
+// ring.
+type frameSource interface {
+	Read(buf []byte, deadline time.Time) (RxInfo, error)
+	State() (State, error)
+	PromiscError() error
+	HardwareAddr() [6]byte
+	Close() error
+}
+
+var (
+	_ frameSource = (*Receiver)(nil)
+	_ frameSource = (*ringReceiver)(nil)
+)
+
+// openSource opens the listener of engine on name.
+func openSource(engine, name string, o Options) (frameSource, error) {
+	switch engine {
+	case "", EngineSocket:
+		return OpenReceiver(name, o)
+	case EngineRing:
+		return openRing(name, o)
+	}
+	return nil, fmt.Errorf("engine %q is not %s or %s", engine, EngineSocket, EngineRing)
+}
+
 // Passed reports whether the verdict is PASS.
 func (r *Result) Passed() bool { return r.Verdict == Pass }
 
@@ -45,6 +73,8 @@ type ListenConfig struct {
 	VLAN      uint16        // default DefaultVLAN
 	Count     int           // default DefaultCount
 	Timeout   time.Duration // default DefaultListenTimeout
+	// Engine is EngineSocket (default) or EngineRing.
+	Engine string
 	// OnFrame, if not nil, is called from Listen's goroutine for every
 	// frame that concerns the test.
 	OnFrame func(*Observation)
@@ -70,7 +100,7 @@ func (c *ListenConfig) defaults() {
 // FAIL verdict is a Result with a nil error.
 func Listen(ctx context.Context, cfg ListenConfig) (*Result, error) {
 	cfg.defaults()
-	r, err := OpenReceiver(cfg.Interface, cfg.Options)
+	r, err := openSource(cfg.Engine, cfg.Interface, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +111,7 @@ func Listen(ctx context.Context, cfg ListenConfig) (*Result, error) {
 	start := time.Now()
 	obs := &Observer{VLAN: cfg.VLAN}
 	obs.Counts.Expected = cfg.Count
-	res := &Result{Mode: "listen", Interface: cfg.Interface, VLAN: cfg.VLAN, Frames: []Observation{}}
+	res := &Result{Mode: "listen", Engine: engineName(cfg.Engine), Interface: cfg.Interface, VLAN: cfg.VLAN, Frames: []Observation{}}
 	deadline := start.Add(cfg.Timeout)
 	err = receive(ctx, r, obs, res, deadline, cfg.OnFrame, func(c *Counts) bool { return c.Tagged >= cfg.Count })
 	if err != nil {
@@ -94,7 +124,7 @@ func Listen(ctx context.Context, cfg ListenConfig) (*Result, error) {
 
 // receive reads frames into obs until done reports true, the deadline
 // passes or ctx ends.
-func receive(ctx context.Context, r *Receiver, obs *Observer, res *Result, deadline time.Time,
+func receive(ctx context.Context, r frameSource, obs *Observer, res *Result, deadline time.Time,
 	onFrame func(*Observation), done func(*Counts) bool) error {
 	buf := make([]byte, snapLen)
 	for !done(&obs.Counts) {
@@ -140,7 +170,7 @@ func receive(ctx context.Context, r *Receiver, obs *Observer, res *Result, deadl
 	return nil
 }
 
-func finish(res *Result, r *Receiver, obs *Observer, s *Situation) {
+func finish(res *Result, r frameSource, obs *Observer, s *Situation) {
 	res.Counts = obs.Counts
 	if st, err := r.State(); err == nil {
 		res.Rx = &st
@@ -278,7 +308,9 @@ type SelftestConfig struct {
 	Interval    time.Duration // default DefaultInterval; negative: none
 	// Wait is how long to keep listening after the last frame is sent;
 	// default DefaultSelftestWait.
-	Wait    time.Duration
+	Wait time.Duration
+	// Engine is EngineSocket (default) or EngineRing.
+	Engine  string
 	OnFrame func(*Observation)
 }
 
@@ -299,7 +331,7 @@ func Selftest(ctx context.Context, cfg SelftestConfig) (*Result, error) {
 	if cfg.Wait <= 0 {
 		cfg.Wait = DefaultSelftestWait
 	}
-	r, err := OpenReceiver(cfg.Rx, cfg.RxOptions)
+	r, err := openSource(cfg.Engine, cfg.Rx, cfg.RxOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +364,7 @@ func Selftest(ctx context.Context, cfg SelftestConfig) (*Result, error) {
 	// of the run is accounted for.
 	interval := max(cfg.Interval, 0)
 	deadline := start.Add(time.Duration(cfg.Count)*interval + cfg.Wait)
-	res := &Result{Mode: "selftest", Interface: cfg.Rx, TxInterface: cfg.Tx, VLAN: cfg.VLAN, Frames: []Observation{}}
+	res := &Result{Mode: "selftest", Engine: engineName(cfg.Engine), Interface: cfg.Rx, TxInterface: cfg.Tx, VLAN: cfg.VLAN, Frames: []Observation{}}
 	rerr := receive(ctx, r, obs, res, deadline, cfg.OnFrame, func(c *Counts) bool { return c.Accounted() >= cfg.Count })
 	cancel()
 	sr := <-sentc
@@ -366,4 +398,11 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-tm.C:
 		return true
 	}
+}
+
+func engineName(e string) string {
+	if e == "" {
+		return EngineSocket
+	}
+	return e
 }
