@@ -1,0 +1,18 @@
+package cluster
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package that match one of these
+// wrap it; test with errors.Is.
+var (
+	// ErrClosed: the node has been closed.
+	ErrClosed = errors.New("cluster node closed")
+	// ErrUnknownSession: Withdraw named a session this member does not know.
+	ErrUnknownSession = errors.New("unknown session")
+	// ErrConfig: a Config field is invalid.
+	ErrConfig = errors.New("bad cluster configuration")
+
+	// errForeignCA is wrapped by the TLS verification of a peer whose
+	// certificate is not signed by the site CA.
+	errForeignCA = errors.New("is not signed by this cluster's CA")
+)
