@@ -151,22 +151,22 @@ func notes(s *Situation, ifn string) []string {
 		}
 		if on, ok := st.Feature(FeatureRxVLANParse); ok {
 			if on {
-				n = append(n, fmt.Sprintf("rx-vlan-offload is on on %s: the driver strips tags and the kernel reports them out of band; silentmon reads them there, so this is fine", ifn))
+				n = append(n, fmt.Sprintf("%s has rx-vlan-offload on: the driver strips tags and the kernel reports them out of band; silentmon reads them there, so this is fine", ifn))
 			} else {
-				n = append(n, fmt.Sprintf("rx-vlan-offload is off on %s: the NIC leaves tags in the frame (the kernel may still move them out of band before capture, which is fine)", ifn))
+				n = append(n, fmt.Sprintf("%s has rx-vlan-offload off: the NIC leaves tags in the frame (the kernel may still move them out of band before capture, which is fine)", ifn))
 			}
 		} else if st.FeaturesError != "" {
 			n = append(n, fmt.Sprintf("offload features of %s could not be read: %s", ifn, st.FeaturesError))
 		}
 		if on, ok := st.Feature(FeatureRxVLANFilter); ok && on {
-			n = append(n, fmt.Sprintf("rx-vlan-filter is on on %s: the NIC drops VLANs not configured on it (ethtool -K %s rx-vlan-filter off)", ifn, ifn))
+			n = append(n, fmt.Sprintf("%s has rx-vlan-filter on: the NIC drops VLANs not configured on it (ethtool -K %s rx-vlan-filter off)", ifn, ifn))
 		}
 	}
 	if st := s.Tx; st != nil {
 		n = append(n, fmt.Sprintf("sender %s: %s, %s%s", st.Name, onOff(st.Up, "up", "down"),
 			onOff(st.Running, "link up", "no carrier"), driverNote(st)))
 		if on, ok := st.Feature(FeatureTxVLANInsert); ok && on {
-			n = append(n, fmt.Sprintf("tx-vlan-offload is on on %s: the kernel may move the tag out of the frame on the way, which is fine", st.Name))
+			n = append(n, fmt.Sprintf("%s has tx-vlan-offload on: the kernel may move the tag out of the frame on the way, which is fine", st.Name))
 		}
 	}
 	return n
