@@ -60,8 +60,9 @@ func BenchmarkRelay(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		res := rig.run(b)
-		b.Logf("run %d: sent %d received %d lost %d dup %d misrouted %d dropped %d; latency p50 %v p99 %v max %v; cpu %v over %v",
-			i, res.Sent, res.Received, res.Lost, res.Duplicates, res.Misrouted, res.Dropped, res.P50, res.P99, res.Max, res.CPU, res.Wall)
+		b.Logf("run %d: sent %d received %d lost %d dup %d misrouted %d dropped %d; latency p50 %v p99 %v max %v; cpu %v over %v; worst 100 ms window at %v (max %v)",
+			i, res.Sent, res.Received, res.Lost, res.Duplicates, res.Misrouted, res.Dropped, res.P50, res.P99, res.Max, res.CPU, res.Wall,
+			res.WorstWindowAt, res.WorstWindowMax)
 		worst.Lost += res.Lost
 		worst.Duplicates += res.Duplicates
 		worst.Misrouted += res.Misrouted

@@ -47,6 +47,9 @@ type relayResult struct {
 	P50, P99, Max  time.Duration
 	CPU            time.Duration // user + system of the whole process
 	Wall           time.Duration // first packet forwarded to last received
+	// WorstWindowMax is the largest latency of the packets sent in the
+	// worst 100 ms window, which starts WorstWindowAt into the run.
+	WorstWindowMax, WorstWindowAt time.Duration
 }
 
 // recorder is the supervisor side: a relay.Handler that checks every
@@ -58,8 +61,7 @@ type recorder struct {
 	sessions []*filter.Session
 	perSeq   int // words per stream in seen
 
-	lat  []int64 // nanoseconds, filled up to n
-	n    atomic.Int64
+	lat  []int64 // nanoseconds, by send order; 0 until received
 	seen []atomic.Uint64 // one bit per (stream, sequence number)
 
 	received, dups, misrouted, warm atomic.Int64
@@ -113,7 +115,7 @@ func (r *recorder) Media(_ *relay.Peer, f *relay.MediaFrame) error {
 			continue
 		}
 		r.received.Add(1)
-		if i := r.n.Add(1) - 1; int(i) < len(r.lat) {
+		if i := seq*r.load.streams() + stream; i < len(r.lat) {
 			r.lat[i] = now - mp.Time
 		}
 	}
@@ -325,9 +327,22 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 		res.Dropped += st.Dropped + st.Lost
 	}
 	res.Dropped -= dropped0
-	n := min(int(rec.n.Load()), len(rec.lat))
-	if n > 0 {
-		lat := slices.Clone(rec.lat[:n])
+	lat := make([]int64, 0, len(rec.lat))
+	for i, d := range rec.lat {
+		if d != 0 {
+			lat = append(lat, d)
+		}
+		// The worst window of 100 ms of sending, to tell a stall from a
+		// steady backlog.
+		if w := load.Rate / 10; (i+1)%w == 0 || i == len(rec.lat)-1 {
+			win := rec.lat[i/w*w : i+1]
+			if m := slices.Max(win); time.Duration(m) > res.WorstWindowMax {
+				res.WorstWindowMax = time.Duration(m)
+				res.WorstWindowAt = time.Duration(i/w) * 100 * time.Millisecond
+			}
+		}
+	}
+	if n := len(lat); n > 0 {
 		slices.Sort(lat)
 		res.P50 = time.Duration(lat[n/2])
 		res.P99 = time.Duration(lat[min(n-1, n*99/100)])
