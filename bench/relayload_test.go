@@ -61,7 +61,7 @@ type recorder struct {
 	sessions []*filter.Session
 	perSeq   int // words per stream in seen
 
-	lat  []int64 // nanoseconds, by send order; 0 until received
+	lat  []int64         // nanoseconds, by send order; 0 until received
 	seen []atomic.Uint64 // one bit per (stream, sequence number)
 
 	received, dups, misrouted, warm atomic.Int64
