@@ -114,10 +114,12 @@ func (r *recorder) Media(_ *relay.Peer, f *relay.MediaFrame) error {
 			r.dups.Add(1)
 			continue
 		}
-		r.received.Add(1)
+		// The latency is written before the count that publishes it: the
+		// run reads lat after seeing every packet counted.
 		if i := seq*r.load.streams() + stream; i < len(r.lat) {
 			r.lat[i] = now - mp.Time
 		}
+		r.received.Add(1)
 	}
 }
 
