@@ -1,7 +1,7 @@
 package capture
 
 import (
-	"math"
+	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"sync/atomic"
@@ -18,47 +18,22 @@ type StreamKey struct {
 	SSRC     uint32
 }
 
-// streamKey is StreamKey packed without padding, so that the map hashes it
-// as one block of memory.
-type streamKey struct {
-	src, dst     [16]byte
-	sport, dport uint16
-	ssrc         uint32
-	flags        uint32 // VLAN ID in bits 0-11, keyHasVLAN, keyIPv6
+// hashKey mixes the fields of a stream's key. SSRCs are random, so they
+// spread streams well; addresses and ports separate equal SSRCs. seed
+// differs per table.
+func hashKey(p *Packet, vlan uint16, seed uint64) uint64 {
+	h := seed ^ p.flow ^ uint64(p.RTP.SSRC)<<7 ^ uint64(vlan)<<32
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 29
+	return h
 }
 
-const (
-	keyHasVLAN = 1 << 16
-	keyIPv6    = 1 << 17
-)
-
-func packKey(p *Packet) streamKey {
-	k := streamKey{
-		src:   p.Src.Addr().As16(),
-		dst:   p.Dst.Addr().As16(),
-		sport: p.Src.Port(),
-		dport: p.Dst.Port(),
-		ssrc:  p.RTP.SSRC,
+func outerVLAN(p *Packet) uint16 {
+	if p.NumVLANs == 0 {
+		return NoVLAN
 	}
-	if p.NumVLANs > 0 {
-		k.flags = keyHasVLAN | uint32(p.VLANs[0].TCI&0x0fff)
-	}
-	if !p.Src.Addr().Is4() {
-		k.flags |= keyIPv6
-	}
-	return k
-}
-
-func (k *streamKey) public() StreamKey {
-	src, dst := netip.AddrFrom16(k.src), netip.AddrFrom16(k.dst)
-	if k.flags&keyIPv6 == 0 {
-		src, dst = src.Unmap(), dst.Unmap()
-	}
-	sk := StreamKey{VLAN: NoVLAN, Src: netip.AddrPortFrom(src, k.sport), Dst: netip.AddrPortFrom(dst, k.dport), SSRC: k.ssrc}
-	if k.flags&keyHasVLAN != 0 {
-		sk.VLAN = uint16(k.flags & 0x0fff)
-	}
-	return sk
+	return p.VLANs[0].TCI & 0x0fff
 }
 
 // StreamStats is a snapshot of one stream's statistics.
@@ -84,10 +59,13 @@ type StreamStats struct {
 	HighestSeq uint32 // highest extended sequence number seen (cycles<<16 | seq)
 	Expected   int64
 	Lost       int64
-	Duplicates uint64  // packets whose sequence number was already seen
-	OutOfOrder uint64  // packets older than the highest sequence number seen
-	Jitter     float64 // RFC 3550 interarrival jitter, ms
-	MaxDelta   float64 // largest gap between consecutive arrivals, ms
+	Duplicates uint64 // packets whose sequence number was already seen
+	OutOfOrder uint64 // packets older than the highest sequence number seen
+	// Jitter is the RFC 3550 interarrival jitter (section 6.4.1) in ms, in
+	// arrival order: each packet is compared with the previous one whose
+	// timestamp is not older than the stream's first (as Wireshark does).
+	Jitter   float64
+	MaxDelta float64 // largest gap between consecutive arrivals, ms
 
 	// LostNetwork and LostCapture split the packets missing at sequence
 	// gaps: a gap that opened while the capture's kernel counters reported
@@ -105,7 +83,8 @@ type StreamStats struct {
 // stream is one tracked stream. Times are nanoseconds since the table's
 // epoch.
 type stream struct {
-	key      streamKey
+	key      StreamKey
+	hash     uint64
 	firstNs  int64
 	lastNs   int64
 	packets  uint64
@@ -118,8 +97,6 @@ type stream struct {
 	window   [2]uint64 // bit i: maxExt-i was seen
 	dups     uint64
 	ooo      uint64
-	lastTS   uint32
-	jitter   float64 // RFC 3550, in ms
 	maxDelta int64   // ns
 	drops    uint64  // capture drops counted when the last packet came
 	lostNet  uint64
@@ -148,7 +125,10 @@ type StreamTableConfig struct {
 // the same worker) and merge their snapshots.
 type StreamTable struct {
 	cfg      StreamTableConfig
-	index    map[streamKey]int32
+	slots    []int32 // open addressing, linear probing: index+1 into streams, 0 empty
+	mask     uint64
+	seed     uint64
+	n        int // streams in use
 	streams  []stream
 	free     []int32
 	epoch    int64 // Unix ns; 0 until set
@@ -164,7 +144,9 @@ func NewStreamTable(cfg StreamTableConfig) *StreamTable {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
-	return &StreamTable{cfg: cfg, index: make(map[streamKey]int32)}
+	t := &StreamTable{cfg: cfg, seed: rand.Uint64()}
+	t.resize(1024)
+	return t
 }
 
 // SetEpoch sets the time from which arrival times are measured, before the
@@ -178,7 +160,22 @@ func (t *StreamTable) SetEpoch(ts time.Time) {
 }
 
 // Len returns the number of streams tracked.
-func (t *StreamTable) Len() int { return len(t.index) }
+func (t *StreamTable) Len() int { return t.n }
+
+// resize rebuilds the slots with the given power of two.
+func (t *StreamTable) resize(size int) {
+	t.slots = make([]int32, size)
+	t.mask = uint64(size - 1)
+	for i := range t.streams {
+		if s := &t.streams[i]; s.used {
+			j := s.hash & t.mask
+			for t.slots[j] != 0 {
+				j = (j + 1) & t.mask
+			}
+			t.slots[j] = int32(i + 1)
+		}
+	}
+}
 
 // Overflow returns the number of packets ignored because MaxStreams
 // streams were already tracked.
@@ -199,21 +196,37 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		t.epoch = now
 	}
 	now -= t.epoch
-	k := packKey(p)
-	i, ok := t.index[k]
-	if !ok {
-		if len(t.index) >= t.cfg.MaxStreams {
-			t.overflow++
-			return false
+	vlan := outerVLAN(p)
+	h := hashKey(p, vlan, t.seed)
+	for j := h & t.mask; ; j = (j + 1) & t.mask {
+		i := t.slots[j]
+		if i == 0 {
+			break
 		}
-		i = t.alloc()
-		s := &t.streams[i]
-		*s = stream{key: k, used: true}
-		t.index[k] = i
-		s.start(p, now, t.drops())
-		return true
+		s := &t.streams[i-1]
+		if s.hash == h && s.key.SSRC == p.RTP.SSRC && s.key.Src == p.Src && s.key.Dst == p.Dst && s.key.VLAN == vlan {
+			s.update(p, now, t.drops())
+			return true
+		}
 	}
-	t.streams[i].update(p, now, t.drops())
+	if t.n >= t.cfg.MaxStreams {
+		t.overflow++
+		return false
+	}
+	i := t.alloc()
+	s := &t.streams[i]
+	*s = stream{key: StreamKey{VLAN: vlan, Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC}, hash: h, used: true}
+	s.start(p, now, t.drops())
+	t.n++
+	if 2*t.n > len(t.slots) {
+		t.resize(2 * len(t.slots))
+	} else {
+		j := h & t.mask
+		for t.slots[j] != 0 {
+			j = (j + 1) & t.mask
+		}
+		t.slots[j] = i + 1
+	}
 	return true
 }
 
@@ -246,13 +259,16 @@ func (t *StreamTable) Expire(now time.Time) int {
 	for i := range t.streams {
 		s := &t.streams[i]
 		if s.used && s.lastNs < limit {
-			delete(t.index, s.key)
 			s.used = false
 			t.free = append(t.free, int32(i))
 			n++
 		}
 	}
 	t.expired += uint64(n)
+	t.n -= n
+	if n > 0 {
+		t.resize(len(t.slots))
+	}
 	return n
 }
 
@@ -281,7 +297,6 @@ func (s *stream) start(p *Packet, now int64, drops uint64) {
 	s.maxExt = int64(p.RTP.SequenceNumber) + 1<<32 // room below for early packets
 	s.minExt = s.maxExt
 	s.window[0] = 1
-	s.lastTS = p.RTP.Timestamp
 	s.drops = drops
 	s.ws.start(p, now)
 }
@@ -292,12 +307,6 @@ func (s *stream) update(p *Packet, now int64, drops uint64) {
 	if delta > s.maxDelta {
 		s.maxDelta = delta
 	}
-	// RFC 3550 jitter, arrival order: D = (Rj-Ri) - (Sj-Si).
-	if rate := ClockRate(h.PayloadType); rate != 0 {
-		d := float64(delta)/1e6 - float64(int32(h.Timestamp-s.lastTS))*1000/float64(rate)
-		s.jitter += (math.Abs(d) - s.jitter) / 16
-	}
-	s.lastTS = h.Timestamp
 	s.lastNs = now
 	s.packets++
 	s.bytes += uint64(len(h.Payload))
@@ -350,7 +359,7 @@ func (s *stream) update(p *Packet, now int64, drops uint64) {
 }
 
 func (s *stream) stats(epoch int64) StreamStats {
-	k := s.key.public()
+	k := s.key
 	expected := s.maxExt - s.minExt + 1
 	return StreamStats{
 		StreamKey:    k,
@@ -367,7 +376,7 @@ func (s *stream) stats(epoch int64) StreamStats {
 		Lost:         expected - int64(s.packets),
 		Duplicates:   s.dups,
 		OutOfOrder:   s.ooo,
-		Jitter:       s.jitter,
+		Jitter:       s.ws.jitter,
 		MaxDelta:     float64(s.maxDelta) / 1e6,
 		LostNetwork:  s.lostNet,
 		LostCapture:  s.lostCap,
