@@ -97,8 +97,8 @@ type stream struct {
 	window   [2]uint64 // bit i: maxExt-i was seen
 	dups     uint64
 	ooo      uint64
-	maxDelta int64   // ns
-	drops    uint64  // capture drops counted when the last packet came
+	maxDelta int64  // ns
+	drops    uint64 // capture drops counted when the last packet came
 	lostNet  uint64
 	lostCap  uint64
 	ws       wsState
