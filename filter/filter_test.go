@@ -451,15 +451,61 @@ func TestConcurrentMatchAndUpdate(t *testing.T) {
 // owns reports whether one of s's endpoints names the packet's source or
 // destination address (MAC endpoints by MAC).
 func owns(s *Session, p *capture.Packet) bool {
+	return ownsSide(s, p, true) || ownsSide(s, p, false)
+}
+
+// ownsSide reports whether one of s's endpoints names the packet's source
+// (src) or destination address.
+func ownsSide(s *Session, p *capture.Packet, src bool) bool {
+	ip, hw := p.Dst.Addr(), p.DstMAC
+	if src {
+		ip, hw = p.Src.Addr(), p.SrcMAC
+	}
 	for _, e := range s.Endpoints {
-		switch {
-		case e.HasMAC:
-			if p.HasMAC && (e.MAC == p.SrcMAC || e.MAC == p.DstMAC) {
-				return true
-			}
-		case e.IP == p.Src.Addr() || e.IP == p.Dst.Addr():
+		if (e.HasMAC && p.HasMAC && e.MAC == hw) || (!e.HasMAC && e.IP == ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// FuzzMatch decodes arbitrary frames and matches them against the test
+// sessions: nothing panics, Match returns the first of MatchAll, MatchAll
+// names a session at most once and only sessions that own one of the
+// packet's addresses, with the direction of an address it owns (source
+// for FromAgent, destination for ToAgent).
+func FuzzMatch(f *testing.F) {
+	for _, c := range matchCases() {
+		f.Add(c.f.bytes())
+	}
+	sessions := testSessions(f)
+	fl := New()
+	fl.Set(sessions)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p capture.Packet
+		if p.Decode(b, capture.LinkEthernet, nil) != nil {
+			return
+		}
+		all := fl.MatchAll(&p, nil)
+		m, ok := fl.Match(&p)
+		if ok != (len(all) > 0) || (ok && m != all[0]) {
+			t.Fatalf("Match = %v %v, MatchAll = %v", m, ok, gotWants(all))
+		}
+		seen := map[*Session]bool{}
+		for _, m := range all {
+			if seen[m.Session] {
+				t.Fatalf("session %s twice in %v", m.Session.ID, gotWants(all))
+			}
+			seen[m.Session] = true
+			if !owns(m.Session, &p) {
+				t.Fatalf("session %s matched %v → %v, which it does not own", m.Session.ID, p.Src, p.Dst)
+			}
+			if m.Direction != FromAgent && m.Direction != ToAgent {
+				t.Fatalf("direction %v", m.Direction)
+			}
+			if !ownsSide(m.Session, &p, m.Direction == FromAgent) {
+				t.Fatalf("session %s matched %v → %v %v, but does not own that side", m.Session.ID, p.Src, p.Dst, m.Direction)
+			}
+		}
+	})
 }
