@@ -2,6 +2,7 @@ package tls
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/youmark/pkcs8"
 )
 
 type fakeClock struct {
@@ -269,4 +272,15 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMain lowers the PBKDF2 cost of the CA key for this package's tests
+// only (the race detector makes 210,000 iterations take seconds); the
+// command tests in cmd/smctl keep the real cost and check it with OpenSSL.
+func TestMain(m *testing.M) {
+	caKeyOpts = &pkcs8.Opts{
+		Cipher:  pkcs8.AES256CBC,
+		KDFOpts: pkcs8.PBKDF2Opts{SaltSize: 16, IterationCount: 1000, HMACHash: crypto.SHA256},
+	}
+	os.Exit(m.Run())
 }
