@@ -203,6 +203,7 @@ func (cl *Client) lost(c *conn, gen uint64, err error) {
 	}
 	old := cl.server
 	cl.c = nil
+	cl.gen++ // later reports about this connection are ignored
 	cl.mu.Unlock()
 	cl.log.Warn("lost server, failing over", "server", old, "err", err)
 	cl.wg.Add(1)
