@@ -290,6 +290,12 @@ func Sign(ca *CA, csr *x509.CertificateRequest, opts SignOptions) ([]byte, error
 		EmailAddresses:        csr.EmailAddresses,
 		URIs:                  csr.URIs,
 	}
+	if now := time.Now(); now.After(ca.Cert.NotAfter) {
+		return nil, newErr(ErrExpired, "the CA certificate %q expired on %s; create a new CA", ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter // a certificate cannot outlive its CA
+	}
 	if role == RoleServer && len(tmpl.DNSNames)+len(tmpl.IPAddresses) == 0 {
 		cn := csr.Subject.CommonName
 		if ip := net.ParseIP(cn); ip != nil {
