@@ -119,7 +119,7 @@ func lookup(fd int, name string) (int, [6]byte, error) {
 		return 0, mac, fmt.Errorf("reading the MAC address of %q: %w", name, mapErrno(err))
 	}
 	// struct sockaddr: family (the ARPHRD_ hardware type), then the address.
-	raw := (*[unix.IFNAMSIZ + 24]byte)(unsafe.Pointer(ifr))
+	raw := (*[unix.IFNAMSIZ + 8]byte)(unsafe.Pointer(ifr)) // name, family, the first 6 address bytes
 	copy(mac[:], raw[unix.IFNAMSIZ+2:unix.IFNAMSIZ+8])
 	if hw := binary.NativeEndian.Uint16(raw[unix.IFNAMSIZ:]); hw != unix.ARPHRD_ETHER {
 		return idx, mac, fmt.Errorf("interface %q has hardware type %d: %w", name, hw, ErrNotEthernet)
