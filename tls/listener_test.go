@@ -315,3 +315,41 @@ func TestCollectorAfterLockout(t *testing.T) {
 		}
 	}
 }
+
+// A silent client that lets the handshake deadline pass is a failed
+// authentication; one that closes before sending anything is a probe.
+func TestListenerTimeoutAndProbe(t *testing.T) {
+	dir := quickDir(t, QuickstartOptions{})
+	scfg, err := ServerConfig(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := NewLockout(LockoutConfig{Clock: newFakeClock()})
+	ln := ListenWith(inner, scfg, lo, ListenOptions{HandshakeTimeout: 50 * time.Millisecond})
+	defer ln.Close()
+	probe, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	waitFor(t, func() bool { return ln.Stats().Probes == 1 })
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	waitFor(t, func() bool { return ln.Stats().Failed == 1 })
+	if st := lo.Stats(); st.Failures != 1 {
+		t.Fatalf("lockout stats %+v, want the timeout counted as one failure", st)
+	}
+	// The server closed the silent connection.
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := silent.Read(b[:]); err == nil {
+		t.Fatal("silent connection still open after the handshake deadline")
+	}
+}
