@@ -37,7 +37,7 @@ echo "demo: generating 20 calls on VLAN 85, $DURATION each (agent 1001's phone 1
 "$BIN/smsupervisor" --listen "$SUPERVISOR_ADDR" --security-dir "$OUT/security" --output "$SINK" \
   --metrics-listen 127.0.0.1:9229 >"$OUT/smsupervisor.out" 2>"$OUT/smsupervisor.log" &
 sup_pid=$!; pids+=("$sup_pid")
-"$BIN/smserver" --pcap "$OUT/calls.pcap" --pcap-wait-session --exit-after-replay --listen "$SERVER_ADDR" \
+"$BIN/smserver" --pcap "$OUT/calls.pcap" --pcap-wait-session --exit-after-replay --listen "$SERVER_ADDR" --cluster-listen 127.0.0.1:42029 \
   --security-dir "$OUT/security" --metrics-listen 127.0.0.1:9228 >"$OUT/smserver.out" 2>"$OUT/smserver.log" &
 srv_pid=$!; pids+=("$srv_pid")
 

@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/cluster"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/relay"
@@ -39,16 +41,15 @@ type server struct {
 
 	stats   captureStats
 	workers []*worker
-	m       metrics
+	lives   []*capture.Live
+	node    *cluster.Node // nil without a cluster
+	audit   *audit.Log    // nil without audit.file
+	rec     *recorders
 }
 
 type captureStats struct {
 	frames, decodeErrors, rtp, rtcp, matched, forwarded atomic.Uint64
 	replayDone                                          atomic.Bool
-}
-
-type metrics struct {
-	frames, decodeErrors, rtp, matched, forwarded prometheus.CounterFunc
 }
 
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
@@ -68,22 +69,53 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer s.ln.Close()
 
-	var src capture.Source
+	var sources []capture.Source
 	if cfg.Pcap != "" {
 		fs, err := capture.OpenFile(cfg.Pcap, capture.FileOptions{Speed: cfg.PcapSpeed})
 		if err != nil {
 			return cli.Usage(err)
 		}
-		src = fs
+		sources = append(sources, fs)
 	} else {
-		return cli.ErrNotBuilt("live capture with --interface")
+		for _, ifname := range cfg.Interfaces {
+			lc := cfg.Live
+			lc.Interface = ifname
+			live, err := capture.OpenLive(lc)
+			if err != nil {
+				for _, l := range s.lives {
+					l.Close()
+				}
+				return cli.Failf("cannot capture on %s: %v", ifname, err)
+			}
+			s.lives = append(s.lives, live)
+			for _, src := range live.Sources() {
+				sources = append(sources, src)
+			}
+		}
+	}
+	closeSources := func() {
+		for _, src := range sources {
+			src.Close()
+		}
+	}
+	s.rec = newRecorders(cfg.RecordDir, log)
+	defer s.rec.closeAll()
+	if cfg.AuditFile != "" {
+		s.audit, err = audit.Open(cfg.AuditFile)
+		if err != nil {
+			closeSources()
+			return cli.Usagef("audit file %q: %v", cfg.AuditFile, err)
+		}
+		defer s.audit.Close()
+		stop := audit.ReopenOnSIGHUP(s.audit, func(err error) { log.Error("reopening the audit file failed", "file", cfg.AuditFile, "err", err) })
+		defer stop()
 	}
 
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
 	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
 	if err != nil {
-		src.Close()
+		closeSources()
 		return cli.Usage(err)
 	}
 	defer ms.Close()
@@ -97,6 +129,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Logger:            log,
 	})
 	defer s.fw.Close()
+
+	if cfg.Cluster {
+		if err := s.startCluster(); err != nil {
+			closeSources()
+			return err
+		}
+		defer s.node.Close()
+	}
 
 	s.relay = relay.NewServer(relay.ServerConfig{Handler: s, Logger: log, Name: cfg.Name,
 		HeartbeatTimeout: cfg.HeartbeatTmo})
@@ -114,33 +154,79 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	captureCtx, stopCapture := context.WithCancel(ctx)
 	defer stopCapture()
-	w := newWorker(s, src)
-	s.workers = append(s.workers, w)
-	capDone := make(chan error, 1)
-	go func() { capDone <- w.run(captureCtx, cfg.PcapWaitSession) }()
-
-	select {
-	case <-ctx.Done():
+	capDone := make(chan error, len(sources))
+	for _, src := range sources {
+		w := newWorker(s, src)
+		s.workers = append(s.workers, w)
+	}
+	for _, w := range s.workers {
+		go func() { capDone <- w.run(captureCtx, cfg.PcapWaitSession) }()
+	}
+	if s.node != nil {
+		go s.reportCapturing(captureCtx)
+	}
+	var capErr error
+	waitWorkers := func(n int) {
+		for ; n > 0; n-- {
+			if err := <-capDone; err != nil && capErr == nil {
+				capErr = err
+			}
+		}
+	}
+	if cfg.Pcap == "" {
+		<-ctx.Done()
 		log.Info("stopping", "reason", "signal")
-		stopCapture()
-		<-capDone
-	case err := <-capDone:
-		if err != nil {
-			return cli.Failf("capture stopped: %v", err)
+		closeSources() // unblocks ReadBatch
+		waitWorkers(len(s.workers))
+	} else {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping", "reason", "signal")
+			stopCapture()
+			waitWorkers(len(s.workers))
+		case err := <-capDone:
+			if err != nil {
+				return cli.Failf("reading capture %s: %v", cfg.Pcap, err)
+			}
+			s.stats.replayDone.Store(true)
+			log.Info("replay finished", "frames", s.stats.frames.Load(), "matched", s.stats.matched.Load())
+			if cfg.ExitAfterReplay {
+				fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				s.fw.Flush(fctx)
+				cancel()
+			} else {
+				<-ctx.Done()
+			}
 		}
-		s.stats.replayDone.Store(true)
-		log.Info("replay finished", "frames", s.stats.frames.Load(), "matched", s.stats.matched.Load())
-		if cfg.ExitAfterReplay {
-			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			s.fw.Flush(fctx)
-			cancel()
-		} else {
-			<-ctx.Done()
-		}
+	}
+	for _, l := range s.lives {
+		l.Close()
+	}
+	if capErr != nil {
+		return cli.Failf("capture stopped: %v", capErr)
 	}
 	fmt.Fprintf(stdout, "smserver: frames read %d, RTP %d, RTP matched %d, packets relayed %d\n",
 		s.stats.frames.Load(), s.stats.rtp.Load(), s.stats.matched.Load(), s.relayed())
 	return nil
+}
+
+// reportCapturing tells the cluster every second which sessions this
+// server is capturing packets of.
+func (s *server) reportCapturing(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var ids []string
+		for _, w := range s.workers {
+			ids = append(ids, w.activeSessions()...)
+		}
+		s.node.ReportCapturing(ids)
+	}
 }
 
 func sourceName(cfg *config) string {
@@ -168,6 +254,19 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)
 	counter("rtcp_packets_total", "RTCP packets decoded.", &s.stats.rtcp)
 	counter("matched_packets_total", "RTP packets belonging to a monitor session.", &s.stats.matched)
+	kernel := func(name, help string, get func(capture.LiveStats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
+			func() float64 {
+				var n uint64
+				for _, l := range s.lives {
+					n += get(l.Stats())
+				}
+				return float64(n)
+			}))
+	}
+	kernel("kernel_packets_total", "Frames the kernel passed to the capture rings (after the BPF filter).", func(st capture.LiveStats) uint64 { return st.Packets })
+	kernel("kernel_drops_total", "Frames the kernel dropped because a capture ring was full.", func(st capture.LiveStats) uint64 { return st.Drops })
+	kernel("kernel_freezes_total", "Times a capture ring had no free block.", func(st capture.LiveStats) uint64 { return st.FreezeQueue })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Name: "sessions", Help: "Active monitor sessions."},
 		func() float64 { return float64(len(s.filter.Sessions())) }))
 	sender := func(name, help string, get func(relay.SenderStats) uint64) {
@@ -199,6 +298,7 @@ func (s *server) sessionsUpdated() {
 		keep = append(keep, k)
 	}
 	s.fw.Retain(keep)
+	s.rec.sync(s.filter.Sessions())
 	s.smu.Lock()
 	close(s.sessionsChanged)
 	s.sessionsChanged = make(chan struct{})
@@ -227,19 +327,122 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// StartMonitor implements relay.Handler.
+// StartMonitor implements relay.Handler. Every request, accepted or
+// refused, is written to the audit trail before the reply; if the audit
+// trail cannot be written, the request is refused.
 func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.StartMonitor) (*relay.SessionStatus, error) {
+	rec := s.auditRecord(p, audit.ActionStart)
+	rec.Agent, rec.Endpoints, rec.Supervisor, rec.SessionID = req.Agent, req.Endpoints, req.Supervisor, req.Session
 	sess, err := sessionFromRequest(req)
+	if err == nil {
+		rec.SessionID = sess.ID
+		err = s.startSession(sess)
+	}
 	if err != nil {
+		rec.Result, rec.Reason = audit.ResultRefused, err.Error()
+		s.writeAudit(rec)
 		s.log.Info("monitor start refused", "peer", p.Addr, "agent", req.Agent, "err", err)
 		return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
 	}
-	s.filter.Add(sess)
-	s.sessionsUpdated()
+	rec.Result = audit.ResultAccepted
+	if err := s.writeAudit(rec); err != nil {
+		s.stopSession(sess.ID)
+		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the audit trail cannot be written, so no session is started: " + err.Error()}
+	}
 	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
-		"supervisor", sess.Supervisor, "peer", p.Addr, "client", peerName(p))
+		"supervisor", sess.Supervisor, "record", sess.Record, "peer", p.Addr, "client", peerName(p))
 	return &relay.SessionStatus{Session: sess.ID, State: "started", Agent: sess.Agent,
 		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
+}
+
+func (s *server) auditRecord(p *relay.Peer, action string) audit.Record {
+	rec := audit.Record{Time: time.Now(), Action: action, Endpoints: []string{}}
+	if p.Addr != nil {
+		rec.Source = p.Addr.String()
+	}
+	if p.TLS != nil {
+		rec.ClientSubject, rec.ClientFingerprint = smtls.PeerIdentity(p.TLS)
+	}
+	return rec
+}
+
+func (s *server) writeAudit(rec audit.Record) error {
+	if s.audit == nil {
+		return nil
+	}
+	if rec.Endpoints == nil {
+		rec.Endpoints = []string{}
+	}
+	if err := s.audit.Write(rec); err != nil {
+		s.log.Error("audit trail write failed", "file", s.cfg.AuditFile, "err", err)
+		return err
+	}
+	return nil
+}
+
+// startSession installs a session, through the cluster when there is one.
+func (s *server) startSession(sess *filter.Session) error {
+	if s.node != nil {
+		return s.node.Announce(sess)
+	}
+	s.filter.Add(sess)
+	s.sessionsUpdated()
+	return nil
+}
+
+// stopSession ends a session everywhere; it returns the session, or an
+// error if it does not exist.
+func (s *server) stopSession(id string) (*filter.Session, error) {
+	sess, ok := s.filter.Session(id)
+	if s.node != nil {
+		if err := s.node.Withdraw(id); err != nil {
+			if errors.Is(err, cluster.ErrUnknownSession) {
+				return nil, fmt.Errorf("session %q does not exist", id)
+			}
+			return nil, err
+		}
+		if !ok {
+			sess = &filter.Session{ID: id}
+		}
+		// Stop capturing at once here; the cluster's notification follows.
+		s.filter.Remove(id)
+		s.sessionsUpdated()
+		return sess, nil
+	}
+	if !ok || !s.filter.Remove(id) {
+		return nil, fmt.Errorf("session %q does not exist", id)
+	}
+	s.sessionsUpdated()
+	return sess, nil
+}
+
+func (s *server) startCluster() error {
+	log := s.log.With("component", "cluster")
+	cc := cluster.Config{Name: s.cfg.Name, Listen: s.cfg.ClusterListen, Peers: s.cfg.Peers,
+		Insecure: s.cfg.Insecure, Logger: log, SessionTTL: s.cfg.HeartbeatTmo, Refresh: s.cfg.HeartbeatIntv}
+	if cc.Refresh >= cc.SessionTTL {
+		cc.Refresh = cc.SessionTTL / 3
+	}
+	if !s.cfg.Insecure {
+		var err error
+		if cc.TLS, err = smtls.ServerConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys}); err != nil {
+			return cli.Usage(err)
+		}
+		if cc.ClientTLS, err = smtls.ClientConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys}); err != nil {
+			return cli.Usage(err)
+		}
+	}
+	node, err := cluster.Start(cc)
+	if err != nil {
+		return cli.Failf("cluster on %s: %v", s.cfg.ClusterListen, err)
+	}
+	s.node = node
+	node.Subscribe(func(ss []*filter.Session) {
+		s.filter.Set(ss)
+		s.sessionsUpdated()
+	})
+	log.Info("cluster member started", "listen", node.RouteAddr(), "peers", s.cfg.Peers)
+	return nil
 }
 
 func peerName(p *relay.Peer) string {
@@ -285,11 +488,19 @@ func endpointStrings(s *filter.Session) []string {
 
 // StopMonitor implements relay.Handler.
 func (s *server) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.StopMonitor) (*relay.SessionStatus, error) {
-	sess, ok := s.filter.Session(req.Session)
-	if !ok || !s.filter.Remove(req.Session) {
-		return nil, &relay.Error{Code: relay.CodeUnknown, Message: fmt.Sprintf("session %q does not exist", req.Session)}
+	rec := s.auditRecord(p, audit.ActionStop)
+	rec.SessionID = req.Session
+	sess, err := s.stopSession(req.Session)
+	if err != nil {
+		rec.Result, rec.Reason = audit.ResultRefused, err.Error()
+		s.writeAudit(rec)
+		return nil, &relay.Error{Code: relay.CodeUnknown, Message: err.Error()}
 	}
-	s.sessionsUpdated()
+	rec.Result = audit.ResultAccepted
+	rec.Agent, rec.Endpoints, rec.Supervisor = sess.Agent, endpointStrings(sess), sess.Supervisor
+	if err := s.writeAudit(rec); err != nil {
+		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the session stopped, but the audit trail cannot be written: " + err.Error()}
+	}
 	s.log.Info("monitor stopped", "session", sess.ID, "agent", sess.Agent, "peer", p.Addr, "client", peerName(p))
 	return &relay.SessionStatus{Session: sess.ID, State: "stopped", Agent: sess.Agent,
 		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
@@ -317,6 +528,10 @@ type statusJSON struct {
 	Capture     captureJSON         `json:"capture"`
 	Sessions    []sessionJSON       `json:"sessions"`
 	Supervisors []relay.SenderStats `json:"supervisors"`
+	// Kernel sums the capture rings' counters (live capture only).
+	Kernel *capture.LiveStats `json:"kernel,omitempty"`
+	// Cluster is the peer bus as this member sees it.
+	Cluster *cluster.Status `json:"cluster,omitempty"`
 }
 
 type captureJSON struct {
@@ -336,6 +551,9 @@ type sessionJSON struct {
 	Packets         uint64       `json:"packets"`
 	QueueDrops      uint64       `json:"queue_drops"`
 	Streams         []streamJSON `json:"streams"`
+	Owner           string       `json:"owner,omitempty"`
+	CapturedBy      []string     `json:"captured_by,omitempty"`
+	Recording       string       `json:"recording,omitempty"`
 }
 
 type streamJSON struct {
@@ -352,6 +570,25 @@ func (s *server) status() *statusJSON {
 		Capture: captureJSON{Frames: s.stats.frames.Load(), DecodeErrors: s.stats.decodeErrors.Load(),
 			RTP: s.stats.rtp.Load(), RTCP: s.stats.rtcp.Load(), Matched: s.stats.matched.Load()},
 		Supervisors: s.fw.Stats(), Sessions: []sessionJSON{}}
+	if len(s.lives) > 0 {
+		var k capture.LiveStats
+		for _, l := range s.lives {
+			ls := l.Stats()
+			k.Packets += ls.Packets
+			k.Drops += ls.Drops
+			k.FreezeQueue += ls.FreezeQueue
+		}
+		st.Kernel = &k
+	}
+	owners := map[string]cluster.SessionStatus{}
+	if s.node != nil {
+		cs := s.node.Status()
+		st.Cluster = &cs
+		for _, x := range cs.Sessions {
+			owners[x.ID] = x
+		}
+	}
+	recs := s.rec.paths()
 	sup := map[string]relay.SenderStats{}
 	for _, x := range st.Supervisors {
 		sup[x.Supervisor] = x
@@ -375,6 +612,10 @@ func (s *server) status() *statusJSON {
 		for _, y := range sj.Streams {
 			sj.Packets += y.Packets
 		}
+		if o, ok := owners[x.ID]; ok {
+			sj.Owner, sj.CapturedBy = o.Owner, o.CapturedBy
+		}
+		sj.Recording = recs[x.ID]
 		if ss, ok := sup[x.Supervisor]; ok {
 			sj.SupervisorState = ss.State
 			sj.QueueDrops = ss.Dropped

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
@@ -41,6 +42,9 @@ type config struct {
 	LockThreshold   int
 	LockDuration    time.Duration
 	AuditFile       string
+	RecordDir       string
+	Cluster         bool
+	Live            capture.LiveConfig
 }
 
 func newRootCmd() *cobra.Command {
@@ -66,6 +70,9 @@ func newRootCmd() *cobra.Command {
 	f.String("log-level", "info", "debug, info, warn or error")
 	f.String("log-format", "text", "text or json")
 	f.String("audit-file", "", "append one JSON line per monitor start and stop to this file")
+	f.String("record-dir", "/var/lib/silentmon/recordings", "directory of the pcap files of sessions started with --record")
+	f.Bool("cluster", true, "join or form a cluster of capture servers on --cluster-listen")
+	f.Int("workers", 1, "capture workers per interface (PACKET_FANOUT by flow)")
 	cfg := cli.NewConfig()
 	for key, flag := range map[string]string{
 		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
@@ -73,7 +80,8 @@ func newRootCmd() *cobra.Command {
 		"listen": "listen", "cluster.listen": "cluster-listen", "cluster.peers": "peer",
 		"security_dir": "security-dir", "insecure": "insecure", "name": "name",
 		"metrics.listen": "metrics-listen", "log.level": "log-level", "log.format": "log-format",
-		"audit.file": "audit-file",
+		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
+		"capture.workers": "workers",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -103,6 +111,12 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("lockout.threshold", 3)
 	v.SetDefault("lockout.duration", "15m")
 	v.SetDefault("tls.strict", false)
+	v.SetDefault("capture.block_size", 1<<20)
+	v.SetDefault("capture.num_blocks", 64)
+	v.SetDefault("capture.block_timeout_ms", 10)
+	v.SetDefault("capture.snaplen", 2048)
+	v.SetDefault("capture.promiscuous", true)
+	v.SetDefault("capture.bpf", true)
 }
 
 func validate(cfg *cli.Config) (*config, error) {
@@ -115,6 +129,7 @@ func validate(cfg *cli.Config) (*config, error) {
 		LogLevel:    cfg.String("log.level"),
 		LogFormat:   cfg.String("log.format"),
 		AuditFile:   cfg.String("audit.file"),
+		RecordDir:   cfg.String("record.dir"),
 	}
 	var err error
 	if c.PcapSpeed, err = cfg.Float("pcap_speed"); err != nil {
@@ -127,7 +142,7 @@ func validate(cfg *cli.Config) (*config, error) {
 		key string
 		dst *bool
 	}{{"pcap_wait_session", &c.PcapWaitSession}, {"exit_after_replay", &c.ExitAfterReplay},
-		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}} {
+		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}, {"cluster.enabled", &c.Cluster}} {
 		if *k.dst, err = cfg.Bool(k.key); err != nil {
 			return nil, err
 		}
@@ -200,6 +215,9 @@ func validate(cfg *cli.Config) (*config, error) {
 	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
 		return nil, err
 	}
+	if c.Live, err = liveConfig(cfg); err != nil {
+		return nil, err
+	}
 	if _, err := cli.NewLogger(os.Stderr, c.LogFormat, c.LogLevel); err != nil {
 		return nil, err
 	}
@@ -215,4 +233,37 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func liveConfig(cfg *cli.Config) (capture.LiveConfig, error) {
+	var lc capture.LiveConfig
+	var err error
+	if lc.Workers, err = cfg.IntRange("capture.workers", 1, 64); err != nil {
+		return lc, err
+	}
+	if lc.BlockSize, err = cfg.IntRange("capture.block_size", 4096, 1<<30); err != nil {
+		return lc, err
+	}
+	if lc.BlockSize%os.Getpagesize() != 0 {
+		return lc, cli.Usagef("configuration key capture.block_size has value %d, which is not a multiple of the page size %d", lc.BlockSize, os.Getpagesize())
+	}
+	if lc.NumBlocks, err = cfg.IntRange("capture.num_blocks", 2, 1<<16); err != nil {
+		return lc, err
+	}
+	if lc.BlockTimeout, err = cfg.Millis("capture.block_timeout_ms", 1, 10000); err != nil {
+		return lc, err
+	}
+	if lc.SnapLen, err = cfg.IntRange("capture.snaplen", 128, 65535); err != nil {
+		return lc, err
+	}
+	promisc, err := cfg.Bool("capture.promiscuous")
+	if err != nil {
+		return lc, err
+	}
+	bpf, err := cfg.Bool("capture.bpf")
+	if err != nil {
+		return lc, err
+	}
+	lc.NoPromiscuous, lc.NoFilter = !promisc, !bpf
+	return lc, nil
 }

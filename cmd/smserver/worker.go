@@ -28,20 +28,32 @@ type worker struct {
 	s   *server
 	src capture.Source
 
-	counts map[streamKey]uint64
+	counts   map[streamKey]uint64
+	lastSeen map[string]time.Time // session → last packet, for "capturing"
 
-	mu   sync.Mutex
-	snap map[streamKey]uint64
+	mu     sync.Mutex
+	snap   map[streamKey]uint64
+	active []string // sessions with packets in the last activeWindow
 }
 
+// activeWindow is how recently a session must have had packets here for
+// this server to report that it captures it.
+const activeWindow = 3 * time.Second
+
 func newWorker(s *server, src capture.Source) *worker {
-	return &worker{s: s, src: src, counts: map[streamKey]uint64{}}
+	return &worker{s: s, src: src, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}}
 }
 
 func (w *worker) snapshot() map[streamKey]uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.snap
+}
+
+func (w *worker) activeSessions() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.active
 }
 
 func (w *worker) publish() {
@@ -57,8 +69,18 @@ func (w *worker) publish() {
 		}
 		cp[k] = v
 	}
+	var active []string
+	now := time.Now()
+	for id, t := range w.lastSeen {
+		if !live[id] {
+			delete(w.lastSeen, id)
+		} else if now.Sub(t) < activeWindow {
+			active = append(active, id)
+		}
+	}
 	w.mu.Lock()
 	w.snap = cp
+	w.active = active
 	w.mu.Unlock()
 }
 
@@ -79,6 +101,7 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	lastPub := time.Now()
 	for ctx.Err() == nil {
 		n, err := w.src.ReadBatch(frames, infos)
+		now := time.Now()
 		for i := 0; i < n; i++ {
 			st.frames.Add(1)
 			if err := pkt.Decode(frames[i], lt, &infos[i]); err != nil {
@@ -108,9 +131,15 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 					Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: pkt.UDP}
 				w.s.fw.Forward(m.Session, &mp)
 				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst}]++
+				w.lastSeen[m.Session.ID] = now
+				if m.Session.Record {
+					if rec := w.s.rec.get(m.Session.ID); rec != nil {
+						rec.write(frames[i], lt, &infos[i])
+					}
+				}
 			}
 		}
-		if now := time.Now(); now.Sub(lastPub) > 500*time.Millisecond {
+		if now.Sub(lastPub) > 500*time.Millisecond {
 			lastPub = now
 			w.publish()
 		}
