@@ -344,5 +344,15 @@ func FuzzDecode(f *testing.F) {
 		if p.NumVLANs > capture.MaxVLANs {
 			t.Fatalf("%d VLAN tags", p.NumVLANs)
 		}
+		// The fast path for common frames must agree with the general one.
+		var g capture.Packet
+		gerr := g.DecodeGeneral(b, capture.LinkType(lt), &info)
+		if gerr != err || g.Kind != p.Kind || g.Src != p.Src || g.Dst != p.Dst || g.NumVLANs != p.NumVLANs ||
+			g.VLANs != p.VLANs || g.TOS != p.TOS || g.HasMAC != p.HasMAC || g.SrcMAC != p.SrcMAC || g.DstMAC != p.DstMAC ||
+			len(g.UDP) != len(p.UDP) || g.RTP.SSRC != p.RTP.SSRC || g.RTP.SequenceNumber != p.RTP.SequenceNumber ||
+			g.RTP.Timestamp != p.RTP.Timestamp || g.RTP.Marker != p.RTP.Marker || g.RTP.PayloadType != p.RTP.PayloadType ||
+			len(g.RTP.Payload) != len(p.RTP.Payload) {
+			t.Fatalf("fast and general decoding differ:\n%+v %v\n%+v %v", p, err, g, gerr)
+		}
 	})
 }

@@ -126,11 +126,9 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 // false, having written nothing that decode does not overwrite, for
 // anything else.
 func (p *Packet) decodeFast(frame []byte, info *Info) bool {
-	if len(frame) < 14+20+8+12 {
+	if len(frame) < 14+40 {
 		return false
 	}
-	et := binary.BigEndian.Uint16(frame[12:14])
-	ip := frame[14:]
 	var tag VLANTag
 	n := 0
 	if info != nil && info.VLANValid {
@@ -140,53 +138,56 @@ func (p *Packet) decodeFast(frame []byte, info *Info) bool {
 		}
 		tag, n = VLANTag{TPID: tpid, TCI: info.VLANTCI}, 1
 	}
+	off := 14
+	et := uint16(frame[12])<<8 | uint16(frame[13])
 	if et == etherTypeVLAN && n == 0 {
-		if len(frame) < 18+20+8+12 {
+		if len(frame) < 18+40 {
 			return false
 		}
-		tag, n = VLANTag{TPID: etherTypeVLAN, TCI: binary.BigEndian.Uint16(frame[14:16])}, 1
-		et = binary.BigEndian.Uint16(frame[16:18])
-		ip = frame[18:]
+		tag, n = VLANTag{TPID: etherTypeVLAN, TCI: uint16(frame[14])<<8 | uint16(frame[15])}, 1
+		et = uint16(frame[16])<<8 | uint16(frame[17])
+		off = 18
 	}
-	if et != etherTypeIPv4 || len(ip) < 20+8+12 || ip[0] != 0x45 || ip[9] != 17 ||
-		binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
+	if et != etherTypeIPv4 {
 		return false
 	}
-	total := int(binary.BigEndian.Uint16(ip[2:4]))
-	if total > len(ip) || total < 20+8+12 {
+	// IPv4 header without options (20), UDP header (8), RTP header (12):
+	// one length check, then constant offsets.
+	h := (*[40]byte)(frame[off:])
+	if h[0] != 0x45 || h[9] != 17 || h[6]&0x3f != 0 || h[7] != 0 || h[28] != 0x80 {
+		return false // options, not UDP, fragment, or CSRCs/extension/padding/not RTP v2
+	}
+	if pt := h[29] & 0x7f; pt >= 72 && pt <= 76 {
+		return false // RTCP
+	}
+	total := int(h[2])<<8 | int(h[3])
+	ulen := int(h[24])<<8 | int(h[25])
+	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 {
 		return false
 	}
-	udp := ip[20:total]
-	ulen := int(binary.BigEndian.Uint16(udp[4:6]))
-	if ulen < 8+12 || ulen > len(udp) {
-		return false
-	}
-	r := udp[8:ulen]
-	if r[0] != 0x80 || r[1]&0x7f >= 72 && r[1]&0x7f <= 76 {
-		return false // CSRCs, extension, padding, not version 2, or RTCP
-	}
+	sport, dport := uint16(h[20])<<8|uint16(h[21]), uint16(h[22])<<8|uint16(h[23])
 	p.Kind = KindRTP
-	copy(p.DstMAC[:], frame[0:6])
-	copy(p.SrcMAC[:], frame[6:12])
+	p.DstMAC = [6]byte(frame[0:6])
+	p.SrcMAC = [6]byte(frame[6:12])
 	p.HasMAC = true
 	p.VLANs[0] = tag
 	p.NumVLANs = n
-	sport, dport := binary.BigEndian.Uint16(udp[0:2]), binary.BigEndian.Uint16(udp[2:4])
-	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), sport)
-	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), dport)
-	p.flow = binary.LittleEndian.Uint64(ip[12:20]) ^ uint64(sport)<<17 ^ uint64(dport)<<45
+	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[12], h[13], h[14], h[15]}), sport)
+	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[16], h[17], h[18], h[19]}), dport)
+	p.flow = binary.LittleEndian.Uint64(h[12:20]) ^ uint64(sport)<<17 ^ uint64(dport)<<45
 	p.IPProto = 17
-	p.TOS = ip[1]
-	p.UDP = r
+	p.TOS = h[1]
+	rtp := frame[off+28 : off+20+ulen]
+	p.UDP = rtp
 	p.RTCPType = 0
 	p.RTPErr = nil
 	p.RTP = RTPHeader{
-		Marker:         r[1]&0x80 != 0,
-		PayloadType:    r[1] & 0x7f,
-		SequenceNumber: binary.BigEndian.Uint16(r[2:4]),
-		Timestamp:      binary.BigEndian.Uint32(r[4:8]),
-		SSRC:           binary.BigEndian.Uint32(r[8:12]),
-		Payload:        r[12:],
+		Marker:         h[29]&0x80 != 0,
+		PayloadType:    h[29] & 0x7f,
+		SequenceNumber: uint16(h[30])<<8 | uint16(h[31]),
+		Timestamp:      binary.BigEndian.Uint32(h[32:36]),
+		SSRC:           binary.BigEndian.Uint32(h[36:40]),
+		Payload:        rtp[12:],
 	}
 	return true
 }

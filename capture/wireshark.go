@@ -13,6 +13,8 @@ type wsState struct {
 	cycles                    uint32
 	firstTS                   uint32
 	pt                        uint8
+	rate                      uint32  // clock rate of pt
+	tickMs                    float64 // float64(rate/1000), as Wireshark divides
 	time                      float64 // arrival of the last in-sequence packet
 	lastNominal               float64
 	delta                     float64
@@ -35,6 +37,12 @@ func (w *wsState) start(p *Packet, now int64) {
 		startSeq: h.SequenceNumber, stopSeq: h.SequenceNumber, seqNum: h.SequenceNumber,
 		firstTS: h.Timestamp, pt: h.PayloadType, time: nsToMs(now), total: 1,
 	}
+	w.setRate(h.PayloadType)
+}
+
+func (w *wsState) setRate(pt uint8) {
+	w.rate = ClockRate(pt)
+	w.tickMs = float64(w.rate / 1000)
 }
 
 func (w *wsState) update(p *Packet, now int64) {
@@ -66,13 +74,16 @@ func (w *wsState) update(p *Packet, now int64) {
 
 	cn := h.PayloadType == 13 || h.PayloadType == 19
 	followCN := w.pt == 13 || w.pt == 19
+	if h.PayloadType != w.pt {
+		w.setRate(h.PayloadType)
+	}
 	w.pt = h.PayloadType
-	rate := ClockRate(h.PayloadType)
+	rate := w.rate
 
 	var diff float64
 	if inTime {
 		if rate != 0 {
-			nominal := float64(h.Timestamp-w.firstTS) / float64(rate/1000)
+			nominal := float64(h.Timestamp-w.firstTS) / w.tickMs
 			expected := w.time + (nominal - w.lastNominal)
 			diff = math.Abs(cur - expected)
 			w.jitter = (15*w.jitter + diff) / 16
