@@ -16,6 +16,7 @@ import (
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/relay"
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // connFlags are the flags every command that talks to a server has.
@@ -59,7 +60,7 @@ func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) {
 	cl, err := relay.Dial(ctx, relay.ClientConfig{Servers: c.servers, Dial: relay.DialConfig{TLS: tcfg, Timeout: c.timeout},
 		Name: "smctl", Logger: quiet, RequestTimeout: c.timeout})
 	if err != nil {
-		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), err)
+		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), smtls.ExplainHandshake(err, strings.Join(c.servers, ",")))
 	}
 	return cl, nil
 }
@@ -103,7 +104,7 @@ func newMonitorStartCmd() *cobra.Command {
 			st, err := cl.StartMonitor(cmd.Context(), relay.StartMonitor{Agent: agent, Endpoints: endpoints,
 				Supervisor: supervisor, Record: record})
 			if err != nil {
-				return cli.Failf("monitor start refused by %s: %v", cl.Server(), remoteMessage(err))
+				return cli.Failf("monitor start refused by %s: %v", cl.Server(), remoteMessage(smtls.ExplainHandshake(err, cl.Server())))
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), st)

@@ -63,6 +63,9 @@ type statusView struct {
 		SupervisorState string   `json:"supervisor_state"`
 		Packets         uint64   `json:"packets"`
 		QueueDrops      uint64   `json:"queue_drops"`
+		Owner           string   `json:"owner"`
+		CapturedBy      []string `json:"captured_by"`
+		Recording       string   `json:"recording"`
 		Streams         []struct {
 			SSRC      string `json:"ssrc"`
 			Direction string `json:"direction"`
@@ -71,6 +74,27 @@ type statusView struct {
 			Packets   uint64 `json:"packets"`
 		} `json:"streams"`
 	} `json:"sessions"`
+	Kernel *struct {
+		Packets     uint64 `json:"Packets"`
+		Drops       uint64 `json:"Drops"`
+		FreezeQueue uint64 `json:"FreezeQueue"`
+	} `json:"kernel"`
+	Cluster *struct {
+		Member  string `json:"member"`
+		Members []struct {
+			Name      string   `json:"name"`
+			State     string   `json:"state"`
+			Owns      int      `json:"owns"`
+			Capturing []string `json:"capturing"`
+		} `json:"members"`
+		Routes []struct {
+			Member  string `json:"member"`
+			Address string `json:"address"`
+			State   string `json:"state"`
+			RTT     string `json:"rtt"`
+		} `json:"routes"`
+		SlowConsumers int64 `json:"slow_consumers"`
+	} `json:"cluster"`
 }
 
 func printStatus(w io.Writer, raw []byte) error {
@@ -81,14 +105,32 @@ func printStatus(w io.Writer, raw []byte) error {
 	fmt.Fprintf(w, "server %s, up %.0f s, source %s\n", st.Server, st.UptimeS, st.Source)
 	fmt.Fprintf(w, "capture: %d frames, %d RTP, %d matched, %d decode errors\n",
 		st.Capture.Frames, st.Capture.RTP, st.Capture.Matched, st.Capture.DecodeErrors)
+	if k := st.Kernel; k != nil {
+		fmt.Fprintf(w, "kernel: %d packets, %d dropped, %d ring freezes\n", k.Packets, k.Drops, k.FreezeQueue)
+	}
+	if c := st.Cluster; c != nil {
+		fmt.Fprintf(w, "cluster: member %s, %d members, %d routes, %d slow consumers\n", c.Member, len(c.Members), len(c.Routes), c.SlowConsumers)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  MEMBER\tSTATE\tOWNS\tCAPTURING")
+		for _, m := range c.Members {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%v\n", m.Name, m.State, m.Owns, m.Capturing)
+		}
+		for _, r := range c.Routes {
+			fmt.Fprintf(tw, "  route %s\t%s\t%s\t%s\n", r.Member, r.Address, r.State, r.RTT)
+		}
+		tw.Flush()
+	}
 	if len(st.Sessions) == 0 {
 		fmt.Fprintln(w, "no monitor sessions")
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tAGENT\tENDPOINTS\tSUPERVISOR\tSTATE\tPACKETS\tDROPS")
+	fmt.Fprintln(tw, "SESSION\tAGENT\tENDPOINTS\tSUPERVISOR\tSTATE\tPACKETS\tDROPS\tOWNER\tCAPTURED BY")
 	for _, s := range st.Sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\t%s\t%v\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops, s.Owner, s.CapturedBy)
+		if s.Recording != "" {
+			fmt.Fprintf(tw, "  recording to %s\n", s.Recording)
+		}
 		for _, x := range s.Streams {
 			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t\t\t%d\t\n", x.SSRC, x.Direction, x.Src, x.Dst, x.Packets)
 		}

@@ -113,6 +113,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
+	if s.ln.TLS != nil {
+		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS))
+	}
 	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
 	if err != nil {
 		closeSources()

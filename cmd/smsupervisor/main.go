@@ -146,6 +146,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
+	if ln.TLS != nil {
+		reg.MustRegister(smtls.NewCollector(ln.Lockout, ln.TLS))
+	}
 	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
 	if err != nil {
 		ln.Close()
