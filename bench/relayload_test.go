@@ -50,6 +50,10 @@ type relayResult struct {
 	// WorstWindowMax is the largest latency of the packets sent in the
 	// worst 100 ms window, which starts WorstWindowAt into the run.
 	WorstWindowMax, WorstWindowAt time.Duration
+	// SchedP99 is the p99 of how late a goroutine sleeping 500 µs wakes
+	// up during the run: the part of the latency tail that the machine,
+	// not the relay, causes.
+	SchedP99 time.Duration
 }
 
 // recorder is the supervisor side: a relay.Handler that checks every
@@ -261,6 +265,43 @@ func (r *relayRig) warmUp(tb testing.TB) {
 	}
 }
 
+// schedProbe measures wake-up lateness while a run goes on.
+type schedProbe struct {
+	done chan struct{}
+	out  chan time.Duration
+}
+
+func startSchedProbe() *schedProbe {
+	p := &schedProbe{done: make(chan struct{}), out: make(chan time.Duration, 1)}
+	go func() {
+		const nap = 500 * time.Microsecond
+		var late []int64
+		for {
+			select {
+			case <-p.done:
+				if len(late) == 0 {
+					p.out <- 0
+					return
+				}
+				slices.Sort(late)
+				p.out <- time.Duration(late[len(late)*99/100])
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(nap)
+			late = append(late, int64(time.Since(t0)-nap))
+		}
+	}()
+	return p
+}
+
+// stop ends the probe and returns the p99 lateness.
+func (p *schedProbe) stop() time.Duration {
+	close(p.done)
+	return <-p.out
+}
+
 func rusage() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -290,6 +331,7 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 		data[i] = 0xff
 	}
 	var mp relay.MediaPacket
+	probe := startSchedProbe()
 	cpu0 := rusage()
 	start := time.Now()
 	sent := 0
@@ -321,6 +363,7 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 		}
 	}
 	res := relayResult{Wall: time.Since(start), CPU: rusage() - cpu0, Sent: int64(total)}
+	res.SchedP99 = probe.stop()
 	res.Received = rec.received.Load()
 	res.Lost = res.Sent - res.Received
 	res.Duplicates = rec.dups.Load()
