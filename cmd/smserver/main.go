@@ -4,6 +4,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -47,7 +49,11 @@ type config struct {
 	Live            capture.LiveConfig
 }
 
-func newRootCmd() *cobra.Command {
+func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
+
+// newRootCmdWith builds the command with runFn as what runs after the
+// configuration is validated (tests replace it).
+func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) error) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "smserver (--interface IF | --pcap FILE)",
 		Short: "silentmon capture server: SPAN port in, monitored RTP out over mutual TLS",
@@ -94,7 +100,7 @@ func newRootCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return run(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		return runFn(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
 	cfg.Bind("config", f, "config")
 	return c

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+// parse runs the command line through validation only.
+func parse(t *testing.T, env map[string]string, args ...string) (*config, int, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var got *config
+	cmd := newRootCmdWith(func(_ context.Context, c *config, _, _ io.Writer) error { got = c; return nil })
+	var stderr bytes.Buffer
+	code := cli.Run(cmd, args, io.Discard, &stderr)
+	return got, code, stderr.String()
+}
+
+func pcapFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "x.pcap")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	pc := pcapFile(t)
+	yaml := filepath.Join(t.TempDir(), "sm.yaml")
+	os.WriteFile(yaml, []byte("heartbeat:\n  interval_ms: 3000\n  retries: 7\nmedia:\n  tos: 0x28\nlisten: 127.0.0.1:1000\n"), 0o600)
+
+	c, code, se := parse(t, nil, "--pcap", pc)
+	if code != 0 {
+		t.Fatalf("defaults: exit %d: %s", code, se)
+	}
+	if c.HeartbeatIntv != 5*time.Second || c.HeartbeatRetry != 5 || c.HeartbeatTmo != 15*time.Second ||
+		c.MediaTOS != 0xB8 || c.Listen != ":42228" || c.ClusterListen != ":42029" ||
+		c.MetricsListen != "127.0.0.1:9228" || c.LockThreshold != 3 || c.LockDuration != 15*time.Minute {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, _, _ = parse(t, nil, "--pcap", pc, "--config", yaml)
+	if c.HeartbeatIntv != 3*time.Second || c.HeartbeatRetry != 7 || c.MediaTOS != 0x28 || c.Listen != "127.0.0.1:1000" {
+		t.Fatalf("file: %+v", c)
+	}
+	c, _, _ = parse(t, map[string]string{"SILENTMON_HEARTBEAT_INTERVAL_MS": "2000", "SILENTMON_LISTEN": "127.0.0.1:2000"},
+		"--pcap", pc, "--config", yaml)
+	if c.HeartbeatIntv != 2*time.Second || c.HeartbeatRetry != 7 || c.Listen != "127.0.0.1:2000" {
+		t.Fatalf("env over file: %+v", c)
+	}
+	c, _, _ = parse(t, map[string]string{"SILENTMON_LISTEN": "127.0.0.1:2000"},
+		"--pcap", pc, "--config", yaml, "--listen", "127.0.0.1:3000")
+	if c.Listen != "127.0.0.1:3000" {
+		t.Fatalf("flag over env: %+v", c)
+	}
+	c, _, _ = parse(t, map[string]string{"SILENTMON_CLUSTER_PEERS": "10.0.0.1:42029, 10.0.0.2:42029"}, "--pcap", pc)
+	if strings.Join(c.Peers, " ") != "10.0.0.1:42029 10.0.0.2:42029" {
+		t.Fatalf("peers from env: %q", c.Peers)
+	}
+}
+
+// TestExampleConfig checks that the shipped example file is valid and
+// holds the defaults.
+func TestExampleConfig(t *testing.T) {
+	c, code, se := parse(t, nil, "--pcap", pcapFile(t), "--config", "../../docs/silentmon.example.yaml")
+	if code != 0 {
+		t.Fatalf("example config: exit %d: %s", code, se)
+	}
+	d, _, _ := parse(t, nil, "--pcap", pcapFile(t))
+	c.Pcap, d.Pcap = "", ""
+	if c.HeartbeatIntv != d.HeartbeatIntv || c.MediaTOS != d.MediaTOS || c.Live != d.Live || c.QueueLen != d.QueueLen ||
+		c.Listen != d.Listen || c.ClusterListen != d.ClusterListen || c.RecordDir != d.RecordDir || c.Cluster != d.Cluster {
+		t.Fatalf("example config differs from the defaults:\n%+v\n%+v", c, d)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	pc := pcapFile(t)
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--pcap", pc, "--listen", "nope"}, `listen has value "nope"`},
+		{map[string]string{"SILENTMON_MEDIA_TOS": "300"}, []string{"--pcap", pc}, "media.tos has value 300"},
+		{map[string]string{"SILENTMON_HEARTBEAT_RETRIES": "many"}, []string{"--pcap", pc}, `heartbeat.retries has value "many"`},
+		{map[string]string{"SILENTMON_LOCKOUT_DURATION": "forever"}, []string{"--pcap", pc}, `lockout.duration has value "forever"`},
+		{map[string]string{"SILENTMON_LOG_LEVEL": "loud"}, []string{"--pcap", pc}, `log.level has value "loud"`},
+		{map[string]string{"SILENTMON_CAPTURE_BLOCK_SIZE": "5000"}, []string{"--pcap", pc}, "capture.block_size has value 5000"},
+		{nil, []string{"--pcap", pc, "--peer", "justahost"}, `cluster.peers has value "justahost"`},
+		{nil, []string{"--pcap", pc, "--interface", "eth0"}, "not both"},
+		{nil, []string{"--interface", "nosuchif9"}, `"nosuchif9" does not exist`},
+		{nil, nil, "--interface IF"},
+		{nil, []string{"--pcap", pc, "--pcap-speed", "-1"}, "pcap_speed"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, code, se := parse(t, tc.env, tc.args...)
+			if code != 2 || !strings.Contains(se, tc.want) || strings.Count(strings.TrimSpace(se), "\n") != 0 {
+				t.Errorf("%v %v: exit %d, stderr %q; want 2 and one line naming %q", tc.env, tc.args, code, se, tc.want)
+			}
+		})
+	}
+}
