@@ -509,3 +509,20 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestDirection(t *testing.T) {
+	// The numbers are on the relay's wire: they must not change.
+	for _, tt := range []struct {
+		d    Direction
+		num  uint8
+		name string
+	}{
+		{FromAgent, 1, "from-agent"},
+		{ToAgent, 2, "to-agent"},
+		{Direction(7), 7, "direction(7)"},
+	} {
+		if uint8(tt.d) != tt.num || tt.d.String() != tt.name {
+			t.Errorf("direction %d %q, want %d %q", uint8(tt.d), tt.d.String(), tt.num, tt.name)
+		}
+	}
+}
