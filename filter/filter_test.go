@@ -526,3 +526,57 @@ func TestDirection(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchSeesOneTable swaps between two session sets that monitor the
+// same phone under different sessions while readers match its packets:
+// every MatchAll sees exactly one of the two sets, never both, never
+// neither (a lookup reads one published table).
+func TestMatchSeesOneTable(t *testing.T) {
+	ep := mustEndpoints(t, "10.1.0.60", "10.9.0.60:20000-20999")
+	one := []*Session{{ID: "x1", Agent: "1", Endpoints: ep}, {ID: "x2", Agent: "1", Endpoints: ep}}
+	two := []*Session{{ID: "y1", Agent: "1", Endpoints: ep}, {ID: "y2", Agent: "1", Endpoints: ep}}
+	f := New()
+	f.Set(one)
+	p := frame{src: ap("10.1.0.60:20000"), dst: ap("10.9.0.60:20010")}.decode(t, nil)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	var seen [2]atomic.Int64
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]Match, 0, 4)
+			for !stop.Load() {
+				dst = f.MatchAll(p, dst[:0])
+				ids := sortWants(gotWants(dst))
+				switch {
+				case slices.Equal(ids, []want{{"x1", FromAgent}, {"x2", FromAgent}}):
+					seen[0].Add(1)
+				case slices.Equal(ids, []want{{"y1", FromAgent}, {"y2", FromAgent}}):
+					seen[1].Add(1)
+				default:
+					errs <- fmt.Errorf("MatchAll saw %v, a mix of tables or none", ids)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 2000; i++ {
+		if i%2 == 0 {
+			f.Set(two)
+		} else {
+			f.Set(one)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if seen[0].Load()+seen[1].Load() == 0 {
+		t.Fatal("readers matched nothing")
+	}
+}
