@@ -127,7 +127,11 @@ func Start(cfg Config) (*Node, error) {
 	nl := &natsLogger{l: log.With("component", "nats")}
 	srv.SetLoggerV2(nl, false, false, false)
 	srv.Start()
-	if !srv.ReadyForConnections(10*time.Second) || srv.ClusterAddr() == nil {
+	ready := false
+	for deadline := time.Now().Add(10 * time.Second); !ready && nl.lastFatal() == "" && time.Now().Before(deadline); {
+		ready = srv.ReadyForConnections(50*time.Millisecond) && srv.ClusterAddr() != nil
+	}
+	if !ready {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		if msg := nl.lastFatal(); msg != "" {

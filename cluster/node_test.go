@@ -1,7 +1,14 @@
 package cluster
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
 
 	"strconv"
 	"testing"
@@ -132,4 +139,309 @@ func TestTrioAnnounceWithdraw(t *testing.T) {
 	if err := c.Withdraw("s1"); !errors.Is(err, ErrUnknownSession) {
 		t.Fatalf("second withdraw: %v, want ErrUnknownSession", err)
 	}
+}
+
+// arrivals records when each session ID first appears on a member.
+type arrivals struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func watch(n *Node) (*arrivals, func()) {
+	a := &arrivals{seen: make(map[string]time.Time)}
+	cancel := n.Subscribe(func(ss []*filter.Session) {
+		now := time.Now()
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, s := range ss {
+			if _, ok := a.seen[s.ID]; !ok {
+				a.seen[s.ID] = now
+			}
+		}
+	})
+	return a, cancel
+}
+
+func (a *arrivals) at(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.seen[id]
+	return t, ok
+}
+
+// TestAnnounceLatency measures how long a session announced on A takes to
+// reach both B and C, over 1,000 announces one after the other.
+func TestAnnounceLatency(t *testing.T) {
+	tr := newTrio(t, 5*time.Second, time.Second)
+	tr.waitMesh(t)
+	a := tr.nodes[0]
+	wb, cb := watch(tr.nodes[1])
+	defer cb()
+	wc, cc := watch(tr.nodes[2])
+	defer cc()
+
+	const n = 1000
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("lat-%04d", i)
+		start := time.Now()
+		if err := a.Announce(session(id, "agent"+strconv.Itoa(i), "10.1.0.1")); err != nil {
+			t.Fatal(err)
+		}
+		var tb, tc time.Time
+		waitFor(t, 2*time.Second, id+" on B and C", func() bool {
+			var okb, okc bool
+			tb, okb = wb.at(id)
+			tc, okc = wc.at(id)
+			return okb && okc
+		})
+		lat = append(lat, max(tb.Sub(start), tc.Sub(start)))
+	}
+	slices.Sort(lat)
+	p50, p99, worst := lat[n/2], lat[n*99/100], lat[n-1]
+	t.Logf("announce on A → present on B and C, %d announces: p50 %v, p99 %v, max %v", n, p50, p99, worst)
+	if p99 > time.Second {
+		t.Errorf("p99 %v above one second", p99)
+	}
+	if got := len(tr.nodes[2].Sessions()); got != n {
+		t.Errorf("C holds %d sessions, want %d", got, n)
+	}
+}
+
+// TestRestartFetchesSnapshot: a restarted member gets the sessions from
+// the others at once, not at the next refresh, and learns of withdrawals
+// made while it was down.
+func TestRestartFetchesSnapshot(t *testing.T) {
+	// A refresh interval far longer than the test: only a snapshot can
+	// bring the sessions to the restarted member.
+	tr := newTrio(t, 2*time.Minute, time.Minute)
+	tr.waitMesh(t)
+	a, b, c := tr.nodes[0], tr.nodes[1], tr.nodes[2]
+	for _, id := range []string{"s1", "s2"} {
+		if err := a.Announce(session(id, "1001", "10.0.0.5")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, time.Second, "s1,s2 on C", func() bool { return ids(c.Sessions()) == "s1,s2" })
+	c.ReportCapturing([]string{"s1"})
+	waitFor(t, time.Second, "A to see C capturing s1", func() bool {
+		for _, s := range a.Status().Sessions {
+			if s.ID == "s1" && slices.Equal(s.CapturedBy, []string{"C"}) {
+				return true
+			}
+		}
+		return false
+	})
+
+	c.Close()
+	tr.nodes[2] = nil
+	if err := b.Withdraw("s2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Announce(session("s3", "1003", "10.0.0.6")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tr.start(t, 2, time.Minute)
+	c = tr.nodes[2]
+	waitFor(t, 10*time.Second, "restarted C to hold s1,s3", func() bool { return ids(c.Sessions()) == "s1,s3" })
+	t.Logf("restarted member holds the sessions %v after Start", time.Since(start))
+	if st := c.Stats(); st.Snapshots == 0 {
+		t.Errorf("restarted member fetched no snapshot: %+v", st)
+	}
+	if o, _ := c.Owner("s3"); o != "B" {
+		t.Errorf("owner of s3 on C = %q, want B", o)
+	}
+}
+
+// TestOwnerDeathAndTakeover: a dead owner's sessions end everywhere after
+// the TTL, unless a client re-asserts them on another member first.
+func TestOwnerDeathAndTakeover(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	tr := newTrio(t, ttl, 300*time.Millisecond)
+	tr.waitMesh(t)
+	a, b, c := tr.nodes[0], tr.nodes[1], tr.nodes[2]
+	for _, id := range []string{"dies", "moves"} {
+		if err := a.Announce(session(id, "1001", "10.0.0.5")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, time.Second, "sessions on B and C", func() bool {
+		return ids(b.Sessions()) == "dies,moves" && ids(c.Sessions()) == "dies,moves"
+	})
+	a.Close()
+	tr.nodes[0] = nil
+	killed := time.Now()
+	// Failover: the client re-asserts "moves" on B.
+	if err := b.Announce(session("moves", "1001", "10.0.0.5")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*ttl, "dies to expire on B and C", func() bool {
+		return ids(b.Sessions()) == "moves" && ids(c.Sessions()) == "moves"
+	})
+	if el := time.Since(killed); el < ttl-200*time.Millisecond {
+		t.Errorf("session expired %v after its owner died, before the TTL %v", el, ttl)
+	}
+	// "moves" survives well past the TTL: B refreshes it now.
+	time.Sleep(2 * ttl)
+	if got := ids(c.Sessions()); got != "moves" {
+		t.Fatalf("C holds %q, want moves", got)
+	}
+	if o, _ := c.Owner("moves"); o != "B" {
+		t.Fatalf("owner of moves = %q, want B", o)
+	}
+	var mine []string
+	for _, m := range c.Status().Members {
+		if m.Name == "A" {
+			mine = append(mine, m.State)
+		}
+	}
+	if !slices.Equal(mine, []string{"unreachable"}) {
+		t.Errorf("A listed on C as %v, want unreachable", mine)
+	}
+}
+
+// TestForeignCARefused: a member whose certificates come from another CA
+// cannot join, and the member that refuses says why. Two rogues: one that
+// trusts only its own CA (it refuses the site's certificate itself), and
+// one that also trusts the site CA, as an intruder would, so that the site
+// member is the one to refuse its client certificate.
+func TestForeignCARefused(t *testing.T) {
+	tr := newTrio(t, 5*time.Second, time.Second)
+	tr.waitMesh(t)
+	if err := tr.nodes[0].Announce(session("secret", "1001", "10.0.0.5")); err != nil {
+		t.Fatal(err)
+	}
+	other := newTestCA(t, "rogue CA")
+	for _, tc := range []struct {
+		name       string
+		trustSite  bool
+		refuserLog func(rogue *syncBuffer) *syncBuffer
+		want       []string // all on one log line
+	}{
+		{"rogue trusts its own CA", false, func(r *syncBuffer) *syncBuffer { return r },
+			[]string{"TLS route handshake error: peer certificate", "CN=member-A", "is not signed by this cluster's CA"}},
+		{"rogue trusts the site CA too", true, func(*syncBuffer) *syncBuffer { return tr.logs[0] },
+			[]string{"TLS route handshake error: peer certificate", "CN=rogue-client", "CN=rogue CA", "is not signed by this cluster's CA"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := other.tlsPair(t, "rogue")
+			if tc.trustSite {
+				pool := x509.NewCertPool()
+				pool.AddCert(other.cert)
+				pool.AddCert(tr.ca.cert)
+				srv.ClientCAs, cli.RootCAs = pool, pool
+			}
+			var log syncBuffer
+			d, err := Start(Config{
+				Name:      "D",
+				Listen:    "127.0.0.1:0",
+				Peers:     []string{"127.0.0.1:" + strconv.Itoa(tr.ports[0])},
+				TLS:       srv,
+				ClientTLS: cli,
+				Logger:    testLogger(t, &log),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			refuser := tc.refuserLog(&log)
+			waitFor(t, 5*time.Second, "the refusal in the log", func() bool { return logLine(refuser, tc.want...) != "" })
+			t.Logf("logged: %s", logLine(refuser, tc.want...))
+			time.Sleep(300 * time.Millisecond)
+			if n := d.srv.NumRoutes(); n != 0 {
+				t.Fatalf("rogue member has %d routes", n)
+			}
+			if len(d.Sessions()) != 0 {
+				t.Fatalf("rogue member learned sessions %s", ids(d.Sessions()))
+			}
+			for i, n := range tr.nodes {
+				if r := n.srv.NumRoutes(); r != 2 {
+					t.Errorf("member %s has %d routes, want 2", tr.names[i], r)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	srv, _ := ca.tlsPair(t, "x")
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no TLS", Config{Listen: "127.0.0.1:0"}, "--insecure"},
+		{"bad listen", Config{Listen: "42029", TLS: srv}, `cluster listen address "42029"`},
+		{"bad listen port", Config{Listen: ":99999", TLS: srv}, `":99999" has a bad port`},
+		{"bad peer", Config{Listen: ":0", TLS: srv, Peers: []string{"host"}}, `peer "host" is not host:port`},
+		{"peer port zero", Config{Listen: ":0", TLS: srv, Peers: []string{"h:0"}}, `peer "h:0" has a bad port`},
+		{"refresh above ttl", Config{Listen: ":0", TLS: srv, SessionTTL: time.Second, Refresh: 2 * time.Second}, "must be shorter than the session TTL"},
+		{"blank in name", Config{Listen: ":0", TLS: srv, Name: "a b"}, `member name "a b"`},
+		{"TLS without CA", Config{Listen: "127.0.0.1:0", TLS: &tls.Config{Certificates: srv.Certificates}}, "has no CA"},
+		{"TLS without certificate", Config{Listen: "127.0.0.1:0", TLS: &tls.Config{ClientCAs: ca.pool}}, "no server certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := Start(tc.cfg)
+			if err == nil {
+				n.Close()
+				t.Fatalf("started, want an error containing %q", tc.want)
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want ErrConfig containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestListenAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n, err := Start(Config{Listen: l.Addr().String(), Insecure: true})
+	if err == nil {
+		n.Close()
+		t.Fatal("started on a busy port")
+	}
+	if !strings.Contains(err.Error(), l.Addr().String()) {
+		t.Fatalf("error %q does not name the address", err)
+	}
+	t.Log(err)
+}
+
+func TestClosedNode(t *testing.T) {
+	n, err := Start(Config{Listen: "127.0.0.1:0", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if err := n.Announce(session("s", "1", "10.0.0.1")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("announce after close: %v", err)
+	}
+	if err := n.Withdraw("s"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("withdraw after close: %v", err)
+	}
+}
+
+// logLine returns the first line of b that contains every part.
+func logLine(b *syncBuffer, parts ...string) string {
+	for _, line := range strings.Split(b.String(), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return line
+		}
+	}
+	return ""
 }
