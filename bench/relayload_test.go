@@ -40,7 +40,8 @@ func (l relayLoad) total() int   { return int(int64(l.Rate) * int64(l.Duration) 
 // relayResult is what one run measured.
 type relayResult struct {
 	Sent, Received int64
-	Lost           int64 // sent and never received
+	Lost           int64 // sent to a supervisor that works and never received
+	LostStalled    int64 // sent to the stalled supervisor and not received during the run
 	Duplicates     int64
 	Misrouted      int64 // wrong session, direction or content
 	Dropped        uint64
@@ -54,6 +55,9 @@ type relayResult struct {
 	// up during the run: the part of the latency tail that the machine,
 	// not the relay, causes.
 	SchedP99 time.Duration
+	// ForwardP999 and ForwardMax are the 99.9th percentile and the
+	// largest time one Forward call took: the capture loop's stall.
+	ForwardP999, ForwardMax time.Duration
 }
 
 // recorder is the supervisor side: a relay.Handler that checks every
@@ -69,6 +73,7 @@ type recorder struct {
 	seen []atomic.Uint64 // one bit per (stream, sequence number)
 
 	received, dups, misrouted, warm atomic.Int64
+	bySup                           []atomic.Int64 // received per supervisor
 }
 
 func newRecorder(load relayLoad, sessions []*filter.Session) *recorder {
@@ -80,6 +85,7 @@ func newRecorder(load relayLoad, sessions []*filter.Session) *recorder {
 		perSeq:   words,
 		lat:      make([]int64, load.total()),
 		seen:     make([]atomic.Uint64, words*load.streams()),
+		bySup:    make([]atomic.Int64, load.Supervisors),
 	}
 }
 
@@ -123,6 +129,7 @@ func (r *recorder) Media(_ *relay.Peer, f *relay.MediaFrame) error {
 		if i := seq*r.load.streams() + stream; i < len(r.lat) {
 			r.lat[i] = now - mp.Time
 		}
+		r.bySup[(stream/2)%r.load.Supervisors].Add(1)
 		r.received.Add(1)
 	}
 }
@@ -141,21 +148,30 @@ func (r *recorder) Status(context.Context, *relay.Peer) (any, error) {
 
 func (r *recorder) Closed(*relay.Peer, error) {}
 
-// handler lets the rig swap recorders between runs without restarting
-// the servers.
-type handler struct{ cur atomic.Pointer[recorder] }
+// handler is one supervisor's relay.Handler. It hands media to the rig's
+// current recorder, so runs can swap recorders without restarting the
+// servers, and blocks while its supervisor is the stalled one.
+type handler struct {
+	rig *relayRig
+	idx int
+}
 
-func (h *handler) Media(p *relay.Peer, f *relay.MediaFrame) error { return h.cur.Load().Media(p, f) }
+func (h *handler) Media(p *relay.Peer, f *relay.MediaFrame) error {
+	if int(h.rig.stalled.Load()) == h.idx+1 {
+		<-h.rig.unstall
+	}
+	return h.rig.cur.Load().Media(p, f)
+}
 func (h *handler) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.StartMonitor) (*relay.SessionStatus, error) {
-	return h.cur.Load().StartMonitor(ctx, p, req)
+	return h.rig.cur.Load().StartMonitor(ctx, p, req)
 }
 func (h *handler) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.StopMonitor) (*relay.SessionStatus, error) {
-	return h.cur.Load().StopMonitor(ctx, p, req)
+	return h.rig.cur.Load().StopMonitor(ctx, p, req)
 }
 func (h *handler) Status(ctx context.Context, p *relay.Peer) (any, error) {
-	return h.cur.Load().Status(ctx, p)
+	return h.rig.cur.Load().Status(ctx, p)
 }
-func (h *handler) Closed(p *relay.Peer, err error) { h.cur.Load().Closed(p, err) }
+func (h *handler) Closed(p *relay.Peer, err error) { h.rig.cur.Load().Closed(p, err) }
 
 func streamDir(stream int) filter.Direction {
 	if stream%2 == 0 {
@@ -168,13 +184,18 @@ func streamDir(stream int) filter.Direction {
 // loopback to Supervisors relay servers in the supervisor role, with
 // certificates made by smtls.Quickstart.
 type relayRig struct {
-	load     relayLoad
-	h        handler
-	servers  []*relay.Server
-	serveWG  sync.WaitGroup
-	fw       *relay.Forwarder
-	sessions []*filter.Session
-	src, dst []netip.AddrPort // per stream
+	load relayLoad
+	cur  atomic.Pointer[recorder]
+	// stalled is 1 + the index of a supervisor whose handler blocks
+	// until unstall is closed; 0 for none.
+	stalled     atomic.Int32
+	unstall     chan struct{}
+	unstallOnce sync.Once
+	servers     []*relay.Server
+	serveWG     sync.WaitGroup
+	fw          *relay.Forwarder
+	sessions    []*filter.Session
+	src, dst    []netip.AddrPort // per stream
 }
 
 func newRelayRig(tb testing.TB, load relayLoad) *relayRig {
@@ -192,8 +213,8 @@ func newRelayRig(tb testing.TB, load relayLoad) *relayRig {
 		tb.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := &relayRig{load: load}
-	r.h.cur.Store(newRecorder(load, nil))
+	r := &relayRig{load: load, unstall: make(chan struct{})}
+	r.cur.Store(newRecorder(load, nil))
 	addrs := make([]string, load.Supervisors)
 	for i := range addrs {
 		inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -202,7 +223,7 @@ func newRelayRig(tb testing.TB, load relayLoad) *relayRig {
 			tb.Fatal(err)
 		}
 		ln := smtls.Listen(inner, srvTLS, nil)
-		s := relay.NewServer(relay.ServerConfig{Handler: &r.h, Logger: quiet, Name: fmt.Sprintf("supervisor%d", i),
+		s := relay.NewServer(relay.ServerConfig{Handler: &handler{rig: r, idx: i}, Logger: quiet, Name: fmt.Sprintf("supervisor%d", i),
 			Role: relay.RoleSupervisor})
 		r.servers = append(r.servers, s)
 		addrs[i] = inner.Addr().String()
@@ -233,7 +254,11 @@ func newRelayRig(tb testing.TB, load relayLoad) *relayRig {
 	return r
 }
 
+// release lets a stalled supervisor go on.
+func (r *relayRig) release() { r.unstallOnce.Do(func() { close(r.unstall) }) }
+
 func (r *relayRig) close() {
+	r.release()
 	if r.fw != nil {
 		r.fw.Close()
 	}
@@ -248,7 +273,7 @@ func (r *relayRig) close() {
 // connections outlive calls.
 func (r *relayRig) warmUp(tb testing.TB) {
 	tb.Helper()
-	rec := r.h.cur.Load()
+	rec := r.cur.Load()
 	data := make([]byte, r.load.PacketLen)
 	data[0] = 0x80
 	binary.BigEndian.PutUint32(data[8:12], warmSSRC)
@@ -313,12 +338,13 @@ func rusage() time.Duration {
 // run forwards load.Rate packets per second, spread evenly over the
 // streams (stream k sends sequence number n at n×streams+k packet slots
 // from the start), as a capture loop would after matching, then waits for
-// everything to arrive.
+// everything to arrive, except what goes to a stalled supervisor.
 func (r *relayRig) run(tb testing.TB) relayResult {
 	tb.Helper()
 	load := r.load
 	rec := newRecorder(load, r.sessions)
-	r.h.cur.Store(rec)
+	r.cur.Store(rec)
+	stalled := int(r.stalled.Load()) - 1 // -1: none
 	var dropped0 uint64
 	for _, st := range r.fw.Stats() {
 		dropped0 += st.Dropped + st.Lost
@@ -330,6 +356,8 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 	for i := 12; i < len(data); i++ {
 		data[i] = 0xff
 	}
+	sentBy := make([]int64, load.Supervisors)
+	fwd := make([]int64, total) // duration of each Forward call
 	var mp relay.MediaPacket
 	probe := startSchedProbe()
 	cpu0 := rusage()
@@ -342,21 +370,30 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 			binary.BigEndian.PutUint16(data[2:4], uint16(seq))
 			binary.BigEndian.PutUint32(data[4:8], uint32(160*seq))
 			binary.BigEndian.PutUint32(data[8:12], uint32(k))
+			t0 := time.Now()
 			mp = relay.MediaPacket{Direction: streamDir(k), Src: r.src[k], Dst: r.dst[k], VLAN: 85, Data: data,
-				Time: time.Now().UnixNano()}
+				Time: t0.UnixNano()}
 			r.fw.Forward(r.sessions[k/2], &mp)
+			fwd[sent] = int64(time.Since(t0))
+			sentBy[(k/2)%load.Supervisors]++
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.fw.Flush(ctx); err != nil {
-		tb.Logf("flush: %v", err)
+	expect := int64(total)
+	if stalled >= 0 {
+		expect -= sentBy[stalled]
+	} else {
+		// Flush waits for every queue, so not with a stalled supervisor.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := r.fw.Flush(ctx); err != nil {
+			tb.Logf("flush: %v", err)
+		}
+		cancel()
 	}
 	// Flushed means written to the sockets; wait for the servers to read
 	// it, or for a second of nothing new.
 	last, idle := rec.received.Load(), time.Now()
-	for rec.received.Load()+rec.misrouted.Load()+rec.dups.Load() < int64(total) && time.Since(idle) < time.Second {
+	for rec.received.Load()+rec.misrouted.Load()+rec.dups.Load() < expect && time.Since(idle) < time.Second {
 		time.Sleep(time.Millisecond)
 		if n := rec.received.Load(); n != last {
 			last, idle = n, time.Now()
@@ -365,21 +402,32 @@ func (r *relayRig) run(tb testing.TB) relayResult {
 	res := relayResult{Wall: time.Since(start), CPU: rusage() - cpu0, Sent: int64(total)}
 	res.SchedP99 = probe.stop()
 	res.Received = rec.received.Load()
-	res.Lost = res.Sent - res.Received
 	res.Duplicates = rec.dups.Load()
 	res.Misrouted = rec.misrouted.Load()
+	for i := range sentBy {
+		lost := sentBy[i] - rec.bySup[i].Load()
+		if i == stalled {
+			res.LostStalled += lost
+		} else {
+			res.Lost += lost
+		}
+	}
 	for _, st := range r.fw.Stats() {
 		res.Dropped += st.Dropped + st.Lost
 	}
 	res.Dropped -= dropped0
+	slices.Sort(fwd)
+	res.ForwardP999 = time.Duration(fwd[min(total-1, total*999/1000)])
+	res.ForwardMax = time.Duration(fwd[total-1])
 	lat := make([]int64, 0, len(rec.lat))
+	w := max(1, load.Rate/10)
 	for i, d := range rec.lat {
 		if d != 0 {
 			lat = append(lat, d)
 		}
 		// The worst window of 100 ms of sending, to tell a stall from a
 		// steady backlog.
-		if w := load.Rate / 10; (i+1)%w == 0 || i == len(rec.lat)-1 {
+		if (i+1)%w == 0 || i == len(rec.lat)-1 {
 			win := rec.lat[i/w*w : i+1]
 			if m := slices.Max(win); time.Duration(m) > res.WorstWindowMax {
 				res.WorstWindowMax = time.Duration(m)
