@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,11 +56,12 @@ type SenderStats struct {
 // for concurrent use and does not allocate once warm. Close stops every
 // sender and waits.
 type Forwarder struct {
-	cfg     ForwarderConfig
-	log     *slog.Logger
-	mu      sync.Mutex // serialises changes to senders
-	senders atomic.Pointer[map[string]*sender]
-	closed  bool
+	cfg      ForwarderConfig
+	log      *slog.Logger
+	mu       sync.Mutex // serialises changes to senders
+	senders  atomic.Pointer[map[string]*sender]
+	closed   bool
+	retiring sync.WaitGroup // senders closed by Retain, still draining
 }
 
 // NewForwarder returns a Forwarder.
@@ -139,9 +141,13 @@ func (f *Forwarder) Retain(keep []string) {
 		}
 	}
 	f.senders.Store(&next)
+	f.retiring.Add(len(gone))
 	f.mu.Unlock()
 	for _, s := range gone {
-		s.close(true)
+		go func() {
+			defer f.retiring.Done()
+			s.close(true)
+		}()
 	}
 }
 
@@ -189,6 +195,7 @@ func (f *Forwarder) Close() error {
 	for _, s := range old {
 		s.close(false)
 	}
+	f.retiring.Wait()
 	return nil
 }
 
@@ -206,7 +213,10 @@ type sender struct {
 	q         []queued // ring
 	head, n   int
 	inflight  bool
-	lastBatch int // packets in the last fill, owned by run
+	stopped   bool     // no more packets are taken
+	lastBatch int      // packets in the last fill, owned by run
+	sess      []string // fill's scratch: sessions in the batch
+	ord       []int32  // fill's scratch: session ordinal per packet
 	state     string
 	lastErr   string
 	wake      chan struct{}
@@ -228,6 +238,12 @@ func newSender(f *Forwarder, addr string) *sender {
 
 func (s *sender) enqueue(session string, p *MediaPacket) {
 	s.mu.Lock()
+	if s.stopped {
+		// Raced with Retain or Close: the sender is gone.
+		s.mu.Unlock()
+		s.dropped.Add(1)
+		return
+	}
 	if s.n == len(s.q) {
 		// Full: drop the oldest.
 		s.head = (s.head + 1) % len(s.q)
@@ -267,6 +283,15 @@ func (s *sender) setState(st string, err error) {
 	s.mu.Unlock()
 }
 
+// discard drops what is still queued when the sender ends, counting it.
+func (s *sender) discard() {
+	s.mu.Lock()
+	s.stopped = true
+	s.dropped.Add(uint64(s.n))
+	s.n = 0
+	s.mu.Unlock()
+}
+
 func (s *sender) close(drain bool) {
 	s.closeMu.Do(func() {
 		s.drain.Store(drain)
@@ -278,6 +303,7 @@ func (s *sender) close(drain bool) {
 func (s *sender) run() {
 	defer close(s.done)
 	defer s.setState("closed", nil)
+	defer s.discard()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -330,9 +356,9 @@ func (s *sender) run() {
 		s.setState("connecting", err)
 		select {
 		case <-s.stop:
-			if !s.drain.Load() {
-				return
-			}
+			// Stopping: draining is worth one connection attempt, not
+			// a wait for a supervisor that is gone.
+			return
 		case <-time.After(backoff):
 		}
 		if backoff *= 2; backoff > s.f.cfg.RetryMax {
@@ -418,8 +444,9 @@ func (s *sender) stream(c *conn) error {
 	}
 }
 
-// fill moves up to 16 media frames' worth of queued packets into wb,
-// grouped by session in queue order.
+// fill moves up to 16 media frames' worth of queued packets into wb. The
+// packets are grouped by session (one media frame per session, or more
+// when a session has more than BatchMax), keeping each session's order.
 func (s *sender) fill(wb []byte) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -427,36 +454,73 @@ func (s *sender) fill(wb []byte) []byte {
 	if s.n == 0 {
 		return wb
 	}
-	limit := 16 * s.f.cfg.BatchMax
-	for s.n > 0 && s.lastBatch < limit {
-		sess := s.q[s.head].session
-		// Count the run of packets of this session.
-		k := 0
-		size := 0
-		for k < s.n && k < s.f.cfg.BatchMax {
-			e := &s.q[(s.head+k)%len(s.q)]
-			if e.session != sess {
-				break
-			}
-			sz := MediaPacketLen(&e.p)
-			if size+sz > DefaultMaxFrame-300 {
-				break
-			}
-			size += sz
-			k++
-		}
-		start := len(wb)
-		wb = append(wb, 0, 0, 0, 0, byte(MsgMedia))
-		wb = AppendMediaHeader(wb, sess, k)
-		for i := 0; i < k; i++ {
-			wb = AppendMediaPacket(wb, &s.q[(s.head+i)%len(s.q)].p)
-		}
-		n := len(wb) - start - 4
-		wb[start], wb[start+1], wb[start+2], wb[start+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-		s.head = (s.head + k) % len(s.q)
-		s.n -= k
-		s.lastBatch += k
+	k := s.n
+	if limit := 16 * s.f.cfg.BatchMax; k > limit {
+		k = limit
 	}
+	// Number the sessions in order of first appearance; entries of one
+	// session share the string's data, so comparisons are cheap.
+	s.sess = s.sess[:0]
+	s.ord = s.ord[:0]
+	last := -1
+	for i := 0; i < k; i++ {
+		id := s.q[(s.head+i)%len(s.q)].session
+		if last < 0 || s.sess[last] != id {
+			last = -1
+			for j, x := range s.sess {
+				if x == id {
+					last = j
+					break
+				}
+			}
+			if last < 0 {
+				s.sess = append(s.sess, id)
+				last = len(s.sess) - 1
+			}
+		}
+		s.ord = append(s.ord, int32(last))
+	}
+	for o := range s.sess {
+		start := -1 // index in wb of the current frame's header
+		count := 0
+		size := 0
+		for i := 0; i < k; i++ {
+			if int(s.ord[i]) != o {
+				continue
+			}
+			e := &s.q[(s.head+i)%len(s.q)]
+			sz := MediaPacketLen(&e.p)
+			if start >= 0 && (count == s.f.cfg.BatchMax || size+sz > DefaultMaxFrame-300) {
+				wb = finishMediaFrame(wb, start, count)
+				start = -1
+			}
+			if start < 0 {
+				start = len(wb)
+				wb = append(wb, 0, 0, 0, 0, byte(MsgMedia))
+				wb = AppendMediaHeader(wb, s.sess[o], 0)
+				count, size = 0, 0
+			}
+			wb = AppendMediaPacket(wb, &e.p)
+			count++
+			size += sz
+		}
+		if start >= 0 {
+			wb = finishMediaFrame(wb, start, count)
+		}
+	}
+	s.head = (s.head + k) % len(s.q)
+	s.n -= k
+	s.lastBatch = k
 	s.inflight = true
+	return wb
+}
+
+// finishMediaFrame writes the length and packet count of the media frame
+// that starts at wb[start].
+func finishMediaFrame(wb []byte, start, count int) []byte {
+	n := len(wb) - start - 4
+	binary.BigEndian.PutUint32(wb[start:], uint32(n))
+	idLen := int(wb[start+5])
+	binary.BigEndian.PutUint16(wb[start+6+idLen:], uint16(count))
 	return wb
 }

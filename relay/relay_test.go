@@ -699,7 +699,13 @@ func TestForwarderResumesAfterSupervisorRestart(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	srv.Close()
-	// Packets captured while the supervisor is down wait in the queue.
+	// Once the sender has seen the connection go (bytes written into a
+	// socket the peer has just closed are gone with it, as with any TCP
+	// sender), packets captured while the supervisor is down wait in the
+	// queue.
+	for fw.Stats()[0].State == "connected" {
+		time.Sleep(time.Millisecond)
+	}
 	for i := 2; i < 50; i++ {
 		fw.Forward(sess, mediaPacket(uint16(i)))
 		time.Sleep(time.Millisecond)

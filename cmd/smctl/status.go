@@ -97,7 +97,43 @@ type statusView struct {
 	} `json:"cluster"`
 }
 
+type supervisorView struct {
+	Role           string  `json:"role"`
+	Packets        uint64  `json:"packets"`
+	Duplicates     uint64  `json:"duplicates"`
+	SecondsWritten float64 `json:"seconds_written"`
+	DeliveryMs     float64 `json:"max_delivery_ms"`
+	Streams        []struct {
+		Direction string  `json:"direction"`
+		SSRC      string  `json:"ssrc"`
+		Codec     string  `json:"codec"`
+		Packets   uint64  `json:"packets"`
+		Lost      uint64  `json:"lost"`
+		Late      uint64  `json:"late"`
+		Concealed uint64  `json:"concealed"`
+		JitterMs  float64 `json:"jitter_ms"`
+		TargetMs  float64 `json:"target_ms"`
+		MOS       float64 `json:"mos"`
+	} `json:"streams"`
+}
+
+func printSupervisorStatus(w io.Writer, sv *supervisorView) error {
+	fmt.Fprintf(w, "supervisor service: %d packets received, %d duplicates dropped, %.1f s of audio played, max delivery delay %.1f ms\n",
+		sv.Packets, sv.Duplicates, sv.SecondsWritten, sv.DeliveryMs)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DIRECTION\tSSRC\tCODEC\tPACKETS\tLOST\tLATE\tCONCEALED\tJITTER ms\tBUFFER ms\tMOS")
+	for _, x := range sv.Streams {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\n", x.Direction, x.SSRC, x.Codec,
+			x.Packets, x.Lost, x.Late, x.Concealed, x.JitterMs, x.TargetMs, x.MOS)
+	}
+	return tw.Flush()
+}
+
 func printStatus(w io.Writer, raw []byte) error {
+	var sv supervisorView
+	if json.Unmarshal(raw, &sv) == nil && sv.Role == "supervisor" {
+		return printSupervisorStatus(w, &sv)
+	}
 	var st statusView
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return cli.Failf("status is not in the expected form: %v", err)

@@ -190,12 +190,24 @@ func (s *supervisor) registerMetrics(reg *prometheus.Registry) {
 	c("rejected_packets_total", "Media packets the player refused.", &s.bad)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "supervisor", Name: "seconds_written", Help: "Seconds of audio written to the output."},
 		func() float64 { return s.player.Stats().Seconds }))
+	for i, dir := range []string{"from-agent", "to-agent"} {
+		stream := func(name, help string, get func(playout.StreamStats) float64) {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "playout", Name: name, Help: help,
+				ConstLabels: prometheus.Labels{"direction": dir}},
+				func() float64 { return get(s.player.Stats().Streams[i]) }))
+		}
+		stream("mos", "E-model (ITU-T G.107) MOS estimate of the stream being played; 0 before its first packet.", func(x playout.StreamStats) float64 { return x.MOS })
+		stream("jitter_ms", "RFC 3550 interarrival jitter of the stream, milliseconds.", func(x playout.StreamStats) float64 { return x.JitterMs })
+		stream("target_ms", "Jitter buffer target delay, milliseconds.", func(x playout.StreamStats) float64 { return x.TargetMs })
+		stream("lost_packets", "Sequence numbers never played.", func(x playout.StreamStats) float64 { return float64(x.Lost) })
+		stream("late_packets", "Packets that arrived after their playout time.", func(x playout.StreamStats) float64 { return float64(x.Late) })
+		stream("concealed_frames", "Frames filled by loss concealment.", func(x playout.StreamStats) float64 { return float64(x.Concealed) })
+	}
 }
 
 // Media implements relay.Handler.
 func (s *supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 	var mp relay.MediaPacket
-	now := time.Now()
 	for {
 		ok, err := f.Next(&mp)
 		if err != nil {
@@ -209,7 +221,9 @@ func (s *supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 			s.dups.Add(1)
 			continue
 		}
-		if err := s.player.Push(playout.Direction(mp.Direction), now, mp.Data); err != nil {
+		// The capture time lets the player report the relay's delivery
+		// delay; its jitter buffer times packets by its own clock.
+		if err := s.player.Push(playout.Direction(mp.Direction), time.Unix(0, mp.Time), mp.Data); err != nil {
 			s.bad.Add(1)
 		}
 	}
@@ -227,7 +241,41 @@ func (s *supervisor) StopMonitor(context.Context, *relay.Peer, *relay.StopMonito
 
 // Status implements relay.Handler.
 func (s *supervisor) Status(context.Context, *relay.Peer) (any, error) {
-	return map[string]any{"packets": s.packets.Load(), "duplicates": s.dups.Load(), "player": s.player.Stats()}, nil
+	st := s.player.Stats()
+	out := supervisorStatus{Role: relay.RoleSupervisor, Packets: s.packets.Load(), Duplicates: s.dups.Load(),
+		Rejected: s.bad.Load(), SecondsWritten: st.Seconds, DeliveryMs: st.DeliveryMs, Streams: []streamStatus{}}
+	for i, x := range st.Streams {
+		if x.Packets == 0 {
+			continue
+		}
+		out.Streams = append(out.Streams, streamStatus{Direction: []string{"from-agent", "to-agent"}[i],
+			SSRC: fmt.Sprintf("0x%08x", x.SSRC), Codec: x.Codec.String(), Packets: x.Packets, Lost: x.Lost,
+			Late: x.Late, Concealed: x.Concealed, JitterMs: x.JitterMs, TargetMs: x.TargetMs, MOS: x.MOS})
+	}
+	return out, nil
+}
+
+type supervisorStatus struct {
+	Role           string         `json:"role"`
+	Packets        uint64         `json:"packets"`
+	Duplicates     uint64         `json:"duplicates"`
+	Rejected       uint64         `json:"rejected"`
+	SecondsWritten float64        `json:"seconds_written"`
+	DeliveryMs     float64        `json:"max_delivery_ms"`
+	Streams        []streamStatus `json:"streams"`
+}
+
+type streamStatus struct {
+	Direction string  `json:"direction"`
+	SSRC      string  `json:"ssrc"`
+	Codec     string  `json:"codec"`
+	Packets   uint64  `json:"packets"`
+	Lost      uint64  `json:"lost"`
+	Late      uint64  `json:"late"`
+	Concealed uint64  `json:"concealed"`
+	JitterMs  float64 `json:"jitter_ms"`
+	TargetMs  float64 `json:"target_ms"`
+	MOS       float64 `json:"mos"`
 }
 
 // Closed implements relay.Handler.

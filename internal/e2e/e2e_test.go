@@ -247,6 +247,28 @@ func TestMonitoredCallReachesWAV(t *testing.T) {
 	}
 	srv.wait(t, 30*time.Second)
 	time.Sleep(500 * time.Millisecond)
+	// The supervisor's status has the played streams with their quality.
+	so, se, code = runCmd(t, nil, "smctl", "status", "--json", "--server", supAddr, "--security-dir", sec)
+	if code != 0 {
+		t.Fatalf("supervisor status exited %d: %s", code, se)
+	}
+	var sst struct {
+		Streams []struct {
+			Direction string  `json:"direction"`
+			Codec     string  `json:"codec"`
+			Lost      int     `json:"lost"`
+			MOS       float64 `json:"mos"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal([]byte(so), &sst); err != nil || len(sst.Streams) != 2 {
+		t.Fatalf("supervisor status %s: %v", so, err)
+	}
+	for _, x := range sst.Streams {
+		// G.711 without loss: E-model R 93.2, MOS 4.4 less the delay term.
+		if x.Codec != "PCMU" || x.Lost != 0 || x.MOS < 4.2 || x.MOS > 4.5 {
+			t.Errorf("stream %+v: want PCMU, no loss, MOS about 4.4", x)
+		}
+	}
 	sup.stop(t, syscall.SIGTERM)
 
 	var agent *gen.Stream
