@@ -46,11 +46,15 @@ func routeTLS(server, client *tls.Config) (*tls.Config, error) {
 		clientCert = &server.Certificates[0]
 	}
 	var getClientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
-	if client != nil && client.GetClientCertificate != nil {
+	switch {
+	case client != nil && client.GetClientCertificate != nil:
 		getClientCert = client.GetClientCertificate
-	} else if clientCert != nil {
+	case client == nil && server.GetClientCertificate != nil:
+		// One configuration for both ends (the tls package's PeerConfig).
+		getClientCert = server.GetClientCertificate
+	case clientCert != nil:
 		getClientCert = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCert, nil }
-	} else {
+	default:
 		return nil, fmt.Errorf("%w: the route TLS configuration has no client certificate", ErrConfig)
 	}
 	minVer := server.MinVersion
