@@ -20,7 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if memberMain() {
+	if memberMain() || supervisorMain() {
 		return
 	}
 	goleak.VerifyTestMain(m)
