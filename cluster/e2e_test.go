@@ -38,10 +38,14 @@ type supervisorConfig struct {
 	CertDir string `json:"cert_dir"`
 }
 
-// recorder prints each RTP packet it receives as one hex line on stdout.
+// recorder prints each RTP packet it receives as one line on stdout:
+// session, sending capture server, "dup" or "new" as the supervisor's
+// de-duplication (relay.Dedup, as smsupervisor uses it) judges it, and the
+// packet in hex.
 type recorder struct {
-	mu  sync.Mutex
-	out *os.File
+	mu    sync.Mutex
+	out   *os.File
+	dedup *relay.Dedup
 }
 
 func (r *recorder) StartMonitor(context.Context, *relay.Peer, *relay.StartMonitor) (*relay.SessionStatus, error) {
@@ -61,7 +65,11 @@ func (r *recorder) Media(p *relay.Peer, f *relay.MediaFrame) error {
 		if err != nil || !ok {
 			return err
 		}
-		fmt.Fprintf(r.out, "%s %s %s\n", f.Session, p.Hello.Name, hex.EncodeToString(pkt.Data))
+		verdict := "new"
+		if r.dedup.Seen(f.Session, pkt.Direction, pkt.Data) {
+			verdict = "dup"
+		}
+		fmt.Fprintf(r.out, "%s %s %s %s\n", f.Session, p.Hello.Name, verdict, hex.EncodeToString(pkt.Data))
 	}
 }
 
@@ -79,7 +87,7 @@ func supervisorMain() bool {
 	if err == nil {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", sc.Listen); err == nil {
-			srv := relay.NewServer(relay.ServerConfig{Handler: &recorder{out: os.Stdout}, Role: relay.RoleSupervisor, Name: "test-supervisor"})
+			srv := relay.NewServer(relay.ServerConfig{Handler: &recorder{out: os.Stdout, dedup: relay.NewDedup()}, Role: relay.RoleSupervisor, Name: "test-supervisor"})
 			go srv.Serve(tls.NewListener(ln, cfg))
 			fmt.Fprintln(os.Stderr, "supervisor listening on", sc.Listen)
 			buf := make([]byte, 1)
@@ -106,9 +114,9 @@ func buildTool(t *testing.T, dir, name string) string {
 }
 
 // rtpCapture writes n RTP packets of agent phone 10.9.0.5 (to 10.8.0.1)
-// with sequence numbers from seq0 and returns the file and the UDP
-// payloads, hex-encoded.
-func rtpCapture(t *testing.T, path string, seq0 uint16, n int) map[string]bool {
+// with sequence numbers from seq0, 20 ms apart, and returns their UDP
+// payloads (the RTP packets), hex-encoded, in order.
+func rtpCapture(t *testing.T, path string, seq0 uint16, n int) []string {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -117,7 +125,7 @@ func rtpCapture(t *testing.T, path string, seq0 uint16, n int) map[string]bool {
 	defer f.Close()
 	w := pcapgo.NewWriter(f)
 	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
-	want := make(map[string]bool, n)
+	want := make([]string, 0, n)
 	ts := time.Unix(1_700_000_000, 0)
 	for i := range n {
 		rtp := make([]byte, 12+160)
@@ -142,7 +150,7 @@ func rtpCapture(t *testing.T, path string, seq0 uint16, n int) map[string]bool {
 		b := buf.Bytes()
 		ts = ts.Add(20 * time.Millisecond)
 		w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: len(b)}, b)
-		want[hex.EncodeToString(rtp)] = true
+		want = append(want, hex.EncodeToString(rtp))
 	}
 	return want
 }
@@ -247,9 +255,38 @@ func TestEndToEndThreeServers(t *testing.T) {
 		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, smctl}, args...)...).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
+	// hasSess reports whether server i has session id in its filter (the
+	// sessions it captures for), from smctl status --json.
 	hasSess := func(i int, id string) bool {
 		out, err := ctl(l.ns[i], "status", "--server", l.addr[i]+":42228", "--json")
-		return err == nil && strings.Contains(out, `"`+id+`"`)
+		if err != nil {
+			return false
+		}
+		var st struct {
+			Sessions []struct {
+				ID string `json:"id"`
+			} `json:"sessions"`
+		}
+		if json.Unmarshal([]byte(out), &st) != nil {
+			return false
+		}
+		for _, s := range st.Sessions {
+			if s.ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	// anyHas asks the three servers at once.
+	anyHas := func(id string) bool {
+		var wg sync.WaitGroup
+		var has [3]bool
+		for i := range 3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); has[i] = hasSess(i, id) }()
+		}
+		wg.Wait()
+		return has[0] || has[1] || has[2]
 	}
 	members := func(i int) int {
 		out, err := ctl(l.ns[i], "status", "--server", l.addr[i]+":42228", "--json")
@@ -277,39 +314,150 @@ func TestEndToEndThreeServers(t *testing.T) {
 	id = strings.TrimSpace(id[strings.LastIndexByte(id, '\n')+1:])
 	waitFor(t, 5*time.Second, "session "+id+" on C", func() bool { return hasSess(2, id) })
 
-	check := func(round string, want map[string]bool, pcap string) {
-		t.Helper()
-		if out, err := exec.Command("ip", "netns", "exec", l.ns[2], "tcpreplay", "-q", "-i", "span1", "--pps", "500", pcap).CombinedOutput(); err != nil {
-			t.Fatalf("tcpreplay: %v\n%s", err, out)
+	// received parses the supervisor's output: for each packet of the
+	// session, how many copies were accepted ("new") and which servers
+	// sent it.
+	type rx struct {
+		accepted int
+		from     map[string]bool
+	}
+	received := func() map[string]*rx {
+		got := map[string]*rx{}
+		for _, line := range strings.Split(supOut.String(), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 4 || f[0] != id {
+				continue
+			}
+			r := got[f[3]]
+			if r == nil {
+				r = &rx{from: map[string]bool{}}
+				got[f[3]] = r
+			}
+			r.from[f[1]] = true
+			if f[2] == "new" {
+				r.accepted++
+			}
 		}
-		count := func() map[string]int {
-			got := map[string]int{}
-			for _, line := range strings.Split(supOut.String(), "\n") {
-				f := strings.Fields(line)
-				if len(f) == 3 && f[0] == id && want[f[2]] {
-					got[f[2]]++
+		return got
+	}
+	replay := func(ns, pcap string, pps int) *exec.Cmd {
+		cmd := exec.Command("ip", "netns", "exec", ns, "tcpreplay", "-q", "-i", "span1", "--pps", fmt.Sprint(pps), pcap)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// exactlyOnce waits for every packet of want and checks that the
+	// supervisor accepted each one once, and only from the given servers.
+	exactlyOnce := func(round string, want []string, from ...string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, round+": every packet at the supervisor", func() bool {
+			got := received()
+			for _, p := range want {
+				if got[p] == nil {
+					return false
 				}
 			}
-			return got
-		}
-		waitFor(t, 10*time.Second, round+": every packet at the supervisor", func() bool { return len(count()) == len(want) })
-		time.Sleep(500 * time.Millisecond) // late duplicates would show now
-		for p, n := range count() {
-			if n != 1 {
-				t.Fatalf("%s: packet %.24s… delivered %d times", round, p, n)
+			return true
+		})
+		time.Sleep(300 * time.Millisecond) // late copies would show now
+		got := received()
+		senders := map[string]bool{}
+		for _, p := range want {
+			if got[p].accepted != 1 {
+				t.Fatalf("%s: packet %.32s… accepted %d times", round, p, got[p].accepted)
+			}
+			for s := range got[p].from {
+				senders[s] = true
 			}
 		}
+		for _, s := range from {
+			if !senders[s] {
+				t.Errorf("%s: nothing came from %s (senders %v)", round, s, senders)
+			}
+		}
+		if len(senders) != len(from) {
+			t.Errorf("%s: senders %v, want %v", round, senders, from)
+		}
 	}
-	first := rtpCapture(t, filepath.Join(dir, "first.pcap"), 1, 200)
-	check("first stream", first, filepath.Join(dir, "first.pcap"))
 
-	// Kill C and restart it: no new client request.
+	// 1. The agent's voice appears on C's SPAN port only.
+	dir1 := filepath.Join(dir, "first.pcap")
+	first := rtpCapture(t, dir1, 1, 200)
+	if err := replay(l.ns[2], dir1, 500).Wait(); err != nil {
+		t.Fatalf("tcpreplay: %v", err)
+	}
+	exactlyOnce("C's SPAN", first, "C")
+
+	// 2. Overlapping SPAN sessions: B and C both see the same stream; the
+	// supervisor keeps one copy of each packet.
+	dir2 := filepath.Join(dir, "overlap.pcap")
+	overlap := rtpCapture(t, dir2, 1000, 200)
+	rb, rc := replay(l.ns[1], dir2, 500), replay(l.ns[2], dir2, 500)
+	if err := rb.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce("overlapping SPAN on B and C", overlap, "B", "C")
+
+	// 3. C is killed while the call goes on, and restarted: no new client
+	// request. The stream resumes; from the first packet after the
+	// restart on, nothing is missing or doubled.
+	dir3 := filepath.Join(dir, "restart.pcap")
+	third := rtpCapture(t, dir3, 5000, 1000) // 5 s at 200 packets/s
 	procs[2].cmd.Process.Kill()
 	procs[2].cmd.Wait()
+	call := replay(l.ns[2], dir3, 200)
+	time.Sleep(500 * time.Millisecond) // C is down: these packets are lost
 	restart := time.Now()
 	startServer(2)
-	waitFor(t, 20*time.Second, "restarted C to hold the session", func() bool { return hasSess(2, id) })
-	t.Logf("restarted smserver C holds the session %v after its start", time.Since(restart))
-	second := rtpCapture(t, filepath.Join(dir, "second.pcap"), 5000, 200)
-	check("after restart", second, filepath.Join(dir, "second.pcap"))
+	var resumed time.Duration
+	firstIdx := -1
+	waitFor(t, 5*time.Second, "the stream to resume after C's restart", func() bool {
+		got := received()
+		for i, p := range third {
+			if got[p] != nil {
+				resumed, firstIdx = time.Since(restart), i
+				return true
+			}
+		}
+		return false
+	})
+	if err := call.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restarted smserver C: stream resumed %v after its start (packet %d of %d was the first through)", resumed, firstIdx, len(third))
+	exactlyOnce("after C's restart", third[firstIdx:], "C")
+	if !hasSess(2, id) {
+		t.Fatalf("restarted C does not list session %s", id)
+	}
+
+	// 4. Stop on B (not the owner): capture ends everywhere within a second.
+	if out, err := ctl(l.ns[1], "monitor", "stop", "--server", l.addr[1]+":42228", "--session", id); err != nil {
+		t.Fatalf("smctl monitor stop: %v: %s", err, out)
+	}
+	stopped := time.Now()
+	var lastPoll time.Time
+	waitFor(t, 3*time.Second, "the session to end on A, B and C", func() bool {
+		lastPoll = time.Now()
+		return !anyHas(id)
+	})
+	// The first poll that found it gone on all three started at lastPoll:
+	// the session had ended by then.
+	if el := lastPoll.Sub(stopped); el > time.Second {
+		t.Fatalf("the session ended on all three servers only %v after the stop", el)
+	}
+	t.Logf("stop on B: session gone from all three servers by %v after smctl returned (polling resolution %v)", lastPoll.Sub(stopped), time.Since(lastPoll))
+	before := len(supOut.String())
+	dir4 := filepath.Join(dir, "after-stop.pcap")
+	rtpCapture(t, dir4, 9000, 50)
+	if err := replay(l.ns[2], dir4, 500).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if extra := supOut.String()[before:]; strings.Contains(extra, id) {
+		t.Fatalf("media of the stopped session still arrives:\n%.300s", extra)
+	}
 }
