@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -538,7 +539,16 @@ func (n *Node) fetchSnapshot(r *server.RouteInfo) bool {
 		return false
 	default:
 	}
-	msg, err := n.nc.Request(n.snapSubj(r.RemoteID), nil, snapTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), snapTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.done: // Close does not wait for a slow peer
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	msg, err := n.nc.RequestWithContext(ctx, n.snapSubj(r.RemoteID), nil)
 	if err != nil {
 		// Usually the peer's subscription has not crossed the new route
 		// yet; the next check retries.
