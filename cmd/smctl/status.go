@@ -67,11 +67,16 @@ type statusView struct {
 		CapturedBy      []string `json:"captured_by"`
 		Recording       string   `json:"recording"`
 		Streams         []struct {
-			SSRC      string `json:"ssrc"`
-			Direction string `json:"direction"`
-			Src       string `json:"src"`
-			Dst       string `json:"dst"`
-			Packets   uint64 `json:"packets"`
+			SSRC      string  `json:"ssrc"`
+			Direction string  `json:"direction"`
+			Src       string  `json:"src"`
+			Dst       string  `json:"dst"`
+			Packets   uint64  `json:"packets"`
+			Codec     string  `json:"codec"`
+			Lost      int64   `json:"lost"`
+			LostNet   uint64  `json:"lost_network"`
+			LostCap   uint64  `json:"lost_in_capture"`
+			JitterMs  float64 `json:"jitter_ms"`
 		} `json:"streams"`
 	} `json:"sessions"`
 	Kernel *struct {
@@ -168,7 +173,8 @@ func printStatus(w io.Writer, raw []byte) error {
 			fmt.Fprintf(tw, "  recording to %s\n", s.Recording)
 		}
 		for _, x := range s.Streams {
-			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t\t\t%d\t\n", x.SSRC, x.Direction, x.Src, x.Dst, x.Packets)
+			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s lost %d (network %d, capture %d) jitter %.2f ms\t\t%d\t\n",
+				x.SSRC, x.Direction, x.Src, x.Dst, x.Codec, x.Lost, x.LostNet, x.LostCap, x.JitterMs, x.Packets)
 		}
 	}
 	return tw.Flush()

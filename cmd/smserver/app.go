@@ -70,12 +70,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	defer s.ln.Close()
 
 	var sources []capture.Source
+	var drops []*atomic.Uint64 // kernel drop counter of each source's capture
 	if cfg.Pcap != "" {
 		fs, err := capture.OpenFile(cfg.Pcap, capture.FileOptions{Speed: cfg.PcapSpeed})
 		if err != nil {
 			return cli.Usage(err)
 		}
 		sources = append(sources, fs)
+		drops = append(drops, nil)
 	} else {
 		for _, ifname := range cfg.Interfaces {
 			lc := cfg.Live
@@ -90,6 +92,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			s.lives = append(s.lives, live)
 			for _, src := range live.Sources() {
 				sources = append(sources, src)
+				drops = append(drops, live.DropCounter())
 			}
 		}
 	}
@@ -158,8 +161,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	captureCtx, stopCapture := context.WithCancel(ctx)
 	defer stopCapture()
 	capDone := make(chan error, len(sources))
-	for _, src := range sources {
-		w := newWorker(s, src)
+	for i, src := range sources {
+		w := newWorker(s, src, drops[i])
 		s.workers = append(s.workers, w)
 	}
 	for _, w := range s.workers {
@@ -543,6 +546,10 @@ type captureJSON struct {
 	RTP          uint64 `json:"rtp"`
 	RTCP         uint64 `json:"rtcp"`
 	Matched      uint64 `json:"matched"`
+	// Streams is the number of RTP streams tracked; StreamOverflow counts
+	// packets of streams beyond the table's cap.
+	Streams        int    `json:"streams"`
+	StreamOverflow uint64 `json:"stream_overflow"`
 }
 
 type sessionJSON struct {
@@ -564,7 +571,16 @@ type streamJSON struct {
 	Direction string `json:"direction"`
 	Src       string `json:"src"`
 	Dst       string `json:"dst"`
+	VLAN      *int   `json:"vlan"`
 	Packets   uint64 `json:"packets"`
+	// From the capture's stream table (RFC 3550): the stream as seen on
+	// the wire, whether or not it was monitored all along.
+	Codec      string  `json:"codec,omitempty"`
+	Lost       int64   `json:"lost"`
+	LostNet    uint64  `json:"lost_network"`
+	LostCap    uint64  `json:"lost_in_capture"`
+	JitterMs   float64 `json:"jitter_ms"`
+	MaxDeltaMs float64 `json:"max_delta_ms"`
 }
 
 func (s *server) status() *statusJSON {
@@ -598,9 +614,23 @@ func (s *server) status() *statusJSON {
 	}
 	streams := map[string][]streamJSON{}
 	for _, w := range s.workers {
+		stats, tracked, overflow := w.streamStats()
+		st.Capture.Streams += tracked
+		st.Capture.StreamOverflow += overflow
 		for k, n := range w.snapshot() {
-			streams[k.session] = append(streams[k.session], streamJSON{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
-				Direction: k.dir.String(), Src: k.src.String(), Dst: k.dst.String(), Packets: n})
+			sj := streamJSON{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
+				Direction: k.dir.String(), Src: k.src.String(), Dst: k.dst.String(), Packets: n}
+			key := capture.StreamKey{VLAN: capture.NoVLAN, Src: k.src, Dst: k.dst, SSRC: k.ssrc}
+			if k.vlan != 0 {
+				v := int(k.vlan & 0x0fff)
+				sj.VLAN = &v
+				key.VLAN = uint16(v)
+			}
+			if x, ok := stats[key]; ok {
+				sj.Codec, sj.Lost, sj.LostNet, sj.LostCap = x.Codec, x.Lost, x.LostNetwork, x.LostCapture
+				sj.JitterMs, sj.MaxDeltaMs = x.Jitter, x.MaxDelta
+			}
+			streams[k.session] = append(streams[k.session], sj)
 		}
 	}
 	for _, x := range s.filter.Sessions() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/silentmon/silentmon/capture"
@@ -20,28 +21,50 @@ type streamKey struct {
 	dir      filter.Direction
 	ssrc     uint32
 	src, dst netip.AddrPort
+	vlan     uint16 // outer TCI, 0 untagged
 }
 
 // worker runs one capture source: decode, filter, forward. It owns its
 // stream counters and publishes a copy every half second for status.
 type worker struct {
-	s   *server
-	src capture.Source
+	s      *server
+	src    capture.Source
+	replay bool // src is a capture file
 
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
+	table    *capture.StreamTable // every RTP stream this worker sees
+	lastTS   time.Time            // capture time of the last frame
 
-	mu     sync.Mutex
-	snap   map[streamKey]uint64
-	active []string // sessions with packets in the last activeWindow
+	mu        sync.Mutex
+	snap      map[streamKey]uint64
+	active    []string                                  // sessions with packets in the last activeWindow
+	stats     map[capture.StreamKey]capture.StreamStats // of monitored streams
+	tracked   int
+	overflow  uint64
+	statsBuf  []capture.StreamStats
+	lastStats time.Time
 }
 
 // activeWindow is how recently a session must have had packets here for
 // this server to report that it captures it.
 const activeWindow = 3 * time.Second
 
-func newWorker(s *server, src capture.Source) *worker {
-	return &worker{s: s, src: src, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}}
+// newWorker returns a worker for src; drops, if not nil, is the kernel's
+// running drop count of the capture src belongs to, which splits sequence
+// gaps into network and capture loss.
+func newWorker(s *server, src capture.Source, drops *atomic.Uint64) *worker {
+	_, replay := src.(*capture.FileSource)
+	return &worker{s: s, src: src, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{},
+		table: capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
+}
+
+// streamStats returns the statistics of the monitored streams and the
+// table's totals.
+func (w *worker) streamStats() (map[capture.StreamKey]capture.StreamStats, int, uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats, w.tracked, w.overflow
 }
 
 func (w *worker) snapshot() map[streamKey]uint64 {
@@ -56,7 +79,7 @@ func (w *worker) activeSessions() []string {
 	return w.active
 }
 
-func (w *worker) publish() {
+func (w *worker) publish(final bool) {
 	cp := make(map[streamKey]uint64, len(w.counts))
 	live := map[string]bool{}
 	for _, x := range w.s.filter.Sessions() {
@@ -78,15 +101,47 @@ func (w *worker) publish() {
 			active = append(active, id)
 		}
 	}
+	// The whole table is walked for the statistics, so not at every
+	// publication.
+	w.mu.Lock()
+	stats := w.stats
+	w.mu.Unlock()
+	if final || now.Sub(w.lastStats) >= 2*time.Second {
+		stats = nil
+		w.lastStats = now
+		if !w.lastTS.IsZero() {
+			w.table.Expire(w.lastTS)
+		}
+		want := make(map[capture.StreamKey]bool, len(cp))
+		for k := range cp {
+			vlan := uint16(capture.NoVLAN)
+			if k.vlan != 0 {
+				vlan = k.vlan & 0x0fff
+			}
+			want[capture.StreamKey{VLAN: vlan, Src: k.src, Dst: k.dst, SSRC: k.ssrc}] = true
+		}
+		if len(want) > 0 {
+			stats = make(map[capture.StreamKey]capture.StreamStats, len(want))
+			w.statsBuf = w.table.Snapshot(w.statsBuf[:0])
+			for _, st := range w.statsBuf {
+				if want[st.StreamKey] {
+					stats[st.StreamKey] = st
+				}
+			}
+		}
+	}
 	w.mu.Lock()
 	w.snap = cp
 	w.active = active
+	w.stats = stats
+	w.tracked = w.table.Len()
+	w.overflow = w.table.Overflow()
 	w.mu.Unlock()
 }
 
 func (w *worker) run(ctx context.Context, waitSession bool) error {
 	defer w.src.Close()
-	defer w.publish()
+	defer w.publish(true)
 	if waitSession {
 		if err := w.s.waitSession(ctx); err != nil {
 			return nil
@@ -102,6 +157,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	for ctx.Err() == nil {
 		n, err := w.src.ReadBatch(frames, infos)
 		now := time.Now()
+		if n > 0 {
+			w.lastTS = infos[n-1].Timestamp
+		}
 		for i := 0; i < n; i++ {
 			st.frames.Add(1)
 			if err := pkt.Decode(frames[i], lt, &infos[i]); err != nil {
@@ -114,6 +172,7 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				continue
 			case capture.KindRTP:
 				st.rtp.Add(1)
+				w.table.Update(&pkt, infos[i].Timestamp)
 			default:
 				continue
 			}
@@ -122,15 +181,21 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				continue
 			}
 			st.matched.Add(1)
+			// A replayed file's timestamps are from when it was recorded;
+			// its packets are "captured" now.
+			captured := infos[i].Timestamp.UnixNano()
+			if w.replay {
+				captured = now.UnixNano()
+			}
 			var vlan uint16
 			if pkt.NumVLANs > 0 {
 				vlan = pkt.VLANs[0].TCI
 			}
 			for _, m := range matches {
-				mp := relay.MediaPacket{Direction: m.Direction, Time: infos[i].Timestamp.UnixNano(),
+				mp := relay.MediaPacket{Direction: m.Direction, Time: captured,
 					Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: pkt.UDP}
 				w.s.fw.Forward(m.Session, &mp)
-				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst}]++
+				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
 				w.lastSeen[m.Session.ID] = now
 				if m.Session.Record {
 					if rec := w.s.rec.get(m.Session.ID); rec != nil {
@@ -141,7 +206,7 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		}
 		if now.Sub(lastPub) > 500*time.Millisecond {
 			lastPub = now
-			w.publish()
+			w.publish(false)
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
