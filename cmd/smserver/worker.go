@@ -160,18 +160,19 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		if n > 0 {
 			w.lastTS = infos[n-1].Timestamp
 		}
+		// Counters are added once per batch, not per packet.
+		var nDecErr, nRTCP, nRTP, nMatched uint64
 		for i := 0; i < n; i++ {
-			st.frames.Add(1)
 			if err := pkt.Decode(frames[i], lt, &infos[i]); err != nil {
-				st.decodeErrors.Add(1)
+				nDecErr++
 				continue
 			}
 			switch pkt.Kind {
 			case capture.KindRTCP:
-				st.rtcp.Add(1)
+				nRTCP++
 				continue
 			case capture.KindRTP:
-				st.rtp.Add(1)
+				nRTP++
 				w.table.Update(&pkt, infos[i].Timestamp)
 			default:
 				continue
@@ -180,7 +181,7 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 			if len(matches) == 0 {
 				continue
 			}
-			st.matched.Add(1)
+			nMatched++
 			// A replayed file's timestamps are from when it was recorded;
 			// its packets are "captured" now.
 			captured := infos[i].Timestamp.UnixNano()
@@ -204,6 +205,11 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				}
 			}
 		}
+		st.frames.Add(uint64(n))
+		st.decodeErrors.Add(nDecErr)
+		st.rtcp.Add(nRTCP)
+		st.rtp.Add(nRTP)
+		st.matched.Add(nMatched)
 		if now.Sub(lastPub) > 500*time.Millisecond {
 			lastPub = now
 			w.publish(false)
