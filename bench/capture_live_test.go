@@ -32,7 +32,7 @@ type vethPair struct {
 	ifTx, ifRx string // interface names
 }
 
-func newVethPair(t *testing.T) *vethPair {
+func newVethPair(t testing.TB) *vethPair {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -64,8 +64,7 @@ func newVethPair(t *testing.T) *vethPair {
 
 // inNetns runs f on an OS thread moved into namespace ns; sockets opened
 // by f stay in ns.
-func inNetns(t *testing.T, ns string, f func() error) error {
-	t.Helper()
+func inNetns(ns string, f func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -121,7 +120,7 @@ func TestLiveVethTcpreplay(t *testing.T) {
 				t.Logf("ethtool -K %s rxvlan %s: %v: %s (the kernel strips the tag in software anyway)", v.ifRx, offload, err, strings.TrimSpace(string(out)))
 			}
 			var live *capture.Live
-			err := inNetns(t, v.nsRx, func() (err error) {
+			err := inNetns(v.nsRx, func() (err error) {
 				live, err = capture.OpenLive(capture.LiveConfig{Interface: v.ifRx, Workers: 2, BlockTimeout: 5 * time.Millisecond})
 				return err
 			})
