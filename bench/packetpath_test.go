@@ -242,5 +242,49 @@ func BenchmarkStreamTable(b *testing.B) {
 			b.ReportMetric(perStream, "B/stream")
 			runtime.KeepAlive(tab)
 		})
+		b.Run(fmt.Sprint("batch/streams=", streams), func(b *testing.B) {
+			// The same through UpdateBatch, 64 packets at a time, as a
+			// capture worker hands over a ring block.
+			const batch = 64
+			pkts := make([]capture.Packet, streams)
+			for i := range pkts {
+				p := &pkts[i]
+				p.Kind = capture.KindRTP
+				p.NumVLANs = 1
+				p.VLANs[0] = capture.VLANTag{TPID: 0x8100, TCI: 5<<13 | 85}
+				p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 10, byte(i >> 8), byte(i)}), uint16(20000+i%1000*2))
+				p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)}), 30000)
+				p.RTP.SSRC = uint32(i)*2654435761 + 1
+				p.RTP.Payload = make([]byte, 160)
+			}
+			tab := capture.NewStreamTable(capture.StreamTableConfig{MaxStreams: 200000})
+			t0 := time.Unix(1700000000, 0)
+			times := make([]time.Time, batch)
+			for i := 0; i < streams; i += batch {
+				for k := range times {
+					times[k] = t0
+				}
+				tab.UpdateBatch(pkts[i:min(i+batch, streams)], times)
+			}
+			if tab.Len() != streams {
+				b.Fatalf("%d streams tracked, want %d", tab.Len(), streams)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				k := i % streams
+				end := min(k+batch, streams)
+				round := i / streams
+				for j := k; j < end; j++ {
+					pkts[j].RTP.SequenceNumber = uint16(round + 1)
+					pkts[j].RTP.Timestamp = uint32(round+1) * 160
+				}
+				ts := t0.Add(time.Duration(round+1) * 20 * time.Millisecond)
+				for j := range times {
+					times[j] = ts
+				}
+				tab.UpdateBatch(pkts[k:end], times)
+			}
+		})
 	}
 }

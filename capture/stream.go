@@ -134,6 +134,7 @@ type StreamTable struct {
 	epoch    int64 // Unix ns; 0 until set
 	overflow uint64
 	expired  uint64
+	sink     int64 // keeps UpdateBatch's early loads alive
 }
 
 // NewStreamTable returns an empty table.
@@ -228,6 +229,41 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		t.slots[j] = i + 1
 	}
 	return true
+}
+
+// UpdateBatch is Update for a batch of decoded packets (those whose Kind
+// is not KindRTP are skipped), captured at times[i]; it returns how many it
+// accounted. It first touches the hash slots and stream entries of the
+// whole batch, so that the cache misses of a large table overlap instead of
+// following one another, then updates each stream.
+func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
+	const chunk = 32
+	var hs [chunk]uint64
+	n := 0
+	for base := 0; base < len(pkts); base += chunk {
+		end := min(base+chunk, len(pkts), len(times))
+		var sink int64
+		for i := base; i < end; i++ {
+			if p := &pkts[i]; p.Kind == KindRTP {
+				hs[i-base] = hashKey(p, outerVLAN(p), t.seed)
+				sink += int64(t.slots[hs[i-base]&t.mask])
+			}
+		}
+		for i := base; i < end; i++ {
+			if pkts[i].Kind == KindRTP {
+				if j := t.slots[hs[i-base]&t.mask]; j != 0 {
+					sink += t.streams[j-1].lastNs
+				}
+			}
+		}
+		t.sink += sink
+		for i := base; i < end; i++ {
+			if t.Update(&pkts[i], times[i]) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (t *StreamTable) drops() uint64 {

@@ -194,3 +194,46 @@ func TestStreamUpdateZeroAlloc(t *testing.T) {
 		t.Fatalf("Update allocates %.1f times per packet, want 0", allocs)
 	}
 }
+
+// TestUpdateBatch checks that UpdateBatch gives the figures of Update
+// called packet by packet, and skips packets that are not RTP.
+func TestUpdateBatch(t *testing.T) {
+	var pkts []capture.Packet
+	var times []time.Time
+	t0 := time.Unix(1700000000, 0)
+	for i := 0; i < 100; i++ {
+		for s := 0; s < 7; s++ {
+			seq := uint16(65500 + i)
+			if i == 50 && s == 3 {
+				continue // one loss
+			}
+			p := decodeRTP(t, capturetest.Frame{RTP: &capturetest.RTP{Seq: seq, Timestamp: uint32(i) * 160, SSRC: uint32(s + 1)}, Payload: payload160})
+			pkts = append(pkts, *p)
+			times = append(times, t0.Add(time.Duration(i)*20*time.Millisecond+time.Duration(s*i%3)*time.Millisecond))
+		}
+		pkts = append(pkts, capture.Packet{Kind: capture.KindUDP})
+		times = append(times, t0)
+	}
+	one := capture.NewStreamTable(capture.StreamTableConfig{})
+	for i := range pkts {
+		one.Update(&pkts[i], times[i])
+	}
+	batch := capture.NewStreamTable(capture.StreamTableConfig{})
+	if n := batch.UpdateBatch(pkts, times); n != 699 {
+		t.Fatalf("UpdateBatch accounted %d packets, want 699", n)
+	}
+	a, b := one.Snapshot(nil), batch.Snapshot(nil)
+	if len(a) != 7 || len(b) != 7 {
+		t.Fatalf("%d and %d streams, want 7", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Errorf("stream %d differs:\n%+v\n%+v", i, a[i], b[i])
+		}
+	}
+	for _, st := range a {
+		if want := int64(map[bool]int{true: 1}[st.SSRC == 4]); st.Lost != want {
+			t.Errorf("SSRC %d lost %d, want %d", st.SSRC, st.Lost, want)
+		}
+	}
+}
