@@ -49,7 +49,8 @@ func main() {
 			tab := capture.NewStreamTable(capture.StreamTableConfig{Drops: live.DropCounter()})
 			frames := make([][]byte, 512)
 			infos := make([]capture.Info, 512)
-			var p capture.Packet
+			pkts := make([]capture.Packet, 512)
+			times := make([]time.Time, 512)
 			var n uint64
 			lastExpire := time.Now()
 			for {
@@ -61,11 +62,12 @@ func main() {
 					break
 				}
 				for i := 0; i < k; i++ {
-					if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) == nil && p.Kind == capture.KindRTP {
-						tab.Update(&p, infos[i].Timestamp)
-						n++
+					if pkts[i].Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil {
+						pkts[i].Kind = capture.KindOther
 					}
+					times[i] = infos[i].Timestamp
 				}
+				n += uint64(tab.UpdateBatch(pkts[:k], times[:k]))
 				if k > 0 && infos[k-1].Timestamp.Sub(lastExpire) > time.Second {
 					lastExpire = infos[k-1].Timestamp
 					tab.Expire(lastExpire)
