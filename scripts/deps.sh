@@ -8,7 +8,7 @@ PACKAGES=(
   tshark tcpreplay tcpdump ethtool iproute2   # capture tests and the NIC test
   libbcg729-dev                               # G.729 decoding (cgo)
   portaudio19-dev libasound2-plugins alsa-utils  # PortAudio playout and its test
-  sox openssl pkg-config valgrind gcc
+  sox openssl pkg-config valgrind gcc bc curl procps
 )
 
 missing=()

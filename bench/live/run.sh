@@ -10,8 +10,8 @@
 # ratio silentmon / tcpdump.
 #
 # Environment: CALLS (1000), DURATION (5s), LOOPS (4, per tcpreplay
-# process), CAPTURER (capturecount or smserver; default capturecount until
-# smserver answers --interface), WORKERS (1), BIN (bin).
+# process), CAPTURER (smserver, the default, or capturecount), WORKERS (1),
+# BIN (bin).
 set -euo pipefail
 
 CALLS=${CALLS:-1000}
@@ -19,13 +19,13 @@ DURATION=${DURATION:-5s}
 LOOPS=${LOOPS:-4}
 WORKERS=${WORKERS:-1}
 BIN=${BIN:-bin}
-CAPTURER=${CAPTURER:-capturecount}
+CAPTURER=${CAPTURER:-smserver}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench-live needs root (network namespaces, AF_PACKET)." >&2
 	exit 2
 fi
-for tool in tcpreplay tcpdump ip go; do
+for tool in tcpreplay tcpdump ip go curl bc; do
 	command -v "$tool" >/dev/null || { echo "bench-live needs $tool on PATH (make deps installs it)." >&2; exit 2; }
 done
 
@@ -50,6 +50,7 @@ ip netns add "$nsR"
 ip link add "$ifT" netns "$nsT" type veth peer name "$ifR" netns "$nsR"
 ip -n "$nsT" link set "$ifT" up
 ip -n "$nsR" link set "$ifR" up
+ip -n "$nsR" link set lo up # smserver's metrics on 127.0.0.1:9228 inside the namespace
 for ns in "$nsT" "$nsR"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
 
 # cpu_ticks PID: user + system time of a process, in clock ticks.
@@ -58,7 +59,9 @@ hz=$(getconf CLK_TCK)
 
 case "$CAPTURER" in
 smserver)
-	ip netns exec "$nsR" "$BIN/smserver" --interface "$ifR" --insecure --listen 127.0.0.1:0 >"$work/sm.out" 2>&1 &
+	[ -x "$BIN/smserver" ] || { echo "bench-live: $BIN/smserver is missing (make build)." >&2; exit 2; }
+	ip netns exec "$nsR" "$BIN/smserver" --interface "$ifR" --workers "$WORKERS" --insecure --cluster=false \
+		--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:9228 >"$work/sm.out" 2>&1 &
 	;;
 capturecount)
 	ip netns exec "$nsR" "$work/capturecount" -i "$ifR" -workers "$WORKERS" >"$work/sm.out" 2>&1 &
@@ -78,6 +81,10 @@ r1=$!
 ip netns exec "$nsT" tcpreplay -q -K --topspeed --loop "$LOOPS" -i "$ifT" "$work/calls.pcap" >"$work/r2.out" 2>&1 &
 r2=$!
 pids+=("$r1" "$r2")
+if [ -n "${PROFILE:-}" ] && [ "$CAPTURER" = smserver ]; then
+	# PROFILE=FILE: a CPU profile of smserver during the replay (go tool pprof FILE).
+	ip netns exec "$nsR" curl -s -o "$PROFILE" "http://127.0.0.1:9228/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" &
+fi
 wait "$r1" "$r2"
 end=$(date +%s.%N)
 sleep 1 # let the captures drain their buffers
@@ -88,6 +95,10 @@ smreal=$(realpid "$smpid")
 tdreal=$(realpid "$tdpid")
 sm_ticks=$(cpu_ticks "$smreal")
 td_ticks=$(cpu_ticks "$tdreal")
+metrics=""
+if [ "$CAPTURER" = smserver ]; then
+	metrics=$(ip netns exec "$nsR" curl -s http://127.0.0.1:9228/metrics || true)
+fi
 kill -INT "$smreal" "$tdreal"
 wait "$smpid" || true
 wait "$tdpid" || true
@@ -98,10 +109,10 @@ rate=$(cat "$work/r1.out" "$work/r2.out" | awk '/Rated:/ {for (i=1;i<=NF;i++) if
 if [ "$CAPTURER" = capturecount ]; then
 	read -r _ sm_pkts _ sm_rtp _ sm_streams _ sm_drops _ _ < <(grep '^packets' "$work/sm.out")
 else
-	metrics=$(curl -s http://127.0.0.1:9228/metrics || true)
 	sm_pkts=$(echo "$metrics" | awk '/^silentmon_capture_kernel_packets_total/ {s += $2} END {print s+0}')
 	sm_drops=$(echo "$metrics" | awk '/^silentmon_capture_kernel_drops_total/ {s += $2} END {print s+0}')
-	sm_rtp=$sm_pkts
+	sm_rtp=$(echo "$metrics" | awk '/^silentmon_capture_rtp_packets_total/ {s += $2} END {print s+0}')
+	sm_streams=$(echo "$metrics" | awk '/^silentmon_capture_streams / {s += $2} END {print s+0}')
 fi
 td_pkts=$(awk '/packets captured/ {print $1}' "$work/td.err")
 td_drops=$(awk '/dropped by kernel/ {print $1}' "$work/td.err")
@@ -115,4 +126,4 @@ printf '%-28s %12s %12s %14s %22s\n' capturer packets drops "CPU s" "CPU s per M
 printf '%-28s %12s %12s %14.2f %22s\n' "silentmon ($CAPTURER)" "$sm_pkts" "$sm_drops" "$(echo "$sm_ticks / $hz" | bc -l)" "$sm_cpu"
 printf '%-28s %12s %12s %14.2f %22s\n' "tcpdump -w /dev/null" "$td_pkts" "$td_drops" "$(echo "$td_ticks / $hz" | bc -l)" "$td_cpu"
 awk -v a="$sm_cpu" -v b="$td_cpu" 'BEGIN { if (b > 0) printf "CPU per packet, silentmon / tcpdump: %.2f\n", a / b }'
-if [ "$CAPTURER" = capturecount ]; then echo "silentmon decoded $sm_rtp RTP packets into $sm_streams streams"; fi
+echo "silentmon decoded $sm_rtp RTP packets into $sm_streams streams"

@@ -260,6 +260,24 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)
 	counter("rtcp_packets_total", "RTCP packets decoded.", &s.stats.rtcp)
 	counter("matched_packets_total", "RTP packets belonging to a monitor session.", &s.stats.matched)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "capture", Name: "streams", Help: "RTP streams tracked by the capture's stream tables."},
+		func() float64 {
+			n := 0
+			for _, w := range s.workers {
+				_, t, _ := w.streamStats()
+				n += t
+			}
+			return float64(n)
+		}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: "streams_over_cap_total", Help: "RTP packets of streams beyond the stream table's cap (not tracked)."},
+		func() float64 {
+			var n uint64
+			for _, w := range s.workers {
+				_, _, o := w.streamStats()
+				n += o
+			}
+			return float64(n)
+		}))
 	kernel := func(name, help string, get func(capture.LiveStats) uint64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
 			func() float64 {

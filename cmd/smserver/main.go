@@ -45,6 +45,7 @@ type config struct {
 	LockDuration    time.Duration
 	AuditFile       string
 	RecordDir       string
+	TrackAllStreams bool
 	Cluster         bool
 	Live            capture.LiveConfig
 }
@@ -123,6 +124,7 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("capture.snaplen", 2048)
 	v.SetDefault("capture.promiscuous", true)
 	v.SetDefault("capture.bpf", true)
+	v.SetDefault("capture.track_all_streams", false)
 }
 
 func validate(cfg *cli.Config) (*config, error) {
@@ -148,7 +150,8 @@ func validate(cfg *cli.Config) (*config, error) {
 		key string
 		dst *bool
 	}{{"pcap_wait_session", &c.PcapWaitSession}, {"exit_after_replay", &c.ExitAfterReplay},
-		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}, {"cluster.enabled", &c.Cluster}} {
+		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}, {"cluster.enabled", &c.Cluster},
+		{"capture.track_all_streams", &c.TrackAllStreams}} {
 		if *k.dst, err = cfg.Bool(k.key); err != nil {
 			return nil, err
 		}

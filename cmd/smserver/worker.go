@@ -14,7 +14,7 @@ import (
 	"github.com/silentmon/silentmon/relay"
 )
 
-const batchSize = 64
+const batchSize = 256
 
 type streamKey struct {
 	session  string
@@ -173,7 +173,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				continue
 			case capture.KindRTP:
 				nRTP++
-				w.table.Update(&pkt, infos[i].Timestamp)
+				if w.s.cfg.TrackAllStreams {
+					w.table.Update(&pkt, infos[i].Timestamp)
+				}
 			default:
 				continue
 			}
@@ -182,6 +184,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				continue
 			}
 			nMatched++
+			if !w.s.cfg.TrackAllStreams {
+				w.table.Update(&pkt, infos[i].Timestamp)
+			}
 			// A replayed file's timestamps are from when it was recorded;
 			// its packets are "captured" now.
 			captured := infos[i].Timestamp.UnixNano()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -51,6 +52,10 @@ func StartMetrics(addr string, reg *prometheus.Registry, healthy func() error, l
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	// Profiles for the operator, on the same loopback address.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	m.wg.Add(1)
 	go func() {
