@@ -2,6 +2,7 @@ package playout
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/zaf/g711"
@@ -123,3 +124,22 @@ func (d *g711Decoder) conceal(pcm []int16) { d.plc.conceal(pcm) }
 func (d *g711Decoder) reset()              { d.plc.reset() }
 func (d *g711Decoder) newTalkspurt()       { d.plc.reset() }
 func (d *g711Decoder) close()              {}
+
+// ParsePayloadTypes parses mappings written PT=NAME ("96=G729") into a map
+// for Config.PayloadTypes. An error names the bad mapping.
+func ParsePayloadTypes(specs []string) (map[uint8]Codec, error) {
+	m := map[uint8]Codec{}
+	for _, s := range specs {
+		pts, name, ok := strings.Cut(s, "=")
+		pt, err := strconv.Atoi(strings.TrimSpace(pts))
+		if !ok || err != nil || pt < 0 || pt > 127 {
+			return nil, fmt.Errorf("codec mapping %q is not PT=NAME with a payload type 0 to 127", s)
+		}
+		c, err := ParseCodec(strings.TrimSpace(name))
+		if err != nil {
+			return nil, fmt.Errorf("codec mapping %q: %v", s, err)
+		}
+		m[uint8(pt)] = c
+	}
+	return m, nil
+}

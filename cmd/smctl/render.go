@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -61,20 +60,8 @@ func parseEndpoint(s string) (endpoint, error) {
 }
 
 func parseCodecMap(specs []string) (map[uint8]playout.Codec, error) {
-	m := map[uint8]playout.Codec{}
-	for _, s := range specs {
-		pts, name, ok := strings.Cut(s, "=")
-		pt, err := strconv.Atoi(strings.TrimSpace(pts))
-		if !ok || err != nil || pt < 0 || pt > 127 {
-			return nil, cli.Usagef("codec mapping %q is not PT=NAME with a payload type 0 to 127", s)
-		}
-		c, err := playout.ParseCodec(name)
-		if err != nil {
-			return nil, cli.Usagef("codec mapping %q: %v", s, err)
-		}
-		m[uint8(pt)] = c
-	}
-	return m, nil
+	m, err := playout.ParsePayloadTypes(specs)
+	return m, cli.Usage(err)
 }
 
 func runRender(cmd *cobra.Command, path string) error {

@@ -39,6 +39,7 @@ type config struct {
 	HeartbeatTmo  time.Duration
 	LockThreshold int
 	LockDuration  time.Duration
+	Playout       playout.Config
 }
 
 func newRootCmd() *cobra.Command {
@@ -57,11 +58,16 @@ func newRootCmd() *cobra.Command {
 	f.String("metrics-listen", "127.0.0.1:9229", "address of /metrics and /healthz")
 	f.String("log-level", "info", "debug, info, warn or error")
 	f.String("log-format", "text", "text or json")
+	f.Int("min-delay-ms", 40, "jitter buffer: smallest target delay")
+	f.Int("max-delay-ms", 200, "jitter buffer: largest target delay")
+	f.StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
 	cfg := cli.NewConfig()
 	for key, flag := range map[string]string{
 		"config": "config", "listen": "listen", "security_dir": "security-dir", "insecure": "insecure",
 		"output": "output", "name": "name", "metrics.listen": "metrics-listen",
 		"log.level": "log-level", "log.format": "log-format",
+		"playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
+		"playout.payload_types": "codec",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -69,6 +75,7 @@ func newRootCmd() *cobra.Command {
 	cfg.V.SetDefault("lockout.threshold", 3)
 	cfg.V.SetDefault("lockout.duration", "15m")
 	cfg.V.SetDefault("tls.strict", false)
+	cfg.V.SetDefault("playout.initial_delay_ms", 60)
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := cfg.Load(cfg.String("config")); err != nil {
 			return err
@@ -107,6 +114,22 @@ func validate(cfg *cli.Config) (*config, error) {
 	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
 		return nil, err
 	}
+	if c.Playout.MinDelay, err = cfg.Millis("playout.min_delay_ms", 10, 2000); err != nil {
+		return nil, err
+	}
+	if c.Playout.MaxDelay, err = cfg.Millis("playout.max_delay_ms", 10, 2000); err != nil {
+		return nil, err
+	}
+	if c.Playout.InitialDelay, err = cfg.Millis("playout.initial_delay_ms", 10, 2000); err != nil {
+		return nil, err
+	}
+	if c.Playout.MaxDelay < c.Playout.MinDelay {
+		return nil, cli.Usagef("configuration key playout.max_delay_ms has value %d, below playout.min_delay_ms (%d)",
+			c.Playout.MaxDelay.Milliseconds(), c.Playout.MinDelay.Milliseconds())
+	}
+	if c.Playout.PayloadTypes, err = playout.ParsePayloadTypes(cfg.Strings("playout.payload_types")); err != nil {
+		return nil, cli.Usagef("configuration key playout.payload_types: %v", err)
+	}
 	if _, err := cli.NewLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
 		return nil, err
 	}
@@ -142,7 +165,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return cli.Usage(err)
 	}
 	s := &supervisor{log: log, dedup: relay.NewDedup(), peers: map[string]string{},
-		player: playout.NewPlayer(playout.Config{}, sink)}
+		player: playout.NewPlayer(withLogger(cfg.Playout, log), sink)}
 
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
@@ -283,4 +306,9 @@ func (s *supervisor) Closed(p *relay.Peer, err error) {
 	if p.Hello.Role == relay.RoleCapture {
 		s.log.Info("capture server disconnected", "peer", p.Addr, "name", p.Hello.Name)
 	}
+}
+
+func withLogger(c playout.Config, log *slog.Logger) playout.Config {
+	c.Logger = log
+	return c
 }

@@ -230,8 +230,10 @@ func TestMonitoredCallReachesWAV(t *testing.T) {
 	srvAddr, supAddr := freeAddr(t), freeAddr(t)
 	wav := filepath.Join(t.TempDir(), "out.wav")
 
+	// A generous jitter buffer, so that a loaded test machine's stalls do
+	// not turn packets late: this test is about the data path being exact.
 	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
-		"--metrics-listen", freeAddr(t))
+		"--metrics-listen", freeAddr(t), "--min-delay-ms", "300", "--max-delay-ms", "600")
 	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session", "--exit-after-replay",
 		"--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
 	waitReady(t, sec, srvAddr)
@@ -264,9 +266,10 @@ func TestMonitoredCallReachesWAV(t *testing.T) {
 		t.Fatalf("supervisor status %s: %v", so, err)
 	}
 	for _, x := range sst.Streams {
-		// G.711 without loss: E-model R 93.2, MOS 4.4 less the delay term.
-		if x.Codec != "PCMU" || x.Lost != 0 || x.MOS < 4.2 || x.MOS > 4.5 {
-			t.Errorf("stream %+v: want PCMU, no loss, MOS about 4.4", x)
+		// G.711 without loss: E-model R 93.2 (MOS 4.41) less the delay
+		// term, which at this test's 300 ms buffer is about 0.8.
+		if x.Codec != "PCMU" || x.Lost != 0 || x.MOS < 3.4 || x.MOS > 4.42 {
+			t.Errorf("stream %+v: want PCMU, no loss, MOS 3.4 to 4.41", x)
 		}
 	}
 	sup.stop(t, syscall.SIGTERM)
