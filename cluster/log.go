@@ -10,8 +10,11 @@ import (
 // natsLogger hands the embedded NATS server's log lines to slog, tagged
 // component=nats. It is safe for concurrent use.
 type natsLogger struct {
-	l     *slog.Logger
-	fatal atomic.Pointer[string] // last fatal message, to explain a failed start
+	l *slog.Logger
+	// starting demotes the server's start-up banner to debug; the node
+	// logs one line of its own when it has started.
+	starting atomic.Bool
+	fatal    atomic.Pointer[string] // last fatal message, to explain a failed start
 }
 
 func (n *natsLogger) lastFatal() string {
@@ -21,7 +24,13 @@ func (n *natsLogger) lastFatal() string {
 	return ""
 }
 
-func (n *natsLogger) Noticef(format string, v ...any) { n.l.Info(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Noticef(format string, v ...any) {
+	if n.starting.Load() {
+		n.l.Debug(fmt.Sprintf(format, v...))
+		return
+	}
+	n.l.Info(fmt.Sprintf(format, v...))
+}
 func (n *natsLogger) Warnf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
 	if strings.Contains(msg, "will not be verified") {

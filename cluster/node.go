@@ -126,6 +126,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	nl := &natsLogger{l: log.With("component", "nats")}
+	nl.starting.Store(true)
 	srv.SetLoggerV2(nl, false, false, false)
 	srv.Start()
 	ready := false
@@ -141,6 +142,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster listen address %s: the route listener did not start", cfg.Listen)
 	}
 
+	nl.starting.Store(false)
 	n := &Node{
 		cfg:     cfg,
 		log:     log,
