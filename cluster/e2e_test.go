@@ -396,6 +396,38 @@ func TestEndToEndThreeServers(t *testing.T) {
 	}
 	exactlyOnce("C's SPAN", first, "C")
 
+	// smctl status on A: the three members, A's two routes, and which
+	// member owns and which captures the session.
+	waitFor(t, 5*time.Second, "A's status to show C capturing the session", func() bool {
+		out, err := ctl(l.ns[0], "status", "--server", l.addr[0]+":42228", "--json")
+		if err != nil {
+			return false
+		}
+		var st struct {
+			Sessions []struct {
+				ID         string   `json:"id"`
+				Owner      string   `json:"owner"`
+				CapturedBy []string `json:"captured_by"`
+			} `json:"sessions"`
+			Cluster *Status `json:"cluster"`
+		}
+		if json.Unmarshal([]byte(out), &st) != nil || st.Cluster == nil || len(st.Sessions) != 1 {
+			return false
+		}
+		up := 0
+		for _, m := range st.Cluster.Members {
+			if m.State == "up" || m.State == "self" {
+				up++
+			}
+		}
+		s := st.Sessions[0]
+		return up == 3 && len(st.Cluster.Routes) == 2 && s.ID == id && s.Owner == "A" &&
+			strings.Join(s.CapturedBy, ",") == "C"
+	})
+	if out, err := ctl(l.ns[0], "status", "--server", l.addr[0]+":42228"); err == nil {
+		t.Logf("smctl status on A:\n%s", out)
+	}
+
 	// 2. Overlapping SPAN sessions: B and C both see the same stream; the
 	// supervisor keeps one copy of each packet.
 	dir2 := filepath.Join(dir, "overlap.pcap")
