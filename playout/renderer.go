@@ -158,6 +158,13 @@ func (s Stats) Total() StreamStats {
 
 const heldBlocks = 32 // 320 ms of tentative sound or pause kept back
 
+// maxPause bounds the pause written between two sounds when nothing at
+// all is playing or buffered (60 s): a longer gap in arrival times (a
+// capture's clock jumping, a process stopped) is not stepped through block
+// by block and is written as this much silence (none for a real-time
+// sink, which is not fed while nothing plays).
+const maxPause = 60 * SampleRate
+
 // Renderer is the synchronous core of a Player: two jitter buffers, their
 // decoders and the mixer. Time is whatever its callers pass, so it renders
 // a capture offline with the capture's timestamps (smctl render) as well
@@ -296,6 +303,10 @@ func (r *Renderer) render(now int64) []int16 {
 			r.held, r.pendZero = r.held[:0], 0
 			break
 		}
+		if k := (now-r.next)/blockNs + 1; k > maxPause/blockLen && r.idle() {
+			r.skip(k)
+			continue
+		}
 		out = r.block(out)
 	}
 	r.frames += int64(len(out) / r.ch)
@@ -303,10 +314,33 @@ func (r *Renderer) render(now int64) []int16 {
 	return out
 }
 
+const blockNs = blockLen * 1e9 / SampleRate
+
+// idle reports that neither stream has anything to play until the next
+// Push.
+func (r *Renderer) idle() bool {
+	for i := range r.streams {
+		if s := &r.streams[i]; s.state != stIdle || s.count > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// skip passes over k blocks in which nothing plays, in constant time. The
+// pause they make is capped at maxPause.
+func (r *Renderer) skip(k int64) {
+	r.next += k * blockNs
+	if r.realtime || !r.written {
+		return
+	}
+	r.pendZero = min(r.pendZero+k*blockLen, maxPause)
+}
+
 // block produces the block starting at r.next and queues or appends it.
 func (r *Renderer) block(out []int16) []int16 {
 	t := r.next
-	r.next += blockLen * 1e9 / SampleRate
+	r.next += blockNs
 	var real, tent bool
 	for i := range r.streams {
 		rl, tn := r.streams[i].fill(r.blk[i][:], t, r.draining)

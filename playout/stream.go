@@ -75,6 +75,7 @@ type stream struct {
 	nextSeq     int64 // next sequence number to play
 	playTS      int64 // timestamp of the next sample out
 	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
+	lastEnd     int64 // timestamp after the last packet played, late or slipped
 	played      uint64
 	frame       int // samples per packet, for concealment
 	underrun    int // samples concealed since the buffer ran dry
@@ -272,6 +273,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		s.winLate = true
 		if seq == s.nextSeq {
 			s.nextSeq++
+			s.lastEnd = max(s.lastEnd, ts+int64(n))
 			s.mark(false)
 		}
 		return
@@ -386,6 +388,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			}
 			s.state = stPlaying
 			s.playTS = p.ts
+			s.lastEnd = p.ts
 			s.nextSeq = p.seq
 			s.underrun = 0
 			s.winEnd = 0
@@ -430,10 +433,24 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		}
 		d := p.ts - s.playTS
 		if d > 0 {
-			if p.seq == s.nextSeq {
-				// Consecutive packet after a pause in timestamps: a new
-				// talkspurt. Start it after the target delay from its
-				// arrival (this is where the delay adapts).
+			// The packets missing in front of p (k sequence numbers)
+			// are concealed for their own duration at most: a larger
+			// gap in timestamps is a pause, so p starts a new
+			// talkspurt. This bounds concealment by the sequence gap
+			// (at most numSlots packets) whatever the timestamps say.
+			k := p.seq - s.nextSeq
+			limit := s.lastEnd + k*int64(max(s.frame, blockLen))
+			if k == 0 || s.playTS >= limit {
+				// After a pause in timestamps: a new talkspurt. Start
+				// it after the target delay from its arrival (this is
+				// where the delay adapts).
+				if k > 0 {
+					s.st.Lost += uint64(k)
+					for range k {
+						s.mark(false)
+					}
+					s.nextSeq = p.seq
+				}
 				s.state = stWaiting
 				s.startAt = p.arrival + s.target
 				s.st.Talkspurts++
@@ -444,7 +461,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			}
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
-			n := int(min(d, int64(max(s.frame, blockLen))))
+			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
 			s.dec.conceal(s.pcm[:n])
 			s.stage(n, true, false)
 			s.st.Concealed++
@@ -460,6 +477,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		s.nextSeq = p.seq + 1
 		p.used = false
 		s.count--
+		s.lastEnd = max(s.lastEnd, p.ts+int64(p.samples))
 		skip := int(-d)
 		if skip >= int(p.samples) {
 			s.st.Late++
