@@ -15,6 +15,7 @@ import (
 
 	"github.com/silentmon/silentmon/bench/gen"
 	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/capture/capturetest"
 	"github.com/silentmon/silentmon/filter"
 )
 
@@ -196,6 +197,27 @@ func BenchmarkPacketPath(b *testing.B) {
 	})
 }
 
+// streamPackets decodes the first packet of n VLAN-tagged G.711 streams,
+// each with its own addresses, source port and SSRC.
+func streamPackets(b *testing.B, n int) []capture.Packet {
+	b.Helper()
+	pkts := make([]capture.Packet, n)
+	payload := make([]byte, 160)
+	for i := range pkts {
+		frame := capturetest.Build(capturetest.Frame{
+			VLANs:   []capture.VLANTag{{TPID: 0x8100, TCI: 5<<13 | 85}},
+			Src:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 10, byte(i >> 8), byte(i)}), uint16(20000+i%1000*2)),
+			Dst:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)}), 30000),
+			RTP:     &capturetest.RTP{SSRC: uint32(i)*2654435761 + 1},
+			Payload: payload,
+		})
+		if err := pkts[i].Decode(frame, capture.LinkEthernet, nil); err != nil || pkts[i].Kind != capture.KindRTP {
+			b.Fatalf("decode stream %d: %v", i, err)
+		}
+	}
+	return pkts
+}
+
 // BenchmarkStreamTable reports the per-packet cost of a stream update and
 // the table's memory per tracked stream (B/stream) from 100 to 100,000
 // concurrent streams. Packets visit the streams round-robin, so the
@@ -203,17 +225,7 @@ func BenchmarkPacketPath(b *testing.B) {
 func BenchmarkStreamTable(b *testing.B) {
 	for _, streams := range []int{100, 1000, 10000, 100000} {
 		b.Run(fmt.Sprint("streams=", streams), func(b *testing.B) {
-			pkts := make([]capture.Packet, streams)
-			for i := range pkts {
-				p := &pkts[i]
-				p.Kind = capture.KindRTP
-				p.NumVLANs = 1
-				p.VLANs[0] = capture.VLANTag{TPID: 0x8100, TCI: 5<<13 | 85}
-				p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 10, byte(i >> 8), byte(i)}), uint16(20000+i%1000*2))
-				p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)}), 30000)
-				p.RTP.SSRC = uint32(i)*2654435761 + 1
-				p.RTP.Payload = make([]byte, 160)
-			}
+			pkts := streamPackets(b, streams)
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -246,17 +258,7 @@ func BenchmarkStreamTable(b *testing.B) {
 			// The same through UpdateBatch, 64 packets at a time, as a
 			// capture worker hands over a ring block.
 			const batch = 64
-			pkts := make([]capture.Packet, streams)
-			for i := range pkts {
-				p := &pkts[i]
-				p.Kind = capture.KindRTP
-				p.NumVLANs = 1
-				p.VLANs[0] = capture.VLANTag{TPID: 0x8100, TCI: 5<<13 | 85}
-				p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 10, byte(i >> 8), byte(i)}), uint16(20000+i%1000*2))
-				p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)}), 30000)
-				p.RTP.SSRC = uint32(i)*2654435761 + 1
-				p.RTP.Payload = make([]byte, 160)
-			}
+			pkts := streamPackets(b, streams)
 			tab := capture.NewStreamTable(capture.StreamTableConfig{MaxStreams: 200000})
 			t0 := time.Unix(1700000000, 0)
 			times := make([]time.Time, batch)

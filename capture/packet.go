@@ -87,8 +87,28 @@ type Packet struct {
 	// decoded as RTP (Kind stays KindUDP); nil otherwise.
 	RTPErr error
 
-	// flow mixes the raw addresses and ports, for the stream table's hash.
+	// flow, key2 and key3 are the stream table's key, filled in by Decode
+	// for UDP: flow is both IPv4 addresses as on the wire (or a digest of
+	// both IPv6 addresses), key2 the SSRC << 32 | source port << 16 |
+	// destination port, key3 the outer VLAN ID (NoVLAN when untagged) |
+	// keyValid | keyV6. mpt is the RTP header's second byte (marker and
+	// payload type).
 	flow uint64
+	key2 uint64
+	key3 uint32
+	mpt  uint8
+}
+
+const (
+	keyValid = 1 << 16 // key3: flow and key2 were set by Decode
+	keyV6    = 1 << 17 // key3: flow is a digest of IPv6 addresses
+)
+
+// foldIPv6 digests a source and a destination IPv6 address for the stream
+// table's key.
+func foldIPv6(b *[32]byte) uint64 {
+	le := binary.LittleEndian
+	return le.Uint64(b[0:8]) ^ le.Uint64(b[8:16])<<1 ^ le.Uint64(b[16:24])<<2 ^ le.Uint64(b[24:32])<<3
 }
 
 // OuterVLAN returns the outermost VLAN tag and whether there is one.
@@ -174,7 +194,11 @@ func (p *Packet) decodeFast(frame []byte, info *Info) bool {
 	p.NumVLANs = n
 	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[12], h[13], h[14], h[15]}), sport)
 	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[16], h[17], h[18], h[19]}), dport)
-	p.flow = binary.LittleEndian.Uint64(h[12:20]) ^ uint64(sport)<<17 ^ uint64(dport)<<45
+	p.flow = binary.LittleEndian.Uint64(h[12:20])
+	ssrc := binary.BigEndian.Uint32(h[36:40])
+	p.key2 = uint64(ssrc)<<32 | uint64(sport)<<16 | uint64(dport)
+	p.key3 = uint32(tag.TCI&0x0fff|uint16(n-1)) | keyValid // n-1: 0xffff (NoVLAN) when untagged
+	p.mpt = h[29]
 	p.IPProto = 17
 	p.TOS = h[1]
 	rtp := frame[off+28 : off+20+ulen]
@@ -186,7 +210,7 @@ func (p *Packet) decodeFast(frame []byte, info *Info) bool {
 		PayloadType:    h[29] & 0x7f,
 		SequenceNumber: uint16(h[30])<<8 | uint16(h[31]),
 		Timestamp:      binary.BigEndian.Uint32(h[32:36]),
-		SSRC:           binary.BigEndian.Uint32(h[36:40]),
+		SSRC:           ssrc,
 		Payload:        rtp[12:],
 	}
 	return true
@@ -195,7 +219,7 @@ func (p *Packet) decodeFast(frame []byte, info *Info) bool {
 // decode is the general path of Decode.
 func (p *Packet) decode(frame []byte, lt LinkType, info *Info) error {
 	p.Kind = KindOther
-	p.flow = 0
+	p.flow, p.key2, p.key3, p.mpt = 0, 0, 0, 0
 	p.HasMAC = false
 	p.NumVLANs = 0
 	p.Src, p.Dst = netip.AddrPort{}, netip.AddrPort{}
@@ -320,8 +344,8 @@ func (p *Packet) decodeIPv6(b []byte) error {
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
 	p.Src, p.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-	le := binary.LittleEndian
-	p.flow = le.Uint64(b[8:16]) ^ le.Uint64(b[16:24])<<1 ^ le.Uint64(b[24:32])<<2 ^ le.Uint64(b[32:40])<<3
+	p.flow = foldIPv6((*[32]byte)(b[8:40]))
+	p.key3 = keyV6
 	next := b[6]
 	rest := b[40 : 40+plen]
 	// Skip the common extension headers.
@@ -361,7 +385,12 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	sport, dport := binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 	p.Src = netip.AddrPortFrom(src, sport)
 	p.Dst = netip.AddrPortFrom(dst, dport)
-	p.flow ^= uint64(sport)<<17 ^ uint64(dport)<<45
+	vlan := uint16(NoVLAN)
+	if p.NumVLANs != 0 {
+		vlan = p.VLANs[0].TCI & 0x0fff
+	}
+	p.key2 = uint64(sport)<<16 | uint64(dport)
+	p.key3 |= uint32(vlan) | keyValid
 	p.UDP = b[8:ulen]
 	p.Kind = KindUDP
 	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 {
@@ -382,6 +411,8 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 		p.RTPErr = err
 		return nil
 	}
+	p.key2 |= uint64(p.RTP.SSRC) << 32
+	p.mpt = p.UDP[1]
 	p.Kind = KindRTP
 	return nil
 }

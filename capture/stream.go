@@ -1,11 +1,15 @@
 package capture
 
 import (
+	"encoding/binary"
+	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // NoVLAN is StreamKey.VLAN for an untagged stream.
@@ -18,22 +22,40 @@ type StreamKey struct {
 	SSRC     uint32
 }
 
-// hashKey mixes the fields of a stream's key. SSRCs are random, so they
-// spread streams well; addresses and ports separate equal SSRCs. seed
-// differs per table.
-func hashKey(p *Packet, vlan uint16, seed uint64) uint64 {
-	h := seed ^ p.flow ^ uint64(p.RTP.SSRC)<<7 ^ uint64(vlan)<<32
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 29
-	return h
+// keyed returns p with the stream table's key fields filled in from Src,
+// Dst, SSRC and the outer VLAN, for a Packet put together by hand rather
+// than by Decode.
+func keyed(p *Packet) Packet {
+	q := *p
+	src, dst := p.Src.Addr(), p.Dst.Addr()
+	vlan := uint32(NoVLAN)
+	if p.NumVLANs != 0 {
+		vlan = uint32(p.VLANs[0].TCI & 0x0fff)
+	}
+	q.key3 = vlan | keyValid
+	if src.Is4() && dst.Is4() {
+		s, d := src.As4(), dst.As4()
+		q.flow = uint64(binary.LittleEndian.Uint32(s[:])) | uint64(binary.LittleEndian.Uint32(d[:]))<<32
+	} else {
+		var b [32]byte
+		*(*[16]byte)(b[:16]), *(*[16]byte)(b[16:]) = src.As16(), dst.As16()
+		q.flow = foldIPv6(&b)
+		q.key3 |= keyV6
+	}
+	q.key2 = uint64(p.RTP.SSRC)<<32 | uint64(p.Src.Port())<<16 | uint64(p.Dst.Port())
+	q.mpt = p.RTP.PayloadType & 0x7f
+	if p.RTP.Marker {
+		q.mpt |= 0x80
+	}
+	return q
 }
 
-func outerVLAN(p *Packet) uint16 {
-	if p.NumVLANs == 0 {
-		return NoVLAN
-	}
-	return p.VLANs[0].TCI & 0x0fff
+// hash mixes a packet's key with the table's two secret seeds: one
+// 64x64→128 bit multiplication whose halves are folded (as wyhash does),
+// so that keys colliding in one table do not collide in another.
+func hash(flow, key2 uint64, key3 uint32, s0, s1 uint64) uint64 {
+	hi, lo := bits.Mul64(flow^s0, key2^s1^uint64(key3)<<7)
+	return hi ^ lo
 }
 
 // StreamStats is a snapshot of one stream's statistics.
@@ -80,29 +102,75 @@ type StreamStats struct {
 	WSMeanJitter float64 // tshark's Mean Jitter (ms)
 }
 
-// stream is one tracked stream. Times are nanoseconds since the table's
-// epoch.
-type stream struct {
+// slot is one entry of the stream table's open-addressing array: the key
+// check and every figure an in-order packet changes, in 128 bytes aligned
+// to 128, so that a packet of a known stream touches one aligned pair of
+// cache lines (which the L2 adjacent-line prefetcher fetches together) and
+// nothing else. What only gaps, reordering, duplicates, payload-type
+// changes and snapshots need lives in the stream's cold entry.
+//
+// Times are nanoseconds since the table's epoch, except the Wireshark
+// figures, which are float64 milliseconds computed as tshark computes them.
+type slot struct {
+	flow        uint64 // Packet.flow
+	key2        uint64 // Packet.key2
+	lastNs      int64  // arrival of the last packet
+	packets     uint64 // also tshark's packet count
+	bytes       uint64
+	maxDelta    int64  // ns, between consecutive arrivals
+	drops       uint64 // capture drops counted when the last packet came
+	wsTime      float64
+	lastNominal float64
+	jitter      float64
+	wsMaxDelta  float64
+	maxJitter   float64
+	meanJitter  float64
+	key3        uint32 // Packet.key3; 0 for an empty slot
+	ref         int32  // index of the cold entry
+	firstTS     uint32 // RTP timestamp of the first packet
+	run         uint16 // in-order packets since the cold entry's maxExt and window were brought up to date
+	maxSeq      uint16 // uint16(maxExt + run)
+	fastEnd     uint16 // the in-order path takes sequence numbers up to this one (none if maxSeq)
+	pt          uint8  // payload type of the last packet
+	fastMPT     uint8  // Packet.mpt the in-order path takes, or noFastMPT
+	under       bool   // tshark's under flag (sequence wrapped below start_seq_nr)
+}
+
+// noFastMPT is a marker and payload type no RTP packet has (Decode takes
+// 72-76 for RTCP).
+const noFastMPT = 0x80 | 72
+
+// The slot must stay one aligned pair of cache lines.
+var _ [128 - unsafe.Sizeof(slot{})]byte
+
+// cold is the part of a stream that an in-order packet does not touch.
+type cold struct {
 	key      StreamKey
-	hash     uint64
 	firstNs  int64
-	lastNs   int64
-	packets  uint64
-	bytes    uint64
-	pt       uint8
-	lastPT   uint8
-	used     bool
-	maxExt   int64
-	minExt   int64
-	window   [2]uint64 // bit i: maxExt-i was seen
+	maxExt   int64     // extended highest sequence number, less slot.run
+	minExt   int64     // extended lowest sequence number
+	window   [2]uint64 // bit i: maxExt-i was seen (as of maxExt, less slot.run)
 	dups     uint64
 	ooo      uint64
-	maxDelta int64  // ns
-	drops    uint64 // capture drops counted when the last packet came
 	lostNet  uint64
 	lostCap  uint64
-	ws       wsState
+	cycles   uint32 // tshark's sequence cycles
+	startSeq uint16 // tshark's start_seq_nr
+	stopSeq  uint16 // sequence number of the last packet unless slot.run > 0
 }
+
+// tickMs is, per 7-bit payload type, float64(rate/1000): the divisor
+// Wireshark uses to turn RTP timestamp units into milliseconds (0: no
+// clock rate).
+var tickMs [128]float64
+
+func init() {
+	for pt := range tickMs {
+		tickMs[pt] = float64(ClockRate(uint8(pt)) / 1000)
+	}
+}
+
+func isCN(pt uint8) bool { return pt == 13 || pt == 19 }
 
 // StreamTableConfig configures a StreamTable. Zero fields take the
 // defaults written next to them.
@@ -123,19 +191,28 @@ type StreamTableConfig struct {
 // Memory is bounded by MaxStreams. A StreamTable is not safe for concurrent
 // use: keep one per capture worker (fanout sends all packets of a flow to
 // the same worker) and merge their snapshots.
+//
+// Layout: an open-addressing array of 128-byte slots with linear probing,
+// at most half full, holds each stream's key and hot state inline; a dense
+// array of cold entries holds the rest.
 type StreamTable struct {
 	cfg      StreamTableConfig
-	slots    []int32 // open addressing, linear probing: index+1 into streams, 0 empty
+	slots    []slot
 	mask     uint64
-	seed     uint64
+	seed     [2]uint64
 	n        int // streams in use
-	streams  []stream
-	free     []int32
-	epoch    int64 // Unix ns; 0 until set
+	cold     []cold
+	free     []int32 // unused cold entries
+	epoch    int64   // Unix ns; 0 until set
 	overflow uint64
 	expired  uint64
-	sink     int64 // keeps UpdateBatch's early loads alive
+	sink     uint64 // keeps UpdateBatch's early loads alive
 }
+
+// minSlots keeps the slot array a large allocation (32 KiB and more),
+// which the Go allocator aligns to a page, hence to 128 bytes
+// (TestSlotAlignment checks it).
+const minSlots = 256
 
 // NewStreamTable returns an empty table.
 func NewStreamTable(cfg StreamTableConfig) *StreamTable {
@@ -145,8 +222,8 @@ func NewStreamTable(cfg StreamTableConfig) *StreamTable {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
-	t := &StreamTable{cfg: cfg, seed: rand.Uint64()}
-	t.resize(1024)
+	t := &StreamTable{cfg: cfg, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	t.rebuild(minSlots)
 	return t
 }
 
@@ -163,27 +240,29 @@ func (t *StreamTable) SetEpoch(ts time.Time) {
 // Len returns the number of streams tracked.
 func (t *StreamTable) Len() int { return t.n }
 
-// resize rebuilds the slots with the given power of two.
-func (t *StreamTable) resize(size int) {
-	t.slots = make([]int32, size)
-	t.mask = uint64(size - 1)
-	for i := range t.streams {
-		if s := &t.streams[i]; s.used {
-			j := s.hash & t.mask
-			for t.slots[j] != 0 {
-				j = (j + 1) & t.mask
-			}
-			t.slots[j] = int32(i + 1)
-		}
-	}
-}
-
 // Overflow returns the number of packets ignored because MaxStreams
 // streams were already tracked.
 func (t *StreamTable) Overflow() uint64 { return t.overflow }
 
 // Expired returns the number of streams forgotten by Expire.
 func (t *StreamTable) Expired() uint64 { return t.expired }
+
+// rebuild moves the used slots into a new array of size slots (a power of
+// two).
+func (t *StreamTable) rebuild(size int) {
+	old := t.slots
+	t.slots = make([]slot, size)
+	t.mask = uint64(size - 1)
+	for i := range old {
+		if s := &old[i]; s.key3 != 0 {
+			j := hash(s.flow, s.key2, s.key3, t.seed[0], t.seed[1]) & t.mask
+			for t.slots[j].key3 != 0 {
+				j = (j + 1) & t.mask
+			}
+			t.slots[j] = *s
+		}
+	}
+}
 
 // Update accounts one packet that Decode found to be RTP (Kind KindRTP),
 // captured at ts. It does not allocate once the stream exists, and returns
@@ -192,49 +271,118 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 	if p.Kind != KindRTP {
 		return false
 	}
-	now := ts.UnixNano()
+	if p.key3&keyValid == 0 {
+		q := keyed(p)
+		p = &q
+	}
+	return t.update(p, hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1]), ts.UnixNano())
+}
+
+// update is Update once the key's hash is known; now is Unix ns.
+func (t *StreamTable) update(p *Packet, h uint64, now int64) bool {
 	if t.epoch == 0 {
 		t.epoch = now
 	}
 	now -= t.epoch
-	vlan := outerVLAN(p)
-	h := hashKey(p, vlan, t.seed)
+	var drops uint64
+	if t.cfg.Drops != nil {
+		drops = t.cfg.Drops.Load()
+	}
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
-		i := t.slots[j]
-		if i == 0 {
-			break
+		s := &t.slots[j]
+		if s.key3 != p.key3 || s.flow != p.flow || s.key2 != p.key2 {
+			if s.key3 == 0 {
+				return t.insert(p, s, now, drops)
+			}
+			continue
 		}
-		s := &t.streams[i-1]
-		if s.hash == h && s.key.SSRC == p.RTP.SSRC && s.key.Src == p.Src && s.key.Dst == p.Dst && s.key.VLAN == vlan {
-			s.update(p, now, t.drops())
+		if p.key3&keyV6 != 0 && !t.cold[s.ref].key.equal(p) {
+			continue
+		}
+		r := &p.RTP
+		seq := r.SequenceNumber
+		// The in-order packet: the next sequence number, not past fastEnd
+		// (no wrap, no change of tshark's wrap state), the payload type of
+		// the last packet, with a clock rate, not comfort noise, no marker,
+		// and a timestamp not older than the stream's first.
+		if seq-1 == s.maxSeq && s.maxSeq < s.fastEnd && p.mpt == s.fastMPT &&
+			uint64(int64(r.Timestamp)-int64(s.firstTS)) < 0x80000000 {
+			if d := now - s.lastNs; d > s.maxDelta {
+				s.maxDelta = d
+			}
+			s.lastNs = now
+			cur := nsToMs(now)
+			nominal := float64(r.Timestamp-s.firstTS) / tickMs[s.pt&0x7f]
+			diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
+			j := (15*s.jitter + diff) / 16
+			s.jitter = j
+			if d := cur - s.wsTime; d > s.wsMaxDelta {
+				s.wsMaxDelta = d
+			}
+			s.lastNominal = nominal
+			if j > s.maxJitter {
+				s.maxJitter = j
+			}
+			n := int64(s.packets)
+			s.meanJitter = (s.meanJitter*float64(n-1) + j) / float64(n)
+			s.wsTime = cur
+			s.maxSeq = seq
+			s.run++
+			s.packets++
+			s.bytes += uint64(len(r.Payload))
+			s.drops = drops
 			return true
 		}
+		s.update(&t.cold[s.ref], p, now, drops)
+		return true
 	}
+}
+
+// equal reports whether k is the key of packet p.
+func (k *StreamKey) equal(p *Packet) bool {
+	return k.SSRC == p.RTP.SSRC && k.Src == p.Src && k.Dst == p.Dst && uint32(k.VLAN) == p.key3&0xffff
+}
+
+// insert starts p's stream in the empty slot s.
+func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 	if t.n >= t.cfg.MaxStreams {
 		t.overflow++
 		return false
 	}
-	i := t.alloc()
-	s := &t.streams[i]
-	*s = stream{key: StreamKey{VLAN: vlan, Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC}, hash: h, used: true}
-	s.start(p, now, t.drops())
+	var ci int32
+	if n := len(t.free); n > 0 {
+		ci = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.cold = append(t.cold, cold{})
+		ci = int32(len(t.cold) - 1)
+	}
+	c := &t.cold[ci]
+	r := &p.RTP
+	*s = slot{
+		flow: p.flow, key2: p.key2, key3: p.key3, ref: ci,
+		lastNs: now, packets: 1, bytes: uint64(len(r.Payload)), drops: drops,
+		wsTime: nsToMs(now), firstTS: r.Timestamp, maxSeq: r.SequenceNumber, pt: r.PayloadType,
+	}
+	*c = cold{
+		key:     StreamKey{VLAN: uint16(p.key3), Src: p.Src, Dst: p.Dst, SSRC: r.SSRC},
+		firstNs: now, maxExt: int64(r.SequenceNumber) + 1<<32, // room below for early packets
+		startSeq: r.SequenceNumber, stopSeq: r.SequenceNumber,
+	}
+	c.minExt = c.maxExt
+	c.window[0] = 1
+	s.setFast(c)
 	t.n++
 	if 2*t.n > len(t.slots) {
-		t.resize(2 * len(t.slots))
-	} else {
-		j := h & t.mask
-		for t.slots[j] != 0 {
-			j = (j + 1) & t.mask
-		}
-		t.slots[j] = i + 1
+		t.rebuild(2 * len(t.slots))
 	}
 	return true
 }
 
 // UpdateBatch is Update for a batch of decoded packets (those whose Kind
 // is not KindRTP are skipped), captured at times[i]; it returns how many it
-// accounted. It first touches the hash slots and stream entries of the
-// whole batch, so that the cache misses of a large table overlap instead of
+// accounted. It first hashes the whole batch and touches each packet's
+// first slot, so that the cache misses of a large table overlap instead of
 // following one another, then updates each stream.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 	const chunk = 32
@@ -242,45 +390,31 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
-		var sink int64
+		var sink uint64
 		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.Kind == KindRTP {
-				hs[i-base] = hashKey(p, outerVLAN(p), t.seed)
-				sink += int64(t.slots[hs[i-base]&t.mask])
-			}
-		}
-		for i := base; i < end; i++ {
-			if pkts[i].Kind == KindRTP {
-				if j := t.slots[hs[i-base]&t.mask]; j != 0 {
-					sink += t.streams[j-1].lastNs
-				}
+			if p := &pkts[i]; p.Kind == KindRTP && p.key3&keyValid != 0 {
+				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
+				hs[i-base] = h
+				s := &t.slots[h&t.mask]
+				sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
 			}
 		}
 		t.sink += sink
 		for i := base; i < end; i++ {
-			if t.Update(&pkts[i], times[i]) {
+			p := &pkts[i]
+			switch {
+			case p.Kind != KindRTP:
+				continue
+			case p.key3&keyValid == 0:
+				if t.Update(p, times[i]) {
+					n++
+				}
+			case t.update(p, hs[i-base], times[i].UnixNano()):
 				n++
 			}
 		}
 	}
 	return n
-}
-
-func (t *StreamTable) drops() uint64 {
-	if t.cfg.Drops == nil {
-		return 0
-	}
-	return t.cfg.Drops.Load()
-}
-
-func (t *StreamTable) alloc() int32 {
-	if n := len(t.free); n > 0 {
-		i := t.free[n-1]
-		t.free = t.free[:n-1]
-		return i
-	}
-	t.streams = append(t.streams, stream{})
-	return int32(len(t.streams) - 1)
 }
 
 // Expire forgets the streams silent since now - IdleTimeout and returns
@@ -292,30 +426,30 @@ func (t *StreamTable) Expire(now time.Time) int {
 	}
 	limit := now.UnixNano() - t.epoch - int64(t.cfg.IdleTimeout)
 	n := 0
-	for i := range t.streams {
-		s := &t.streams[i]
-		if s.used && s.lastNs < limit {
-			s.used = false
-			t.free = append(t.free, int32(i))
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.key3 != 0 && s.lastNs < limit {
+			t.cold[s.ref] = cold{}
+			t.free = append(t.free, s.ref)
+			*s = slot{}
 			n++
 		}
 	}
 	t.expired += uint64(n)
 	t.n -= n
 	if n > 0 {
-		t.resize(len(t.slots))
+		t.rebuild(len(t.slots)) // linear probing cannot leave holes
 	}
 	return n
 }
 
 // Snapshot appends the statistics of every tracked stream to dst, sorted
-// by source then destination then SSRC, and returns it.
+// by first packet then SSRC, and returns it.
 func (t *StreamTable) Snapshot(dst []StreamStats) []StreamStats {
 	start := len(dst)
-	for i := range t.streams {
-		s := &t.streams[i]
-		if s.used {
-			dst = append(dst, s.stats(t.epoch))
+	for i := range t.slots {
+		if s := &t.slots[i]; s.key3 != 0 {
+			dst = append(dst, s.stats(&t.cold[s.ref], t.epoch))
 		}
 	}
 	out := dst[start:]
@@ -325,100 +459,203 @@ func (t *StreamTable) Snapshot(dst []StreamStats) []StreamStats {
 	return dst
 }
 
-func (s *stream) start(p *Packet, now int64, drops uint64) {
-	s.firstNs, s.lastNs = now, now
-	s.packets = 1
-	s.bytes = uint64(len(p.RTP.Payload))
-	s.pt, s.lastPT = p.RTP.PayloadType, p.RTP.PayloadType
-	s.maxExt = int64(p.RTP.SequenceNumber) + 1<<32 // room below for early packets
-	s.minExt = s.maxExt
-	s.window[0] = 1
-	s.drops = drops
-	s.ws.start(p, now)
+// setFast sets what the in-order path of update checks, after a packet
+// that took the general path: fastMPT, the last packet's payload type if it
+// has a clock rate and is not comfort noise, and fastEnd, the highest
+// sequence number up to which the next in-order packets leave tshark's wrap
+// state alone (counting up from maxSeq; 65535 at most, so that the
+// extended sequence number never carries on that path).
+func (s *slot) setFast(c *cold) {
+	s.fastMPT = noFastMPT
+	if tickMs[s.pt&0x7f] != 0 && !isCN(s.pt) {
+		s.fastMPT = s.pt
+	}
+	s.fastEnd = s.maxSeq // none
+	switch {
+	case !s.under && s.maxSeq != 65535 && s.maxSeq+1 >= c.startSeq:
+		s.fastEnd = 65535
+	case s.under && s.maxSeq < c.startSeq:
+		s.fastEnd = c.startSeq
+	}
 }
 
-func (s *stream) update(p *Packet, now int64, drops uint64) {
+// catchUp brings the cold entry's maxExt, window and stopSeq up to date
+// with the in-order packets counted in s.run.
+func (s *slot) catchUp(c *cold) {
+	r := uint64(s.run)
+	if r == 0 {
+		return
+	}
+	c.maxExt += int64(r)
+	c.window = shiftWindow(c.window, r)
+	c.stopSeq = s.maxSeq
+	s.run = 0
+}
+
+// shiftWindow moves a duplicate window on by d sequence numbers, each of
+// them seen.
+func shiftWindow(w [2]uint64, d uint64) [2]uint64 {
+	switch {
+	case d >= 128:
+		return [2]uint64{^uint64(0), ^uint64(0)}
+	case d >= 64:
+		return [2]uint64{^uint64(0), w[0]<<(d-64) | (1<<(d-64) - 1)}
+	}
+	return [2]uint64{w[0]<<d | (1<<d - 1), w[1]<<d | w[0]>>(64-d)}
+}
+
+// update is the general path: every packet that is not the next in order
+// of an unchanged stream.
+func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
+	s.catchUp(c)
 	h := &p.RTP
 	delta := now - s.lastNs
 	if delta > s.maxDelta {
 		s.maxDelta = delta
 	}
 	s.lastNs = now
-	s.packets++
-	s.bytes += uint64(len(h.Payload))
-	s.pt = h.PayloadType
 
 	// Extended sequence number nearest the highest seen.
-	ext := s.maxExt + int64(int16(h.SequenceNumber-uint16(s.maxExt)))
-	switch d := ext - s.maxExt; {
+	ext := c.maxExt + int64(int16(h.SequenceNumber-uint16(c.maxExt)))
+	switch d := ext - c.maxExt; {
 	case d > 0:
 		if d > 1 {
 			gap := uint64(d - 1)
 			if drops != s.drops {
-				s.lostCap += gap
+				c.lostCap += gap
 			} else {
-				s.lostNet += gap
+				c.lostNet += gap
 			}
 		}
 		if d >= 128 {
-			s.window = [2]uint64{}
+			c.window = [2]uint64{}
 		} else if d >= 64 {
-			s.window[1] = s.window[0] << (d - 64)
-			s.window[0] = 0
+			c.window[1] = c.window[0] << (d - 64)
+			c.window[0] = 0
 		} else {
-			s.window[1] = s.window[1]<<d | s.window[0]>>(64-d)
-			s.window[0] <<= d
+			c.window[1] = c.window[1]<<d | c.window[0]>>(64-d)
+			c.window[0] <<= d
 		}
-		s.window[0] |= 1
-		s.maxExt = ext
+		c.window[0] |= 1
+		c.maxExt = ext
 	case d == 0:
-		s.dups++
+		c.dups++
 	default:
 		back := uint64(-d)
 		if back < 128 {
-			w, bit := &s.window[back/64], uint64(1)<<(back%64)
+			w, bit := &c.window[back/64], uint64(1)<<(back%64)
 			if *w&bit != 0 {
-				s.dups++
+				c.dups++
 			} else {
 				*w |= bit
-				s.ooo++
+				c.ooo++
 			}
 		} else {
-			s.ooo++
+			c.ooo++
 		}
-		if ext < s.minExt {
-			s.minExt = ext
+		if ext < c.minExt {
+			c.minExt = ext
 		}
 	}
+	s.maxSeq = uint16(c.maxExt)
 	s.drops = drops
-	s.ws.update(p, now)
+	s.wsUpdate(c, p, now)
+	s.packets++
+	s.bytes += uint64(len(h.Payload))
+	s.setFast(c)
 }
 
-func (s *stream) stats(epoch int64) StreamStats {
-	k := s.key
-	expected := s.maxExt - s.minExt + 1
+// nsToMs converts the way Wireshark's nstime_to_msec does, so rounding
+// matches.
+func nsToMs(ns int64) float64 {
+	return float64(ns/1e9)*1000 + float64(ns%1e9)/1e6
+}
+
+// wsUpdate reproduces the per-packet analysis of Wireshark's RTP stream
+// statistics (tshark -z rtp,streams) for Lost, Max Delta, Max Jitter and
+// Mean Jitter. s.packets is still the count before this packet.
+func (s *slot) wsUpdate(c *cold, p *Packet, now int64) {
+	h := &p.RTP
+	cur := nsToMs(now)
+	seq := h.SequenceNumber
+	d := h.Timestamp - s.firstTS
+	inTime := (s.firstTS <= h.Timestamp && d < 0x80000000) ||
+		(s.firstTS > h.Timestamp && uint64(s.firstTS)+uint64(0xffffffff-h.Timestamp) < 0x80000000)
+
+	switch {
+	case seq < c.startSeq && inTime && !s.under:
+		c.cycles++
+		s.under = true
+	case seq == 0 && c.stopSeq == 65535 && inTime && !s.under:
+		c.cycles++
+		s.under = true
+	case seq > c.startSeq && inTime && s.under:
+		s.under = false
+	}
+
+	cn := isCN(h.PayloadType)
+	followCN := isCN(s.pt)
+	s.pt = h.PayloadType
+	tick := tickMs[h.PayloadType&0x7f]
+
+	var delta float64
+	if inTime {
+		delta = cur - s.wsTime
+		if tick != 0 {
+			nominal := float64(d) / tick
+			expected := s.wsTime + (nominal - s.lastNominal)
+			diff := math.Abs(cur - expected)
+			s.jitter = (15*s.jitter + diff) / 16
+			s.lastNominal = nominal
+		}
+	}
+	if !h.Marker && !cn && inTime && !followCN {
+		if delta > s.wsMaxDelta {
+			s.wsMaxDelta = delta
+		}
+		if tick != 0 {
+			if s.jitter > s.maxJitter {
+				s.maxJitter = s.jitter
+			}
+			s.meanJitter = (s.meanJitter*float64(s.packets-1) + s.jitter) / float64(s.packets)
+		}
+	}
+	if inTime {
+		s.wsTime = cur
+	}
+	c.stopSeq = seq
+}
+
+func (s *slot) stats(c *cold, epoch int64) StreamStats {
+	maxExt := c.maxExt + int64(s.run)
+	stopSeq := c.stopSeq
+	if s.run > 0 {
+		stopSeq = s.maxSeq
+	}
+	expected := maxExt - c.minExt + 1
+	wsExpected := int64(stopSeq) + int64(c.cycles)*0x10000 - int64(c.startSeq) + 1
 	return StreamStats{
-		StreamKey:    k,
+		StreamKey:    c.key,
 		PayloadType:  s.pt,
 		Codec:        CodecName(s.pt),
 		ClockRate:    ClockRate(s.pt),
-		First:        time.Unix(0, epoch+s.firstNs),
+		First:        time.Unix(0, epoch+c.firstNs),
 		Last:         time.Unix(0, epoch+s.lastNs),
 		Packets:      s.packets,
 		Bytes:        s.bytes,
-		BaseSeq:      uint32(s.minExt),
-		HighestSeq:   uint32(s.maxExt),
+		BaseSeq:      uint32(c.minExt),
+		HighestSeq:   uint32(maxExt),
 		Expected:     expected,
 		Lost:         expected - int64(s.packets),
-		Duplicates:   s.dups,
-		OutOfOrder:   s.ooo,
-		Jitter:       s.ws.jitter,
+		Duplicates:   c.dups,
+		OutOfOrder:   c.ooo,
+		Jitter:       s.jitter,
 		MaxDelta:     float64(s.maxDelta) / 1e6,
-		LostNetwork:  s.lostNet,
-		LostCapture:  s.lostCap,
-		WSLost:       s.ws.lost(),
-		WSMaxDelta:   s.ws.maxDelta,
-		WSMaxJitter:  s.ws.maxJitter,
-		WSMeanJitter: s.ws.meanJitter,
+		LostNetwork:  c.lostNet,
+		LostCapture:  c.lostCap,
+		WSLost:       wsExpected - int64(s.packets),
+		WSMaxDelta:   s.wsMaxDelta,
+		WSMaxJitter:  s.maxJitter,
+		WSMeanJitter: s.meanJitter,
 	}
 }
