@@ -446,3 +446,37 @@ func logLine(b *syncBuffer, parts ...string) string {
 	}
 	return ""
 }
+
+// TestTakeoverWhileOwnerAlive: a client re-asserts its session on B while
+// A, the old owner, is still up (the client lost only its link to A). B
+// owns it everywhere, A stops refreshing it, and when B dies the session
+// ends on A too.
+func TestTakeoverWhileOwnerAlive(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	tr := newTrio(t, ttl, 300*time.Millisecond)
+	tr.waitMesh(t)
+	a, b, c := tr.nodes[0], tr.nodes[1], tr.nodes[2]
+	if err := a.Announce(session("s", "1001", "10.0.0.5")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "s on B", func() bool { return hasSession(b, "s") })
+	if err := b.Announce(session("s", "1001", "10.0.0.5")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "B to own s everywhere", func() bool {
+		for _, n := range tr.nodes {
+			if o, _ := n.Owner("s"); o != "B" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range a.Status().Members {
+		if m.Name == "A" && m.Owns != 0 {
+			t.Fatalf("A still counts %d owned sessions", m.Owns)
+		}
+	}
+	b.Close()
+	tr.nodes[1] = nil
+	waitFor(t, 3*ttl, "s to end on A and C after B died", func() bool { return !hasSession(a, "s") && !hasSession(c, "s") })
+}
