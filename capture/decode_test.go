@@ -354,5 +354,12 @@ func FuzzDecode(f *testing.F) {
 			len(g.RTP.Payload) != len(p.RTP.Payload) {
 			t.Fatalf("fast and general decoding differ:\n%+v %v\n%+v %v", p, err, g, gerr)
 		}
+		if p.Kind == capture.KindRTP {
+			f1, k1, v1, m1 := p.StreamKeyFields()
+			f2, k2, v2, m2 := g.StreamKeyFields()
+			if f1 != f2 || k1 != k2 || v1 != v2 || m1 != m2 {
+				t.Fatalf("fast and general decoding give different stream keys: %x %x %x %x, %x %x %x %x", f1, k1, v1, m1, f2, k2, v2, m2)
+			}
+		}
 	})
 }

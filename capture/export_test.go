@@ -5,3 +5,8 @@ package capture
 func (p *Packet) DecodeGeneral(frame []byte, lt LinkType, info *Info) error {
 	return p.decode(frame, lt, info)
 }
+
+// StreamKeyFields returns the stream table's key fields Decode filled in.
+func (p *Packet) StreamKeyFields() (flow, key2 uint64, key3 uint32, mpt uint8) {
+	return p.flow, p.key2, p.key3, p.mpt
+}

@@ -237,3 +237,53 @@ func TestUpdateBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamKeyCollisions checks streams whose keys fold to the same
+// digest stay apart: two IPv6 sources that differ in bits the digest
+// cancels out, and an IPv4 stream against an IPv6 one.
+func TestStreamKeyCollisions(t *testing.T) {
+	tab := capture.NewStreamTable(capture.StreamTableConfig{})
+	now := time.Unix(1700000000, 0)
+	// The digest xors the first 8 bytes with the next 8 shifted left by
+	// one: bit 1 of byte 0 and bit 0 of byte 8 cancel.
+	a := netip.MustParseAddrPort("[::]:5000")
+	b := netip.MustParseAddrPort("[200::100:0:0:0]:5000")
+	dst := netip.MustParseAddrPort("[2001:db8::2]:6000")
+	for i, src := range []netip.AddrPort{a, b, a, b, a} {
+		p := decodeRTP(t, capturetest.Frame{Src: src, Dst: dst, RTP: &capturetest.RTP{SSRC: 9, Seq: uint16(i / 2), Timestamp: uint32(i/2) * 160}, Payload: payload160})
+		tab.Update(p, now.Add(time.Duration(i)*10*time.Millisecond))
+	}
+	got := tab.Snapshot(nil)
+	if len(got) != 2 {
+		t.Fatalf("%d streams, want 2", len(got))
+	}
+	for _, s := range got {
+		want := map[netip.AddrPort]uint64{a: 3, b: 2}[s.Src]
+		if s.Packets != want || s.Lost != 0 || s.Duplicates != 0 {
+			t.Errorf("stream from %v: %d packets, lost %d, dups %d; want %d, 0, 0", s.Src, s.Packets, s.Lost, s.Duplicates, want)
+		}
+	}
+}
+
+// TestStreamHandMadePacket checks that a Packet filled in by hand (not by
+// Decode) is accounted to the same stream as the decoded one.
+func TestStreamHandMadePacket(t *testing.T) {
+	for _, f := range []capturetest.Frame{
+		{VLANs: []capture.VLANTag{tag(0x8100, 5, 85)}, RTP: &capturetest.RTP{SSRC: 3}, Payload: payload160},
+		{Src: v6a, Dst: v6b, RTP: &capturetest.RTP{SSRC: 3}, Payload: payload160},
+	} {
+		tab := capture.NewStreamTable(capture.StreamTableConfig{})
+		now := time.Unix(1700000000, 0)
+		p := decodeRTP(t, f)
+		tab.Update(p, now)
+		hand := capture.Packet{Kind: capture.KindRTP, Src: p.Src, Dst: p.Dst, NumVLANs: p.NumVLANs, VLANs: p.VLANs}
+		hand.RTP = p.RTP
+		hand.RTP.SequenceNumber++
+		hand.RTP.Timestamp += 160
+		tab.Update(&hand, now.Add(20*time.Millisecond))
+		got := tab.Snapshot(nil)
+		if len(got) != 1 || got[0].Packets != 2 || got[0].Lost != 0 {
+			t.Fatalf("%v: %+v, want one stream of 2 packets", f.Src, got)
+		}
+	}
+}
