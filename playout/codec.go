@@ -78,6 +78,13 @@ type decoder interface {
 	reset()
 	// newTalkspurt is called when playout restarts after a pause.
 	newTalkspurt()
+	// dtx reports that the last payload decoded ended in a silence
+	// descriptor (G.729B SID): the sender has stopped sending until
+	// speech resumes, and comfort fills the silence.
+	dtx() bool
+	// comfort fills pcm with comfort noise continuing the last silence
+	// descriptor. It is called only while dtx reports true.
+	comfort(pcm []int16)
 	// close releases what the decoder holds outside Go memory.
 	close()
 }
@@ -124,6 +131,8 @@ func (d *g711Decoder) conceal(pcm []int16) { d.plc.conceal(pcm) }
 func (d *g711Decoder) reset()              { d.plc.reset() }
 func (d *g711Decoder) newTalkspurt()       { d.plc.reset() }
 func (d *g711Decoder) close()              {}
+func (d *g711Decoder) dtx() bool           { return false }
+func (d *g711Decoder) comfort(pcm []int16) { clear(pcm) }
 
 // ParsePayloadTypes parses mappings written PT=NAME ("96=G729") into a map
 // for Config.PayloadTypes. An error names the bad mapping.

@@ -106,6 +106,7 @@ type StreamStats struct {
 	Flushed      uint64 // buffered packets dropped at an SSRC change or resync
 	Overflows    uint64 // buffer too small for a sequence jump: restarted
 	Underruns    uint64 // concealment frames played because the buffer ran dry
+	Comfort      uint64 // 10 ms blocks of comfort noise filling G.729B silences
 	Slips        uint64 // packets skipped to bring the delay down (clock drift)
 	Stretches    uint64 // frames inserted to bring the delay up (clock drift)
 	Talkspurts   uint64 // talkspurt starts after a pause
@@ -144,6 +145,7 @@ func (s Stats) Total() StreamStats {
 		t.Flushed += x.Flushed
 		t.Overflows += x.Overflows
 		t.Underruns += x.Underruns
+		t.Comfort += x.Comfort
 		t.Slips += x.Slips
 		t.Stretches += x.Stretches
 		t.Talkspurts += x.Talkspurts
@@ -320,7 +322,7 @@ const blockNs = blockLen * 1e9 / SampleRate
 // Push.
 func (r *Renderer) idle() bool {
 	for i := range r.streams {
-		if s := &r.streams[i]; s.state != stIdle || s.count > 0 {
+		if s := &r.streams[i]; s.state != stIdle || s.count > 0 || s.cnLeft > 0 {
 			return false
 		}
 	}

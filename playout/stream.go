@@ -25,6 +25,9 @@ const (
 	// beyond them the stream restarts (as for a new SSRC).
 	resyncSeq = 1000
 	resyncTS  = 10 * SampleRate
+	// maxComfort is how long comfort noise fills a G.729B silence with
+	// no packet arriving (20 s); after it the stream is silent.
+	maxComfort = 20 * SampleRate
 )
 
 type streamState uint8
@@ -79,6 +82,7 @@ type stream struct {
 	played      uint64
 	frame       int // samples per packet, for concealment
 	underrun    int // samples concealed since the buffer ran dry
+	cnLeft      int // samples of comfort noise still to play in a silence (DTX)
 	pcm         [maxSamples]int16
 	pcmOff      int
 	pcmLen      int
@@ -123,6 +127,7 @@ func (s *stream) reset() {
 	s.played = 0
 	s.pcmOff, s.pcmLen = 0, 0
 	s.underrun = 0
+	s.cnLeft = 0
 	s.haveTransit = false
 	s.slipPending, s.strPending = false, false
 	if s.dec != nil {
@@ -398,8 +403,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		}
 	}
 	if s.state != stPlaying {
-		clear(out)
-		return false, false
+		return false, s.comfort(out, drain) > 0
 	}
 	i := 0
 	for i < len(out) {
@@ -419,6 +423,13 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		}
 		p := s.lowest()
 		if p == nil {
+			if s.cnLeft > 0 {
+				// A G.729B silence: the talkspurt ended with its
+				// SID; comfort noise follows (below), not
+				// concealment.
+				s.state = stIdle
+				break
+			}
 			if drain || s.underrun >= maxUnderrun || s.frame == 0 {
 				s.state = stIdle
 				break
@@ -504,16 +515,38 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		}
 		n := s.dec.decode(p.data[:p.n], s.pcm[:])
 		s.frame = n
+		s.cnLeft = 0
+		if s.dec.dtx() {
+			s.cnLeft = maxComfort
+		}
 		s.stage(n, true, false)
 		s.pcmOff = skip
 		s.underrun = 0
 		s.st.Frames++
 		s.mark(true)
 	}
-	if i < len(out) {
+	if i < len(out) && s.state != stPlaying && s.comfort(out[i:], drain) > 0 {
+		tent = true
+	} else if i < len(out) {
 		clear(out[i:])
 	}
 	return real, tent
+}
+
+// comfort fills out with comfort noise while the stream is in a G.729B
+// silence (within maxComfort of its SID, not draining) and with zeros
+// after; it returns the comfort noise samples written. Comfort noise is
+// tentative output, like concealment of a buffer that ran dry.
+func (s *stream) comfort(out []int16, drain bool) int {
+	n := 0
+	if s.cnLeft > 0 && !drain {
+		n = min(len(out), s.cnLeft)
+		s.dec.comfort(out[:n])
+		s.cnLeft -= n
+		s.st.Comfort++
+	}
+	clear(out[n:])
+	return n
 }
 
 func (s *stream) stage(n int, adv, tent bool) {
