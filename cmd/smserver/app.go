@@ -45,6 +45,7 @@ type server struct {
 	node    *cluster.Node // nil without a cluster
 	audit   *audit.Log    // nil without audit.file
 	rec     *recorders
+	reg     *prometheus.Registry
 }
 
 type captureStats struct {
@@ -115,6 +116,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
+	s.reg = reg
 	s.registerMetrics(reg)
 	if s.ln.TLS != nil {
 		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS))
@@ -461,6 +463,7 @@ func (s *server) startCluster() error {
 		return cli.Failf("cluster on %s: %v", s.cfg.ClusterListen, err)
 	}
 	s.node = node
+	s.reg.MustRegister(node.Collector())
 	node.Subscribe(func(ss []*filter.Session) {
 		s.filter.Set(ss)
 		s.sessionsUpdated()

@@ -231,8 +231,11 @@ func validate(cfg *cli.Config) (*config, error) {
 		return nil, err
 	}
 	if c.Name == "" {
+		// The host name, with the client port: two capture servers on one
+		// host (a lab cluster) must not share a name.
 		h, _ := os.Hostname()
-		c.Name = h
+		_, port, _ := net.SplitHostPort(c.Listen)
+		c.Name = h + ":" + port
 	}
 	return c, nil
 }
