@@ -252,6 +252,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 			} else {
 				s.st.Late++
 				s.winLate = true
+				s.measure(ts, n, now) // a late packet's delay counts most
 			}
 			return
 		}
@@ -276,6 +277,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	if s.state == stPlaying && ts+int64(n) <= s.playTS {
 		s.st.Late++
 		s.winLate = true
+		s.measure(ts, n, now)
 		if seq == s.nextSeq {
 			s.nextSeq++
 			s.lastEnd = max(s.lastEnd, ts+int64(n))
@@ -320,10 +322,15 @@ func (s *stream) measure(ts int64, n int, now int64) {
 	if s.haveTransit {
 		d := float64(tr - s.transit)
 		s.jitter += (math.Abs(d) - s.jitter) / 16
-		// base follows the smallest transit, drifting up slowly so a
-		// clock drift does not freeze it.
+		// base follows the smallest transit, and creeps up by one
+		// sample per packet otherwise, so a sender whose clock is slow
+		// (transit growing by 0.8 samples per 20 ms packet at 0.5%) does
+		// not read as ever-growing jitter. Any packet faster than base
+		// pulls it back down at once.
 		if tr < s.baseTransit {
 			s.baseTransit = tr
+		} else {
+			s.baseTransit++
 		}
 		spread := float64(tr-s.baseTransit) * 1e9 / SampleRate
 		s.peak = max(spread, s.peak*0.998)
@@ -350,7 +357,12 @@ func (s *stream) measure(ts int64, n int, now int64) {
 		switch {
 		case s.winMin > tgt+slipMargin:
 			s.slipPending = true
-		case s.winLate && s.winMin < tgt/2:
+		case s.winLate && s.winMin < tgt/2,
+			s.winMin < int64(max(s.frame, blockLen))+blockLen/2:
+			// Late packets, or the packets arriving less than 5 ms
+			// before their playout all window long: the buffer is
+			// draining (the sender's clock is slower). A stretch
+			// adds one frame of delay.
 			s.strPending = true
 		}
 		s.winEnd, s.winMin, s.winLate = now+levelWindow, math.MaxInt64, false
@@ -390,6 +402,9 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 					s.nextSeq = p.seq + 1
 					p = s.lowest()
 				}
+			}
+			if s.havePlayed {
+				s.st.Talkspurts++
 			}
 			s.state = stPlaying
 			s.playTS = p.ts
@@ -464,7 +479,6 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 				}
 				s.state = stWaiting
 				s.startAt = p.arrival + s.target
-				s.st.Talkspurts++
 				if s.startAt <= now {
 					s.startAt = now
 				}
