@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/status"
+	"github.com/silentmon/silentmon/relay"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -43,86 +46,7 @@ func newStatusCmd() *cobra.Command {
 	return c
 }
 
-// statusView is the part of a status the human view shows; unknown fields
-// are kept in the JSON output only.
-type statusView struct {
-	Server  string  `json:"server"`
-	UptimeS float64 `json:"uptime_s"`
-	Source  string  `json:"source"`
-	Capture struct {
-		Frames       uint64 `json:"frames"`
-		DecodeErrors uint64 `json:"decode_errors"`
-		RTP          uint64 `json:"rtp"`
-		Matched      uint64 `json:"matched"`
-	} `json:"capture"`
-	Sessions []struct {
-		ID              string   `json:"id"`
-		Agent           string   `json:"agent"`
-		Endpoints       []string `json:"endpoints"`
-		Supervisor      string   `json:"supervisor"`
-		SupervisorState string   `json:"supervisor_state"`
-		Packets         uint64   `json:"packets"`
-		QueueDrops      uint64   `json:"queue_drops"`
-		Owner           string   `json:"owner"`
-		CapturedBy      []string `json:"captured_by"`
-		Recording       string   `json:"recording"`
-		Streams         []struct {
-			SSRC      string  `json:"ssrc"`
-			Direction string  `json:"direction"`
-			Src       string  `json:"src"`
-			Dst       string  `json:"dst"`
-			Packets   uint64  `json:"packets"`
-			Codec     string  `json:"codec"`
-			Lost      int64   `json:"lost"`
-			LostNet   uint64  `json:"lost_network"`
-			LostCap   uint64  `json:"lost_in_capture"`
-			JitterMs  float64 `json:"jitter_ms"`
-		} `json:"streams"`
-	} `json:"sessions"`
-	Kernel *struct {
-		Packets     uint64 `json:"Packets"`
-		Drops       uint64 `json:"Drops"`
-		FreezeQueue uint64 `json:"FreezeQueue"`
-	} `json:"kernel"`
-	Cluster *struct {
-		Member  string `json:"member"`
-		Members []struct {
-			Name      string   `json:"name"`
-			State     string   `json:"state"`
-			Owns      int      `json:"owns"`
-			Capturing []string `json:"capturing"`
-		} `json:"members"`
-		Routes []struct {
-			Member  string `json:"member"`
-			Address string `json:"address"`
-			State   string `json:"state"`
-			RTT     string `json:"rtt"`
-		} `json:"routes"`
-		SlowConsumers int64 `json:"slow_consumers"`
-	} `json:"cluster"`
-}
-
-type supervisorView struct {
-	Role           string  `json:"role"`
-	Packets        uint64  `json:"packets"`
-	Duplicates     uint64  `json:"duplicates"`
-	SecondsWritten float64 `json:"seconds_written"`
-	DeliveryMs     float64 `json:"max_delivery_ms"`
-	Streams        []struct {
-		Direction string  `json:"direction"`
-		SSRC      string  `json:"ssrc"`
-		Codec     string  `json:"codec"`
-		Packets   uint64  `json:"packets"`
-		Lost      uint64  `json:"lost"`
-		Late      uint64  `json:"late"`
-		Concealed uint64  `json:"concealed"`
-		JitterMs  float64 `json:"jitter_ms"`
-		TargetMs  float64 `json:"target_ms"`
-		MOS       float64 `json:"mos"`
-	} `json:"streams"`
-}
-
-func printSupervisorStatus(w io.Writer, sv *supervisorView) error {
+func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 	fmt.Fprintf(w, "supervisor service: %d packets received, %d duplicates dropped, %.1f s of audio played, max delivery delay %.1f ms\n",
 		sv.Packets, sv.Duplicates, sv.SecondsWritten, sv.DeliveryMs)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -135,11 +59,11 @@ func printSupervisorStatus(w io.Writer, sv *supervisorView) error {
 }
 
 func printStatus(w io.Writer, raw []byte) error {
-	var sv supervisorView
-	if json.Unmarshal(raw, &sv) == nil && sv.Role == "supervisor" {
+	var sv service.SupervisorStatus
+	if json.Unmarshal(raw, &sv) == nil && sv.Role == relay.RoleSupervisor {
 		return printSupervisorStatus(w, &sv)
 	}
-	var st statusView
+	var st status.ServerStatus
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return cli.Failf("status is not in the expected form: %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
 )
@@ -546,70 +547,12 @@ func (s *server) Status(ctx context.Context, p *relay.Peer) (any, error) {
 	return s.status(), nil
 }
 
-type statusJSON struct {
-	Server      string              `json:"server"`
-	Version     int                 `json:"protocol_version"`
-	UptimeS     float64             `json:"uptime_s"`
-	Source      string              `json:"source"`
-	ReplayDone  bool                `json:"replay_done,omitempty"`
-	Capture     captureJSON         `json:"capture"`
-	Sessions    []sessionJSON       `json:"sessions"`
-	Supervisors []relay.SenderStats `json:"supervisors"`
-	// Kernel sums the capture rings' counters (live capture only).
-	Kernel *capture.LiveStats `json:"kernel,omitempty"`
-	// Cluster is the peer bus as this member sees it.
-	Cluster *cluster.Status `json:"cluster,omitempty"`
-}
-
-type captureJSON struct {
-	Frames       uint64 `json:"frames"`
-	DecodeErrors uint64 `json:"decode_errors"`
-	RTP          uint64 `json:"rtp"`
-	RTCP         uint64 `json:"rtcp"`
-	Matched      uint64 `json:"matched"`
-	// Streams is the number of RTP streams tracked; StreamOverflow counts
-	// packets of streams beyond the table's cap.
-	Streams        int    `json:"streams"`
-	StreamOverflow uint64 `json:"stream_overflow"`
-}
-
-type sessionJSON struct {
-	ID              string       `json:"id"`
-	Agent           string       `json:"agent"`
-	Endpoints       []string     `json:"endpoints"`
-	Supervisor      string       `json:"supervisor"`
-	SupervisorState string       `json:"supervisor_state"`
-	Packets         uint64       `json:"packets"`
-	QueueDrops      uint64       `json:"queue_drops"`
-	Streams         []streamJSON `json:"streams"`
-	Owner           string       `json:"owner,omitempty"`
-	CapturedBy      []string     `json:"captured_by,omitempty"`
-	Recording       string       `json:"recording,omitempty"`
-}
-
-type streamJSON struct {
-	SSRC      string `json:"ssrc"`
-	Direction string `json:"direction"`
-	Src       string `json:"src"`
-	Dst       string `json:"dst"`
-	VLAN      *int   `json:"vlan"`
-	Packets   uint64 `json:"packets"`
-	// From the capture's stream table (RFC 3550): the stream as seen on
-	// the wire, whether or not it was monitored all along.
-	Codec      string  `json:"codec,omitempty"`
-	Lost       int64   `json:"lost"`
-	LostNet    uint64  `json:"lost_network"`
-	LostCap    uint64  `json:"lost_in_capture"`
-	JitterMs   float64 `json:"jitter_ms"`
-	MaxDeltaMs float64 `json:"max_delta_ms"`
-}
-
-func (s *server) status() *statusJSON {
-	st := &statusJSON{Server: s.cfg.Name, Version: relay.Version, UptimeS: time.Since(s.started).Seconds(),
+func (s *server) status() *status.ServerStatus {
+	st := &status.ServerStatus{Server: s.cfg.Name, Version: relay.Version, UptimeS: time.Since(s.started).Seconds(),
 		Source: sourceName(s.cfg), ReplayDone: s.stats.replayDone.Load(),
-		Capture: captureJSON{Frames: s.stats.frames.Load(), DecodeErrors: s.stats.decodeErrors.Load(),
+		Capture: status.CaptureStatus{Frames: s.stats.frames.Load(), DecodeErrors: s.stats.decodeErrors.Load(),
 			RTP: s.stats.rtp.Load(), RTCP: s.stats.rtcp.Load(), Matched: s.stats.matched.Load()},
-		Supervisors: s.fw.Stats(), Sessions: []sessionJSON{}}
+		Supervisors: s.fw.Stats(), Sessions: []status.SessionStatus{}}
 	if len(s.lives) > 0 {
 		var k capture.LiveStats
 		for _, l := range s.lives {
@@ -618,7 +561,7 @@ func (s *server) status() *statusJSON {
 			k.Drops += ls.Drops
 			k.FreezeQueue += ls.FreezeQueue
 		}
-		st.Kernel = &k
+		st.Kernel = &status.KernelStatus{Packets: k.Packets, Drops: k.Drops, FreezeQueue: k.FreezeQueue}
 	}
 	owners := map[string]cluster.SessionStatus{}
 	if s.node != nil {
@@ -633,13 +576,13 @@ func (s *server) status() *statusJSON {
 	for _, x := range st.Supervisors {
 		sup[x.Supervisor] = x
 	}
-	streams := map[string][]streamJSON{}
+	streams := map[string][]status.StreamStatus{}
 	for _, w := range s.workers {
 		stats, tracked, overflow := w.streamStats()
 		st.Capture.Streams += tracked
 		st.Capture.StreamOverflow += overflow
 		for k, n := range w.snapshot() {
-			sj := streamJSON{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
+			sj := status.StreamStatus{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
 				Direction: k.dir.String(), Src: k.src.String(), Dst: k.dst.String(), Packets: n}
 			key := capture.StreamKey{VLAN: capture.NoVLAN, Src: k.src, Dst: k.dst, SSRC: k.ssrc}
 			if k.vlan != 0 {
@@ -655,10 +598,10 @@ func (s *server) status() *statusJSON {
 		}
 	}
 	for _, x := range s.filter.Sessions() {
-		sj := sessionJSON{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
+		sj := status.SessionStatus{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
 			SupervisorState: "idle", Streams: streams[x.ID]}
 		if sj.Streams == nil {
-			sj.Streams = []streamJSON{}
+			sj.Streams = []status.StreamStatus{}
 		}
 		sort.Slice(sj.Streams, func(i, j int) bool {
 			return sj.Streams[i].Src+sj.Streams[i].SSRC < sj.Streams[j].Src+sj.Streams[j].SSRC

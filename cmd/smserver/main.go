@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,23 +25,13 @@ type config struct {
 	PcapSpeed       float64
 	PcapWaitSession bool
 	ExitAfterReplay bool
-	Listen          string
+	cli.Service
 	ClusterListen   string
 	Peers           []string
-	SecurityDir     string
-	Insecure        bool
-	StrictKeys      bool
-	Name            string
-	MetricsListen   string
-	LogLevel        string
-	LogFormat       string
 	HeartbeatIntv   time.Duration
 	HeartbeatRetry  int
-	HeartbeatTmo    time.Duration
 	MediaTOS        int
 	QueueLen        int
-	LockThreshold   int
-	LockDuration    time.Duration
 	AuditFile       string
 	RecordDir       string
 	TrackAllStreams bool
@@ -61,32 +50,23 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 		Args:  cobra.NoArgs,
 	}
 	f := c.Flags()
-	f.String("config", "", "YAML configuration file")
+	cfg := cli.NewConfig()
+	cli.AddServiceFlags(f, cfg, "address for clients (smctl, supervisor desktops, CTI)", "127.0.0.1:9228")
 	f.StringArray("interface", nil, "capture interface (the SPAN port); repeatable")
 	f.String("pcap", "", "replay this pcap or pcapng file instead of capturing")
 	f.Float64("pcap-speed", 1, "replay speed for --pcap: 1 = recorded pace, 0 = as fast as possible")
 	f.Bool("pcap-wait-session", false, "start the --pcap replay only once a monitor session exists")
 	f.Bool("exit-after-replay", false, "exit when the --pcap replay is done and queued media is sent")
-	f.String("listen", ":42228", "address for clients (smctl, supervisor desktops, CTI)")
 	f.String("cluster-listen", ":42029", "address for cluster peers")
 	f.StringArray("peer", nil, "cluster peer HOST:PORT; repeatable")
-	f.String("security-dir", "/etc/silentmon/security", "directory with CtiosRootCert.pem, CtiosServer.pem, CtiosClient.pem")
-	f.Bool("insecure", false, "plaintext without certificates (anyone reaching the port can monitor calls)")
-	f.String("name", "", "this server's name in status and cluster (default: host name)")
-	f.String("metrics-listen", "127.0.0.1:9228", "address of /metrics and /healthz")
-	f.String("log-level", "info", "debug, info, warn or error")
-	f.String("log-format", "text", "text or json")
 	f.String("audit-file", "", "append one JSON line per monitor start and stop to this file")
 	f.String("record-dir", "/var/lib/silentmon/recordings", "directory of the pcap files of sessions started with --record")
 	f.Bool("cluster", true, "join or form a cluster of capture servers on --cluster-listen")
 	f.Int("workers", 1, "capture workers per interface (PACKET_FANOUT by flow)")
-	cfg := cli.NewConfig()
 	for key, flag := range map[string]string{
 		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
 		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
-		"listen": "listen", "cluster.listen": "cluster-listen", "cluster.peers": "peer",
-		"security_dir": "security-dir", "insecure": "insecure", "name": "name",
-		"metrics.listen": "metrics-listen", "log.level": "log-level", "log.format": "log-format",
+		"cluster.listen": "cluster-listen", "cluster.peers": "peer",
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
 		"capture.workers": "workers",
 	} {
@@ -103,21 +83,15 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 		}
 		return runFn(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
-	cfg.Bind("config", f, "config")
 	return c
 }
 
 func setDefaults(cfg *cli.Config) {
 	v := cfg.V
-	v.SetDefault("listen_port", 0)
 	v.SetDefault("heartbeat.interval_ms", 5000)
 	v.SetDefault("heartbeat.retries", 5)
-	v.SetDefault("heartbeat.timeout_ms", 15000)
 	v.SetDefault("media.tos", 0xB8)
 	v.SetDefault("media.queue_len", 4096)
-	v.SetDefault("lockout.threshold", 3)
-	v.SetDefault("lockout.duration", "15m")
-	v.SetDefault("tls.strict", false)
 	v.SetDefault("capture.block_size", 1<<20)
 	v.SetDefault("capture.num_blocks", 64)
 	v.SetDefault("capture.block_timeout_ms", 10)
@@ -129,17 +103,16 @@ func setDefaults(cfg *cli.Config) {
 
 func validate(cfg *cli.Config) (*config, error) {
 	c := &config{
-		Interfaces:  cfg.Strings("interface"),
-		Pcap:        cfg.String("pcap"),
-		Peers:       cfg.Strings("cluster.peers"),
-		SecurityDir: cfg.String("security_dir"),
-		Name:        cfg.String("name"),
-		LogLevel:    cfg.String("log.level"),
-		LogFormat:   cfg.String("log.format"),
-		AuditFile:   cfg.String("audit.file"),
-		RecordDir:   cfg.String("record.dir"),
+		Interfaces: cfg.Strings("interface"),
+		Pcap:       cfg.String("pcap"),
+		Peers:      cfg.Strings("cluster.peers"),
+		AuditFile:  cfg.String("audit.file"),
+		RecordDir:  cfg.String("record.dir"),
 	}
 	var err error
+	if c.Service, err = cli.ReadService(cfg); err != nil {
+		return nil, err
+	}
 	if c.PcapSpeed, err = cfg.Float("pcap_speed"); err != nil {
 		return nil, err
 	}
@@ -150,7 +123,7 @@ func validate(cfg *cli.Config) (*config, error) {
 		key string
 		dst *bool
 	}{{"pcap_wait_session", &c.PcapWaitSession}, {"exit_after_replay", &c.ExitAfterReplay},
-		{"insecure", &c.Insecure}, {"tls.strict", &c.StrictKeys}, {"cluster.enabled", &c.Cluster},
+		{"cluster.enabled", &c.Cluster},
 		{"capture.track_all_streams", &c.TrackAllStreams}} {
 		if *k.dst, err = cfg.Bool(k.key); err != nil {
 			return nil, err
@@ -181,21 +154,7 @@ func validate(cfg *cli.Config) (*config, error) {
 			return nil, cli.Usagef("interface %q does not exist", ifname)
 		}
 	}
-	if c.Listen, err = cfg.Addr("listen"); err != nil {
-		return nil, err
-	}
-	port, err := cfg.IntRange("listen_port", 0, 65535)
-	if err != nil {
-		return nil, err
-	}
-	if port != 0 {
-		host, _, _ := net.SplitHostPort(c.Listen)
-		c.Listen = net.JoinHostPort(host, strconv.Itoa(port))
-	}
 	if c.ClusterListen, err = cfg.Addr("cluster.listen"); err != nil {
-		return nil, err
-	}
-	if c.MetricsListen, err = cfg.Addr("metrics.listen"); err != nil {
 		return nil, err
 	}
 	for _, p := range c.Peers {
@@ -209,33 +168,14 @@ func validate(cfg *cli.Config) (*config, error) {
 	if c.HeartbeatRetry, err = cfg.IntRange("heartbeat.retries", 1, 1000); err != nil {
 		return nil, err
 	}
-	if c.HeartbeatTmo, err = cfg.Millis("heartbeat.timeout_ms", 500, 3600_000); err != nil {
-		return nil, err
-	}
 	if c.MediaTOS, err = cfg.IntRange("media.tos", 0, 255); err != nil {
 		return nil, err
 	}
 	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
 		return nil, err
 	}
-	if c.LockThreshold, err = cfg.IntRange("lockout.threshold", 1, 1000); err != nil {
-		return nil, err
-	}
-	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
-		return nil, err
-	}
 	if c.Live, err = liveConfig(cfg); err != nil {
 		return nil, err
-	}
-	if _, err := cli.NewLogger(os.Stderr, c.LogFormat, c.LogLevel); err != nil {
-		return nil, err
-	}
-	if c.Name == "" {
-		// The host name, with the client port: two capture servers on one
-		// host (a lab cluster) must not share a name.
-		h, _ := os.Hostname()
-		_, port, _ := net.SplitHostPort(c.Listen)
-		c.Name = h + ":" + port
 	}
 	return c, nil
 }

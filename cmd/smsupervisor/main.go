@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,19 +26,9 @@ import (
 func main() { cli.Main(newRootCmd()) }
 
 type config struct {
-	Listen        string
-	SecurityDir   string
-	Insecure      bool
-	StrictKeys    bool
-	Output        string
-	Name          string
-	MetricsListen string
-	LogLevel      string
-	LogFormat     string
-	HeartbeatTmo  time.Duration
-	LockThreshold int
-	LockDuration  time.Duration
-	Playout       playout.Config
+	cli.Service
+	Output  string
+	Playout playout.Config
 }
 
 func newRootCmd() *cobra.Command {
@@ -49,32 +38,18 @@ func newRootCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	f := c.Flags()
-	f.String("config", "", "YAML configuration file")
-	f.String("listen", ":42228", "address where capture servers push media")
-	f.String("security-dir", "/etc/silentmon/security", "directory with CtiosRootCert.pem, CtiosServer.pem")
-	f.Bool("insecure", false, "plaintext without certificates")
+	cfg := cli.NewConfig()
+	cli.AddServiceFlags(f, cfg, "address where capture servers push media", "127.0.0.1:9229")
 	f.String("output", "portaudio", "portaudio[:DEVICE], wav:PATH or null")
-	f.String("name", "", "this service's name (default: host name)")
-	f.String("metrics-listen", "127.0.0.1:9229", "address of /metrics and /healthz")
-	f.String("log-level", "info", "debug, info, warn or error")
-	f.String("log-format", "text", "text or json")
 	f.Int("min-delay-ms", 40, "jitter buffer: smallest target delay")
 	f.Int("max-delay-ms", 200, "jitter buffer: largest target delay")
 	f.StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
-	cfg := cli.NewConfig()
 	for key, flag := range map[string]string{
-		"config": "config", "listen": "listen", "security_dir": "security-dir", "insecure": "insecure",
-		"output": "output", "name": "name", "metrics.listen": "metrics-listen",
-		"log.level": "log-level", "log.format": "log-format",
-		"playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
+		"output": "output", "playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
 		"playout.payload_types": "codec",
 	} {
 		cfg.Bind(key, f, flag)
 	}
-	cfg.V.SetDefault("heartbeat.timeout_ms", 15000)
-	cfg.V.SetDefault("lockout.threshold", 3)
-	cfg.V.SetDefault("lockout.duration", "15m")
-	cfg.V.SetDefault("tls.strict", false)
 	cfg.V.SetDefault("playout.initial_delay_ms", 60)
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := cfg.Load(cfg.String("config")); err != nil {
@@ -90,28 +65,9 @@ func newRootCmd() *cobra.Command {
 }
 
 func validate(cfg *cli.Config) (*config, error) {
-	c := &config{SecurityDir: cfg.String("security_dir"), Output: cfg.String("output"),
-		Name: cfg.String("name"), LogLevel: cfg.String("log.level"), LogFormat: cfg.String("log.format")}
+	c := &config{Output: cfg.String("output")}
 	var err error
-	if c.Listen, err = cfg.Addr("listen"); err != nil {
-		return nil, err
-	}
-	if c.MetricsListen, err = cfg.Addr("metrics.listen"); err != nil {
-		return nil, err
-	}
-	if c.Insecure, err = cfg.Bool("insecure"); err != nil {
-		return nil, err
-	}
-	if c.StrictKeys, err = cfg.Bool("tls.strict"); err != nil {
-		return nil, err
-	}
-	if c.HeartbeatTmo, err = cfg.Millis("heartbeat.timeout_ms", 500, 3600_000); err != nil {
-		return nil, err
-	}
-	if c.LockThreshold, err = cfg.IntRange("lockout.threshold", 1, 1000); err != nil {
-		return nil, err
-	}
-	if c.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
+	if c.Service, err = cli.ReadService(cfg); err != nil {
 		return nil, err
 	}
 	if c.Playout.MinDelay, err = cfg.Millis("playout.min_delay_ms", 10, 2000); err != nil {
@@ -129,12 +85,6 @@ func validate(cfg *cli.Config) (*config, error) {
 	}
 	if c.Playout.PayloadTypes, err = playout.ParsePayloadTypes(cfg.Strings("playout.payload_types")); err != nil {
 		return nil, cli.Usagef("configuration key playout.payload_types: %v", err)
-	}
-	if _, err := cli.NewLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
-		return nil, err
-	}
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
 	}
 	return c, nil
 }
@@ -265,40 +215,17 @@ func (s *supervisor) StopMonitor(context.Context, *relay.Peer, *relay.StopMonito
 // Status implements relay.Handler.
 func (s *supervisor) Status(context.Context, *relay.Peer) (any, error) {
 	st := s.player.Stats()
-	out := supervisorStatus{Role: relay.RoleSupervisor, Packets: s.packets.Load(), Duplicates: s.dups.Load(),
-		Rejected: s.bad.Load(), SecondsWritten: st.Seconds, DeliveryMs: st.DeliveryMs, Streams: []streamStatus{}}
+	out := service.SupervisorStatus{Role: relay.RoleSupervisor, Packets: s.packets.Load(), Duplicates: s.dups.Load(),
+		Rejected: s.bad.Load(), SecondsWritten: st.Seconds, DeliveryMs: st.DeliveryMs, Streams: []service.PlayoutStream{}}
 	for i, x := range st.Streams {
 		if x.Packets == 0 {
 			continue
 		}
-		out.Streams = append(out.Streams, streamStatus{Direction: []string{"from-agent", "to-agent"}[i],
+		out.Streams = append(out.Streams, service.PlayoutStream{Direction: []string{"from-agent", "to-agent"}[i],
 			SSRC: fmt.Sprintf("0x%08x", x.SSRC), Codec: x.Codec.String(), Packets: x.Packets, Lost: x.Lost,
 			Late: x.Late, Concealed: x.Concealed, JitterMs: x.JitterMs, TargetMs: x.TargetMs, MOS: x.MOS})
 	}
 	return out, nil
-}
-
-type supervisorStatus struct {
-	Role           string         `json:"role"`
-	Packets        uint64         `json:"packets"`
-	Duplicates     uint64         `json:"duplicates"`
-	Rejected       uint64         `json:"rejected"`
-	SecondsWritten float64        `json:"seconds_written"`
-	DeliveryMs     float64        `json:"max_delivery_ms"`
-	Streams        []streamStatus `json:"streams"`
-}
-
-type streamStatus struct {
-	Direction string  `json:"direction"`
-	SSRC      string  `json:"ssrc"`
-	Codec     string  `json:"codec"`
-	Packets   uint64  `json:"packets"`
-	Lost      uint64  `json:"lost"`
-	Late      uint64  `json:"late"`
-	Concealed uint64  `json:"concealed"`
-	JitterMs  float64 `json:"jitter_ms"`
-	TargetMs  float64 `json:"target_ms"`
-	MOS       float64 `json:"mos"`
 }
 
 // Closed implements relay.Handler.

@@ -206,3 +206,14 @@ func (c *Config) Millis(key string, lo, hi int) (time.Duration, error) {
 	n, err := c.IntRange(key, lo, hi)
 	return time.Duration(n) * time.Millisecond, err
 }
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func replacePort(addr string, port int) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}

@@ -1,0 +1,75 @@
+// Package status holds the JSON a capture server returns to a status
+// request, shared by smserver (which fills it) and smctl status (which
+// prints it). Fields are only added, never renamed.
+package status
+
+import (
+	"github.com/silentmon/silentmon/cluster"
+	"github.com/silentmon/silentmon/relay"
+)
+
+// ServerStatus is a capture server's status.
+type ServerStatus struct {
+	Server      string              `json:"server"`
+	Version     int                 `json:"protocol_version"`
+	UptimeS     float64             `json:"uptime_s"`
+	Source      string              `json:"source"`
+	ReplayDone  bool                `json:"replay_done,omitempty"`
+	Capture     CaptureStatus       `json:"capture"`
+	Sessions    []SessionStatus     `json:"sessions"`
+	Supervisors []relay.SenderStats `json:"supervisors"`
+	// Kernel sums the capture rings' counters (live capture only).
+	Kernel *KernelStatus `json:"kernel,omitempty"`
+	// Cluster is the peer bus as this member sees it.
+	Cluster *cluster.Status `json:"cluster,omitempty"`
+}
+
+type CaptureStatus struct {
+	Frames       uint64 `json:"frames"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	RTP          uint64 `json:"rtp"`
+	RTCP         uint64 `json:"rtcp"`
+	Matched      uint64 `json:"matched"`
+	// Streams is the number of RTP streams tracked; StreamOverflow counts
+	// packets of streams beyond the table's cap.
+	Streams        int    `json:"streams"`
+	StreamOverflow uint64 `json:"stream_overflow"`
+}
+
+type SessionStatus struct {
+	ID              string         `json:"id"`
+	Agent           string         `json:"agent"`
+	Endpoints       []string       `json:"endpoints"`
+	Supervisor      string         `json:"supervisor"`
+	SupervisorState string         `json:"supervisor_state"`
+	Packets         uint64         `json:"packets"`
+	QueueDrops      uint64         `json:"queue_drops"`
+	Streams         []StreamStatus `json:"streams"`
+	Owner           string         `json:"owner,omitempty"`
+	CapturedBy      []string       `json:"captured_by,omitempty"`
+	Recording       string         `json:"recording,omitempty"`
+}
+
+type StreamStatus struct {
+	SSRC      string `json:"ssrc"`
+	Direction string `json:"direction"`
+	Src       string `json:"src"`
+	Dst       string `json:"dst"`
+	VLAN      *int   `json:"vlan"`
+	Packets   uint64 `json:"packets"`
+	// From the capture's stream table (RFC 3550): the stream as seen on
+	// the wire, whether or not it was monitored all along.
+	Codec      string  `json:"codec,omitempty"`
+	Lost       int64   `json:"lost"`
+	LostNet    uint64  `json:"lost_network"`
+	LostCap    uint64  `json:"lost_in_capture"`
+	JitterMs   float64 `json:"jitter_ms"`
+	MaxDeltaMs float64 `json:"max_delta_ms"`
+}
+
+// KernelStatus sums the capture rings' counters.
+type KernelStatus struct {
+	Packets     uint64 `json:"packets"`
+	Drops       uint64 `json:"drops"`
+	FreezeQueue uint64 `json:"freeze_queue"`
+}
