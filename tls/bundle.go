@@ -2,7 +2,6 @@ package tls
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 )
 
 // Bundle writes outPath (0600) with the certificate of certPath first and
@@ -15,45 +14,20 @@ func Bundle(certPath, keyPath, outPath string, force bool) (*x509.Certificate, e
 	if err != nil {
 		return nil, err
 	}
-	var certs []byte
-	var leaf *x509.Certificate
-	for rest := certRaw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, newErr(ErrBadPEM, "the certificate in %s cannot be parsed: %v", certPath, err)
-		}
-		if leaf == nil {
-			leaf = c
-		}
-		certs = append(certs, certPEM(b.Bytes)...)
+	parsed, ders, err := parseCertificates(certRaw, certPath)
+	if err != nil {
+		return nil, err
 	}
-	if leaf == nil {
-		return nil, newErr(ErrBadPEM, "%s holds no PEM certificate", certPath)
+	leaf := parsed[0]
+	var certs []byte
+	for _, der := range ders {
+		certs = append(certs, certPEM(der)...)
 	}
 	keyRaw, err := readFile(keyPath)
 	if err != nil {
 		return nil, err
 	}
-	var keyBlock *pem.Block
-	for rest := keyRaw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if isKeyBlock(b.Type) {
-			keyBlock = b
-			break
-		}
-	}
+	keyBlock := firstKeyBlock(keyRaw)
 	if keyBlock == nil {
 		return nil, newErr(ErrBadPEM, "%s holds no PEM private key", keyPath)
 	}
@@ -80,24 +54,9 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for rest := raw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, newErr(ErrBadPEM, "a certificate in %s cannot be parsed: %v", path, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, newErr(ErrBadPEM, "%s holds no PEM certificate", path)
+	out, _, err := parseCertificates(raw, path)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

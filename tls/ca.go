@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -154,18 +153,7 @@ func LoadCA(dir string, password []byte) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	var block *pem.Block
-	for rest := raw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if isKeyBlock(b.Type) {
-			block = b
-			break
-		}
-	}
+	block := firstKeyBlock(raw)
 	if block == nil {
 		return nil, newErr(ErrBadPEM, "%s holds no private key", keyPath)
 	}
@@ -205,20 +193,9 @@ func readCertFile(path string) (*x509.Certificate, error) {
 }
 
 func firstCert(raw []byte, path string) (*x509.Certificate, error) {
-	for rest := raw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, newErr(ErrBadPEM, "the certificate in %s cannot be parsed: %v", path, err)
-		}
-		return c, nil
+	certs, _, err := parseCertificates(raw, path)
+	if err != nil {
+		return nil, err
 	}
-	return nil, newErr(ErrBadPEM, "%s holds no PEM certificate", path)
+	return certs[0], nil
 }

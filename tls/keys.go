@@ -149,3 +149,43 @@ func publicKeyEqual(pub crypto.PublicKey, key crypto.Signer) bool {
 	}
 	return false
 }
+
+// firstKeyBlock returns the first private-key PEM block of raw, or nil.
+func firstKeyBlock(raw []byte) *pem.Block {
+	for rest := raw; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil
+		}
+		if isKeyBlock(b.Type) {
+			return b
+		}
+	}
+}
+
+// parseCertificates returns every PEM certificate of raw, parsed, and
+// their DER encodings, in file order; path names the source in errors. A
+// file without one is an error.
+func parseCertificates(raw []byte, path string) ([]*x509.Certificate, [][]byte, error) {
+	var certs []*x509.Certificate
+	var ders [][]byte
+	for rest := raw; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, nil, newErr(ErrBadPEM, "a certificate in %s cannot be parsed: %v", path, err)
+		}
+		certs = append(certs, c)
+		ders = append(ders, b.Bytes)
+	}
+	if len(certs) == 0 {
+		return nil, nil, newErr(ErrBadPEM, "%s holds no PEM certificate", path)
+	}
+	return certs, ders, nil
+}
