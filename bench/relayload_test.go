@@ -65,6 +65,7 @@ type relayResult struct {
 // (Forward) time to arrival. It is safe for concurrent use: the servers'
 // connections call Media concurrently.
 type recorder struct {
+	relay.MediaOnly
 	load     relayLoad
 	sessions []*filter.Session
 	perSeq   int // words per stream in seen
@@ -132,14 +133,6 @@ func (r *recorder) Media(_ *relay.Peer, f *relay.MediaFrame) error {
 		r.bySup[(stream/2)%r.load.Supervisors].Add(1)
 		r.received.Add(1)
 	}
-}
-
-func (r *recorder) StartMonitor(context.Context, *relay.Peer, *relay.StartMonitor) (*relay.SessionStatus, error) {
-	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service starts no monitor"}
-}
-
-func (r *recorder) StopMonitor(context.Context, *relay.Peer, *relay.StopMonitor) (*relay.SessionStatus, error) {
-	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service stops no monitor"}
 }
 
 func (r *recorder) Status(context.Context, *relay.Peer) (any, error) {

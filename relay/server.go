@@ -359,3 +359,18 @@ func (s *Server) reply(c *conn, id uint64, t MsgType, v any, err error) error {
 	}
 	return c.writeJSON(t, v, s.cfg.WriteTimeout)
 }
+
+// MediaOnly, embedded in a Handler, refuses the control requests a
+// supervisor service does not serve: sessions are started and stopped on
+// capture servers.
+type MediaOnly struct{}
+
+// StartMonitor refuses the request.
+func (MediaOnly) StartMonitor(context.Context, *Peer, *StartMonitor) (*SessionStatus, error) {
+	return nil, &Error{Code: CodeBadRequest, Message: "a supervisor service does not start sessions; send the request to a capture server"}
+}
+
+// StopMonitor refuses the request.
+func (MediaOnly) StopMonitor(context.Context, *Peer, *StopMonitor) (*SessionStatus, error) {
+	return nil, &Error{Code: CodeBadRequest, Message: "a supervisor service does not stop sessions; send the request to a capture server"}
+}

@@ -91,6 +91,7 @@ func validate(cfg *cli.Config) (*config, error) {
 
 // supervisor is the running service; it implements relay.Handler.
 type supervisor struct {
+	relay.MediaOnly
 	log    *slog.Logger
 	player *playout.Player
 	dedup  *relay.Dedup
@@ -200,16 +201,6 @@ func (s *supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 			s.bad.Add(1)
 		}
 	}
-}
-
-// StartMonitor implements relay.Handler.
-func (s *supervisor) StartMonitor(context.Context, *relay.Peer, *relay.StartMonitor) (*relay.SessionStatus, error) {
-	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service does not start sessions; send the request to a capture server"}
-}
-
-// StopMonitor implements relay.Handler.
-func (s *supervisor) StopMonitor(context.Context, *relay.Peer, *relay.StopMonitor) (*relay.SessionStatus, error) {
-	return nil, &relay.Error{Code: relay.CodeBadRequest, Message: "a supervisor service does not stop sessions; send the request to a capture server"}
 }
 
 // Status implements relay.Handler.
