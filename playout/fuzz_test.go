@@ -9,7 +9,7 @@ import (
 // FuzzRenderer drives the RTP-to-jitter-buffer path with arbitrary
 // sequence numbers, timestamps, payload types, sizes and arrival steps.
 // Each 9-byte record is: flags (bit 0 direction, bit 1 marker, bit 2
-// A-law, bit 3 payload type from bits 1-7), sequence (2), timestamp (4),
+// A-law, bit 3 alone payload type from bits 1-7, bits 3 and 4 G.729), sequence (2), timestamp (4),
 // arrival step in ms (1; 255 is a jump of a day, a capture's clock
 // stepping), payload size / 2 (1). Inputs of more than maxFuzzRecords
 // records are skipped: the fuzzer minimizes every new input by trying
@@ -20,6 +20,8 @@ import (
 // Render or Flush ends within a bounded number of calls (work bounded per
 // packet, whatever the sequence numbers and timestamps).
 func FuzzRenderer(f *testing.F) {
+	// G.729: two frames, a frame and a SID, silence (DTX), two frames
+	f.Add([]byte{0x18, 0, 1, 0, 0, 0, 0, 20, 10, 0x18, 0, 2, 0, 0, 0, 160, 20, 6, 0x18, 0, 3, 0, 0, 6, 64, 255, 10, 0x18, 0, 4, 0, 0, 6, 224, 20, 10})
 	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 0, 80, 0, 0, 3, 64, 0, 0, 0, 0, 80, 0, 0, 4, 0, 0, 0, 160, 0, 80})    // seq gap, timestamp 37 h ahead
 	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 0, 80, 0, 0, 2, 0, 0, 0, 160, 255, 80, 0, 0, 3, 0, 0, 1, 64, 20, 80}) // a day between packets
 	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 20, 80, 0, 0, 2, 0, 0, 0, 160, 20, 80})
@@ -49,8 +51,11 @@ func fuzzRenderer(t testing.TB, data []byte) {
 		if rec[0]&4 != 0 {
 			pt = 8
 		}
-		if rec[0]&8 != 0 {
+		switch rec[0] & 0x18 {
+		case 0x08:
 			pt = rec[0] >> 1 // anything, unknown types included
+		case 0x18:
+			pt = 18 // G.729: 10-byte frames, 2-byte SID (comfort noise)
 		}
 		n := int(rec[8]) * 2
 		b := pkt[:12+n]
