@@ -3,87 +3,21 @@
 package bench
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/silentmon/silentmon/bench/gen"
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/internal/testutil"
 )
-
-// vethPair is a veth pair between two network namespaces created for one
-// test and removed by t.Cleanup, even when the test fails.
-type vethPair struct {
-	nsTx, nsRx string // namespace names
-	ifTx, ifRx string // interface names
-}
-
-func newVethPair(t testing.TB) *vethPair {
-	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	id := hex.EncodeToString(b)
-	v := &vethPair{nsTx: "smcapT" + id, nsRx: "smcapR" + id, ifTx: "smt" + id, ifRx: "smr" + id}
-	t.Cleanup(func() {
-		exec.Command("ip", "netns", "del", v.nsTx).Run()
-		exec.Command("ip", "netns", "del", v.nsRx).Run()
-	})
-	for _, args := range [][]string{
-		{"netns", "add", v.nsTx},
-		{"netns", "add", v.nsRx},
-		{"link", "add", v.ifTx, "netns", v.nsTx, "type", "veth", "peer", "name", v.ifRx, "netns", v.nsRx},
-		{"-n", v.nsTx, "link", "set", v.ifTx, "up"},
-		{"-n", v.nsRx, "link", "set", v.ifRx, "up"},
-		{"-n", v.nsTx, "link", "set", "lo", "up"},
-		{"-n", v.nsRx, "link", "set", "lo", "up"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	// No IPv6 on the veths: router solicitations would be the only noise.
-	for _, ns := range []string{v.nsTx, v.nsRx} {
-		exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").Run()
-	}
-	return v
-}
-
-// inNetns runs f on an OS thread moved into namespace ns; sockets opened
-// by f stay in ns.
-func inNetns(ns string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread is left locked, so it is destroyed with its namespace
-		// when the goroutine ends.
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			done <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
 
 // TestLiveVethTcpreplay replays a generator capture of 1,000 VLAN-tagged
 // calls with tcpreplay into one end of a veth pair and checks that the live
@@ -115,13 +49,13 @@ func TestLiveVethTcpreplay(t *testing.T) {
 
 	for _, offload := range []string{"on", "off"} {
 		t.Run("rx-vlan-offload "+offload, func(t *testing.T) {
-			v := newVethPair(t)
-			if out, err := exec.Command("ip", "netns", "exec", v.nsRx, "ethtool", "-K", v.ifRx, "rxvlan", offload).CombinedOutput(); err != nil {
-				t.Logf("ethtool -K %s rxvlan %s: %v: %s (the kernel strips the tag in software anyway)", v.ifRx, offload, err, strings.TrimSpace(string(out)))
+			v := testutil.NewVethPair(t, "smb")
+			if out, err := exec.Command("ip", "netns", "exec", v.NsRx, "ethtool", "-K", v.IfRx, "rxvlan", offload).CombinedOutput(); err != nil {
+				t.Logf("ethtool -K %s rxvlan %s: %v: %s (the kernel strips the tag in software anyway)", v.IfRx, offload, err, strings.TrimSpace(string(out)))
 			}
 			var live *capture.Live
-			err := inNetns(v.nsRx, func() (err error) {
-				live, err = capture.OpenLive(capture.LiveConfig{Interface: v.ifRx, Workers: 2, BlockTimeout: 5 * time.Millisecond})
+			err := testutil.InNetns(v.NsRx, func() (err error) {
+				live, err = capture.OpenLive(capture.LiveConfig{Interface: v.IfRx, Workers: 2, BlockTimeout: 5 * time.Millisecond})
 				return err
 			})
 			if err != nil {
@@ -160,7 +94,7 @@ func TestLiveVethTcpreplay(t *testing.T) {
 					}
 				}(src, tables[i])
 			}
-			out, err := exec.Command("ip", "netns", "exec", v.nsTx, "tcpreplay", "-q", "-K", "--pps=300000", "-i", v.ifTx, path).CombinedOutput()
+			out, err := exec.Command("ip", "netns", "exec", v.NsTx, "tcpreplay", "-q", "-K", "--pps=300000", "-i", v.IfTx, path).CombinedOutput()
 			if err != nil {
 				live.Close()
 				wg.Wait()

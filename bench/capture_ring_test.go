@@ -22,7 +22,7 @@ const ringChunk = 500
 // sendRaw writes frame count times on ifname from namespace ns, with the
 // VLAN tag in the frame (the kernel strips it on receive).
 func sendRaw(b *testing.B, ns, ifname string, frame []byte, count int) {
-	err := inNetns(ns, func() error {
+	err := testutil.InNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -55,12 +55,12 @@ func BenchmarkCaptureRing(b *testing.B) {
 	testutil.NeedTool(b, "ip")
 	frames, _, _ := loadPacketPath(b)
 	frame := frames[0]
-	v := newVethPair(b)
+	v := testutil.NewVethPair(b, "smb")
 
 	b.Run("capture.LiveSource", func(b *testing.B) {
 		var live *capture.Live
-		if err := inNetns(v.nsRx, func() (err error) {
-			live, err = capture.OpenLive(capture.LiveConfig{Interface: v.ifRx, BlockTimeout: time.Millisecond})
+		if err := testutil.InNetns(v.NsRx, func() (err error) {
+			live, err = capture.OpenLive(capture.LiveConfig{Interface: v.IfRx, BlockTimeout: time.Millisecond})
 			return err
 		}); err != nil {
 			b.Fatal(err)
@@ -80,7 +80,7 @@ func BenchmarkCaptureRing(b *testing.B) {
 		for done := 0; done < b.N; {
 			chunk := min(ringChunk, b.N-done)
 			b.StopTimer()
-			sendRaw(b, v.nsTx, v.ifTx, frame, chunk)
+			sendRaw(b, v.NsTx, v.IfTx, frame, chunk)
 			b.StartTimer()
 			for got := 0; got < chunk; {
 				n, err := src.ReadBatch(fb, ib)
@@ -103,8 +103,8 @@ func BenchmarkCaptureRing(b *testing.B) {
 	})
 	b.Run("gopacket.afpacket", func(b *testing.B) {
 		var tp *afpacket.TPacket
-		if err := inNetns(v.nsRx, func() (err error) {
-			tp, err = afpacket.NewTPacket(afpacket.OptInterface(v.ifRx), afpacket.TPacketVersion3,
+		if err := testutil.InNetns(v.NsRx, func() (err error) {
+			tp, err = afpacket.NewTPacket(afpacket.OptInterface(v.IfRx), afpacket.TPacketVersion3,
 				afpacket.OptBlockSize(1<<20), afpacket.OptNumBlocks(64), afpacket.OptFrameSize(2048),
 				afpacket.OptBlockTimeout(time.Millisecond), afpacket.OptPollTimeout(10*time.Second))
 			return err
@@ -119,7 +119,7 @@ func BenchmarkCaptureRing(b *testing.B) {
 		for done := 0; done < b.N; {
 			chunk := min(ringChunk, b.N-done)
 			b.StopTimer()
-			sendRaw(b, v.nsTx, v.ifTx, frame, chunk)
+			sendRaw(b, v.NsTx, v.IfTx, frame, chunk)
 			b.StartTimer()
 			for got := 0; got < chunk; got++ {
 				_, ci, err := tp.ZeroCopyReadPacketData()

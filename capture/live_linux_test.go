@@ -3,16 +3,10 @@
 package capture_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,60 +18,10 @@ import (
 	"github.com/silentmon/silentmon/internal/testutil"
 )
 
-type veth struct{ nsTx, nsRx, ifTx, ifRx string }
-
-// newVeth creates two namespaces joined by a veth pair; t.Cleanup removes
-// them whatever happens.
-func newVeth(t *testing.T) *veth {
-	t.Helper()
-	b := make([]byte, 4)
-	rand.Read(b)
-	id := hex.EncodeToString(b)
-	v := &veth{nsTx: "smcT" + id, nsRx: "smcR" + id, ifTx: "sct" + id, ifRx: "scr" + id}
-	t.Cleanup(func() {
-		exec.Command("ip", "netns", "del", v.nsTx).Run()
-		exec.Command("ip", "netns", "del", v.nsRx).Run()
-	})
-	for _, args := range [][]string{
-		{"netns", "add", v.nsTx},
-		{"netns", "add", v.nsRx},
-		{"link", "add", v.ifTx, "netns", v.nsTx, "type", "veth", "peer", "name", v.ifRx, "netns", v.nsRx},
-		{"-n", v.nsTx, "link", "set", v.ifTx, "up"},
-		{"-n", v.nsRx, "link", "set", v.ifRx, "up"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	for _, ns := range []string{v.nsTx, v.nsRx} {
-		exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1").Run()
-	}
-	return v
-}
-
-func inNS(ns string, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			done <- err
-			return
-		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		done <- f()
-	}()
-	return <-done
-}
-
 // send writes raw frames on ifname from inside namespace ns.
 func send(t *testing.T, ns, ifname string, frames [][]byte) {
 	t.Helper()
-	err := inNS(ns, func() error {
+	err := testutil.InNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -107,10 +51,10 @@ func send(t *testing.T, ns, ifname string, frames [][]byte) {
 func TestLiveDecodeCases(t *testing.T) {
 	testutil.NeedRoot(t)
 	testutil.NeedTool(t, "ip")
-	v := newVeth(t)
+	v := testutil.NewVethPair(t, "smc")
 	var live *capture.Live
-	if err := inNS(v.nsRx, func() (err error) {
-		live, err = capture.OpenLive(capture.LiveConfig{Interface: v.ifRx, BlockTimeout: time.Millisecond, BlockSize: 1 << 16, NumBlocks: 8})
+	if err := testutil.InNetns(v.NsRx, func() (err error) {
+		live, err = capture.OpenLive(capture.LiveConfig{Interface: v.IfRx, BlockTimeout: time.Millisecond, BlockSize: 1 << 16, NumBlocks: 8})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -118,7 +62,7 @@ func TestLiveDecodeCases(t *testing.T) {
 	defer live.Close()
 	// A packet socket's promiscuous membership raises the promiscuity
 	// count (IFF_PROMISC as user-set stays off).
-	out, _ := exec.Command("ip", "-d", "-n", v.nsRx, "link", "show", v.ifRx).CombinedOutput()
+	out, _ := exec.Command("ip", "-d", "-n", v.NsRx, "link", "show", v.IfRx).CombinedOutput()
 	if !strings.Contains(string(out), "promiscuity 1") {
 		t.Errorf("interface not promiscuous while capturing: %s", out)
 	}
@@ -142,8 +86,8 @@ func TestLiveDecodeCases(t *testing.T) {
 	arp[12], arp[13] = 0x08, 0x06
 	tcp := capturetest.Build(capturetest.Frame{DstMAC: foreign, Src: netip.MustParseAddrPort("10.0.0.1:1"), Payload: payload160[:40]})
 	tcp[14+9] = 6
-	send(t, v.nsTx, v.ifTx, [][]byte{arp, tcp})
-	send(t, v.nsTx, v.ifTx, frames)
+	send(t, v.NsTx, v.IfTx, [][]byte{arp, tcp})
+	send(t, v.NsTx, v.IfTx, frames)
 
 	src := live.Sources()[0]
 	fb := make([][]byte, 16)
@@ -190,10 +134,10 @@ func TestLiveDecodeCases(t *testing.T) {
 func TestLiveCloseUnblocks(t *testing.T) {
 	testutil.NeedRoot(t)
 	testutil.NeedTool(t, "ip")
-	v := newVeth(t)
+	v := testutil.NewVethPair(t, "smc")
 	var live *capture.Live
-	if err := inNS(v.nsRx, func() (err error) {
-		live, err = capture.OpenLive(capture.LiveConfig{Interface: v.ifRx, Workers: 3, BlockSize: 1 << 16, NumBlocks: 4})
+	if err := testutil.InNetns(v.NsRx, func() (err error) {
+		live, err = capture.OpenLive(capture.LiveConfig{Interface: v.IfRx, Workers: 3, BlockSize: 1 << 16, NumBlocks: 4})
 		return err
 	}); err != nil {
 		t.Fatal(err)

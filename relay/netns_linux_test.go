@@ -6,52 +6,24 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/silentmon/silentmon/internal/testutil"
 )
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out)
-	}
-}
-
 // listenInNetns opens a TCP listener on addr inside network namespace ns.
 func listenInNetns(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
+	var ln net.Listener
+	err := testutil.InNetns(ns, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in namespace %s: %v", ns, err)
 	}
-	ch := make(chan result)
-	go func() {
-		// This thread enters the namespace and is never handed back to
-		// the scheduler (the goroutine exits locked, so the thread ends).
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen in namespace %s: %v", ns, r.err)
-	}
-	return r.ln
+	return ln
 }
 
 // TestClientDetectsBlackholedServer: the server sits behind a veth whose
@@ -63,7 +35,7 @@ func TestClientDetectsBlackholedServer(t *testing.T) {
 	id := rand.Uint32() & 0xffffff
 	ns := fmt.Sprintf("smhb%06x", id)
 	host, peer := fmt.Sprintf("smhbh%06x", id), fmt.Sprintf("smhbp%06x", id)
-	run(t, "ip", "netns", "add", ns)
+	testutil.Run(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", host).Run()
 		exec.Command("ip", "netns", "del", ns).Run()
@@ -71,11 +43,11 @@ func TestClientDetectsBlackholedServer(t *testing.T) {
 	// A /30 that exists only on this veth pair and inside the namespace.
 	octet := 1 + int(id%250)
 	hostIP, srvIP := fmt.Sprintf("10.254.%d.1", octet), fmt.Sprintf("10.254.%d.2", octet)
-	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns)
-	run(t, "ip", "addr", "add", hostIP+"/30", "dev", host)
-	run(t, "ip", "link", "set", host, "up")
-	run(t, "ip", "-n", ns, "addr", "add", srvIP+"/30", "dev", peer)
-	run(t, "ip", "-n", ns, "link", "set", peer, "up")
+	testutil.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns)
+	testutil.Run(t, "ip", "addr", "add", hostIP+"/30", "dev", host)
+	testutil.Run(t, "ip", "link", "set", host, "up")
+	testutil.Run(t, "ip", "-n", ns, "addr", "add", srvIP+"/30", "dev", peer)
+	testutil.Run(t, "ip", "-n", ns, "link", "set", peer, "up")
 
 	remote := listenInNetns(t, ns, srvIP+":0")
 	rs := NewServer(ServerConfig{Handler: &testHandler{}, Logger: quiet(), HeartbeatTimeout: time.Minute})
@@ -110,7 +82,7 @@ func TestClientDetectsBlackholedServer(t *testing.T) {
 	// Let heartbeats flow, then cut the link: the socket does not break.
 	time.Sleep(3 * interval)
 	cut := time.Now()
-	run(t, "ip", "link", "set", host, "down")
+	testutil.Run(t, "ip", "link", "set", host, "down")
 	for {
 		h.mu.Lock()
 		n := len(h.started)
