@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -80,6 +81,49 @@ func loadPacketPath(b *testing.B) ([][]byte, []capture.Info, time.Duration) {
 	return pp.frames, pp.infos, pp.span
 }
 
+// rtpOffset is where the RTP header starts in the generator's frames:
+// Ethernet, one 802.1Q tag, IPv4 without options, UDP.
+const rtpOffset = 14 + 4 + 20 + 8
+
+// continuation returns, per frame, what to add to its RTP sequence number
+// and timestamp so that a second pass over the frames continues each
+// stream: the stream's packet count, and the timestamp span of its packets
+// plus one packet time.
+func continuation(b *testing.B, frames [][]byte) (seqAdd []uint16, tsAdd []uint32) {
+	b.Helper()
+	type span struct {
+		n           int
+		first, last uint32
+	}
+	streams := map[capture.StreamKey]*span{}
+	keys := make([]capture.StreamKey, len(frames))
+	var p capture.Packet
+	for i, f := range frames {
+		if err := p.Decode(f, capture.LinkEthernet, nil); err != nil || p.Kind != capture.KindRTP || len(f) < rtpOffset+12 || f[rtpOffset] != 0x80 {
+			b.Fatalf("frame %d is not plain RTP in a tagged IPv4 frame (%v)", i, err)
+		}
+		k := capture.StreamKey{Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC}
+		keys[i] = k
+		sp := streams[k]
+		if sp == nil {
+			sp = &span{first: p.RTP.Timestamp}
+			streams[k] = sp
+		}
+		sp.n++
+		sp.last = p.RTP.Timestamp
+	}
+	seqAdd, tsAdd = make([]uint16, len(frames)), make([]uint32, len(frames))
+	for i, k := range keys {
+		sp := streams[k]
+		seqAdd[i] = uint16(sp.n)
+		tsAdd[i] = sp.last - sp.first
+		if sp.n > 1 {
+			tsAdd[i] += (sp.last - sp.first) / uint32(sp.n-1)
+		}
+	}
+	return seqAdd, tsAdd
+}
+
 // agentFilter configures one session per agent, keyed by the phone IP the
 // generator gives call i (10.10.i/250.i%250+1).
 func agentFilter(b *testing.B) *filter.Filter {
@@ -105,16 +149,23 @@ func agentFilter(b *testing.B) *filter.Filter {
 func BenchmarkPacketPath(b *testing.B) {
 	frames, infos, span := loadPacketPath(b)
 	n := len(frames)
-	// Each pass over the frames moves their capture times on by the
-	// capture's span, outside the timer, so that every stream sees time go
-	// forward.
+	// Each pass over the frames moves, outside the timer, their capture
+	// times on by the capture's span and each stream's RTP sequence
+	// numbers and timestamps on by its packets in the capture, so that
+	// every pass continues every stream in order (a replay of the same
+	// sequence numbers would be all duplicates, which is not what a
+	// capture worker sees).
 	infos = append([]capture.Info(nil), infos...)
+	seqAdd, tsAdd := continuation(b, frames)
 	next := func(b *testing.B, i int) int {
 		j := i % n
 		if j == 0 && i > 0 {
 			b.StopTimer()
 			for k := range infos {
 				infos[k].Timestamp = infos[k].Timestamp.Add(span)
+				rtp := frames[k][rtpOffset:]
+				binary.BigEndian.PutUint16(rtp[2:4], binary.BigEndian.Uint16(rtp[2:4])+seqAdd[k])
+				binary.BigEndian.PutUint32(rtp[4:8], binary.BigEndian.Uint32(rtp[4:8])+tsAdd[k])
 			}
 			b.StartTimer()
 		}

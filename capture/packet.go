@@ -132,88 +132,90 @@ const (
 // outer one. A frame that is not UDP over IP decodes with Kind KindOther and
 // a nil error; a truncated or malformed frame returns an error from
 // errors.go.
+//
+// The frames that make up nearly all of a voice capture take one straight
+// pass here: Ethernet, no tag or one 802.1Q tag (in the frame or from the
+// kernel, not both), IPv4 without options or fragmentation, UDP, RTP
+// without CSRCs, extension or padding. Anything else goes to the general
+// path, which overwrites whatever the straight pass may have read; the
+// fuzzer checks that both agree.
 func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
-	if lt == LinkEthernet && p.decodeFast(frame, info) {
-		return nil
+	if lt != LinkEthernet || len(frame) < 14+40 {
+		return p.decode(frame, lt, info)
 	}
-	return p.decode(frame, lt, info)
-}
-
-// decodeFast decodes the frames that make up nearly all of a voice
-// capture in one straight pass: Ethernet, no tag or one 802.1Q tag (in the
-// frame or from the kernel, not both), IPv4 without options or
-// fragmentation, UDP, RTP without CSRCs, extension or padding. It returns
-// false, having written nothing that decode does not overwrite, for
-// anything else.
-func (p *Packet) decodeFast(frame []byte, info *Info) bool {
-	if len(frame) < 14+40 {
-		return false
-	}
-	var tag VLANTag
-	n := 0
+	var tci, tpid uint16
+	tagged := false
+	key3 := uint32(NoVLAN) | keyValid
 	if info != nil && info.VLANValid {
-		tpid := info.VLANTPID
+		tci, tpid, tagged = info.VLANTCI, info.VLANTPID, true
 		if tpid == 0 {
 			tpid = etherTypeVLAN
 		}
-		tag, n = VLANTag{TPID: tpid, TCI: info.VLANTCI}, 1
+		key3 = uint32(tci&0x0fff) | keyValid
 	}
 	off := 14
-	et := uint16(frame[12])<<8 | uint16(frame[13])
-	if et == etherTypeVLAN && n == 0 {
+	et := binary.BigEndian.Uint16(frame[12:14])
+	if et == etherTypeVLAN && !tagged {
 		if len(frame) < 18+40 {
-			return false
+			return p.decode(frame, lt, info)
 		}
-		tag, n = VLANTag{TPID: etherTypeVLAN, TCI: uint16(frame[14])<<8 | uint16(frame[15])}, 1
-		et = uint16(frame[16])<<8 | uint16(frame[17])
+		tci, tpid, tagged = binary.BigEndian.Uint16(frame[14:16]), etherTypeVLAN, true
+		key3 = uint32(tci&0x0fff) | keyValid
+		et = binary.BigEndian.Uint16(frame[16:18])
 		off = 18
-	}
-	if et != etherTypeIPv4 {
-		return false
 	}
 	// IPv4 header without options (20), UDP header (8), RTP header (12):
 	// one length check, then constant offsets.
 	h := (*[40]byte)(frame[off:])
-	if h[0] != 0x45 || h[9] != 17 || h[6]&0x3f != 0 || h[7] != 0 || h[28] != 0x80 {
-		return false // options, not UDP, fragment, or CSRCs/extension/padding/not RTP v2
+	le := binary.LittleEndian
+	// Version 4 and 20-byte header, not a fragment (flags other than DF,
+	// offset), UDP, RTP version 2 without padding, extension or CSRCs, and
+	// not a payload type RTCP would use.
+	if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 {
+		return p.decode(frame, lt, info)
 	}
-	if pt := h[29] & 0x7f; pt >= 72 && pt <= 76 {
-		return false // RTCP
+	mpt := h[29]
+	if pt := mpt & 0x7f; pt >= 72 && pt <= 76 {
+		return p.decode(frame, lt, info)
 	}
-	total := int(h[2])<<8 | int(h[3])
-	ulen := int(h[24])<<8 | int(h[25])
+	total := int(binary.BigEndian.Uint16(h[2:4]))
+	ulen := int(binary.BigEndian.Uint16(h[24:26]))
 	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 {
-		return false
+		return p.decode(frame, lt, info)
 	}
-	sport, dport := uint16(h[20])<<8|uint16(h[21]), uint16(h[22])<<8|uint16(h[23])
+	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
+	ssrc := binary.BigEndian.Uint32(h[36:40])
+	n := 0
+	if tagged {
+		n = 1
+	}
 	p.Kind = KindRTP
 	p.DstMAC = [6]byte(frame[0:6])
 	p.SrcMAC = [6]byte(frame[6:12])
 	p.HasMAC = true
-	p.VLANs[0] = tag
+	p.VLANs[0] = VLANTag{TPID: tpid, TCI: tci}
 	p.NumVLANs = n
-	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[12], h[13], h[14], h[15]}), sport)
-	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{h[16], h[17], h[18], h[19]}), dport)
-	p.flow = binary.LittleEndian.Uint64(h[12:20])
-	ssrc := binary.BigEndian.Uint32(h[36:40])
-	p.key2 = uint64(ssrc)<<32 | uint64(sport)<<16 | uint64(dport)
-	p.key3 = uint32(tag.TCI&0x0fff|uint16(n-1)) | keyValid // n-1: 0xffff (NoVLAN) when untagged
-	p.mpt = h[29]
+	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[12:16])), uint16(ports>>16))
+	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[16:20])), uint16(ports))
+	p.flow = le.Uint64(h[12:20])
+	p.key2 = uint64(ssrc)<<32 | uint64(ports)
+	p.key3 = key3
+	p.mpt = mpt
 	p.IPProto = 17
 	p.TOS = h[1]
-	rtp := frame[off+28 : off+20+ulen]
+	rtp := frame[off+28 : off+20+ulen : off+20+ulen]
 	p.UDP = rtp
 	p.RTCPType = 0
 	p.RTPErr = nil
-	p.RTP = RTPHeader{
-		Marker:         h[29]&0x80 != 0,
-		PayloadType:    h[29] & 0x7f,
-		SequenceNumber: uint16(h[30])<<8 | uint16(h[31]),
-		Timestamp:      binary.BigEndian.Uint32(h[32:36]),
-		SSRC:           ssrc,
-		Payload:        rtp[12:],
-	}
-	return true
+	r := &p.RTP
+	r.Marker = mpt&0x80 != 0
+	r.PayloadType = mpt & 0x7f
+	r.SequenceNumber = binary.BigEndian.Uint16(h[30:32])
+	r.Timestamp = binary.BigEndian.Uint32(h[32:36])
+	r.SSRC = ssrc
+	r.CSRCCount, r.Extension, r.Padding = 0, false, false
+	r.Payload = rtp[12:]
+	return nil
 }
 
 // decode is the general path of Decode.

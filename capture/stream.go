@@ -275,19 +275,12 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		q := keyed(p)
 		p = &q
 	}
-	return t.update(p, hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1]), ts.UnixNano())
-}
-
-// update is Update once the key's hash is known; now is Unix ns.
-func (t *StreamTable) update(p *Packet, h uint64, now int64) bool {
-	if t.epoch == 0 {
-		t.epoch = now
-	}
-	now -= t.epoch
+	now := ts.UnixNano() - t.epoch // the epoch is set with the first stream
 	var drops uint64
 	if t.cfg.Drops != nil {
 		drops = t.cfg.Drops.Load()
 	}
+	h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
 		s := &t.slots[j]
 		if s.key3 != p.key3 || s.flow != p.flow || s.key2 != p.key2 {
@@ -305,35 +298,35 @@ func (t *StreamTable) update(p *Packet, h uint64, now int64) bool {
 		// (no wrap, no change of tshark's wrap state), the payload type of
 		// the last packet, with a clock rate, not comfort noise, no marker,
 		// and a timestamp not older than the stream's first.
-		if seq-1 == s.maxSeq && s.maxSeq < s.fastEnd && p.mpt == s.fastMPT &&
-			uint64(int64(r.Timestamp)-int64(s.firstTS)) < 0x80000000 {
-			if d := now - s.lastNs; d > s.maxDelta {
-				s.maxDelta = d
-			}
-			s.lastNs = now
-			cur := nsToMs(now)
-			nominal := float64(r.Timestamp-s.firstTS) / tickMs[s.pt&0x7f]
-			diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
-			j := (15*s.jitter + diff) / 16
-			s.jitter = j
-			if d := cur - s.wsTime; d > s.wsMaxDelta {
-				s.wsMaxDelta = d
-			}
-			s.lastNominal = nominal
-			if j > s.maxJitter {
-				s.maxJitter = j
-			}
-			n := int64(s.packets)
-			s.meanJitter = (s.meanJitter*float64(n-1) + j) / float64(n)
-			s.wsTime = cur
-			s.maxSeq = seq
-			s.run++
-			s.packets++
-			s.bytes += uint64(len(r.Payload))
-			s.drops = drops
+		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || p.mpt != s.fastMPT ||
+			uint64(int64(r.Timestamp)-int64(s.firstTS)) >= 0x80000000 {
+			s.update(&t.cold[s.ref], p, now, drops)
 			return true
 		}
-		s.update(&t.cold[s.ref], p, now, drops)
+		if d := now - s.lastNs; d > s.maxDelta {
+			s.maxDelta = d
+		}
+		s.lastNs = now
+		cur := nsToMs(now)
+		nominal := float64(r.Timestamp-s.firstTS) / tickMs[s.pt&0x7f]
+		diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
+		jit := (15*s.jitter + diff) / 16
+		s.jitter = jit
+		if d := cur - s.wsTime; d > s.wsMaxDelta {
+			s.wsMaxDelta = d
+		}
+		s.lastNominal = nominal
+		if jit > s.maxJitter {
+			s.maxJitter = jit
+		}
+		n := int64(s.packets)
+		s.meanJitter = (s.meanJitter*float64(n-1) + jit) / float64(n)
+		s.wsTime = cur
+		s.maxSeq = seq
+		s.run++
+		s.packets++
+		s.bytes += uint64(len(r.Payload))
+		s.drops = drops
 		return true
 	}
 }
@@ -356,6 +349,9 @@ func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 	} else {
 		t.cold = append(t.cold, cold{})
 		ci = int32(len(t.cold) - 1)
+	}
+	if t.epoch == 0 {
+		t.epoch, now = now, 0 // no stream yet, so now is Unix ns
 	}
 	c := &t.cold[ci]
 	r := &p.RTP
@@ -386,30 +382,19 @@ func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 // following one another, then updates each stream.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 	const chunk = 32
-	var hs [chunk]uint64
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
 		var sink uint64
 		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.Kind == KindRTP && p.key3&keyValid != 0 {
-				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
-				hs[i-base] = h
-				s := &t.slots[h&t.mask]
+			if p := &pkts[i]; p.Kind == KindRTP {
+				s := &t.slots[hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])&t.mask]
 				sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
 			}
 		}
 		t.sink += sink
 		for i := base; i < end; i++ {
-			p := &pkts[i]
-			switch {
-			case p.Kind != KindRTP:
-				continue
-			case p.key3&keyValid == 0:
-				if t.Update(p, times[i]) {
-					n++
-				}
-			case t.update(p, hs[i-base], times[i].UnixNano()):
+			if t.Update(&pkts[i], times[i]) {
 				n++
 			}
 		}
