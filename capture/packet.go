@@ -100,7 +100,7 @@ type Packet struct {
 }
 
 const (
-	keyValid = 1 << 16 // key3: flow and key2 were set by Decode
+	keyValid = 1 << 16 // key3: Decode found RTP and set flow, key2 and mpt
 	keyV6    = 1 << 17 // key3: flow is a digest of IPv6 addresses
 )
 
@@ -392,7 +392,7 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 		vlan = p.VLANs[0].TCI & 0x0fff
 	}
 	p.key2 = uint64(sport)<<16 | uint64(dport)
-	p.key3 |= uint32(vlan) | keyValid
+	p.key3 |= uint32(vlan)
 	p.UDP = b[8:ulen]
 	p.Kind = KindUDP
 	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 {
@@ -414,6 +414,7 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 		return nil
 	}
 	p.key2 |= uint64(p.RTP.SSRC) << 32
+	p.key3 |= keyValid
 	p.mpt = p.UDP[1]
 	p.Kind = KindRTP
 	return nil

@@ -268,11 +268,11 @@ func (t *StreamTable) rebuild(size int) {
 // captured at ts. It does not allocate once the stream exists, and returns
 // false when the packet was not RTP or the table was full.
 func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
-	if p.Kind != KindRTP {
-		return false
-	}
-	if p.key3&keyValid == 0 {
-		q := keyed(p)
+	if p.key3&keyValid == 0 || p.Kind != KindRTP {
+		if p.Kind != KindRTP {
+			return false
+		}
+		q := keyed(p) // not from Decode
 		p = &q
 	}
 	now := ts.UnixNano() - t.epoch // the epoch is set with the first stream
@@ -553,6 +553,11 @@ func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
 // nsToMs converts the way Wireshark's nstime_to_msec does, so rounding
 // matches.
 func nsToMs(ns int64) float64 {
+	if ns >= 0 { // the same, with cheaper unsigned division
+		u := uint64(ns)
+		sec := u / 1e9
+		return float64(int64(sec))*1000 + float64(int64(u-sec*1e9))/1e6
+	}
 	return float64(ns/1e9)*1000 + float64(ns%1e9)/1e6
 }
 
