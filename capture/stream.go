@@ -102,12 +102,13 @@ type StreamStats struct {
 	WSMeanJitter float64 // tshark's Mean Jitter (ms)
 }
 
-// slot is one entry of the stream table's open-addressing array: the key
-// check and every figure an in-order packet changes, in 128 bytes aligned
-// to 128, so that a packet of a known stream touches one aligned pair of
-// cache lines (which the L2 adjacent-line prefetcher fetches together) and
-// nothing else. What only gaps, reordering, duplicates, payload-type
-// changes and snapshots need lives in the stream's cold entry.
+// slot is the hot part of one stream, in the table's dense slot array: the
+// key check and every figure an in-order packet changes, in 128 bytes
+// aligned to 128, so that a packet of a known stream touches its index
+// entry and one aligned pair of cache lines (which the L2 adjacent-line
+// prefetcher fetches together) and nothing else. What only gaps,
+// reordering, duplicates, payload-type changes and snapshots need lives in
+// the stream's cold entry.
 //
 // Times are nanoseconds since the table's epoch, except the Wireshark
 // figures, which are float64 milliseconds computed as tshark computes them.
@@ -126,7 +127,7 @@ type slot struct {
 	maxJitter   float64
 	meanJitter  float64
 	key3        uint32 // Packet.key3; 0 for an empty slot
-	ref         int32  // index of the cold entry
+	_           int32
 	firstTS     uint32 // RTP timestamp of the first packet
 	run         uint16 // in-order packets since the cold entry's maxExt and window were brought up to date
 	maxSeq      uint16 // uint16(maxExt + run)
@@ -192,12 +193,17 @@ type StreamTableConfig struct {
 // use: keep one per capture worker (fanout sends all packets of a flow to
 // the same worker) and merge their snapshots.
 //
-// Layout: an open-addressing array of 128-byte slots with linear probing,
-// at most half full, holds each stream's key and hot state inline; a dense
-// array of cold entries holds the rest.
+// Layout: an open-addressing index of 8-byte entries (linear probing, at
+// most half full; each entry holds the upper half of the key's hash, so a
+// collision rarely costs a look at a slot) points into a dense array of
+// 128-byte hot slots; a parallel dense array holds the cold entries. The
+// index stays small (8 MiB of entries for a million streams would be the
+// first to fall out of the caches); the slots are as few as the streams, so
+// their cache and TLB footprint is the smallest the hot state allows.
 type StreamTable struct {
 	cfg      StreamTableConfig
-	slots    []slot
+	index    []uint64 // open addressing, linear probing: hash>>32<<32 | slot+1; 0 empty
+	slots    []slot   // dense; slots[i] and cold[i] are one stream, key3 0 when free
 	mask     uint64
 	seed     [2]uint64
 	n        int // streams in use
@@ -214,6 +220,9 @@ type StreamTable struct {
 // (TestSlotAlignment checks it).
 const minSlots = 256
 
+// minIndex is the smallest index (entries).
+const minIndex = 1024
+
 // NewStreamTable returns an empty table.
 func NewStreamTable(cfg StreamTableConfig) *StreamTable {
 	if cfg.MaxStreams <= 0 {
@@ -223,7 +232,8 @@ func NewStreamTable(cfg StreamTableConfig) *StreamTable {
 		cfg.IdleTimeout = 60 * time.Second
 	}
 	t := &StreamTable{cfg: cfg, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
-	t.rebuild(minSlots)
+	t.slots = make([]slot, 0, minSlots)
+	t.rebuild(minIndex)
 	return t
 }
 
@@ -247,19 +257,19 @@ func (t *StreamTable) Overflow() uint64 { return t.overflow }
 // Expired returns the number of streams forgotten by Expire.
 func (t *StreamTable) Expired() uint64 { return t.expired }
 
-// rebuild moves the used slots into a new array of size slots (a power of
-// two).
+// rebuild makes an index of size entries (a power of two) for the used
+// slots.
 func (t *StreamTable) rebuild(size int) {
-	old := t.slots
-	t.slots = make([]slot, size)
+	t.index = make([]uint64, size)
 	t.mask = uint64(size - 1)
-	for i := range old {
-		if s := &old[i]; s.key3 != 0 {
-			j := hash(s.flow, s.key2, s.key3, t.seed[0], t.seed[1]) & t.mask
-			for t.slots[j].key3 != 0 {
+	for i := range t.slots {
+		if s := &t.slots[i]; s.key3 != 0 {
+			h := hash(s.flow, s.key2, s.key3, t.seed[0], t.seed[1])
+			j := h & t.mask
+			for t.index[j] != 0 {
 				j = (j + 1) & t.mask
 			}
-			t.slots[j] = *s
+			t.index[j] = h&^0xffffffff | uint64(i+1)
 		}
 	}
 }
@@ -282,14 +292,17 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 	}
 	h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
-		s := &t.slots[j]
-		if s.key3 != p.key3 || s.flow != p.flow || s.key2 != p.key2 {
-			if s.key3 == 0 {
-				return t.insert(p, s, now, drops)
-			}
+		e := t.index[j]
+		if e == 0 {
+			return t.insert(p, h, j, now, drops)
+		}
+		if (e^h)>>32 != 0 {
 			continue
 		}
-		if p.key3&keyV6 != 0 && !t.cold[s.ref].key.equal(p) {
+		i := uint32(e) - 1
+		s := &t.slots[i]
+		if s.key3 != p.key3 || s.flow != p.flow || s.key2 != p.key2 ||
+			p.key3&keyV6 != 0 && !t.cold[i].key.equal(p) {
 			continue
 		}
 		r := &p.RTP
@@ -300,7 +313,7 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		// and a timestamp not older than the stream's first.
 		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || p.mpt != s.fastMPT ||
 			uint64(int64(r.Timestamp)-int64(s.firstTS)) >= 0x80000000 {
-			s.update(&t.cold[s.ref], p, now, drops)
+			s.update(&t.cold[i], p, now, drops)
 			return true
 		}
 		if d := now - s.lastNs; d > s.maxDelta {
@@ -336,8 +349,8 @@ func (k *StreamKey) equal(p *Packet) bool {
 	return k.SSRC == p.RTP.SSRC && k.Src == p.Src && k.Dst == p.Dst && uint32(k.VLAN) == p.key3&0xffff
 }
 
-// insert starts p's stream in the empty slot s.
-func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
+// insert starts p's stream, of hash h, at the empty index entry j.
+func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bool {
 	if t.n >= t.cfg.MaxStreams {
 		t.overflow++
 		return false
@@ -347,16 +360,25 @@ func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 		ci = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
+		if len(t.slots) == cap(t.slots) {
+			// Grow by hand: append would not keep the 128-byte alignment.
+			slots := make([]slot, len(t.slots), 2*cap(t.slots))
+			copy(slots, t.slots)
+			t.slots = slots
+		}
+		t.slots = t.slots[:len(t.slots)+1]
 		t.cold = append(t.cold, cold{})
 		ci = int32(len(t.cold) - 1)
 	}
+	t.index[j] = h&^0xffffffff | uint64(ci+1)
+	s := &t.slots[ci]
 	if t.epoch == 0 {
 		t.epoch, now = now, 0 // no stream yet, so now is Unix ns
 	}
 	c := &t.cold[ci]
 	r := &p.RTP
 	*s = slot{
-		flow: p.flow, key2: p.key2, key3: p.key3, ref: ci,
+		flow: p.flow, key2: p.key2, key3: p.key3,
 		lastNs: now, packets: 1, bytes: uint64(len(r.Payload)), drops: drops,
 		wsTime: nsToMs(now), firstTS: r.Timestamp, maxSeq: r.SequenceNumber, pt: r.PayloadType,
 	}
@@ -369,8 +391,8 @@ func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 	c.window[0] = 1
 	s.setFast(c)
 	t.n++
-	if 2*t.n > len(t.slots) {
-		t.rebuild(2 * len(t.slots))
+	if 2*t.n > len(t.index) {
+		t.rebuild(2 * len(t.index))
 	}
 	return true
 }
@@ -382,14 +404,23 @@ func (t *StreamTable) insert(p *Packet, s *slot, now int64, drops uint64) bool {
 // following one another, then updates each stream.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 	const chunk = 32
+	var hs [chunk]uint64
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
 		var sink uint64
 		for i := base; i < end; i++ {
 			if p := &pkts[i]; p.Kind == KindRTP {
-				s := &t.slots[hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])&t.mask]
-				sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
+				hs[i-base] = hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
+				sink += t.index[hs[i-base]&t.mask]
+			}
+		}
+		for i := base; i < end; i++ {
+			if pkts[i].Kind == KindRTP {
+				if e := t.index[hs[i-base]&t.mask]; e != 0 && (e^hs[i-base])>>32 == 0 {
+					s := &t.slots[uint32(e)-1]
+					sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
+				}
 			}
 		}
 		t.sink += sink
@@ -414,8 +445,8 @@ func (t *StreamTable) Expire(now time.Time) int {
 	for i := range t.slots {
 		s := &t.slots[i]
 		if s.key3 != 0 && s.lastNs < limit {
-			t.cold[s.ref] = cold{}
-			t.free = append(t.free, s.ref)
+			t.cold[i] = cold{}
+			t.free = append(t.free, int32(i))
 			*s = slot{}
 			n++
 		}
@@ -423,7 +454,7 @@ func (t *StreamTable) Expire(now time.Time) int {
 	t.expired += uint64(n)
 	t.n -= n
 	if n > 0 {
-		t.rebuild(len(t.slots)) // linear probing cannot leave holes
+		t.rebuild(len(t.index)) // linear probing cannot leave holes
 	}
 	return n
 }
@@ -434,7 +465,7 @@ func (t *StreamTable) Snapshot(dst []StreamStats) []StreamStats {
 	start := len(dst)
 	for i := range t.slots {
 		if s := &t.slots[i]; s.key3 != 0 {
-			dst = append(dst, s.stats(&t.cold[s.ref], t.epoch))
+			dst = append(dst, s.stats(&t.cold[i], t.epoch))
 		}
 	}
 	out := dst[start:]
