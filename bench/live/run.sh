@@ -126,4 +126,8 @@ printf '%-28s %12s %12s %14s %22s\n' capturer packets drops "CPU s" "CPU s per M
 printf '%-28s %12s %12s %14.2f %22s\n' "silentmon ($CAPTURER)" "$sm_pkts" "$sm_drops" "$(echo "$sm_ticks / $hz" | bc -l)" "$sm_cpu"
 printf '%-28s %12s %12s %14.2f %22s\n' "tcpdump -w /dev/null" "$td_pkts" "$td_drops" "$(echo "$td_ticks / $hz" | bc -l)" "$td_cpu"
 awk -v a="$sm_cpu" -v b="$td_cpu" 'BEGIN { if (b > 0) printf "CPU per packet, silentmon / tcpdump: %.2f\n", a / b }'
-echo "silentmon decoded $sm_rtp RTP packets into $sm_streams streams"
+if [ "$CAPTURER" = smserver ]; then
+	echo "silentmon decoded $sm_rtp RTP packets (smserver keeps stream statistics for monitored streams only: $sm_streams tracked)"
+else
+	echo "silentmon decoded $sm_rtp RTP packets into $sm_streams streams"
+fi
