@@ -133,9 +133,13 @@ func (l *Live) openSocket(ifindex int) (*LiveSource, error) {
 			return fail("set promiscuous mode", err)
 		}
 	}
-	fanout := int(cfg.FanoutGroup) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, fanout); err != nil {
-		return fail(fmt.Sprintf("join fanout group %d", cfg.FanoutGroup), err)
+	// One worker needs no fanout, and skips the kernel's per-packet flow
+	// hash and defragmentation.
+	if cfg.Workers > 1 {
+		fanout := int(cfg.FanoutGroup) | (unix.PACKET_FANOUT_HASH|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, fanout); err != nil {
+			return fail(fmt.Sprintf("join fanout group %d", cfg.FanoutGroup), err)
+		}
 	}
 	s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {

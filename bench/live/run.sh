@@ -95,6 +95,8 @@ smreal=$(realpid "$smpid")
 tdreal=$(realpid "$tdpid")
 sm_ticks=$(cpu_ticks "$smreal")
 td_ticks=$(cpu_ticks "$tdreal")
+sm_us=$(awk '{print $14 " user, " $15 " system"}' "/proc/$smreal/stat")
+td_us=$(awk '{print $14 " user, " $15 " system"}' "/proc/$tdreal/stat")
 metrics=""
 if [ "$CAPTURER" = smserver ]; then
 	metrics=$(ip netns exec "$nsR" curl -s http://127.0.0.1:9228/metrics || true)
@@ -125,6 +127,7 @@ printf 'replayed %s packets by 2 tcpreplay processes in %.1f s (about %s pps)\n'
 printf '%-28s %12s %12s %14s %22s\n' capturer packets drops "CPU s" "CPU s per Mpkt"
 printf '%-28s %12s %12s %14.2f %22s\n' "silentmon ($CAPTURER)" "$sm_pkts" "$sm_drops" "$(echo "$sm_ticks / $hz" | bc -l)" "$sm_cpu"
 printf '%-28s %12s %12s %14.2f %22s\n' "tcpdump -w /dev/null" "$td_pkts" "$td_drops" "$(echo "$td_ticks / $hz" | bc -l)" "$td_cpu"
+echo "clock ticks: silentmon $sm_us; tcpdump $td_us"
 awk -v a="$sm_cpu" -v b="$td_cpu" 'BEGIN { if (b > 0) printf "CPU per packet, silentmon / tcpdump: %.2f\n", a / b }'
 if [ "$CAPTURER" = smserver ]; then
 	echo "silentmon decoded $sm_rtp RTP packets (smserver keeps stream statistics for monitored streams only: $sm_streams tracked)"
