@@ -100,7 +100,7 @@ func TestSelftestCLI(t *testing.T) {
 		{"pass through the capture ring", func(t *testing.T, p *nictest.Pair) {}, 0, nic.CodeTagOutOfBand},
 		{"tag popped", func(t *testing.T, p *nictest.Pair) { nictest.PopVLAN(t, p.NsA, p.A) }, 1, nic.CodeTagStripped},
 		{"tag rewritten", func(t *testing.T, p *nictest.Pair) { nictest.RewriteVLAN(t, p.NsA, p.A, 86, 5) }, 1, nic.CodeWrongVLAN},
-		{"sender down", func(t *testing.T, p *nictest.Pair) { nictest.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down") }, 1, nic.CodeSendFailed},
+		{"sender down", func(t *testing.T, p *nictest.Pair) { testutil.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down") }, 1, nic.CodeSendFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +247,7 @@ func TestListenSendCLI(t *testing.T) {
 		}
 	})
 	t.Run("no carrier", func(t *testing.T) {
-		nictest.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down")
+		testutil.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down")
 		p.WaitOperState(t, p.NsB, p.B, "down")
 		code, out, _ := listenWhile(t, p, []string{"--timeout", "300ms"}, nil)
 		if code != 1 || !strings.Contains(out, "FAIL: nothing arrived on "+p.B+": the link is down (no carrier)") {

@@ -74,7 +74,7 @@ func TestSelftestVeth(t *testing.T) {
 func TestListenLinkDown(t *testing.T) {
 	testutil.NeedRoot(t)
 	p := nictest.NewPair(t)
-	nictest.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down")
+	testutil.Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "down")
 	p.WaitOperState(t, p.NsB, p.B, "down")
 	start := time.Now()
 	res, err := nic.Listen(context.Background(), nic.ListenConfig{Interface: p.B, Options: nic.Options{Netns: p.NsB}, Timeout: 300 * time.Millisecond})
@@ -95,7 +95,7 @@ func TestListenLinkDown(t *testing.T) {
 func TestListenInterfaceDown(t *testing.T) {
 	testutil.NeedRoot(t)
 	p := nictest.NewPair(t)
-	nictest.Run(t, "ip", "-n", p.NsB, "link", "set", p.B, "down")
+	testutil.Run(t, "ip", "-n", p.NsB, "link", "set", p.B, "down")
 	res, err := nic.Listen(context.Background(), nic.ListenConfig{Interface: p.B, Options: nic.Options{Netns: p.NsB}, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -9,10 +9,9 @@
 package nictest
 
 import (
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/silentmon/silentmon/internal/testutil"
 )
 
 // Pair is a veth pair whose ends A and B live in namespaces NsA and NsB.
@@ -29,41 +30,14 @@ type Pair struct {
 	A, B     string // interface names
 }
 
-// Run runs a command and fails t with its output if it fails.
-func Run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func suffix() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// NewPair creates two namespaces with unique names, a veth pair between
-// them, both ends up, and waits for the link.
+// NewPair creates two namespaces with unique names and a veth pair between
+// them (testutil.NewVethPair: both ends up, IPv6 off so the wire stays
+// quiet), and waits for the link.
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
-	s := suffix()
-	p := &Pair{NsA: "smnicA" + s, NsB: "smnicB" + s, A: "va" + s, B: "vb" + s}
-	Run(t, "ip", "netns", "add", p.NsA)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", p.NsA).Run() })
-	Run(t, "ip", "netns", "add", p.NsB)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", p.NsB).Run() })
-	Run(t, "ip", "link", "add", p.A, "netns", p.NsA, "type", "veth", "peer", "name", p.B, "netns", p.NsB)
-	Run(t, "ip", "-n", p.NsA, "link", "set", p.A, "up")
-	Run(t, "ip", "-n", p.NsB, "link", "set", p.B, "up")
+	v := testutil.NewVethPair(t, "smn")
+	p := &Pair{NsA: v.NsTx, NsB: v.NsRx, A: v.IfTx, B: v.IfRx}
 	p.WaitOperState(t, p.NsB, p.B, "up")
-	// IPv6 autoconfiguration sends frames of its own; the tests count only
-	// their frames, but keep the wire quiet.
-	for _, x := range [][2]string{{p.NsA, p.A}, {p.NsB, p.B}} {
-		_ = exec.Command("ip", "netns", "exec", x[0], "sysctl", "-qw", "net.ipv6.conf."+x[1]+".disable_ipv6=1").Run()
-	}
 	return p
 }
 
@@ -86,7 +60,7 @@ func (p *Pair) WaitOperState(t testing.TB, ns, ifname, want string) {
 // Ethtool runs ethtool inside ns.
 func Ethtool(t testing.TB, ns string, args ...string) {
 	t.Helper()
-	Run(t, "ip", append([]string{"netns", "exec", ns, "ethtool"}, args...)...)
+	testutil.Run(t, append([]string{"ip", "netns", "exec", ns, "ethtool"}, args...)...)
 }
 
 // eBPF instruction encoding (struct bpf_insn).
@@ -145,8 +119,8 @@ func attachEgress(t testing.TB, ns, ifname string, prog []insn) {
 		linkFD   int
 		errNoTCX bool
 	)
-	err := inNetns(ns, func() error {
-		ifi, err := ifIndex(ifname)
+	err := testutil.InNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
 		}
@@ -161,7 +135,7 @@ func attachEgress(t testing.TB, ns, ifname string, prog []insn) {
 		var attr [64]byte
 		ne := binary.NativeEndian
 		ne.PutUint32(attr[0:], uint32(progFD))
-		ne.PutUint32(attr[4:], uint32(ifi))
+		ne.PutUint32(attr[4:], uint32(ifi.Index))
 		ne.PutUint32(attr[8:], unix.BPF_TCX_EGRESS)
 		fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_LINK_CREATE, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
 		if errno != 0 {
@@ -213,53 +187,4 @@ func loadSchedCls(prog []insn) (int, error) {
 		return -1, fmt.Errorf("BPF_PROG_LOAD: %w: %s", errno, unix.ByteSliceToString(logBuf))
 	}
 	return int(fd), nil
-}
-
-func ifIndex(name string) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return 0, err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
-		return 0, fmt.Errorf("interface %s: %w", name, err)
-	}
-	return int(ifr.Uint32()), nil
-}
-
-// inNetns runs fn on a locked OS thread inside the namespace /run/netns/ns.
-func inNetns(ns string, fn func() error) error {
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(target)
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			done <- err // the thread stays locked and dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
 }
