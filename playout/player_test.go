@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,7 +168,7 @@ func TestOpenSink(t *testing.T) {
 				t.Fatalf("OpenSink(%q) = %v", tc.spec, err)
 			}
 			if err != nil {
-				if tc.spec != "" && !contains(err.Error(), tc.spec) {
+				if tc.spec != "" && !strings.Contains(err.Error(), tc.spec) {
 					t.Errorf("error %q does not name the spec", err)
 				}
 				return
@@ -175,18 +176,6 @@ func TestOpenSink(t *testing.T) {
 			s.Close()
 		})
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // readWAV returns the samples and channel count of a 16-bit PCM WAV.

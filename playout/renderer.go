@@ -187,19 +187,18 @@ type Renderer struct {
 	written bool  // sound was emitted
 	frames  int64 // frames emitted
 
-	out       []int16 // returned by Render
-	held      []int16 // tentative blocks and pauses after them
-	emitHeld  int     // >0: held[:emitHeld] is being emitted
-	heldOff   int
-	pendZero  int64 // pause frames beyond held
-	emitZero  int64
-	stash     [2 * blockLen]int16
-	stashLen  int
-	blk       [2][blockLen]int16
-	draining  bool
-	invalid   uint64
-	delivMax  time.Duration
-	lastWrite int64
+	out      []int16 // returned by Render
+	held     []int16 // tentative blocks and pauses after them
+	emitHeld int     // >0: held[:emitHeld] is being emitted
+	heldOff  int
+	pendZero int64 // pause frames beyond held
+	emitZero int64
+	stash    [2 * blockLen]int16
+	stashLen int
+	blk      [2][blockLen]int16
+	draining bool
+	invalid  uint64
+	delivMax time.Duration
 }
 
 // NewRenderer returns a Renderer mixing to channels (1: mono, 2: agent
