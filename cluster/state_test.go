@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,12 @@ func TestStateApply(t *testing.T) {
 	const ttl = 15 * time.Second
 	s1 := session("s1", "1001", "10.0.0.1")
 	s1b := session("s1", "1001", "10.0.0.2") // re-asserted with new endpoints
+	// held returns a setup in which s is known, owned by owner at version v.
+	held := func(s *filter.Session, owner string, v uint64) func(*state) {
+		return func(st *state) { st.apply(wireEntry{Session: s, Owner: owner, Version: v}, t0, ttl) }
+	}
+	heldByB10 := held(s1, "B", 10)
+	withdrawn10 := func(st *state) { st.remove("s1", 10, t0) }
 	tests := []struct {
 		name    string
 		setup   func(st *state)
@@ -22,27 +29,13 @@ func TestStateApply(t *testing.T) {
 		version uint64
 	}{
 		{"new session", nil, wireEntry{Session: s1, Owner: "B", Version: 10}, true, "B", 10},
-		{"same version refresh", func(st *state) {
-			st.apply(wireEntry{Session: s1, Owner: "B", Version: 10}, t0, ttl)
-		}, wireEntry{Session: s1, Owner: "B", Version: 10}, false, "B", 10},
-		{"older version ignored", func(st *state) {
-			st.apply(wireEntry{Session: s1, Owner: "B", Version: 10}, t0, ttl)
-		}, wireEntry{Session: s1b, Owner: "C", Version: 9}, false, "B", 10},
-		{"takeover by newer version", func(st *state) {
-			st.apply(wireEntry{Session: s1, Owner: "B", Version: 10}, t0, ttl)
-		}, wireEntry{Session: s1b, Owner: "C", Version: 11}, true, "C", 11},
-		{"equal version: larger owner name wins", func(st *state) {
-			st.apply(wireEntry{Session: s1, Owner: "B", Version: 10}, t0, ttl)
-		}, wireEntry{Session: s1, Owner: "C", Version: 10}, true, "C", 10},
-		{"equal version: smaller owner name loses", func(st *state) {
-			st.apply(wireEntry{Session: s1, Owner: "C", Version: 10}, t0, ttl)
-		}, wireEntry{Session: s1, Owner: "B", Version: 10}, false, "C", 10},
-		{"tombstone blocks the withdrawn version", func(st *state) {
-			st.remove("s1", 10, t0)
-		}, wireEntry{Session: s1, Owner: "B", Version: 10}, false, "", 0},
-		{"tombstone lets a newer announce through", func(st *state) {
-			st.remove("s1", 10, t0)
-		}, wireEntry{Session: s1, Owner: "B", Version: 11}, true, "B", 11},
+		{"same version refresh", heldByB10, wireEntry{Session: s1, Owner: "B", Version: 10}, false, "B", 10},
+		{"older version ignored", heldByB10, wireEntry{Session: s1b, Owner: "C", Version: 9}, false, "B", 10},
+		{"takeover by newer version", heldByB10, wireEntry{Session: s1b, Owner: "C", Version: 11}, true, "C", 11},
+		{"equal version: larger owner name wins", heldByB10, wireEntry{Session: s1, Owner: "C", Version: 10}, true, "C", 10},
+		{"equal version: smaller owner name loses", held(s1, "C", 10), wireEntry{Session: s1, Owner: "B", Version: 10}, false, "C", 10},
+		{"tombstone blocks the withdrawn version", withdrawn10, wireEntry{Session: s1, Owner: "B", Version: 10}, false, "", 0},
+		{"tombstone lets a newer announce through", withdrawn10, wireEntry{Session: s1, Owner: "B", Version: 11}, true, "B", 11},
 		{"own session taken over by another member", func(st *state) {
 			st.announce(s1, t0)
 		}, wireEntry{Session: s1b, Owner: "C", Version: uint64(t0.UnixNano()) + 1}, true, "C", uint64(t0.UnixNano()) + 1},
@@ -100,7 +93,7 @@ func TestStateExpire(t *testing.T) {
 	}
 	for _, s := range steps {
 		gone := st.expire(t0.Add(s.at), ttl, 30*time.Second)
-		if g := join(gone); g != s.gone {
+		if g := strings.Join(gone, ","); g != s.gone {
 			t.Errorf("at %v: expired %q, want %q", s.at, g, s.gone)
 		}
 		if l := ids(st.list()); l != s.left {
@@ -180,15 +173,4 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 	if e := c.sessions["s1"]; !e.seen.Equal(now) {
 		t.Fatalf("s1 (owned by the responder) last seen %v, want %v", e.seen, now)
 	}
-}
-
-func join(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
 }
