@@ -4,37 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestExplainHandshake(t *testing.T) {
-	dir := quickDir(t, QuickstartOptions{})
-	other := quickDir(t, QuickstartOptions{})
-	scfg, err := ServerConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := Listen(inner, scfg, nil)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte{1})
-			c.Close()
-		}
-	}()
-	defer ln.Close()
-	good, _ := ClientConfig(dir, Options{})
-	foreign, _ := ClientConfig(other, Options{})
+	// A high threshold so no case is refused before its handshake.
+	s := newListenerSetup(t, 1<<20)
+	good := s.good
+	_, foreign, _ := configs(t, quickDir(t, QuickstartOptions{}))
 	tests := []struct {
 		name       string
 		cfg        *tls.Config
@@ -55,7 +34,7 @@ func TestExplainHandshake(t *testing.T) {
 			return c
 		}(), "", ErrExpired, "expired on"},
 	}
-	addr := ln.Addr().String()
+	addr := s.ln.Addr().String()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg.Clone()

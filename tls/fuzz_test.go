@@ -10,10 +10,7 @@ import (
 // then key): it must return a pair or an error, never panic, and a
 // returned pair's key must match its certificate.
 func FuzzParsePair(f *testing.F) {
-	dir := f.TempDir()
-	if err := Quickstart(dir, QuickstartOptions{Password: testPW}); err != nil {
-		f.Fatal(err)
-	}
+	dir := quickDir(f, QuickstartOptions{})
 	for _, n := range []string{ServerFile, ClientFile, RootCertFile, RootKeyFile} {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {

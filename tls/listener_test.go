@@ -109,26 +109,28 @@ type listenerSetup struct {
 	lockout *Lockout
 }
 
-func newListenerSetup(t *testing.T, threshold int) *listenerSetup {
+// listen starts a Listener on a loopback port with the server
+// configuration of the quickstart directory dir; the test's clean-up
+// closes it.
+func listen(t *testing.T, dir string, lo *Lockout, opts ListenOptions) *Listener {
 	t.Helper()
-	dir := quickDir(t, QuickstartOptions{})
-	scfg, err := ServerConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ccfg, err := ClientConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCert := ccfg.Clone()
-	noCert.Certificates = nil
+	scfg, _, _ := configs(t, dir)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := ListenWith(inner, scfg, lo, opts)
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func newListenerSetup(t *testing.T, threshold int) *listenerSetup {
+	t.Helper()
+	dir := quickDir(t, QuickstartOptions{})
+	_, ccfg, noCert := configs(t, dir)
 	clk := newFakeClock()
 	lo := NewLockout(LockoutConfig{Clock: clk, Threshold: threshold})
-	ln := ListenWith(inner, scfg, lo, ListenOptions{HandshakeTimeout: 2 * time.Second})
+	ln := listen(t, dir, lo, ListenOptions{HandshakeTimeout: 2 * time.Second})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -232,16 +234,7 @@ func TestListenerThousandWithoutCertificate(t *testing.T) {
 
 func TestListenerCloseEndsAccept(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := quickDir(t, QuickstartOptions{})
-	scfg, err := ServerConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := Listen(inner, scfg, nil)
+	ln := listen(t, quickDir(t, QuickstartOptions{}), nil, ListenOptions{})
 	// A silent client mid-handshake must not delay Close.
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -319,18 +312,8 @@ func TestCollectorAfterLockout(t *testing.T) {
 // A silent client that lets the handshake deadline pass is a failed
 // authentication; one that closes before sending anything is a probe.
 func TestListenerTimeoutAndProbe(t *testing.T) {
-	dir := quickDir(t, QuickstartOptions{})
-	scfg, err := ServerConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	lo := NewLockout(LockoutConfig{Clock: newFakeClock()})
-	ln := ListenWith(inner, scfg, lo, ListenOptions{HandshakeTimeout: 50 * time.Millisecond})
-	defer ln.Close()
+	ln := listen(t, quickDir(t, QuickstartOptions{}), lo, ListenOptions{HandshakeTimeout: 50 * time.Millisecond})
 	probe, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

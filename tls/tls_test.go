@@ -50,6 +50,23 @@ func quickDir(t testing.TB, opts QuickstartOptions) string {
 	return dir
 }
 
+// configs returns the server and client configurations of the quickstart
+// directory dir, and the client configuration without its certificate.
+func configs(t testing.TB, dir string) (scfg, ccfg, noCert *tls.Config) {
+	t.Helper()
+	scfg, err := ServerConfig(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg, err = ClientConfig(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert = ccfg.Clone()
+	noCert.Certificates = nil
+	return scfg, ccfg, noCert
+}
+
 func TestQuickstartFiles(t *testing.T) {
 	dir := t.TempDir()
 	if err := Quickstart(dir, QuickstartOptions{Hosts: []string{"sm.example.net", "10.1.2.3"}}); err != nil {
@@ -159,21 +176,8 @@ func handshake(t *testing.T, scfg, ccfg *tls.Config) (clientErr, serverErr error
 
 func TestMutualTLS(t *testing.T) {
 	dir := quickDir(t, QuickstartOptions{})
-	other := quickDir(t, QuickstartOptions{})
-	scfg, err := ServerConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ccfg, err := ClientConfig(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := ClientConfig(other, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCert := ccfg.Clone()
-	noCert.Certificates = nil
+	scfg, ccfg, noCert := configs(t, dir)
+	_, foreign, _ := configs(t, quickDir(t, QuickstartOptions{}))
 
 	tests := []struct {
 		name       string
