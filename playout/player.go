@@ -81,23 +81,24 @@ func (p *Player) run(t Ticker) {
 	}
 }
 
-// tick renders what is due and writes it, outside the lock.
+// tick renders what is due and writes it.
 func (p *Player) tick(now time.Time) {
+	p.drain(func() []int16 { return p.r.Render(now) })
+}
+
+// drain writes the chunks next returns until an empty one. next runs
+// under the lock; the sink is written outside it.
+func (p *Player) drain(next func() []int16) {
 	for {
 		p.mu.Lock()
-		chunk := p.r.Render(now)
-		p.buf = append(p.buf[:0], chunk...)
+		p.buf = append(p.buf[:0], next()...)
 		p.mu.Unlock()
 		if len(p.buf) == 0 {
 			return
 		}
-		p.write()
-	}
-}
-
-func (p *Player) write() {
-	if err := p.sink.Write(p.buf); err != nil && p.err == nil {
-		p.err = err
+		if err := p.sink.Write(p.buf); err != nil && p.err == nil {
+			p.err = err
+		}
 	}
 }
 
@@ -111,15 +112,7 @@ func (p *Player) Close() error {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		for {
-			p.mu.Lock()
-			p.buf = append(p.buf[:0], p.r.Flush()...)
-			p.mu.Unlock()
-			if len(p.buf) == 0 {
-				break
-			}
-			p.write()
-		}
+		p.drain(p.r.Flush)
 		p.mu.Lock()
 		p.r.Close()
 		p.mu.Unlock()
