@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"sync"
+	"time"
 
 	"github.com/silentmon/silentmon/filter"
 )
@@ -11,30 +12,41 @@ import (
 // duplicate is still recognised.
 const dedupWindow = 1024
 
+// dedupIdle is how long a stream may go unseen before its window is
+// forgotten (the agent's call ended; a new call has new SSRCs).
+const dedupIdle = time.Minute
+
 // Dedup drops RTP packets a supervisor service has already received: when
 // two capture servers see the same stream (overlapping SPAN sessions),
 // both push it, and the supervisor must play each packet once. Packets are
 // identified by session, direction, SSRC and sequence number, within a
-// window of 1024 sequence numbers. Dedup is safe for concurrent use.
+// window of 1024 sequence numbers. Streams unseen for a minute are
+// forgotten, so memory follows the live calls. Dedup is safe for concurrent
+// use; Seen does not allocate for a known stream.
 type Dedup struct {
-	mu      sync.Mutex
-	streams map[dedupKey]*seqWindow
-	dups    uint64
+	mu       sync.Mutex
+	sessions map[string]map[streamID]*seqWindow
+	n        int // windows held
+	dups     uint64
+	now      func() time.Time
+	lastGC   time.Time
 }
 
-type dedupKey struct {
-	session string
-	dir     filter.Direction
-	ssrc    uint32
+type streamID struct {
+	dir  filter.Direction
+	ssrc uint32
 }
 
 type seqWindow struct {
 	top  uint16 // highest sequence number seen
+	seen time.Time
 	bits [dedupWindow / 64]uint64
 }
 
 // NewDedup returns an empty Dedup.
-func NewDedup() *Dedup { return &Dedup{streams: map[dedupKey]*seqWindow{}} }
+func NewDedup() *Dedup {
+	return &Dedup{sessions: map[string]map[streamID]*seqWindow{}, now: time.Now}
+}
 
 // Seen reports whether the RTP packet rtp of session/dir was already
 // accepted, and records it otherwise. Packets too short to be RTP are
@@ -44,16 +56,53 @@ func (d *Dedup) Seen(session []byte, dir filter.Direction, rtp []byte) bool {
 		return false
 	}
 	seq := binary.BigEndian.Uint16(rtp[2:4])
-	ssrc := binary.BigEndian.Uint32(rtp[8:12])
+	id := streamID{dir, binary.BigEndian.Uint32(rtp[8:12])}
+	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	w := d.streams[dedupKey{string(session), dir, ssrc}] // no allocation for the lookup
+	w := d.sessions[string(session)][id] // no allocation for the lookup
 	if w == nil {
+		d.expire(now)
+		streams := d.sessions[string(session)]
+		if streams == nil {
+			streams = map[streamID]*seqWindow{}
+			d.sessions[string(session)] = streams
+		}
 		w = &seqWindow{top: seq}
-		w.set(seq)
-		d.streams[dedupKey{string(session), dir, ssrc}] = w
+		streams[id] = w
+		d.n++
+	}
+	w.seen = now
+	if w.accept(seq) {
 		return false
 	}
+	d.dups++
+	return true
+}
+
+// expire forgets the streams idle for dedupIdle, at most once per
+// dedupIdle; it runs when a stream is added, so its cost follows calls,
+// not packets.
+func (d *Dedup) expire(now time.Time) {
+	if now.Sub(d.lastGC) < dedupIdle {
+		return
+	}
+	d.lastGC = now
+	for sess, streams := range d.sessions {
+		for id, w := range streams {
+			if now.Sub(w.seen) > dedupIdle {
+				delete(streams, id)
+				d.n--
+			}
+		}
+		if len(streams) == 0 {
+			delete(d.sessions, sess)
+		}
+	}
+}
+
+// accept records seq and reports whether it is new.
+func (w *seqWindow) accept(seq uint16) bool {
 	delta := int16(seq - w.top)
 	switch {
 	case delta > 0:
@@ -72,11 +121,10 @@ func (d *Dedup) Seen(session []byte, dir filter.Direction, rtp []byte) bool {
 		w.bits = [dedupWindow / 64]uint64{}
 	}
 	if w.get(seq) {
-		d.dups++
-		return true
+		return false
 	}
 	w.set(seq)
-	return false
+	return true
 }
 
 // Duplicates returns how many packets Seen reported as duplicates.
@@ -86,15 +134,11 @@ func (d *Dedup) Duplicates() uint64 {
 	return d.dups
 }
 
-// Forget drops the state of a session.
-func (d *Dedup) Forget(session string) {
+// Streams returns how many streams Dedup holds a window for.
+func (d *Dedup) Streams() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for k := range d.streams {
-		if k.session == session {
-			delete(d.streams, k)
-		}
-	}
+	return d.n
 }
 
 func (w *seqWindow) get(s uint16) bool {

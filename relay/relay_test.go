@@ -235,6 +235,35 @@ func TestDedup(t *testing.T) {
 	}
 }
 
+// TestDedupAllocsAndExpiry: a known stream costs no allocation per packet,
+// and streams unseen for a minute are forgotten.
+func TestDedupAllocsAndExpiry(t *testing.T) {
+	d := NewDedup()
+	now := time.Unix(1000, 0)
+	d.now = func() time.Time { return now }
+	pkt := make([]byte, 12)
+	pkt[0] = 0x80
+	sess := []byte("s1")
+	var seq uint16
+	d.Seen(sess, filter.FromAgent, pkt)
+	if n := testing.AllocsPerRun(1000, func() {
+		seq++
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		d.Seen(sess, filter.FromAgent, pkt)
+	}); n != 0 {
+		t.Fatalf("Seen of a known stream allocates %v times", n)
+	}
+	if d.Streams() != 1 {
+		t.Fatalf("Streams = %d, want 1", d.Streams())
+	}
+	now = now.Add(2 * time.Minute) // the call ended long ago
+	binary.BigEndian.PutUint32(pkt[8:], 99)
+	d.Seen([]byte("s2"), filter.ToAgent, pkt) // a new call's stream
+	if d.Streams() != 1 {
+		t.Fatalf("Streams = %d after the first call went idle, want 1 (only the new one)", d.Streams())
+	}
+}
+
 // testHandler records what a Server hands it.
 type testHandler struct {
 	mu       sync.Mutex

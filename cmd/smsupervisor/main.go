@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,9 +95,6 @@ type supervisor struct {
 	player *playout.Player
 	dedup  *relay.Dedup
 
-	mu    sync.Mutex
-	peers map[string]string // capture server address → name
-
 	packets, dups, bad atomic.Uint64
 }
 
@@ -115,7 +111,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		sink.Close()
 		return cli.Usage(err)
 	}
-	s := &supervisor{log: log, dedup: relay.NewDedup(), peers: map[string]string{},
+	s := &supervisor{log: log, dedup: relay.NewDedup(),
 		player: playout.NewPlayer(withLogger(cfg.Playout, log), sink)}
 
 	reg := prometheus.NewRegistry()
