@@ -3,14 +3,13 @@
 package bench
 
 import (
-	"net"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
-	"golang.org/x/sys/unix"
 
 	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/capture/capturetest"
 	"github.com/silentmon/silentmon/internal/testutil"
 )
 
@@ -18,32 +17,6 @@ import (
 // before each timed read: fewer than the veth backlog (netdev_max_backlog,
 // 1000) holds, so the kernel drops none before they reach the ring.
 const ringChunk = 500
-
-// sendRaw writes frame count times on ifname from namespace ns, with the
-// VLAN tag in the frame (the kernel strips it on receive).
-func sendRaw(b *testing.B, ns, ifname string, frame []byte, count int) {
-	err := testutil.InNetns(ns, func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
-		for i := 0; i < count; i++ {
-			if err := unix.Sendto(fd, frame, 0, sa); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-}
 
 // BenchmarkCaptureRing compares reading a TPACKET_V3 ring with the live
 // source of package capture and with gopacket's afpacket (zero-copy reads,
@@ -80,7 +53,9 @@ func BenchmarkCaptureRing(b *testing.B) {
 		for done := 0; done < b.N; {
 			chunk := min(ringChunk, b.N-done)
 			b.StopTimer()
-			sendRaw(b, v.NsTx, v.IfTx, frame, chunk)
+			if err := capturetest.SendRaw(v.NsTx, v.IfTx, chunk, frame); err != nil {
+				b.Fatal(err)
+			}
 			b.StartTimer()
 			for got := 0; got < chunk; {
 				n, err := src.ReadBatch(fb, ib)
@@ -119,7 +94,9 @@ func BenchmarkCaptureRing(b *testing.B) {
 		for done := 0; done < b.N; {
 			chunk := min(ringChunk, b.N-done)
 			b.StopTimer()
-			sendRaw(b, v.NsTx, v.IfTx, frame, chunk)
+			if err := capturetest.SendRaw(v.NsTx, v.IfTx, chunk, frame); err != nil {
+				b.Fatal(err)
+			}
 			b.StartTimer()
 			for got := 0; got < chunk; got++ {
 				_, ci, err := tp.ZeroCopyReadPacketData()

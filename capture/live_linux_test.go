@@ -11,38 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/capture/capturetest"
 	"github.com/silentmon/silentmon/internal/testutil"
 )
-
-// send writes raw frames on ifname from inside namespace ns.
-func send(t *testing.T, ns, ifname string, frames [][]byte) {
-	t.Helper()
-	err := testutil.InNetns(ns, func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
-		for _, f := range frames {
-			if err := unix.Sendto(fd, f, 0, sa); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
-}
 
 // TestLiveDecodeCases sends one frame of each kind through a veth and
 // checks what the live source reports: tags stripped by the kernel come
@@ -86,8 +58,12 @@ func TestLiveDecodeCases(t *testing.T) {
 	arp[12], arp[13] = 0x08, 0x06
 	tcp := capturetest.Build(capturetest.Frame{DstMAC: foreign, Src: netip.MustParseAddrPort("10.0.0.1:1"), Payload: payload160[:40]})
 	tcp[14+9] = 6
-	send(t, v.NsTx, v.IfTx, [][]byte{arp, tcp})
-	send(t, v.NsTx, v.IfTx, frames)
+	if err := capturetest.SendRaw(v.NsTx, v.IfTx, 1, arp, tcp); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if err := capturetest.SendRaw(v.NsTx, v.IfTx, 1, frames...); err != nil {
+		t.Fatalf("send: %v", err)
+	}
 
 	src := live.Sources()[0]
 	fb := make([][]byte, 16)
