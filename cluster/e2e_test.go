@@ -168,23 +168,22 @@ func TestEndToEndThreeServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the end-to-end test in -short mode")
 	}
-	testutil.NeedRoot(t)
-	testutil.NeedTool(t, "ip", "tcpreplay")
+	testutil.NeedTool(t, "tcpreplay")
 	l := newNetLab(t)
 	// A fourth namespace on the bridge for the supervisor.
 	supNS, supAddr := "smcd-"+l.suffix, "10.231.0.4"
-	run(t, "ip", "netns", "add", supNS)
+	testutil.Run(t, "ip", "netns", "add", supNS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", supNS).Run() })
-	run(t, "ip", "-n", l.hub, "link", "add", "hd", "type", "veth", "peer", "name", "eth0", "netns", supNS)
-	run(t, "ip", "-n", l.hub, "link", "set", "hd", "master", "br0", "up")
-	run(t, "ip", "-n", supNS, "addr", "add", supAddr+"/24", "dev", "eth0")
-	run(t, "ip", "-n", supNS, "link", "set", "eth0", "up")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "add", "hd", "type", "veth", "peer", "name", "eth0", "netns", supNS)
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", "hd", "master", "br0", "up")
+	testutil.Run(t, "ip", "-n", supNS, "addr", "add", supAddr+"/24", "dev", "eth0")
+	testutil.Run(t, "ip", "-n", supNS, "link", "set", "eth0", "up")
 	// Each member gets a SPAN port: span0 captures, span1 is where the
 	// test replays traffic.
 	for _, ns := range l.ns {
-		run(t, "ip", "-n", ns, "link", "add", "span0", "type", "veth", "peer", "name", "span1")
-		run(t, "ip", "-n", ns, "link", "set", "span0", "up")
-		run(t, "ip", "-n", ns, "link", "set", "span1", "up")
+		testutil.Run(t, "ip", "-n", ns, "link", "add", "span0", "type", "veth", "peer", "name", "span1")
+		testutil.Run(t, "ip", "-n", ns, "link", "set", "span0", "up")
+		testutil.Run(t, "ip", "-n", ns, "link", "set", "span1", "up")
 	}
 
 	dir := t.TempDir()
@@ -478,7 +477,7 @@ func TestEndToEndThreeServers(t *testing.T) {
 	// started on B meanwhile does not reach A. When the link comes back,
 	// all three converge on both sessions, and C streams again, each
 	// packet once.
-	run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
 	id2, err := ctl(l.ns[1], "monitor", "start", "--server", l.addr[1]+":42228", "--agent", "1077",
 		"--endpoint", "10.9.0.77", "--supervisor", supAddr+":42228")
 	if err != nil {
@@ -491,7 +490,7 @@ func TestEndToEndThreeServers(t *testing.T) {
 	if !hasSess(0, id) || hasSess(0, id2) {
 		t.Fatalf("partitioned A: has its own session %v, has B's new one %v; want true, false", hasSess(0, id), hasSess(0, id2))
 	}
-	run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
 	healed := time.Now()
 	waitFor(t, 20*time.Second, "all three to hold both sessions after the heal", func() bool {
 		for i := range 3 {

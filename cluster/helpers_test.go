@@ -8,11 +8,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,12 +174,5 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 func hasSession(n *Node, id string) bool {
-	for _, s := range n.Sessions() {
-		if s.ID == id {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(n.Sessions(), func(s *filter.Session) bool { return s.ID == id })
 }
-
-var _ = fmt.Sprintf

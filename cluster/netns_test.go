@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,13 +32,6 @@ type netLab struct {
 	port   [3]string // hub-side veth of each member
 }
 
-func run(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 func newNetLab(t *testing.T) *netLab {
 	t.Helper()
 	testutil.NeedRoot(t)
@@ -52,22 +46,22 @@ func newNetLab(t *testing.T) *netLab {
 			exec.Command("ip", "netns", "del", ns).Run()
 		}
 	})
-	run(t, "ip", "netns", "add", l.hub)
+	testutil.Run(t, "ip", "netns", "add", l.hub)
 	created = append(created, l.hub)
-	run(t, "ip", "-n", l.hub, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", l.hub, "link", "set", "br0", "up")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "add", "br0", "type", "bridge")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", "br0", "up")
 	for i := range 3 {
 		name := string(rune('a' + i))
 		l.ns[i] = "smc" + name + "-" + l.suffix
 		l.addr[i] = fmt.Sprintf("10.231.0.%d", i+1)
 		l.port[i] = "h" + name
-		run(t, "ip", "netns", "add", l.ns[i])
+		testutil.Run(t, "ip", "netns", "add", l.ns[i])
 		created = append(created, l.ns[i])
-		run(t, "ip", "-n", l.hub, "link", "add", l.port[i], "type", "veth", "peer", "name", "eth0", "netns", l.ns[i])
-		run(t, "ip", "-n", l.hub, "link", "set", l.port[i], "master", "br0", "up")
-		run(t, "ip", "-n", l.ns[i], "addr", "add", l.addr[i]+"/24", "dev", "eth0")
-		run(t, "ip", "-n", l.ns[i], "link", "set", "eth0", "up")
-		run(t, "ip", "-n", l.ns[i], "link", "set", "lo", "up")
+		testutil.Run(t, "ip", "-n", l.hub, "link", "add", l.port[i], "type", "veth", "peer", "name", "eth0", "netns", l.ns[i])
+		testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[i], "master", "br0", "up")
+		testutil.Run(t, "ip", "-n", l.ns[i], "addr", "add", l.addr[i]+"/24", "dev", "eth0")
+		testutil.Run(t, "ip", "-n", l.ns[i], "link", "set", "eth0", "up")
+		testutil.Run(t, "ip", "-n", l.ns[i], "link", "set", "lo", "up")
 	}
 	return l
 }
@@ -279,7 +273,7 @@ func TestNetnsPartition(t *testing.T) {
 	waitFor(t, 2*time.Second, "a1,a2,b1 everywhere", all("a1,a2,b1"))
 
 	// Partition: A's port on the bridge goes down.
-	run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
 	cut := time.Now()
 	c.must(t, memberRequest{Op: "withdraw", ID: "a2"}) // A cannot hear it
 	b.must(t, memberRequest{Op: "announce", Session: session("b2", "2002", "10.9.1.2")})
@@ -289,7 +283,7 @@ func TestNetnsPartition(t *testing.T) {
 	t.Logf("partitioned sides dropped each other's sessions %v after the cut", time.Since(cut))
 
 	// Heal.
-	run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
 	healed := time.Now()
 	waitFor(t, 20*time.Second, "a1,b1,b2 everywhere after the heal", all("a1,b1,b2"))
 	t.Logf("converged %v after the heal", time.Since(healed))
@@ -335,19 +329,10 @@ func TestNetnsPlaintextVisible(t *testing.T) {
 	waitFor(t, 2*time.Second, "x on B", func() bool { return b.sessions(t) == "x" })
 	payload, _ := cap.payloads(t)
 	found := plaintextNATS(payload)
-	if !slicesContains(found, "INFO {") || !slicesContains(found, "CONNECT {") {
+	if !slices.Contains(found, "INFO {") || !slices.Contains(found, "CONNECT {") {
 		t.Fatalf("plaintext capture shows %v; the TLS check could not tell; payload %d bytes: %.300q", found, len(payload), payload)
 	}
 	if !strings.Contains(payload, `"agent":"1"`) {
 		t.Fatalf("session data not visible in the plaintext capture")
 	}
-}
-
-func slicesContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
