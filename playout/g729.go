@@ -42,12 +42,8 @@ func newG729() (decoder, error) {
 }
 
 func (d *g729Decoder) samples(p []byte) int {
-	n := len(p) / g729.FrameBytes * g729.FrameSamples
-	switch len(p) % g729.FrameBytes {
-	case 0:
-	case g729.SIDBytes:
-		n += g729.FrameSamples
-	default:
+	n, err := g729.PayloadSamples(len(p))
+	if err != nil {
 		return 0
 	}
 	return n
@@ -60,42 +56,36 @@ func (d *g729Decoder) decode(p []byte, pcm []int16) int {
 	}
 	n, err := d.d.DecodePayload(p, pcm)
 	if err != nil { // cannot happen after samples() accepted p
-		clear(pcm[:d.samples(p)])
-		return d.samples(p)
+		n = d.samples(p)
+		clear(pcm[:n])
 	}
 	return n
 }
 
-// conceal hands out erased frames decoded by bcg729, keeping a partial
-// frame's rest for the next call.
-func (d *g729Decoder) conceal(pcm []int16) {
-	if d.cn {
-		d.cn, d.tOff = false, g729.FrameSamples
-	}
-	for len(pcm) > 0 {
-		if d.tOff == g729.FrameSamples {
-			if d.d.Decode(nil, true, d.tmp[:]) != nil {
-				clear(d.tmp[:])
-			}
-			d.tOff = 0
-		}
-		n := copy(pcm, d.tmp[d.tOff:])
-		d.tOff += n
-		pcm = pcm[n:]
-	}
-}
+// conceal hands out erased frames decoded by bcg729.
+func (d *g729Decoder) conceal(pcm []int16) { d.handOut(pcm, false) }
 
 func (d *g729Decoder) dtx() bool { return d.inDTX }
 
-// comfort hands out comfort noise frames (the last SID decoded again),
-// keeping a partial frame's rest for the next call.
-func (d *g729Decoder) comfort(pcm []int16) {
-	if !d.cn {
-		d.cn, d.tOff = true, g729.FrameSamples
+// comfort hands out comfort noise frames (the last SID decoded again).
+func (d *g729Decoder) comfort(pcm []int16) { d.handOut(pcm, true) }
+
+// handOut fills pcm with frames of one kind, comfort noise (cn) or
+// concealment, keeping a partial frame's rest for the next call of the
+// same kind.
+func (d *g729Decoder) handOut(pcm []int16, cn bool) {
+	if d.cn != cn {
+		d.cn, d.tOff = cn, g729.FrameSamples
 	}
 	for len(pcm) > 0 {
 		if d.tOff == g729.FrameSamples {
-			if d.d.Decode(d.sid[:], false, d.tmp[:]) != nil {
+			var err error
+			if cn {
+				err = d.d.Decode(d.sid[:], false, d.tmp[:])
+			} else {
+				err = d.d.Decode(nil, true, d.tmp[:])
+			}
+			if err != nil {
 				clear(d.tmp[:])
 			}
 			d.tOff = 0

@@ -36,3 +36,14 @@ func payloadFrames(n int) (frames int, sid bool, err error) {
 	}
 	return frames, sid, nil
 }
+
+// PayloadSamples returns the number of samples an RTP payload of n bytes
+// decodes to: 80 per 10-byte frame and 80 for a trailing SID frame. A size
+// that is not such a payload returns an error wrapping ErrFrameSize.
+func PayloadSamples(n int) (int, error) {
+	frames, sid, err := payloadFrames(n)
+	if sid {
+		frames++
+	}
+	return frames * FrameSamples, err
+}
