@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -36,8 +37,7 @@ func (c *connFlags) add(cmd *cobra.Command) {
 }
 
 func defaultSecurityDir() string {
-	cfg := cli.NewConfig()
-	if d := cfg.String("security_dir"); d != "" {
+	if d := os.Getenv(cli.EnvPrefix + "_SECURITY_DIR"); d != "" {
 		return d
 	}
 	return "/etc/silentmon/security"

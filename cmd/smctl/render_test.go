@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,24 +19,14 @@ import (
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
-// tone returns n µ-law bytes of a tone at f Hz.
+// ulawTone returns n µ-law bytes of a tone at f Hz.
 func ulawTone(n int, f float64) []byte {
 	pcm := make([]byte, 2*n)
 	for i := range n {
-		v := int16(8000 * sinApprox(2*3.141592653589793*f*float64(i)/8000))
+		v := int16(8000 * math.Sin(2*math.Pi*f*float64(i)/8000))
 		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
 	}
 	return g711.EncodeUlaw(pcm)
-}
-
-func sinApprox(x float64) float64 {
-	// enough for a test signal: reduce and use a 7th-order Taylor series
-	const twoPi = 2 * 3.141592653589793
-	for x > 3.141592653589793 {
-		x -= twoPi
-	}
-	x2 := x * x
-	return x * (1 - x2/6*(1-x2/20*(1-x2/42)))
 }
 
 func decodeUlaw(b []byte) []int16 {
@@ -110,12 +102,12 @@ func TestRenderLossless(t *testing.T) {
 	}{
 		{"agent-only", nil, []string{"--endpoint", "10.0.0.1"}, func(t *testing.T, got []int16, ch int) {
 			want := decodeUlaw(agent)
-			if ch != 1 || !equal(got, want) {
+			if ch != 1 || !slices.Equal(got, want) {
 				t.Fatalf("mono output (%d samples) differs from the payloads' decode (%d)", len(got), len(want))
 			}
 		}},
 		{"customer-silent", silent, []string{"--endpoint", "10.0.0.1:40000"}, func(t *testing.T, got []int16, ch int) {
-			if !equal(got, decodeUlaw(agent)) {
+			if !slices.Equal(got, decodeUlaw(agent)) {
 				t.Fatal("a silent side changed the other side's samples")
 			}
 		}},
@@ -127,7 +119,7 @@ func TestRenderLossless(t *testing.T) {
 			for i := range l {
 				l[i], r[i] = got[2*i], got[2*i+1]
 			}
-			if !equal(l, decodeUlaw(agent)) || !equal(r, decodeUlaw(customer)) {
+			if !slices.Equal(l, decodeUlaw(agent)) || !slices.Equal(r, decodeUlaw(customer)) {
 				t.Fatal("stereo channels differ from each side's decode")
 			}
 		}},
@@ -149,23 +141,13 @@ func TestRenderLossless(t *testing.T) {
 	}
 }
 
-func equal(a, b []int16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestRenderErrors(t *testing.T) {
 	dir := t.TempDir()
 	in := writeCall(t, ulawTone(1600, 1000), nil)
 	notCap := filepath.Join(dir, "x.txt")
-	os.WriteFile(notCap, []byte("hello, not a capture"), 0o644)
+	if err := os.WriteFile(notCap, []byte("hello, not a capture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int

@@ -26,34 +26,63 @@ type testFlags struct {
 	engine   string
 }
 
-func (f *testFlags) validate(cmd *cobra.Command) error {
-	if f.vlan < 1 || f.vlan > 4094 {
-		return cli.Usagef("--vlan %d is outside 1 to 4094", f.vlan)
+// validate checks the flags' ranges and returns --dst-mac parsed (zero
+// when not given).
+func (f *testFlags) validate() (dst [6]byte, err error) {
+	switch {
+	case f.vlan < 1 || f.vlan > 4094:
+		return dst, cli.Usagef("--vlan %d is outside 1 to 4094", f.vlan)
+	case f.priority < 0 || f.priority > 7:
+		return dst, cli.Usagef("--priority %d is outside 0 to 7", f.priority)
+	case f.count < 1 || f.count > 65535:
+		return dst, cli.Usagef("--count %d is outside 1 to 65535", f.count)
+	case f.interval < 0:
+		return dst, cli.Usagef("--interval %s is negative", f.interval)
+	case f.engine != "" && f.engine != nic.EngineSocket && f.engine != nic.EngineRing:
+		return dst, cli.Usagef("--engine %q is not socket or ring", f.engine)
+	case f.dstMAC == "":
+		return dst, nil
 	}
-	if f.priority < 0 || f.priority > 7 {
-		return cli.Usagef("--priority %d is outside 0 to 7", f.priority)
+	if dst, err = nic.ParseMAC(f.dstMAC); err != nil {
+		return dst, cli.Usagef("--dst-mac %q is not a MAC address such as 00:d0:59:d8:f7:d9", f.dstMAC)
 	}
-	if f.count < 1 || f.count > 65535 {
-		return cli.Usagef("--count %d is outside 1 to 65535", f.count)
-	}
-	if f.interval < 0 {
-		return cli.Usagef("--interval %s is negative", f.interval)
-	}
-	if f.engine != "" && f.engine != nic.EngineSocket && f.engine != nic.EngineRing {
-		return cli.Usagef("--engine %q is not socket or ring", f.engine)
-	}
-	return nil
+	return dst, nil
 }
 
-func (f *testFlags) mac() ([6]byte, error) {
-	if f.dstMAC == "" {
-		return [6]byte{}, nil
+// sendInterval is the pause between frames for the library: --interval 0
+// means none, where the library's zero value means its default.
+func (f *testFlags) sendInterval() time.Duration {
+	if f.interval == 0 {
+		return -1
 	}
-	mac, err := nic.ParseMAC(f.dstMAC)
-	if err != nil {
-		return mac, cli.Usagef("--dst-mac %q is not a MAC address such as 00:d0:59:d8:f7:d9", f.dstMAC)
+	return f.interval
+}
+
+// frameLines returns the callback that prints one line per frame, or nil
+// with --json, where stdout is the JSON document alone.
+func (f *testFlags) frameLines(w io.Writer) func(*nic.Observation) {
+	if f.json {
+		return nil
 	}
-	return mac, nil
+	return func(ob *nic.Observation) { fmt.Fprintln(w, ob.Line()) }
+}
+
+// addSendFlags registers the flags of the frames sent: --vlan (with
+// vlanUsage), --priority, --count and --interval.
+func (f *testFlags) addSendFlags(cmd *cobra.Command, vlanUsage string) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.vlan, "vlan", nic.DefaultVLAN, vlanUsage)
+	fl.IntVar(&f.priority, "priority", nic.DefaultPriority, "802.1p priority of the tag")
+	fl.IntVar(&f.count, "count", nic.DefaultCount, "frames to send")
+	fl.DurationVar(&f.interval, "interval", nic.DefaultInterval, "pause between frames")
+}
+
+// addVerdictFlags registers the flags of the commands that capture and give
+// a verdict: --engine and --json.
+func (f *testFlags) addVerdictFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.engine, "engine", nic.EngineSocket, "how to capture: socket (recvmsg with PACKET_AUXDATA, every frame) or ring (silentmon's own TPACKET_V3 capture path, UDP only)")
+	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 }
 
 // checkInterface turns a missing interface into a usage error naming it,
@@ -99,8 +128,13 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// report prints the verdict and returns the error that sets the exit code.
-func report(cmd *cobra.Command, res *nic.Result, asJSON bool) error {
+// report prints the verdict of a listen or selftest and returns the error
+// that sets the exit code; err, the test's failure to run at all, is mapped
+// by runErr for the interface given with flag.
+func report(cmd *cobra.Command, res *nic.Result, err error, asJSON bool, flag, name string, o nic.Options) error {
+	if err != nil {
+		return runErr(flag, name, o, err)
+	}
 	w := cmd.OutOrStdout()
 	if asJSON {
 		if err := writeJSON(w, res); err != nil {
@@ -141,7 +175,7 @@ It prints one line per frame, then PASS when --count frames arrived tagged
 within --timeout, FAIL with the likely cause and the fix otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(cmd); err != nil {
+			if _, err := f.validate(); err != nil {
 				return err
 			}
 			if timeout <= 0 {
@@ -162,14 +196,9 @@ within --timeout, FAIL with the likely cause and the fix otherwise.`,
 			cfg.Ready = func() {
 				fmt.Fprintf(progress, "smnic: listening on %s for %d frames with 802.1Q VLAN %d (timeout %s)\n", iface, f.count, f.vlan, timeout)
 			}
-			if !f.json {
-				cfg.OnFrame = func(ob *nic.Observation) { fmt.Fprintln(w, ob.Line()) }
-			}
+			cfg.OnFrame = f.frameLines(w)
 			res, err := nic.Listen(cmd.Context(), cfg)
-			if err != nil {
-				return runErr("--interface", iface, o, err)
-			}
-			return report(cmd, res, f.json)
+			return report(cmd, res, err, f.json, "--interface", iface, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -177,8 +206,7 @@ within --timeout, FAIL with the likely cause and the fix otherwise.`,
 	fl.IntVar(&f.vlan, "vlan", nic.DefaultVLAN, "VLAN ID the frames must carry")
 	fl.IntVar(&f.count, "count", nic.DefaultCount, "tagged frames needed for PASS")
 	fl.DurationVar(&timeout, "timeout", nic.DefaultListenTimeout, "how long to wait for the frames")
-	fl.StringVar(&f.engine, "engine", nic.EngineSocket, "how to capture: socket (recvmsg with PACKET_AUXDATA, every frame) or ring (silentmon's own TPACKET_V3 capture path, UDP only)")
-	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	f.addVerdictFlags(cmd)
 	fl.StringVar(&netns, "netns", "", "network namespace of the interface (name under /run/netns or a path)")
 	return cmd
 }
@@ -200,10 +228,7 @@ ships with silentmon), with the destination MAC rewritten as the original
 procedure does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(cmd); err != nil {
-				return err
-			}
-			dst, err := f.mac()
+			dst, err := f.validate()
 			if err != nil {
 				return err
 			}
@@ -222,15 +247,11 @@ procedure does.`,
 				return err
 			}
 			cfg := nic.SendConfig{Frames: frames, Interface: iface, Options: o, Dst: dst, VLAN: uint16(f.vlan),
-				Priority: uint8(f.priority), HasPriority: true, Count: f.count, Interval: f.interval}
-			if f.interval == 0 {
-				cfg.Interval = -1
-			}
+				Priority: uint8(f.priority), HasPriority: true, Count: f.count, Interval: f.sendInterval()}
 			w := cmd.OutOrStdout()
-			var ob nic.Observation
 			obs := &nic.Observer{VLAN: uint16(f.vlan)}
 			cfg.OnSent = func(i int, frame []byte) {
-				ob = obs.Observe(frame, &nic.RxInfo{Len: len(frame), WireLen: len(frame), Time: time.Now()})
+				ob := obs.Observe(frame, &nic.RxInfo{Len: len(frame), WireLen: len(frame), Time: time.Now()})
 				fmt.Fprintf(w, "sent %d/%d on %s: %s, %d bytes\n", i+1, f.count, iface, ob.Headers(), len(frame))
 			}
 			res, err := nic.Send(cmd.Context(), cfg)
@@ -244,10 +265,7 @@ procedure does.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&iface, "interface", "i", "", "network interface to send on (required)")
 	fl.StringVar(&f.dstMAC, "dst-mac", "", "destination MAC (default broadcast); the target NIC's MAC in the original procedure")
-	fl.IntVar(&f.vlan, "vlan", nic.DefaultVLAN, "VLAN ID of the tag (with --pcap: send only frames of this VLAN)")
-	fl.IntVar(&f.priority, "priority", nic.DefaultPriority, "802.1p priority of the tag")
-	fl.IntVar(&f.count, "count", nic.DefaultCount, "frames to send")
-	fl.DurationVar(&f.interval, "interval", nic.DefaultInterval, "pause between frames")
+	f.addSendFlags(cmd, "VLAN ID of the tag (with --pcap: send only frames of this VLAN)")
 	fl.StringVar(&pcap, "pcap", "", "send the tagged frames of this pcap or pcapng file instead")
 	fl.StringVar(&netns, "netns", "", "network namespace of the interface (name under /run/netns or a path)")
 	return cmd
@@ -268,10 +286,7 @@ switch, hub or SPAN session, or the two ends of a veth pair. Only the frames
 of this run count.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.validate(cmd); err != nil {
-				return err
-			}
-			dst, err := f.mac()
+			dst, err := f.validate()
 			if err != nil {
 				return err
 			}
@@ -291,32 +306,22 @@ of this run count.`,
 			w := cmd.OutOrStdout()
 			cfg := nic.SelftestConfig{Tx: tx, Rx: rx, TxOptions: txo, RxOptions: rxo, Dst: dst,
 				VLAN: uint16(f.vlan), Priority: uint8(f.priority), HasPriority: true,
-				Count: f.count, Interval: f.interval, Wait: wait, Engine: f.engine}
-			if f.interval == 0 {
-				cfg.Interval = -1
-			}
+				Count: f.count, Interval: f.sendInterval(), Wait: wait, Engine: f.engine}
 			if !f.json {
 				fmt.Fprintf(w, "smnic: sending %d frames with 802.1Q VLAN %d, p %d on %s, listening on %s\n", f.count, f.vlan, f.priority, tx, rx)
-				cfg.OnFrame = func(ob *nic.Observation) { fmt.Fprintln(w, ob.Line()) }
 			}
+			cfg.OnFrame = f.frameLines(w)
 			res, err := nic.Selftest(cmd.Context(), cfg)
-			if err != nil {
-				return runErr("--rx", rx, rxo, err)
-			}
-			return report(cmd, res, f.json)
+			return report(cmd, res, err, f.json, "--rx", rx, rxo)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&tx, "tx", "", "interface that sends (required)")
 	fl.StringVar(&rx, "rx", "", "interface under test, that listens (required)")
 	fl.StringVar(&f.dstMAC, "dst-mac", "", "destination MAC (default the --rx interface's MAC)")
-	fl.IntVar(&f.vlan, "vlan", nic.DefaultVLAN, "VLAN ID of the tag")
-	fl.IntVar(&f.priority, "priority", nic.DefaultPriority, "802.1p priority of the tag")
-	fl.IntVar(&f.count, "count", nic.DefaultCount, "frames to send")
-	fl.DurationVar(&f.interval, "interval", nic.DefaultInterval, "pause between frames")
+	f.addSendFlags(cmd, "VLAN ID of the tag")
 	fl.DurationVar(&wait, "timeout", nic.DefaultSelftestWait, "how long to keep listening after the last frame")
-	fl.StringVar(&f.engine, "engine", nic.EngineSocket, "how to capture: socket (recvmsg with PACKET_AUXDATA, every frame) or ring (silentmon's own TPACKET_V3 capture path, UDP only)")
-	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	f.addVerdictFlags(cmd)
 	fl.StringVar(&txNetns, "tx-netns", "", "network namespace of --tx (name under /run/netns or a path)")
 	fl.StringVar(&rxNs, "rx-netns", "", "network namespace of --rx (name under /run/netns or a path)")
 	return cmd

@@ -73,16 +73,7 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 		cfg.Bind(key, f, flag)
 	}
 	setDefaults(cfg)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := cfg.Load(cfg.String("config")); err != nil {
-			return err
-		}
-		conf, err := validate(cfg)
-		if err != nil {
-			return err
-		}
-		return runFn(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
-	}
+	c.RunE = cli.LoadAndRun(cfg, validate, runFn)
 	return c
 }
 

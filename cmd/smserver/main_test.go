@@ -63,6 +63,10 @@ func TestConfigPrecedence(t *testing.T) {
 	if c.Listen != "127.0.0.1:3000" {
 		t.Fatalf("flag over env: %+v", c)
 	}
+	c, _, _ = parse(t, map[string]string{"SILENTMON_MEDIA_TOS": "0x2E"}, "--pcap", pc)
+	if c.MediaTOS != 0x2E {
+		t.Fatalf("hex ToS from env: %#x", c.MediaTOS)
+	}
 	c, _, _ = parse(t, map[string]string{"SILENTMON_CLUSTER_PEERS": "10.0.0.1:42029, 10.0.0.2:42029"}, "--pcap", pc)
 	if strings.Join(c.Peers, " ") != "10.0.0.1:42029 10.0.0.2:42029" {
 		t.Fatalf("peers from env: %q", c.Peers)

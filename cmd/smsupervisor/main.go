@@ -50,16 +50,7 @@ func newRootCmd() *cobra.Command {
 		cfg.Bind(key, f, flag)
 	}
 	cfg.V.SetDefault("playout.initial_delay_ms", 60)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := cfg.Load(cfg.String("config")); err != nil {
-			return err
-		}
-		conf, err := validate(cfg)
-		if err != nil {
-			return err
-		}
-		return run(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
-	}
+	c.RunE = cli.LoadAndRun(cfg, validate, run)
 	return c
 }
 

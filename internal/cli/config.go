@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -72,34 +75,41 @@ func firstLine(s string) string {
 	return s
 }
 
-// Int returns key as an int, or a usage error naming key and value.
+// Int returns key as an int, or a usage error naming key and value. Text
+// (environment, flags) may be decimal or 0x-prefixed hex ("0xB8").
 func (c *Config) Int(key string) (int, error) {
 	raw := c.V.Get(key)
 	switch x := raw.(type) {
-	case int:
-		return x, nil
-	case int64:
-		return int(x), nil
-	case uint8, uint16, uint32, uint64, int32, int16, int8, uint:
+	case nil:
+		return 0, nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32:
 		return c.V.GetInt(key), nil
 	case float64:
 		if x == float64(int(x)) {
 			return int(x), nil
 		}
 	case string:
-		var n int
-		if _, err := fmt.Sscanf(strings.TrimSpace(x), "%v", &n); err == nil && fmt.Sprint(n) == strings.TrimSpace(x) {
-			return n, nil
+		if n, err := strconv.ParseInt(strings.TrimSpace(x), 0, 0); err == nil {
+			return int(n), nil
 		}
-		// accept hex such as 0xB8
-		var u uint64
-		if _, err := fmt.Sscanf(strings.TrimSpace(x), "0x%x", &u); err == nil {
-			return int(u), nil
-		}
-	case nil:
-		return 0, nil
 	}
 	return 0, Usagef("configuration key %s has value %q, which is not an integer", key, fmt.Sprint(raw))
+}
+
+// LoadAndRun returns a cobra RunE that reads the configuration file named
+// by the "config" key, validates the configuration into a C and runs the
+// program with it.
+func LoadAndRun[C any](cfg *Config, validate func(*Config) (C, error), run func(context.Context, C, io.Writer, io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := cfg.Load(cfg.String("config")); err != nil {
+			return err
+		}
+		conf, err := validate(cfg)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), conf, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
 }
 
 // IntRange returns key as an int within [lo, hi].
