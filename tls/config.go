@@ -83,7 +83,7 @@ func ServerConfig(dir string, opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pair, err := loadPairChecked(dir, ServerFile, RoleServer, root, &opts)
+	pair, err := loadPairChecked(dir, ServerFile, RoleServer, pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func ClientConfig(dir string, opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pair, err := loadPairChecked(dir, ClientFile, RoleClient, root, &opts)
+	pair, err := loadPairChecked(dir, ClientFile, RoleClient, pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +126,11 @@ func PeerConfig(dir string, opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := loadPairChecked(dir, ServerFile, RoleServer, root, &opts)
+	srv, err := loadPairChecked(dir, ServerFile, RoleServer, pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := loadPairChecked(dir, ClientFile, RoleClient, root, &opts)
+	cli, err := loadPairChecked(dir, ClientFile, RoleClient, pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}

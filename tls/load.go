@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"path/filepath"
 	"time"
 )
@@ -128,9 +127,10 @@ func loadRoot(dir string) (*x509.CertPool, *x509.Certificate, error) {
 }
 
 // loadPairChecked reads the bundle at dir/name, checks its key file mode
-// and its certificate for role. A key readable by others is logged as a
-// warning, or refused with opts.Strict.
-func loadPairChecked(dir, name string, role Role, root *x509.Certificate, opts *Options) (*Pair, error) {
+// and its certificate for role against the CAs of pool, of which root is
+// the first. A key readable by others is logged as a warning, or refused
+// with opts.Strict.
+func loadPairChecked(dir, name string, role Role, pool *x509.CertPool, root *x509.Certificate, opts *Options) (*Pair, error) {
 	path := filepath.Join(dir, name)
 	pair, err := ReadPair(path)
 	if err != nil {
@@ -142,23 +142,15 @@ func loadPairChecked(dir, name string, role Role, root *x509.Certificate, opts *
 		}
 		opts.logger().Warn("security file is readable by others", "file", path, "err", err.Error())
 	}
-	if err := CheckCert(pair.Leaf, root, role, opts.now(), path); err != nil {
-		// The CA may be one of several in CtiosRootCert.pem; the pool
-		// check during the handshake is the authority, so only the
-		// signature test is relaxed here when it fails against the first.
-		if errors.Is(err, ErrUnknownCA) && verifiesAgainstPool(pair, opts, dir) {
-			return pair, nil
-		}
+	// CtiosRootCert.pem may hold several CAs and the handshake trusts
+	// them all: a certificate that verifies against the pool has its
+	// issuer; otherwise the first CA names the one expected in the error.
+	issuer := root
+	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: opts.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+		issuer = nil
+	}
+	if err := CheckCert(pair.Leaf, issuer, role, opts.now(), path); err != nil {
 		return nil, err
 	}
 	return pair, nil
-}
-
-func verifiesAgainstPool(p *Pair, opts *Options, dir string) bool {
-	pool, _, err := loadRoot(dir)
-	if err != nil {
-		return false
-	}
-	_, err = p.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: opts.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	return err == nil
 }

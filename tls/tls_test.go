@@ -220,6 +220,22 @@ func TestConfigErrors(t *testing.T) {
 		}
 		os.Chmod(to, mode)
 	}
+	// appendRoot rewrites the root file of d as the CA certificate in
+	// first, then d's own.
+	appendRoot := func(t *testing.T, first, d string) {
+		t.Helper()
+		a, err := os.ReadFile(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(d, RootCertFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, RootCertFile), append(a, b...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clone := func(t *testing.T) string {
 		d := t.TempDir()
 		for _, n := range []string{RootCertFile, ServerFile, ClientFile} {
@@ -240,6 +256,13 @@ func TestConfigErrors(t *testing.T) {
 			copyFile(t, filepath.Join(other, RootCertFile), filepath.Join(d, RootCertFile), 0o644)
 		}, Options{}, ErrUnknownCA},
 		{"client cert as server cert", func(t *testing.T, d string) {
+			copyFile(t, filepath.Join(d, ClientFile), filepath.Join(d, ServerFile), 0o600)
+		}, Options{}, ErrKeyUsage},
+		{"CA second in the root file", func(t *testing.T, d string) {
+			appendRoot(t, filepath.Join(other, RootCertFile), d)
+		}, Options{}, nil},
+		{"client cert as server cert, CA second in the root file", func(t *testing.T, d string) {
+			appendRoot(t, filepath.Join(other, RootCertFile), d)
 			copyFile(t, filepath.Join(d, ClientFile), filepath.Join(d, ServerFile), 0o600)
 		}, Options{}, ErrKeyUsage},
 		{"key of another certificate", func(t *testing.T, d string) {
