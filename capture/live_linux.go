@@ -354,7 +354,6 @@ func udpFilter(snaplen uint32) []unix.SockFilter {
 		ldbInd = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
 		ldxImm = unix.BPF_LDX | unix.BPF_IMM
 		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		ja     = unix.BPF_JMP | unix.BPF_JA
 		ret    = unix.BPF_RET | unix.BPF_K
 	)
 	type ins struct {
@@ -401,9 +400,6 @@ func udpFilter(snaplen uint32) []unix.SockFilter {
 			return uint8(at[l] - i - 1)
 		}
 		out[i] = unix.SockFilter{Code: in.code, K: in.k, Jt: rel(in.jt), Jf: rel(in.jf)}
-		if in.code == ja {
-			out[i].K = uint32(rel(in.jt))
-		}
 	}
 	return out
 }
