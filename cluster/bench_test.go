@@ -11,7 +11,8 @@ import (
 // C hold the session, over mutual-TLS routes on loopback. It reports the
 // p50 and p99 of that latency; bytes are the announce message's size.
 func BenchmarkAnnouncePropagation(b *testing.B) {
-	tr := newBenchTrio(b)
+	tr := newTrio(b, time.Minute, 10*time.Second)
+	tr.waitMesh(b)
 	a := tr.nodes[0]
 	wb, cb := watch(tr.nodes[1])
 	defer cb()
@@ -42,38 +43,6 @@ func BenchmarkAnnouncePropagation(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-}
-
-func newBenchTrio(b *testing.B) *trio {
-	b.Helper()
-	tr := &trio{ca: newTestCA(b, "site CA"), ttl: time.Minute}
-	for i := range 3 {
-		tr.ports[i] = freePort(b, "127.0.0.1")
-		tr.names[i] = string(rune('A' + i))
-	}
-	for i := range 3 {
-		srv, cli := tr.ca.tlsPair(b, "member-"+tr.names[i])
-		n, err := Start(Config{
-			Name: tr.names[i], Listen: fmt.Sprintf("127.0.0.1:%d", tr.ports[i]),
-			Peers: []string{fmt.Sprintf("127.0.0.1:%d", tr.ports[(i+1)%3])},
-			TLS:   srv, ClientTLS: cli, SessionTTL: time.Minute, Refresh: 10 * time.Second,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		tr.nodes[i] = n
-		b.Cleanup(func() { n.Close() })
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for _, n := range tr.nodes {
-		for n.srv.NumRoutes() != 2 {
-			if time.Now().After(deadline) {
-				b.Fatal("no full mesh")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return tr
 }
 
 // BenchmarkStateApply measures merging one refresh of a known session, the

@@ -37,7 +37,7 @@ type trio struct {
 	ttl   time.Duration
 }
 
-func newTrio(t *testing.T, ttl, refresh time.Duration) *trio {
+func newTrio(t testing.TB, ttl, refresh time.Duration) *trio {
 	t.Helper()
 	tr := &trio{ca: newTestCA(t, "site CA"), ttl: ttl}
 	for i := range 3 {
@@ -57,7 +57,7 @@ func newTrio(t *testing.T, ttl, refresh time.Duration) *trio {
 	return tr
 }
 
-func (tr *trio) start(t *testing.T, i int, refresh time.Duration) {
+func (tr *trio) start(t testing.TB, i int, refresh time.Duration) {
 	t.Helper()
 	srv, cli := tr.ca.tlsPair(t, "member-"+tr.names[i])
 	tr.logs[i] = &syncBuffer{}
@@ -77,7 +77,7 @@ func (tr *trio) start(t *testing.T, i int, refresh time.Duration) {
 	tr.nodes[i] = n
 }
 
-func (tr *trio) waitMesh(t *testing.T) {
+func (tr *trio) waitMesh(t testing.TB) {
 	t.Helper()
 	waitFor(t, 15*time.Second, "a full mesh of routes", func() bool {
 		for _, n := range tr.nodes {
