@@ -198,27 +198,37 @@ func (l *Log) Write(rec Record) error {
 	if err := l.followRotationLocked(); err != nil {
 		return err
 	}
-	if err := l.appendLocked(line); err != nil {
+	size, err := l.appendLocked(line)
+	if err != nil {
 		return err
 	}
 	l.remember(now, line)
 	// A truncation during our write would drop this line as well.
-	if st, err := l.f.Stat(); err == nil && st.Size() < l.end {
-		l.end = st.Size()
+	if size < l.end {
+		l.end = size
 		return l.replayLocked(now)
 	}
 	return nil
 }
 
+// reopenIfMovedLocked opens the path again if it now names another file
+// (or none); the old file keeps the recent lines, so they are forgotten.
+func (l *Log) reopenIfMovedLocked() (reopened bool, err error) {
+	if st, err := os.Stat(l.path); err == nil && sameFile(st, l.ino, l.dev) {
+		return false, nil
+	}
+	if err := l.openLocked(); err != nil {
+		return false, err
+	}
+	l.recent = l.recent[:0]
+	return true, nil
+}
+
 // followRotationLocked reopens the path if it now names another file (or
 // none), and re-writes recent lines if the file was truncated.
 func (l *Log) followRotationLocked() error {
-	if st, err := os.Stat(l.path); err != nil || !sameFile(st, l.ino, l.dev) {
-		if err := l.openLocked(); err != nil {
-			return err
-		}
-		l.recent = l.recent[:0] // the old file keeps those lines
-		return nil
+	if reopened, err := l.reopenIfMovedLocked(); reopened || err != nil {
+		return err
 	}
 	st, err := l.f.Stat()
 	if err != nil {
@@ -247,21 +257,29 @@ func (l *Log) replayLocked(now time.Time) error {
 	if len(l.buf) == 0 {
 		return nil
 	}
-	return l.appendLocked(l.buf)
+	_, err := l.appendLocked(l.buf)
+	return err
 }
 
-func (l *Log) appendLocked(b []byte) error {
+// appendLocked writes b and flushes it to disk. It returns the file's size
+// afterwards (l.end when it cannot tell): smaller than l.end means the
+// file was truncated meanwhile, which the caller handles.
+func (l *Log) appendLocked(b []byte) (size int64, err error) {
 	if _, err := l.f.Write(b); err != nil {
-		return fmt.Errorf("cannot write the audit file %s: %v", l.path, pathErr(err))
+		return 0, fmt.Errorf("cannot write the audit file %s: %v", l.path, pathErr(err))
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("cannot flush the audit file %s to disk: %v", l.path, pathErr(err))
+		return 0, fmt.Errorf("cannot flush the audit file %s to disk: %v", l.path, pathErr(err))
 	}
 	l.end += int64(len(b))
-	if st, err := l.f.Stat(); err == nil && st.Size() > l.end {
+	st, err := l.f.Stat()
+	if err != nil {
+		return l.end, nil
+	}
+	if st.Size() > l.end {
 		l.end = st.Size() // another writer appended too
 	}
-	return nil
+	return st.Size(), nil
 }
 
 func (l *Log) remember(now time.Time, line []byte) {
@@ -290,15 +308,8 @@ func (l *Log) Reopen() error {
 	if l.closed {
 		return fmt.Errorf("audit file %s: %w", l.path, ErrClosed)
 	}
-	st, err := os.Stat(l.path)
-	if err == nil && sameFile(st, l.ino, l.dev) {
-		return nil // not rotated: keep the descriptor
-	}
-	if err := l.openLocked(); err != nil {
-		return err
-	}
-	l.recent = l.recent[:0]
-	return nil
+	_, err := l.reopenIfMovedLocked() // not rotated: keep the descriptor
+	return err
 }
 
 // Close closes the file. Later Writes return ErrClosed.
