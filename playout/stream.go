@@ -172,20 +172,12 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		s.st.Ignored++
 		return
 	case CodecUnknown:
-		s.st.UnknownCodec++
-		if !s.badPT[h.pt] {
-			s.badPT[h.pt] = true
-			s.r.report(s.dir, h.ssrc, "unknown payload type, packets dropped", "payload_type", int(h.pt))
-		}
+		s.refuse(h, "unknown payload type, packets dropped")
 		return
 	}
 	dec, err := s.decoderFor(codec)
 	if err != nil {
-		s.st.UnknownCodec++
-		if !s.badPT[h.pt] {
-			s.badPT[h.pt] = true
-			s.r.report(s.dir, h.ssrc, err.Error(), "payload_type", int(h.pt))
-		}
+		s.refuse(h, err.Error())
 		return
 	}
 	n := 0
@@ -292,6 +284,16 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	if s.state == stIdle {
 		s.state = stWaiting
 		s.startAt = now + s.target
+	}
+}
+
+// refuse counts a packet whose payload type cannot be rendered and
+// reports the payload type the first time.
+func (s *stream) refuse(h rtpHeader, msg string) {
+	s.st.UnknownCodec++
+	if !s.badPT[h.pt] {
+		s.badPT[h.pt] = true
+		s.r.report(s.dir, h.ssrc, msg, "payload_type", int(h.pt))
 	}
 }
 
