@@ -49,7 +49,6 @@ type stream struct {
 	pending []pending // sorted by (at, order); short
 	free    [][]byte
 	pcm     []int16
-	heapPos int
 }
 
 // horizon is the earliest capture time any packet not generated yet can
@@ -364,7 +363,6 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			h.up(len(h) - 1)
 		}
 	}
-	res2 := cfg.Record
 	for len(h) > 0 {
 		s := h[0].s
 		p := s.pending[0]
@@ -381,7 +379,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 		if p.dup {
 			s.res.Duplicates++
 		}
-		if res2 {
+		if cfg.Record {
 			s.res.Packets = append(s.res.Packets, Packet{Time: ts, Seq: p.seq, Timestamp: p.ts,
 				Marker: p.marker, Duplicate: p.dup, Payload: append([]byte(nil), p.payload...)})
 		}
