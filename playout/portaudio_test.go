@@ -22,8 +22,10 @@ func TestPortAudioALSAFile(t *testing.T) {
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "out.raw")
 	conf := filepath.Join(dir, "asound.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
-`, raw)), 0o644)
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
+`, raw)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("ALSA_CONFIG_PATH", conf)
 	sink, err := playout.OpenSink("portaudio")
 	if err != nil {
