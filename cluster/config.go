@@ -78,14 +78,13 @@ func (c *Config) setDefaults() error {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	host, port, err := net.SplitHostPort(c.Listen)
+	_, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("%w: cluster listen address %q is not host:port", ErrConfig, c.Listen)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("%w: cluster listen address %q has a bad port", ErrConfig, c.Listen)
 	}
-	_ = host
 	if c.Name == "" {
 		hn, _ := os.Hostname()
 		if hn == "" {
@@ -103,12 +102,12 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: cluster name %q contains white space or one of . * >", ErrConfig, c.ClusterName)
 	}
 	for _, p := range c.Peers {
-		if _, err := splitPeer(p); err != nil {
+		if err := checkPeer(p); err != nil {
 			return err
 		}
 	}
 	if c.Advertise != "" {
-		if _, err := splitPeer(c.Advertise); err != nil {
+		if err := checkPeer(c.Advertise); err != nil {
 			return fmt.Errorf("%w: advertise address %q is not host:port", ErrConfig, c.Advertise)
 		}
 	}
@@ -145,14 +144,14 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// splitPeer checks a seed address "host:port".
-func splitPeer(p string) (string, error) {
+// checkPeer checks a seed address "host:port".
+func checkPeer(p string) error {
 	host, port, err := net.SplitHostPort(p)
 	if err != nil || host == "" {
-		return "", fmt.Errorf("%w: peer %q is not host:port", ErrConfig, p)
+		return fmt.Errorf("%w: peer %q is not host:port", ErrConfig, p)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
-		return "", fmt.Errorf("%w: peer %q has a bad port", ErrConfig, p)
+		return fmt.Errorf("%w: peer %q has a bad port", ErrConfig, p)
 	}
-	return host, nil
+	return nil
 }
