@@ -1,7 +1,9 @@
 package playout_test
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,11 +38,7 @@ func runRenderer(t testing.TB, cfg playout.Config, arr []arrival) ([]int16, play
 }
 
 func sortArrivals(a []arrival) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j].at < a[j-1].at; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
+	slices.SortStableFunc(a, func(x, y arrival) int { return cmp.Compare(x.at, y.at) })
 }
 
 // TestLossAndJitter: 5% random loss, 0 to 40 ms of jitter (which reorders
