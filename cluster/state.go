@@ -202,16 +202,21 @@ func (st *state) owned() []wireEntry {
 	return out
 }
 
+// age is how long ago e's owner last vouched for it: zero for a session
+// this member owns and refreshes itself.
+func (st *state) age(e *entry, now time.Time) time.Duration {
+	if st.own[e.sess.ID] {
+		return 0
+	}
+	return now.Sub(e.seen)
+}
+
 // snapshot returns everything this member knows, for a peer that just
 // connected: sessions with their age and tombstones.
 func (st *state) snapshot(now time.Time) ([]wireEntry, []wireDown) {
 	es := make([]wireEntry, 0, len(st.sessions))
 	for _, e := range st.sessions {
-		age := now.Sub(e.seen)
-		if st.own[e.sess.ID] {
-			age = 0
-		}
-		es = append(es, wireEntry{Session: e.sess, Owner: e.owner, Version: e.version, AgeMS: max(age.Milliseconds(), 0)})
+		es = append(es, wireEntry{Session: e.sess, Owner: e.owner, Version: e.version, AgeMS: max(st.age(e, now).Milliseconds(), 0)})
 	}
 	ds := make([]wireDown, 0, len(st.tombs))
 	for id, t := range st.tombs {

@@ -161,13 +161,9 @@ func (n *Node) Status() Status {
 		if by == nil {
 			by = []string{}
 		}
-		age := now.Sub(e.seen)
-		if n.st.own[s.ID] {
-			age = 0
-		}
 		st.Sessions = append(st.Sessions, SessionStatus{
 			ID: s.ID, Agent: s.Agent, Supervisor: s.Supervisor, Owner: e.owner,
-			Version: e.version, AgeMS: age.Milliseconds(), CapturedBy: by,
+			Version: e.version, AgeMS: n.st.age(e, now).Milliseconds(), CapturedBy: by,
 		})
 	}
 	return st
