@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/silentmon/silentmon/internal/audit"
 )
 
 // TestAuditTrail: every monitor start and stop, accepted or refused, is a
@@ -45,22 +47,10 @@ func TestAuditTrail(t *testing.T) {
 	if fi, _ := f.Stat(); fi.Mode().Perm() != 0o600 {
 		t.Errorf("audit file mode %v, want 0600", fi.Mode().Perm())
 	}
-	type line struct {
-		Action            string   `json:"action"`
-		Result            string   `json:"result"`
-		Reason            string   `json:"reason"`
-		SessionID         string   `json:"session_id"`
-		Agent             string   `json:"agent"`
-		Endpoints         []string `json:"endpoints"`
-		Supervisor        string   `json:"supervisor"`
-		Source            string   `json:"source"`
-		ClientSubject     string   `json:"client_subject"`
-		ClientFingerprint string   `json:"client_fingerprint"`
-	}
-	var got []line
+	var got []audit.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var l line
+		var l audit.Record
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"io"
 	"net/netip"
 	"os"
@@ -88,21 +87,10 @@ func TestSessionOutlivesCalls(t *testing.T) {
 
 	// Every packet relayed reaches the supervisor.
 	deadline := time.Now().Add(10 * time.Second)
-	var got int
-	for {
-		so, se, code := runCmd(t, nil, "smctl", "status", "--json", "--server", supAddr, "--security-dir", sec)
-		if code != 0 {
-			t.Fatalf("supervisor status exited %d: %s", code, se)
-		}
-		var st struct {
-			Packets int `json:"packets"`
-		}
-		json.Unmarshal([]byte(so), &st)
-		got = st.Packets
-		if got >= want || time.Now().After(deadline) {
-			break
-		}
+	got := supervisorPackets(t, sec, supAddr)
+	for got < want && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
+		got = supervisorPackets(t, sec, supAddr)
 	}
 	sup.stop(t, syscall.SIGTERM)
 	if got != want {
