@@ -51,15 +51,13 @@ func (s *State) Feature(name string) (active, known bool) {
 // ReadState reads the state of interface name.
 func ReadState(name string, o Options) (State, error) {
 	var st State
-	err := inNetns(o.Netns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("opening a packet socket to query %q: %w", name, mapErrno(err))
-		}
-		defer unix.Close(fd)
+	fd, _, _, err := openPacket(name, o, func(fd, _ int) (err error) {
 		st, err = stateOf(fd, name)
 		return err
 	})
+	if err == nil {
+		unix.Close(fd)
+	}
 	return st, err
 }
 

@@ -148,10 +148,10 @@ func TestListenCountAndSend(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	testutil.NeedRoot(t)
 	for _, name := range []string{"smnic-nope0", "", "a-name-longer-than-15"} {
-		if _, err := nic.OpenReceiver(name, nic.Options{}); !errorsIs(err, nic.ErrNoInterface) {
+		if _, err := nic.OpenReceiver(name, nic.Options{}); !errors.Is(err, nic.ErrNoInterface) {
 			t.Errorf("OpenReceiver(%q) = %v, want ErrNoInterface", name, err)
 		}
-		if _, err := nic.OpenSender(name, nic.Options{}); !errorsIs(err, nic.ErrNoInterface) {
+		if _, err := nic.OpenSender(name, nic.Options{}); !errors.Is(err, nic.ErrNoInterface) {
 			t.Errorf("OpenSender(%q) = %v, want ErrNoInterface", name, err)
 		}
 	}
@@ -159,5 +159,3 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("ReadState in a missing namespace succeeded")
 	}
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -47,16 +47,9 @@ type ringReceiver struct {
 
 // openRing opens capture's live source on name (inside o.Netns).
 func openRing(name string, o Options) (*ringReceiver, error) {
-	r := &ringReceiver{ctl: -1, name: name}
-	err := inNetns(o.Netns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("opening an AF_PACKET socket on %q: %w", name, mapErrno(err))
-		}
-		r.ctl = fd
-		if _, r.mac, err = lookup(fd, name); err != nil {
-			return err
-		}
+	r := &ringReceiver{name: name}
+	var err error
+	r.ctl, _, r.mac, err = openPacket(name, o, func(int, int) (err error) {
 		// Small ring, short block timeout: a test sends a few frames and
 		// wants them at once.
 		r.live, err = capture.OpenLive(capture.LiveConfig{Interface: name, BlockSize: 1 << 16, NumBlocks: 8, BlockTimeout: 5 * time.Millisecond})
@@ -66,9 +59,6 @@ func openRing(name string, o Options) (*ringReceiver, error) {
 		return nil
 	})
 	if err != nil {
-		if r.ctl >= 0 {
-			unix.Close(r.ctl)
-		}
 		return nil, err
 	}
 	r.batches = make(chan []ringFrame, 16)

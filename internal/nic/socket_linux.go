@@ -31,34 +31,46 @@ type Sender struct {
 	name    string
 }
 
+// openPacket opens an AF_PACKET socket of protocol 0 (no frame queues on
+// it until it is bound) inside o.Netns, looks interface name up through it
+// and runs setup, if not nil, on it inside the namespace. On any error the
+// socket is closed.
+func openPacket(name string, o Options, setup func(fd, ifindex int) error) (fd, ifindex int, mac [6]byte, err error) {
+	fd = -1
+	err = inNetns(o.Netns, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("opening an AF_PACKET socket on %q: %w", name, mapErrno(err))
+		}
+		if ifindex, mac, err = lookup(fd, name); err != nil {
+			return err
+		}
+		if setup != nil {
+			return setup(fd, ifindex)
+		}
+		return nil
+	})
+	if err != nil && fd >= 0 {
+		unix.Close(fd)
+	}
+	return fd, ifindex, mac, err
+}
+
 // OpenSender opens a sender on interface name. The error wraps
 // ErrNoInterface when name does not exist and ErrPermission without
 // CAP_NET_RAW.
 func OpenSender(name string, o Options) (*Sender, error) {
-	s := &Sender{fd: -1, name: name}
-	err := inNetns(o.Netns, func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("opening an AF_PACKET socket for %q: %w", name, mapErrno(err))
-		}
-		s.fd = fd
-		s.ifindex, s.mac, err = lookup(fd, name)
-		if err != nil {
-			return err
-		}
+	fd, ifindex, mac, err := openPacket(name, o, func(fd, ifindex int) error {
 		// Protocol 0: the socket sends only, it never queues frames.
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: s.ifindex}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
 			return fmt.Errorf("binding to %q: %w", name, mapErrno(err))
 		}
 		return nil
 	})
 	if err != nil {
-		if s.fd >= 0 {
-			unix.Close(s.fd)
-		}
 		return nil, err
 	}
-	return s, nil
+	return &Sender{fd: fd, ifindex: ifindex, mac: mac, name: name}, nil
 }
 
 // HardwareAddr returns the interface's MAC address.
@@ -139,18 +151,10 @@ type Receiver struct {
 // on for the socket's lifetime and asks for PACKET_AUXDATA and
 // SO_TIMESTAMPNS. Frames the host itself sends are left out.
 func OpenReceiver(name string, o Options) (*Receiver, error) {
-	r := &Receiver{fd: -1, name: name}
-	err := inNetns(o.Netns, func() error {
-		// Protocol 0 until bound, so frames of other interfaces never queue.
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("opening an AF_PACKET socket on %q: %w", name, mapErrno(err))
-		}
-		r.fd = fd
-		r.ifindex, r.mac, err = lookup(fd, name)
-		if err != nil {
-			return err
-		}
+	r := &Receiver{name: name}
+	var err error
+	// Protocol 0 until bound, so frames of other interfaces never queue.
+	r.fd, r.ifindex, r.mac, err = openPacket(name, o, func(fd, ifindex int) error {
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
 			return fmt.Errorf("PACKET_AUXDATA on %q: %w", name, err)
 		}
@@ -161,19 +165,16 @@ func OpenReceiver(name string, o Options) (*Receiver, error) {
 		// by packet type in Read.
 		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-		mreq := unix.PacketMreq{Ifindex: int32(r.ifindex), Type: unix.PACKET_MR_PROMISC}
+		mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
 			r.promisc = err
 		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: r.ifindex, Protocol: htons(unix.ETH_P_ALL)}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex, Protocol: htons(unix.ETH_P_ALL)}); err != nil {
 			return fmt.Errorf("binding to %q: %w", name, mapErrno(err))
 		}
 		return nil
 	})
 	if err != nil {
-		if r.fd >= 0 {
-			unix.Close(r.fd)
-		}
 		return nil, err
 	}
 	return r, nil
