@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
@@ -27,7 +28,7 @@ type FileOptions struct {
 // pcapng file. It is not safe for concurrent use.
 type FileSource struct {
 	c     io.Closer
-	next  func() ([]byte, time.Time, int, int, error)
+	r     gopacket.ZeroCopyPacketDataSource // a pcapgo pcap or pcapng reader
 	lt    LinkType
 	opts  FileOptions
 	first time.Time // capture time of the first frame
@@ -68,21 +69,13 @@ func NewFileSource(r io.Reader, opts FileOptions) (*FileSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not a valid pcapng file (%v): %w", err, ErrNotCapture)
 		}
-		s.lt = LinkType(r.LinkType())
-		s.next = func() ([]byte, time.Time, int, int, error) {
-			d, ci, err := r.ZeroCopyReadPacketData()
-			return d, ci.Timestamp, ci.Length, ci.InterfaceIndex, err
-		}
+		s.r, s.lt = r, LinkType(r.LinkType())
 	} else {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("not a valid pcap file (%v): %w", err, ErrNotCapture)
 		}
-		s.lt = LinkType(r.LinkType())
-		s.next = func() ([]byte, time.Time, int, int, error) {
-			d, ci, err := r.ZeroCopyReadPacketData()
-			return d, ci.Timestamp, ci.Length, ci.InterfaceIndex, err
-		}
+		s.r, s.lt = r, LinkType(r.LinkType())
 	}
 	return s, nil
 }
@@ -108,7 +101,7 @@ func (s *FileSource) ReadBatch(frames [][]byte, infos []Info) (int, error) {
 	s.lens = s.lens[:0]
 	n := 0
 	for n < max {
-		d, ts, length, ifidx, err := s.next()
+		d, ci, err := s.r.ZeroCopyReadPacketData()
 		if err != nil {
 			if n > 0 {
 				break // report the error on the next call
@@ -119,11 +112,11 @@ func (s *FileSource) ReadBatch(frames [][]byte, infos []Info) (int, error) {
 			return 0, fmt.Errorf("read capture: %w", err)
 		}
 		if s.opts.Speed > 0 {
-			s.wait(ts)
+			s.wait(ci.Timestamp)
 		}
 		s.buf = append(s.buf, d...)
 		s.lens = append(s.lens, len(d))
-		infos[n] = Info{Timestamp: ts, CaptureLength: len(d), Length: length, InterfaceIndex: ifidx}
+		infos[n] = Info{Timestamp: ci.Timestamp, CaptureLength: len(d), Length: ci.Length, InterfaceIndex: ci.InterfaceIndex}
 		n++
 	}
 	off := 0
