@@ -104,44 +104,47 @@ func (cl *Client) Failovers() int {
 // connect dials the servers in random order, avoiding the one named in
 // avoid when another exists.
 func (cl *Client) connect(ctx context.Context, avoid string) error {
-	order := rand.Perm(len(cl.cfg.Servers))
+	// Random order, the server just lost last.
+	order := make([]string, 0, len(cl.cfg.Servers))
+	for _, i := range rand.Perm(len(cl.cfg.Servers)) {
+		if addr := cl.cfg.Servers[i]; addr != avoid {
+			order = append(order, addr)
+		}
+	}
+	if len(order) < len(cl.cfg.Servers) {
+		order = append(order, avoid)
+	}
 	var tried []string
 	var lastErr error
-	for pass := 0; pass < 2; pass++ {
-		for _, i := range order {
-			addr := cl.cfg.Servers[i]
-			if (addr == avoid && len(cl.cfg.Servers) > 1) != (pass == 1) {
-				continue
-			}
-			nc, err := dial(ctx, addr, cl.cfg.Dial)
-			if err != nil {
-				lastErr = err
-				tried = append(tried, addr)
-				continue
-			}
-			c := newConn(nc, 0)
-			if _, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout); err != nil {
-				nc.Close()
-				lastErr = err
-				tried = append(tried, addr)
-				continue
-			}
-			cl.mu.Lock()
-			if cl.closed {
-				cl.mu.Unlock()
-				nc.Close()
-				return ErrClosed
-			}
-			cl.c, cl.server = c, addr
-			cl.gen++
-			gen := cl.gen
-			close(cl.changed)
-			cl.changed = make(chan struct{})
-			cl.mu.Unlock()
-			cl.wg.Add(1)
-			go cl.readLoop(c, gen)
-			return nil
+	for _, addr := range order {
+		nc, err := dial(ctx, addr, cl.cfg.Dial)
+		if err != nil {
+			lastErr = err
+			tried = append(tried, addr)
+			continue
 		}
+		c := newConn(nc, 0)
+		if _, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout); err != nil {
+			nc.Close()
+			lastErr = err
+			tried = append(tried, addr)
+			continue
+		}
+		cl.mu.Lock()
+		if cl.closed {
+			cl.mu.Unlock()
+			nc.Close()
+			return ErrClosed
+		}
+		cl.c, cl.server = c, addr
+		cl.gen++
+		gen := cl.gen
+		close(cl.changed)
+		cl.changed = make(chan struct{})
+		cl.mu.Unlock()
+		cl.wg.Add(1)
+		go cl.readLoop(c, gen)
+		return nil
 	}
 	return fmt.Errorf("%w: tried %v: %v", ErrNoServer, tried, lastErr)
 }
