@@ -74,10 +74,9 @@ move both elsewhere for production.`,
 	f := qs.Flags()
 	f.StringVar(&dir, "dir", "", "security directory to write (created if missing)")
 	f.StringSliceVar(&hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
-	f.StringVar(&alg, "key-algorithm", "ecdsa-p256", "key algorithm: ecdsa-p256, rsa-2048 or rsa-3072")
+	keyAlgorithmFlag(f, &alg)
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity of the server and client certificates in days")
 	f.BoolVar(&force, "force", false, "replace existing files")
-	f.StringVar(&pwFile, "password-file", "", "file whose first line is the CA password")
-	f.StringVar(&pwEnv, "password-env", "", "environment variable that holds the CA password")
+	passwordFlags(f, &pwFile, &pwEnv)
 	return qs
 }

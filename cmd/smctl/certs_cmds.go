@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/silentmon/silentmon/internal/cli"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -57,12 +58,11 @@ SILENTMON_CA_PASSWORD or a prompt without echo; never from a plain flag.`,
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "dir", "", "directory to write the CA files to (created if missing)")
-	f.StringVar(&alg, "key-algorithm", "ecdsa-p256", "key algorithm: ecdsa-p256, rsa-2048 or rsa-3072")
+	keyAlgorithmFlag(f, &alg)
 	f.StringVar(&cn, "cn", "silentmon CA", "common name of the CA")
 	f.IntVar(&days, "days", smtls.DefaultCADays, "validity in days")
 	f.BoolVar(&force, "force", false, "replace existing files")
-	f.StringVar(&pwFile, "password-file", "", "file whose first line is the CA password")
-	f.StringVar(&pwEnv, "password-env", "", "environment variable that holds the CA password")
+	passwordFlags(f, &pwFile, &pwEnv)
 	return c
 }
 
@@ -114,7 +114,7 @@ or IP address to the request's subject alternative names (repeatable).`,
 	f.StringVar(&role, "role", "", "server or client")
 	f.StringVar(&cn, "cn", "", "common name")
 	f.StringSliceVar(&hosts, "host", nil, "DNS name or IP address for the subject alternative names (repeatable)")
-	f.StringVar(&alg, "key-algorithm", "ecdsa-p256", "key algorithm: ecdsa-p256, rsa-2048 or rsa-3072")
+	keyAlgorithmFlag(f, &alg)
 	f.BoolVar(&force, "force", false, "replace existing files")
 	return c
 }
@@ -180,8 +180,7 @@ carried from the request.`,
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity in days")
 	f.StringVar(&role, "role", "", "server or client (default: from the request)")
 	f.BoolVar(&force, "force", false, "replace an existing output file")
-	f.StringVar(&pwFile, "password-file", "", "file whose first line is the CA password")
-	f.StringVar(&pwEnv, "password-env", "", "environment variable that holds the CA password")
+	passwordFlags(f, &pwFile, &pwEnv)
 	return c
 }
 
@@ -240,6 +239,11 @@ func newCertsShowCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// keyAlgorithmFlag adds --key-algorithm, read with smtls.ParseKeyAlgorithm.
+func keyAlgorithmFlag(f *pflag.FlagSet, alg *string) {
+	f.StringVar(alg, "key-algorithm", string(smtls.ECDSAP256), "key algorithm: ecdsa-p256, rsa-2048 or rsa-3072")
 }
 
 func checkDaysFlag(days int) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/silentmon/silentmon/internal/cli"
@@ -18,6 +19,13 @@ import (
 // defaultPasswordEnv is read when neither --password-file nor
 // --password-env is given and no terminal is available for a prompt.
 const defaultPasswordEnv = "SILENTMON_CA_PASSWORD"
+
+// passwordFlags adds --password-file and --password-env, the sources of
+// the CA password that readPassword reads.
+func passwordFlags(f *pflag.FlagSet, file, env *string) {
+	f.StringVar(file, "password-file", "", "file whose first line is the CA password")
+	f.StringVar(env, "password-env", "", "environment variable that holds the CA password")
+}
 
 // readPassword returns the CA password from file (first line), from the
 // environment variable env, from SILENTMON_CA_PASSWORD, or from a prompt
