@@ -122,7 +122,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if s.ln.TLS != nil {
 		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS))
 	}
-	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
+	ms, err := service.StartMetrics(cfg.MetricsListen, reg, log)
 	if err != nil {
 		closeSources()
 		return cli.Usage(err)

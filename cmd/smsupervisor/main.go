@@ -110,7 +110,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if ln.TLS != nil {
 		reg.MustRegister(smtls.NewCollector(ln.Lockout, ln.TLS))
 	}
-	ms, err := service.StartMetrics(cfg.MetricsListen, reg, nil, log)
+	ms, err := service.StartMetrics(cfg.MetricsListen, reg, log)
 	if err != nil {
 		ln.Close()
 		s.player.Close()
