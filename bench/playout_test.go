@@ -13,10 +13,6 @@ import (
 // callPayloads returns 50 payloads (one second, 20 ms each) of codec.
 func callPayloads(b *testing.B, codec playout.Codec) [][]byte {
 	b.Helper()
-	pcm := make([]int16, 8000)
-	for i := range pcm {
-		pcm[i] = int16(6000 * ((i/20)%2*2 - 1) * (i % 20) / 20)
-	}
 	out := make([][]byte, 50)
 	switch codec {
 	case playout.CodecPCMU:
@@ -36,6 +32,10 @@ func callPayloads(b *testing.B, codec playout.Codec) [][]byte {
 			b.Fatal(err)
 		}
 		defer enc.Close()
+		pcm := make([]int16, 8000)
+		for i := range pcm {
+			pcm[i] = int16(6000 * ((i/20)%2*2 - 1) * (i % 20) / 20)
+		}
 		for i := range out {
 			p := make([]byte, 20)
 			for f := range 2 {
