@@ -2,7 +2,6 @@ package tls
 
 import (
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -35,7 +34,7 @@ type Options struct {
 
 func (o *Options) logger() *slog.Logger {
 	if o.Logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
 }

@@ -83,7 +83,7 @@ func ListenWith(inner net.Listener, cfg *tls.Config, lo *Lockout, opts ListenOpt
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{

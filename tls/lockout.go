@@ -1,7 +1,6 @@
 package tls
 
 import (
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -87,7 +86,7 @@ func NewLockout(cfg LockoutConfig) *Lockout {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Lockout{cfg: cfg, log: log, m: make(map[netip.Addr]*lockEntry)}
 }
