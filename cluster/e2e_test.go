@@ -261,19 +261,31 @@ func TestEndToEndThreeServers(t *testing.T) {
 		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, smctl}, args...)...).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
-	// hasSess reports whether server i has session id in its filter (the
-	// sessions it captures for), from smctl status --json.
-	hasSess := func(i int, id string) bool {
+	// status is smctl status --json of server i: the sessions in its
+	// filter (the ones it captures for) and its view of the cluster.
+	type ctlStatus struct {
+		Sessions []struct {
+			ID         string   `json:"id"`
+			Owner      string   `json:"owner"`
+			CapturedBy []string `json:"captured_by"`
+		} `json:"sessions"`
+		Cluster *Status `json:"cluster"`
+	}
+	status := func(i int) (*ctlStatus, bool) {
 		out, err := ctl(l.ns[i], "status", "--server", l.addr[i]+":42228", "--json")
 		if err != nil {
-			return false
+			return nil, false
 		}
-		var st struct {
-			Sessions []struct {
-				ID string `json:"id"`
-			} `json:"sessions"`
-		}
+		var st ctlStatus
 		if json.Unmarshal([]byte(out), &st) != nil {
+			return nil, false
+		}
+		return &st, true
+	}
+	// hasSess reports whether server i has session id in its filter.
+	hasSess := func(i int, id string) bool {
+		st, ok := status(i)
+		if !ok {
 			return false
 		}
 		for _, s := range st.Sessions {
@@ -295,14 +307,8 @@ func TestEndToEndThreeServers(t *testing.T) {
 		return has[0] || has[1] || has[2]
 	}
 	members := func(i int) int {
-		out, err := ctl(l.ns[i], "status", "--server", l.addr[i]+":42228", "--json")
-		if err != nil {
-			return -1
-		}
-		var st struct {
-			Cluster *Status `json:"cluster"`
-		}
-		if json.Unmarshal([]byte(out), &st) != nil || st.Cluster == nil {
+		st, ok := status(i)
+		if !ok || st.Cluster == nil {
 			return -1
 		}
 		return len(st.Cluster.Routes)
@@ -398,19 +404,8 @@ func TestEndToEndThreeServers(t *testing.T) {
 	// smctl status on A: the three members, A's two routes, and which
 	// member owns and which captures the session.
 	waitFor(t, 5*time.Second, "A's status to show C capturing the session", func() bool {
-		out, err := ctl(l.ns[0], "status", "--server", l.addr[0]+":42228", "--json")
-		if err != nil {
-			return false
-		}
-		var st struct {
-			Sessions []struct {
-				ID         string   `json:"id"`
-				Owner      string   `json:"owner"`
-				CapturedBy []string `json:"captured_by"`
-			} `json:"sessions"`
-			Cluster *Status `json:"cluster"`
-		}
-		if json.Unmarshal([]byte(out), &st) != nil || st.Cluster == nil || len(st.Sessions) != 1 {
+		st, ok := status(0)
+		if !ok || st.Cluster == nil || len(st.Sessions) != 1 {
 			return false
 		}
 		up := 0
