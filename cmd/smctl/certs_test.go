@@ -58,12 +58,13 @@ func pki(t *testing.T) (caDir, secDir, pwFile string) {
 	mustSmctl(t, "certs", "ca", "--dir", caDir, "--password-file", pwFile)
 	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "server", "--cn", "sm1", "--host", "localhost", "--host", "127.0.0.1")
 	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "client", "--cn", "supervisor-7")
-	for _, role := range []string{"Server", "Client"} {
-		req := filepath.Join(secDir, map[string]string{"Server": "CtiosServerReq.pem", "Client": "CtiosClientreq.pem"}[role])
-		key := filepath.Join(secDir, map[string]string{"Server": "CtiosServerKey.pem", "Client": "CtiosClientkey.pem"}[role])
-		cert := filepath.Join(secDir, "Ctios"+role+"Cert.pem")
-		mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", req, "--out", cert, "--days", "30", "--password-file", pwFile)
-		mustSmctl(t, "certs", "bundle", "--cert", cert, "--key", key, "--out", filepath.Join(secDir, "Ctios"+role+".pem"))
+	for _, f := range []struct{ req, key, cert, bundle string }{
+		{"CtiosServerReq.pem", "CtiosServerKey.pem", "CtiosServerCert.pem", "CtiosServer.pem"},
+		{"CtiosClientreq.pem", "CtiosClientkey.pem", "CtiosClientCert.pem", "CtiosClient.pem"},
+	} {
+		cert := filepath.Join(secDir, f.cert)
+		mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", filepath.Join(secDir, f.req), "--out", cert, "--days", "30", "--password-file", pwFile)
+		mustSmctl(t, "certs", "bundle", "--cert", cert, "--key", filepath.Join(secDir, f.key), "--out", filepath.Join(secDir, f.bundle))
 	}
 	b, err := os.ReadFile(filepath.Join(caDir, smtls.RootCertFile))
 	if err != nil {
