@@ -1,7 +1,6 @@
 package tls
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"strings"
@@ -39,15 +38,7 @@ func TestExplainHandshake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg.Clone()
 			c.ServerName = tc.serverName
-			d := &tls.Dialer{Config: c}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			conn, err := d.DialContext(ctx, "tcp", addr)
-			if err == nil {
-				var b [1]byte
-				_, err = conn.Read(b[:])
-				conn.Close()
-			}
+			_, err := dialRead(c, addr, nil)
 			if err == nil {
 				t.Fatal("connection succeeded")
 			}

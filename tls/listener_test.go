@@ -1,7 +1,6 @@
 package tls
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -154,18 +153,8 @@ func newListenerSetup(t *testing.T, threshold int) *listenerSetup {
 // the server accepted the connection (it answers 'A').
 func (s *listenerSetup) try(t *testing.T, cfg *tls.Config, local net.Addr) bool {
 	t.Helper()
-	d := &tls.Dialer{NetDialer: &net.Dialer{LocalAddr: local}, Config: cfg}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", s.ln.Addr().String())
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var b [1]byte
-	n, _ := c.Read(b[:])
-	return n == 1 && b[0] == 'A'
+	b, err := dialRead(cfg, s.ln.Addr().String(), local)
+	return err == nil && b == 'A'
 }
 
 func TestListenerLockout(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,17 +162,27 @@ func handshake(t *testing.T, scfg, ccfg *tls.Config) (clientErr, serverErr error
 		}
 		srvErr <- err
 	}()
-	d := &tls.Dialer{Config: ccfg}
+	_, err = dialRead(ccfg, ln.Addr().String(), nil)
+	return err, <-srvErr
+}
+
+// dialRead dials the TLS server at addr with cfg from local (nil: any
+// address) and reads the first byte the server sends: in TLS 1.3 the
+// client learns of a refused certificate only when it reads. Both steps
+// have a 5 s deadline.
+func dialRead(cfg *tls.Config, addr string, local net.Addr) (byte, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{LocalAddr: local}, Config: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
-	if err == nil {
-		var b [1]byte
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = c.Read(b[:])
-		c.Close()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
 	}
-	return err, <-srvErr
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	_, err = io.ReadFull(c, b[:])
+	return b[0], err
 }
 
 func TestMutualTLS(t *testing.T) {
