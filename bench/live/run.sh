@@ -42,7 +42,6 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/gencalls" ./bench/cmd/gencalls
-go build -o "$work/capturecount" ./bench/live/capturecount
 "$work/gencalls" --calls "$CALLS" --duration "$DURATION" --vlan 85 --priority 5 -q --out "$work/calls.pcap" >/dev/null
 
 ip netns add "$nsT"
@@ -64,6 +63,7 @@ smserver)
 		--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:9228 >"$work/sm.out" 2>&1 &
 	;;
 capturecount)
+	go build -o "$work/capturecount" ./bench/live/capturecount
 	ip netns exec "$nsR" "$work/capturecount" -i "$ifR" -workers "$WORKERS" >"$work/sm.out" 2>&1 &
 	;;
 *) echo "CAPTURER must be capturecount or smserver, not $CAPTURER." >&2; exit 2 ;;
