@@ -40,21 +40,21 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	if rest, ok := strings.CutPrefix(strings.ToLower(s), "vlan"); ok {
 		i := strings.IndexByte(rest, '/')
 		if i < 0 {
-			return e, fmt.Errorf("endpoint %q: a VLAN prefix is written vlanN/ADDRESS", orig)
+			return Endpoint{}, fmt.Errorf("endpoint %q: a VLAN prefix is written vlanN/ADDRESS", orig)
 		}
 		v, err := strconv.ParseUint(rest[:i], 10, 16)
 		if err != nil || v == 0 || v > 4094 {
-			return e, fmt.Errorf("endpoint %q: VLAN %q is not between 1 and 4094", orig, rest[:i])
+			return Endpoint{}, fmt.Errorf("endpoint %q: VLAN %q is not between 1 and 4094", orig, rest[:i])
 		}
 		e.VLAN = uint16(v)
 		s = s[len("vlan")+i+1:]
 	}
 	if s == "" {
-		return e, fmt.Errorf("endpoint %q is empty", orig)
+		return Endpoint{}, fmt.Errorf("endpoint %q is empty", orig)
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
-			return e, fmt.Errorf("endpoint %q: zoned IPv6 addresses are not supported", orig)
+			return Endpoint{}, fmt.Errorf("endpoint %q: zoned IPv6 addresses are not supported", orig)
 		}
 		e.IP = a.Unmap()
 		return e, nil
@@ -68,11 +68,11 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	}
 	host, ports, err := net.SplitHostPort(s)
 	if err != nil {
-		return e, fmt.Errorf("endpoint %q is not an IP address, IP:PORT[-PORT] or MAC address", orig)
+		return Endpoint{}, fmt.Errorf("endpoint %q is not an IP address, IP:PORT[-PORT] or MAC address", orig)
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil || a.Zone() != "" {
-		return e, fmt.Errorf("endpoint %q: %q is not an IP address", orig, host)
+		return Endpoint{}, fmt.Errorf("endpoint %q: %q is not an IP address", orig, host)
 	}
 	e.IP = a.Unmap()
 	lo, hi, found := strings.Cut(ports, "-")
@@ -82,7 +82,7 @@ func ParseEndpoint(s string) (Endpoint, error) {
 	l, err1 := strconv.ParseUint(lo, 10, 16)
 	h, err2 := strconv.ParseUint(hi, 10, 16)
 	if err1 != nil || err2 != nil || l == 0 || h < l {
-		return e, fmt.Errorf("endpoint %q: %q is not a port or a port range LOW-HIGH between 1 and 65535", orig, ports)
+		return Endpoint{}, fmt.Errorf("endpoint %q: %q is not a port or a port range LOW-HIGH between 1 and 65535", orig, ports)
 	}
 	e.PortLo, e.PortHi = uint16(l), uint16(h)
 	return e, nil
