@@ -503,21 +503,25 @@ func (s *slot) catchUp(c *cold) {
 		return
 	}
 	c.maxExt += int64(r)
-	c.window = shiftWindow(c.window, r)
+	c.window = shiftWindow(c.window, r, true)
 	c.stopSeq = s.maxSeq
 	s.run = 0
 }
 
-// shiftWindow moves a duplicate window on by d sequence numbers, each of
-// them seen.
-func shiftWindow(w [2]uint64, d uint64) [2]uint64 {
+// shiftWindow moves a duplicate window on by d > 0 sequence numbers; the
+// bits of the d new ones are set if seen, else clear.
+func shiftWindow(w [2]uint64, d uint64, seen bool) [2]uint64 {
+	var fill uint64
+	if seen {
+		fill = ^uint64(0)
+	}
 	switch {
 	case d >= 128:
-		return [2]uint64{^uint64(0), ^uint64(0)}
+		return [2]uint64{fill, fill}
 	case d >= 64:
-		return [2]uint64{^uint64(0), w[0]<<(d-64) | (1<<(d-64) - 1)}
+		return [2]uint64{fill, w[0]<<(d-64) | fill&(1<<(d-64)-1)}
 	}
-	return [2]uint64{w[0]<<d | (1<<d - 1), w[1]<<d | w[0]>>(64-d)}
+	return [2]uint64{w[0]<<d | fill&(1<<d-1), w[1]<<d | w[0]>>(64-d)}
 }
 
 // update is the general path: every packet that is not the next in order
@@ -543,15 +547,7 @@ func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
 				c.lostNet += gap
 			}
 		}
-		if d >= 128 {
-			c.window = [2]uint64{}
-		} else if d >= 64 {
-			c.window[1] = c.window[0] << (d - 64)
-			c.window[0] = 0
-		} else {
-			c.window[1] = c.window[1]<<d | c.window[0]>>(64-d)
-			c.window[0] <<= d
-		}
+		c.window = shiftWindow(c.window, uint64(d), false)
 		c.window[0] |= 1
 		c.maxExt = ext
 	case d == 0:
