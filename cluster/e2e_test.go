@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/capture/capturetest"
 	"github.com/silentmon/silentmon/internal/testutil"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -118,39 +117,33 @@ func buildTool(t *testing.T, dir, name string) string {
 // payloads (the RTP packets), hex-encoded, in order.
 func rtpCapture(t *testing.T, path string, seq0 uint16, n int) []string {
 	t.Helper()
+	frames := make([][]byte, n)
+	times := make([]time.Time, n)
+	want := make([]string, n)
+	ts := time.Unix(1_700_000_000, 0)
+	for i := range n {
+		payload := make([]byte, 160)
+		for j := range payload {
+			payload[j] = byte(rand.IntN(256))
+		}
+		rtp := capturetest.RTPBytes(capturetest.RTP{PayloadType: 0 /* PCMU */, Seq: seq0 + uint16(i), Timestamp: uint32(i * 160), SSRC: 0x1234abcd}, payload)
+		frames[i] = capturetest.Build(capturetest.Frame{
+			SrcMAC: [6]byte{2, 0, 0, 0, 0, 5}, DstMAC: [6]byte{2, 0, 0, 0, 0, 1},
+			Src: netip.MustParseAddrPort("10.9.0.5:20000"), Dst: netip.MustParseAddrPort("10.8.0.1:30000"),
+			UDPRaw: rtp,
+		})
+		times[i] = ts.Add(time.Duration(i+1) * 20 * time.Millisecond)
+		want[i] = hex.EncodeToString(rtp)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
-	want := make([]string, 0, n)
-	ts := time.Unix(1_700_000_000, 0)
-	for i := range n {
-		rtp := make([]byte, 12+160)
-		rtp[0] = 0x80
-		rtp[1] = 0 // PCMU
-		seq := seq0 + uint16(i)
-		rtp[2], rtp[3] = byte(seq>>8), byte(seq)
-		tsv := uint32(i * 160)
-		rtp[4], rtp[5], rtp[6], rtp[7] = byte(tsv>>24), byte(tsv>>16), byte(tsv>>8), byte(tsv)
-		copy(rtp[8:12], []byte{0x12, 0x34, 0xab, 0xcd})
-		for j := 12; j < len(rtp); j++ {
-			rtp[j] = byte(rand.IntN(256))
-		}
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 5}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{10, 9, 0, 5}, DstIP: net.IP{10, 8, 0, 1}}
-		udp := &layers.UDP{SrcPort: 20000, DstPort: 30000}
-		udp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(rtp)); err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
-		ts = ts.Add(20 * time.Millisecond)
-		w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: len(b)}, b)
-		want = append(want, hex.EncodeToString(rtp))
+	if err := capturetest.WritePcap(f, capture.LinkEthernet, false, frames, times); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 	return want
 }

@@ -175,16 +175,16 @@ func (m *member) routes(t *testing.T) int {
 	return len(m.must(t, memberRequest{Op: "status"}).Status.Routes)
 }
 
-// capture records the route traffic crossing the hub bridge.
-type capture struct {
+// routeCapture records the route traffic crossing the hub bridge.
+type routeCapture struct {
 	cmd  *exec.Cmd
 	file string
 }
 
-func startCapture(t *testing.T, l *netLab) *capture {
+func startCapture(t *testing.T, l *netLab) *routeCapture {
 	t.Helper()
 	testutil.NeedTool(t, "tcpdump", "tshark")
-	c := &capture{file: filepath.Join(t.TempDir(), "routes.pcap")}
+	c := &routeCapture{file: filepath.Join(t.TempDir(), "routes.pcap")}
 	c.cmd = exec.Command("ip", "netns", "exec", l.hub, "tcpdump", "-i", "br0", "-U", "--immediate-mode", "-n", "-w", c.file, "tcp", "port", "42029")
 	var errb syncBuffer
 	c.cmd.Stderr = &errb
@@ -196,7 +196,7 @@ func startCapture(t *testing.T, l *netLab) *capture {
 	return c
 }
 
-func (c *capture) stop() {
+func (c *routeCapture) stop() {
 	if c.cmd.ProcessState == nil {
 		c.cmd.Process.Signal(os.Interrupt)
 		c.cmd.Wait()
@@ -205,7 +205,7 @@ func (c *capture) stop() {
 
 // payloads returns the TCP payloads on port 42029, as text, and the
 // number of TLS handshake records tshark recognises.
-func (c *capture) payloads(t *testing.T) (string, int) {
+func (c *routeCapture) payloads(t *testing.T) (string, int) {
 	t.Helper()
 	c.stop()
 	if os.Getenv("KEEP_PCAP") != "" {
