@@ -119,6 +119,15 @@ func (g golden) linkType() capture.LinkType {
 	return g.lt
 }
 
+// build returns the golden frame's bytes.
+func (g golden) build() []byte {
+	b := capturetest.Build(g.frame)
+	if g.raw != nil {
+		b = g.raw(b)
+	}
+	return b
+}
+
 // TestGoldenUpdate rewrites the golden captures with -update; the
 // decoding tests then read them back from testdata/.
 func TestGoldenUpdate(t *testing.T) {
@@ -126,10 +135,7 @@ func TestGoldenUpdate(t *testing.T) {
 		t.Skip("run with -update to rewrite testdata/*.pcap")
 	}
 	for _, g := range goldens {
-		b := capturetest.Build(g.frame)
-		if g.raw != nil {
-			b = g.raw(b)
-		}
+		b := g.build()
 		var buf bytes.Buffer
 		if err := capturetest.WritePcap(&buf, g.linkType(), true, [][]byte{b}, []time.Time{goldenTime}); err != nil {
 			t.Fatal(err)
@@ -322,10 +328,7 @@ func TestRTPUnmarshal(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, g := range goldens {
-		b := capturetest.Build(g.frame)
-		if g.raw != nil {
-			b = g.raw(b)
-		}
+		b := g.build()
 		f.Add(b, uint16(g.linkType()), false, uint16(0))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, lt uint16, vlanValid bool, tci uint16) {

@@ -196,28 +196,31 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if !*update {
 		t.Skip("run with -update to rewrite testdata/fuzz")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
-	os.MkdirAll(dir, 0o755)
-	for i, g := range goldens {
-		b := capturetest.Build(g.frame)
-		if g.raw != nil {
-			b = g.raw(b)
+	// write stores one corpus entry of the fuzz target's arguments.
+	write := func(target, name, args string) {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
 		}
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nuint16(%d)\nbool(%v)\nuint16(%d)\n", strconv.Quote(string(b)), g.linkType(), i%2 == 0, 5<<13|85)
-		os.WriteFile(filepath.Join(dir, fmt.Sprintf("golden%02d", i)), []byte(body), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("go test fuzz v1\n"+args), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	dir = filepath.Join("testdata", "fuzz", "FuzzFileSource")
-	os.MkdirAll(dir, 0o755)
+	for i, g := range goldens {
+		write("FuzzDecode", fmt.Sprintf("golden%02d", i),
+			fmt.Sprintf("[]byte(%s)\nuint16(%d)\nbool(%v)\nuint16(%d)\n", strconv.Quote(string(g.build())), g.linkType(), i%2 == 0, 5<<13|85))
+	}
 	for _, name := range []string{"ipv4_rtp.pcap", "qinq_rtp.pcap", "sll2_rtp.pcap", "truncated_ipv4.pcap"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
-		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+		write("FuzzFileSource", name, fmt.Sprintf("[]byte(%s)\n", strconv.Quote(string(b))))
 	}
 	frames, times := sampleFrames(4)
 	var ng bytes.Buffer
-	capturetest.WritePcapng(&ng, capture.LinkEthernet, frames, times)
-	os.WriteFile(filepath.Join(dir, "four.pcapng"), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(ng.String()))), 0o644)
+	if err := capturetest.WritePcapng(&ng, capture.LinkEthernet, frames, times); err != nil {
+		t.Fatal(err)
+	}
+	write("FuzzFileSource", "four.pcapng", fmt.Sprintf("[]byte(%s)\n", strconv.Quote(ng.String())))
 }
