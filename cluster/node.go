@@ -37,7 +37,6 @@ type Node struct {
 	srv     *server.Server
 	nc      *nats.Conn
 	busSubj string
-	tls     bool
 
 	mu        sync.Mutex // guards the fields below
 	st        *state
@@ -111,8 +110,7 @@ func Start(cfg Config) (*Node, error) {
 		},
 		Routes: routes,
 	}
-	isTLS := !cfg.Insecure
-	if isTLS {
+	if !cfg.Insecure {
 		tc, err := routeTLS(cfg.TLS, cfg.ClientTLS)
 		if err != nil {
 			return nil, err
@@ -148,7 +146,6 @@ func Start(cfg Config) (*Node, error) {
 		log:     log,
 		srv:     srv,
 		busSubj: "silentmon." + cfg.ClusterName + ".bus",
-		tls:     isTLS,
 		st:      newState(cfg.Name),
 		subs:    make(map[int]func([]*filter.Session)),
 		synced:  make(map[string]bool),
@@ -193,7 +190,7 @@ func Start(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.notifyLoop()
 	go n.tickLoop()
-	log.Info("cluster member started", "routes", n.RouteAddr(), "tls", isTLS, "peers", cfg.Peers)
+	log.Info("cluster member started", "routes", n.RouteAddr(), "tls", !cfg.Insecure, "peers", cfg.Peers)
 	return n, nil
 }
 

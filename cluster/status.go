@@ -101,7 +101,7 @@ func (n *Node) Status() Status {
 		Member:      n.cfg.Name,
 		Cluster:     n.cfg.ClusterName,
 		RouteListen: n.RouteAddr(),
-		TLS:         n.tls,
+		TLS:         !n.cfg.Insecure,
 		Seeds:       slices.Clone(n.cfg.Peers),
 		Members:     []MemberStatus{},
 		Routes:      []RouteStatus{},
