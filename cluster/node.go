@@ -38,13 +38,12 @@ type Node struct {
 	nc      *nats.Conn
 	busSubj string
 
-	mu        sync.Mutex // guards the fields below
-	st        *state
-	capturing []string
-	subs      map[int]func([]*filter.Session)
-	nextSub   int
-	synced    map[string]bool // server IDs of routes a snapshot came from
-	closed    bool
+	mu      sync.Mutex // guards the fields below
+	st      *state
+	subs    map[int]func([]*filter.Session)
+	nextSub int
+	synced  map[string]bool // server IDs of routes a snapshot came from
+	closed  bool
 
 	dirty chan struct{} // capacity 1: the session set changed
 	done  chan struct{}
@@ -184,7 +183,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("subscribing on the cluster bus: %w", err)
 	}
 	n.mu.Lock()
-	n.st.touch(cfg.Name, cfg.Now(), []string{})
+	n.st.touch(cfg.Name, cfg.Now(), nil)
 	n.mu.Unlock()
 
 	n.wg.Add(2)
@@ -300,11 +299,10 @@ func (n *Node) ReportCapturing(ids []string) {
 		ids = []string{}
 	}
 	n.mu.Lock()
-	if n.closed || slices.Equal(ids, n.capturing) {
+	if n.closed || slices.Equal(ids, n.st.capturing()) {
 		n.mu.Unlock()
 		return
 	}
-	n.capturing = ids
 	n.st.touch(n.cfg.Name, n.cfg.Now(), ids)
 	n.mu.Unlock()
 	_ = n.publish(&message{Kind: kindBeat, From: n.cfg.Name, Capturing: ids, HasCapturing: true})
@@ -401,7 +399,7 @@ func (n *Node) merge(m *message) bool {
 func (n *Node) onSnapRequest(msg *nats.Msg) {
 	n.mu.Lock()
 	es, ds := n.st.snapshot(n.cfg.Now())
-	capturing := n.capturing
+	capturing := n.st.capturing()
 	n.mu.Unlock()
 	b, err := encodeMessage(&message{Kind: kindSnap, From: n.cfg.Name, Sessions: es, Down: ds,
 		Capturing: capturing, HasCapturing: true})
@@ -470,11 +468,8 @@ func (n *Node) tickLoop() {
 func (n *Node) beat() {
 	n.mu.Lock()
 	own := n.st.owned()
-	capturing := n.capturing
-	if capturing == nil {
-		capturing = []string{}
-	}
-	n.st.touch(n.cfg.Name, n.cfg.Now(), capturing)
+	capturing := n.st.capturing()
+	n.st.touch(n.cfg.Name, n.cfg.Now(), nil)
 	n.mu.Unlock()
 	for i := 0; i == 0 || i < len(own); i += maxEntries {
 		chunk := own[i:min(i+maxEntries, len(own))]

@@ -23,7 +23,8 @@ type tombstone struct {
 	at      time.Time
 }
 
-// memberInfo is what this member knows of another (or itself).
+// memberInfo is what this member knows of another (or itself: the entry
+// for self always exists, expire keeps it).
 type memberInfo struct {
 	seen      time.Time
 	capturing []string // sorted session IDs
@@ -46,9 +47,14 @@ func newState(self string) *state {
 		sessions: make(map[string]*entry),
 		own:      make(map[string]bool),
 		tombs:    make(map[string]tombstone),
-		members:  make(map[string]*memberInfo),
+		members:  map[string]*memberInfo{self: {capturing: []string{}}},
 	}
 }
+
+// capturing returns the sessions this member last reported capturing
+// (ReportCapturing), sorted; never nil. The slice is replaced, never
+// modified, so the caller may keep it.
+func (st *state) capturing() []string { return st.members[st.self].capturing }
 
 // nextVersion returns a version above every version known for id: the
 // wall clock in nanoseconds, or one more than the highest known version.
