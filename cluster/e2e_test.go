@@ -229,14 +229,7 @@ func TestEndToEndThreeServers(t *testing.T) {
 		for i, p := range procs {
 			if p != nil && p.cmd.ProcessState == nil {
 				p.cmd.Process.Signal(syscall.SIGTERM)
-				done := make(chan struct{})
-				go func() { p.cmd.Wait(); close(done) }()
-				select {
-				case <-done:
-				case <-time.After(5 * time.Second):
-					p.cmd.Process.Kill()
-					<-done
-				}
+				waitOrKill(p.cmd)
 			}
 			if t.Failed() && p != nil {
 				t.Logf("smserver %s log:\n%s", names[i], p.log.String())

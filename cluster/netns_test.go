@@ -130,12 +130,18 @@ func (m *member) stop() {
 		return
 	}
 	m.in.Close()
+	waitOrKill(m.cmd)
+}
+
+// waitOrKill waits for a started process asked to stop, and kills it if it
+// has not exited within five seconds.
+func waitOrKill(cmd *exec.Cmd) {
 	done := make(chan struct{})
-	go func() { m.cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		m.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
 	}
 }
