@@ -55,8 +55,11 @@ var DefaultEpoch = time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
 
 // Config describes one capture file.
 type Config struct {
-	Calls  []Call
-	Impair Impairments
+	Calls []Call
+	// Datagrams are non-RTP UDP datagrams (DNS, NBNS, ...) written among
+	// the calls at their capture times; Write does not impair them.
+	Datagrams []Datagram
+	Impair    Impairments
 	// Seed drives impairments and derived SSRCs. The same Config writes the
 	// same bytes.
 	Seed uint64
@@ -109,8 +112,10 @@ type Stream struct {
 
 // Result reports what Write wrote.
 type Result struct {
-	Frames int   // frames written
+	Frames int   // frames written, datagrams included
 	Bytes  int64 // bytes written, headers included
+	// Datagrams counts the frames of Config.Datagrams written.
+	Datagrams int
 	// Streams has two entries per call, in call order: FromAgent first.
 	Streams []Stream
 }

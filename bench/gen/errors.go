@@ -16,4 +16,7 @@ var (
 	ErrCodecUnavailable = errors.New("codec not available in this build")
 	// ErrBadWAV means a WAV file is not 16-bit PCM mono at 8 kHz.
 	ErrBadWAV = errors.New("unsupported WAV file")
+	// ErrUnknownScenario means a scenario name is not one of
+	// ScenarioNames.
+	ErrUnknownScenario = errors.New("unknown scenario")
 )

@@ -353,6 +353,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writing pcap header: %w", err)
 	}
+	dq := newDatagramQueue(cfg.Datagrams, cfg.Seed)
 	h := make(streamHeap, 0, len(streams))
 	for _, s := range streams {
 		if err := s.refill(&cfg.Impair, cfg.Record); err != nil {
@@ -366,6 +367,9 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 	for len(h) > 0 {
 		s := h[0].s
 		p := s.pending[0]
+		if err := dq.writeUntil(pw, epoch, p.at); err != nil {
+			return nil, fmt.Errorf("writing pcap: %w", err)
+		}
 		copy(s.pending, s.pending[1:])
 		s.pending = s.pending[:len(s.pending)-1]
 		ts := epoch.Add(p.at).Truncate(pw.resolution())
@@ -399,6 +403,11 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			}
 		}
 	}
+	if err := dq.writeUntil(pw, epoch, 1<<62); err != nil {
+		return nil, fmt.Errorf("writing pcap: %w", err)
+	}
+	res.Frames += dq.count
+	res.Datagrams = dq.count
 	if err := pw.flush(); err != nil {
 		return nil, fmt.Errorf("writing pcap: %w", err)
 	}
