@@ -61,7 +61,7 @@ func simRun(t *testing.T, pkts []timedPkt, level func(at time.Duration, ms float
 		if err := r.Push(FromAgent, start.Add(p.at), p.pkt); err != nil {
 			t.Fatal(err)
 		}
-		if s := &r.streams[0]; s.state == stPlaying && level != nil {
+		if s := r.last; s != nil && s.state == stPlaying && level != nil {
 			hi := &s.slots[s.highSeq&(numSlots-1)]
 			if hi.used && hi.seq == s.highSeq {
 				level(p.at, float64(hi.ts+int64(hi.samples)-s.playTS)/8)
@@ -71,7 +71,7 @@ func simRun(t *testing.T, pkts []timedPkt, level func(at time.Duration, ms float
 	for c := r.Flush(); len(c) > 0; c = r.Flush() {
 		out += len(c)
 	}
-	return out, r.Stats().Streams[0]
+	return out, r.Stats().Dir(FromAgent)
 }
 
 // TestClockDrift: over 60 s a sender whose clock runs 0.5% fast or slow
@@ -176,17 +176,17 @@ func TestJitterSpike(t *testing.T) {
 			}
 		}
 		if i == 99 {
-			targetBefore = r.Stats().Streams[0].TargetMs
+			targetBefore = r.Stats().Dir(FromAgent).TargetMs
 		}
 		if i == split {
-			mid = r.Stats().Streams[0]
+			mid = r.Stats().Dir(FromAgent)
 			targetAfter = mid.TargetMs
 		}
 		r.Push(FromAgent, start.Add(p.at), p.pkt)
 	}
 	for c := r.Flush(); len(c) > 0; c = r.Flush() {
 	}
-	end := r.Stats().Streams[0]
+	end := r.Stats().Dir(FromAgent)
 	t.Logf("target %.1f ms before the spike, %.1f ms at the next talkspurt; talkspurt 1 %+v; end %+v", targetBefore, targetAfter, mid, end)
 	bad := func(s StreamStats) uint64 { return s.Late + s.Lost + s.Stale + s.Concealed }
 	if bad(mid) == 0 {

@@ -94,9 +94,11 @@ func fuzzRenderer(t testing.TB, data []byte) {
 	for c := r.Flush(); len(c) > 0; c = r.Flush() {
 		out += len(c)
 		if rounds++; rounds > 1000 {
-			s := &r.streams[0]
-			t.Fatalf("Flush does not end: state %d count %d next %d high %d playTS %d startAt %d next %d",
-				s.state, s.count, s.nextSeq, s.highSeq, s.playTS, s.startAt, r.next)
+			for _, s := range r.active {
+				t.Logf("stream 0x%x: state %d count %d next %d high %d playTS %d startAt %d",
+					s.ssrc, s.state, s.count, s.nextSeq, s.highSeq, s.playTS, s.startAt)
+			}
+			t.Fatalf("Flush does not end: next block %d", r.next)
 		}
 	}
 	r.check(t)
@@ -111,8 +113,10 @@ func (r *Renderer) check(t testing.TB) {
 	if cap(r.held) != heldBlocks*blockLen*r.ch || cap(r.out) != SampleRate/10*r.ch {
 		t.Fatal("a buffer grew")
 	}
-	for i := range r.streams {
-		s := &r.streams[i]
+	if len(r.active) > r.cfg.MaxStreams || len(r.retired) > maxRetired {
+		t.Fatalf("%d streams active, %d retired", len(r.active), len(r.retired))
+	}
+	for _, s := range r.active {
 		used := 0
 		for j := range s.slots {
 			if s.slots[j].used {

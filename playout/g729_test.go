@@ -67,7 +67,7 @@ func TestG729Lossless(t *testing.T) {
 	if i := firstDiff(out, want); i >= 0 {
 		t.Fatalf("differs from bcg729 at sample %d (%d vs %d samples)", i, len(out), len(want))
 	}
-	if s := st.Streams[1]; s.Codec != playout.CodecG729 || s.Frames != uint64(len(pays)) || s.MOS < 3.9 || s.MOS > 4.2 {
+	if s := st.Dir(playout.ToAgent); s.Codec != playout.CodecG729 || s.Frames != uint64(len(pays)) || s.MOS < 3.9 || s.MOS > 4.2 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -85,7 +85,7 @@ func TestG729Loss(t *testing.T) {
 			rtpPacket(18, uint16(i), uint32(i*160), 3, false, p)})
 	}
 	out, st := runRenderer(t, playout.Config{}, arr)
-	s := st.Streams[0]
+	s := st.Dir(playout.FromAgent)
 	if len(out) != len(pays)*160 || s.Lost != uint64(len(pays)/10) || s.Concealed < s.Lost {
 		t.Fatalf("%d samples, stats %+v", len(out), s)
 	}

@@ -102,7 +102,7 @@ func TestG729BComfortNoise(t *testing.T) {
 		t.Fatalf("the encoder sent %d packets (%d with a SID): no DTX to test", len(arr), sid)
 	}
 	out, st := runRenderer(t, playout.Config{}, arr)
-	s := st.Streams[0]
+	s := st.Dir(playout.FromAgent)
 	t.Logf("%d packets, %d SID, %d samples out, stats %+v", len(arr), sid, len(out), s)
 
 	// The output spans the call: its silences are written (comfort

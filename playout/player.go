@@ -9,8 +9,8 @@ import (
 // TickInterval is how often a Player renders: one mixer block.
 const TickInterval = blockLen * time.Second / SampleRate
 
-// Player plays one monitored session: both directions' RTP through their
-// jitter buffers and decoders, mixed into a Sink in real time on its
+// Player plays one monitored session: every RTP stream of both directions
+// through its own jitter buffer and decoder, mixed into a Sink in real time on its
 // Clock. It is safe for concurrent use: Push, Stats and Close may be
 // called from any goroutine. Push takes a short lock and never blocks on
 // the sink; the sink is written only by the Player's goroutine, outside
@@ -56,6 +56,12 @@ func NewPlayer(cfg Config, sink Sink) *Player {
 // delay figure only. Errors: ErrClosed, ErrBadDirection, ErrNotRTP,
 // ErrShortRTP.
 func (p *Player) Push(dir Direction, arrival time.Time, rtp []byte) error {
+	return p.PushFlow(dir, Flow{}, arrival, rtp)
+}
+
+// PushFlow is Push for a packet seen on flow: the Player keeps one jitter
+// buffer per stream (direction, flow and SSRC).
+func (p *Player) PushFlow(dir Direction, flow Flow, arrival time.Time, rtp []byte) error {
 	now := p.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -65,7 +71,7 @@ func (p *Player) Push(dir Direction, arrival time.Time, rtp []byte) error {
 	if !arrival.IsZero() {
 		p.r.delivery(now.Sub(arrival))
 	}
-	return p.r.Push(dir, now, rtp)
+	return p.r.PushFlow(dir, flow, now, rtp)
 }
 
 func (p *Player) run(t Ticker) {

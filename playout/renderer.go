@@ -3,6 +3,7 @@ package playout
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 )
 
@@ -30,7 +31,8 @@ func (d Direction) String() string {
 const (
 	DefaultMinDelay     = 40 * time.Millisecond
 	DefaultMaxDelay     = 200 * time.Millisecond
-	DefaultInitialDelay = 60 * time.Millisecond
+	DefaultRetireAfter  = 10 * time.Second
+	DefaultMaxStreams   = 16
 )
 
 // Config configures a Player or Renderer. The zero value is usable; each
@@ -38,8 +40,15 @@ const (
 type Config struct {
 	// MinDelay and MaxDelay bound the jitter buffer's adaptive target
 	// (40 ms and 200 ms). InitialDelay is the target before any jitter
-	// has been measured (60 ms, kept within the bounds).
+	// has been measured (MinDelay: a clean network needs no more; kept
+	// within the bounds).
 	MinDelay, MaxDelay, InitialDelay time.Duration
+	// RetireAfter is how long a stream that has nothing left to play
+	// may receive nothing before it is retired (10 s); a packet after
+	// that starts it afresh. MaxStreams bounds the streams played at
+	// once (16); a new stream beyond it retires the one idle longest.
+	RetireAfter time.Duration
+	MaxStreams  int
 	// PayloadTypes maps dynamic (or overrides static) RTP payload types
 	// to codecs. Static types 0 (PCMU), 8 (PCMA), 18 (G729) and 13 (CN,
 	// not rendered) need no entry.
@@ -77,7 +86,13 @@ func (c Config) withDefaults() Config {
 		c.MaxDelay = max(DefaultMaxDelay, c.MinDelay)
 	}
 	if c.InitialDelay <= 0 {
-		c.InitialDelay = DefaultInitialDelay
+		c.InitialDelay = c.MinDelay
+	}
+	if c.RetireAfter <= 0 {
+		c.RetireAfter = DefaultRetireAfter
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = DefaultMaxStreams
 	}
 	c.MaxDelay = max(c.MaxDelay, c.MinDelay)
 	c.InitialDelay = min(max(c.InitialDelay, c.MinDelay), c.MaxDelay)
@@ -90,11 +105,38 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// StreamStats are one direction's counters. Packet counts are cumulative
-// over every SSRC the direction has carried.
+// Flow says where a stream was captured: its addresses and VLAN. The zero
+// Flow is allowed, for callers that know only a stream's direction; two
+// streams are told apart by direction, flow and SSRC.
+type Flow struct {
+	Src, Dst netip.AddrPort
+	VLAN     uint16 // VLAN ID, 0 when untagged
+}
+
+func (f Flow) String() string {
+	if !f.Src.IsValid() && !f.Dst.IsValid() {
+		return "-"
+	}
+	v := ""
+	if f.VLAN != 0 {
+		v = fmt.Sprintf("vlan%d/", f.VLAN)
+	}
+	return fmt.Sprintf("%s%s->%s", v, f.Src, f.Dst)
+}
+
+// StreamStats are one RTP stream's counters.
 type StreamStats struct {
-	SSRC  uint32
-	Codec Codec
+	Direction Direction
+	Flow      Flow
+	SSRC      uint32
+	Codec     Codec
+	// Active is false once the stream was retired (idle for
+	// RetireAfter, or evicted by a newer stream beyond MaxStreams).
+	Active bool
+	// First and Last are the arrivals of its first and latest packets
+	// (the Renderer's clock: capture time offline, the Player's clock
+	// live).
+	First, Last time.Time
 
 	Packets      uint64 // pushed
 	Frames       uint64 // packets decoded and played
@@ -103,59 +145,119 @@ type StreamStats struct {
 	Late         uint64 // arrived after their playout time, dropped
 	Duplicates   uint64 // dropped
 	Stale        uint64 // dropped at a talkspurt's start to keep the delay at target
-	Flushed      uint64 // buffered packets dropped at an SSRC change or resync
+	Flushed      uint64 // buffered packets dropped at a resync or retirement
 	Overflows    uint64 // buffer too small for a sequence jump: restarted
 	Underruns    uint64 // concealment frames played because the buffer ran dry
 	Comfort      uint64 // 10 ms blocks of comfort noise filling G.729B silences
 	Slips        uint64 // packets skipped to bring the delay down (clock drift)
 	Stretches    uint64 // frames inserted to bring the delay up (clock drift)
 	Talkspurts   uint64 // talkspurt starts after a pause
-	SSRCChanges  uint64
+	SSRCChanges  uint64 // streams of this direction that followed another (Stats.Dir only)
 	Resyncs      uint64 // jumps of sequence or timestamp taken as a restart
 	UnknownCodec uint64 // packets of a payload type with no codec
 	Ignored      uint64 // comfort noise, telephone events
 	Invalid      uint64 // empty, oversized or malformed payloads
 
 	JitterMs float64 // RFC 3550 interarrival jitter
-	TargetMs float64 // jitter buffer target
+	TargetMs float64 // jitter buffer target the stream is played with
 	MOS      float64 // E-model estimate, 0 before the first packet
 }
 
 // Stats are a Player's or Renderer's counters.
 type Stats struct {
-	Streams [2]StreamStats // index 0: FromAgent, 1: ToAgent
-	Seconds float64        // audio handed to the sink
-	Invalid uint64         // pushes that were not RTP or had a bad direction
+	// Streams lists every stream seen, active ones first, each group in
+	// order of first packet. Retired streams are kept up to a bound
+	// (the oldest are forgotten first; RetiredDropped counts them).
+	Streams        []StreamStats
+	RetiredDropped uint64
+	Evicted        uint64  // active streams retired to make room (MaxStreams)
+	Seconds        float64 // audio handed to the sink
+	Invalid        uint64  // pushes that were not RTP or had a bad direction
 	// DeliveryMs is the largest delay from capture to Push seen (Player
 	// only: the relay path's delay, which the jitter buffer adds to).
 	DeliveryMs float64
+	// TargetMs is the jitter buffer target every stream is played with
+	// (the largest any active stream needs, so they stay aligned).
+	TargetMs float64
+	// AddedLatencyP50Ms and AddedLatencyP99Ms are percentiles, over the
+	// packets played, of the delay from a packet's arrival to its first
+	// sample leaving the jitter buffer; AddedLatencyMaxMs the largest.
+	AddedLatencyP50Ms, AddedLatencyP99Ms, AddedLatencyMaxMs float64
 }
 
-// Total sums both directions' packet counters (gauges are left zero).
+// Dir sums the counters of direction d's streams. Its gauges are those of
+// the stream that worsens them: the largest jitter, the lowest MOS; SSRC
+// and Codec are the latest stream's; SSRCChanges counts the streams after
+// the first.
+func (s Stats) Dir(d Direction) StreamStats {
+	t := StreamStats{Direction: d}
+	n := 0
+	for _, x := range s.Streams {
+		if x.Direction != d {
+			continue
+		}
+		if n == 0 || x.Last.After(t.Last) {
+			t.SSRC, t.Codec, t.Flow, t.Last = x.SSRC, x.Codec, x.Flow, x.Last
+		}
+		if n == 0 || x.First.Before(t.First) {
+			t.First = x.First
+		}
+		n++
+		t.add(x)
+		t.Active = t.Active || x.Active
+		t.JitterMs = max(t.JitterMs, x.JitterMs)
+		t.TargetMs = max(t.TargetMs, x.TargetMs)
+		if x.MOS > 0 && (t.MOS == 0 || x.MOS < t.MOS) {
+			t.MOS = x.MOS
+		}
+	}
+	if n > 1 {
+		t.SSRCChanges += uint64(n - 1)
+	}
+	return t
+}
+
+// Worst returns the stream with the lowest MOS (the session's summary
+// figure), or the zero StreamStats when nothing was played.
+func (s Stats) Worst() StreamStats {
+	var w StreamStats
+	for _, x := range s.Streams {
+		if x.MOS > 0 && (w.MOS == 0 || x.MOS < w.MOS) {
+			w = x
+		}
+	}
+	return w
+}
+
+// Total sums every stream's packet counters (gauges are left zero).
 func (s Stats) Total() StreamStats {
 	var t StreamStats
 	for _, x := range s.Streams {
-		t.Packets += x.Packets
-		t.Frames += x.Frames
-		t.Concealed += x.Concealed
-		t.Lost += x.Lost
-		t.Late += x.Late
-		t.Duplicates += x.Duplicates
-		t.Stale += x.Stale
-		t.Flushed += x.Flushed
-		t.Overflows += x.Overflows
-		t.Underruns += x.Underruns
-		t.Comfort += x.Comfort
-		t.Slips += x.Slips
-		t.Stretches += x.Stretches
-		t.Talkspurts += x.Talkspurts
-		t.SSRCChanges += x.SSRCChanges
-		t.Resyncs += x.Resyncs
-		t.UnknownCodec += x.UnknownCodec
-		t.Ignored += x.Ignored
-		t.Invalid += x.Invalid
+		t.add(x)
 	}
 	return t
+}
+
+func (t *StreamStats) add(x StreamStats) {
+	t.Packets += x.Packets
+	t.Frames += x.Frames
+	t.Concealed += x.Concealed
+	t.Lost += x.Lost
+	t.Late += x.Late
+	t.Duplicates += x.Duplicates
+	t.Stale += x.Stale
+	t.Flushed += x.Flushed
+	t.Overflows += x.Overflows
+	t.Underruns += x.Underruns
+	t.Comfort += x.Comfort
+	t.Slips += x.Slips
+	t.Stretches += x.Stretches
+	t.Talkspurts += x.Talkspurts
+	t.SSRCChanges += x.SSRCChanges
+	t.Resyncs += x.Resyncs
+	t.UnknownCodec += x.UnknownCodec
+	t.Ignored += x.Ignored
+	t.Invalid += x.Invalid
 }
 
 const heldBlocks = 32 // 320 ms of tentative sound or pause kept back
@@ -167,10 +269,18 @@ const heldBlocks = 32 // 320 ms of tentative sound or pause kept back
 // sink, which is not fed while nothing plays).
 const maxPause = 60 * SampleRate
 
-// Renderer is the synchronous core of a Player: two jitter buffers, their
-// decoders and the mixer. Time is whatever its callers pass, so it renders
-// a capture offline with the capture's timestamps (smctl render) as well
-// as live. A Renderer is not safe for concurrent use.
+// Renderer is the synchronous core of a Player: a jitter buffer and decoder
+// per RTP stream, any number of streams at once (a call and its consult, a
+// conference, a stray packet, music on hold), and the mixer. Time is
+// whatever its callers pass, so it renders a capture offline with the
+// capture's timestamps (smctl render) as well as live. A Renderer is not
+// safe for concurrent use.
+//
+// Every stream is played with the same target delay (the largest any of
+// them needs), so the streams of a session stay aligned on their arrival
+// times. A stream that received nothing for RetireAfter and has nothing
+// left to play is retired without touching the others; at most MaxStreams
+// are active, a new one beyond that retiring the one idle longest.
 //
 // Output for a sink that is not real-time: no leading or trailing
 // silence; a pause between talkspurts is written once sound follows it;
@@ -180,8 +290,16 @@ type Renderer struct {
 	cfg      Config
 	ch       int
 	realtime bool
-	streams  [2]stream
 
+	active  []*stream // in order of first packet
+	free    []*stream // retired streams' buffers, for reuse
+	last    *stream   // the stream of the latest Push
+	retired []StreamStats
+	dropped uint64 // retired stats forgotten
+	evicted uint64
+	target  int64 // ns: the target every stream plays with
+
+	epoch   int64 // Unix ns of relative time 0 (the first Push)
 	started bool
 	next    int64 // ns: start of the next block
 	written bool  // sound was emitted
@@ -195,11 +313,24 @@ type Renderer struct {
 	emitZero int64
 	stash    [2 * blockLen]int16
 	stashLen int
-	blk      [2][blockLen]int16
+	blk      [blockLen]int16
+	acc      [2][blockLen]int32 // per direction
+	tacc     [2][blockLen]int32 // concealment of dry buffers, per direction
 	draining bool
 	invalid  uint64
 	delivMax time.Duration
+	lat      latency
 }
+
+// streamKey tells streams apart.
+type streamKey struct {
+	dir  Direction
+	flow Flow
+	ssrc uint32
+}
+
+// maxRetired bounds the retired streams whose figures are kept.
+const maxRetired = 64
 
 // NewRenderer returns a Renderer mixing to channels (1: mono, 2: agent
 // left, customer right). realtime says the sink plays at a device's pace
@@ -211,9 +342,8 @@ func NewRenderer(cfg Config, channels int, realtime bool) *Renderer {
 	r := &Renderer{cfg: cfg.withDefaults(), ch: channels, realtime: realtime}
 	r.out = make([]int16, 0, SampleRate/10*channels) // 100 ms per Render
 	r.held = make([]int16, 0, heldBlocks*blockLen*channels)
-	for i := range r.streams {
-		r.streams[i].init(r, Direction(i+1))
-	}
+	r.active = make([]*stream, 0, r.cfg.MaxStreams)
+	r.target = int64(r.cfg.InitialDelay)
 	return r
 }
 
@@ -224,14 +354,23 @@ func (r *Renderer) codecOf(pt uint8) Codec {
 	return staticCodec(pt)
 }
 
-func (r *Renderer) report(dir Direction, ssrc uint32, msg string, args ...any) {
-	r.cfg.Logger.Warn(msg, append([]any{"direction", dir.String(), "ssrc", fmt.Sprintf("0x%08x", ssrc)}, args...)...)
+func (r *Renderer) report(s *stream, msg string, args ...any) {
+	r.cfg.Logger.Warn(msg, append([]any{"direction", s.dir.String(), "flow", s.flow.String(),
+		"ssrc", fmt.Sprintf("0x%08x", s.ssrc)}, args...)...)
 }
 
 // Push buffers one RTP packet (whole, with its header) of direction dir
-// that arrived at now. rtp is not kept. A packet that is not RTP version 2
-// or a bad direction returns an error and is counted in Stats.Invalid.
+// that arrived at now, as PushFlow with the zero Flow.
 func (r *Renderer) Push(dir Direction, now time.Time, rtp []byte) error {
+	return r.PushFlow(dir, Flow{}, now, rtp)
+}
+
+// PushFlow buffers one RTP packet (whole, with its header) of direction
+// dir, seen on flow, that arrived at now. rtp is not kept. A packet that
+// is not RTP version 2 or a bad direction returns an error and is counted
+// in Stats.Invalid. The packet goes to the stream of its direction, flow
+// and SSRC, made on its first packet.
+func (r *Renderer) PushFlow(dir Direction, flow Flow, now time.Time, rtp []byte) error {
 	if dir != FromAgent && dir != ToAgent {
 		r.invalid++
 		return fmt.Errorf("direction %d: %w", dir, ErrBadDirection)
@@ -241,12 +380,84 @@ func (r *Renderer) Push(dir Direction, now time.Time, rtp []byte) error {
 		r.invalid++
 		return err
 	}
-	t := now.UnixNano()
 	if !r.started {
-		r.started, r.next = true, t
+		r.started, r.epoch, r.next = true, now.UnixNano(), 0
 	}
-	r.streams[dir-1].push(h, payload, t)
+	t := r.rel(now)
+	r.streamFor(streamKey{dir, flow, h.ssrc}, t).push(h, payload, t)
 	return nil
+}
+
+// rel converts an absolute time to the Renderer's ns since its epoch.
+func (r *Renderer) rel(now time.Time) int64 { return now.UnixNano() - r.epoch }
+
+// streamFor returns the active stream of k, making one if there is none.
+func (r *Renderer) streamFor(k streamKey, now int64) *stream {
+	if s := r.last; s != nil && s.ssrc == k.ssrc && s.dir == k.dir && s.flow == k.flow {
+		return s
+	}
+	for _, s := range r.active {
+		if s.ssrc == k.ssrc && s.dir == k.dir && s.flow == k.flow {
+			r.last = s
+			return s
+		}
+	}
+	if len(r.active) >= r.cfg.MaxStreams {
+		// Make room: retire the stream idle longest.
+		old := 0
+		for i, s := range r.active {
+			if s.lastPkt < r.active[old].lastPkt {
+				old = i
+			}
+		}
+		r.evicted++
+		r.retire(old)
+	}
+	var s *stream
+	if n := len(r.free); n > 0 {
+		s, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		s = new(stream)
+	}
+	s.init(r, k, now)
+	// A stream that comes back after it was retired (a long hold)
+	// continues its figures.
+	for i := len(r.retired) - 1; i >= 0; i-- {
+		if x := &r.retired[i]; x.SSRC == k.ssrc && x.Direction == k.dir && x.Flow == k.flow {
+			s.st = *x
+			s.first = r.rel(x.First)
+			r.retired = append(r.retired[:i], r.retired[i+1:]...)
+			break
+		}
+	}
+	r.active = append(r.active, s)
+	r.last = s
+	return s
+}
+
+// retire removes active stream i, keeping its figures.
+func (r *Renderer) retire(i int) {
+	s := r.active[i]
+	for j := range s.slots {
+		if s.slots[j].used {
+			s.slots[j].used = false
+			s.st.Flushed++
+		}
+	}
+	s.count = 0
+	if len(r.retired) == maxRetired {
+		copy(r.retired, r.retired[1:])
+		r.retired = r.retired[:maxRetired-1]
+		r.dropped++
+	}
+	r.retired = append(r.retired, r.statsOf(s, false))
+	copy(r.active[i:], r.active[i+1:])
+	r.active[len(r.active)-1] = nil
+	r.active = r.active[:len(r.active)-1]
+	if r.last == s {
+		r.last = nil
+	}
+	r.free = append(r.free, s)
 }
 
 // Render returns the next samples due by now (interleaved, Channels()
@@ -254,7 +465,10 @@ func (r *Renderer) Push(dir Direction, now time.Time, rtp []byte) error {
 // empty slice. The slice aliases the Renderer and is valid until the next
 // call.
 func (r *Renderer) Render(now time.Time) []int16 {
-	return r.render(now.UnixNano())
+	if !r.started {
+		return r.out[:0]
+	}
+	return r.render(r.rel(now))
 }
 
 // Flush plays out everything still buffered, as if time ran on, without
@@ -300,7 +514,7 @@ func (r *Renderer) render(now int64) []int16 {
 		if room < blockLen*r.ch || !r.started || r.next > now {
 			break
 		}
-		if r.draining && !r.streams[0].pending() && !r.streams[1].pending() {
+		if r.draining && !r.pending() {
 			r.held, r.pendZero = r.held[:0], 0
 			break
 		}
@@ -315,13 +529,22 @@ func (r *Renderer) render(now int64) []int16 {
 	return out
 }
 
-const blockNs = blockLen * 1e9 / SampleRate
+const blockNs = blockLen * nsPerSample
 
-// idle reports that neither stream has anything to play until the next
-// Push.
+// pending reports whether a stream still has sound to play.
+func (r *Renderer) pending() bool {
+	for _, s := range r.active {
+		if s.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// idle reports that no stream has anything to play until the next Push.
 func (r *Renderer) idle() bool {
-	for i := range r.streams {
-		if s := &r.streams[i]; s.state != stIdle || s.count > 0 || s.cnLeft > 0 {
+	for _, s := range r.active {
+		if s.state != stIdle || s.count > 0 || s.cnLeft > 0 {
 			return false
 		}
 	}
@@ -342,21 +565,52 @@ func (r *Renderer) skip(k int64) {
 func (r *Renderer) block(out []int16) []int16 {
 	t := r.next
 	r.next += blockNs
-	var real, tent bool
-	for i := range r.streams {
-		rl, tn := r.streams[i].fill(r.blk[i][:], t, r.draining)
-		real = real || rl
-		tent = tent || tn
+	r.retireIdle(t)
+	// Sound per direction: decoded audio (with concealment of losses
+	// between packets) and, apart, concealment of a buffer that ran
+	// dry. The latter is mixed only while no other stream of its
+	// direction plays: a call that ended does not conceal over the one
+	// that followed it.
+	var realDir, tentDir [2]bool
+	for d := range 2 {
+		clear(r.acc[d][:])
+		clear(r.tacc[d][:])
+	}
+	for _, s := range r.active {
+		rl, tn := s.fill(r.blk[:], t, r.draining)
+		d := s.dir - 1
+		a := &r.acc[d]
+		switch {
+		case rl:
+			realDir[d] = true
+		case tn:
+			tentDir[d] = true
+			a = &r.tacc[d]
+		default:
+			continue // silence
+		}
+		for i, v := range r.blk {
+			a[i] += int32(v)
+		}
+	}
+	real := realDir[0] || realDir[1]
+	tent := false
+	for d := range 2 {
+		if tentDir[d] && !realDir[d] {
+			tent = true
+			for i, v := range r.tacc[d] {
+				r.acc[d][i] += v
+			}
+		}
 	}
 	b := r.stash[:blockLen*r.ch]
-	a, c := &r.blk[0], &r.blk[1]
 	if r.ch == 1 {
 		for i := range blockLen {
-			b[i] = sat(int32(a[i]) + int32(c[i]))
+			b[i] = sat(r.acc[0][i] + r.acc[1][i])
 		}
 	} else {
 		for i := range blockLen {
-			b[2*i], b[2*i+1] = a[i], c[i]
+			b[2*i], b[2*i+1] = sat(r.acc[0][i]), sat(r.acc[1][i])
 		}
 	}
 	switch {
@@ -390,6 +644,30 @@ func (r *Renderer) block(out []int16) []int16 {
 	return out
 }
 
+// retireIdle retires the streams that received nothing for RetireAfter
+// and have nothing left to play, and sets the target every stream plays
+// with: the largest any stream heard from within targetMemory needs.
+func (r *Renderer) retireIdle(now int64) {
+	tgt := int64(r.cfg.MinDelay)
+	for i := 0; i < len(r.active); {
+		s := r.active[i]
+		idle := now - s.lastPkt
+		if idle >= int64(r.cfg.RetireAfter) && s.state == stIdle && s.count == 0 && s.cnLeft == 0 {
+			r.retire(i)
+			continue
+		}
+		if idle < targetMemory {
+			tgt = max(tgt, s.target)
+		}
+		i++
+	}
+	r.target = tgt
+}
+
+// targetMemory is how long a stream that stopped sending keeps its need
+// in the shared target.
+const targetMemory = int64(2 * time.Second)
+
 func sat(v int32) int16 {
 	if v > 32767 {
 		return 32767
@@ -402,21 +680,77 @@ func sat(v int32) int16 {
 
 // Stats returns the counters.
 func (r *Renderer) Stats() Stats {
-	var s Stats
-	for i := range r.streams {
-		s.Streams[i] = r.streams[i].stats()
+	s := Stats{Streams: make([]StreamStats, 0, len(r.active)+len(r.retired))}
+	for _, x := range r.active {
+		s.Streams = append(s.Streams, r.statsOf(x, true))
 	}
+	s.Streams = append(s.Streams, r.retired...)
+	s.RetiredDropped = r.dropped
+	s.Evicted = r.evicted
 	s.Seconds = float64(r.frames) / SampleRate
 	s.Invalid = r.invalid
 	s.DeliveryMs = float64(r.delivMax) / 1e6
+	s.TargetMs = float64(r.target) / 1e6
+	s.AddedLatencyP50Ms = r.lat.quantile(0.5)
+	s.AddedLatencyP99Ms = r.lat.quantile(0.99)
+	s.AddedLatencyMaxMs = float64(r.lat.max) / 1e6
 	return s
 }
 
-// Close releases the decoders.
-func (r *Renderer) Close() {
-	for i := range r.streams {
-		r.streams[i].close()
+func (r *Renderer) statsOf(s *stream, active bool) StreamStats {
+	if active {
+		s.st.TargetMs = float64(r.target) / 1e6
 	}
+	st := s.stats()
+	st.Active = active
+	st.First = time.Unix(0, r.epoch+s.first)
+	st.Last = time.Unix(0, r.epoch+s.lastPkt)
+	return st
+}
+
+// Close releases the decoders. Stats still reports every stream after it.
+func (r *Renderer) Close() {
+	for _, s := range r.active {
+		r.retired = append(r.retired, r.statsOf(s, false))
+		s.close()
+	}
+	for _, s := range r.free {
+		s.close()
+	}
+	r.active, r.free, r.last = nil, nil, nil
 }
 
 func (r *Renderer) delivery(d time.Duration) { r.delivMax = max(r.delivMax, d) }
+
+// latency is a histogram of added latencies with 0.5 ms buckets up to
+// 512 ms (beyond MaxDelay's default); the last bucket holds everything
+// above, and max the largest.
+type latency struct {
+	n       uint64
+	max     int64
+	buckets [1024]uint32
+}
+
+const latBucket = int64(time.Millisecond / 2)
+
+func (l *latency) add(d int64) {
+	d = max(d, 0)
+	l.n++
+	l.max = max(l.max, d)
+	l.buckets[min(d/latBucket, int64(len(l.buckets)-1))]++
+}
+
+// quantile returns the q-quantile in ms (the bucket's upper edge).
+func (l *latency) quantile(q float64) float64 {
+	if l.n == 0 {
+		return 0
+	}
+	want := uint64(q*float64(l.n)) + 1
+	var c uint64
+	for i, b := range l.buckets {
+		if c += uint64(b); c >= min(want, l.n) {
+			return float64(int64(i+1)*latBucket) / 1e6
+		}
+	}
+	return float64(l.max) / 1e6
+}

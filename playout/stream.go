@@ -48,18 +48,20 @@ type slot struct {
 	data    [maxPayload]byte
 }
 
-// stream is the jitter buffer, decoder and statistics of one direction.
-// It is owned by a Renderer and not safe for concurrent use.
+// stream is the jitter buffer, decoder and statistics of one RTP stream:
+// one SSRC within one flow (direction, addresses, VLAN). It is owned by a
+// Renderer and not safe for concurrent use.
 type stream struct {
 	r     *Renderer
 	dir   Direction
+	flow  Flow
+	ssrc  uint32
 	slots [numSlots]slot
 	count int // used slots
 
-	hasSSRC  bool
-	ssrc     uint32
-	prevSSRC uint32
-	hasPrev  bool
+	first   int64 // ns: arrival of the stream's first packet
+	lastPkt int64 // ns: arrival of its latest packet
+
 	codec    Codec
 	dec      decoder
 	decs     [CodecNone]decoder // per codec, created on first use
@@ -97,7 +99,7 @@ type stream struct {
 	jitter      float64
 	baseTransit int64
 	peak        float64
-	target      int64 // ns
+	target      int64 // ns: this stream's own need; the Renderer's target is played
 	winEnd      int64
 	winMin      int64 // samples
 	winLate     bool
@@ -105,10 +107,19 @@ type stream struct {
 	st StreamStats
 }
 
-func (s *stream) init(r *Renderer, dir Direction) {
-	s.r, s.dir = r, dir
+// init readies a stream, new or taken from the free list, for the stream
+// k whose first packet arrives at now.
+func (s *stream) init(r *Renderer, k streamKey, now int64) {
+	decs := s.decs
+	*s = stream{r: r, dir: k.dir, flow: k.flow, ssrc: k.ssrc, decs: decs, first: now, lastPkt: now}
+	for _, d := range s.decs {
+		if d != nil {
+			d.reset()
+		}
+	}
 	s.target = int64(r.cfg.InitialDelay)
-	s.peak = float64(r.cfg.InitialDelay - blockLen*time.Second/SampleRate)
+	s.peak = max(0, float64(r.cfg.InitialDelay-blockLen*time.Second/SampleRate))
+	s.st = StreamStats{Direction: k.dir, Flow: k.flow, SSRC: k.ssrc, TargetMs: float64(r.target) / 1e6}
 }
 
 // reset empties the buffer and forgets the sequence space (new SSRC or a
@@ -188,23 +199,12 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		s.st.Invalid++
 		return
 	}
-	if !s.hasSSRC || h.ssrc != s.ssrc {
-		if s.hasPrev && h.ssrc == s.prevSSRC {
-			s.st.Late++ // a straggler of the previous call
-			return
-		}
-		if s.hasSSRC {
-			s.prevSSRC, s.hasPrev = s.ssrc, true
-			s.st.SSRCChanges++
-		}
-		s.reset()
-		s.ssrc, s.hasSSRC = h.ssrc, true
-	}
 	if codec != s.codec || s.dec == nil {
 		s.codec, s.dec = codec, dec
 		s.dec.reset()
 	}
-	s.st.SSRC, s.st.Codec = s.ssrc, s.codec
+	s.st.Codec = s.codec
+	s.lastPkt = max(s.lastPkt, now)
 
 	// Unwrap sequence number and timestamp.
 	var seq, ts int64
@@ -283,9 +283,37 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	s.measure(ts, n, now)
 	if s.state == stIdle {
 		s.state = stWaiting
-		s.startAt = now + s.target
+		s.startAt = s.schedule(ts, now)
 	}
 }
+
+// schedule returns when a talkspurt starting with the packet of timestamp
+// ts that arrived at arrival starts to play: the target delay after the
+// time a packet of that timestamp arrives on the fastest path seen (the
+// base transit), so the talkspurt's early packets wait the target and the
+// later ones less, rather than every packet waiting for the first one's
+// delay. A first packet later than the target absorbs means the path got
+// slower: the base moves to it.
+func (s *stream) schedule(ts, arrival int64) int64 {
+	ideal := (ts + s.baseTransit) * nsPerSample
+	if !s.haveTransit || arrival-ideal > s.r.target {
+		s.baseTransit = floorDiv(arrival, nsPerSample) - ts
+		ideal = (ts + s.baseTransit) * nsPerSample
+	}
+	return max(ideal+s.r.target, arrival)
+}
+
+// floorDiv divides rounding toward minus infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// nsPerSample is one sample's duration.
+const nsPerSample = int64(time.Second) / SampleRate
 
 // refuse counts a packet whose payload type cannot be rendered and
 // reports the payload type the first time.
@@ -293,7 +321,7 @@ func (s *stream) refuse(h rtpHeader, msg string) {
 	s.st.UnknownCodec++
 	if !s.badPT[h.pt] {
 		s.badPT[h.pt] = true
-		s.r.report(s.dir, h.ssrc, msg, "payload_type", int(h.pt))
+		s.r.report(s, msg, "payload_type", int(h.pt))
 	}
 }
 
@@ -319,7 +347,7 @@ func (s *stream) mark(played bool) {
 // measure updates the jitter, the delay-variation peak that sets the
 // target, and the level window.
 func (s *stream) measure(ts int64, n int, now int64) {
-	arr := now * SampleRate / 1e9 // arrival in samples
+	arr := floorDiv(now, nsPerSample) // arrival in samples
 	tr := arr - ts
 	if s.haveTransit {
 		d := float64(tr - s.transit)
@@ -343,8 +371,8 @@ func (s *stream) measure(ts int64, n int, now int64) {
 	cfg := &s.r.cfg
 	t := int64(s.peak) + int64(blockLen)*1e9/SampleRate
 	s.target = min(max(t, int64(cfg.MinDelay)), int64(cfg.MaxDelay))
+	s.r.target = max(s.r.target, s.target)
 	s.st.JitterMs = s.jitter * 1000 / SampleRate
-	s.st.TargetMs = float64(s.target) / 1e6
 
 	if s.state != stPlaying {
 		return
@@ -355,7 +383,7 @@ func (s *stream) measure(ts int64, n int, now int64) {
 	}
 	s.winMin = min(s.winMin, lvl)
 	if now >= s.winEnd {
-		tgt := s.target * SampleRate / 1e9
+		tgt := s.r.target / nsPerSample
 		switch {
 		case s.winMin > tgt+slipMargin:
 			s.slipPending = true
@@ -394,7 +422,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		if p := s.lowest(); p != nil {
 			// Start with the freshest target's worth: after a burst (an
 			// outage released at once) older packets are stale.
-			tgt := s.target * SampleRate / 1e9
+			tgt := s.r.target / nsPerSample
 			if hi := &s.slots[s.highSeq&(numSlots-1)]; hi.used && hi.seq == s.highSeq {
 				end := hi.ts + int64(hi.samples)
 				for p != hi && end-p.ts > tgt+2*int64(p.samples)+blockLen {
@@ -480,7 +508,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 					s.nextSeq = p.seq
 				}
 				s.state = stWaiting
-				s.startAt = p.arrival + s.target
+				s.startAt = s.schedule(p.ts, p.arrival)
 				if s.startAt <= now {
 					s.startAt = now
 				}
@@ -529,6 +557,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			s.nextSeq = p.seq
 			continue
 		}
+		s.r.lat.add(now + int64(i)*nsPerSample - p.arrival)
 		n := s.dec.decode(p.data[:p.n], s.pcm[:])
 		s.frame = n
 		s.cnLeft = 0
