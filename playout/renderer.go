@@ -29,10 +29,10 @@ func (d Direction) String() string {
 
 // Defaults of Config.
 const (
-	DefaultMinDelay     = 40 * time.Millisecond
-	DefaultMaxDelay     = 200 * time.Millisecond
-	DefaultRetireAfter  = 10 * time.Second
-	DefaultMaxStreams   = 16
+	DefaultMinDelay    = 40 * time.Millisecond
+	DefaultMaxDelay    = 200 * time.Millisecond
+	DefaultRetireAfter = 10 * time.Second
+	DefaultMaxStreams  = 16
 )
 
 // Config configures a Player or Renderer. The zero value is usable; each

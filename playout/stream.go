@@ -62,11 +62,11 @@ type stream struct {
 	first   int64 // ns: arrival of the stream's first packet
 	lastPkt int64 // ns: arrival of its latest packet
 
-	codec    Codec
-	dec      decoder
-	decs     [CodecNone]decoder // per codec, created on first use
-	badPT    [128]bool          // unknown payload types already reported
-	started  bool               // a packet of this SSRC was buffered
+	codec   Codec
+	dec     decoder
+	decs    [CodecNone]decoder // per codec, created on first use
+	badPT   [128]bool          // unknown payload types already reported
+	started bool               // a packet of this SSRC was buffered
 
 	// unwrapping: the highest extended sequence number seen and its raw
 	// value; the timestamp of the last packet and its extended value.
