@@ -144,6 +144,7 @@ func TestGoldenUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	writeMixedGolden(t)
 }
 
 func readGolden(t *testing.T, file string) ([]byte, capture.Info, capture.LinkType) {
@@ -330,6 +331,9 @@ func FuzzDecode(f *testing.F) {
 	for _, g := range goldens {
 		b := g.build()
 		f.Add(b, uint16(g.linkType()), false, uint16(0))
+	}
+	for _, s := range capturetest.Services(1) {
+		f.Add(capturetest.Build(s.Frame()), uint16(capture.LinkEthernet), false, uint16(0))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, lt uint16, vlanValid bool, tci uint16) {
 		var p capture.Packet

@@ -210,6 +210,10 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		write("FuzzDecode", fmt.Sprintf("golden%02d", i),
 			fmt.Sprintf("[]byte(%s)\nuint16(%d)\nbool(%v)\nuint16(%d)\n", strconv.Quote(string(g.build())), g.linkType(), i%2 == 0, 5<<13|85))
 	}
+	for i, s := range capturetest.Services(1) {
+		write("FuzzDecode", fmt.Sprintf("service%02d", i),
+			fmt.Sprintf("[]byte(%s)\nuint16(%d)\nbool(%v)\nuint16(%d)\n", strconv.Quote(string(capturetest.Build(s.Frame()))), capture.LinkEthernet, i%2 == 0, 5<<13|85))
+	}
 	for _, name := range []string{"ipv4_rtp.pcap", "qinq_rtp.pcap", "sll2_rtp.pcap", "truncated_ipv4.pcap"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {

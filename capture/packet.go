@@ -133,6 +133,12 @@ const (
 // a nil error; a truncated or malformed frame returns an error from
 // errors.go.
 //
+// A UDP datagram is RTP (KindRTP) when it passes Wireshark's RTP heuristic
+// (version 2, payload type outside 72-76, a header that fits) and neither
+// of its ports belongs to a well-known service (ServicePort: DNS, NBNS,
+// mDNS, NTP, SNMP, syslog, DHCP, SIP, ...); RTCP (KindRTCP) likewise by its
+// packet type. Anything else over UDP is KindUDP.
+//
 // The frames that make up nearly all of a voice capture take one straight
 // pass here: Ethernet, no tag or one 802.1Q tag (in the frame or from the
 // kernel, not both), IPv4 without options or fragmentation, UDP, RTP
@@ -180,10 +186,10 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	}
 	total := int(binary.BigEndian.Uint16(h[2:4]))
 	ulen := int(binary.BigEndian.Uint16(h[24:26]))
-	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 {
+	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
+	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 || servicePorts2(ports) {
 		return p.decode(frame, lt, info)
 	}
-	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
 	ssrc := binary.BigEndian.Uint32(h[36:40])
 	n := 0
 	if tagged {
@@ -395,12 +401,13 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	p.key3 |= uint32(vlan)
 	p.UDP = b[8:ulen]
 	p.Kind = KindUDP
-	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 {
+	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 || servicePorts2(uint32(sport)<<16|uint32(dport)) {
 		return nil
 	}
 	// The same test as common RTP heuristics (Wireshark's among them):
 	// version 2, then RTCP by its packet type, and RTP unless the payload
-	// type falls in the range RTCP would occupy (RFC 5761, section 4).
+	// type falls in the range RTCP would occupy (RFC 5761, section 4). A
+	// well-known service's port (heuristic.go) rules both out first.
 	switch pt := p.UDP[1]; {
 	case pt >= rtcpSR && pt <= rtcpPSFB:
 		p.Kind = KindRTCP

@@ -89,12 +89,21 @@ type StreamStats struct {
 	Jitter   float64
 	MaxDelta float64 // largest gap between consecutive arrivals, ms
 
-	// LostNetwork and LostCapture split the packets missing at sequence
-	// gaps: a gap that opened while the capture's kernel counters reported
-	// drops is "possibly lost in capture", any other "lost on the network".
-	// Packets that arrive late to fill a gap are not subtracted.
+	// LostNetwork and LostCapture split the RFC 3550 cumulative loss
+	// (Lost, expected - received, taken as 0 when duplicates make it
+	// negative), so LostNetwork + LostCapture = max(Lost, 0): a reordered
+	// packet that arrives in the end is not lost. LostCapture counts the
+	// packets missing at sequence gaps that overlap a kernel drop (the
+	// capture's drop counter moved between the stream's previous packet
+	// and the one after the gap), at most as many as the kernel dropped
+	// then; the rest of the loss happened on the network.
 	LostNetwork uint64
 	LostCapture uint64
+	// Sequential is true once two packets with consecutive sequence numbers
+	// arrived one after the other: the probation of RFC 3550 appendix A.1
+	// (MIN_SEQUENTIAL 2). A UDP flow taken for RTP by chance rarely passes
+	// it; a single stray RTP packet does not.
+	Sequential bool
 
 	WSLost       int64   // tshark's Lost
 	WSMaxDelta   float64 // tshark's Max Delta (ms)
@@ -153,11 +162,11 @@ type cold struct {
 	window   [2]uint64 // bit i: maxExt-i was seen (as of maxExt, less slot.run)
 	dups     uint64
 	ooo      uint64
-	lostNet  uint64
-	lostCap  uint64
+	lostCap  uint64 // packets missing at gaps that overlap a kernel drop, at most the drops
 	cycles   uint32 // tshark's sequence cycles
 	startSeq uint16 // tshark's start_seq_nr
 	stopSeq  uint16 // sequence number of the last packet unless slot.run > 0
+	seqOK    bool   // two consecutive sequence numbers arrived in a row (also when slot.run > 0)
 }
 
 // tickMs is, per 7-bit payload type, float64(rate/1000): the divisor
@@ -183,8 +192,8 @@ type StreamTableConfig struct {
 	// forgets it (default 60 s).
 	IdleTimeout time.Duration
 	// Drops, if not nil, is the capture's running count of kernel drops
-	// (LiveSource keeps one); it splits sequence gaps into network and
-	// capture loss.
+	// (LiveSource keeps one); it splits the loss into network and capture
+	// loss (StreamStats.LostCapture).
 	Drops *atomic.Uint64
 }
 
@@ -310,9 +319,10 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		// The in-order packet: the next sequence number, not past fastEnd
 		// (no wrap, no change of tshark's wrap state), the payload type of
 		// the last packet, with a clock rate, not comfort noise, no marker,
-		// and a timestamp not older than the stream's first.
+		// and a timestamp less than 2^31 after the stream's first, modulo
+		// 2^32 (so in tshark's time sequence, across a timestamp wrap too).
 		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || p.mpt != s.fastMPT ||
-			uint64(int64(r.Timestamp)-int64(s.firstTS)) >= 0x80000000 {
+			r.Timestamp-s.firstTS >= 0x80000000 {
 			s.update(&t.cold[i], p, now, drops)
 			return true
 		}
@@ -505,6 +515,7 @@ func (s *slot) catchUp(c *cold) {
 	c.maxExt += int64(r)
 	c.window = shiftWindow(c.window, r, true)
 	c.stopSeq = s.maxSeq
+	c.seqOK = true
 	s.run = 0
 }
 
@@ -539,13 +550,12 @@ func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
 	ext := c.maxExt + int64(int16(h.SequenceNumber-uint16(c.maxExt)))
 	switch d := ext - c.maxExt; {
 	case d > 0:
-		if d > 1 {
-			gap := uint64(d - 1)
-			if drops != s.drops {
-				c.lostCap += gap
-			} else {
-				c.lostNet += gap
-			}
+		if d == 1 {
+			c.seqOK = true
+		} else if drops != s.drops {
+			// Of the gap, no more than the kernel dropped since the
+			// stream's previous packet can have been lost in capture.
+			c.lostCap += min(uint64(d-1), drops-s.drops)
 		}
 		c.window = shiftWindow(c.window, uint64(d), false)
 		c.window[0] |= 1
@@ -595,9 +605,12 @@ func (s *slot) wsUpdate(c *cold, p *Packet, now int64) {
 	h := &p.RTP
 	cur := nsToMs(now)
 	seq := h.SequenceNumber
+	// tshark's in_time_sequence: the timestamp is less than 2^31 after the
+	// stream's first, directly or across the wrap at 2^32 (where tshark
+	// counts 0xffffffff - first + timestamp, one less than the distance).
 	d := h.Timestamp - s.firstTS
 	inTime := (s.firstTS <= h.Timestamp && d < 0x80000000) ||
-		(s.firstTS > h.Timestamp && uint64(s.firstTS)+uint64(0xffffffff-h.Timestamp) < 0x80000000)
+		(s.firstTS > h.Timestamp && uint64(0xffffffff-s.firstTS)+uint64(h.Timestamp) < 0x80000000)
 
 	switch {
 	case seq < c.startSeq && inTime && !s.under:
@@ -650,6 +663,8 @@ func (s *slot) stats(c *cold, epoch int64) StreamStats {
 		stopSeq = s.maxSeq
 	}
 	expected := maxExt - c.minExt + 1
+	lost := expected - int64(s.packets)
+	lostCap := min(c.lostCap, uint64(max(lost, 0)))
 	wsExpected := int64(stopSeq) + int64(c.cycles)*0x10000 - int64(c.startSeq) + 1
 	return StreamStats{
 		StreamKey:    c.key,
@@ -663,13 +678,14 @@ func (s *slot) stats(c *cold, epoch int64) StreamStats {
 		BaseSeq:      uint32(c.minExt),
 		HighestSeq:   uint32(maxExt),
 		Expected:     expected,
-		Lost:         expected - int64(s.packets),
+		Lost:         lost,
 		Duplicates:   c.dups,
 		OutOfOrder:   c.ooo,
 		Jitter:       s.jitter,
 		MaxDelta:     float64(s.maxDelta) / 1e6,
-		LostNetwork:  c.lostNet,
-		LostCapture:  c.lostCap,
+		LostNetwork:  uint64(max(lost, 0)) - lostCap,
+		LostCapture:  lostCap,
+		Sequential:   c.seqOK || s.run > 0,
 		WSLost:       wsExpected - int64(s.packets),
 		WSMaxDelta:   s.wsMaxDelta,
 		WSMaxJitter:  s.maxJitter,

@@ -24,8 +24,8 @@ type refStream struct {
 	dups, ooo       uint64
 	maxDelta        int64
 	drops           uint64
-	lostNet         uint64
 	lostCap         uint64
+	sequential      bool
 	ws              refWS
 }
 
@@ -64,12 +64,11 @@ func (s *refStream) update(h *RTPHeader, now int64, drops uint64) {
 	ext := s.maxExt + int64(int16(h.SequenceNumber-uint16(s.maxExt)))
 	switch d := ext - s.maxExt; {
 	case d > 0:
-		if d > 1 {
-			if drops != s.drops {
-				s.lostCap += uint64(d - 1)
-			} else {
-				s.lostNet += uint64(d - 1)
-			}
+		if d == 1 {
+			s.sequential = true
+		}
+		if d > 1 && drops != s.drops {
+			s.lostCap += min(uint64(d-1), drops-s.drops)
 		}
 		for i := int64(0); i < d; i++ { // bit by bit, unlike the table
 			s.window[1] = s.window[1]<<1 | s.window[0]>>63
@@ -99,7 +98,7 @@ func (s *refStream) update(h *RTPHeader, now int64, drops uint64) {
 	cur := nsToMs(now)
 	seq := h.SequenceNumber
 	inTime := (w.firstTS <= h.Timestamp && h.Timestamp-w.firstTS < 0x80000000) ||
-		(w.firstTS > h.Timestamp && uint64(w.firstTS)+uint64(0xffffffff-h.Timestamp) < 0x80000000)
+		(w.firstTS > h.Timestamp && uint64(0xffffffff-w.firstTS)+uint64(h.Timestamp) < 0x80000000)
 	switch {
 	case seq < w.startSeq && inTime && !w.under:
 		w.cycles++
@@ -140,13 +139,15 @@ func (s *refStream) update(h *RTPHeader, now int64, drops uint64) {
 func (s *refStream) check(t *testing.T, step int, got StreamStats) {
 	t.Helper()
 	expected := s.maxExt - s.minExt + 1
+	lost := max(expected-int64(s.packets), 0)
+	lostCap := min(s.lostCap, uint64(lost))
 	w := &s.ws
 	want := StreamStats{
 		StreamKey: got.StreamKey, PayloadType: s.pt, Codec: CodecName(s.pt), ClockRate: ClockRate(s.pt),
 		First: got.First, Last: got.Last, Packets: s.packets, Bytes: s.bytes,
 		BaseSeq: uint32(s.minExt), HighestSeq: uint32(s.maxExt), Expected: expected, Lost: expected - int64(s.packets),
 		Duplicates: s.dups, OutOfOrder: s.ooo, Jitter: w.jitter, MaxDelta: float64(s.maxDelta) / 1e6,
-		LostNetwork: s.lostNet, LostCapture: s.lostCap,
+		LostNetwork: uint64(lost) - lostCap, LostCapture: lostCap, Sequential: s.sequential,
 		WSLost:     int64(w.stopSeq) + int64(w.cycles)*0x10000 - int64(w.startSeq) + 1 - int64(w.total),
 		WSMaxDelta: w.maxDelta, WSMaxJitter: w.maxJitter, WSMeanJitter: w.meanJitter,
 	}

@@ -80,10 +80,16 @@ func TestStreamSequence(t *testing.T) {
 		{"loss across the wrap", seqs(65530, 12, 65535, 0, 1), 12, 3, 0, 0, 1<<16 + 5, 65530, 3, 0},
 		{"duplicate", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 2, at: 30 * ms}, {seq: 3, at: 40 * ms}}, 3, -1, 1, 0, 3, 1, 0, 0},
 		{"late duplicate", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 3, at: 40 * ms}, {seq: 2, at: 50 * ms}}, 3, -1, 1, 0, 3, 1, 0, 0},
-		{"reordered", []pkt{{seq: 1}, {seq: 3, at: 20 * ms}, {seq: 2, at: 30 * ms}, {seq: 4, at: 40 * ms}}, 4, 0, 0, 1, 4, 1, 1, 0},
+		{"reordered", []pkt{{seq: 1}, {seq: 3, at: 20 * ms}, {seq: 2, at: 30 * ms}, {seq: 4, at: 40 * ms}}, 4, 0, 0, 1, 4, 1, 0, 0},
 		{"reordered first packet", []pkt{{seq: 11}, {seq: 10, at: 5 * ms}, {seq: 12, at: 20 * ms}}, 3, 0, 0, 1, 12, 10, 0, 0},
-		{"reordered across the wrap", []pkt{{seq: 65535}, {seq: 1, at: 20 * ms}, {seq: 0, at: 25 * ms}, {seq: 2, at: 40 * ms}}, 4, 0, 0, 1, 1<<16 + 2, 65535, 1, 0},
+		{"reordered across the wrap", []pkt{{seq: 65535}, {seq: 1, at: 20 * ms}, {seq: 0, at: 25 * ms}, {seq: 2, at: 40 * ms}}, 4, 0, 0, 1, 1<<16 + 2, 65535, 0, 0},
+		{"loss and a reordered packet", []pkt{{seq: 1}, {seq: 3, at: 20 * ms}, {seq: 5, at: 40 * ms}, {seq: 2, at: 45 * ms}, {seq: 6, at: 60 * ms}}, 6, 1, 0, 1, 6, 1, 1, 0},
 		{"gap during capture drops", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 6, at: 100 * ms, drops: 40}, {seq: 7, at: 120 * ms, drops: 40}, {seq: 9, at: 160 * ms, drops: 40}}, 9, 4, 0, 0, 9, 1, 1, 3},
+		{"gap larger than the drops", []pkt{{seq: 1}, {seq: 2, at: 20 * ms}, {seq: 9, at: 160 * ms, drops: 2}, {seq: 10, at: 180 * ms, drops: 2}}, 10, 6, 0, 0, 10, 1, 4, 2},
+		{"drops without a gap", []pkt{{seq: 1}, {seq: 2, at: 20 * ms, drops: 5}, {seq: 3, at: 40 * ms, drops: 9}, {seq: 5, at: 80 * ms, drops: 9}}, 5, 1, 0, 0, 5, 1, 1, 0},
+		{"network loss while the kernel drops", []pkt{{seq: 1}, {seq: 3, at: 40 * ms, drops: 1}, {seq: 4, at: 60 * ms, drops: 2}, {seq: 6, at: 100 * ms, drops: 2}, {seq: 9, at: 160 * ms, drops: 3}}, 9, 4, 0, 0, 9, 1, 2, 2},
+		{"late packet fills a capture gap", []pkt{{seq: 1}, {seq: 3, at: 40 * ms, drops: 7}, {seq: 2, at: 45 * ms, drops: 7}, {seq: 4, at: 60 * ms, drops: 7}}, 4, 0, 0, 1, 4, 1, 0, 0},
+		{"duplicates offset loss (RFC 3550)", []pkt{{seq: 1}, {seq: 3, at: 40 * ms}, {seq: 3, at: 45 * ms}, {seq: 4, at: 60 * ms}}, 4, 0, 1, 0, 4, 1, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -276,3 +276,124 @@ func WritePcapng(w io.Writer, lt capture.LinkType, frames [][]byte, times []time
 	}
 	return pw.Flush()
 }
+
+// Service is one datagram of a well-known UDP service whose first byte
+// falls in 0x80-0xbf, so that it passes a test for RTP version 2 (and
+// mostly the whole RTP heuristic): what a SPAN port carries besides calls.
+type Service struct {
+	Name     string
+	Src, Dst netip.AddrPort
+	Payload  []byte
+}
+
+// Frame returns the service's datagram as an Ethernet frame.
+func (s Service) Frame() Frame {
+	return Frame{SrcMAC: [6]byte{2, 0, 0, 0, 0, 0x51}, DstMAC: [6]byte{2, 0, 0, 0, 0, 0x52}, Src: s.Src, Dst: s.Dst, UDPRaw: s.Payload}
+}
+
+// dnsName encodes a domain name as DNS labels.
+func dnsName(name string) []byte {
+	var b []byte
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			b = append(b, byte(i-start))
+			b = append(b, name[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(b, 0)
+}
+
+// dnsQuery returns a DNS message with one question (and one A answer
+// when response is set).
+func dnsQuery(id, flags uint16, name string, qtype uint16, response bool) []byte {
+	b := binary.BigEndian.AppendUint16(nil, id)
+	b = binary.BigEndian.AppendUint16(b, flags)
+	an := uint16(0)
+	if response {
+		an = 1
+	}
+	b = binary.BigEndian.AppendUint16(b, 1)
+	b = binary.BigEndian.AppendUint16(b, an)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, dnsName(name)...)
+	b = binary.BigEndian.AppendUint16(b, qtype)
+	b = binary.BigEndian.AppendUint16(b, 1) // IN
+	if response {
+		b = append(b, 0xc0, 12) // pointer to the question's name
+		b = binary.BigEndian.AppendUint16(b, 1)
+		b = binary.BigEndian.AppendUint16(b, 1)
+		b = binary.BigEndian.AppendUint32(b, 300)
+		b = binary.BigEndian.AppendUint16(b, 4)
+		b = append(b, 192, 0, 2, 10)
+	}
+	return b
+}
+
+// nbnsName encodes a NetBIOS name (first-level encoding, RFC 1001).
+func nbnsName(name string) []byte {
+	var n [16]byte
+	for i := range n {
+		n[i] = ' '
+	}
+	copy(n[:15], name)
+	n[15] = 0
+	b := []byte{32}
+	for _, c := range n {
+		b = append(b, 'A'+c>>4, 'A'+c&0x0f)
+	}
+	return append(b, 0)
+}
+
+// Services returns n datagrams (n ≥ 1) of each of these services, in turn:
+// DNS query and response (53), NBNS name query broadcast (137), mDNS
+// (5353), LLMNR (5355), NTP client and server (123, leap indicator 2), IKE
+// SA_INIT (500, initiator SPI starting 0x9c), SNMP (161), SNMP trap (162),
+// syslog (514), DHCP (67/68) and DHCPv6 (546/547). Transaction IDs, SPIs
+// and sequence numbers count up from one datagram of a service to the
+// next, so that read as RTP they would even look like a stream. The first
+// five are well-formed messages of their protocols; the others carry a
+// first byte that the protocol does not use there but a datagram on that
+// port may still hold.
+func Services(n int) []Service {
+	n = max(n, 1)
+	ap := netip.MustParseAddrPort
+	var out []Service
+	for i := 0; i < n; i++ {
+		k := uint16(i)
+		ntp := func(first byte) []byte {
+			b := make([]byte, 48)
+			b[0], b[1], b[2], b[3] = first, 2, 6, 0xec
+			binary.BigEndian.PutUint32(b[40:], 0xe9000000+uint32(i))
+			return b
+		}
+		ike := make([]byte, 28)
+		binary.BigEndian.PutUint64(ike[0:], 0x9c5a3e01_00000000+uint64(i)) // initiator SPI
+		ike[17], ike[18], ike[19] = 0x20, 34, 0x08                         // version 2.0, IKE_SA_INIT, initiator
+		binary.BigEndian.PutUint32(ike[24:], 28)
+		snmp := []byte{0xa0, 0x1c, 0x02, 0x04, 0x80, 0, byte(k >> 8), byte(k), 0x02, 0x01, 0, 0x02, 0x01, 0, 0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08, 0x2b, 6, 1, 2, 1, 1, 1, 0, 0x05, 0}
+		syslog := append([]byte{0x80, 0, byte(k >> 8), byte(k)}, "<134>1 2026-01-02T03:04:05Z pbx sip - - - registration refreshed"...)
+		dhcp := make([]byte, 240)
+		dhcp[0], dhcp[1], dhcp[2] = 0x81, 1, 6 // op (not BOOTREQUEST), htype Ethernet, hlen
+		binary.BigEndian.PutUint32(dhcp[4:], 0x3903f326+uint32(i))
+		copy(dhcp[236:], []byte{99, 130, 83, 99})
+		dhcp6 := []byte{0x81, 0x10, byte(k >> 8), byte(k), 0, 1, 0, 10, 0, 3, 0, 1, 0x02, 0, 0, 0, 0, 0x51}
+		out = append(out,
+			Service{"DNS query", ap("10.0.0.1:40001"), ap("10.0.0.53:53"), dnsQuery(0x8a00+k, 0x0100, "sip.example.com", 1, false)},
+			Service{"DNS response", ap("10.0.0.53:53"), ap("10.0.0.1:40001"), dnsQuery(0x8a00+k, 0x8180, "sip.example.com", 1, true)},
+			Service{"NBNS name query", ap("10.0.0.1:137"), ap("10.0.0.255:137"), append(dnsQuery(0x9b00+k, 0x0110, "", 0x20, false)[:12], append(nbnsName("PHONE1"), 0, 0x20, 0, 1)...)},
+			Service{"mDNS query", ap("10.0.0.1:5353"), ap("224.0.0.251:5353"), dnsQuery(0xa000+k, 0, "_sip._udp.local", 12, false)},
+			Service{"LLMNR query", ap("10.0.0.1:40003"), ap("224.0.0.252:5355"), dnsQuery(0x8b00+k, 0, "phone1", 1, false)},
+			Service{"NTP client", ap("10.0.0.1:123"), ap("10.0.0.123:123"), ntp(0xa3)},
+			Service{"NTP server", ap("10.0.0.123:123"), ap("10.0.0.1:123"), ntp(0xa4)},
+			Service{"IKE SA_INIT", ap("10.0.0.1:500"), ap("10.0.0.5:500"), ike},
+			Service{"SNMP get", ap("10.0.0.1:40005"), ap("10.0.0.161:161"), snmp},
+			Service{"SNMP trap", ap("10.0.0.161:40007"), ap("10.0.0.1:162"), snmp},
+			Service{"syslog", ap("10.0.0.1:514"), ap("10.0.0.9:514"), syslog},
+			Service{"DHCP", ap("10.0.0.1:68"), ap("10.0.0.67:67"), dhcp},
+			Service{"DHCPv6", ap("[fe80::1]:546"), ap("[ff02::1:2]:547"), dhcp6},
+		)
+	}
+	return out
+}

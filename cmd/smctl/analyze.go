@@ -22,11 +22,17 @@ func newAnalyzeCmd() *cobra.Command {
 		Use:   "analyze FILE",
 		Short: "Per-RTP-stream statistics of a pcap or pcapng file",
 		Long: `Per-RTP-stream statistics of a pcap or pcapng file (Ethernet, Linux cooked
-SLL or SLL2, raw IP; 802.1Q and QinQ tags). Every UDP datagram that looks like
-RTP version 2 counts, whatever its ports. Packets, Lost, Max Delta, Max Jitter
-and Mean Jitter are computed as tshark -z rtp,streams computes them, so the two
-can be compared; the RFC 3550 figures (expected, duplicates, out of order,
-interarrival jitter) are given alongside.`,
+SLL or SLL2, raw IP; 802.1Q and QinQ tags). A UDP datagram counts as RTP when
+it passes tshark's RTP heuristic (version 2, a payload type outside the RTCP
+range 72-76, a header that fits) and neither of its ports is a well-known
+service's (every port below 1024, SIP 5060/5061, mDNS 5353, SSDP 1900, ...):
+DNS, NBNS, NTP, DHCP or SNMP datagrams that happen to look like RTP are not
+streams. Packets, Lost, Max Delta, Max Jitter and Mean Jitter are computed as
+tshark -o rtp.heuristic_rtp:TRUE -z rtp,streams computes them, so the two can
+be compared; the RFC 3550 figures (expected, cumulative loss split into
+network and capture loss, duplicates, out of order, interarrival jitter) are
+given alongside, and "sequential" says whether the stream showed two
+consecutive sequence numbers in a row (RFC 3550's probation).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, _ := cmd.Flags().GetBool("json")
@@ -149,6 +155,7 @@ type analyzeStream struct {
 	JitterMs    float64   `json:"jitter_ms"`
 	LostNetwork uint64    `json:"lost_network"`
 	LostCapture uint64    `json:"lost_capture"`
+	Sequential  bool      `json:"sequential"`
 }
 
 type analyzeCapture struct {
@@ -177,7 +184,7 @@ func newAnalyzeReport(a *capture.Analysis) analyzeReport {
 			MaxDeltaMs: round3(s.WSMaxDelta), MaxJitterMs: round3(s.WSMaxJitter), MeanJitterMs: round3(s.WSMeanJitter),
 			Start: s.First.UTC(), End: s.Last.UTC(), Expected: s.Expected, LostRFC3550: s.Lost,
 			Duplicates: s.Duplicates, OutOfOrder: s.OutOfOrder, JitterMs: round3(s.Jitter),
-			LostNetwork: s.LostNetwork, LostCapture: s.LostCapture,
+			LostNetwork: s.LostNetwork, LostCapture: s.LostCapture, Sequential: s.Sequential,
 		}
 		if s.VLAN != capture.NoVLAN {
 			v := s.VLAN

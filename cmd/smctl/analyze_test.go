@@ -74,7 +74,8 @@ func TestAnalyzeJSON(t *testing.T) {
 	want := map[string]any{
 		"ssrc": "0x1234abcd", "src": "10.0.0.1:40000", "dst": "10.0.0.2:40002", "vlan": 85.0,
 		"payload_type": 0.0, "codec": "PCMU", "packets": 50.0, "lost": 0.0, "lost_rfc3550": 0.0,
-		"expected": 50.0, "duplicates": 1.0, "max_delta_ms": 40.0,
+		"expected": 50.0, "duplicates": 1.0, "max_delta_ms": 40.0, "lost_network": 0.0, "lost_capture": 0.0,
+		"sequential": true,
 	}
 	for k, v := range want {
 		if s[k] != v {
@@ -119,5 +120,37 @@ func TestAnalyzeTableAndErrors(t *testing.T) {
 		if code != tt.code || !strings.Contains(errb.String(), tt.msg) || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line naming %q", tt.args, code, errb.String(), tt.code, tt.msg)
 		}
+	}
+}
+
+// TestAnalyzeServices analyzes capture's golden capture that mixes two
+// calls with DNS, NBNS, mDNS, LLMNR, NTP, IKE, SNMP, syslog, DHCP and
+// DHCPv6 datagrams looking like RTP: only the calls' four streams are
+// reported, and the datagrams count as non-RTP.
+func TestAnalyzeServices(t *testing.T) {
+	var out, errb bytes.Buffer
+	path := filepath.Join("..", "..", "capture", "testdata", "services_and_calls.pcap")
+	if code := cli.Run(newRootCmd(), []string{"analyze", path, "--json"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var rep analyzeReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	want := map[string]bool{
+		"10.1.0.10:16384>10.2.0.20:20000": true, "10.2.0.20:20000>10.1.0.10:16384": true,
+		"10.1.0.11:16386>10.2.0.21:20002": true, "10.2.0.21:20002>10.1.0.11:16386": true,
+	}
+	if len(rep.Streams) != len(want) {
+		t.Errorf("%d streams, want %d", len(rep.Streams), len(want))
+	}
+	for _, s := range rep.Streams {
+		if !want[s.Src+">"+s.Dst] || s.Packets != 50 || s.Lost != 0 || !s.Sequential {
+			t.Errorf("stream %s > %s ssrc %s: %d packets, lost %d, sequential %v; want one of the calls, 50, 0, true",
+				s.Src, s.Dst, s.SSRC, s.Packets, s.Lost, s.Sequential)
+		}
+	}
+	if rep.Capture.RTP != 200 || rep.Capture.Reasons["udp"] != 130 {
+		t.Errorf("capture %+v, want 200 RTP and 130 other UDP", rep.Capture)
 	}
 }
