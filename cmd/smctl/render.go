@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/playout"
 )
@@ -18,45 +25,37 @@ func newRenderCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "render FILE --out OUT.wav",
 		Short: "Decode the RTP of a capture through the jitter buffer into a WAV file",
-		Long: `Decode the RTP of a pcap or pcapng capture through the same jitter buffer,
+		Long: `Decode the RTP of a pcap or pcapng capture through the same jitter buffers,
 decoders and mixer as the supervisor service, offline: as fast as possible,
-with the capture's timestamps as the clock. Both directions are mixed (sum
-with saturation) into a 16-bit PCM WAV at 8 kHz, mono unless --stereo.
+with the capture's timestamps as the clock. Every RTP stream (SSRC within
+its addresses and VLAN) has its own jitter buffer, so SSRC changes,
+overlapping calls, stray packets and held calls all render. Both directions
+are mixed (sum with saturation) into a 16-bit PCM WAV at 8 kHz, mono unless
+--stereo.
 
 With --endpoint, RTP from an endpoint is the agent's side and RTP to it the
-customer's; an endpoint is IP or IP:PORT. Without it, the source of the first
-RTP packet is taken as the agent's endpoint.`,
+customer's. An endpoint is written as for "smctl monitor start": IP,
+IP:PORT, IP:PORT-PORT, or a MAC address (desktop mode), each optionally
+prefixed vlanN/. Without --endpoint, the IP address with the most decodable
+RTP (payload types 0, 8, 18 and those mapped with --codec) is taken as the
+agent's endpoint, and named on stderr.
+
+Streams of a payload type that cannot be decoded are named on stderr and
+skipped; when nothing could be decoded, render exits 1 and writes no file.
+The WAV is written next to OUT.wav under a temporary name and renamed when
+complete.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRender(cmd, args[0])
 		},
 	}
 	c.Flags().String("out", "", "WAV file to write")
-	c.Flags().StringArray("endpoint", nil, "keep only RTP to or from this endpoint (IP or IP:PORT); repeatable")
+	c.Flags().StringArray("endpoint", nil, "keep only RTP to or from this endpoint (IP, IP:PORT[-PORT] or MAC, optionally vlanN/...); repeatable")
 	c.Flags().Bool("stereo", false, "agent on the left channel, customer on the right")
 	c.Flags().StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
 	c.Flags().Duration("min-delay", playout.DefaultMinDelay, "jitter buffer's smallest target")
 	c.Flags().Duration("max-delay", playout.DefaultMaxDelay, "jitter buffer's largest target")
 	return c
-}
-
-type endpoint struct {
-	addr netip.Addr
-	port uint16 // 0: any
-}
-
-func (e endpoint) match(a netip.AddrPort) bool {
-	return a.Addr().Unmap() == e.addr && (e.port == 0 || a.Port() == e.port)
-}
-
-func parseEndpoint(s string) (endpoint, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return endpoint{ap.Addr().Unmap(), ap.Port()}, nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return endpoint{addr: a.Unmap()}, nil
-	}
-	return endpoint{}, cli.Usagef("endpoint %q is not an IP address or IP:PORT", s)
 }
 
 func parseCodecMap(specs []string) (map[uint8]playout.Codec, error) {
@@ -66,16 +65,17 @@ func parseCodecMap(specs []string) (map[uint8]playout.Codec, error) {
 
 func runRender(cmd *cobra.Command, path string) error {
 	fl := cmd.Flags()
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	out, _ := fl.GetString("out")
 	if out == "" {
 		return cli.Usagef("smctl render needs --out OUT.wav")
 	}
 	specs, _ := fl.GetStringArray("endpoint")
-	var eps []endpoint
+	var eps []filter.Endpoint
 	for _, s := range specs {
-		e, err := parseEndpoint(s)
+		e, err := filter.ParseEndpoint(s)
 		if err != nil {
-			return err
+			return cli.Usage(err)
 		}
 		eps = append(eps, e)
 	}
@@ -86,7 +86,8 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	minD, _ := fl.GetDuration("min-delay")
 	maxD, _ := fl.GetDuration("max-delay")
-	cfg := playout.Config{MinDelay: minD, MaxDelay: maxD, PayloadTypes: codecs}
+	skips := &skipLog{}
+	cfg := playout.Config{MinDelay: minD, MaxDelay: maxD, PayloadTypes: codecs, Logger: slog.New(skips)}
 	if err := cfg.Validate(); err != nil {
 		return cli.Usage(err)
 	}
@@ -101,40 +102,107 @@ func runRender(cmd *cobra.Command, path string) error {
 		return cli.Usage(err)
 	}
 	defer src.Close()
-	sink, err := playout.CreateWAV(out, channels)
+
+	// The WAV goes to a temporary file beside out, renamed on success: a
+	// failed render leaves nothing behind and never truncates out.
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
-		return cli.Failf("%v", err)
+		return cli.Failf("cannot write %s: %v", out, osErr(err))
 	}
-	st, err := render(src, eps, cfg, sink)
+	tmpPath := tmp.Name()
+	tmp.Close()
+	done := false
+	defer func() {
+		if !done {
+			os.Remove(tmpPath)
+		}
+	}()
+
+	if len(eps) == 0 {
+		pk, err := pickEndpoint(path, codecs)
+		if err != nil {
+			return err
+		}
+		if !pk.addr.IsValid() {
+			return cli.Failf("capture %q holds no RTP", path)
+		}
+		eps = []filter.Endpoint{{IP: pk.addr}}
+		specs = []string{pk.addr.String()}
+		if pk.decodable > 0 {
+			fmt.Fprintf(stderr, "render: no --endpoint given; using %s, the endpoint with the most decodable RTP (%s packets in %s)\n",
+				pk.addr, thousands(pk.decodable), plural(pk.streams, "stream"))
+		} else {
+			fmt.Fprintf(stderr, "render: no --endpoint given and no decodable RTP; using %s, the endpoint with the most RTP (%s packets in %s)\n",
+				pk.addr, thousands(pk.packets), plural(pk.streams, "stream"))
+		}
+	}
+	f := filter.New()
+	f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
+
+	sink, err := playout.CreateWAV(tmpPath, channels)
+	if err != nil {
+		return cli.Failf("cannot write %s: %v", out, osErr(err))
+	}
+	st, err := render(src, f, cfg, sink)
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cli.Failf("write %s: %v", out, cerr)
 	}
 	if err != nil {
 		return err
 	}
+
 	t := st.Total()
 	if t.Packets == 0 {
-		if len(eps) > 0 {
-			return cli.Failf("capture %q holds no RTP to or from %s", path, strings.Join(specs, ", "))
-		}
-		return cli.Failf("capture %q holds no RTP", path)
+		return cli.Failf("capture %q holds no RTP to or from %s", path, strings.Join(specs, ", "))
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "rendered %d packets (%d lost, %d late, %d concealed frames), %.2f s\n",
+	// In order of first packet, retired or not.
+	slices.SortStableFunc(st.Streams, func(a, b playout.StreamStats) int { return a.First.Compare(b.First) })
+	for _, s := range st.Streams {
+		fmt.Fprintln(stdout, streamLine(s, skips.types(s)))
+	}
+	skipped := reportSkipped(stderr, st, skips)
+	if t.Frames == 0 || st.Seconds == 0 {
+		if skipped.streams > 0 {
+			return cli.Failf("capture %q: no RTP to or from %s could be decoded (%s of payload type %s skipped)",
+				path, strings.Join(specs, ", "), plural(skipped.streams, "stream"), joinInts(skipped.types))
+		}
+		return cli.Failf("capture %q: %s to or from %s decoded to no audio (comfort noise, events or invalid payloads only)",
+			path, plural(int(t.Packets), "RTP packet"), strings.Join(specs, ", "))
+	}
+	fmt.Fprintf(stdout, "rendered %d packets (%d lost, %d late, %d concealed frames), %.2f s\n",
 		t.Packets, t.Lost, t.Late, t.Concealed, st.Seconds)
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+	if err := os.Rename(tmpPath, out); err != nil {
+		return cli.Failf("cannot write %s: %v", out, osErr(err))
+	}
+	done = true
+	fmt.Fprintf(stdout, "wrote %s\n", out)
 	return nil
 }
 
-// render feeds the capture's RTP through a Renderer into sink, with the
-// capture's timestamps as the clock.
-func render(src capture.Source, eps []endpoint, cfg playout.Config, sink playout.Sink) (playout.Stats, error) {
+// osErr strips the operation and path from a file system error, for a
+// message that names the path itself.
+func osErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+// render feeds the capture's RTP that f matches through a Renderer into
+// sink, with the capture's timestamps as the clock: each packet goes to
+// the jitter buffer of its stream (direction, addresses and VLAN, SSRC).
+func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink) (playout.Stats, error) {
 	r := playout.NewRenderer(cfg, sink.Channels(), false)
 	defer r.Close()
 	frames := make([][]byte, 64)
 	infos := make([]capture.Info, 64)
 	var p capture.Packet
 	lt := src.LinkType()
-	auto := len(eps) == 0
 	write := func(b []int16) error {
 		if err := sink.Write(b); err != nil {
 			return cli.Failf("%v", err)
@@ -147,22 +215,13 @@ func render(src capture.Source, eps []endpoint, cfg playout.Config, sink playout
 			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
 				continue
 			}
-			if auto {
-				eps = []endpoint{{addr: p.Src.Addr().Unmap(), port: p.Src.Port()}}
-				auto = false
-			}
-			var dir playout.Direction
-			for _, e := range eps {
-				if e.match(p.Src) {
-					dir = playout.FromAgent
-					break
-				}
-				if e.match(p.Dst) {
-					dir = playout.ToAgent
-				}
-			}
-			if dir == 0 {
+			m, ok := f.Match(&p)
+			if !ok {
 				continue
+			}
+			flow := playout.Flow{Src: p.Src, Dst: p.Dst}
+			if v, ok := p.OuterVLAN(); ok {
+				flow.VLAN = v.ID()
 			}
 			ts := infos[i].Timestamp
 			for b := r.Render(ts); len(b) > 0; b = r.Render(ts) {
@@ -170,7 +229,7 @@ func render(src capture.Source, eps []endpoint, cfg playout.Config, sink playout
 					return r.Stats(), err
 				}
 			}
-			r.Push(dir, ts, p.UDP)
+			r.PushFlow(playout.Direction(m.Direction), flow, ts, p.UDP)
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -185,4 +244,290 @@ func render(src capture.Source, eps []endpoint, cfg playout.Config, sink playout
 		}
 	}
 	return r.Stats(), nil
+}
+
+// streamLine describes one rendered stream for stdout.
+func streamLine(s playout.StreamStats, skipped []int) string {
+	codec := s.Codec.String()
+	switch {
+	case s.Frames == 0 && len(skipped) > 0:
+		codec = "PT " + joinInts(skipped) + " (not decoded)"
+	case s.Frames == 0 && s.Codec == playout.CodecUnknown:
+		codec = "-"
+	}
+	mos := "-"
+	if s.MOS > 0 {
+		mos = strconv.FormatFloat(s.MOS, 'f', 2, 64)
+	}
+	return fmt.Sprintf("%-10s ssrc 0x%08x %s %s: %d packets, %d lost, %d late, MOS %s",
+		s.Direction, s.SSRC, s.Flow, codec, s.Packets, s.Lost, s.Late, mos)
+}
+
+type skipSummary struct {
+	streams int
+	types   []int // payload types skipped, in order of first report
+}
+
+// reportSkipped writes one line to w per stream with packets of a payload
+// type that could not be decoded, naming the stream and the types.
+func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
+	var sum skipSummary
+	for _, s := range st.Streams {
+		if s.UnknownCodec == 0 {
+			continue
+		}
+		sum.streams++
+		pts := skips.types(s)
+		what := "of a payload type"
+		if len(pts) > 0 {
+			names := make([]string, len(pts))
+			for i, pt := range pts {
+				names[i] = ptName(pt)
+				if !slices.Contains(sum.types, pt) {
+					sum.types = append(sum.types, pt)
+				}
+			}
+			what = "of payload type " + strings.Join(names, ", ")
+		}
+		reason := "it cannot decode"
+		if why := skips.reason(s); why != "" && !strings.HasPrefix(why, "unknown payload type") {
+			reason = "it cannot decode (" + why + ")"
+		}
+		verb := "skipped stream"
+		if s.Frames > 0 {
+			verb = "stream"
+		}
+		fmt.Fprintf(w, "render: %s ssrc 0x%08x %s (%s): %s %s, which smctl render %s, not rendered\n",
+			verb, s.SSRC, s.Flow, s.Direction, plural(int(s.UnknownCodec), "packet"), what, reason)
+	}
+	return sum
+}
+
+// ptName names a payload type for a message: its number and, for a
+// static type, its codec; a dynamic type suggests --codec.
+func ptName(pt int) string {
+	static := map[int]string{2: "G721", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4/16000", 7: "LPC",
+		9: "G722", 10: "L16 stereo", 11: "L16", 12: "QCELP", 14: "MPA", 15: "G728", 16: "DVI4/11025",
+		17: "DVI4/22050", 25: "CelB", 26: "JPEG", 28: "nv", 31: "H261", 32: "MPV", 33: "MP2T", 34: "H263"}
+	if n, ok := static[pt]; ok {
+		return fmt.Sprintf("%d (%s)", pt, n)
+	}
+	if pt >= 96 && pt <= 127 {
+		return fmt.Sprintf("%d (dynamic; map it with --codec %d=NAME if it is PCMU, PCMA or G729)", pt, pt)
+	}
+	return strconv.Itoa(pt)
+}
+
+// skipLog is the slog.Handler given to the Renderer: it keeps, per stream,
+// the payload types the Renderer reported it could not decode (it reports
+// each once per stream, with the stream's direction, flow and SSRC).
+type skipLog struct {
+	byStream map[string]*skipEntry
+}
+
+type skipEntry struct {
+	types  []int
+	reason string
+}
+
+func skipKey(dir, flow, ssrc string) string { return dir + " " + flow + " " + ssrc }
+
+func (l *skipLog) key(s playout.StreamStats) string {
+	return skipKey(s.Direction.String(), s.Flow.String(), fmt.Sprintf("0x%08x", s.SSRC))
+}
+
+func (l *skipLog) types(s playout.StreamStats) []int {
+	if e := l.byStream[l.key(s)]; e != nil {
+		return e.types
+	}
+	return nil
+}
+
+func (l *skipLog) reason(s playout.StreamStats) string {
+	if e := l.byStream[l.key(s)]; e != nil {
+		return e.reason
+	}
+	return ""
+}
+
+func (l *skipLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *skipLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *skipLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *skipLog) Handle(_ context.Context, r slog.Record) error {
+	var dir, flow, ssrc string
+	pt := -1
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "direction":
+			dir = a.Value.String()
+		case "flow":
+			flow = a.Value.String()
+		case "ssrc":
+			ssrc = a.Value.String()
+		case "payload_type":
+			if a.Value.Kind() == slog.KindInt64 {
+				pt = int(a.Value.Int64())
+			}
+		}
+		return true
+	})
+	if pt < 0 {
+		return nil
+	}
+	if l.byStream == nil {
+		l.byStream = make(map[string]*skipEntry)
+	}
+	k := skipKey(dir, flow, ssrc)
+	e := l.byStream[k]
+	if e == nil {
+		e = &skipEntry{reason: r.Message}
+		l.byStream[k] = e
+	}
+	if !slices.Contains(e.types, pt) {
+		e.types = append(e.types, pt)
+	}
+	return nil
+}
+
+// picked is the endpoint pickEndpoint chose.
+type picked struct {
+	addr      netip.Addr
+	decodable int // decodable RTP packets to or from addr
+	packets   int // RTP packets to or from addr
+	streams   int // streams counted in decodable (or packets when it is 0)
+}
+
+type pickKey struct {
+	src, dst netip.AddrPort
+	vlan     uint16
+	ssrc     uint32
+}
+
+type pickStream struct {
+	decodable, packets int
+	lastSeq            uint16
+	confirmed          bool // sequence numbers advance: a real RTP stream
+}
+
+// pickEndpoint reads the capture at path once and returns the IP address
+// with the most decodable RTP packets (as source or destination), the first
+// seen on a tie; with no decodable RTP, the one with the most RTP. Only
+// streams whose sequence numbers advance are counted, so a flow of another
+// protocol that happens to look like RTP packet by packet is not picked.
+// It returns the zero picked when the capture holds no RTP stream.
+func pickEndpoint(path string, codecs map[uint8]playout.Codec) (picked, error) {
+	src, err := capture.OpenFile(path, capture.FileOptions{})
+	if err != nil {
+		return picked{}, cli.Usage(err)
+	}
+	defer src.Close()
+	streams := make(map[pickKey]*pickStream)
+	var order []pickKey
+	frames := make([][]byte, 64)
+	infos := make([]capture.Info, 64)
+	var p capture.Packet
+	lt := src.LinkType()
+	for {
+		n, err := src.ReadBatch(frames, infos)
+		for i := range n {
+			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
+				continue
+			}
+			k := pickKey{src: p.Src, dst: p.Dst, ssrc: p.RTP.SSRC}
+			if v, ok := p.OuterVLAN(); ok {
+				k.vlan = v.ID()
+			}
+			s := streams[k]
+			if s == nil {
+				s = &pickStream{lastSeq: p.RTP.SequenceNumber}
+				streams[k] = s
+				order = append(order, k)
+			} else {
+				if d := p.RTP.SequenceNumber - s.lastSeq; d >= 1 && d <= 100 {
+					s.confirmed = true
+				}
+				s.lastSeq = p.RTP.SequenceNumber
+			}
+			s.packets++
+			if decodable(p.RTP.PayloadType, codecs) {
+				s.decodable++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return picked{}, cli.Failf("read capture %q: %v", path, err)
+		}
+	}
+	type tally struct {
+		decodable, packets, dstreams, streams int
+	}
+	byAddr := make(map[netip.Addr]*tally)
+	var addrs []netip.Addr // in order of first packet
+	for _, k := range order {
+		s := streams[k]
+		if !s.confirmed {
+			continue
+		}
+		for _, a := range []netip.Addr{k.src.Addr().Unmap(), k.dst.Addr().Unmap()} {
+			t := byAddr[a]
+			if t == nil {
+				t = &tally{}
+				byAddr[a] = t
+				addrs = append(addrs, a)
+			}
+			t.packets += s.packets
+			t.streams++
+			if s.decodable > 0 {
+				t.decodable += s.decodable
+				t.dstreams++
+			}
+		}
+	}
+	var best picked
+	for _, a := range addrs {
+		t := byAddr[a]
+		if t.decodable > best.decodable || (best.decodable == 0 && t.decodable == 0 && t.packets > best.packets) {
+			best = picked{addr: a, decodable: t.decodable, packets: t.packets, streams: t.dstreams}
+			if t.decodable == 0 {
+				best.streams = t.streams
+			}
+		}
+	}
+	return best, nil
+}
+
+// decodable reports whether RTP of payload type pt can be rendered: the
+// static G.711 and G.729 types, or a type mapped to one with --codec.
+func decodable(pt uint8, codecs map[uint8]playout.Codec) bool {
+	if c, ok := codecs[pt]; ok {
+		return c == playout.CodecPCMU || c == playout.CodecPCMA || c == playout.CodecG729
+	}
+	return pt == 0 || pt == 8 || pt == 18
+}
+
+// thousands formats n with commas: 1,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return thousands(n) + " " + what + "s"
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
 }

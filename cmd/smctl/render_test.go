@@ -56,7 +56,7 @@ func readWAVFile(t *testing.T, path string) ([]int16, int) {
 }
 
 // writeCall writes a pcap of a call: agent 10.0.0.1:40000 ↔ customer
-// 10.0.0.2:40002, 20 ms G.711 packets, plus an unrelated stream.
+// 10.0.0.2:40002, 20 ms G.711 packets, plus an unrelated stream between two other addresses.
 func writeCall(t *testing.T, agent, customer []byte) string {
 	t.Helper()
 	a := netip.MustParseAddrPort("10.0.0.1:40000")
@@ -77,7 +77,7 @@ func writeCall(t *testing.T, agent, customer []byte) string {
 		if customer != nil {
 			add(c, a, 0xc, customer[i*160:i*160+160])
 		}
-		add(other, c, 0xbad, ulawTone(160, 3000))
+		add(other, netip.MustParseAddrPort("10.9.9.8:50002"), 0xbad, ulawTone(160, 3000))
 	}
 	path := filepath.Join(t.TempDir(), "call.pcap")
 	var buf bytes.Buffer
