@@ -699,7 +699,14 @@ func (r *Renderer) Stats() Stats {
 
 func (r *Renderer) statsOf(s *stream, active bool) StreamStats {
 	if active {
+		// The delay the stream is played with: the target, or what
+		// its current talkspurt's schedule really gives.
 		s.st.TargetMs = float64(r.target) / 1e6
+		if s.state == stPlaying {
+			if d := max(s.delay, s.lastDelay); d > 0 {
+				s.st.TargetMs = float64(d) / 1e6
+			}
+		}
 	}
 	st := s.stats()
 	st.Active = active

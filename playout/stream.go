@@ -20,7 +20,7 @@ const (
 	// levelWindow is the period over which the buffer level's minimum is
 	// taken to decide a slip or a stretch.
 	levelWindow = 1e9 // ns
-	slipMargin  = 320 // 40 ms above target before a slip
+	slipMargin  = int64(5 * time.Millisecond) // beyond a frame above target before a slip
 	// resyncSeq and resyncTS bound the jumps taken as the same stream;
 	// beyond them the stream restarts (as for a new SSRC).
 	resyncSeq = 1000
@@ -102,6 +102,9 @@ type stream struct {
 	target      int64 // ns: this stream's own need; the Renderer's target is played
 	winEnd      int64
 	winMin      int64 // samples
+	winDelay    int64 // ns: the smallest delay in the window
+	delay       int64 // ns: the largest delay in the window
+	lastDelay   int64 // ns: the largest delay in the last whole window
 	winLate     bool
 
 	st StreamStats
@@ -378,14 +381,23 @@ func (s *stream) measure(ts int64, n int, now int64) {
 		return
 	}
 	lvl := ts + int64(n) - s.playTS
+	// delay is what a packet on the fastest path waits now: from its
+	// arrival to its first sample leaving. The talkspurt's schedule set
+	// it (the target, more if its first packet came late); drift and
+	// slips and stretches move it.
+	delay := s.r.next - (s.playTS+s.baseTransit)*nsPerSample
 	if s.winEnd == 0 {
-		s.winEnd, s.winMin = now+levelWindow, lvl
+		s.winEnd, s.winMin, s.winDelay = now+levelWindow, lvl, delay
 	}
 	s.winMin = min(s.winMin, lvl)
+	s.winDelay = min(s.winDelay, delay)
+	s.delay = max(s.delay, delay)
 	if now >= s.winEnd {
 		tgt := s.r.target / nsPerSample
 		switch {
-		case s.winMin > tgt+slipMargin:
+		case s.winDelay > s.r.target+int64(s.frame)*nsPerSample+slipMargin && s.winMin > int64(2*s.frame):
+			// A whole frame more delay than the target asks, all
+			// window long: skip a frame.
 			s.slipPending = true
 		case s.winLate && s.winMin < tgt/2,
 			s.winMin < int64(max(s.frame, blockLen))+blockLen/2:
@@ -396,6 +408,7 @@ func (s *stream) measure(ts int64, n int, now int64) {
 			s.strPending = true
 		}
 		s.winEnd, s.winMin, s.winLate = now+levelWindow, math.MaxInt64, false
+		s.winDelay, s.lastDelay, s.delay = math.MaxInt64, s.delay, 0
 	}
 }
 
@@ -441,7 +454,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			s.lastEnd = p.ts
 			s.nextSeq = p.seq
 			s.underrun = 0
-			s.winEnd = 0
+			s.winEnd, s.delay, s.lastDelay = 0, 0, 0
 			s.dec.newTalkspurt()
 		} else {
 			s.state = stIdle
