@@ -19,7 +19,7 @@ const (
 	maxUnderrun = 480 // 60 ms
 	// levelWindow is the period over which the buffer level's minimum is
 	// taken to decide a slip or a stretch.
-	levelWindow = 1e9 // ns
+	levelWindow = 1e9                         // ns
 	slipMargin  = int64(5 * time.Millisecond) // beyond a frame above target before a slip
 	// resyncSeq and resyncTS bound the jumps taken as the same stream;
 	// beyond them the stream restarts (as for a new SSRC).
