@@ -238,6 +238,14 @@ func (o ListenOptions) Check(m *Manifest, agent string, pcm []int16) ListenResul
 	// Steps run past the manifest's end, where every leg is inactive, as
 	// far as the audio can reach at any offset tried.
 	steps := int(first/(10*time.Millisecond)) + search + hops
+	want := make([][]int8, steps+1) // the tones' strict states at each step
+	for c := range want {
+		from := time.Duration(c) * 10 * time.Millisecond
+		want[c] = make([]int8, nMon)
+		for ti, t := range tones[:nMon] {
+			want[c][ti] = int8(state(t.legs, from, from+o.Window, 0, true))
+		}
+	}
 	for d := -search; d <= search; d++ {
 		score, n := 0.0, 0
 		for c := 0; c <= steps; c++ {
@@ -245,13 +253,12 @@ func (o ListenOptions) Check(m *Manifest, agent string, pcm []int16) ListenResul
 			if h < 0 {
 				continue
 			}
-			from := time.Duration(c) * 10 * time.Millisecond
-			for ti, t := range tones[:nMon] {
+			for ti := range nMon {
 				lv := -80.0
 				if h < hops {
 					lv = max(-80, min(0, level[h][ti]))
 				}
-				switch state(t.legs, from, from+o.Window, 0, true) {
+				switch want[c][ti] {
 				case stActive:
 					score += lv + 40
 					n++
