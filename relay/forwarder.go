@@ -55,6 +55,14 @@ type SenderStats struct {
 // supervisor never blocks the caller or other supervisors. Forward is safe
 // for concurrent use and does not allocate once warm. Close stops every
 // sender and waits.
+//
+// To a supervisor that lists FeatureSessions in its hello, each connection
+// announces a session (SessionNotice, state started, with its agent)
+// before the session's first media frame on that connection, so the
+// supervisor knows the agent by the time it opens the session's output.
+// A session is announced stopped after its queued media once Sync no
+// longer lists it, or when Retain or Sync closes the connection because no
+// session uses that supervisor any more.
 type Forwarder struct {
 	cfg      ForwarderConfig
 	log      *slog.Logger
@@ -99,7 +107,7 @@ func (f *Forwarder) Forward(sess *filter.Session, p *MediaPacket) {
 			return
 		}
 	}
-	s.enqueue(sess.ID, p)
+	s.enqueue(sess, p)
 }
 
 func (f *Forwarder) add(addr string) *sender {
@@ -122,8 +130,32 @@ func (f *Forwarder) add(addr string) *sender {
 	return s
 }
 
+// Sync is Retain for the supervisors of sessions, the sessions this
+// capture server now pushes: it also announces stopped, on each
+// connection, the sessions announced there that sessions no longer lists
+// (stopped, or captured by another server now), once the media queued
+// before the call has been sent. Call it after every change of sessions.
+func (f *Forwarder) Sync(sessions []*filter.Session) {
+	by := map[string]map[string]bool{}
+	var keep []string
+	for _, x := range sessions {
+		if by[x.Supervisor] == nil {
+			by[x.Supervisor] = map[string]bool{}
+			keep = append(keep, x.Supervisor)
+		}
+		by[x.Supervisor][x.ID] = true
+	}
+	for addr, s := range *f.senders.Load() {
+		if ids := by[addr]; ids != nil {
+			s.endSessions(func(id string) bool { return !ids[id] })
+		}
+	}
+	f.Retain(keep)
+}
+
 // Retain closes the connections to supervisors not in keep (no session
-// uses them any more), after flushing what they have queued.
+// uses them any more), after flushing what they have queued and announcing
+// stopped the sessions announced on them.
 func (f *Forwarder) Retain(keep []string) {
 	f.mu.Lock()
 	old := *f.senders.Load()
@@ -144,6 +176,7 @@ func (f *Forwarder) Retain(keep []string) {
 	f.retiring.Add(len(gone))
 	f.mu.Unlock()
 	for _, s := range gone {
+		s.endSessions(func(string) bool { return true })
 		go func() {
 			defer f.retiring.Done()
 			s.close(true)
@@ -168,7 +201,7 @@ func (f *Forwarder) Flush(ctx context.Context) error {
 		empty := true
 		for _, s := range *f.senders.Load() {
 			s.mu.Lock()
-			if s.n > 0 || s.inflight {
+			if s.pendingLocked() || s.inflight {
 				empty = false
 			}
 			s.mu.Unlock()
@@ -201,6 +234,7 @@ func (f *Forwarder) Close() error {
 
 type queued struct {
 	session string
+	sess    *filter.Session
 	p       MediaPacket
 	buf     []byte
 }
@@ -213,10 +247,17 @@ type sender struct {
 	q         []queued // ring
 	head, n   int
 	inflight  bool
-	stopped   bool     // no more packets are taken
-	lastBatch int      // packets in the last fill, owned by run
-	sess      []string // fill's scratch: sessions in the batch
-	ord       []int32  // fill's scratch: session ordinal per packet
+	stopped   bool              // no more packets are taken
+	lastBatch int               // packets in the last fill, owned by run
+	sess      []string          // fill's scratch: sessions in the batch
+	sessp     []*filter.Session // fill's scratch: the same sessions
+	ord       []int32           // fill's scratch: session ordinal per packet
+	// notices says the connection's supervisor takes session notices;
+	// announced holds the sessions announced started on it; stops the
+	// sessions to announce stopped once the queue is empty.
+	notices   bool
+	announced map[string]*filter.Session
+	stops     []string
 	state     string
 	lastErr   string
 	wake      chan struct{}
@@ -236,7 +277,7 @@ func newSender(f *Forwarder, addr string) *sender {
 	return s
 }
 
-func (s *sender) enqueue(session string, p *MediaPacket) {
+func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 	s.mu.Lock()
 	if s.stopped {
 		// Raced with Retain or Close: the sender is gone.
@@ -257,7 +298,8 @@ func (s *sender) enqueue(session string, p *MediaPacket) {
 		data = data[:maxMediaData]
 	}
 	e.buf = append(e.buf[:0], data...)
-	e.session = session
+	e.session = sess.ID
+	e.sess = sess
 	e.p = *p
 	e.p.Data = e.buf
 	s.mu.Unlock()
@@ -265,6 +307,48 @@ func (s *sender) enqueue(session string, p *MediaPacket) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// pendingLocked reports whether media or stop notices wait to be sent.
+func (s *sender) pendingLocked() bool { return s.n > 0 || len(s.stops) > 0 }
+
+// endSessions queues a stop notice for every announced session for which
+// gone is true (and not already queued), and wakes the sender.
+func (s *sender) endSessions(gone func(id string) bool) {
+	s.mu.Lock()
+	added := false
+	for id := range s.announced {
+		if !gone(id) || contains(s.stops, id) {
+			continue
+		}
+		s.stops = append(s.stops, id)
+		added = true
+	}
+	s.mu.Unlock()
+	if added {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func contains(list []string, x string) bool {
+	for _, v := range list {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// connected records what the supervisor of a new connection takes; no
+// session is announced on it yet.
+func (s *sender) connected(h Hello) {
+	s.mu.Lock()
+	s.notices = h.HasFeature(FeatureSessions)
+	s.announced = map[string]*filter.Session{}
+	s.mu.Unlock()
 }
 
 func (s *sender) stats() SenderStats {
@@ -289,6 +373,7 @@ func (s *sender) discard() {
 	s.stopped = true
 	s.dropped.Add(uint64(s.n))
 	s.n = 0
+	s.stops = nil
 	s.mu.Unlock()
 }
 
@@ -321,7 +406,7 @@ func (s *sender) run() {
 				return
 			}
 			s.mu.Lock()
-			empty := s.n == 0
+			empty := !s.pendingLocked()
 			s.mu.Unlock()
 			if empty {
 				return
@@ -336,7 +421,9 @@ func (s *sender) run() {
 		nc, err := dial(ctx, s.addr, s.f.cfg.Dial)
 		if err == nil {
 			c := newConn(nc, 0)
-			if _, err = clientHello(c, RoleCapture, s.f.cfg.Name, 5*time.Second); err == nil {
+			var h Hello
+			if h, err = clientHello(c, RoleCapture, s.f.cfg.Name, 5*time.Second); err == nil {
+				s.connected(h)
 				s.setState("connected", nil)
 				s.f.log.Info("connected to supervisor", "supervisor", s.addr)
 				backoff = 50 * time.Millisecond
@@ -433,7 +520,7 @@ func (s *sender) stream(c *conn) error {
 		case <-s.stop:
 			if s.drain.Load() {
 				s.mu.Lock()
-				empty := s.n == 0
+				empty := !s.pendingLocked()
 				s.mu.Unlock()
 				if !empty {
 					continue
@@ -447,12 +534,14 @@ func (s *sender) stream(c *conn) error {
 // fill moves up to 16 media frames' worth of queued packets into wb. The
 // packets are grouped by session (one media frame per session, or more
 // when a session has more than BatchMax), keeping each session's order.
+// A session not yet announced on the connection is announced before its
+// first frame; once the queue is empty, the queued stop notices follow.
 func (s *sender) fill(wb []byte) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastBatch = 0
 	if s.n == 0 {
-		return wb
+		return s.appendStops(wb)
 	}
 	k := s.n
 	if limit := 16 * s.f.cfg.BatchMax; k > limit {
@@ -461,6 +550,7 @@ func (s *sender) fill(wb []byte) []byte {
 	// Number the sessions in order of first appearance; entries of one
 	// session share the string's data, so comparisons are cheap.
 	s.sess = s.sess[:0]
+	s.sessp = s.sessp[:0]
 	s.ord = s.ord[:0]
 	last := -1
 	for i := 0; i < k; i++ {
@@ -475,12 +565,14 @@ func (s *sender) fill(wb []byte) []byte {
 			}
 			if last < 0 {
 				s.sess = append(s.sess, id)
+				s.sessp = append(s.sessp, s.q[(s.head+i)%len(s.q)].sess)
 				last = len(s.sess) - 1
 			}
 		}
 		s.ord = append(s.ord, int32(last))
 	}
 	for o := range s.sess {
+		wb = s.announce(wb, s.sessp[o])
 		start := -1 // index in wb of the current frame's header
 		count := 0
 		size := 0
@@ -512,6 +604,50 @@ func (s *sender) fill(wb []byte) []byte {
 	s.n -= k
 	s.lastBatch = k
 	s.inflight = true
+	if s.n == 0 {
+		wb = s.appendStops(wb)
+	}
+	return wb
+}
+
+// announce appends a started notice for sess unless the connection does
+// not take notices or sess was announced on it. Called with mu held.
+func (s *sender) announce(wb []byte, sess *filter.Session) []byte {
+	if !s.notices || sess == nil || s.announced[sess.ID] != nil {
+		return wb
+	}
+	s.announced[sess.ID] = sess
+	out, err := AppendJSON(wb, MsgSession, SessionNotice{Session: sess.ID, Agent: sess.Agent,
+		State: SessionStarted, Record: sess.Record, Server: s.f.cfg.Name})
+	if err != nil {
+		return wb
+	}
+	return out
+}
+
+// appendStops appends the queued stop notices (when the connection takes
+// them) and forgets them. Called with mu held.
+func (s *sender) appendStops(wb []byte) []byte {
+	if len(s.stops) == 0 {
+		return wb
+	}
+	for _, id := range s.stops {
+		if !s.notices {
+			break
+		}
+		n := SessionNotice{Session: id, State: SessionStopped, Server: s.f.cfg.Name}
+		if sess := s.announced[id]; sess != nil {
+			n.Agent, n.Record = sess.Agent, sess.Record
+		}
+		delete(s.announced, id)
+		if out, err := AppendJSON(wb, MsgSession, n); err == nil {
+			wb = out
+		}
+	}
+	s.stops = s.stops[:0]
+	if len(wb) > 0 {
+		s.inflight = true
+	}
 	return wb
 }
 

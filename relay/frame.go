@@ -23,6 +23,7 @@ const (
 	MsgError         MsgType = 0x06
 	MsgStatus        MsgType = 0x07
 	MsgStatusReply   MsgType = 0x08
+	MsgSession       MsgType = 0x09
 	MsgMedia         MsgType = 0x10
 )
 
@@ -44,6 +45,8 @@ func (t MsgType) String() string {
 		return "status"
 	case MsgStatusReply:
 		return "status-reply"
+	case MsgSession:
+		return "session"
 	case MsgMedia:
 		return "media"
 	}

@@ -20,6 +20,24 @@ type Hello struct {
 	Version  int    `json:"version,omitempty"`
 	Role     string `json:"role"`
 	Name     string `json:"name,omitempty"`
+	// Features lists the optional messages the sender accepts within
+	// the version: FeatureSessions. A sender must not send an optional
+	// message its peer did not list.
+	Features []string `json:"features,omitempty"`
+}
+
+// FeatureSessions, listed in a supervisor service's hello, says that it
+// takes session notices (MsgSession).
+const FeatureSessions = "sessions"
+
+// HasFeature reports whether h lists feature.
+func (h *Hello) HasFeature(feature string) bool {
+	for _, f := range h.Features {
+		if f == feature {
+			return true
+		}
+	}
+	return false
 }
 
 // StartMonitor asks a capture server to monitor an agent. Session is empty
@@ -49,6 +67,26 @@ type SessionStatus struct {
 	Endpoints  []string `json:"endpoints,omitempty"`
 	Supervisor string   `json:"supervisor,omitempty"`
 	Server     string   `json:"server,omitempty"`
+}
+
+// Session states, in SessionStatus and SessionNotice.
+const (
+	SessionStarted = "started"
+	SessionStopped = "stopped"
+)
+
+// SessionNotice tells a supervisor service about a session a capture
+// server pushes to it: State SessionStarted before the session's first
+// media on a connection, SessionStopped when the session ended or left the
+// capture server (after its last media). Only a peer whose hello role is
+// RoleCapture sends it, and only to a supervisor that listed
+// FeatureSessions. Server is the sending capture server's name.
+type SessionNotice struct {
+	Session string `json:"session"`
+	Agent   string `json:"agent,omitempty"`
+	State   string `json:"state"`
+	Record  bool   `json:"record,omitempty"`
+	Server  string `json:"server,omitempty"`
 }
 
 // Heartbeat is sent every heartbeat interval by each side; a peer answers

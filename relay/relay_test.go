@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -773,4 +774,146 @@ func TestForwarderResumesAfterSupervisorRestart(t *testing.T) {
 	if !strings.Contains(st.State, "connected") {
 		t.Fatalf("state %q", st.State)
 	}
+}
+
+// noticeHandler is a testHandler that takes session notices; events
+// lists, in arrival order, "start:SESSION:AGENT", "stop:SESSION" and
+// "media:SESSION".
+type noticeHandler struct {
+	testHandler
+	emu    sync.Mutex
+	events []string
+}
+
+func (h *noticeHandler) Session(p *Peer, n *SessionNotice) error {
+	h.emu.Lock()
+	defer h.emu.Unlock()
+	if n.State == SessionStarted {
+		h.events = append(h.events, "start:"+n.Session+":"+n.Agent)
+	} else {
+		h.events = append(h.events, "stop:"+n.Session)
+	}
+	return nil
+}
+
+func (h *noticeHandler) Media(p *Peer, f *MediaFrame) error {
+	h.emu.Lock()
+	h.events = append(h.events, "media:"+string(f.Session))
+	h.emu.Unlock()
+	return h.testHandler.Media(p, f)
+}
+
+func (h *noticeHandler) snapshot() []string {
+	h.emu.Lock()
+	defer h.emu.Unlock()
+	return append([]string(nil), h.events...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestForwarderAnnouncesSessions: each session is announced, with its
+// agent, before its first media frame; Sync announces a session that is no
+// longer listed stopped after its media; Retain announces the rest stopped
+// when it closes the connection.
+func TestForwarderAnnouncesSessions(t *testing.T) {
+	h := &noticeHandler{}
+	_, addr := startServer(t, h, ServerConfig{Role: RoleSupervisor})
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Name: "cap-1"})
+	defer fw.Close()
+	s1 := &filter.Session{ID: "one", Agent: "1001", Supervisor: addr}
+	s2 := &filter.Session{ID: "two", Agent: "1002", Supervisor: addr}
+	const n = 300
+	for i := 0; i < n; i++ {
+		s := s1
+		if i%2 == 0 {
+			s = s2
+		}
+		fw.Forward(s, mediaPacket(uint16(i)))
+	}
+	waitFor(t, "media", func() bool { return h.count() == n })
+	fw.Sync([]*filter.Session{s2})
+	waitFor(t, "stop of one", func() bool { return slices.Contains(h.snapshot(), "stop:one") })
+	fw.Retain(nil)
+	waitFor(t, "stop of two", func() bool { return slices.Contains(h.snapshot(), "stop:two") })
+	ev := h.snapshot()
+	for _, id := range []string{"one", "two"} {
+		agent := map[string]string{"one": "1001", "two": "1002"}[id]
+		first := slices.IndexFunc(ev, func(e string) bool { return strings.HasSuffix(e, ":"+id) || strings.Contains(e, ":"+id+":") })
+		if first < 0 || ev[first] != "start:"+id+":"+agent {
+			t.Fatalf("session %s: first event %d of %q, want its start notice with agent %s", id, first, ev, agent)
+		}
+		if c := slices.Index(ev, "start:"+id+":"+agent); slices.Index(ev[c+1:], "start:"+id+":"+agent) >= 0 {
+			t.Fatalf("session %s announced twice on one connection: %q", id, ev)
+		}
+		stop := slices.Index(ev, "stop:"+id)
+		if last := slices.Index(ev, "media:"+id); last > stop {
+			t.Fatalf("session %s: media after its stop notice: %q", id, ev)
+		}
+		for _, e := range ev[stop+1:] {
+			if e == "media:"+id {
+				t.Fatalf("session %s: media after its stop notice: %q", id, ev)
+			}
+		}
+	}
+}
+
+// TestForwarderNoNoticesToOldSupervisor: a supervisor that does not list
+// FeatureSessions gets media only (an older supervisor would refuse the
+// unknown frame type).
+func TestForwarderNoNoticesToOldSupervisor(t *testing.T) {
+	h := &testHandler{}
+	srv, addr := startServer(t, h, ServerConfig{Role: RoleSupervisor})
+	fw := NewForwarder(ForwarderConfig{Logger: quiet()})
+	defer fw.Close()
+	s := &filter.Session{ID: "x", Agent: "1001", Supervisor: addr}
+	for i := 0; i < 10; i++ {
+		fw.Forward(s, mediaPacket(uint16(i)))
+	}
+	waitFor(t, "media", func() bool { return h.count() == 10 })
+	fw.Sync(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	fw.Flush(ctx)
+	if st := srv.Stats(); st.ProtocolErrors != 0 {
+		t.Fatalf("server counted %d protocol errors", st.ProtocolErrors)
+	}
+}
+
+// TestServerSessionNoticeErrors: a SessionHandler error closes the
+// connection after an error frame with its code.
+func TestServerSessionNoticeErrors(t *testing.T) {
+	h := &refusingHandler{}
+	_, addr := startServer(t, h, ServerConfig{Role: RoleSupervisor})
+	c, r := rawDial(t, addr)
+	defer c.Close()
+	c.Write(AppendFrame(nil, MsgHello, []byte(`{"versions":[1],"role":"client"}`)))
+	typ, body, err := r.Next()
+	if err != nil || typ != MsgHello {
+		t.Fatalf("hello reply %v %v", typ, err)
+	}
+	var hello Hello
+	DecodeJSON(typ, body, &hello)
+	if !hello.HasFeature(FeatureSessions) {
+		t.Fatalf("hello %+v does not list %s", hello, FeatureSessions)
+	}
+	c.Write(AppendFrame(nil, MsgSession, []byte(`{"session":"x","state":"started"}`)))
+	expectError(t, r, CodeUnauthorized)
+}
+
+type refusingHandler struct{ MediaOnly }
+
+func (refusingHandler) Status(context.Context, *Peer) (any, error) { return nil, nil }
+func (refusingHandler) Media(*Peer, *MediaFrame) error             { return nil }
+func (refusingHandler) Closed(*Peer, error)                        {}
+func (refusingHandler) Session(p *Peer, n *SessionNotice) error {
+	return &Error{Code: CodeUnauthorized, Message: "role " + p.Hello.Role + " may not send session notices"}
 }

@@ -37,6 +37,17 @@ type Handler interface {
 	Closed(p *Peer, err error)
 }
 
+// SessionHandler is implemented by a Handler that takes the session
+// notices capture servers send (MsgSession); a Server whose Handler
+// implements it lists FeatureSessions in its hello. Session is called on
+// the connection's goroutine, in order with Media: a notice sent before a
+// session's first media frame is handled before it. An error closes the
+// connection (an *Error is sent to the peer first). A Server whose Handler
+// does not implement it ignores session notices.
+type SessionHandler interface {
+	Session(p *Peer, n *SessionNotice) error
+}
+
 // ServerConfig configures a Server. Zero fields take the defaults given.
 type ServerConfig struct {
 	Handler Handler
@@ -229,11 +240,18 @@ func (s *Server) hello(c *conn, p *Peer) error {
 		s.sendError(c, 0, CodeVersion, err.Error())
 		return err
 	}
-	return c.writeJSON(MsgHello, Hello{Version: v, Role: s.cfg.Role, Name: s.cfg.Name}, s.cfg.WriteTimeout)
+	reply := Hello{Version: v, Role: s.cfg.Role, Name: s.cfg.Name}
+	if _, ok := s.cfg.Handler.(SessionHandler); ok {
+		reply.Features = []string{FeatureSessions}
+	}
+	return c.writeJSON(MsgHello, reply, s.cfg.WriteTimeout)
 }
 
 func (s *Server) sendFatal(c *conn, err error) {
+	var e *Error
 	switch {
+	case errors.As(err, &e):
+		s.sendError(c, 0, e.Code, e.Message)
 	case errors.Is(err, ErrFrameTooLarge):
 		s.sendError(c, 0, CodeTooLarge, err.Error())
 	case errors.Is(err, ErrBadFrame), errors.Is(err, ErrBadMedia):
@@ -274,6 +292,18 @@ func (s *Server) loop(c *conn, p *Peer) error {
 				s.protoErrs.Add(1)
 				s.sendFatal(c, err)
 				return err
+			}
+		case MsgSession:
+			var n SessionNotice
+			if err := DecodeJSON(t, body, &n); err != nil {
+				return s.protocolError(c, err)
+			}
+			if h, ok := s.cfg.Handler.(SessionHandler); ok {
+				if err := h.Session(p, &n); err != nil {
+					s.protoErrs.Add(1)
+					s.sendFatal(c, err)
+					return err
+				}
 			}
 		case MsgHeartbeat:
 			var hb Heartbeat
@@ -362,8 +392,13 @@ func (s *Server) reply(c *conn, id uint64, t MsgType, v any, err error) error {
 
 // MediaOnly, embedded in a Handler, refuses the control requests a
 // supervisor service does not serve: sessions are started and stopped on
-// capture servers.
+// capture servers. It also makes the Handler a SessionHandler that
+// ignores session notices; a Handler that wants them defines its own
+// Session method.
 type MediaOnly struct{}
+
+// Session ignores the notice.
+func (MediaOnly) Session(*Peer, *SessionNotice) error { return nil }
 
 // StartMonitor refuses the request.
 func (MediaOnly) StartMonitor(context.Context, *Peer, *StartMonitor) (*SessionStatus, error) {
