@@ -7,17 +7,29 @@
 // It prints one line per call (agent ID, phone and gateway addresses, tones)
 // and a final "wrote PATH" line. Exit codes: 0 success, 1 the file could not
 // be written, 2 bad usage.
+//
+// With --scenario NAME it writes a call-flow scenario instead (hold and
+// resume, consultation, transfers, conference, ...; see gencalls --help) and,
+// next to the capture, its JSON manifest (FILE.pcap → FILE.json, or
+// --manifest PATH): who is monitored, which leg carries which tone when.
+//
+//	gencalls --scenario consult-retrieve --out consult.pcap
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/silentmon/silentmon/bench/gen"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() { cli.Main(newRootCmd()) }
@@ -47,6 +59,22 @@ type options struct {
 	vad        bool
 	out        string
 	quiet      bool
+	scenario   string
+	manifest   string
+}
+
+// scenarioHelp lists the scenarios for the long help.
+func scenarioHelp() string {
+	var b strings.Builder
+	b.WriteString("\n\nScenarios (--scenario NAME; each also writes a JSON manifest, FILE.json):\n")
+	for _, s := range gen.Scenarios() {
+		fmt.Fprintf(&b, "  %-18s %s", s.Name, s.Summary)
+		if s.NeedsG729 {
+			b.WriteString(" [needs bcg729]")
+		}
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 func newRootCmd() *cobra.Command {
@@ -59,10 +87,11 @@ IPv4 (or IPv6), optionally 802.1Q tagged. Call i (from 0) is agent 1001+i: phone
 10.10.a.b port 20000+2i talking to gateway 10.20.a.b port 30000+2i, where
 a = i/250 and b = i%250+1. Agent 1001's phone sends --agent-tone (or --agent-wav)
 and its far side sends digital silence; every other call carries two tones of its
-own. Impairment rates are percentages; the same --seed writes the same file.`,
+own. Impairment rates are percentages; the same --seed writes the same file.` + scenarioHelp(),
 		Example: `  gencalls --calls 20 --vlan 85 --duration 10s --agent-tone 1000 --out demo.pcap
   gencalls --calls 1000 --duration 10s --loss 2 --jitter 30ms --reorder 1 --duplicate 1 --out load.pcap
-  gencalls --calls 1 --start-seq 65500 --codec PCMA --out wrap.pcap`,
+  gencalls --calls 1 --start-seq 65500 --codec PCMA --out wrap.pcap
+  gencalls --scenario consult-retrieve --seed 3 --out consult.pcap`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd, &o)
@@ -93,12 +122,20 @@ own. Impairment rates are percentages; the same --seed writes the same file.`,
 	f.BoolVar(&o.nanosecond, "nanosecond", false, "write a nanosecond-resolution pcap")
 	f.StringVarP(&o.out, "out", "o", "", "output pcap file (- for standard output)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "do not print the per-call summary")
+	f.StringVar(&o.scenario, "scenario", "", "write this call-flow scenario and its manifest (names below)")
+	f.StringVar(&o.manifest, "manifest", "", "with --scenario: the manifest's path (default: --out with .json)")
 	return cmd
 }
 
 func run(cmd *cobra.Command, o *options) error {
 	if o.out == "" {
 		return cli.Usagef("--out is required (a pcap file name, or - for standard output)")
+	}
+	if o.scenario != "" {
+		return runScenario(cmd, o)
+	}
+	if o.manifest != "" {
+		return cli.Usagef("--manifest %s needs --scenario", o.manifest)
 	}
 	codec, err := gen.ParseCodec(o.codec)
 	if err != nil {
@@ -214,4 +251,114 @@ func run(cmd *cobra.Command, o *options) error {
 		len(calls), len(res.Streams), res.Frames, lost, dups, res.Bytes)
 	fmt.Fprintf(info, "wrote %s\n", o.out)
 	return nil
+}
+
+// scenarioFlags are the flags that make sense with --scenario.
+var scenarioFlags = map[string]bool{"scenario": true, "manifest": true, "out": true, "seed": true,
+	"nanosecond": true, "quiet": true}
+
+func runScenario(cmd *cobra.Command, o *options) error {
+	var bad []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if !scenarioFlags[f.Name] {
+			bad = append(bad, "--"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return cli.Usagef("%s cannot be used with --scenario (a scenario fixes its calls; use --seed)",
+			strings.Join(bad, ", "))
+	}
+	manifest := o.manifest
+	if manifest == "" {
+		if o.out == "-" {
+			return cli.Usagef("--out - with --scenario needs --manifest PATH")
+		}
+		manifest = strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".json"
+	}
+	if manifest == o.out {
+		return cli.Usagef("--manifest %s is the capture file", manifest)
+	}
+	spec, err := gen.Scenario(o.scenario, o.seed)
+	if errors.Is(err, gen.ErrCodecUnavailable) {
+		return cli.Failf("--scenario %s: %v", o.scenario, err)
+	}
+	if err != nil {
+		return cli.Usagef("--scenario: %v", err)
+	}
+	spec.Config.Nanosecond = o.nanosecond
+	info := cmd.OutOrStdout()
+	var w io.Writer
+	var fh *os.File
+	if o.out == "-" {
+		w, info = cmd.OutOrStdout(), cmd.ErrOrStderr()
+	} else {
+		fh, err = os.Create(o.out)
+		if err != nil {
+			return cli.Failf("cannot create %s: %v", o.out, err)
+		}
+		w = fh
+	}
+	res, err := spec.Write(w)
+	if err == nil && fh != nil {
+		err = fh.Close()
+	}
+	if err != nil {
+		if fh != nil {
+			fh.Close()
+			os.Remove(o.out)
+		}
+		return cli.Failf("writing %s: %v", o.out, err)
+	}
+	// A capture without its manifest is of no use to a listening test:
+	// remove it when the manifest cannot be written.
+	mf, err := os.Create(manifest)
+	if err != nil {
+		if fh != nil {
+			os.Remove(o.out)
+		}
+		return cli.Failf("cannot create %s: %v", manifest, err)
+	}
+	err = spec.Manifest.WriteJSON(mf)
+	if cerr := mf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(manifest)
+		if fh != nil {
+			os.Remove(o.out)
+		}
+		return cli.Failf("writing %s: %v", manifest, err)
+	}
+	if !o.quiet {
+		if err := writeLegs(info, spec.Manifest); err != nil {
+			return cli.Failf("printing the summary: %v", err)
+		}
+	}
+	fmt.Fprintf(info, "scenario %s: %d streams, %d frames (%d non-RTP), %d bytes\n", spec.Name,
+		len(res.Streams), res.Frames, res.Datagrams, res.Bytes)
+	fmt.Fprintf(info, "wrote %s\n", manifest)
+	fmt.Fprintf(info, "wrote %s\n", o.out)
+	return nil
+}
+
+// writeLegs prints one line per leg of the manifest.
+func writeLegs(w io.Writer, m *gen.Manifest) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "agent\tleg\tdirection\ttone\tsrc\tdst\tvlan\tmonitored\tactive_s")
+	for _, l := range m.Legs {
+		agent, vlan := l.Agent, "-"
+		if agent == "" {
+			agent = "-"
+		}
+		if l.VLAN != nil {
+			vlan = fmt.Sprint(*l.VLAN)
+		}
+		var spans []string
+		for _, s := range l.Active {
+			spans = append(spans, fmt.Sprintf("%g-%g", float64(s.FromMS)/1000, float64(s.ToMS)/1000))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%gHz\t%s\t%s\t%s\t%v\t%s\n", agent, l.Name, l.Direction, l.ToneHz, l.Src, l.Dst,
+			vlan, l.Monitored, strings.Join(spans, ","))
+	}
+	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/silentmon/silentmon/bench/gen"
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
@@ -59,5 +60,70 @@ func TestCommandLine(t *testing.T) {
 	st, err := os.Stat(out)
 	if err != nil || st.Size() < 2000*200 {
 		t.Fatalf("demo capture: %v, %v", st, err)
+	}
+}
+
+func TestScenarioCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "consult.pcap")
+	other := filepath.Join(dir, "m", "x.json")
+	other2 := filepath.Join(dir, "other.pcap")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"consult", []string{"--scenario", "consult-retrieve", "--seed", "3", "--out", out}, 0,
+			[]string{"1001   agent ", "colleague", "to-agent", "wrote " + filepath.Join(dir, "consult.json"), "wrote " + out}, ""},
+		{"unknown", []string{"--scenario", "nope", "--out", out}, 2, nil, `unknown scenario "nope"`},
+		{"with calls", []string{"--scenario", "hold-resume", "--calls", "3", "--out", out}, 2, nil,
+			"--calls cannot be used with --scenario"},
+		{"manifest alone", []string{"--manifest", "x.json", "--out", out}, 2, nil, "--manifest x.json needs --scenario"},
+		{"stdout", []string{"--scenario", "hold-resume", "--out", "-"}, 2, nil, "needs --manifest"},
+		{"unwritable manifest", []string{"--scenario", "hold-resume", "--out", other2, "--manifest", other}, 1, nil,
+			"Cannot create"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := cli.Run(newRootCmd(), tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				}
+			}
+			if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(other2); err == nil {
+		t.Errorf("%s left behind without its manifest", other2)
+	}
+	fh, err := os.Open(filepath.Join(dir, "consult.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	m, err := gen.ReadManifest(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := gen.Scenario("consult-retrieve", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if _, err := spec.Write(&want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, want.Bytes()) || m.Scenario != "consult-retrieve" || len(m.Legs) != len(spec.Manifest.Legs) {
+		t.Fatalf("the capture or manifest differs from gen.Scenario's (%v)", err)
 	}
 }
