@@ -28,5 +28,52 @@
 //
 // Frames are built into one reused buffer and streamed to the writer, so
 // memory stays proportional to the number of streams, not of packets,
-// unless Config.Record asks for the written packets.
+// unless Config.Record asks for the written packets. Config.Datagrams adds
+// non-RTP UDP (DNS, NBNS) at given capture times.
+//
+// # Call-flow scenarios
+//
+// Scenario(name, seed) returns a contact-centre call flow (ScenarioNames
+// lists them: hold-resume, resume-new-ssrc, consult-retrieve,
+// consult-overlap, blind-transfer, attended-transfer, conference,
+// stray-packet, two-vlans, music-on-hold, g729b-silence, loss-jitter,
+// multi-agent) as a Config plus a Manifest; docs/scenarios.md describes
+// each. Every leg carries a tone of its own, so a listener can tell who
+// is audible; every scenario also holds an unrelated call (agent 1050) and
+// DNS and NBNS datagrams. gencalls --scenario NAME writes the capture and
+// the manifest as JSON:
+//
+//	{"scenario": "hold-resume", "description": "...",
+//	 "epoch": "2024-01-01T09:00:00Z",        // capture time of offset 0
+//	 "duration_ms": 12000,
+//	 "monitored": [{"agent": "1001", "endpoints": ["10.10.0.1"]}],
+//	 "legs": [{"agent": "1001", "name": "customer",
+//	   "direction": "to-agent",              // or "from-agent", "other"
+//	   "tone_hz": 500, "amplitude": 8000,
+//	   "ssrc": "0x1f7c8189", "src": "10.20.0.1:30000", "dst": "10.10.0.1:20000",
+//	   "vlan": 85,                            // null when untagged
+//	   "active": [{"from_ms": 0, "to_ms": 4000}, {"from_ms": 8000, "to_ms": 12000}],
+//	   "lost": [{"from_ms": 1220, "to_ms": 1300}], // omitted when none
+//	   "monitored": true, "codec": "PCMU"}],
+//	 "other": [{"protocol": "dns", "src": "10.10.0.1:51234", "dst": "10.0.0.53:53",
+//	   "vlan": 85, "packets": 6}],
+//	 "expected": {"customer": {"packets": 400, "sent": 400, "lost": 0,
+//	   "reordered": 0, "duplicates": 0}}}
+//
+// A leg is one voice on one RTP stream; legs of an agent with "monitored"
+// true must be heard in that agent's session when they are active, every
+// other leg never (another agent's call, a call transferred away, music on
+// hold sent to the customer). A conference bridge's mix is one stream with
+// one leg per mixed voice, and the same voice keeps its tone on every
+// stream that carries it.
+//
+// # Listening
+//
+// CheckListening(manifest, agent, pcm) judges a rendered session (8 kHz
+// mono) against the manifest in 100 ms windows: it aligns the audio with
+// the manifest (the audio's first sample is the first audible packet),
+// then measures each leg's tone with a Goertzel filter: active legs must be
+// audible, held and foreign legs silent, and a window where all the
+// agent's legs are inactive quiet. ScenarioSpec.IdealAudio renders what a
+// perfect session sounds like.
 package gen
