@@ -1,0 +1,194 @@
+package supervisor
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/relay"
+)
+
+// view is a session's state at one moment.
+type view struct {
+	s       *session
+	st      playout.Stats
+	open    bool
+	servers []string
+	agent   string
+	reason  string
+}
+
+// views returns the open sessions, most recently started first, and (if
+// history) the closed ones kept, most recently closed first.
+func (s *Supervisor) views(history bool) []view {
+	open := *s.table.Load()
+	s.mu.Lock()
+	out := make([]view, 0, len(open)+len(s.history))
+	for _, v := range open {
+		out = append(out, view{s: v, open: true, servers: append([]string(nil), v.servers...), agent: v.agent})
+	}
+	var closed []view
+	if history {
+		for i := len(s.history) - 1; i >= 0; i-- {
+			v := s.history[i]
+			closed = append(closed, view{s: v, st: v.final, servers: append([]string(nil), v.servers...), agent: v.agent, reason: v.reason})
+		}
+	}
+	s.mu.Unlock()
+	for i := range out {
+		out[i].st = out[i].s.player.Stats()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].s.started.After(out[j].s.started) })
+	return append(out, closed...)
+}
+
+func streamStatus(session string, x playout.StreamStats) service.PlayoutStream {
+	return service.PlayoutStream{Session: session, Direction: x.Direction.String(),
+		Src: addrString(x.Flow.Src), Dst: addrString(x.Flow.Dst), VLAN: x.Flow.VLAN,
+		SSRC: fmt.Sprintf("0x%08x", x.SSRC), Codec: x.Codec.String(), Active: x.Active,
+		Packets: x.Packets, Lost: x.Lost, Late: x.Late, Concealed: x.Concealed,
+		JitterMs: x.JitterMs, TargetMs: x.TargetMs, MOS: x.MOS}
+}
+
+// Snapshot returns the Supervisor's status, as a status request gets it.
+func (s *Supervisor) Snapshot() service.SupervisorStatus {
+	t := s.Totals()
+	out := service.SupervisorStatus{Role: relay.RoleSupervisor, Packets: t.Packets, Duplicates: t.Duplicates,
+		Rejected: t.Rejected, SecondsWritten: t.Seconds, Output: s.cfg.Output, MaxSessions: s.cfg.MaxSessions,
+		SessionsOpened: t.SessionsOpened, RefusedPackets: t.Refused, BadSessionIDs: t.BadSessionIDs,
+		Unauthorized: t.Unauthorized, Streams: []service.PlayoutStream{}, Sessions: []service.SupervisorSession{}}
+	var playing *session
+	if s.dev != nil {
+		playing = s.dev.playing.Load()
+		if playing != nil {
+			out.Playing = playing.id
+		}
+	}
+	now := s.clock.Now()
+	for _, v := range s.views(true) {
+		x := service.SupervisorSession{ID: v.s.id, Agent: v.agent, State: "open", Closed: v.reason,
+			Output: v.s.output, OutputError: v.s.outputErr, Playing: v.open && v.s == playing,
+			Servers: v.servers, Started: v.s.started.UTC().Format(time.RFC3339),
+			SecondsWritten: v.st.Seconds, TargetMs: v.st.TargetMs,
+			AddedLatencyP50Ms: v.st.AddedLatencyP50Ms, AddedLatencyP99Ms: v.st.AddedLatencyP99Ms,
+			DeliveryMs: v.st.DeliveryMs, WorstMOS: v.st.Worst().MOS, Packets: v.st.Total().Packets,
+			Streams: []service.PlayoutStream{}}
+		if x.Servers == nil {
+			x.Servers = []string{}
+		}
+		if v.open {
+			x.IdleS = now.Sub(time.Unix(0, v.s.last.Load())).Seconds()
+			out.DeliveryMs = max(out.DeliveryMs, v.st.DeliveryMs)
+		} else {
+			x.State = "closed"
+		}
+		if v.s.dsink != nil {
+			x.SecondsPlayed = v.s.dsink.Played()
+		}
+		for _, st := range v.st.Streams {
+			if st.Packets == 0 {
+				continue
+			}
+			ps := streamStatus("", st)
+			x.Streams = append(x.Streams, ps)
+			if v.open {
+				ps.Session = v.s.id
+				out.Streams = append(out.Streams, ps)
+			}
+		}
+		out.Sessions = append(out.Sessions, x)
+	}
+	return out
+}
+
+// Register registers the Supervisor's metrics in reg: counters of
+// packets and sessions, the open sessions, seconds written, and per
+// direction the playout figures of the open sessions' streams (summed
+// counters; the worst jitter, target and MOS). No label has more values
+// than the two directions.
+func (s *Supervisor) Register(reg prometheus.Registerer) error {
+	return reg.Register(&collector{s: s})
+}
+
+type collector struct{ s *Supervisor }
+
+func desc(sub, name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName("silentmon", sub, name), help, labels, nil)
+}
+
+var (
+	mPackets   = desc("supervisor", "media_packets_total", "Media packets received from capture servers.")
+	mDups      = desc("supervisor", "duplicate_packets_total", "Media packets dropped as duplicates (seen by two capture servers).")
+	mRejected  = desc("supervisor", "rejected_packets_total", "Media packets a session's player refused.")
+	mRefused   = desc("supervisor", "refused_packets_total", "Media packets of sessions refused at the limit of open sessions.")
+	mBadIDs    = desc("supervisor", "bad_session_ids_total", "Media frames and session notices dropped for an invalid session id.")
+	mUnauth    = desc("supervisor", "unauthorized_total", "Connections refused for sending media or session notices without the capture role.")
+	mOpened    = desc("supervisor", "sessions_opened_total", "Sessions opened (one player and output each).")
+	mSessions  = desc("supervisor", "sessions", "Open sessions.")
+	mSeconds   = desc("supervisor", "seconds_written", "Seconds of audio written by every session's player.")
+	mWorst     = desc("playout", "worst_mos", "Lowest E-model (ITU-T G.107) MOS estimate of the open sessions' streams; 0 when none.")
+	mMOS       = desc("playout", "mos", "Lowest E-model MOS estimate of the open sessions' streams of the direction; 0 when none.", "direction")
+	mJitter    = desc("playout", "jitter_ms", "Largest RFC 3550 interarrival jitter of the open sessions' streams of the direction, milliseconds.", "direction")
+	mTarget    = desc("playout", "target_ms", "Largest jitter buffer target of the open sessions, milliseconds.", "direction")
+	mLost      = desc("playout", "lost_packets", "Sequence numbers never played, summed over the open sessions' streams of the direction.", "direction")
+	mLate      = desc("playout", "late_packets", "Packets that arrived after their playout time, summed over the open sessions' streams of the direction.", "direction")
+	mConcealed = desc("playout", "concealed_frames", "Frames filled by loss concealment, summed over the open sessions' streams of the direction.", "direction")
+	allDescs   = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mOpened, mSessions, mSeconds,
+		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed}
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	t := c.s.Totals()
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(mPackets, t.Packets)
+	counter(mDups, t.Duplicates)
+	counter(mRejected, t.Rejected)
+	counter(mRefused, t.Refused)
+	counter(mBadIDs, t.BadSessionIDs)
+	counter(mUnauth, t.Unauthorized)
+	counter(mOpened, t.SessionsOpened)
+	gauge(mSeconds, t.Seconds)
+	views := c.s.views(false)
+	gauge(mSessions, float64(len(views)))
+	worst := 0.0
+	for _, d := range []playout.Direction{playout.FromAgent, playout.ToAgent} {
+		var agg playout.StreamStats
+		for _, v := range views {
+			x := v.st.Dir(d)
+			agg.Lost += x.Lost
+			agg.Late += x.Late
+			agg.Concealed += x.Concealed
+			agg.JitterMs = max(agg.JitterMs, x.JitterMs)
+			agg.TargetMs = max(agg.TargetMs, x.TargetMs)
+			if x.MOS > 0 && (agg.MOS == 0 || x.MOS < agg.MOS) {
+				agg.MOS = x.MOS
+			}
+		}
+		if agg.MOS > 0 && (worst == 0 || agg.MOS < worst) {
+			worst = agg.MOS
+		}
+		dir := d.String()
+		gauge(mMOS, agg.MOS, dir)
+		gauge(mJitter, agg.JitterMs, dir)
+		gauge(mTarget, agg.TargetMs, dir)
+		gauge(mLost, float64(agg.Lost), dir)
+		gauge(mLate, float64(agg.Late), dir)
+		gauge(mConcealed, float64(agg.Concealed), dir)
+	}
+	gauge(mWorst, worst)
+}

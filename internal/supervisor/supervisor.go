@@ -1,0 +1,627 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/relay"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSessions = 64
+	DefaultIdleTimeout = 5 * time.Minute
+)
+
+// Config configures a Supervisor. Zero fields take the default written
+// next to them.
+type Config struct {
+	// Output is "wav:PATH", "null", "portaudio" or "portaudio:DEVICE"
+	// (see the package doc). Required.
+	Output string
+	// Playout configures every session's Player (its Logger defaults to
+	// Logger).
+	Playout playout.Config
+	// MaxSessions bounds the sessions open at once (64).
+	MaxSessions int
+	// IdleTimeout closes a session that received no media for this long
+	// (5 minutes).
+	IdleTimeout time.Duration
+	// Logger receives session events, never one line per packet
+	// (slog.Default()).
+	Logger *slog.Logger
+	// OpenDevice opens the sound card of a portaudio output, given the
+	// whole spec (playout.OpenSink). Tests inject a fake device.
+	OpenDevice func(spec string) (playout.Sink, error)
+	// Clock times the sessions' idleness (the system clock).
+	Clock playout.Clock
+}
+
+// maxHistory bounds the closed sessions kept for status and the summary.
+const maxHistory = 32
+
+// maxNotices bounds the session notices kept for sessions whose media
+// has not arrived, per allowed session.
+const maxNotices = 4
+
+// Supervisor is the supervisor service's engine: a relay.Handler (and
+// relay.SessionHandler) playing each monitored session through its own
+// Player. See the package doc for its rules and concurrency.
+type Supervisor struct {
+	relay.MediaOnly
+	cfg   Config
+	log   *slog.Logger
+	clock playout.Clock
+	dedup *relay.Dedup
+
+	kind  string // "wav", "null", "portaudio"
+	names *namer // wav
+	dev   *device
+
+	table atomic.Pointer[map[string]*session] // published whole, under mu
+
+	mu          sync.Mutex
+	closed      bool
+	notices     map[string]notice // announced, no media yet
+	history     []*session        // closed, most recent last
+	closedSecs  float64           // seconds written by closed sessions
+	limitLogged bool
+	badLogged   bool
+
+	packets, dups, rejected, refused, badIDs, unauthorized, opened atomic.Uint64
+
+	finishing sync.WaitGroup // sessions being closed outside Close
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type notice struct {
+	agent  string
+	record bool
+	server string
+	at     time.Time
+}
+
+// session is one monitored session: its Player and output.
+type session struct {
+	id, agent, pathAgent string
+	output, outputErr    string
+	started              time.Time
+	player               *playout.Player
+	dsink                *deviceSink  // portaudio
+	last                 atomic.Int64 // clock time of the last media, Unix ns
+	lastPeer             atomic.Pointer[relay.Peer]
+
+	// guarded by the Supervisor's mu
+	servers   []string
+	announced map[string]bool // servers that sent a started notice
+	record    bool
+
+	// set once closed (guarded by the Supervisor's mu)
+	reason string
+	final  playout.Stats
+	ended  time.Time
+}
+
+var (
+	_ relay.Handler        = (*Supervisor)(nil)
+	_ relay.SessionHandler = (*Supervisor)(nil)
+)
+
+// New checks cfg.Output (and opens the device of a portaudio output) and
+// starts the Supervisor. Errors wrap ErrBadOutput or the device's error.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Playout.Logger == nil {
+		cfg.Playout.Logger = cfg.Logger
+	}
+	if cfg.OpenDevice == nil {
+		cfg.OpenDevice = playout.OpenSink
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = playout.SystemClock{}
+	}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, dedup: relay.NewDedup(),
+		notices: map[string]notice{}, stop: make(chan struct{}), done: make(chan struct{})}
+	kind, arg, hasArg := strings.Cut(cfg.Output, ":")
+	switch {
+	case kind == "wav" && hasArg && arg != "":
+		n, err := newNamer(arg)
+		if err != nil {
+			return nil, err
+		}
+		s.names = n
+	case kind == "null" && !hasArg:
+	case kind == "portaudio":
+		d, err := cfg.OpenDevice(cfg.Output)
+		if err != nil {
+			return nil, err
+		}
+		s.dev = &device{spec: cfg.Output, dev: d}
+	default:
+		return nil, fmt.Errorf("output %q is not portaudio, portaudio:DEVICE, wav:PATH or null: %w", cfg.Output, ErrBadOutput)
+	}
+	s.kind = kind
+	empty := map[string]*session{}
+	s.table.Store(&empty)
+	t := s.clock.NewTicker(min(max(cfg.IdleTimeout/4, 10*time.Millisecond), time.Second))
+	go s.reap(t)
+	return s, nil
+}
+
+// peerName names a capture server in status: its hello name, else its
+// address.
+func peerName(p *relay.Peer) string {
+	if p.Hello.Name != "" {
+		return p.Hello.Name
+	}
+	if p.Addr != nil {
+		return p.Addr.String()
+	}
+	return "?"
+}
+
+func (s *Supervisor) capture(p *relay.Peer, what string) error {
+	if p.Hello.Role == relay.RoleCapture {
+		return nil
+	}
+	s.unauthorized.Add(1)
+	s.log.Warn("refused "+what+" from a peer without the capture role", "peer", p.Addr, "role", p.Hello.Role, "name", p.Hello.Name)
+	return &relay.Error{Code: relay.CodeUnauthorized,
+		Message: fmt.Sprintf("a peer with role %q may not send %s; only %q may", p.Hello.Role, what, relay.RoleCapture)}
+}
+
+// badID counts a frame or notice with an invalid session id, logging the
+// first.
+func (s *Supervisor) badID(p *relay.Peer, id []byte) {
+	s.badIDs.Add(1)
+	s.mu.Lock()
+	first := !s.badLogged
+	s.badLogged = true
+	s.mu.Unlock()
+	if first {
+		if len(id) > 80 {
+			id = id[:80]
+		}
+		s.log.Warn("dropped media or notice with an invalid session id (not 1 to 64 of A-Z a-z 0-9 . _ -); further ones are only counted",
+			"peer", p.Addr, "name", p.Hello.Name, "session", fmt.Sprintf("%q", id))
+	}
+}
+
+// Media implements relay.Handler: it plays the frame's packets in their
+// session's Player, opening the session on its first packet.
+func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
+	if err := s.capture(p, "media"); err != nil {
+		return err
+	}
+	n := uint64(f.Len())
+	s.packets.Add(n)
+	sess := (*s.table.Load())[string(f.Session)]
+	if sess == nil {
+		if !validID(f.Session) {
+			s.badID(p, f.Session)
+			return drain(f)
+		}
+		if sess = s.open(p, string(f.Session)); sess == nil {
+			s.refused.Add(n)
+			return drain(f)
+		}
+	}
+	sess.last.Store(s.clock.Now().UnixNano())
+	if sess.lastPeer.Load() != p {
+		s.addServer(sess, p)
+	}
+	var mp relay.MediaPacket
+	for {
+		ok, err := f.Next(&mp)
+		if err != nil || !ok {
+			return err
+		}
+		if s.dedup.Seen(f.Session, mp.Direction, mp.Data) {
+			s.dups.Add(1)
+			continue
+		}
+		flow := playout.Flow{Src: mp.Src, Dst: mp.Dst, VLAN: mp.VLAN & 0x0fff}
+		// The capture time lets the player report the relay's delivery
+		// delay; its jitter buffer times packets by its own clock.
+		if err := sess.player.PushFlow(playout.Direction(mp.Direction), flow, time.Unix(0, mp.Time), mp.Data); err != nil {
+			s.rejected.Add(1)
+		}
+	}
+}
+
+// drain checks the rest of a dropped frame, so a malformed one is still a
+// protocol error.
+func drain(f *relay.MediaFrame) error {
+	var mp relay.MediaPacket
+	for {
+		ok, err := f.Next(&mp)
+		if err != nil || !ok {
+			return err
+		}
+	}
+}
+
+func (s *Supervisor) addServer(sess *session, p *relay.Peer) {
+	name := peerName(p)
+	s.mu.Lock()
+	if !contains(sess.servers, name) {
+		sess.servers = append(sess.servers, name)
+	}
+	s.mu.Unlock()
+	sess.lastPeer.Store(p)
+}
+
+func contains(list []string, x string) bool {
+	for _, v := range list {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// open returns the session id, opening it unless the Supervisor is closed
+// or the session bound is reached (nil then).
+func (s *Supervisor) open(p *relay.Peer, id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	old := *s.table.Load()
+	if x := old[id]; x != nil {
+		return x
+	}
+	if len(old) >= s.cfg.MaxSessions {
+		if !s.limitLogged {
+			s.limitLogged = true
+			s.log.Warn("refused a new session: the limit of open sessions is reached; its media is dropped and counted, further refusals are not logged until a session closes",
+				"session", id, "peer", p.Addr, "max_sessions", s.cfg.MaxSessions)
+		}
+		return nil
+	}
+	now := s.clock.Now()
+	sess := &session{id: id, agent: unknownAgent, started: now, announced: map[string]bool{}}
+	if n, ok := s.notices[id]; ok {
+		delete(s.notices, id)
+		sess.agent, sess.record = n.agent, n.record
+		sess.announced[n.server] = true
+		sess.servers = append(sess.servers, n.server)
+	}
+	sess.pathAgent = pathAgent(sess.agent)
+	sess.last.Store(now.UnixNano())
+	sink := s.openSink(sess)
+	sess.player = playout.NewPlayer(s.cfg.Playout, sink)
+	next := make(map[string]*session, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[id] = sess
+	s.table.Store(&next)
+	s.opened.Add(1)
+	s.log.Info("session opened", "session", id, "agent", sess.agent, "output", sess.output, "capture_server", peerName(p))
+	if s.dev != nil {
+		prev := s.dev.playing.Swap(sess)
+		if prev != nil {
+			s.log.Info("device now plays the most recently started session", "session", id, "was", prev.id)
+		}
+	}
+	return sess
+}
+
+// openSink returns the sink of a new session and sets its output. Called
+// with mu held.
+func (s *Supervisor) openSink(sess *session) playout.Sink {
+	switch s.kind {
+	case "portaudio":
+		sess.output = s.dev.spec
+		sess.dsink = s.dev.sink(sess)
+		return sess.dsink
+	case "wav":
+		name := s.names.name(sess.id, sess.pathAgent)
+		f, path, err := createNew(name)
+		if err == nil {
+			var w *wavSink
+			if w, err = newWAVSink(f, 1); err == nil {
+				sess.output = path
+				return w
+			}
+			f.Close()
+		}
+		sess.output = "null"
+		sess.outputErr = err.Error()
+		s.log.Error("cannot create the session's WAV file; the session plays to a null sink", "session", sess.id, "file", name, "err", err)
+	default:
+		sess.output = "null"
+	}
+	return playout.NewNullSink(1)
+}
+
+// Session implements relay.SessionHandler: a capture server announces a
+// session (its agent) before its media, or says it stopped.
+func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
+	if err := s.capture(p, "session notices"); err != nil {
+		return err
+	}
+	if !validID(n.Session) {
+		s.badID(p, []byte(n.Session))
+		return nil
+	}
+	server := peerName(p)
+	agent := n.Agent
+	if len(agent) > 2*maxIDLen {
+		agent = agent[:2*maxIDLen]
+	}
+	if agent == "" {
+		agent = unknownAgent
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	sess := (*s.table.Load())[n.Session]
+	switch n.State {
+	case relay.SessionStarted:
+		if sess == nil {
+			if len(s.notices) < maxNotices*s.cfg.MaxSessions {
+				s.notices[n.Session] = notice{agent: agent, record: n.Record, server: server, at: s.clock.Now()}
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		if sess.agent == unknownAgent {
+			sess.agent = agent // the output's name keeps what it was opened with
+		}
+		sess.announced[server] = true
+		if !contains(sess.servers, server) {
+			sess.servers = append(sess.servers, server)
+		}
+		s.mu.Unlock()
+	case relay.SessionStopped:
+		delete(s.notices, n.Session)
+		if sess == nil {
+			s.mu.Unlock()
+			return nil
+		}
+		delete(sess.announced, server)
+		if len(sess.announced) > 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		s.removeLocked(sess)
+		s.finishing.Add(1)
+		s.mu.Unlock()
+		defer s.finishing.Done()
+		s.finish(sess, "stopped")
+	default:
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// removeLocked takes sess out of the table and hands the device to the
+// most recently started remaining session. Called with mu held.
+func (s *Supervisor) removeLocked(gone ...*session) {
+	old := *s.table.Load()
+	next := make(map[string]*session, len(old))
+	for k, v := range old {
+		next[k] = v
+	}
+	for _, g := range gone {
+		delete(next, g.id)
+	}
+	s.table.Store(&next)
+	s.limitLogged = false
+	if s.dev == nil {
+		return
+	}
+	cur := s.dev.playing.Load()
+	if cur != nil && next[cur.id] == cur {
+		return
+	}
+	var latest *session
+	for _, v := range next {
+		if latest == nil || v.started.After(latest.started) ||
+			v.started.Equal(latest.started) && v.id > latest.id {
+			latest = v
+		}
+	}
+	s.dev.playing.Store(latest)
+	if latest != nil {
+		s.log.Info("device now plays the most recently started remaining session", "session", latest.id)
+	}
+}
+
+// finish closes a session taken out of the table: its Player plays out
+// what it holds and closes the output.
+func (s *Supervisor) finish(sess *session, reason string) {
+	err := sess.player.Close()
+	st := sess.player.Stats()
+	s.mu.Lock()
+	sess.reason, sess.final, sess.ended = reason, st, s.clock.Now()
+	s.closedSecs += st.Seconds
+	s.history = append(s.history, sess)
+	if len(s.history) > maxHistory {
+		s.history = s.history[len(s.history)-maxHistory:]
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("session closed with an output error", "session", sess.id, "agent", sess.agent, "output", sess.output, "err", err)
+		return
+	}
+	s.log.Info("session closed", "session", sess.id, "agent", sess.agent, "output", sess.output,
+		"seconds", fmt.Sprintf("%.2f", st.Seconds), "reason", reason)
+}
+
+func (s *Supervisor) reap(t playout.Ticker) {
+	defer close(s.done)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C():
+			s.closeIdle(s.clock.Now())
+		}
+	}
+}
+
+// closeIdle closes the sessions without media for IdleTimeout and forgets
+// notices as old.
+func (s *Supervisor) closeIdle(now time.Time) {
+	limit := now.Add(-s.cfg.IdleTimeout)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	var idle []*session
+	for _, v := range *s.table.Load() {
+		if v.last.Load() <= limit.UnixNano() {
+			idle = append(idle, v)
+		}
+	}
+	for id, n := range s.notices {
+		if !n.at.After(limit) {
+			delete(s.notices, id)
+		}
+	}
+	if len(idle) > 0 {
+		s.removeLocked(idle...)
+	}
+	s.finishing.Add(1)
+	s.mu.Unlock()
+	defer s.finishing.Done()
+	for _, v := range idle {
+		s.finish(v, "idle")
+	}
+}
+
+// Closed implements relay.Handler. Sessions outlive their connections
+// (the capture server reconnects); idleness closes them.
+func (s *Supervisor) Closed(p *relay.Peer, err error) {
+	if p.Hello.Role == relay.RoleCapture {
+		s.log.Info("capture server disconnected", "peer", p.Addr, "name", p.Hello.Name)
+	}
+}
+
+// Close stops the reaper, closes every session (finalising its file) and
+// the device, and waits. It returns the first output error. Close is
+// idempotent.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	open := *s.table.Load()
+	empty := map[string]*session{}
+	s.table.Store(&empty)
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	s.finishing.Wait()
+	list := make([]*session, 0, len(open))
+	for _, v := range open {
+		list = append(list, v)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].started.Before(list[j].started) })
+	var errs []error
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, v := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := v.player.Close(); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("session %s, output %s: %w", v.id, v.output, err))
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, v := range list {
+		s.finish(v, "shutdown") // the Player is closed: this records it
+	}
+	if s.dev != nil {
+		s.dev.playing.Store(nil)
+		s.dev.mu.Lock()
+		if err := s.dev.dev.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("device %s: %w", s.dev.spec, err))
+		}
+		s.dev.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// Totals are a Supervisor's figures over its whole life.
+type Totals struct {
+	Packets, Duplicates, Rejected, Refused, BadSessionIDs, Unauthorized uint64
+	SessionsOpened                                                      uint64
+	// Seconds is the audio every session's Player wrote.
+	Seconds float64
+}
+
+// Totals returns the Supervisor's counters.
+func (s *Supervisor) Totals() Totals {
+	t := Totals{Packets: s.packets.Load(), Duplicates: s.dups.Load(), Rejected: s.rejected.Load(),
+		Refused: s.refused.Load(), BadSessionIDs: s.badIDs.Load(), Unauthorized: s.unauthorized.Load(),
+		SessionsOpened: s.opened.Load()}
+	s.mu.Lock()
+	t.Seconds = s.closedSecs
+	s.mu.Unlock()
+	for _, v := range *s.table.Load() {
+		t.Seconds += v.player.Stats().Seconds
+	}
+	return t
+}
+
+// SessionOutput is one closed session's output, for a summary.
+type SessionOutput struct {
+	Session, Agent, Output string
+	Seconds                float64
+}
+
+// Outputs returns the most recently closed sessions' outputs (at most 32),
+// oldest first.
+func (s *Supervisor) Outputs() []SessionOutput {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SessionOutput, 0, len(s.history))
+	for _, v := range s.history {
+		out = append(out, SessionOutput{Session: v.id, Agent: v.agent, Output: v.output, Seconds: v.final.Seconds})
+	}
+	return out
+}
+
+// flowString is a flow's end in status: "" when unknown.
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// Status implements relay.Handler.
+func (s *Supervisor) Status(context.Context, *relay.Peer) (any, error) { return s.Snapshot(), nil }
