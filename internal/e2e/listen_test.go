@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/silentmon/silentmon/bench/gen"
+)
+
+// scenarioCapture writes the named call-flow scenario's capture and returns
+// its path and manifest; it skips when the scenario needs a codec this
+// build lacks.
+func scenarioCapture(t *testing.T, name string) (string, *gen.Manifest) {
+	t.Helper()
+	spec, err := gen.Scenario(name, 1)
+	if errors.Is(err, gen.ErrCodecUnavailable) {
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name+".pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, spec.Manifest
+}
+
+// listenTo checks pcm against the manifest for agent and reports the
+// result the way the closing notes quote it.
+func listenTo(t *testing.T, how string, m *gen.Manifest, agent string, pcm []int16) {
+	t.Helper()
+	res := gen.CheckListening(m, agent, pcm)
+	t.Logf("%s %s agent %s: %d/%d windows right (%.2f s of audio, offset %v)",
+		how, m.Scenario, agent, res.Right, res.Windows, float64(len(pcm))/8000, res.Offset)
+	if !res.OK() {
+		t.Errorf("%s: %s", how, res.String())
+	}
+}
+
+// TestScenariosListenOffline renders every call-flow scenario with smctl
+// render, once per monitored agent with the agent's endpoints, and listens
+// to the result: every leg the manifest says is active is heard, held legs
+// are silent, and no other agent's or unrelated call's tone is there.
+func TestScenariosListenOffline(t *testing.T) {
+	for _, name := range gen.ScenarioNames() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pcap, m := scenarioCapture(t, name)
+			for _, mon := range m.Monitored {
+				out := filepath.Join(t.TempDir(), mon.Agent+".wav")
+				args := []string{"render", pcap, "--out", out}
+				for _, e := range mon.Endpoints {
+					args = append(args, "--endpoint", e)
+				}
+				if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
+					t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
+				}
+				listenTo(t, "offline", m, mon.Agent, readWAV(t, out))
+			}
+		})
+	}
+}
+
+// TestScenariosListenLive replays every call-flow scenario through smserver
+// at its recorded pace, monitors each of its agents to one smsupervisor
+// over mutual TLS with the default jitter buffer, and listens to each
+// session's own WAV file.
+func TestScenariosListenLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: the live scenarios replay about 13 s each in real time")
+	}
+	sec := quickstart(t)
+	for _, name := range gen.ScenarioNames() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pcap, m := scenarioCapture(t, name)
+			dir := t.TempDir()
+			srvAddr, supAddr := freeAddr(t), freeAddr(t)
+			sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec,
+				"--output", "wav:"+filepath.Join(dir, "{agent}.wav"), "--metrics-listen", freeAddr(t))
+			srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
+				"--exit-after-replay", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
+			waitReady(t, sec, srvAddr)
+			for _, mon := range m.Monitored {
+				args := []string{"monitor", "start", "--server", srvAddr, "--security-dir", sec,
+					"--agent", mon.Agent, "--supervisor", supAddr}
+				for _, e := range mon.Endpoints {
+					args = append(args, "--endpoint", e)
+				}
+				if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
+					t.Fatalf("smctl monitor start exited %d: %s", code, se)
+				}
+			}
+			srv.wait(t, 60*time.Second)
+			time.Sleep(time.Second) // the supervisor plays out its buffers
+			sup.stop(t, syscall.SIGTERM)
+			for _, mon := range m.Monitored {
+				listenTo(t, "live", m, mon.Agent, readWAV(t, filepath.Join(dir, mon.Agent+".wav")))
+			}
+		})
+	}
+}
