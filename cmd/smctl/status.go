@@ -47,13 +47,63 @@ func newStatusCmd() *cobra.Command {
 }
 
 func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
-	fmt.Fprintf(w, "supervisor service: %d packets received, %d duplicates dropped, %.1f s of audio played, max delivery delay %.1f ms\n",
+	fmt.Fprintf(w, "supervisor service: %d packets received, %d duplicates dropped, %.1f s of audio written, max delivery delay %.1f ms\n",
 		sv.Packets, sv.Duplicates, sv.SecondsWritten, sv.DeliveryMs)
+	if sv.Output != "" {
+		fmt.Fprintf(w, "output %s; %d sessions opened (at most %d at once)", sv.Output, sv.SessionsOpened, sv.MaxSessions)
+		if sv.Playing != "" {
+			fmt.Fprintf(w, "; the device plays session %s", sv.Playing)
+		}
+		fmt.Fprintln(w)
+	}
+	if sv.RefusedPackets+sv.BadSessionIDs+sv.Unauthorized+sv.Rejected > 0 {
+		fmt.Fprintf(w, "dropped: %d packets over the session limit, %d frames or notices with a bad session id, %d unauthorized peers, %d packets refused by a player\n",
+			sv.RefusedPackets, sv.BadSessionIDs, sv.Unauthorized, sv.Rejected)
+	}
+	if sv.Sessions == nil {
+		// An older supervisor: streams only.
+		return printPlayoutStreams(w, "", sv.Streams)
+	}
+	if len(sv.Sessions) == 0 {
+		fmt.Fprintln(w, "no sessions")
+		return nil
+	}
+	for _, x := range sv.Sessions {
+		state := x.State
+		if x.Closed != "" {
+			state += " (" + x.Closed + ")"
+		}
+		if x.Playing {
+			state += ", playing"
+		} else if sv.Playing != "" && x.State == "open" {
+			state += ", not playing (buffered only)"
+		}
+		fmt.Fprintf(w, "session %s  agent %s  %s  output %s  from %v\n", x.ID, x.Agent, state, x.Output, x.Servers)
+		if x.OutputError != "" {
+			fmt.Fprintf(w, "  output error: %s\n", x.OutputError)
+		}
+		fmt.Fprintf(w, "  %.1f s written, buffer %.0f ms, added latency p50 %.1f ms p99 %.1f ms, worst MOS %.2f, %d packets\n",
+			x.SecondsWritten, x.TargetMs, x.AddedLatencyP50Ms, x.AddedLatencyP99Ms, x.WorstMOS, x.Packets)
+		if err := printPlayoutStreams(w, "  ", x.Streams); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printPlayoutStreams(w io.Writer, indent string, streams []service.PlayoutStream) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DIRECTION\tSSRC\tCODEC\tPACKETS\tLOST\tLATE\tCONCEALED\tJITTER ms\tBUFFER ms\tMOS")
-	for _, x := range sv.Streams {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\n", x.Direction, x.SSRC, x.Codec,
-			x.Packets, x.Lost, x.Late, x.Concealed, x.JitterMs, x.TargetMs, x.MOS)
+	fmt.Fprintln(tw, indent+"DIRECTION\tFLOW\tSSRC\tCODEC\tACTIVE\tPACKETS\tLOST\tLATE\tCONCEALED\tJITTER ms\tBUFFER ms\tMOS")
+	for _, x := range streams {
+		flow := "-"
+		if x.Src != "" || x.Dst != "" {
+			flow = x.Src + " -> " + x.Dst
+			if x.VLAN != 0 {
+				flow = fmt.Sprintf("vlan%d/%s", x.VLAN, flow)
+			}
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%v\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\n", indent, x.Direction, flow, x.SSRC, x.Codec,
+			x.Active, x.Packets, x.Lost, x.Late, x.Concealed, x.JitterMs, x.TargetMs, x.MOS)
 	}
 	return tw.Flush()
 }
