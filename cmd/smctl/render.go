@@ -160,8 +160,12 @@ func runRender(cmd *cobra.Command, path string) error {
 	for _, s := range st.Streams {
 		fmt.Fprintln(stdout, streamLine(s, skips.types(s)))
 	}
+	if st.RetiredDropped > 0 {
+		fmt.Fprintf(stdout, "(%s, retired early in the capture, not listed or counted)\n",
+			plural(int(st.RetiredDropped), "more stream"))
+	}
 	skipped := reportSkipped(stderr, st, skips)
-	if t.Frames == 0 || st.Seconds == 0 {
+	if st.Seconds == 0 {
 		if skipped.streams > 0 {
 			return cli.Failf("capture %q: no RTP to or from %s could be decoded (%s of payload type %s skipped)",
 				path, strings.Join(specs, ", "), plural(skipped.streams, "stream"), joinInts(skipped.types))
@@ -252,6 +256,8 @@ func streamLine(s playout.StreamStats, skipped []int) string {
 	switch {
 	case s.Frames == 0 && len(skipped) > 0:
 		codec = "PT " + joinInts(skipped) + " (not decoded)"
+	case s.Frames == 0 && s.Ignored > 0 && s.Ignored+s.Invalid == s.Packets:
+		codec = "comfort noise or events only"
 	case s.Frames == 0 && s.Codec == playout.CodecUnknown:
 		codec = "-"
 	}
