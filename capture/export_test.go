@@ -10,3 +10,6 @@ func (p *Packet) DecodeGeneral(frame []byte, lt LinkType, info *Info) error {
 func (p *Packet) StreamKeyFields() (flow, key2 uint64, key3 uint32, mpt uint8) {
 	return p.flow, p.key2, p.key3, p.mpt
 }
+
+// ServicePorts lists the registered service ports at 1024 and above.
+var ServicePorts = servicePorts[:]

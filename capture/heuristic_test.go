@@ -21,13 +21,18 @@ func TestServicePort(t *testing.T) {
 		{0, true}, {53, true}, {67, true}, {68, true}, {69, true}, {88, true}, {123, true},
 		{137, true}, {138, true}, {161, true}, {162, true}, {500, true}, {514, true},
 		{546, true}, {547, true}, {1023, true}, {1812, true}, {1813, true}, {1900, true},
-		{4500, true}, {5060, true}, {5061, true}, {5353, true}, {5355, true}, {47808, true},
-		{1024, false}, {5004, false}, {5005, false}, {8000, false}, {16384, false}, {20000, false},
+		{4500, true}, {5060, true}, {5061, true}, {5353, true}, {5355, true}, {1645, true}, {1719, true},
+		{1024, false}, {2048, false}, {2152, false}, {3329, false}, {47808, false}, {49152, false}, {5004, false}, {5005, false}, {8000, false}, {16384, false}, {20000, false},
 		{32767, false}, {40000, false}, {65535, false},
 	}
 	for _, tt := range tests {
 		if got := capture.ServicePort(tt.port); got != tt.want {
 			t.Errorf("ServicePort(%d) = %v, want %v", tt.port, got, tt.want)
+		}
+	}
+	for _, p := range capture.ServicePorts {
+		if !capture.ServicePort(p) {
+			t.Errorf("listed service port %d is not a ServicePort (above maxServicePort?)", p)
 		}
 	}
 }
