@@ -308,6 +308,7 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 				return float64(n)
 			}))
 	}
+	reg.MustRegister(newMOSCollector(s.sessionStreams))
 	sender("media_sent_total", "Media packets sent to supervisor services.", func(st relay.SenderStats) uint64 { return st.Sent })
 	sender("media_dropped_total", "Media packets dropped because a supervisor queue was full.", func(st relay.SenderStats) uint64 { return st.Dropped })
 	sender("reconnects_total", "Reconnections to supervisor services.", func(st relay.SenderStats) uint64 { return st.Reconnects })
@@ -576,11 +577,33 @@ func (s *server) status() *status.ServerStatus {
 	for _, x := range st.Supervisors {
 		sup[x.Supervisor] = x
 	}
-	streams := map[string][]status.StreamStatus{}
 	for _, w := range s.workers {
-		stats, tracked, overflow := w.streamStats()
+		_, tracked, overflow := w.streamStats()
 		st.Capture.Streams += tracked
 		st.Capture.StreamOverflow += overflow
+	}
+	for _, sj := range s.sessionStreams() {
+		sj.SupervisorState = "idle"
+		if o, ok := owners[sj.ID]; ok {
+			sj.Owner, sj.CapturedBy = o.Owner, o.CapturedBy
+		}
+		sj.Recording = recs[sj.ID]
+		if ss, ok := sup[sj.Supervisor]; ok {
+			sj.SupervisorState = ss.State
+			sj.QueueDrops = ss.Dropped
+		}
+		st.Sessions = append(st.Sessions, sj)
+	}
+	return st
+}
+
+// sessionStreams returns every session with its streams and their
+// figures (packets, loss, jitter, MOS) and the worst MOS, the rest of the
+// status left to fill.
+func (s *server) sessionStreams() []status.SessionStatus {
+	streams := map[string][]status.StreamStatus{}
+	for _, w := range s.workers {
+		stats, _, _ := w.streamStats()
 		for k, n := range w.snapshot() {
 			sj := status.StreamStatus{SSRC: fmt.Sprintf("0x%08x", k.ssrc),
 				Direction: k.dir.String(), Src: k.src.String(), Dst: k.dst.String(), Packets: n}
@@ -593,13 +616,15 @@ func (s *server) status() *status.ServerStatus {
 			if x, ok := stats[key]; ok {
 				sj.Codec, sj.Lost, sj.LostNet, sj.LostCap = x.Codec, x.Lost, x.LostNetwork, x.LostCapture
 				sj.JitterMs, sj.MaxDeltaMs = x.Jitter, x.MaxDelta
+				sj.MOS = streamMOS(x)
 			}
 			streams[k.session] = append(streams[k.session], sj)
 		}
 	}
+	var out []status.SessionStatus
 	for _, x := range s.filter.Sessions() {
 		sj := status.SessionStatus{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
-			SupervisorState: "idle", Streams: streams[x.ID]}
+			Streams: streams[x.ID]}
 		if sj.Streams == nil {
 			sj.Streams = []status.StreamStatus{}
 		}
@@ -609,15 +634,8 @@ func (s *server) status() *status.ServerStatus {
 		for _, y := range sj.Streams {
 			sj.Packets += y.Packets
 		}
-		if o, ok := owners[x.ID]; ok {
-			sj.Owner, sj.CapturedBy = o.Owner, o.CapturedBy
-		}
-		sj.Recording = recs[x.ID]
-		if ss, ok := sup[x.Supervisor]; ok {
-			sj.SupervisorState = ss.State
-			sj.QueueDrops = ss.Dropped
-		}
-		st.Sessions = append(st.Sessions, sj)
+		sj.WorstMOS = worstMOS(sj.Streams)
+		out = append(out, sj)
 	}
-	return st
+	return out
 }

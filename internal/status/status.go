@@ -48,6 +48,9 @@ type SessionStatus struct {
 	Owner           string         `json:"owner,omitempty"`
 	CapturedBy      []string       `json:"captured_by,omitempty"`
 	Recording       string         `json:"recording,omitempty"`
+	// WorstMOS is the lowest MOS of the session's streams (0, left out,
+	// when none has one): the session's quality at a glance.
+	WorstMOS float64 `json:"worst_mos,omitempty"`
 }
 
 type StreamStatus struct {
@@ -58,13 +61,25 @@ type StreamStatus struct {
 	VLAN      *int   `json:"vlan"`
 	Packets   uint64 `json:"packets"`
 	// From the capture's stream table (RFC 3550): the stream as seen on
-	// the wire, whether or not it was monitored all along.
+	// the wire, whether or not it was monitored all along. Lost is the
+	// cumulative loss, expected - received (negative with duplicates);
+	// LostNet + LostCap = max(Lost, 0), a reordered packet that arrived
+	// being lost in neither; LostCap counts what sequence gaps that
+	// overlap a kernel drop of the capture may owe to it (no more than
+	// the kernel dropped), LostNet the rest.
 	Codec      string  `json:"codec,omitempty"`
 	Lost       int64   `json:"lost"`
 	LostNet    uint64  `json:"lost_network"`
 	LostCap    uint64  `json:"lost_in_capture"`
 	JitterMs   float64 `json:"jitter_ms"`
 	MaxDeltaMs float64 `json:"max_delta_ms"`
+	// MOS is the E-model (ITU-T G.107) estimate of the stream's listening
+	// quality, 1 to 4.5, from its codec, its network loss and its jitter
+	// (internal/quality.StreamMOS: the delay a receiver's jitter buffer
+	// adds; the network path's own delay is not visible at the capture
+	// point). 0, left out, when the codec is not one the E-model table
+	// holds (G.711, G.729) or nothing was expected yet.
+	MOS float64 `json:"mos,omitempty"`
 }
 
 // KernelStatus sums the capture rings' counters.

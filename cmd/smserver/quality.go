@@ -1,0 +1,83 @@
+package main
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/internal/quality"
+	"github.com/silentmon/silentmon/internal/status"
+)
+
+// streamMOS returns the E-model MOS of a stream seen on the wire, from its
+// network loss (capture loss is the capture's, not the call's) and its
+// interarrival jitter, or 0 when the codec is unknown to the E-model or
+// nothing was expected yet. The packet time comes from the mean payload
+// size (8 bytes a millisecond for G.711, 1 for G.729), 20 ms otherwise.
+func streamMOS(x capture.StreamStats) float64 {
+	if !quality.KnownCodec(x.Codec) || x.Expected <= 0 || x.Packets == 0 {
+		return 0
+	}
+	ppl := 100 * float64(x.LostNetwork) / float64(x.Expected)
+	ptime := 20.0
+	perMs := 8.0
+	if x.Codec == "G729" {
+		perMs = 1
+	}
+	if p := float64(x.Bytes) / float64(x.Packets) / perMs; p >= 5 && p <= 200 {
+		ptime = p
+	}
+	return math.Round(quality.StreamMOS(x.Codec, ppl, x.Jitter, ptime)*100) / 100
+}
+
+// worstMOS returns the lowest non-zero MOS of streams, or 0.
+func worstMOS(streams []status.StreamStatus) float64 {
+	w := 0.0
+	for _, y := range streams {
+		if y.MOS > 0 && (w == 0 || y.MOS < w) {
+			w = y.MOS
+		}
+	}
+	return w
+}
+
+// mosCollector exports the MOS of every monitored stream and the worst of
+// each session as gauges, computed at each scrape from sessions.
+type mosCollector struct {
+	sessions func() []status.SessionStatus
+	stream   *prometheus.Desc
+	session  *prometheus.Desc
+}
+
+func newMOSCollector(sessions func() []status.SessionStatus) *mosCollector {
+	return &mosCollector{
+		sessions: sessions,
+		stream: prometheus.NewDesc("silentmon_stream_mos",
+			"E-model (ITU-T G.107) MOS of a monitored RTP stream, from its codec, network loss and jitter.",
+			[]string{"session", "agent", "direction", "ssrc", "src", "dst"}, nil),
+		session: prometheus.NewDesc("silentmon_session_worst_mos",
+			"Lowest E-model MOS among a monitor session's streams.",
+			[]string{"session", "agent"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *mosCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.stream
+	ch <- c.session
+}
+
+// Collect implements prometheus.Collector.
+func (c *mosCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c.sessions() {
+		for _, y := range x.Streams {
+			if y.MOS > 0 {
+				ch <- prometheus.MustNewConstMetric(c.stream, prometheus.GaugeValue, y.MOS, x.ID, x.Agent, y.Direction, y.SSRC, y.Src, y.Dst)
+			}
+		}
+		if x.WorstMOS > 0 {
+			ch <- prometheus.MustNewConstMetric(c.session, prometheus.GaugeValue, x.WorstMOS, x.ID, x.Agent)
+		}
+	}
+}
