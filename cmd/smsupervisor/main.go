@@ -25,12 +25,16 @@ import (
 
 func main() { cli.Main(newRootCmd()) }
 
+func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
+
 type config struct {
 	cli.Service
 	Supervisor supervisor.Config
 }
 
-func newRootCmd() *cobra.Command {
+// newRootCmdWith builds the command with run as its action (tests
+// capture the configuration instead of running the service).
+func newRootCmdWith(run func(context.Context, *config, io.Writer, io.Writer) error) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "smsupervisor",
 		Short: "silentmon supervisor service: receives monitored calls and plays them, one player per session",
