@@ -303,7 +303,9 @@ func (s *stream) schedule(ts, arrival int64) int64 {
 		s.baseTransit = floorDiv(arrival, nsPerSample) - ts
 		ideal = (ts + s.baseTransit) * nsPerSample
 	}
-	return max(ideal+s.r.target, arrival)
+	// Never later than the target after its own arrival: a timestamp
+	// that jumped ahead of the base is not waited for.
+	return min(max(ideal+s.r.target, arrival), arrival+s.r.target)
 }
 
 // floorDiv divides rounding toward minus infinity.
