@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,12 +67,49 @@ func TestScenariosListenOffline(t *testing.T) {
 				for _, e := range mon.Endpoints {
 					args = append(args, "--endpoint", e)
 				}
-				if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
+				so, se, code := runCmd(t, nil, "smctl", args...)
+				if code != 0 {
 					t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
 				}
 				listenTo(t, "offline", m, mon.Agent, readWAV(t, out))
+				checkLoss(t, m, mon.Agent, so)
 			}
 		})
+	}
+}
+
+// streamLine is smctl render's line for one stream.
+var streamLine = regexp.MustCompile(`ssrc (0x[0-9a-f]+) \S+ \S+: (\d+) packets, (\d+) lost, (\d+) late`)
+
+// checkLoss compares the packets and the loss smctl render reports per
+// stream with what the generator did to each of the agent's legs: the
+// packets it wrote (duplicates included) and the sequence numbers it
+// dropped, so a reordered packet that arrived counts as received.
+func checkLoss(t *testing.T, m *gen.Manifest, agent, stdout string) {
+	t.Helper()
+	type fig struct{ packets, lost, late int }
+	got := map[string]fig{}
+	for _, l := range streamLine.FindAllStringSubmatch(stdout, -1) {
+		var f fig
+		fmt.Sscan(l[2], &f.packets)
+		fmt.Sscan(l[3], &f.lost)
+		fmt.Sscan(l[4], &f.late)
+		got[l[1]] = f
+	}
+	for _, leg := range m.Legs {
+		want, ok := m.Expected[leg.Name]
+		if leg.Agent != agent || !leg.Monitored || !ok {
+			continue
+		}
+		g, ok := got[strings.ToLower(leg.SSRC)]
+		if !ok {
+			t.Errorf("leg %s (ssrc %s) has no stream in smctl render's report:\n%s", leg.Name, leg.SSRC, stdout)
+			continue
+		}
+		if g.packets != want.Packets || g.lost != want.Lost {
+			t.Errorf("leg %s: render reports %d packets, %d lost (%d late); the generator wrote %d, dropped %d (%d reordered, %d duplicated)",
+				leg.Name, g.packets, g.lost, g.late, want.Packets, want.Lost, want.Reordered, want.Duplicates)
+		}
 	}
 }
 
