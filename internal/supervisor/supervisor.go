@@ -402,6 +402,11 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 			s.mu.Unlock()
 			return nil
 		}
+		if !sess.announced[server] {
+			// Only a server that announced the session ends it.
+			s.mu.Unlock()
+			return nil
+		}
 		delete(sess.announced, server)
 		if len(sess.announced) > 0 {
 			s.mu.Unlock()
