@@ -19,7 +19,8 @@
 // (relay.SessionNotice), so the agent is known when the output is opened;
 // without a notice the agent is "unknown". A session is closed, and its
 // file finalised, when every capture server that announced it said it
-// stopped, when no media arrived for Config.IdleTimeout, or at Close.
+// stopped (a stop from a server that neither announced the session nor
+// sent its media is ignored), when no media arrived for Config.IdleTimeout, or at Close.
 // Media of a closed session that arrives later opens a new session (a new
 // file).
 //

@@ -402,8 +402,9 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 			s.mu.Unlock()
 			return nil
 		}
-		if !sess.announced[server] {
-			// Only a server that announced the session ends it.
+		if !sess.announced[server] && !contains(sess.servers, server) {
+			// Only a server that announced the session or sent its
+			// media ends it.
 			s.mu.Unlock()
 			return nil
 		}
