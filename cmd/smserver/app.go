@@ -314,18 +314,11 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 	sender("reconnects_total", "Reconnections to supervisor services.", func(st relay.SenderStats) uint64 { return st.Reconnects })
 }
 
-// sessionsUpdated wakes whoever waits for a session change and closes
-// supervisor connections no session uses.
+// sessionsUpdated wakes whoever waits for a session change, tells each
+// supervisor service which of its sessions stopped and closes supervisor
+// connections no session uses.
 func (s *server) sessionsUpdated() {
-	sup := map[string]bool{}
-	for _, x := range s.filter.Sessions() {
-		sup[x.Supervisor] = true
-	}
-	keep := make([]string, 0, len(sup))
-	for k := range sup {
-		keep = append(keep, k)
-	}
-	s.fw.Retain(keep)
+	s.fw.Sync(s.filter.Sessions())
 	s.rec.sync(s.filter.Sessions())
 	s.smu.Lock()
 	close(s.sessionsChanged)

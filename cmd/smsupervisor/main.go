@@ -56,7 +56,7 @@ func newRootCmdWith(run func(context.Context, *config, io.Writer, io.Writer) err
 	} {
 		cfg.Bind(key, f, flag)
 	}
-	cfg.V.SetDefault("playout.initial_delay_ms", 60)
+	cfg.V.SetDefault("playout.initial_delay_ms", 40) // kept within min and max: a clean network starts at the minimum
 	c.RunE = cli.LoadAndRun(cfg, validate, run)
 	return c
 }
