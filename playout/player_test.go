@@ -3,6 +3,7 @@ package playout_test
 import (
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -269,5 +270,34 @@ func TestPlayerWAV(t *testing.T) {
 	}
 	if s := p.Stats().Seconds; s != 1 {
 		t.Errorf("Seconds = %v, want 1", s)
+	}
+}
+
+// TestCreateWAVNeverTruncates: call audio files are the owner's only, and
+// an existing file is left as it was.
+func TestCreateWAVNeverTruncates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "call.wav")
+	s, err := playout.CreateWAV(path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(make([]int16, 800)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Size() != 44+1600 {
+		t.Fatalf("mode %v, size %d; want 0600 and 1644 bytes", fi.Mode().Perm(), fi.Size())
+	}
+	if _, err := playout.CreateWAV(path, 1); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("CreateWAV over an existing file: %v, want an error wrapping fs.ErrExist", err)
+	}
+	if fi2, _ := os.Stat(path); fi2.Size() != fi.Size() {
+		t.Fatalf("the existing file was changed: %d bytes", fi2.Size())
 	}
 }

@@ -105,22 +105,34 @@ type WAVSink struct {
 
 const wavHeaderLen = 44
 
-// CreateWAV creates (or truncates) the WAV file at path.
+// CreateWAV creates the WAV file at path, readable by its owner only
+// (call audio). It never truncates: an existing file is an error wrapping
+// fs.ErrExist.
 func CreateWAV(path string, channels int) (*WAVSink, error) {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
 	}
-	s := &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}
-	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
+	s, err := NewWAVSink(f, channels)
+	if err != nil {
 		f.Close()
+		os.Remove(path)
 		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
 	}
-	if _, err := f.Seek(wavHeaderLen, 0); err != nil {
-		f.Close()
-		return nil, err
-	}
 	return s, nil
+}
+
+// NewWAVSink writes a WAV to f from its current position, which must be
+// its start: the caller chose the name and the permissions. The sink owns
+// f from now on (Close closes it).
+func NewWAVSink(f *os.File, channels int) (*WAVSink, error) {
+	if channels != 2 {
+		channels = 1
+	}
+	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
+		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	return &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}, nil
 }
 
 func wavHeader(channels int, dataBytes uint32) []byte {

@@ -110,10 +110,10 @@ func runRender(cmd *cobra.Command, path string) error {
 		return cli.Failf("cannot write %s: %v", out, osErr(err))
 	}
 	tmpPath := tmp.Name()
-	tmp.Close()
 	done := false
 	defer func() {
 		if !done {
+			tmp.Close() // an error once the sink closed it
 			os.Remove(tmpPath)
 		}
 	}()
@@ -139,8 +139,9 @@ func runRender(cmd *cobra.Command, path string) error {
 	f := filter.New()
 	f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
 
-	sink, err := playout.CreateWAV(tmpPath, channels)
+	sink, err := playout.NewWAVSink(tmp, channels)
 	if err != nil {
+		tmp.Close()
 		return cli.Failf("cannot write %s: %v", out, osErr(err))
 	}
 	st, err := render(src, f, cfg, sink)

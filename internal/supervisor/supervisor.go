@@ -339,8 +339,8 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 		name := s.names.name(sess.id, sess.pathAgent)
 		f, path, err := createNew(name)
 		if err == nil {
-			var w *wavSink
-			if w, err = newWAVSink(f, 1); err == nil {
+			var w *playout.WAVSink
+			if w, err = playout.NewWAVSink(f, 1); err == nil {
 				sess.output = path
 				return w
 			}

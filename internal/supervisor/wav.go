@@ -1,8 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/silentmon/silentmon/playout"
 )
 
 // maxIDLen bounds session ids and the agent ids used in file names.
@@ -133,105 +130,4 @@ func createNew(path string) (*os.File, string, error) {
 		}
 	}
 	return nil, "", fmt.Errorf("%s and %d numbered variants exist", path, maxCollisions-1)
-}
-
-// wavSink writes a 16-bit PCM WAV file at 8 kHz to a file it was given
-// (playout.CreateWAV truncates an existing file, which a session's output
-// must never do). The header's sizes are brought up to date every second
-// of audio and at Close. It is not safe for concurrent use (its Player's
-// goroutine writes it).
-type wavSink struct {
-	f        *os.File
-	w        *bufio.Writer
-	ch       int
-	frames   int64
-	sinceHdr int64
-	buf      []byte
-	err      error
-	closed   bool
-}
-
-var _ playout.Sink = (*wavSink)(nil)
-
-const wavHeaderLen = 44
-
-func newWAVSink(f *os.File, channels int) (*wavSink, error) {
-	s := &wavSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}
-	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
-		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	return s, nil
-}
-
-func wavHeader(channels int, dataBytes uint32) []byte {
-	h := make([]byte, wavHeaderLen)
-	copy(h[0:], "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
-	copy(h[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(h[16:], 16)
-	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
-	binary.LittleEndian.PutUint32(h[24:], playout.SampleRate)
-	binary.LittleEndian.PutUint32(h[28:], playout.SampleRate*uint32(channels)*2)
-	binary.LittleEndian.PutUint16(h[32:], uint16(channels)*2)
-	binary.LittleEndian.PutUint16(h[34:], 16)
-	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], dataBytes)
-	return h
-}
-
-func (s *wavSink) Write(p []int16) error {
-	if s.closed {
-		return playout.ErrClosed
-	}
-	if s.err != nil {
-		return s.err
-	}
-	for len(p) > 0 {
-		n := min(len(p), cap(s.buf)/2)
-		b := s.buf[:2*n]
-		for i, v := range p[:n] {
-			binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
-		}
-		if _, err := s.w.Write(b); err != nil {
-			s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
-			return s.err
-		}
-		p = p[n:]
-		s.frames += int64(n / s.ch)
-		s.sinceHdr += int64(n / s.ch)
-	}
-	if s.sinceHdr >= playout.SampleRate {
-		s.sinceHdr = 0
-		return s.sync()
-	}
-	return nil
-}
-
-func (s *wavSink) sync() error {
-	if err := s.w.Flush(); err != nil {
-		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
-		return s.err
-	}
-	if _, err := s.f.WriteAt(wavHeader(s.ch, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
-		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
-		return s.err
-	}
-	return nil
-}
-
-func (s *wavSink) Channels() int    { return s.ch }
-func (s *wavSink) Seconds() float64 { return float64(s.frames) / playout.SampleRate }
-
-// Close writes the final header and closes the file.
-func (s *wavSink) Close() error {
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	err := s.sync()
-	if cerr := s.f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	return err
 }
