@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
 )
 
 // maxIDLen bounds session ids and the agent ids used in file names.
