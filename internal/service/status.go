@@ -65,18 +65,22 @@ type SupervisorSession struct {
 
 // PlayoutStream is one RTP stream being played (direction, flow, SSRC).
 type PlayoutStream struct {
-	Session   string  `json:"session,omitempty"`
-	Direction string  `json:"direction"`
-	Src       string  `json:"src,omitempty"`
-	Dst       string  `json:"dst,omitempty"`
-	VLAN      uint16  `json:"vlan,omitempty"`
-	SSRC      string  `json:"ssrc"`
-	Codec     string  `json:"codec"`
-	Active    bool    `json:"active"`
-	Packets   uint64  `json:"packets"`
-	Lost      uint64  `json:"lost"`
-	Late      uint64  `json:"late"`
-	Concealed uint64  `json:"concealed"`
+	Session   string `json:"session,omitempty"`
+	Direction string `json:"direction"`
+	Src       string `json:"src,omitempty"`
+	Dst       string `json:"dst,omitempty"`
+	VLAN      uint16 `json:"vlan,omitempty"`
+	SSRC      string `json:"ssrc"`
+	Codec     string `json:"codec"`
+	Active    bool   `json:"active"`
+	Packets   uint64 `json:"packets"`
+	Lost      uint64 `json:"lost"`
+	Late      uint64 `json:"late"`
+	Concealed uint64 `json:"concealed"`
+	// Slips and Stretches are the frames skipped or inserted to keep
+	// the delay at target (clock drift, jitter).
+	Slips     uint64  `json:"slips"`
+	Stretches uint64  `json:"stretches"`
 	JitterMs  float64 `json:"jitter_ms"`
 	TargetMs  float64 `json:"target_ms"`
 	MOS       float64 `json:"mos"`

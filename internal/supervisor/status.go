@@ -50,7 +50,7 @@ func streamStatus(session string, x playout.StreamStats) service.PlayoutStream {
 	return service.PlayoutStream{Session: session, Direction: x.Direction.String(),
 		Src: addrString(x.Flow.Src), Dst: addrString(x.Flow.Dst), VLAN: x.Flow.VLAN,
 		SSRC: fmt.Sprintf("0x%08x", x.SSRC), Codec: x.Codec.String(), Active: x.Active,
-		Packets: x.Packets, Lost: x.Lost, Late: x.Late, Concealed: x.Concealed,
+		Packets: x.Packets, Lost: x.Lost, Late: x.Late, Concealed: x.Concealed, Slips: x.Slips, Stretches: x.Stretches,
 		JitterMs: x.JitterMs, TargetMs: x.TargetMs, MOS: x.MOS}
 }
 
