@@ -176,8 +176,9 @@ type Stats struct {
 	// DeliveryMs is the largest delay from capture to Push seen (Player
 	// only: the relay path's delay, which the jitter buffer adds to).
 	DeliveryMs float64
-	// TargetMs is the jitter buffer target every stream is played with
-	// (the largest any active stream needs, so they stay aligned).
+	// TargetMs is the largest delay an active stream is played with:
+	// the shared target (the largest any stream needs, so they stay
+	// aligned), or more where a talkspurt's schedule gives more.
 	TargetMs float64
 	// AddedLatencyP50Ms and AddedLatencyP99Ms are percentiles, over the
 	// packets played, of the delay from a packet's arrival to its first
@@ -681,8 +682,11 @@ func sat(v int32) int16 {
 // Stats returns the counters.
 func (r *Renderer) Stats() Stats {
 	s := Stats{Streams: make([]StreamStats, 0, len(r.active)+len(r.retired))}
+	s.TargetMs = float64(r.target) / 1e6
 	for _, x := range r.active {
-		s.Streams = append(s.Streams, r.statsOf(x, true))
+		st := r.statsOf(x, true)
+		s.TargetMs = max(s.TargetMs, st.TargetMs)
+		s.Streams = append(s.Streams, st)
 	}
 	s.Streams = append(s.Streams, r.retired...)
 	s.RetiredDropped = r.dropped
@@ -690,7 +694,6 @@ func (r *Renderer) Stats() Stats {
 	s.Seconds = float64(r.frames) / SampleRate
 	s.Invalid = r.invalid
 	s.DeliveryMs = float64(r.delivMax) / 1e6
-	s.TargetMs = float64(r.target) / 1e6
 	s.AddedLatencyP50Ms = r.lat.quantile(0.5)
 	s.AddedLatencyP99Ms = r.lat.quantile(0.99)
 	s.AddedLatencyMaxMs = float64(r.lat.max) / 1e6
@@ -699,13 +702,12 @@ func (r *Renderer) Stats() Stats {
 
 func (r *Renderer) statsOf(s *stream, active bool) StreamStats {
 	if active {
-		// The delay the stream is played with: the target, or what
-		// its current talkspurt's schedule really gives.
+		// The delay the stream is played with: what its talkspurt's
+		// schedule really gives (the last one's, between talkspurts),
+		// else the target.
 		s.st.TargetMs = float64(r.target) / 1e6
-		if s.state == stPlaying {
-			if d := max(s.delay, s.lastDelay); d > 0 {
-				s.st.TargetMs = float64(d) / 1e6
-			}
+		if d := max(s.delay, s.lastDelay); d > 0 {
+			s.st.TargetMs = float64(d) / 1e6
 		}
 	}
 	st := s.stats()

@@ -77,6 +77,7 @@ type stream struct {
 
 	state       streamState
 	startAt     int64 // ns
+	schedTarget int64 // ns: the target startAt was planned with
 	nextSeq     int64 // next sequence number to play
 	playTS      int64 // timestamp of the next sample out
 	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
@@ -298,6 +299,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 // delay. A first packet later than the target absorbs means the path got
 // slower: the base moves to it.
 func (s *stream) schedule(ts, arrival int64) int64 {
+	s.schedTarget = s.r.target
 	ideal := (ts + s.baseTransit) * nsPerSample
 	if !s.haveTransit || arrival-ideal > s.r.target {
 		s.baseTransit = floorDiv(arrival, nsPerSample) - ts
@@ -433,6 +435,15 @@ func (s *stream) lowest() *slot {
 // packets); tent reports concealment of a buffer that ran dry only.
 // drain stops at an empty buffer instead of concealing.
 func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
+	if s.state == stWaiting && now < s.startAt {
+		// Packets that arrived while waiting may have shown a faster
+		// path than the first one took (the first packets of a call
+		// delayed behind a connection set-up and released together):
+		// start as the fastest path allows, never later than planned.
+		if p := s.lowest(); p != nil {
+			s.startAt = max(min(s.startAt, (p.ts+s.baseTransit)*nsPerSample+s.schedTarget), p.arrival)
+		}
+	}
 	if s.state == stWaiting && now >= s.startAt {
 		if p := s.lowest(); p != nil {
 			// Start with the freshest target's worth: after a burst (an
