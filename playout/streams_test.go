@@ -12,6 +12,7 @@ import (
 	"github.com/zaf/g711"
 
 	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 // leg is one RTP stream of a call-flow test: a tone sent in 20 ms PCMU
@@ -93,19 +94,6 @@ func runFlows(t *testing.T, cfg playout.Config, arr []farrival) ([]int16, time.D
 	return out, first, r.Stats()
 }
 
-// toneLevel returns the amplitude of the hz component of x (Goertzel).
-func toneLevel(x []int16, hz float64) float64 {
-	w := 2 * math.Pi * hz / 8000
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	return 2 * math.Sqrt(max(p, 0)) / float64(len(x))
-}
-
 // expectation: over [from, to) of the input's time, the tones in on must
 // be heard and those in off must not.
 type expectation struct {
@@ -134,13 +122,13 @@ func listen(t *testing.T, out []int16, exps []expectation) (right, checked int) 
 			x := out[i : i+win]
 			ok := true
 			for _, hz := range e.on {
-				if l := toneLevel(x, hz); l < 3000 {
+				if l := audiotest.ToneLevel(x, hz); l < 3000 {
 					ok = false
 					fails = append(fails, fmt.Sprintf("window at %v: %v Hz inaudible (%.0f)", w, hz, l))
 				}
 			}
 			for _, hz := range e.off {
-				if l := toneLevel(x, hz); l > 300 {
+				if l := audiotest.ToneLevel(x, hz); l > 300 {
 					ok = false
 					fails = append(fails, fmt.Sprintf("window at %v: %v Hz audible (%.0f)", w, hz, l))
 				}

@@ -1,0 +1,25 @@
+package audiotest
+
+import (
+	"math"
+
+	"github.com/silentmon/silentmon/playout"
+)
+
+// ToneLevel returns the amplitude of the hz component of pcm, sampled at
+// playout.SampleRate, measured with a Goertzel filter over all of pcm: a
+// sine of amplitude A at hz, filling pcm with a whole number of periods,
+// reads A. Two levels' ratio squared is their power ratio, so "40 dB
+// below" is a level 100 times lower. It returns 0 for empty pcm.
+func ToneLevel(pcm []int16, hz float64) float64 {
+	if len(pcm) == 0 {
+		return 0
+	}
+	c := 2 * math.Cos(2*math.Pi*hz/playout.SampleRate)
+	var s1, s2 float64
+	for _, v := range pcm {
+		s1, s2 = float64(v)+c*s1-s2, s1
+	}
+	p := s1*s1 + s2*s2 - c*s1*s2
+	return 2 * math.Sqrt(max(p, 0)) / float64(len(pcm))
+}

@@ -1,0 +1,44 @@
+package audiotest_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/silentmon/silentmon/playout/audiotest"
+)
+
+func TestToneLevel(t *testing.T) {
+	sine := func(n int, hz, amp float64) []int16 {
+		s := make([]int16, n)
+		for i := range s {
+			s[i] = int16(math.Round(amp * math.Sin(2*math.Pi*hz*float64(i)/8000)))
+		}
+		return s
+	}
+	mix := func(a, b []int16) []int16 {
+		for i := range a {
+			a[i] += b[i]
+		}
+		return a
+	}
+	tests := []struct {
+		name     string
+		pcm      []int16
+		hz       float64
+		min, max float64
+	}{
+		{"the tone itself", sine(800, 1000, 8000), 1000, 7990, 8010},
+		{"a quiet tone", sine(800, 440, 80), 440, 79, 81},
+		{"another tone", sine(800, 1000, 8000), 600, 0, 1},
+		{"one of two tones", mix(sine(800, 600, 3000), sine(800, 1000, 5000)), 600, 2990, 3010},
+		{"silence", make([]int16, 800), 1000, 0, 0},
+		{"nothing", nil, 1000, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := audiotest.ToneLevel(tt.pcm, tt.hz); got < tt.min || got > tt.max || math.IsNaN(got) {
+				t.Errorf("ToneLevel(%v Hz) = %.2f, want within [%v, %v]", tt.hz, got, tt.min, tt.max)
+			}
+		})
+	}
+}
