@@ -18,6 +18,7 @@ import (
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/capture/capturetest"
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 // ulawTone returns n µ-law bytes of a tone at f Hz.
@@ -280,18 +281,6 @@ func writeCapture(t *testing.T, calls []gen.Call, dgs []gen.Datagram, extra []ex
 	return path
 }
 
-// toneAmplitude estimates the amplitude of the hz component of x
-// (Goertzel).
-func toneAmplitude(x []int16, hz float64) float64 {
-	c := 2 * math.Cos(2*math.Pi*hz/8000)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = float64(v)+c*s1-s2, s1
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	return 2 * math.Sqrt(max(p, 0)) / float64(len(x))
-}
-
 // heard is a tone expected in the output from from to to (offsets in the
 // capture, which are the output's: the calls start at offset 0).
 type heard struct {
@@ -319,7 +308,7 @@ func listen(t *testing.T, pcm []int16, want []heard, never []float64) (right, ch
 		from, to := time.Duration(k)*window, time.Duration(k+1)*window
 		ok := true
 		for _, h := range want {
-			a := toneAmplitude(x, h.hz)
+			a := audiotest.ToneLevel(x, h.hz)
 			switch {
 			case from >= h.from+guard && to <= h.to-guard:
 				if a < present {
@@ -338,7 +327,7 @@ func listen(t *testing.T, pcm []int16, want []heard, never []float64) (right, ch
 			}
 		}
 		for _, hz := range never {
-			if a := toneAmplitude(x, hz); a > absent {
+			if a := audiotest.ToneLevel(x, hz); a > absent {
 				ok = false
 				if bad++; bad <= 5 {
 					t.Errorf("window %v-%v: %v Hz at %.0f, never sent to or from the endpoint", from, to, hz, a)
@@ -383,7 +372,18 @@ func TestRenderCallFlows(t *testing.T) {
 			gen.Datagram{At: at + time.Millisecond, Src: dnss, Dst: dnsc,
 				Payload: gen.DNSResponse(0x8008, "sip.example.com", netip.MustParseAddr("10.0.0.5"))})
 	}
-	autoCall := call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300)
+	// Most flows are one or two 10 s calls: A's tones are 700 and 1300 Hz,
+	// B's 900 and 1700 Hz.
+	callA := func(agent, far gen.Endpoint, vlan uint16) gen.Call {
+		return call(agent, far, vlan, 0, 10*s, 0x1100, 700, 1300)
+	}
+	callB := func(agent, far gen.Endpoint, vlan uint16) gen.Call {
+		return call(agent, far, vlan, 0, 10*s, 0x2200, 900, 1700)
+	}
+	heardA := []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}}
+	heardB := []heard{{900, 0, 10 * s}, {1700, 0, 10 * s}}
+	tonesA, tonesB := []float64{700, 1300}, []float64{900, 1700}
+	autoCall := callA(p1, g1, 0)
 	autoCall.ToAgent.Holds = []gen.Interval{{From: 0, To: 100 * time.Millisecond}} // the phone's packet first
 	mapped := func(i int) []byte { return ulawTone(160*(i+1), 1100)[160*i:] }
 
@@ -421,15 +421,15 @@ func TestRenderCallFlows(t *testing.T) {
 		},
 		{
 			name:  "stray-packet",
-			calls: []gen.Call{call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300), stray},
+			calls: []gen.Call{callA(p1, g1, 0), stray},
 			args:  []string{"--endpoint", "10.10.0.1"},
-			want:  []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}},
+			want:  heardA,
 			secs:  9.9, quiet: true,
 		},
 		{
 			name: "hold-resume",
 			calls: []gen.Call{func() gen.Call {
-				c := call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300)
+				c := callA(p1, g1, 0)
 				c.FromAgent.Holds = []gen.Interval{{From: 3 * s, To: 6 * s}}
 				c.ToAgent.Holds = c.FromAgent.Holds
 				return c
@@ -439,46 +439,37 @@ func TestRenderCallFlows(t *testing.T) {
 			secs: 9.9, quiet: true,
 		},
 		{
-			name: "two-vlans-one-selected",
-			calls: []gen.Call{
-				call(p1, g1, 85, 0, 10*s, 0x1100, 700, 1300),
-				call(p1, g2, 86, 0, 10*s, 0x2200, 900, 1700),
-			},
+			name:  "two-vlans-one-selected",
+			calls: []gen.Call{callA(p1, g1, 85), callB(p1, g2, 86)},
 			args:  []string{"--endpoint", "vlan85/10.10.0.1"},
-			want:  []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}},
-			never: []float64{900, 1700},
+			want:  heardA,
+			never: tonesB,
 			secs:  9.9, quiet: true,
 		},
 		{
 			name: "two-vlans-both",
 			calls: []gen.Call{
-				call(p1, g1, 85, 0, 10*s, 0x1100, 700, 1300),
-				call(p1, g1, 86, 0, 10*s, 0x1100, 900, 1700), // same addresses and SSRCs
+				callA(p1, g1, 85),
+				call(p1, g1, 86, 0, 10*s, 0x1100, 900, 1700), // B's tones, A's addresses and SSRCs
 			},
 			args: []string{"--endpoint", "10.10.0.1"},
-			want: []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}, {900, 0, 10 * s}, {1700, 0, 10 * s}},
+			want: slices.Concat(heardA, heardB),
 			secs: 9.9, quiet: true,
 		},
 		{
-			name: "mac-endpoint",
-			calls: []gen.Call{
-				call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300),
-				call(p2, g2, 0, 0, 10*s, 0x2200, 900, 1700),
-			},
+			name:  "mac-endpoint",
+			calls: []gen.Call{callA(p1, g1, 0), callB(p2, g2, 0)},
 			args:  []string{"--endpoint", "02:00:0a:0a:00:02"},
-			want:  []heard{{900, 0, 10 * s}, {1700, 0, 10 * s}},
-			never: []float64{700, 1300},
+			want:  heardB,
+			never: tonesA,
 			secs:  9.9, quiet: true,
 		},
 		{
-			name: "port-range-endpoint",
-			calls: []gen.Call{
-				call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300),
-				call(p1b, g2, 0, 0, 10*s, 0x2200, 900, 1700),
-			},
+			name:  "port-range-endpoint",
+			calls: []gen.Call{callA(p1, g1, 0), callB(p1b, g2, 0)},
 			args:  []string{"--endpoint", "10.10.0.1:20000-20998"},
-			want:  []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}},
-			never: []float64{900, 1700},
+			want:  heardA,
+			never: tonesB,
 			secs:  9.9, quiet: true,
 		},
 		{
@@ -491,10 +482,10 @@ func TestRenderCallFlows(t *testing.T) {
 		},
 		{
 			name:   "mixed-decodable-undecodable",
-			calls:  []gen.Call{call(p1, g1, 0, 0, 10*s, 0x1100, 700, 1300)},
+			calls:  []gen.Call{callA(p1, g1, 0)},
 			extra:  rtpRun(phoneEP(1, 20020), gatewayEP(9, 30020), 0, 0x909, 9, 2*s, 100, g722Payload),
 			args:   []string{"--endpoint", "10.10.0.1"},
-			want:   []heard{{700, 0, 10 * s}, {1300, 0, 10 * s}},
+			want:   heardA,
 			secs:   9.9,
 			stderr: []string{"render: skipped stream ssrc 0x00000909 10.10.0.1:20020->10.20.0.9:30020 (from-agent): 100 packets of payload type 9 (G722)"},
 		},
