@@ -140,17 +140,6 @@ func readWAV(t *testing.T, path string) []int16 {
 	return s
 }
 
-// goertzel returns the power of s at hz, per sample.
-func goertzel(s []int16, hz float64) float64 {
-	w := 2 * math.Cos(2*math.Pi*hz/playout.SampleRate)
-	var s1, s2 float64
-	for _, v := range s {
-		s0 := float64(v) + w*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - w*s1*s2) / float64(len(s)*len(s)+1)
-}
-
 // checkTone checks that samples hold the tone hz and not the tones of
 // others (at least 40 dB below).
 func checkTone(t *testing.T, name string, samples []int16, hz float64, others ...float64) {
@@ -158,10 +147,10 @@ func checkTone(t *testing.T, name string, samples []int16, hz float64, others ..
 	if len(samples) < 800 {
 		t.Fatalf("%s: %d samples, want at least 0.1 s", name, len(samples))
 	}
-	own := goertzel(samples, hz)
+	own := audiotest.ToneLevel(samples, hz)
 	for _, o := range others {
-		if p := goertzel(samples, o); p*1e4 > own {
-			t.Fatalf("%s: power at %g Hz %.3g is not 40 dB below its own %g Hz (%.3g)", name, o, p, hz, own)
+		if l := audiotest.ToneLevel(samples, o); l*100 > own {
+			t.Fatalf("%s: level at %g Hz %.3g is not 40 dB below its own %g Hz (%.3g)", name, o, l, hz, own)
 		}
 	}
 }
@@ -170,17 +159,9 @@ func checkTone(t *testing.T, name string, samples []int16, hz float64, others ..
 // and nothing else but trailing concealment.
 func checkExact(t *testing.T, name string, got, want []int16) {
 	t.Helper()
-	first := func(s []int16) int {
-		for i, v := range s {
-			if v != 0 {
-				return i
-			}
-		}
-		return -1
-	}
-	off := first(got) - first(want)
-	if off < 0 || off+len(want) > len(got) {
-		t.Fatalf("%s: %d samples, first non-zero at %d: cannot align the %d samples sent", name, len(got), first(got), len(want))
+	off := audiotest.Align(got, want)
+	if off < 0 {
+		t.Fatalf("%s: %d samples: cannot align the %d samples sent", name, len(got), len(want))
 	}
 	for i, w := range want {
 		if got[off+i] != w {

@@ -23,3 +23,25 @@ func ToneLevel(pcm []int16, hz float64) float64 {
 	p := s1*s1 + s2*s2 - c*s1*s2
 	return 2 * math.Sqrt(max(p, 0)) / float64(len(pcm))
 }
+
+// Align returns the index of got at which want starts when their first
+// non-zero samples line up: where a player's output (got, which may begin
+// and end with silence) holds the decode of what was sent (want). It
+// returns -1 if got is all silence or want, so placed, does not fit in got.
+func Align(got, want []int16) int {
+	g, w := firstNonZero(got), firstNonZero(want)
+	off := g - w
+	if g < 0 || off < 0 || off+len(want) > len(got) {
+		return -1
+	}
+	return off
+}
+
+func firstNonZero(s []int16) int {
+	for i, v := range s {
+		if v != 0 {
+			return i
+		}
+	}
+	return -1
+}

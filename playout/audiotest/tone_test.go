@@ -42,3 +42,26 @@ func TestToneLevel(t *testing.T) {
 		})
 	}
 }
+
+func TestAlign(t *testing.T) {
+	want := []int16{0, 0, 5, -3, 0, 7}
+	tests := []struct {
+		name string
+		got  []int16
+		off  int
+	}{
+		{"same", []int16{0, 0, 5, -3, 0, 7}, 0},
+		{"later", []int16{0, 0, 0, 0, 5, -3, 0, 7, 0}, 2},
+		{"later, cut short", []int16{0, 0, 0, 0, 5, -3, 0}, -1},
+		{"earlier than the silence before want", []int16{0, 5, -3, 0, 7, 0}, -1},
+		{"silent", make([]int16, 10), -1},
+		{"empty", nil, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if off := audiotest.Align(tt.got, want); off != tt.off {
+				t.Errorf("Align(%v, %v) = %d, want %d", tt.got, want, off, tt.off)
+			}
+		})
+	}
+}
