@@ -22,6 +22,7 @@ import (
 	"github.com/zaf/g711"
 
 	"github.com/silentmon/silentmon/bench/gen"
+	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 var (
@@ -221,95 +222,90 @@ func waitReady(t *testing.T, sec, server string) {
 	}
 }
 
-// TestMonitoredCallReachesWAV is the walking skeleton: the WAV equals the
-// G.711 decode of exactly agent 1001's RTP payloads, in order, none missing,
-// and holds nothing else.
-func TestMonitoredCallReachesWAV(t *testing.T) {
-	sec := quickstart(t)
-	pcap, res := writeCapture(t, 5, 3*time.Second)
-	srvAddr, supAddr := freeAddr(t), freeAddr(t)
-	wav := filepath.Join(t.TempDir(), "out.wav")
+// replay is an smsupervisor and an smserver that replays a capture in
+// real time once a session starts, and exits when it is done.
+type replay struct {
+	sec, srvAddr, supAddr string
+	sup, srv              *proc
+}
 
-	// A generous jitter buffer, so that a loaded test machine's stalls do
-	// not turn packets late: this test is about the data path being exact.
-	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
-		"--metrics-listen", freeAddr(t), "--min-delay-ms", "300", "--max-delay-ms", "600")
-	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session", "--exit-after-replay",
-		"--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
-	waitReady(t, sec, srvAddr)
+// startReplay starts smsupervisor writing to output (an --output value)
+// with the further flags supArgs, and smserver replaying pcap, both with
+// the certificates in sec; it returns once smserver answers.
+func startReplay(t *testing.T, sec, pcap, output string, supArgs ...string) *replay {
+	t.Helper()
+	r := &replay{sec: sec, srvAddr: freeAddr(t), supAddr: freeAddr(t)}
+	r.sup = start(t, "smsupervisor", append([]string{"--listen", r.supAddr, "--security-dir", sec,
+		"--output", output, "--metrics-listen", freeAddr(t)}, supArgs...)...)
+	r.srv = start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
+		"--exit-after-replay", "--listen", r.srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
+	waitReady(t, sec, r.srvAddr)
+	return r
+}
 
-	so, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
-		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", supAddr)
+// monitor starts a session for agent's endpoints to the supervisor with
+// smctl monitor start and returns what it printed, the session id.
+func (r *replay) monitor(t *testing.T, agent string, endpoints ...string) string {
+	t.Helper()
+	args := []string{"monitor", "start", "--server", r.srvAddr, "--security-dir", r.sec,
+		"--agent", agent, "--supervisor", r.supAddr}
+	for _, e := range endpoints {
+		args = append(args, "--endpoint", e)
+	}
+	so, se, code := runCmd(t, nil, "smctl", args...)
 	if code != 0 {
-		t.Fatalf("monitor start exited %d: %s", code, se)
+		t.Fatalf("smctl monitor start --agent %s exited %d: %s", agent, code, se)
 	}
-	session := strings.TrimSpace(so)
-	if len(session) < 8 {
-		t.Fatalf("monitor start printed %q, want a session id", so)
-	}
-	srv.wait(t, 30*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	// The supervisor's status has the played streams with their quality.
-	so, se, code = runCmd(t, nil, "smctl", "status", "--json", "--server", supAddr, "--security-dir", sec)
+	return strings.TrimSpace(so)
+}
+
+// supervisorStatus decodes the supervisor's smctl status --json into v and
+// returns the JSON.
+func (r *replay) supervisorStatus(t *testing.T, v any) string {
+	t.Helper()
+	so, se, code := runCmd(t, nil, "smctl", "status", "--json", "--server", r.supAddr, "--security-dir", r.sec)
 	if code != 0 {
 		t.Fatalf("supervisor status exited %d: %s", code, se)
 	}
-	var sst struct {
-		Streams []struct {
-			Direction string  `json:"direction"`
-			Codec     string  `json:"codec"`
-			Lost      int     `json:"lost"`
-			MOS       float64 `json:"mos"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal([]byte(so), &sst); err != nil || len(sst.Streams) != 2 {
+	if err := json.Unmarshal([]byte(so), v); err != nil {
 		t.Fatalf("supervisor status %s: %v", so, err)
 	}
-	for _, x := range sst.Streams {
-		// G.711 without loss: E-model R 93.2 (MOS 4.41) less the delay
-		// term, which at this test's 300 ms buffer is about 0.8.
-		if x.Codec != "PCMU" || x.Lost != 0 || x.MOS < 3.4 || x.MOS > 4.42 {
-			t.Errorf("stream %+v: want PCMU, no loss, MOS 3.4 to 4.41", x)
-		}
-	}
-	sup.stop(t, syscall.SIGTERM)
+	return so
+}
 
-	var agent *gen.Stream
-	for i := range res.Streams {
-		if res.Streams[i].AgentID == "1001" && res.Streams[i].FromAgent {
-			agent = &res.Streams[i]
-		}
-	}
-	if agent == nil {
-		t.Fatal("generator wrote no stream for agent 1001")
-	}
-	var want []int16
-	for _, p := range agent.Packets {
-		for _, b := range p.Payload {
-			want = append(want, g711.DecodeUlawFrame(b))
-		}
-	}
-	got := readWAV(t, wav)
-	if len(got) < len(want) {
-		t.Fatalf("WAV has %d samples, want at least the %d of agent 1001's stream", len(got), len(want))
-	}
-	// Find where the agent's audio starts: the first non-zero sample lines
-	// up with the first non-zero sample of want.
-	firstNZ := func(s []int16) int {
-		for i, v := range s {
-			if v != 0 {
-				return i
+// sentPCM returns the G.711 decode of the RTP payloads agent's phone sent,
+// as the generator recorded them.
+func sentPCM(t *testing.T, res *gen.Result, agent string) []int16 {
+	t.Helper()
+	var pcm []int16
+	for _, s := range res.Streams {
+		if s.AgentID == agent && s.FromAgent {
+			for _, p := range s.Packets {
+				for _, b := range p.Payload {
+					pcm = append(pcm, g711.DecodeUlawFrame(b))
+				}
 			}
 		}
-		return -1
 	}
-	off := firstNZ(got) - firstNZ(want)
-	if off < 0 || off+len(want) > len(got) {
-		t.Fatalf("cannot align WAV (%d samples, first non-zero at %d) with the agent's stream", len(got), firstNZ(got))
+	if len(pcm) == 0 {
+		t.Fatalf("generator wrote no stream for agent %s", agent)
+	}
+	return pcm
+}
+
+// checkAgentWAV checks that got, a supervisor's WAV named name, holds want,
+// the decode of the agent's stream, sample for sample from where their
+// first non-zero samples line up, and nothing outside it but concealment
+// after its last packet; it returns where want starts in got.
+func checkAgentWAV(t *testing.T, name string, got, want []int16) int {
+	t.Helper()
+	off := audiotest.Align(got, want)
+	if off < 0 {
+		t.Fatalf("%s: cannot align the WAV (%d samples) with the agent's stream (%d samples)", name, len(got), len(want))
 	}
 	for i, w := range want {
 		if got[off+i] != w {
-			t.Fatalf("sample %d of agent 1001's stream: WAV has %d, want %d (decode of the RTP payload)", i, got[off+i], w)
+			t.Fatalf("%s: sample %d of the agent's stream: WAV has %d, want %d (decode of the RTP payload)", name, i, got[off+i], w)
 		}
 	}
 	// After the agent's last packet the player cannot know the call
@@ -318,13 +314,57 @@ func TestMonitoredCallReachesWAV(t *testing.T) {
 	const tail = 80 * 8
 	for i, v := range got {
 		if (i < off || i >= off+len(want)+tail) && v != 0 {
-			t.Fatalf("WAV sample %d is %d outside agent 1001's stream; another call leaked in", i, v)
+			t.Fatalf("%s: WAV sample %d is %d outside the agent's stream; another call leaked in", name, i, v)
 		}
 	}
-	if !strings.Contains(srv.stdout.String(), "packets relayed") {
-		t.Errorf("smserver printed no summary: %q", srv.stdout.String())
+	return off
+}
+
+// TestMonitoredCallReachesWAV is the walking skeleton: the WAV equals the
+// G.711 decode of exactly agent 1001's RTP payloads, in order, none missing,
+// and holds nothing else.
+func TestMonitoredCallReachesWAV(t *testing.T) {
+	sec := quickstart(t)
+	pcap, res := writeCapture(t, 5, 3*time.Second)
+	wav := filepath.Join(t.TempDir(), "out.wav")
+
+	// A generous jitter buffer, so that a loaded test machine's stalls do
+	// not turn packets late: this test is about the data path being exact.
+	r := startReplay(t, sec, pcap, "wav:"+wav, "--min-delay-ms", "300", "--max-delay-ms", "600")
+	session := r.monitor(t, "1001", "10.10.0.1")
+	if len(session) < 8 {
+		t.Fatalf("monitor start printed %q, want a session id", session)
 	}
-	t.Logf("WAV: %d samples, agent stream %d samples at offset %d; %s", len(got), len(want), off, strings.TrimSpace(sup.stdout.String()))
+	r.srv.wait(t, 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	// The supervisor's status has the played streams with their quality.
+	var sst struct {
+		Streams []struct {
+			Direction string  `json:"direction"`
+			Codec     string  `json:"codec"`
+			Lost      int     `json:"lost"`
+			MOS       float64 `json:"mos"`
+		} `json:"streams"`
+	}
+	if so := r.supervisorStatus(t, &sst); len(sst.Streams) != 2 {
+		t.Fatalf("supervisor status %s: want 2 streams", so)
+	}
+	for _, x := range sst.Streams {
+		// G.711 without loss: E-model R 93.2 (MOS 4.41) less the delay
+		// term, which at this test's 300 ms buffer is about 0.8.
+		if x.Codec != "PCMU" || x.Lost != 0 || x.MOS < 3.4 || x.MOS > 4.42 {
+			t.Errorf("stream %+v: want PCMU, no loss, MOS 3.4 to 4.41", x)
+		}
+	}
+	r.sup.stop(t, syscall.SIGTERM)
+
+	want := sentPCM(t, res, "1001")
+	got := readWAV(t, wav)
+	off := checkAgentWAV(t, "agent 1001", got, want)
+	if !strings.Contains(r.srv.stdout.String(), "packets relayed") {
+		t.Errorf("smserver printed no summary: %q", r.srv.stdout.String())
+	}
+	t.Logf("WAV: %d samples, agent stream %d samples at offset %d; %s", len(got), len(want), off, strings.TrimSpace(r.sup.stdout.String()))
 }
 
 // TestClientWithoutValidCertificateRefused checks that a client holding

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -128,25 +127,13 @@ func TestScenariosListenLive(t *testing.T) {
 			t.Parallel()
 			pcap, m := scenarioCapture(t, name)
 			dir := t.TempDir()
-			srvAddr, supAddr := freeAddr(t), freeAddr(t)
-			sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec,
-				"--output", "wav:"+filepath.Join(dir, "{agent}.wav"), "--metrics-listen", freeAddr(t))
-			srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
-				"--exit-after-replay", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
-			waitReady(t, sec, srvAddr)
+			r := startReplay(t, sec, pcap, "wav:"+filepath.Join(dir, "{agent}.wav"))
 			for _, mon := range m.Monitored {
-				args := []string{"monitor", "start", "--server", srvAddr, "--security-dir", sec,
-					"--agent", mon.Agent, "--supervisor", supAddr}
-				for _, e := range mon.Endpoints {
-					args = append(args, "--endpoint", e)
-				}
-				if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
-					t.Fatalf("smctl monitor start exited %d: %s", code, se)
-				}
+				r.monitor(t, mon.Agent, mon.Endpoints...)
 			}
-			srv.wait(t, 60*time.Second)
+			r.srv.wait(t, 60*time.Second)
 			time.Sleep(time.Second) // the supervisor plays out its buffers
-			sup.stop(t, syscall.SIGTERM)
+			r.sup.stop(t, syscall.SIGTERM)
 			for _, mon := range m.Monitored {
 				listenTo(t, "live", m, mon.Agent, readWAV(t, filepath.Join(dir, mon.Agent+".wav")))
 			}
@@ -172,23 +159,11 @@ func TestCleanLiveCallPhaseContinuous(t *testing.T) {
 	if _, se, code := runCmd(t, nil, "smctl", "render", pcap, "--out", ref, "--endpoint", "10.10.0.1"); code != 0 {
 		t.Fatalf("smctl render exited %d: %s", code, se)
 	}
-	srvAddr, supAddr := freeAddr(t), freeAddr(t)
 	live := filepath.Join(dir, "live.wav")
-	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+live,
-		"--metrics-listen", freeAddr(t))
-	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
-		"--exit-after-replay", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
-	waitReady(t, sec, srvAddr)
-	if _, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
-		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", supAddr); code != 0 {
-		t.Fatalf("smctl monitor start exited %d: %s", code, se)
-	}
-	srv.wait(t, 60*time.Second)
+	r := startReplay(t, sec, pcap, "wav:"+live)
+	r.monitor(t, "1001", "10.10.0.1")
+	r.srv.wait(t, 60*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	so, se, code := runCmd(t, nil, "smctl", "status", "--json", "--server", supAddr, "--security-dir", sec)
-	if code != 0 {
-		t.Fatalf("supervisor status exited %d: %s", code, se)
-	}
 	var st struct {
 		Streams []struct {
 			Direction                               string
@@ -196,10 +171,8 @@ func TestCleanLiveCallPhaseContinuous(t *testing.T) {
 			TargetMs                                float64 `json:"target_ms"`
 		} `json:"streams"`
 	}
-	if err := json.Unmarshal([]byte(so), &st); err != nil {
-		t.Fatalf("supervisor status %s: %v", so, err)
-	}
-	sup.stop(t, syscall.SIGTERM)
+	r.supervisorStatus(t, &st)
+	r.sup.stop(t, syscall.SIGTERM)
 	var late, concealed uint64
 	for _, x := range st.Streams {
 		late += x.Late + x.Lost

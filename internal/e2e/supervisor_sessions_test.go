@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zaf/g711"
-
 	"github.com/silentmon/silentmon/bench/gen"
+	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 // TestTwoSessionsTwoFiles: agents 1001 and 1002 monitored to one
@@ -43,31 +40,17 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 	f.Close()
 
 	dir := t.TempDir()
-	srvAddr, supAddr := freeAddr(t), freeAddr(t)
-	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec,
-		"--output", "wav:"+filepath.Join(dir, "{agent}-{session}.wav"),
-		"--metrics-listen", freeAddr(t), "--min-delay-ms", "300", "--max-delay-ms", "600")
-	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session", "--exit-after-replay",
-		"--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t))
-	waitReady(t, sec, srvAddr)
+	r := startReplay(t, sec, pcap, "wav:"+filepath.Join(dir, "{agent}-{session}.wav"),
+		"--min-delay-ms", "300", "--max-delay-ms", "600")
 	sessions := map[string]string{} // agent → session
 	for _, a := range []struct{ agent, ep string }{{"1001", "10.10.0.1"}, {"1002", "10.10.0.2"}} {
-		so, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
-			"--agent", a.agent, "--endpoint", a.ep, "--supervisor", supAddr)
-		if code != 0 {
-			t.Fatalf("monitor start %s exited %d: %s", a.agent, code, se)
-		}
-		sessions[a.agent] = strings.TrimSpace(so)
+		sessions[a.agent] = r.monitor(t, a.agent, a.ep)
 	}
-	srv.wait(t, 30*time.Second)
+	r.srv.wait(t, 30*time.Second)
 	time.Sleep(800 * time.Millisecond)
 
 	// The supervisor's status: two open sessions with their agents, files
 	// and streams.
-	so, se, code := runCmd(t, nil, "smctl", "status", "--json", "--server", supAddr, "--security-dir", sec)
-	if code != 0 {
-		t.Fatalf("supervisor status exited %d: %s", code, se)
-	}
 	var st struct {
 		Sessions []struct {
 			ID       string   `json:"id"`
@@ -83,8 +66,8 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 			} `json:"streams"`
 		} `json:"sessions"`
 	}
-	if err := json.Unmarshal([]byte(so), &st); err != nil || len(st.Sessions) != 2 {
-		t.Fatalf("supervisor status %s: %v", so, err)
+	if so := r.supervisorStatus(t, &st); len(st.Sessions) != 2 {
+		t.Fatalf("supervisor status %s: want 2 sessions", so)
 	}
 	for _, s := range st.Sessions {
 		want := filepath.Join(dir, s.Agent+"-"+sessions[s.Agent]+".wav")
@@ -92,11 +75,11 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 			t.Errorf("session status %+v; want agent's session %s writing %s", s, sessions[s.Agent], want)
 		}
 	}
-	if so, se, code := runCmd(t, nil, "smctl", "status", "--server", supAddr, "--security-dir", sec); code != 0 || !strings.Contains(so, "agent 1002") {
+	if so, se, code := runCmd(t, nil, "smctl", "status", "--server", r.supAddr, "--security-dir", sec); code != 0 || !strings.Contains(so, "agent 1002") {
 		t.Errorf("smctl status exited %d: %s%s", code, so, se)
 	}
-	sup.stop(t, syscall.SIGTERM)
-	out := sup.stdout.String()
+	r.sup.stop(t, syscall.SIGTERM)
+	out := r.sup.stdout.String()
 	if !strings.Contains(out, "smsupervisor: received ") || !strings.Contains(out, "session "+sessions["1002"]+" (agent 1002)") {
 		t.Errorf("summary %q", out)
 	}
@@ -114,38 +97,15 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
 		}
-		var want []int16
-		for _, s := range res.Streams {
-			if s.AgentID == agent && s.FromAgent {
-				for _, p := range s.Packets {
-					for _, b := range p.Payload {
-						want = append(want, g711.DecodeUlawFrame(b))
-					}
-				}
-			}
-		}
+		want := sentPCM(t, res, agent)
 		got := readWAV(t, path)
-		off := alignAt(got, want)
-		if off < 0 {
-			t.Fatalf("agent %s: cannot align the WAV (%d samples) with the agent's %d", agent, len(got), len(want))
-		}
-		for i, w := range want {
-			if got[off+i] != w {
-				t.Fatalf("agent %s: sample %d of the agent's stream: WAV has %d, want %d", agent, i, got[off+i], w)
-			}
-		}
-		const tail = 80 * 8 // concealment fade after the last packet
-		for i, v := range got {
-			if (i < off || i >= off+len(want)+tail) && v != 0 {
-				t.Fatalf("agent %s: WAV sample %d is %d outside the agent's stream", agent, i, v)
-			}
-		}
+		off := checkAgentWAV(t, "agent "+agent, got, want)
 		for other, hz := range tones {
 			if other == agent {
 				continue
 			}
-			if p, own := tonePower(got, hz), tonePower(got, tones[agent]); p*1e4 > own {
-				t.Errorf("agent %s's file holds agent %s's %g Hz tone (%.3g against %.3g)", agent, other, hz, p, own)
+			if l, own := audiotest.ToneLevel(got, hz), audiotest.ToneLevel(got, tones[agent]); l*100 > own {
+				t.Errorf("agent %s's file holds agent %s's %g Hz tone (level %.3g against %.3g)", agent, other, hz, l, own)
 			}
 		}
 		t.Logf("agent %s: %s, %d samples, the agent's %d at %d", agent, filepath.Base(path), len(got), len(want), off)
@@ -153,33 +113,4 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 2 {
 		t.Fatalf("files %v, want 2", files)
 	}
-}
-
-// alignAt returns where want starts in got: their first non-zero samples
-// line up; -1 if want does not fit.
-func alignAt(got, want []int16) int {
-	first := func(s []int16) int {
-		for i, v := range s {
-			if v != 0 {
-				return i
-			}
-		}
-		return -1
-	}
-	off := first(got) - first(want)
-	if first(got) < 0 || off < 0 || off+len(want) > len(got) {
-		return -1
-	}
-	return off
-}
-
-// tonePower is the Goertzel power of s at hz.
-func tonePower(s []int16, hz float64) float64 {
-	w := 2 * math.Cos(2*math.Pi*hz/8000)
-	var s1, s2 float64
-	for _, v := range s {
-		s0 := float64(v) + w*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - w*s1*s2
 }
