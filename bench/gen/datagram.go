@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"sort"
 	"time"
 )
@@ -120,59 +119,6 @@ func buildUDPFrame(b []byte, d *Datagram, ipID uint16) []byte {
 		b = append(b, 0)
 	}
 	return b
-}
-
-// DNSQuery returns a DNS query for name's A record with transaction ID id.
-// An ID whose top two bits are 10 makes the datagram start like RTP
-// version 2, which is what a naive RTP heuristic falls for.
-func DNSQuery(id uint16, name string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = append(b, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0) // RD; 1 question
-	b = appendDNSName(b, name)
-	return append(b, 0, 1, 0, 1) // A, IN
-}
-
-// DNSResponse returns the answer to DNSQuery(id, name): one A record, addr.
-func DNSResponse(id uint16, name string, addr netip.Addr) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = append(b, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0) // response, RD, RA; 1 question, 1 answer
-	b = appendDNSName(b, name)
-	b = append(b, 0, 1, 0, 1)
-	b = append(b, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4) // name pointer, A, IN, TTL 3600
-	a := addr.As4()
-	return append(b, a[:]...)
-}
-
-func appendDNSName(b []byte, name string) []byte {
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			b = append(b, byte(i-start))
-			b = append(b, name[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(b, 0)
-}
-
-// NBNSQuery returns a NetBIOS name service broadcast query (RFC 1002) for
-// name (at most 15 characters) with transaction ID id.
-func NBNSQuery(id uint16, name string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = append(b, 0x01, 0x10, 0, 1, 0, 0, 0, 0, 0, 0) // RD, broadcast; 1 question
-	var raw [16]byte
-	for i := range 15 {
-		raw[i] = ' '
-		if i < len(name) {
-			raw[i] = name[i]
-		}
-	}
-	b = append(b, 32)
-	for _, c := range raw {
-		b = append(b, 'A'+c>>4, 'A'+c&0xf)
-	}
-	b = append(b, 0)
-	return append(b, 0, 0x20, 0, 1) // NB, IN
 }
 
 // rtpLikeID returns a transaction ID that begins like an RTP version 2

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/silentmon/silentmon/capture/capturetest"
 )
 
 // ScenarioSpec is a call-flow scenario ready to write: the capture's
@@ -409,14 +411,14 @@ func (b *builder) background() {
 		id := rtpLikeID(b.rng)
 		name := "cucm1.example.com"
 		b.cfg.Datagrams = append(b.cfg.Datagrams,
-			Datagram{At: at, Src: dnsPhone, Dst: dns, VLAN: 85, Payload: DNSQuery(id, name)},
+			Datagram{At: at, Src: dnsPhone, Dst: dns, VLAN: 85, Payload: capturetest.DNS{ID: id, Flags: 0x0100, Name: name}.Bytes()},
 			Datagram{At: at + ms(3), Src: dns, Dst: dnsPhone, VLAN: 85,
-				Payload: DNSResponse(id, name, netip.MustParseAddr("10.0.0.10"))})
+				Payload: capturetest.DNS{ID: id, Flags: 0x8180, Name: name, Answer: netip.MustParseAddr("10.0.0.10"), TTL: 3600}.Bytes()})
 		nq++
 	}
 	for at := ms(300); at < b.dur; at += 1500 * time.Millisecond {
 		b.cfg.Datagrams = append(b.cfg.Datagrams,
-			Datagram{At: at, Src: pc, Dst: bcast, VLAN: 10, Payload: NBNSQuery(rtpLikeID(b.rng), "FILESERVER")})
+			Datagram{At: at, Src: pc, Dst: bcast, VLAN: 10, Payload: capturetest.NBNSQuery(rtpLikeID(b.rng), "FILESERVER")})
 		nb++
 	}
 	v85, v10 := uint16(85), uint16(10)

@@ -1,7 +1,9 @@
 // Package capturetest holds test doubles for package capture: a frame
 // builder that writes Ethernet, cooked (SLL, SLL2) and raw frames carrying
-// UDP and RTP over IPv4 or IPv6 with any stack of VLAN tags, a Source that
-// replays frames from memory, and a pcap writer for golden captures.
+// UDP and RTP over IPv4 or IPv6 with any stack of VLAN tags, DNS and NBNS
+// messages (the non-RTP datagrams a SPAN port carries, also written by
+// bench/gen), a Source that replays frames from memory, and a pcap writer
+// for golden captures.
 //
 // Nothing here is safe for concurrent use unless said otherwise.
 package capturetest
@@ -291,61 +293,6 @@ func (s Service) Frame() Frame {
 	return Frame{SrcMAC: [6]byte{2, 0, 0, 0, 0, 0x51}, DstMAC: [6]byte{2, 0, 0, 0, 0, 0x52}, Src: s.Src, Dst: s.Dst, UDPRaw: s.Payload}
 }
 
-// dnsName encodes a domain name as DNS labels.
-func dnsName(name string) []byte {
-	var b []byte
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			b = append(b, byte(i-start))
-			b = append(b, name[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(b, 0)
-}
-
-// dnsQuery returns a DNS message with one question (and one A answer
-// when response is set).
-func dnsQuery(id, flags uint16, name string, qtype uint16, response bool) []byte {
-	b := binary.BigEndian.AppendUint16(nil, id)
-	b = binary.BigEndian.AppendUint16(b, flags)
-	an := uint16(0)
-	if response {
-		an = 1
-	}
-	b = binary.BigEndian.AppendUint16(b, 1)
-	b = binary.BigEndian.AppendUint16(b, an)
-	b = append(b, 0, 0, 0, 0)
-	b = append(b, dnsName(name)...)
-	b = binary.BigEndian.AppendUint16(b, qtype)
-	b = binary.BigEndian.AppendUint16(b, 1) // IN
-	if response {
-		b = append(b, 0xc0, 12) // pointer to the question's name
-		b = binary.BigEndian.AppendUint16(b, 1)
-		b = binary.BigEndian.AppendUint16(b, 1)
-		b = binary.BigEndian.AppendUint32(b, 300)
-		b = binary.BigEndian.AppendUint16(b, 4)
-		b = append(b, 192, 0, 2, 10)
-	}
-	return b
-}
-
-// nbnsName encodes a NetBIOS name (first-level encoding, RFC 1001).
-func nbnsName(name string) []byte {
-	var n [16]byte
-	for i := range n {
-		n[i] = ' '
-	}
-	copy(n[:15], name)
-	n[15] = 0
-	b := []byte{32}
-	for _, c := range n {
-		b = append(b, 'A'+c>>4, 'A'+c&0x0f)
-	}
-	return append(b, 0)
-}
-
 // Services returns n datagrams (n ≥ 1) of each of these services, in turn:
 // DNS query and response (53), NBNS name query broadcast (137), mDNS
 // (5353), LLMNR (5355), NTP client and server (123, leap indicator 2), IKE
@@ -380,11 +327,11 @@ func Services(n int) []Service {
 		copy(dhcp[236:], []byte{99, 130, 83, 99})
 		dhcp6 := []byte{0x81, 0x10, byte(k >> 8), byte(k), 0, 1, 0, 10, 0, 3, 0, 1, 0x02, 0, 0, 0, 0, 0x51}
 		out = append(out,
-			Service{"DNS query", ap("10.0.0.1:40001"), ap("10.0.0.53:53"), dnsQuery(0x8a00+k, 0x0100, "sip.example.com", 1, false)},
-			Service{"DNS response", ap("10.0.0.53:53"), ap("10.0.0.1:40001"), dnsQuery(0x8a00+k, 0x8180, "sip.example.com", 1, true)},
-			Service{"NBNS name query", ap("10.0.0.1:137"), ap("10.0.0.255:137"), append(dnsQuery(0x9b00+k, 0x0110, "", 0x20, false)[:12], append(nbnsName("PHONE1"), 0, 0x20, 0, 1)...)},
-			Service{"mDNS query", ap("10.0.0.1:5353"), ap("224.0.0.251:5353"), dnsQuery(0xa000+k, 0, "_sip._udp.local", 12, false)},
-			Service{"LLMNR query", ap("10.0.0.1:40003"), ap("224.0.0.252:5355"), dnsQuery(0x8b00+k, 0, "phone1", 1, false)},
+			Service{"DNS query", ap("10.0.0.1:40001"), ap("10.0.0.53:53"), DNS{ID: 0x8a00 + k, Flags: 0x0100, Name: "sip.example.com"}.Bytes()},
+			Service{"DNS response", ap("10.0.0.53:53"), ap("10.0.0.1:40001"), DNS{ID: 0x8a00 + k, Flags: 0x8180, Name: "sip.example.com", Answer: netip.AddrFrom4([4]byte{192, 0, 2, 10}), TTL: 300}.Bytes()},
+			Service{"NBNS name query", ap("10.0.0.1:137"), ap("10.0.0.255:137"), NBNSQuery(0x9b00+k, "PHONE1")},
+			Service{"mDNS query", ap("10.0.0.1:5353"), ap("224.0.0.251:5353"), DNS{ID: 0xa000 + k, Name: "_sip._udp.local", Type: 12}.Bytes()},
+			Service{"LLMNR query", ap("10.0.0.1:40003"), ap("224.0.0.252:5355"), DNS{ID: 0x8b00 + k, Name: "phone1"}.Bytes()},
 			Service{"NTP client", ap("10.0.0.1:123"), ap("10.0.0.123:123"), ntp(0xa3)},
 			Service{"NTP server", ap("10.0.0.123:123"), ap("10.0.0.1:123"), ntp(0xa4)},
 			Service{"IKE SA_INIT", ap("10.0.0.1:500"), ap("10.0.0.5:500"), ike},

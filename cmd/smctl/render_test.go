@@ -367,10 +367,10 @@ func TestRenderCallFlows(t *testing.T) {
 	for i := range 1500 {
 		at := time.Duration(i) * 6 * time.Millisecond
 		dgs = append(dgs,
-			gen.Datagram{At: at, Src: nbns, Dst: bcast, Payload: gen.NBNSQuery(0x8000, "WPAD")},
-			gen.Datagram{At: at, Src: dnsc, Dst: dnss, Payload: gen.DNSQuery(0x8008, "sip.example.com")},
+			gen.Datagram{At: at, Src: nbns, Dst: bcast, Payload: capturetest.NBNSQuery(0x8000, "WPAD")},
+			gen.Datagram{At: at, Src: dnsc, Dst: dnss, Payload: capturetest.DNS{ID: 0x8008, Flags: 0x0100, Name: "sip.example.com"}.Bytes()},
 			gen.Datagram{At: at + time.Millisecond, Src: dnss, Dst: dnsc,
-				Payload: gen.DNSResponse(0x8008, "sip.example.com", netip.MustParseAddr("10.0.0.5"))})
+				Payload: capturetest.DNS{ID: 0x8008, Flags: 0x8180, Name: "sip.example.com", Answer: netip.MustParseAddr("10.0.0.5"), TTL: 3600}.Bytes()})
 	}
 	// Most flows are one or two 10 s calls: A's tones are 700 and 1300 Hz,
 	// B's 900 and 1700 Hz.
