@@ -281,6 +281,18 @@ func (b *builder) mon(dir, name string, holds ...Interval) side {
 	return b.leg("1001", dir, name, true, holds...)
 }
 
+// monCall adds c, a call of agent 1001, with both legs monitored: the
+// agent's named from, the far side's to, both held over holds.
+func (b *builder) monCall(c Call, from, to string, holds ...Interval) {
+	b.add(c, b.mon(FromAgent, from, holds...), b.mon(ToAgent, to, holds...))
+}
+
+// agentCall is a call from agent 1001's phone, 10.10.0.1 port port, on
+// voice VLAN 85.
+func agentCall(port uint16, far Endpoint, start, dur time.Duration) Call {
+	return newCall("1001", phone(1, port), far, 85, start, dur)
+}
+
 // newCall returns a call on the voice VLAN with phone-like settings.
 func newCall(agentID string, agent, far Endpoint, vlan uint16, start, dur time.Duration) Call {
 	c := Call{AgentID: agentID, Agent: agent, Far: far, VLAN: vlan, TOS: 0xb8, Start: start, Duration: dur}
@@ -441,56 +453,46 @@ var scenarioDefs = []scenarioDef{
 	{ScenarioInfo{Name: "hold-resume", Summary: "agent 1001 puts the customer on hold 4-8 s and resumes: " +
 		"same SSRCs, sequence numbers continue, RTP timestamps jump by the hold"}, 12 * time.Second,
 		func(b *builder) {
-			c := newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second)
+			c := agentCall(20000, gateway(1, 30000), 0, 12*time.Second)
 			h := iv(4000, 8000)
-			b.add(c, b.mon(FromAgent, "agent", h), b.mon(ToAgent, "customer", h))
+			b.monCall(c, "agent", "customer", h)
 		}},
 	{ScenarioInfo{Name: "resume-new-ssrc", Summary: "hold 4-7 s, then the call resumes with new SSRCs " +
 		"and new RTP ports on both sides"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 4*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
-			b.add(newCall("1001", phone(1, 20010), gateway(1, 30010), 85, 7*time.Second, 5*time.Second),
-				b.mon(FromAgent, "agent-resumed"), b.mon(ToAgent, "customer-resumed"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 4*time.Second), "agent", "customer")
+			b.monCall(agentCall(20010, gateway(1, 30010), 7*time.Second, 5*time.Second), "agent-resumed", "customer-resumed")
 		}},
 	{ScenarioInfo{Name: "consult-retrieve", Summary: "customer on hold 3-8 s while agent 1001 consults " +
 		"colleague 1002 (3.5-7.5 s, second call from the same phone); the customer call is retrieved " +
 		"with the same SSRCs"}, 12 * time.Second,
 		func(b *builder) {
 			h := iv(3000, 8000)
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent", h), b.mon(ToAgent, "customer", h))
-			b.add(newCall("1001", phone(1, 20002), phone(2, 20004), 85, ms(3500), 4*time.Second),
-				b.mon(FromAgent, "agent-to-colleague"), b.mon(ToAgent, "colleague"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer", h)
+			b.monCall(agentCall(20002, phone(2, 20004), ms(3500), 4*time.Second), "agent-to-colleague", "colleague")
 		}},
 	{ScenarioInfo{Name: "consult-overlap", Summary: "the consultation call (3-9 s) overlaps the customer " +
 		"call, which is not held: four streams of two calls at once"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
-			b.add(newCall("1001", phone(1, 20002), phone(2, 20004), 85, 3*time.Second, 6*time.Second),
-				b.mon(FromAgent, "agent-to-colleague"), b.mon(ToAgent, "colleague"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer")
+			b.monCall(agentCall(20002, phone(2, 20004), 3*time.Second, 6*time.Second), "agent-to-colleague", "colleague")
 		}},
 	{ScenarioInfo{Name: "blind-transfer", Summary: "agent 1001 blind-transfers the customer to agent 1002 " +
 		"at 5 s; the transferred call (5.5-12 s, 1002's phone) is not 1001's and must not be heard; " +
 		"1001 takes a new call at 8 s"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 5*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 5*time.Second), "agent", "customer")
 			b.add(newCall("1002", phone(2, 20002), gateway(1, 30002), 85, ms(5500), ms(6500)),
 				b.leg("1002", FromAgent, "transferred-colleague", false),
 				b.leg("1002", ToAgent, "transferred-customer", false))
-			b.add(newCall("1001", phone(1, 20004), gateway(3, 30004), 85, 8*time.Second, 4*time.Second),
-				b.mon(FromAgent, "next-agent"), b.mon(ToAgent, "next-customer"))
+			b.monCall(agentCall(20004, gateway(3, 30004), 8*time.Second, 4*time.Second), "next-agent", "next-customer")
 		}},
 	{ScenarioInfo{Name: "attended-transfer", Summary: "agent 1001 holds the customer at 3 s, consults " +
 		"agent 1002 (3.5-7 s), completes the transfer: the customer then talks with 1002 (7.3-12 s), " +
 		"not heard in 1001's session"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 3*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
-			b.add(newCall("1001", phone(1, 20002), phone(2, 20004), 85, ms(3500), ms(3500)),
-				b.mon(FromAgent, "agent-to-colleague"), b.mon(ToAgent, "colleague"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 3*time.Second), "agent", "customer")
+			b.monCall(agentCall(20002, phone(2, 20004), ms(3500), ms(3500)), "agent-to-colleague", "colleague")
 			b.add(newCall("1002", phone(2, 20006), gateway(1, 30000), 85, ms(7300), ms(4700)),
 				b.leg("1002", FromAgent, "transferred-colleague", false),
 				b.leg("1002", ToAgent, "transferred-customer", false))
@@ -499,11 +501,10 @@ var scenarioDefs = []scenarioDef{
 		"bridge (10.30.0.20): the phone sends to the bridge and receives the bridge's mix of the " +
 		"customer (3.3-12 s) and colleague 1002 (5-10 s)"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 3*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 3*time.Second), "agent", "customer")
 			a2, cb, k := b.tone(), b.tone(), b.tone()
 			all, coll := []Interval{iv(3300, 12000)}, []Interval{iv(5000, 10000)}
-			b.add(newCall("1001", phone(1, 20002), mediaServer(20, 24000), 85, ms(3300), ms(8700)),
+			b.add(agentCall(20002, mediaServer(20, 24000), ms(3300), ms(8700)),
 				side{agent: "1001", dir: FromAgent, monitored: true, voices: []voice{{"agent-to-bridge", a2, nil}}},
 				side{agent: "1001", dir: ToAgent, monitored: true, voices: []voice{
 					{"bridge-mix-customer", cb, all}, {"bridge-mix-colleague", k, coll}}})
@@ -519,39 +520,35 @@ var scenarioDefs = []scenarioDef{
 	{ScenarioInfo{Name: "stray-packet", Summary: "one RTP packet of another SSRC (another tone) on the " +
 		"customer-to-agent flow at 6.01 s, in the middle of the call"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, ms(6010), 20*time.Millisecond),
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer")
+			b.add(agentCall(20000, gateway(1, 30000), ms(6010), 20*time.Millisecond),
 				side{off: true}, b.mon(ToAgent, "stray"))
 		}},
 	{ScenarioInfo{Name: "two-vlans", Summary: "the same phone IP and port 10.10.0.1:20000 on VLANs 85 " +
 		"and 86 (two devices, two calls at once from 2 s); both belong to agent 1001 and are heard"},
 		12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent-vlan85"), b.mon(ToAgent, "customer-vlan85"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent-vlan85", "customer-vlan85")
 			p := phone(1, 20000)
 			p.MAC[4] = 1
-			b.add(newCall("1001", p, gateway(2, 30000), 86, 2*time.Second, 9*time.Second),
-				b.mon(FromAgent, "agent-vlan86"), b.mon(ToAgent, "customer-vlan86"))
+			b.monCall(newCall("1001", p, gateway(2, 30000), 86, 2*time.Second, 9*time.Second), "agent-vlan86", "customer-vlan86")
 		}},
 	{ScenarioInfo{Name: "music-on-hold", Summary: "agent 1001 holds the customer 3-6 s: music on hold " +
 		"from 10.30.0.10 to the customer's gateway, not heard; then the far end holds the agent " +
 		"8-11 s: music on hold to the agent's phone, heard"}, 13 * time.Second,
 		func(b *builder) {
 			h1, h2 := iv(3000, 6000), iv(8000, 11000)
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 13*time.Second),
-				b.mon(FromAgent, "agent", h1, h2), b.mon(ToAgent, "customer", h1, h2))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 13*time.Second), "agent", "customer", h1, h2)
 			b.add(newCall("", mediaServer(10, 16384), gateway(1, 30000), 85, ms(3100), ms(2800)),
 				b.leg("", NoAgent, "moh-to-customer", false), side{off: true})
-			b.add(newCall("1001", phone(1, 20000), mediaServer(10, 16386), 85, ms(8100), ms(2800)),
+			b.add(agentCall(20000, mediaServer(10, 16386), ms(8100), ms(2800)),
 				side{off: true}, b.mon(ToAgent, "moh-to-agent"))
 		}},
 	{ScenarioInfo{Name: "g729b-silence", Summary: "G.729 with annex B on both sides: the agent and the " +
 		"customer talk in turns (1.4 s talkspurts), silences go as SID frames and then no packets",
 		NeedsG729: true}, 12 * time.Second,
 		func(b *builder) {
-			c := newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second)
+			c := agentCall(20000, gateway(1, 30000), 0, 12*time.Second)
 			c.Codec, c.VAD = G729, true
 			var ag, cu []Interval
 			for t := 600; t+1400 <= 11800; t += 2800 {
@@ -566,16 +563,14 @@ var scenarioDefs = []scenarioDef{
 	{ScenarioInfo{Name: "loss-jitter", Summary: "a 12 s call through a bad network: 1% random loss, " +
 		"bursts of 4 lost packets (1%), 40 ms jitter, 2% reordered, 1% duplicated"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent"), b.mon(ToAgent, "customer"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer")
 			b.cfg.Impair = Impairments{Loss: 0.01, BurstRate: 0.01, BurstLen: 4, Jitter: 40 * time.Millisecond,
 				Reorder: 0.02, Duplicate: 0.01}
 		}},
 	{ScenarioInfo{Name: "multi-agent", Summary: "agents 1001 and 1002 monitored to one supervisor at " +
 		"once (1002 holds 5-7 s); agent 1003's call is not monitored"}, 12 * time.Second,
 		func(b *builder) {
-			b.add(newCall("1001", phone(1, 20000), gateway(1, 30000), 85, 0, 12*time.Second),
-				b.mon(FromAgent, "agent-1001"), b.mon(ToAgent, "customer-1001"))
+			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent-1001", "customer-1001")
 			h := iv(5000, 7000)
 			b.add(newCall("1002", phone(2, 20002), gateway(2, 30002), 85, ms(500), 11*time.Second),
 				b.leg("1002", FromAgent, "agent-1002", true, h), b.leg("1002", ToAgent, "customer-1002", true, h))
