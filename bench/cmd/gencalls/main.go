@@ -212,31 +212,15 @@ func run(cmd *cobra.Command, o *options) error {
 	if err := cfg.Validate(); err != nil {
 		return cli.Usage(err)
 	}
-	info := cmd.OutOrStdout()
-	var w io.Writer
-	var fh *os.File
-	if o.out == "-" {
-		w, info = cmd.OutOrStdout(), cmd.ErrOrStderr()
-	} else {
-		fh, err = os.Create(o.out)
-		if err != nil {
-			return cli.Failf("cannot create %s: %v", o.out, err)
-		}
-		w = fh
-	}
-	res, err := gen.Write(w, cfg)
+	out, err := createOutput(cmd, o.out)
 	if err != nil {
-		if fh != nil {
-			fh.Close()
-			os.Remove(o.out)
-		}
-		return cli.Failf("writing %s: %v", o.out, err)
+		return err
 	}
-	if fh != nil {
-		if err := fh.Close(); err != nil {
-			return cli.Failf("writing %s: %v", o.out, err)
-		}
+	res, err := gen.Write(out.w, cfg)
+	if err := out.finish(err); err != nil {
+		return err
 	}
+	info := out.info
 	if !o.quiet {
 		if err := gen.WriteSummary(info, calls); err != nil {
 			return cli.Failf("printing the summary: %v", err)
@@ -251,6 +235,52 @@ func run(cmd *cobra.Command, o *options) error {
 		len(calls), len(res.Streams), res.Frames, lost, dups, res.Bytes)
 	fmt.Fprintf(info, "wrote %s\n", o.out)
 	return nil
+}
+
+// output is where a capture goes: standard output for --out -, else a file.
+type output struct {
+	path string
+	w    io.Writer
+	info io.Writer // for the summary: standard error when the capture is on standard output
+	fh   *os.File  // nil on standard output
+}
+
+// createOutput creates the file path, or for "-" writes to standard output.
+func createOutput(cmd *cobra.Command, path string) (*output, error) {
+	out := &output{path: path, w: cmd.OutOrStdout(), info: cmd.OutOrStdout()}
+	if path == "-" {
+		out.info = cmd.ErrOrStderr()
+		return out, nil
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		return nil, cli.Failf("cannot create %s: %v", path, err)
+	}
+	out.w, out.fh = fh, fh
+	return out, nil
+}
+
+// finish closes the file once writing it returned err; if the writing or
+// the close failed, it removes the file and returns the error to report.
+func (out *output) finish(err error) error {
+	if err == nil && out.fh != nil {
+		err = out.fh.Close()
+	}
+	if err != nil {
+		if out.fh != nil {
+			out.fh.Close()
+			os.Remove(out.path)
+		}
+		return cli.Failf("writing %s: %v", out.path, err)
+	}
+	return nil
+}
+
+// remove removes the file written; nothing for standard output.
+func (out *output) remove() {
+	if out.fh != nil {
+		os.Remove(out.path)
+	}
 }
 
 // scenarioFlags are the flags that make sense with --scenario.
@@ -286,36 +316,20 @@ func runScenario(cmd *cobra.Command, o *options) error {
 		return cli.Usagef("--scenario: %v", err)
 	}
 	spec.Config.Nanosecond = o.nanosecond
-	info := cmd.OutOrStdout()
-	var w io.Writer
-	var fh *os.File
-	if o.out == "-" {
-		w, info = cmd.OutOrStdout(), cmd.ErrOrStderr()
-	} else {
-		fh, err = os.Create(o.out)
-		if err != nil {
-			return cli.Failf("cannot create %s: %v", o.out, err)
-		}
-		w = fh
-	}
-	res, err := spec.Write(w)
-	if err == nil && fh != nil {
-		err = fh.Close()
-	}
+	out, err := createOutput(cmd, o.out)
 	if err != nil {
-		if fh != nil {
-			fh.Close()
-			os.Remove(o.out)
-		}
-		return cli.Failf("writing %s: %v", o.out, err)
+		return err
 	}
+	res, err := spec.Write(out.w)
+	if err := out.finish(err); err != nil {
+		return err
+	}
+	info := out.info
 	// A capture without its manifest is of no use to a listening test:
 	// remove it when the manifest cannot be written.
 	mf, err := os.Create(manifest)
 	if err != nil {
-		if fh != nil {
-			os.Remove(o.out)
-		}
+		out.remove()
 		return cli.Failf("cannot create %s: %v", manifest, err)
 	}
 	err = spec.Manifest.WriteJSON(mf)
@@ -324,9 +338,7 @@ func runScenario(cmd *cobra.Command, o *options) error {
 	}
 	if err != nil {
 		os.Remove(manifest)
-		if fh != nil {
-			os.Remove(o.out)
-		}
+		out.remove()
 		return cli.Failf("writing %s: %v", manifest, err)
 	}
 	if !o.quiet {

@@ -11,6 +11,36 @@ import (
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
+// cliCase is a gencalls command line and what it must do.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int      // the exit code
+	stdout []string // substrings of standard output
+	stderr string   // a substring of standard error
+}
+
+// run runs the command line and checks its exit code and output; a
+// failure must be told in one line.
+func (tt cliCase) run(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(newRootCmd(), tt.args, &stdout, &stderr)
+	if code != tt.code {
+		t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+	}
+	for _, s := range tt.stdout {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+		}
+	}
+	if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
+		t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
+	}
+	if tt.code != 0 && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+		t.Errorf("stderr is not one line: %q", stderr.String())
+	}
+}
+
 func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "demo.pcap")
@@ -18,13 +48,7 @@ func TestCommandLine(t *testing.T) {
 	if err := os.WriteFile(badWAV, []byte("RIFF\x04\x00\x00\x00WAVE"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr string
-	}{
+	tests := []cliCase{
 		{"demo", []string{"--calls", "20", "--vlan", "85", "--duration", "1s", "--agent-tone", "1000", "--out", out}, 0,
 			[]string{"1001   10.10.0.1:20000", "1000Hz      silence", "1020 ", "40 streams, 2000 frames", "wrote " + out}, ""},
 		{"missing out", []string{"--calls", "2"}, 2, nil, "--out is required"},
@@ -38,24 +62,7 @@ func TestCommandLine(t *testing.T) {
 		{"unwritable", []string{"--calls", "1", "--out", filepath.Join(dir, "no", "such", "x.pcap")}, 1, nil, "Cannot create"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := cli.Run(newRootCmd(), tt.args, &stdout, &stderr)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
-			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(stdout.String(), s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
-				}
-			}
-			if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
-			}
-			if tt.code != 0 && strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
-				t.Errorf("stderr is not one line: %q", stderr.String())
-			}
-		})
+		t.Run(tt.name, tt.run)
 	}
 	st, err := os.Stat(out)
 	if err != nil || st.Size() < 2000*200 {
@@ -68,13 +75,7 @@ func TestScenarioCommandLine(t *testing.T) {
 	out := filepath.Join(dir, "consult.pcap")
 	other := filepath.Join(dir, "m", "x.json")
 	other2 := filepath.Join(dir, "other.pcap")
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr string
-	}{
+	tests := []cliCase{
 		{"consult", []string{"--scenario", "consult-retrieve", "--seed", "3", "--out", out}, 0,
 			[]string{"1001   agent ", "colleague", "to-agent", "wrote " + filepath.Join(dir, "consult.json"), "wrote " + out}, ""},
 		{"unknown", []string{"--scenario", "nope", "--out", out}, 2, nil, `unknown scenario "nope"`},
@@ -86,21 +87,7 @@ func TestScenarioCommandLine(t *testing.T) {
 			"Cannot create"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := cli.Run(newRootCmd(), tt.args, &stdout, &stderr)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
-			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(stdout.String(), s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
-				}
-			}
-			if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), tt.stderr)
-			}
-		})
+		t.Run(tt.name, tt.run)
 	}
 	if _, err := os.Stat(other2); err == nil {
 		t.Errorf("%s left behind without its manifest", other2)
