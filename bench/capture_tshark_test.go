@@ -125,27 +125,13 @@ func TestAnalyzeMatchesTshark(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			a := analyzeFile(t, path)
+			a := capturetest.AnalyzeFile(t, path)
 			if len(a.Streams) != 2*tt.build.Calls {
 				t.Fatalf("%d streams, want %d", len(a.Streams), 2*tt.build.Calls)
 			}
 			checkAgainstTshark(t, path, a)
 		})
 	}
-}
-
-func analyzeFile(t *testing.T, path string) *capture.Analysis {
-	t.Helper()
-	src, err := capture.OpenFile(path, capture.FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	a, err := capture.Analyze(src, capture.AnalyzeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // checkAgainstTshark runs tshark on path and checks that a has the same
@@ -188,7 +174,7 @@ func TestAnalyzeMatchesTsharkWithServices(t *testing.T) {
 	testutil.NeedTool(t, "tshark")
 	t.Run("golden", func(t *testing.T) {
 		path := filepath.Join("..", "capture", "testdata", "services_and_calls.pcap")
-		a := analyzeFile(t, path)
+		a := capturetest.AnalyzeFile(t, path)
 		if len(a.Streams) != 4 {
 			t.Errorf("%d streams, want the calls' 4", len(a.Streams))
 		}
@@ -218,7 +204,7 @@ func TestAnalyzeMatchesTsharkWithServices(t *testing.T) {
 		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a := analyzeFile(t, path)
+		a := capturetest.AnalyzeFile(t, path)
 		if len(a.Streams) != 6 {
 			t.Errorf("%d streams, want the calls' 6", len(a.Streams))
 		}

@@ -159,15 +159,7 @@ func writeMixedGolden(t *testing.T) {
 // calls' four. bench.TestAnalyzeMatchesTsharkWithServices checks the same
 // file against tshark.
 func TestAnalyzeMixedServices(t *testing.T) {
-	src, err := capture.OpenFile(filepath.Join("testdata", mixedGolden), capture.FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	a, err := capture.Analyze(src, capture.AnalyzeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := capturetest.AnalyzeFile(t, filepath.Join("testdata", mixedGolden))
 	want := map[capture.StreamKey]bool{}
 	for _, c := range mixedCalls {
 		vlan := uint16(capture.NoVLAN)
