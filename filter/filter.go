@@ -6,6 +6,9 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/silentmon/silentmon/capture"
 )
@@ -39,6 +42,56 @@ type Session struct {
 	Endpoints  []Endpoint `json:"endpoints"`
 	Supervisor string     `json:"supervisor"` // host:port of the supervisor service
 	Record     bool       `json:"record,omitempty"`
+
+	// RequestID is the client's id of the start request that made the
+	// session: a retry of that request, on any member, returns this
+	// session instead of making another.
+	RequestID string `json:"request_id,omitempty"`
+	// Requester is the SHA-256 fingerprint (hex) of the certificate that
+	// started the session and RequesterSubject its subject: only that
+	// identity or an administrator may stop it. Empty without TLS.
+	Requester        string `json:"requester,omitempty"`
+	RequesterSubject string `json:"requester_subject,omitempty"`
+	// Started is when the session was accepted. Until, when not zero, is
+	// the end of its lifetime (smctl monitor start --for).
+	Started time.Time `json:"started,omitzero"`
+	Until   time.Time `json:"until,omitzero"`
+}
+
+// Bounds of the ids and names a session carries.
+const (
+	MaxIDLen    = 64
+	MaxAgentLen = 64
+)
+
+// ValidID reports whether id can name a session or a request: 1 to
+// MaxIDLen characters of A-Z a-z 0-9 . _ -, not "." or "..". Ids come from
+// the wire and end up in file names and logs; nothing else is accepted.
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLen || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidAgent reports whether name can name an agent: 1 to MaxAgentLen
+// printable characters, no control characters and no path separator.
+func ValidAgent(name string) bool {
+	if name == "" || len(name) > MaxAgentLen || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate reports the first problem with s as one sentence.
@@ -46,8 +99,17 @@ func (s *Session) Validate() error {
 	if s.ID == "" {
 		return fmt.Errorf("session has no id")
 	}
+	if !ValidID(s.ID) {
+		return fmt.Errorf("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", s.ID, MaxIDLen)
+	}
+	if s.RequestID != "" && !ValidID(s.RequestID) {
+		return fmt.Errorf("request id %q is not 1 to %d of A-Z a-z 0-9 . _ -", s.RequestID, MaxIDLen)
+	}
 	if s.Agent == "" {
 		return fmt.Errorf("session %s has no agent", s.ID)
+	}
+	if !ValidAgent(s.Agent) {
+		return fmt.Errorf("agent %q of session %s is not 1 to %d printable characters without a slash", s.Agent, s.ID, MaxAgentLen)
 	}
 	if len(s.Endpoints) == 0 {
 		return fmt.Errorf("session %s for agent %s has no endpoint", s.ID, s.Agent)

@@ -580,3 +580,37 @@ func TestMatchSeesOneTable(t *testing.T) {
 		t.Fatal("readers matched nothing")
 	}
 }
+
+func TestValidIDAndAgent(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"9f2c61d04be3a871", true}, {"a.b_c-D", true}, {"", false}, {".", false}, {"..", false},
+		{"x/../../outside/pwned", false}, {"a b", false}, {"a\x00", false}, {strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false}, {"é", false},
+	} {
+		if got := ValidID(tc.id); got != tc.want {
+			t.Errorf("ValidID(%q) = %v", tc.id, got)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"1001", true}, {"Jane Doe", true}, {"Zoë", true}, {"", false}, {"a/b", false}, {`a\b`, false},
+		{"a\nb", false}, {"\x1b[31m", false}, {strings.Repeat("a", 65), false}, {"\xff", false},
+	} {
+		if got := ValidAgent(tc.name); got != tc.want {
+			t.Errorf("ValidAgent(%q) = %v", tc.name, got)
+		}
+	}
+	ep, err := ParseEndpoint("10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{ID: "x/../y", Agent: "1001", Endpoints: []Endpoint{ep}}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), `"x/../y"`) {
+		t.Errorf("Validate of a traversing id: %v", err)
+	}
+}
