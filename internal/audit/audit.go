@@ -1,7 +1,16 @@
-// Package audit writes silentmon's audit trail: one JSON line per monitor
-// start or stop, accepted or refused, appended to a file and flushed to
-// disk before Write returns, so that the reply to the client is sent only
-// once the line is durable.
+// Package audit writes and reads silentmon's audit trail: one JSON line
+// per monitor start or stop request (accepted or refused) and per session
+// event on the member where it happened (a session's end, capture begun
+// and ended, supervisor connected and disconnected, recording begun and
+// failed), appended to a file and flushed to disk before Write returns, so
+// that the reply to a client is sent only once the line is durable.
+//
+// A line is either whole or absent: when a write or its fsync fails (a
+// full disk), Write cuts the file back to its size before the write and
+// returns the error, and the caller refuses the request. If even the cut
+// fails, the next successful Write first tries the cut again and else
+// starts with a newline, so the torn part stays a line of its own, which
+// readers skip and count (Read, ReadFile).
 //
 // Rotation by an external tool loses no line:
 //   - rename and reopen (logrotate "create" with a postrotate SIGHUP, or
@@ -21,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -28,47 +38,25 @@ import (
 	"time"
 )
 
-// Actions and results of a Record.
-const (
-	ActionStart    = "start"
-	ActionStop     = "stop"
-	ResultAccepted = "accepted"
-	ResultRefused  = "refused"
-)
+// File is the part of *os.File a Log uses. Options.OpenFile may return
+// another implementation, to inject faults in tests.
+type File interface {
+	io.Writer
+	Sync() error
+	Stat() (fs.FileInfo, error)
+	Truncate(size int64) error
+	Close() error
+}
 
-// ErrBadRecord: a record whose action or result is not one of the
-// constants above.
-var ErrBadRecord = errors.New("bad audit record")
+// OpenFileFunc opens a file like os.OpenFile.
+type OpenFileFunc func(name string, flag int, perm fs.FileMode) (File, error)
 
-// ErrClosed: Write or Reopen after Close.
-var ErrClosed = errors.New("audit log closed")
-
-// Record is one line of the audit trail. Every field is always present in
-// the JSON, in this order; Endpoints is [] when empty.
-type Record struct {
-	// Time of the request; zero means the time Write is called.
-	Time time.Time `json:"time"`
-	// Action is ActionStart or ActionStop.
-	Action string `json:"action"`
-	// Result is ResultAccepted or ResultRefused.
-	Result string `json:"result"`
-	// Reason says why a request was refused (or "" when accepted).
-	Reason string `json:"reason"`
-	// SessionID of the monitor session ("" if none was created).
-	SessionID string `json:"session_id"`
-	// Agent monitored.
-	Agent string `json:"agent"`
-	// Endpoints of the agent (phone or gateway addresses).
-	Endpoints []string `json:"endpoints"`
-	// Supervisor is the host:port the streams go to.
-	Supervisor string `json:"supervisor"`
-	// Source is the client's address (host:port).
-	Source string `json:"source"`
-	// ClientSubject and ClientFingerprint identify the client
-	// certificate (subject in RFC 2253 form, SHA-256 fingerprint); empty
-	// on an --insecure listener.
-	ClientSubject     string `json:"client_subject"`
-	ClientFingerprint string `json:"client_fingerprint"`
+func osOpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // Options tune a Log; zero fields take their defaults.
@@ -81,6 +69,11 @@ type Options struct {
 	RotationWindow time.Duration
 	// Mode of a newly created file; default 0600.
 	Mode fs.FileMode
+	// Member is written in the Member field of records that have none
+	// (the capture server's name in its cluster); default "".
+	Member string
+	// OpenFile opens the audit file; default os.OpenFile.
+	OpenFile OpenFileFunc
 }
 
 type recent struct {
@@ -95,10 +88,11 @@ type Log struct {
 	opts Options
 
 	mu     sync.Mutex
-	f      *os.File
+	f      File
 	ino    uint64
 	dev    uint64
-	end    int64    // size of the file after our last write
+	end    int64    // size of the file up to the last whole line we know of
+	torn   bool     // the file may hold part of a line after end
 	recent []recent // lines of the last RotationWindow, oldest first
 	closed bool
 	buf    []byte
@@ -122,6 +116,9 @@ func OpenWith(path string, opts Options) (*Log, error) {
 	if opts.Mode == 0 {
 		opts.Mode = 0o600
 	}
+	if opts.OpenFile == nil {
+		opts.OpenFile = osOpenFile
+	}
 	l := &Log{path: path, opts: opts}
 	if err := l.openLocked(); err != nil {
 		return nil, err
@@ -130,14 +127,14 @@ func OpenWith(path string, opts Options) (*Log, error) {
 }
 
 func (l *Log) openLocked() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, l.opts.Mode)
+	f, err := l.opts.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, l.opts.Mode)
 	if err != nil {
-		return fmt.Errorf("cannot open the audit file %s: %v", l.path, pathErr(err))
+		return fmt.Errorf("cannot open the audit file %s: %w", l.path, pathErr(err))
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("cannot open the audit file %s: %v", l.path, pathErr(err))
+		return fmt.Errorf("cannot open the audit file %s: %w", l.path, pathErr(err))
 	}
 	if old := l.f; old != nil {
 		old.Close()
@@ -145,6 +142,7 @@ func (l *Log) openLocked() error {
 	l.f = f
 	l.ino, l.dev = inode(st)
 	l.end = st.Size()
+	l.torn = false
 	return nil
 }
 
@@ -167,20 +165,26 @@ func pathErr(err error) error {
 func (l *Log) Path() string { return l.path }
 
 // Write appends rec as one JSON line and fsyncs the file before it
-// returns. An error means the line may not be durable: the caller should
-// refuse the request it was about to accept.
+// returns. A record that fails Validate is refused with ErrBadRecord.
+// Any other error means the line is not in the file (it was cut back to
+// its last whole line, see the package comment): the caller should
+// refuse the request it was about to accept. Errors from the file wrap
+// the system's error (errors.Is(err, syscall.ENOSPC) on a full disk).
 func (l *Log) Write(rec Record) error {
-	if rec.Action != ActionStart && rec.Action != ActionStop {
-		return fmt.Errorf("audit record action %q is neither start nor stop: %w", rec.Action, ErrBadRecord)
-	}
-	if rec.Result != ResultAccepted && rec.Result != ResultRefused {
-		return fmt.Errorf("audit record result %q is neither accepted nor refused: %w", rec.Result, ErrBadRecord)
+	if err := rec.Validate(); err != nil {
+		return err
 	}
 	now := l.opts.Now()
 	if rec.Time.IsZero() {
 		rec.Time = now
 	}
 	rec.Time = rec.Time.UTC()
+	if !rec.Until.IsZero() {
+		rec.Until = rec.Until.UTC()
+	}
+	if rec.Member == "" {
+		rec.Member = l.opts.Member
+	}
 	if rec.Endpoints == nil {
 		rec.Endpoints = []string{}
 	}
@@ -230,13 +234,20 @@ func (l *Log) followRotationLocked() error {
 	if reopened, err := l.reopenIfMovedLocked(); reopened || err != nil {
 		return err
 	}
+	if l.torn && l.f.Truncate(l.end) == nil {
+		l.torn = false
+	}
 	st, err := l.f.Stat()
 	if err != nil {
-		return fmt.Errorf("cannot check the audit file %s: %v", l.path, pathErr(err))
+		return fmt.Errorf("cannot check the audit file %s: %w", l.path, pathErr(err))
 	}
-	if st.Size() < l.end {
-		l.end = st.Size()
+	switch size := st.Size(); {
+	case size < l.end:
+		// Truncated by a rotation tool (and any torn part with it).
+		l.end, l.torn = size, false
 		return l.replayLocked(l.opts.Now())
+	case size > l.end && !l.torn:
+		l.end = size // another writer appended whole lines
 	}
 	return nil
 }
@@ -261,25 +272,44 @@ func (l *Log) replayLocked(now time.Time) error {
 	return err
 }
 
-// appendLocked writes b and flushes it to disk. It returns the file's size
-// afterwards (l.end when it cannot tell): smaller than l.end means the
-// file was truncated meanwhile, which the caller handles.
+// appendLocked writes b (whole lines) and flushes it to disk. It returns
+// the file's size afterwards (l.end when it cannot tell): smaller than
+// l.end means the file was truncated meanwhile, which the caller handles.
+// On an error, the file is cut back to l.end, its size before the write;
+// if that fails too, l.torn makes the next append start on a new line.
 func (l *Log) appendLocked(b []byte) (size int64, err error) {
+	if l.torn {
+		// The cut after an earlier failure failed, and so did the retry
+		// in followRotationLocked: end the torn part here.
+		b = append([]byte{'\n'}, b...)
+	}
 	if _, err := l.f.Write(b); err != nil {
-		return 0, fmt.Errorf("cannot write the audit file %s: %v", l.path, pathErr(err))
+		l.cutBackLocked()
+		return 0, fmt.Errorf("cannot write the audit file %s: %w", l.path, pathErr(err))
 	}
 	if err := l.f.Sync(); err != nil {
-		return 0, fmt.Errorf("cannot flush the audit file %s to disk: %v", l.path, pathErr(err))
+		l.cutBackLocked()
+		return 0, fmt.Errorf("cannot flush the audit file %s to disk: %w", l.path, pathErr(err))
 	}
 	l.end += int64(len(b))
+	l.torn = false
 	st, err := l.f.Stat()
 	if err != nil {
 		return l.end, nil
 	}
 	if st.Size() > l.end {
-		l.end = st.Size() // another writer appended too
+		l.end = st.Size() // another writer appended too, or a torn part was ended
 	}
 	return st.Size(), nil
+}
+
+// cutBackLocked removes whatever a failed append left after l.end.
+func (l *Log) cutBackLocked() {
+	if err := l.f.Truncate(l.end); err != nil {
+		l.torn = true
+		return
+	}
+	l.f.Sync() // best effort: on a full disk the cut itself frees space
 }
 
 func (l *Log) remember(now time.Time, line []byte) {

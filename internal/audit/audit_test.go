@@ -77,16 +77,121 @@ func TestScriptedSequence(t *testing.T) {
 	}
 }
 
-func TestBadRecord(t *testing.T) {
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  Record
+		ok   bool
+	}{
+		{"start accepted", Record{Action: ActionStart, Result: ResultAccepted}, true},
+		{"stop refused", Record{Action: ActionStop, Result: ResultRefused, Reason: "no session"}, true},
+		{"unknown action", Record{Action: "pause", Result: ResultAccepted}, false},
+		{"unknown result", Record{Action: ActionStart, Result: "maybe"}, false},
+		{"empty", Record{}, false},
+		{"start without result", Record{Action: ActionStart}, false},
+		{"end stopped", Record{Action: ActionEnd, SessionID: "s", Reason: ReasonStopped}, true},
+		{"end lifetime over", Record{Action: ActionEnd, SessionID: "s", Reason: ReasonLifetimeOver}, true},
+		{"end supervisor gone", Record{Action: ActionEnd, SessionID: "s", Reason: ReasonSupervisorGone}, true},
+		{"end server shutdown", Record{Action: ActionEnd, SessionID: "s", Reason: ReasonServerShutdown}, true},
+		{"end other reason", Record{Action: ActionEnd, SessionID: "s", Reason: "tired"}, false},
+		{"end with a result", Record{Action: ActionEnd, SessionID: "s", Reason: ReasonStopped, Result: ResultAccepted}, false},
+		{"end without session", Record{Action: ActionEnd, Reason: ReasonStopped}, false},
+		{"capture-begin", Record{Action: ActionCaptureBegin, SessionID: "s"}, true},
+		{"capture-end", Record{Action: ActionCaptureEnd, SessionID: "s", Packets: 5}, true},
+		{"capture-end without session", Record{Action: ActionCaptureEnd}, false},
+		{"capture-begin with ok", Record{Action: ActionCaptureBegin, SessionID: "s", Result: "ok"}, false},
+		{"supervisor-connected", Record{Action: ActionSupervisorConnected, Supervisor: "h:1"}, true},
+		{"supervisor-disconnected", Record{Action: ActionSupervisorDisconnected, Supervisor: "h:1", Reason: "EOF"}, true},
+		{"supervisor-connected without address", Record{Action: ActionSupervisorConnected}, false},
+		{"record-begin", Record{Action: ActionRecordBegin, SessionID: "s", File: "s.pcap"}, true},
+		{"record-failed", Record{Action: ActionRecordFailed, SessionID: "s", Reason: "disk full"}, true},
+		{"record-failed without reason", Record{Action: ActionRecordFailed, SessionID: "s"}, false},
+	}
 	l, err := Open(filepath.Join(t.TempDir(), "a.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	for _, r := range []Record{{Action: "pause", Result: ResultAccepted}, {Action: ActionStart, Result: "maybe"}, {}} {
-		if err := l.Write(r); !errors.Is(err, ErrBadRecord) {
-			t.Errorf("Write(%+v) = %v, want ErrBadRecord", r, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.rec.Validate()
+			if tc.ok && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("Validate = %v, want ErrBadRecord", err)
+			}
+			if err := l.Write(tc.rec); (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadRecord)) {
+				t.Fatalf("Write = %v, want ok=%v or ErrBadRecord", err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestEventLines fixes the JSON of every action (docs/security.md shows
+// the same lines).
+func TestEventLines(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	sup := Record{Supervisor: "10.0.1.5:42228", SupervisorSubject: "CN=sup1,O=silentmon", SupervisorFingerprint: "CC:DD"}
+	tests := []struct {
+		rec  Record
+		want string
+	}{
+		{
+			Record{Action: ActionStart, Result: ResultAccepted, SessionID: "5f0c", Agent: "1001", Endpoints: []string{"10.0.0.11"}, Supervisor: sup.Supervisor, Source: "10.0.1.9:51000", ClientSubject: "CN=admin,O=silentmon", ClientFingerprint: "AA:BB", RequestID: "r-1", Until: at.Add(8 * time.Hour)},
+			`{"time":"2026-03-01T09:30:00Z","action":"start","result":"accepted","reason":"","session_id":"5f0c","agent":"1001","endpoints":["10.0.0.11"],"supervisor":"10.0.1.5:42228","source":"10.0.1.9:51000","client_subject":"CN=admin,O=silentmon","client_fingerprint":"AA:BB","member":"sm1","request_id":"r-1","until":"2026-03-01T17:30:00Z"}`,
+		},
+		{
+			Record{Action: ActionEnd, Reason: ReasonSupervisorGone, SessionID: "5f0c", Agent: "1001", Supervisor: sup.Supervisor},
+			`{"time":"2026-03-01T09:30:00Z","action":"end","result":"","reason":"supervisor gone","session_id":"5f0c","agent":"1001","endpoints":[],"supervisor":"10.0.1.5:42228","source":"","client_subject":"","client_fingerprint":"","member":"sm1"}`,
+		},
+		{
+			Record{Action: ActionCaptureBegin, SessionID: "5f0c", Agent: "1001", Supervisor: sup.Supervisor},
+			`{"time":"2026-03-01T09:30:00Z","action":"capture-begin","result":"","reason":"","session_id":"5f0c","agent":"1001","endpoints":[],"supervisor":"10.0.1.5:42228","source":"","client_subject":"","client_fingerprint":"","member":"sm1"}`,
+		},
+		{
+			Record{Action: ActionCaptureEnd, SessionID: "5f0c", Agent: "1001", Supervisor: sup.Supervisor, Packets: 15000, Dropped: 2},
+			`{"time":"2026-03-01T09:30:00Z","action":"capture-end","result":"","reason":"","session_id":"5f0c","agent":"1001","endpoints":[],"supervisor":"10.0.1.5:42228","source":"","client_subject":"","client_fingerprint":"","member":"sm1","packets":15000,"dropped":2}`,
+		},
+		{
+			Record{Action: ActionSupervisorConnected, Supervisor: sup.Supervisor, SupervisorSubject: sup.SupervisorSubject, SupervisorFingerprint: sup.SupervisorFingerprint},
+			`{"time":"2026-03-01T09:30:00Z","action":"supervisor-connected","result":"","reason":"","session_id":"","agent":"","endpoints":[],"supervisor":"10.0.1.5:42228","source":"","client_subject":"","client_fingerprint":"","member":"sm1","supervisor_subject":"CN=sup1,O=silentmon","supervisor_fingerprint":"CC:DD"}`,
+		},
+		{
+			Record{Action: ActionSupervisorDisconnected, Reason: "connection reset by peer", Supervisor: sup.Supervisor, SupervisorSubject: sup.SupervisorSubject, SupervisorFingerprint: sup.SupervisorFingerprint},
+			`{"time":"2026-03-01T09:30:00Z","action":"supervisor-disconnected","result":"","reason":"connection reset by peer","session_id":"","agent":"","endpoints":[],"supervisor":"10.0.1.5:42228","source":"","client_subject":"","client_fingerprint":"","member":"sm1","supervisor_subject":"CN=sup1,O=silentmon","supervisor_fingerprint":"CC:DD"}`,
+		},
+		{
+			Record{Action: ActionRecordBegin, SessionID: "5f0c", Agent: "1001", File: "/var/lib/silentmon/rec/5f0c.pcap"},
+			`{"time":"2026-03-01T09:30:00Z","action":"record-begin","result":"","reason":"","session_id":"5f0c","agent":"1001","endpoints":[],"supervisor":"","source":"","client_subject":"","client_fingerprint":"","member":"sm1","file":"/var/lib/silentmon/rec/5f0c.pcap"}`,
+		},
+		{
+			Record{Action: ActionRecordFailed, Reason: "no space left on device", SessionID: "5f0c", Agent: "1001", File: "/var/lib/silentmon/rec/5f0c.pcap"},
+			`{"time":"2026-03-01T09:30:00Z","action":"record-failed","result":"","reason":"no space left on device","session_id":"5f0c","agent":"1001","endpoints":[],"supervisor":"","source":"","client_subject":"","client_fingerprint":"","member":"sm1","file":"/var/lib/silentmon/rec/5f0c.pcap"}`,
+		},
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := OpenWith(path, Options{Now: func() time.Time { return at }, Member: "sm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		if err := l.Write(tc.rec); err != nil {
+			t.Fatalf("%s: %v", tc.rec.Action, err)
 		}
+	}
+	l.Close()
+	got := readLines(t, path)
+	for i, tc := range tests {
+		t.Run(tc.rec.Action, func(t *testing.T) {
+			if got[i] != tc.want {
+				t.Errorf("\n got %s\nwant %s", got[i], tc.want)
+			}
+			var back Record
+			if err := json.Unmarshal([]byte(got[i]), &back); err != nil || back.Validate() != nil {
+				t.Fatalf("line does not read back: %v %v", err, back.Validate())
+			}
+		})
 	}
 }
 
