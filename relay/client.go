@@ -2,11 +2,14 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 )
@@ -24,9 +27,26 @@ type ClientConfig struct {
 	// HeartbeatRetries is how many heartbeats may go unanswered before
 	// the server is given up (default 5).
 	HeartbeatRetries int
-	// RequestTimeout bounds one request (default 10 s).
+	// RequestTimeout bounds one request, its retries included (default
+	// 10 s).
 	RequestTimeout time.Duration
+	// DialRetry is how long Dial keeps trying when every server failed
+	// with an error that may pass (connection refused or reset, a socket
+	// closed before the hello's answer, a timeout); 0, the default, tries
+	// each server once. A server whose connection broke during the TLS
+	// handshake or the hello is tried at most twice by Dial, so that a
+	// listener's lockout (3 failed handshakes in a row) is never set off
+	// by retries: a plaintext client that talks to a TLS listener sees
+	// exactly such a closed socket.
+	DialRetry time.Duration
 }
+
+// maxHelloFailures is how many times Dial tries a server whose connection
+// broke after the TCP connect and before the hello's answer.
+const maxHelloFailures = 2
+
+// maxAttempts bounds how many times one request is sent.
+const maxAttempts = 8
 
 // Client is a control connection to one capture server of a list, with
 // heartbeats and failover: when the socket breaks it reconnects at once to
@@ -47,6 +67,7 @@ type Client struct {
 	sessions map[string]StartMonitor
 	failover int
 	missed   int
+	lastErr  error // why the last connection attempt failed
 	closed   bool
 	changed  chan struct{} // closed and replaced when connected
 
@@ -79,12 +100,73 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	cl := &Client{cfg: cfg, log: cfg.Logger, pending: map[uint64]chan reply{},
 		sessions: map[string]StartMonitor{}, stop: make(chan struct{}), changed: make(chan struct{})}
-	if err := cl.connect(ctx, ""); err != nil {
+	if err := cl.dialRetry(ctx); err != nil {
 		return nil, err
 	}
 	cl.wg.Add(1)
 	go cl.heartbeats()
 	return cl, nil
+}
+
+// dialRetry connects, trying again for cfg.DialRetry while the failures
+// are ones that may pass.
+func (cl *Client) dialRetry(ctx context.Context) error {
+	if cl.cfg.DialRetry > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cl.cfg.DialRetry)
+		defer cancel()
+	}
+	helloFails := map[string]int{}
+	backoff := 50 * time.Millisecond
+	for {
+		err := cl.connect(ctx, "", func(addr string) bool { return helloFails[addr] < maxHelloFailures },
+			func(addr string, err error, afterConnect bool) {
+				if afterConnect {
+					helloFails[addr]++
+				}
+			})
+		if err == nil || cl.cfg.DialRetry <= 0 || !Retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// Retryable reports whether err, from Dial or a request, may pass when the
+// request is sent again (to the same server or another): a connection
+// refused, reset or closed, a timeout, heartbeats lost. An answer from the
+// server (ErrRemote), a TLS alert or certificate error, a protocol error,
+// Close and the caller's context ending are not.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch {
+	case errors.Is(err, ErrRemote), errors.Is(err, ErrVersion), errors.Is(err, ErrUnexpected),
+		errors.Is(err, ErrBadFrame), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrClosed),
+		errors.Is(err, context.Canceled):
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" {
+		return false // a TLS alert: the server refused the certificate
+	}
+	var ve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var he x509.HostnameError
+	var rh tls.RecordHeaderError
+	if errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &rh) {
+		return false
+	}
+	return true
 }
 
 // Server returns the address of the server the client is connected to.
@@ -102,8 +184,10 @@ func (cl *Client) Failovers() int {
 }
 
 // connect dials the servers in random order, avoiding the one named in
-// avoid when another exists.
-func (cl *Client) connect(ctx context.Context, avoid string) error {
+// avoid when another exists. try, if not nil, says which servers to try;
+// failed, if not nil, hears of each failure and whether it came after the
+// TCP connect (in the TLS handshake or the hello).
+func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bool, failed func(addr string, err error, afterConnect bool)) error {
 	// Random order, the server just lost last.
 	order := make([]string, 0, len(cl.cfg.Servers))
 	for _, i := range rand.Perm(len(cl.cfg.Servers)) {
@@ -116,18 +200,27 @@ func (cl *Client) connect(ctx context.Context, avoid string) error {
 	}
 	var tried []string
 	var lastErr error
+	fail := func(addr string, err error, after bool) {
+		lastErr = err
+		tried = append(tried, addr)
+		if failed != nil {
+			failed(addr, err, after)
+		}
+	}
 	for _, addr := range order {
+		if try != nil && !try(addr) {
+			continue
+		}
 		nc, err := dial(ctx, addr, cl.cfg.Dial)
 		if err != nil {
-			lastErr = err
-			tried = append(tried, addr)
+			var oe *net.OpError
+			fail(addr, err, !(errors.As(err, &oe) && oe.Op == "dial"))
 			continue
 		}
 		c := newConn(nc, 0)
 		if _, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout); err != nil {
 			nc.Close()
-			lastErr = err
-			tried = append(tried, addr)
+			fail(addr, err, true)
 			continue
 		}
 		cl.mu.Lock()
@@ -146,7 +239,14 @@ func (cl *Client) connect(ctx context.Context, avoid string) error {
 		go cl.readLoop(c, gen)
 		return nil
 	}
-	return fmt.Errorf("%w: tried %v: %v", ErrNoServer, tried, lastErr)
+	if lastErr == nil {
+		lastErr = errors.New("every server failed too often")
+	}
+	err := fmt.Errorf("%w: tried %v: %w", ErrNoServer, tried, lastErr)
+	cl.mu.Lock()
+	cl.lastErr = err
+	cl.mu.Unlock()
+	return err
 }
 
 func (cl *Client) readLoop(c *conn, gen uint64) {
@@ -225,7 +325,7 @@ func (cl *Client) reconnect(old string) {
 			}
 			cancel()
 		}()
-		err := cl.connect(ctx, old)
+		err := cl.connect(ctx, old, nil, nil)
 		cancel()
 		if err == nil {
 			break
@@ -255,6 +355,13 @@ func (cl *Client) reconnect(old string) {
 		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.RequestTimeout)
 		if _, err := cl.start(ctx, r, false); err != nil {
 			cl.log.Warn("re-asserting session failed", "session", r.Session, "err", err)
+			var e *Error
+			if errors.As(err, &e) && (e.Code == CodeUnknown || e.Code == CodeUnauthorized) {
+				// Stopped meanwhile, or not ours: nothing to keep alive.
+				cl.mu.Lock()
+				delete(cl.sessions, r.Session)
+				cl.mu.Unlock()
+			}
 		}
 		cancel()
 	}
@@ -289,66 +396,101 @@ func (cl *Client) heartbeats() {
 	}
 }
 
-// request sends v as type t and waits for the reply.
-func (cl *Client) request(ctx context.Context, t MsgType, build func(id uint64) any) (reply, error) {
+// request sends the request build makes and waits for its reply. When the
+// connection breaks before the reply arrives (at the write or while
+// waiting), it waits for the client to fail over (to another server, or
+// the same one) and sends the request again, built with retry true, until
+// ctx or RequestTimeout ends or maxAttempts were sent. It reports whether
+// an earlier attempt was written whole: that one may have been carried
+// out.
+func (cl *Client) request(ctx context.Context, t MsgType, build func(id uint64, retry bool) any) (r reply, sentBefore bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cl.cfg.RequestTimeout)
 	defer cancel()
-	for {
+	var lastErr error
+	for attempt := 0; ; {
 		cl.mu.Lock()
 		if cl.closed {
 			cl.mu.Unlock()
-			return reply{}, ErrClosed
+			return reply{}, sentBefore, ErrClosed
 		}
-		c := cl.c
+		c, gen := cl.c, cl.gen
 		changed := cl.changed
 		if c == nil {
+			why := cl.lastErr
 			cl.mu.Unlock()
 			select {
 			case <-changed:
 				continue
 			case <-ctx.Done():
-				return reply{}, fmt.Errorf("no server connection: %w", ctx.Err())
+				if lastErr == nil {
+					lastErr = why
+				}
+				if lastErr != nil {
+					return reply{}, sentBefore, fmt.Errorf("no server connection (%w): %w", ctx.Err(), lastErr)
+				}
+				return reply{}, sentBefore, fmt.Errorf("no server connection: %w", ctx.Err())
 			}
 		}
+		if attempt == maxAttempts {
+			cl.mu.Unlock()
+			return reply{}, sentBefore, fmt.Errorf("gave up after %d attempts: %w", attempt, lastErr)
+		}
+		attempt++
 		cl.nextID++
 		id := cl.nextID
 		ch := make(chan reply, 1)
 		cl.pending[id] = ch
+		server := cl.server
 		cl.mu.Unlock()
-		if err := c.writeJSON(t, build(id), cl.cfg.RequestTimeout); err != nil {
+		if err := c.writeJSON(t, build(id, attempt > 1), cl.cfg.RequestTimeout); err != nil {
 			cl.mu.Lock()
 			delete(cl.pending, id)
 			cl.mu.Unlock()
-			return reply{}, err
+			// A frame not written whole is not read by the server.
+			lastErr = fmt.Errorf("writing to %s: %w", server, err)
+			cl.lost(c, gen, err)
+			continue
 		}
 		select {
 		case r := <-ch:
 			if r.err != nil {
-				return r, r.err
+				// The connection broke before the reply: send again.
+				sentBefore = true
+				lastErr = r.err
+				continue
 			}
 			if r.t == MsgError {
 				var e Error
 				DecodeJSON(r.t, r.body, &e)
-				return r, fmt.Errorf("%w: %w", ErrRemote, &e)
+				return r, sentBefore, fmt.Errorf("%w: %w", ErrRemote, &e)
 			}
-			return r, nil
+			return r, sentBefore, nil
 		case <-ctx.Done():
 			cl.mu.Lock()
 			delete(cl.pending, id)
 			cl.mu.Unlock()
-			return reply{}, fmt.Errorf("request to %s: %w", cl.Server(), ctx.Err())
+			return reply{}, true, fmt.Errorf("request to %s: %w", server, ctx.Err())
 		}
 	}
 }
 
 // StartMonitor starts a session (or re-asserts one when req.Session is
-// set). The client remembers it and re-asserts it after a failover.
+// set). The client remembers it and re-asserts it after a failover. An
+// empty req.IdempotencyKey is given a new one, so that the request is
+// sent again safely when the connection breaks before the reply: the
+// server answers a repeated key with the session the first attempt made.
 func (cl *Client) StartMonitor(ctx context.Context, req StartMonitor) (*SessionStatus, error) {
+	if req.IdempotencyKey == "" && req.Session == "" {
+		req.IdempotencyKey = NewIdempotencyKey()
+	}
 	return cl.start(ctx, req, true)
 }
 
 func (cl *Client) start(ctx context.Context, req StartMonitor, remember bool) (*SessionStatus, error) {
-	r, err := cl.request(ctx, MsgStartMonitor, func(id uint64) any { req.RequestID = id; return req })
+	r, _, err := cl.request(ctx, MsgStartMonitor, func(id uint64, retry bool) any {
+		req.RequestID, req.Retry = id, retry
+		return req
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +499,7 @@ func (cl *Client) start(ctx context.Context, req StartMonitor, remember bool) (*
 		return nil, err
 	}
 	if remember {
-		req.Session = st.Session
+		req.Session, req.RequestID, req.Retry = st.Session, 0, false
 		cl.mu.Lock()
 		cl.sessions[st.Session] = req
 		cl.mu.Unlock()
@@ -365,12 +507,21 @@ func (cl *Client) start(ctx context.Context, req StartMonitor, remember bool) (*
 	return &st, nil
 }
 
-// StopMonitor ends a session.
+// StopMonitor ends a session. When the connection broke after the request
+// was written and the retry finds the session gone (CodeUnknown), the
+// first attempt stopped it: StopMonitor reports it stopped, with
+// AlreadyStopped true.
 func (cl *Client) StopMonitor(ctx context.Context, session string) (*SessionStatus, error) {
 	cl.mu.Lock()
 	delete(cl.sessions, session)
 	cl.mu.Unlock()
-	r, err := cl.request(ctx, MsgStopMonitor, func(id uint64) any { return StopMonitor{RequestID: id, Session: session} })
+	r, sentBefore, err := cl.request(ctx, MsgStopMonitor, func(id uint64, retry bool) any {
+		return StopMonitor{RequestID: id, Session: session, Retry: retry}
+	})
+	var e *Error
+	if err != nil && sentBefore && errors.As(err, &e) && e.Code == CodeUnknown {
+		return &SessionStatus{Session: session, State: SessionStopped, Server: cl.Server(), AlreadyStopped: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +534,7 @@ func (cl *Client) StopMonitor(ctx context.Context, session string) (*SessionStat
 
 // Status returns the server's status object.
 func (cl *Client) Status(ctx context.Context) (json.RawMessage, error) {
-	r, err := cl.request(ctx, MsgStatus, func(id uint64) any { return StatusRequest{RequestID: id} })
+	r, _, err := cl.request(ctx, MsgStatus, func(id uint64, _ bool) any { return StatusRequest{RequestID: id} })
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,11 @@
 package relay
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Roles announced in a hello.
@@ -40,22 +43,54 @@ func (h *Hello) HasFeature(feature string) bool {
 	return false
 }
 
-// StartMonitor asks a capture server to monitor an agent. Session is empty
-// for a new session and set when a client re-asserts a session after a
-// failover.
+// StartMonitor asks a capture server to monitor an agent.
+//
+// RequestID matches the reply to the request on one connection.
+// IdempotencyKey, chosen once per logical request by the client (128
+// random bits in hex, NewIdempotencyKey), makes the request safe to send
+// again after a broken socket, on the same or another server: a start
+// whose key is already the RequestID of a session the same requester made
+// returns that session instead of making another. Retry is set when the
+// client sent the same request before on a connection that broke.
+//
+// Session is empty for a new session: the server chooses the id. It is
+// set only when a client re-asserts a session it started (after a
+// failover); the server refuses an id that does not exist
+// (CodeUnknown) or that another identity started (CodeUnauthorized).
+//
+// ForMS, when not zero, is the session's lifetime in milliseconds (at
+// most MaxLifetime); the session ends by itself that long after the
+// accepting server took it.
 type StartMonitor struct {
-	RequestID  uint64   `json:"request_id"`
-	Session    string   `json:"session,omitempty"`
-	Agent      string   `json:"agent"`
-	Endpoints  []string `json:"endpoints"`
-	Supervisor string   `json:"supervisor"`
-	Record     bool     `json:"record,omitempty"`
+	RequestID      uint64   `json:"request_id"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	Retry          bool     `json:"retry,omitempty"`
+	Session        string   `json:"session,omitempty"`
+	Agent          string   `json:"agent"`
+	Endpoints      []string `json:"endpoints"`
+	Supervisor     string   `json:"supervisor"`
+	Record         bool     `json:"record,omitempty"`
+	ForMS          int64    `json:"for_ms,omitempty"`
 }
 
-// StopMonitor ends a session.
+// MaxLifetime bounds StartMonitor.ForMS.
+const MaxLifetime = 30 * 24 * time.Hour
+
+// StopMonitor ends a session. Retry is set when the client sent the same
+// request before on a connection that broke: the session may already be
+// stopped, by that first attempt.
 type StopMonitor struct {
 	RequestID uint64 `json:"request_id"`
 	Session   string `json:"session"`
+	Retry     bool   `json:"retry,omitempty"`
+}
+
+// NewIdempotencyKey returns 128 random bits in hex (32 characters), for
+// StartMonitor.IdempotencyKey.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // SessionStatus answers StartMonitor and StopMonitor.
@@ -67,6 +102,13 @@ type SessionStatus struct {
 	Endpoints  []string `json:"endpoints,omitempty"`
 	Supervisor string   `json:"supervisor,omitempty"`
 	Server     string   `json:"server,omitempty"`
+	// Until is the end of the session's lifetime (RFC 3339), when it has
+	// one.
+	Until string `json:"until,omitempty"`
+	// AlreadyStopped is set by the server (or by Client.StopMonitor) when
+	// a stop sent again after a broken connection found the session
+	// stopped by its first attempt.
+	AlreadyStopped bool `json:"already_stopped,omitempty"`
 }
 
 // Session states, in SessionStatus and SessionNotice.
