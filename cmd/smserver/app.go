@@ -9,7 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +43,10 @@ type server struct {
 	sessionsChanged chan struct{} // closed and replaced on every change
 	smu             sync.Mutex
 
+	startMu sync.Mutex      // serialises the look-up and install of starts
+	stops   recentStops     // sessions stopped here lately
+	admins  map[string]bool // normalised fingerprints of administrators
+
 	stats   captureStats
 	workers []*worker
 	lives   []*capture.Live
@@ -57,7 +64,10 @@ type captureStats struct {
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
-		sessionsChanged: make(chan struct{})}
+		sessionsChanged: make(chan struct{}), admins: map[string]bool{}}
+	for _, fp := range cfg.Admins {
+		s.admins[normalizeFingerprint(fp)] = true
+	}
 
 	dialTLS, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
 	if err != nil {
@@ -309,6 +319,9 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 			}))
 	}
 	reg.MustRegister(newMOSCollector(s.sessionStreams))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Name: "record_failures_total",
+		Help: "Recordings (--record) that could not be opened or failed later (write error, disk full)."},
+		func() float64 { return float64(s.rec.failures.Load()) }))
 	sender("media_sent_total", "Media packets sent to supervisor services.", func(st relay.SenderStats) uint64 { return st.Sent })
 	sender("media_dropped_total", "Media packets dropped because a supervisor queue was full.", func(st relay.SenderStats) uint64 { return st.Dropped })
 	sender("reconnects_total", "Reconnections to supervisor services.", func(st relay.SenderStats) uint64 { return st.Reconnects })
@@ -342,28 +355,91 @@ func (s *server) waitSession(ctx context.Context) error {
 	}
 }
 
+// newSessionID returns 128 random bits in hex (32 characters): session
+// ids are chosen by the server, never by a client.
 func newSessionID() string {
-	var b [8]byte
+	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// StartMonitor implements relay.Handler. Every request, accepted or
-// refused, is written to the audit trail before the reply; if the audit
-// trail cannot be written, the request is refused.
+// retryWait is how long a start sent again after a broken connection waits
+// for the session its first attempt may have made on another member to
+// reach this one before making a new one.
+const retryWait = 500 * time.Millisecond
+
+// StartMonitor implements relay.Handler. Every request that starts a
+// session or is refused is written to the audit trail before the reply;
+// if the audit trail cannot be written, the request is refused. A request
+// that finds the session it asks for already there (the same idempotency
+// key from the same requester, or a re-assertion of the requester's own
+// session) changes nothing and writes no line.
 func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.StartMonitor) (*relay.SessionStatus, error) {
 	rec := s.auditRecord(p, audit.ActionStart)
 	rec.Agent, rec.Endpoints, rec.Supervisor, rec.SessionID = req.Agent, req.Endpoints, req.Supervisor, req.Session
-	sess, err := sessionFromRequest(req)
-	if err == nil {
-		rec.SessionID = sess.ID
-		err = s.startSession(sess)
-	}
-	if err != nil {
+	refuse := func(code string, err error) (*relay.SessionStatus, error) {
 		rec.Result, rec.Reason = audit.ResultRefused, err.Error()
+		if code != relay.CodeUnknown && code != relay.CodeUnauthorized && !filter.ValidID(req.Session) {
+			rec.SessionID = ""
+		}
 		s.writeAudit(rec)
-		s.log.Info("monitor start refused", "peer", p.Addr, "agent", req.Agent, "err", err)
-		return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
+		s.log.Info("monitor start refused", "peer", p.Addr, "client", peerName(p), "agent", req.Agent, "err", err)
+		return nil, &relay.Error{Code: code, Message: err.Error()}
+	}
+	if err := checkStart(req); err != nil {
+		return refuse(relay.CodeBadRequest, err)
+	}
+	subject, requester := identity(p)
+
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if req.Session != "" {
+		// A client re-asserts a session it started (after a failover).
+		cur := findSession(s.allSessions(), req.Session)
+		if cur == nil {
+			return refuse(relay.CodeUnknown, fmt.Errorf("session %s does not exist (stopped or expired); a client cannot choose the id of a new session", req.Session))
+		}
+		if cur.Requester != requester {
+			return refuse(relay.CodeUnauthorized, fmt.Errorf("session %s was started by another identity (%s); only that identity may re-assert it", cur.ID, requesterName(cur)))
+		}
+		if s.node != nil {
+			if err := s.node.Announce(cur); err != nil {
+				return nil, &relay.Error{Code: relay.CodeInternal, Message: fmt.Sprintf("re-asserting session %s: %v", cur.ID, err)}
+			}
+		}
+		s.log.Info("monitor re-asserted", "session", cur.ID, "agent", cur.Agent, "peer", p.Addr, "client", peerName(p))
+		return sessionReply(cur, false), nil
+	}
+	if req.IdempotencyKey != "" {
+		cur, err := s.findRequest(ctx, req, requester)
+		if err != nil {
+			return refuse(relay.CodeBadRequest, err)
+		}
+		if cur != nil {
+			s.log.Info("monitor start repeated", "session", cur.ID, "agent", cur.Agent, "request", req.IdempotencyKey, "peer", p.Addr, "client", peerName(p))
+			return sessionReply(cur, false), nil
+		}
+	}
+	sess, err := sessionFromRequest(req)
+	if err != nil {
+		return refuse(relay.CodeBadRequest, err)
+	}
+	sess.ID, sess.RequestID = newSessionID(), req.IdempotencyKey
+	sess.Requester, sess.RequesterSubject = requester, subject
+	sess.Started = time.Now().UTC()
+	if req.ForMS > 0 {
+		sess.Until = sess.Started.Add(time.Duration(req.ForMS) * time.Millisecond)
+	}
+	rec.SessionID = sess.ID
+	if sess.Record {
+		if err := s.rec.usable(); err != nil {
+			rec.SessionID = ""
+			return refuse(relay.CodeBadRequest, fmt.Errorf("this server cannot record (--record): %w", err))
+		}
+	}
+	if err := s.startSession(sess); err != nil {
+		rec.SessionID = ""
+		return refuse(relay.CodeBadRequest, err)
 	}
 	rec.Result = audit.ResultAccepted
 	if err := s.writeAudit(rec); err != nil {
@@ -371,9 +447,119 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the audit trail cannot be written, so no session is started: " + err.Error()}
 	}
 	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
-		"supervisor", sess.Supervisor, "record", sess.Record, "peer", p.Addr, "client", peerName(p))
-	return &relay.SessionStatus{Session: sess.ID, State: "started", Agent: sess.Agent,
-		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
+		"supervisor", sess.Supervisor, "record", sess.Record, "until", sess.Until, "peer", p.Addr, "client", peerName(p))
+	return sessionReply(sess, false), nil
+}
+
+// checkStart validates what a start request carries from the wire, before
+// anything else uses it.
+func checkStart(req *relay.StartMonitor) error {
+	if req.Session != "" && !filter.ValidID(req.Session) {
+		return fmt.Errorf("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", req.Session, filter.MaxIDLen)
+	}
+	if req.IdempotencyKey != "" && !filter.ValidID(req.IdempotencyKey) {
+		return fmt.Errorf("idempotency key %q is not 1 to %d of A-Z a-z 0-9 . _ -", req.IdempotencyKey, filter.MaxIDLen)
+	}
+	if req.ForMS < 0 || req.ForMS > relay.MaxLifetime.Milliseconds() {
+		return fmt.Errorf("lifetime for_ms %d is not between 1 ms and %v (0: none)", req.ForMS, relay.MaxLifetime)
+	}
+	if req.Session == "" && req.Agent != "" && !filter.ValidAgent(req.Agent) {
+		return fmt.Errorf("agent %q is not 1 to %d printable characters without a slash", req.Agent, filter.MaxAgentLen)
+	}
+	return nil
+}
+
+// findRequest returns the session an earlier attempt of req (same
+// idempotency key, same requester) made, or nil. A key another identity
+// used, or used for another request, is refused. A retry that finds
+// nothing waits up to retryWait for the cluster to bring the session its
+// first attempt may have made on another member.
+func (s *server) findRequest(ctx context.Context, req *relay.StartMonitor, requester string) (*filter.Session, error) {
+	deadline := time.Now().Add(retryWait)
+	for {
+		for _, x := range s.allSessions() {
+			if x.RequestID != req.IdempotencyKey {
+				continue
+			}
+			if x.Requester != requester {
+				return nil, fmt.Errorf("idempotency key %s belongs to a request of another identity", req.IdempotencyKey)
+			}
+			if x.Agent != req.Agent || x.Supervisor != req.Supervisor || x.Record != req.Record {
+				return nil, fmt.Errorf("idempotency key %s was used for another request (session %s, agent %s)", req.IdempotencyKey, x.ID, x.Agent)
+			}
+			return x, nil
+		}
+		if !req.Retry || s.node == nil || time.Now().After(deadline) {
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// allSessions returns every session: the cluster's converged set (which
+// may be ahead of this member's filter), or the filter's alone.
+func (s *server) allSessions() []*filter.Session {
+	if s.node != nil {
+		return s.node.Sessions()
+	}
+	return s.filter.Sessions()
+}
+
+func findSession(ss []*filter.Session, id string) *filter.Session {
+	for _, x := range ss {
+		if x.ID == id {
+			return x
+		}
+	}
+	return nil
+}
+
+func sessionReply(sess *filter.Session, already bool) *relay.SessionStatus {
+	st := &relay.SessionStatus{Session: sess.ID, State: relay.SessionStarted, Agent: sess.Agent,
+		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}
+	if !sess.Until.IsZero() {
+		st.Until = sess.Until.UTC().Format(time.RFC3339)
+	}
+	return st
+}
+
+// identity returns the subject and fingerprint of the peer's certificate,
+// both empty on an --insecure listener.
+func identity(p *relay.Peer) (subject, fingerprint string) {
+	if p.TLS == nil {
+		return "", ""
+	}
+	return smtls.PeerIdentity(p.TLS)
+}
+
+func requesterName(sess *filter.Session) string {
+	if sess.RequesterSubject != "" {
+		return sess.RequesterSubject
+	}
+	if sess.Requester != "" {
+		return sess.Requester
+	}
+	return "a client without a certificate"
+}
+
+// mayStop reports whether the peer may stop sess: the identity that
+// started it, or an administrator (--admin). On an --insecure listener
+// there is no identity, and anyone may stop any session. A session without
+// a requester (started through an --insecure listener) may be stopped
+// over TLS by an administrator only.
+func (s *server) mayStop(p *relay.Peer, sess *filter.Session) bool {
+	if p.TLS == nil {
+		return true
+	}
+	_, fp := smtls.PeerIdentity(p.TLS)
+	if fp == "" {
+		return false
+	}
+	return fp == sess.Requester || s.admins[normalizeFingerprint(fp)]
 }
 
 func (s *server) auditRecord(p *relay.Peer, action string) audit.Record {
@@ -475,17 +661,28 @@ func peerName(p *relay.Peer) string {
 	return subject
 }
 
+// maxEndpoints bounds the endpoints of one session.
+const maxEndpoints = 64
+
+// sessionFromRequest checks the request and returns the session it asks
+// for, without an id.
 func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
 	if req.Agent == "" {
 		return nil, errors.New("the request names no agent")
 	}
+	if !filter.ValidAgent(req.Agent) {
+		return nil, fmt.Errorf("agent %q is not 1 to %d printable characters without a slash", req.Agent, filter.MaxAgentLen)
+	}
 	if len(req.Endpoints) == 0 {
 		return nil, fmt.Errorf("the request for agent %s names no endpoint", req.Agent)
 	}
-	sess := &filter.Session{ID: req.Session, Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record}
-	if sess.ID == "" {
-		sess.ID = newSessionID()
+	if len(req.Endpoints) > maxEndpoints {
+		return nil, fmt.Errorf("the request for agent %s names %d endpoints, more than %d", req.Agent, len(req.Endpoints), maxEndpoints)
 	}
+	if err := checkSupervisor(req.Supervisor); err != nil {
+		return nil, err
+	}
+	sess := &filter.Session{Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record}
 	for _, e := range req.Endpoints {
 		ep, err := filter.ParseEndpoint(e)
 		if err != nil {
@@ -493,11 +690,54 @@ func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
 		}
 		sess.Endpoints = append(sess.Endpoints, ep)
 	}
-	host, port, err := net.SplitHostPort(req.Supervisor)
+	return sess, nil
+}
+
+// checkSupervisor accepts HOST:PORT where HOST is an IP address or a DNS
+// name (letters, digits, '-' and '.', at most 253 characters) and PORT a
+// number from 1 to 65535.
+func checkSupervisor(addr string) error {
+	bad := fmt.Errorf("supervisor %q is not HOST:PORT", addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
-		return nil, fmt.Errorf("supervisor %q is not HOST:PORT", req.Supervisor)
+		return bad
 	}
-	return sess, sess.Validate()
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("supervisor %q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if len(host) > 253 {
+		return fmt.Errorf("supervisor %q: host name longer than 253 characters", addr)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("supervisor %q: %q is not a host name", addr, host)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("supervisor %q: %q is not a host name", addr, host)
+			}
+		}
+	}
+	return nil
+}
+
+// normalizeFingerprint turns a SHA-256 fingerprint written with or
+// without colons, in either case, into the form smtls.PeerIdentity gives
+// (upper case, colons).
+func normalizeFingerprint(fp string) string {
+	h := strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(fp))
+	var b strings.Builder
+	for i := 0; i+1 < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
 }
 
 func endpointStrings(s *filter.Session) []string {
@@ -508,24 +748,102 @@ func endpointStrings(s *filter.Session) []string {
 	return out
 }
 
-// StopMonitor implements relay.Handler.
+// StopMonitor implements relay.Handler. Only the identity that started
+// the session or an administrator may stop it; others are refused with
+// CodeUnauthorized. A stop sent again (after a broken connection) for a
+// session the same identity stopped here a moment ago is answered
+// "stopped", with no second audit line.
 func (s *server) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.StopMonitor) (*relay.SessionStatus, error) {
 	rec := s.auditRecord(p, audit.ActionStop)
 	rec.SessionID = req.Session
-	sess, err := s.stopSession(req.Session)
-	if err != nil {
+	refuse := func(code string, err error) (*relay.SessionStatus, error) {
 		rec.Result, rec.Reason = audit.ResultRefused, err.Error()
 		s.writeAudit(rec)
-		return nil, &relay.Error{Code: relay.CodeUnknown, Message: err.Error()}
+		s.log.Info("monitor stop refused", "peer", p.Addr, "client", peerName(p), "err", err)
+		return nil, &relay.Error{Code: code, Message: err.Error()}
 	}
+	if !filter.ValidID(req.Session) {
+		rec.SessionID = ""
+		return refuse(relay.CodeBadRequest, fmt.Errorf("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", req.Session, filter.MaxIDLen))
+	}
+	_, requester := identity(p)
+	cur := findSession(s.allSessions(), req.Session)
+	if cur == nil {
+		if prev, ok := s.stops.get(req.Session); ok && prev.Requester == requester {
+			s.log.Info("monitor stop repeated", "session", prev.ID, "peer", p.Addr, "client", peerName(p))
+			st := sessionReply(prev, true)
+			st.State, st.AlreadyStopped = relay.SessionStopped, true
+			return st, nil
+		}
+		return refuse(relay.CodeUnknown, fmt.Errorf("session %q does not exist", req.Session))
+	}
+	rec.Agent, rec.Endpoints, rec.Supervisor = cur.Agent, endpointStrings(cur), cur.Supervisor
+	if !s.mayStop(p, cur) {
+		return refuse(relay.CodeUnauthorized, fmt.Errorf("session %s was started by %s; only that identity or an administrator may stop it", cur.ID, requesterName(cur)))
+	}
+	sess, err := s.stopSession(req.Session)
+	if err != nil {
+		return refuse(relay.CodeUnknown, err)
+	}
+	if sess.Agent == "" {
+		sess = cur
+	}
+	s.stops.add(sess)
 	rec.Result = audit.ResultAccepted
 	rec.Agent, rec.Endpoints, rec.Supervisor = sess.Agent, endpointStrings(sess), sess.Supervisor
 	if err := s.writeAudit(rec); err != nil {
 		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the session stopped, but the audit trail cannot be written: " + err.Error()}
 	}
 	s.log.Info("monitor stopped", "session", sess.ID, "agent", sess.Agent, "peer", p.Addr, "client", peerName(p))
-	return &relay.SessionStatus{Session: sess.ID, State: "stopped", Agent: sess.Agent,
-		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}, nil
+	st := sessionReply(sess, false)
+	st.State = relay.SessionStopped
+	return st, nil
+}
+
+// recentStops remembers the last sessions stopped on this member (at most
+// maxRecentStops, for at most recentStopAge), so that a stop sent again
+// after a broken connection is answered truthfully. Safe for concurrent
+// use.
+type recentStops struct {
+	mu    sync.Mutex
+	order []string
+	m     map[string]stoppedSession
+}
+
+type stoppedSession struct {
+	*filter.Session
+	at time.Time
+}
+
+const (
+	maxRecentStops = 1024
+	recentStopAge  = time.Hour
+)
+
+func (r *recentStops) add(sess *filter.Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]stoppedSession{}
+	}
+	if _, ok := r.m[sess.ID]; !ok {
+		r.order = append(r.order, sess.ID)
+	}
+	r.m[sess.ID] = stoppedSession{sess, time.Now()}
+	for len(r.order) > maxRecentStops {
+		delete(r.m, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *recentStops) get(id string) (*filter.Session, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	x, ok := r.m[id]
+	if !ok || time.Since(x.at) > recentStopAge {
+		return nil, false
+	}
+	return x.Session, true
 }
 
 // Media implements relay.Handler: a capture server takes no media.
@@ -565,7 +883,7 @@ func (s *server) status() *status.ServerStatus {
 			owners[x.ID] = x
 		}
 	}
-	recs := s.rec.paths()
+	recs, recStates := s.rec.paths(), s.rec.states()
 	sup := map[string]relay.SenderStats{}
 	for _, x := range st.Supervisors {
 		sup[x.Supervisor] = x
@@ -580,7 +898,7 @@ func (s *server) status() *status.ServerStatus {
 		if o, ok := owners[sj.ID]; ok {
 			sj.Owner, sj.CapturedBy = o.Owner, o.CapturedBy
 		}
-		sj.Recording = recs[sj.ID]
+		sj.Recording, sj.RecordingState = recs[sj.ID], recStates[sj.ID]
 		if ss, ok := sup[sj.Supervisor]; ok {
 			sj.SupervisorState = ss.State
 			sj.QueueDrops = ss.Dropped
@@ -617,7 +935,10 @@ func (s *server) sessionStreams() []status.SessionStatus {
 	var out []status.SessionStatus
 	for _, x := range s.filter.Sessions() {
 		sj := status.SessionStatus{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
-			Streams: streams[x.ID]}
+			Streams: streams[x.ID], Requester: x.RequesterSubject}
+		if !x.Until.IsZero() {
+			sj.Until = x.Until.UTC().Format(time.RFC3339)
+		}
 		if sj.Streams == nil {
 			sj.Streams = []status.StreamStatus{}
 		}

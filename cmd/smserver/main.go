@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +36,7 @@ type config struct {
 	QueueLen        int
 	AuditFile       string
 	RecordDir       string
+	Admins          []string // SHA-256 fingerprints of administrator certificates
 	TrackAllStreams bool
 	Cluster         bool
 	Live            capture.LiveConfig
@@ -61,6 +64,7 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 	f.StringArray("peer", nil, "cluster peer HOST:PORT; repeatable")
 	f.String("audit-file", "", "append one JSON line per monitor start and stop to this file")
 	f.String("record-dir", "/var/lib/silentmon/recordings", "directory of the pcap files of sessions started with --record")
+	f.StringArray("admin", nil, "SHA-256 fingerprint of an administrator's client certificate, who may stop any session (smctl certs show prints it); repeatable")
 	f.Bool("cluster", true, "join or form a cluster of capture servers on --cluster-listen")
 	f.Int("workers", 1, "capture workers per interface (PACKET_FANOUT by flow)")
 	for key, flag := range map[string]string{
@@ -68,7 +72,7 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
 		"cluster.listen": "cluster-listen", "cluster.peers": "peer",
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
-		"capture.workers": "workers",
+		"capture.workers": "workers", "security.admins": "admin",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -99,6 +103,7 @@ func validate(cfg *cli.Config) (*config, error) {
 		Peers:      cfg.Strings("cluster.peers"),
 		AuditFile:  cfg.String("audit.file"),
 		RecordDir:  cfg.String("record.dir"),
+		Admins:     cfg.Strings("security.admins"),
 	}
 	var err error
 	if c.Service, err = cli.ReadService(cfg); err != nil {
@@ -148,6 +153,11 @@ func validate(cfg *cli.Config) (*config, error) {
 	if c.ClusterListen, err = cfg.Addr("cluster.listen"); err != nil {
 		return nil, err
 	}
+	for _, a := range c.Admins {
+		if !validFingerprint(a) {
+			return nil, cli.Usagef("configuration key security.admins has value %q, which is not a SHA-256 fingerprint (64 hexadecimal digits, colons allowed)", a)
+		}
+	}
 	for _, p := range c.Peers {
 		if _, _, err := net.SplitHostPort(p); err != nil {
 			return nil, cli.Usagef("configuration key cluster.peers has value %q, which is not HOST:PORT", p)
@@ -169,6 +179,17 @@ func validate(cfg *cli.Config) (*config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// validFingerprint accepts 64 hexadecimal digits, in either case, with or
+// without colons between the bytes.
+func validFingerprint(s string) bool {
+	h := strings.ReplaceAll(s, ":", "")
+	if len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
 }
 
 func unwrapPath(err error) error {

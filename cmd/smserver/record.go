@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,17 +25,29 @@ import (
 // recorders writes the packets of sessions started with --record to one
 // pcap file per session, for evidence and later replay. The set of open
 // recorders is published atomically; each recorder serialises its own
-// writes (several capture workers may feed one session).
+// writes (several capture workers may feed one session). Files are opened
+// only inside the record directory (os.Root), under names made of the
+// time, the agent (characters outside A-Z a-z 0-9 . _ - replaced) and the
+// validated session id.
+//
+// A recording that cannot be opened or written is not retried: it is
+// logged once, counted in failures and shown by state as failed with the
+// reason, until its session ends.
 type recorders struct {
 	dir string
 	log *slog.Logger
 
-	mu  sync.Mutex // serialises sync
-	cur atomic.Pointer[map[string]*recorder]
+	failures atomic.Uint64 // recordings that could not be opened or failed later
+
+	mu     sync.Mutex // serialises sync
+	cur    atomic.Pointer[map[string]*recorder]
+	failed map[string]string // session → why it cannot be recorded (open failed); under mu
 }
 
 type recorder struct {
 	path    string
+	session string
+	parent  *recorders
 	mu      sync.Mutex
 	f       *os.File
 	w       *pcapgo.Writer
@@ -42,13 +57,54 @@ type recorder struct {
 }
 
 func newRecorders(dir string, log *slog.Logger) *recorders {
-	r := &recorders{dir: dir, log: log}
+	r := &recorders{dir: dir, log: log, failed: map[string]string{}}
 	empty := map[string]*recorder{}
 	r.cur.Store(&empty)
 	return r
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// usable reports why this member cannot record, or nil: the record
+// directory is made if missing, must be a directory, and must take a new
+// file (a probe created with O_EXCL inside it, then removed).
+func (r *recorders) usable() error {
+	if r.dir == "" {
+		return errors.New("no record directory is configured (record.dir)")
+	}
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return fmt.Errorf("record directory %q cannot be made: %w", r.dir, unwrapPath(err))
+	}
+	fi, err := os.Stat(r.dir)
+	if err != nil {
+		return fmt.Errorf("record directory %q: %w", r.dir, unwrapPath(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("record directory %q is not a directory", r.dir)
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return fmt.Errorf("record directory %q cannot be opened: %w", r.dir, unwrapPath(err))
+	}
+	defer root.Close()
+	var b [8]byte
+	rand.Read(b[:])
+	name := ".probe-" + hex.EncodeToString(b[:])
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("record directory %q is not writable: %w", r.dir, unwrapPath(err))
+	}
+	_, werr := f.Write([]byte{0})
+	cerr := f.Close()
+	root.Remove(name)
+	if werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("record directory %q does not take writes: %w", r.dir, unwrapPath(werr))
+	}
+	return nil
+}
 
 // sync opens a file for every recorded session that has none and closes the
 // files of sessions that ended.
@@ -57,39 +113,58 @@ func (r *recorders) sync(sessions []*filter.Session) {
 	defer r.mu.Unlock()
 	old := *r.cur.Load()
 	next := make(map[string]*recorder, len(old))
+	live := map[string]bool{}
 	for _, s := range sessions {
 		if !s.Record {
 			continue
 		}
+		live[s.ID] = true
 		if rec := old[s.ID]; rec != nil {
 			next[s.ID] = rec
 			continue
 		}
+		if _, ok := r.failed[s.ID]; ok {
+			continue // logged and counted once
+		}
 		rec, err := r.open(s)
 		if err != nil {
-			r.log.Error("cannot record session", "session", s.ID, "err", err)
+			r.failed[s.ID] = err.Error()
+			r.failures.Add(1)
+			r.log.Error("cannot record session", "session", s.ID, "agent", s.Agent, "dir", r.dir, "err", err)
 			continue
 		}
 		r.log.Info("recording session", "session", s.ID, "agent", s.Agent, "file", rec.path)
 		next[s.ID] = rec
 	}
+	for id := range r.failed {
+		if !live[id] {
+			delete(r.failed, id)
+		}
+	}
 	r.cur.Store(&next)
 	for id, rec := range old {
 		if next[id] == nil {
 			rec.close()
-			r.log.Info("recording closed", "session", id, "file", rec.path, "packets", rec.packets)
+			r.log.Info("recording closed", "session", id, "file", rec.path, "packets", rec.count())
 		}
 	}
 }
 
 func (r *recorders) open(s *filter.Session) (*recorder, error) {
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("recording directory %q: %w", r.dir, err)
+	if !filter.ValidID(s.ID) {
+		return nil, fmt.Errorf("session id %q cannot name a file", s.ID)
 	}
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("record directory %q: %w", r.dir, unwrapPath(err))
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("record directory %q: %w", r.dir, unwrapPath(err))
+	}
+	defer root.Close()
 	name := fmt.Sprintf("%s-agent%s-%s.pcap", time.Now().UTC().Format("20060102T150405Z"),
 		unsafeName.ReplaceAllString(s.Agent, "_"), s.ID)
-	path := filepath.Join(r.dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +173,7 @@ func (r *recorders) open(s *filter.Session) (*recorder, error) {
 		f.Close()
 		return nil, err
 	}
-	return &recorder{path: path, f: f, w: w}, nil
+	return &recorder{path: filepath.Join(r.dir, name), session: s.ID, parent: r, f: f, w: w}, nil
 }
 
 // get returns the recorder of a session, or nil.
@@ -110,6 +185,25 @@ func (r *recorders) paths() map[string]string {
 	for id, rec := range *r.cur.Load() {
 		m[id] = rec.path
 	}
+	return m
+}
+
+// states returns the state of every recorded session this member knows
+// of: "ok", or "failed: " and the reason.
+func (r *recorders) states() map[string]string {
+	m := map[string]string{}
+	for id, rec := range *r.cur.Load() {
+		if err := rec.failure(); err != nil {
+			m[id] = "failed: " + err.Error()
+		} else {
+			m[id] = "ok"
+		}
+	}
+	r.mu.Lock()
+	for id, why := range r.failed {
+		m[id] = "failed: " + why
+	}
+	r.mu.Unlock()
 	return m
 }
 
@@ -146,17 +240,42 @@ func (rec *recorder) write(frame []byte, lt capture.LinkType, info *capture.Info
 	}
 	ci := gopacket.CaptureInfo{Timestamp: info.Timestamp, CaptureLength: len(data), Length: length}
 	if err := rec.w.WritePacket(ci, data); err != nil {
-		rec.err = err
+		rec.fail(err)
 		return
 	}
 	rec.packets++
+}
+
+// fail marks the recording failed, once: logged, counted, shown by
+// status. The file keeps what was written before. Called with rec.mu held.
+func (rec *recorder) fail(err error) {
+	if rec.err != nil {
+		return
+	}
+	rec.err = err
+	rec.parent.failures.Add(1)
+	rec.parent.log.Error("recording failed", "session", rec.session, "file", rec.path, "packets", rec.packets, "err", err)
+}
+
+func (rec *recorder) failure() error {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.err
+}
+
+func (rec *recorder) count() uint64 {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.packets
 }
 
 func (rec *recorder) close() {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if rec.f != nil {
-		rec.f.Close()
+		if err := rec.f.Close(); err != nil {
+			rec.fail(err)
+		}
 		rec.f = nil
 	}
 }

@@ -47,7 +47,16 @@ type SessionStatus struct {
 	Streams         []StreamStatus `json:"streams"`
 	Owner           string         `json:"owner,omitempty"`
 	CapturedBy      []string       `json:"captured_by,omitempty"`
-	Recording       string         `json:"recording,omitempty"`
+	// Recording is the file a session started with --record is written
+	// to on this member, RecordingState "ok" or "failed: " and the reason
+	// (the directory is unusable, a write failed): left out for a session
+	// not recorded here.
+	Recording      string `json:"recording,omitempty"`
+	RecordingState string `json:"recording_state,omitempty"`
+	// Requester is the subject of the certificate that started the
+	// session; Until the end of its lifetime (RFC 3339), if it has one.
+	Requester string `json:"requester,omitempty"`
+	Until     string `json:"until,omitempty"`
 	// WorstMOS is the lowest MOS of the session's streams (0, left out,
 	// when none has one): the session's quality at a glance.
 	WorstMOS float64 `json:"worst_mos,omitempty"`
