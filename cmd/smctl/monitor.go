@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,7 +34,7 @@ func (c *connFlags) add(cmd *cobra.Command) {
 	f.StringArrayVar(&c.servers, "server", nil, "capture server HOST:PORT (repeatable: one is chosen at random, the others are failovers)")
 	f.StringVar(&c.securityDir, "security-dir", defaultSecurityDir(), "directory with CtiosRootCert.pem and CtiosClient.pem (env SILENTMON_SECURITY_DIR)")
 	f.BoolVar(&c.insecure, "insecure", false, "plaintext, without certificates")
-	f.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the server")
+	f.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for the servers, retries on a broken connection included")
 }
 
 func defaultSecurityDir() string {
@@ -43,7 +44,14 @@ func defaultSecurityDir() string {
 	return "/etc/silentmon/security"
 }
 
+// dial connects to one of the servers. When a connection breaks (at the
+// connect, the TLS handshake, the hello, or later during a request), the
+// client tries again, on another --server or the same one, within
+// --timeout; requests are sent again with the same idempotency key.
 func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) {
+	if c.timeout <= 0 {
+		return nil, cli.Usagef("--timeout %v is not a positive duration", c.timeout)
+	}
 	if len(c.servers) == 0 {
 		return nil, cli.Usagef("--server HOST:PORT is required")
 	}
@@ -58,7 +66,7 @@ func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) {
 		return nil, cli.Usage(err)
 	}
 	cl, err := relay.Dial(ctx, relay.ClientConfig{Servers: c.servers, Dial: relay.DialConfig{TLS: tcfg, Timeout: c.timeout},
-		Name: "smctl", Logger: quiet, RequestTimeout: c.timeout})
+		Name: "smctl", Logger: quiet, RequestTimeout: c.timeout, DialRetry: c.timeout})
 	if err != nil {
 		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), smtls.ExplainHandshake(err, strings.Join(c.servers, ",")))
 	}
@@ -74,16 +82,20 @@ func newMonitorCmd() *cobra.Command {
 
 func newMonitorStartCmd() *cobra.Command {
 	var cf connFlags
-	var agent, supervisor string
+	var agent, supervisor, key string
 	var endpoints []string
 	var asJSON, record bool
+	var lifetime time.Duration
 	c := &cobra.Command{
-		Use:   "start --server HOST:PORT --agent ID --endpoint ADDR [--endpoint ADDR]... --supervisor HOST:PORT",
+		Use:   "start --server HOST:PORT --agent ID --endpoint ADDR [--endpoint ADDR]... --supervisor HOST:PORT [--for DURATION]",
 		Short: "Start monitoring an agent; prints the session id",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if agent == "" {
 				return cli.Usagef("--agent ID is required")
+			}
+			if !filter.ValidAgent(agent) {
+				return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
 			}
 			if len(endpoints) == 0 {
 				return cli.Usagef("--endpoint ADDR is required (the agent's phone IP or MAC, or gateway IP:PORT-PORT)")
@@ -96,15 +108,35 @@ func newMonitorStartCmd() *cobra.Command {
 			if _, _, err := net.SplitHostPort(supervisor); err != nil {
 				return cli.Usagef("supervisor %q is not HOST:PORT", supervisor)
 			}
-			cl, err := cf.dial(cmd.Context())
+			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Supervisor: supervisor, Record: record}
+			if cmd.Flags().Changed("for") {
+				if lifetime < time.Millisecond || lifetime > relay.MaxLifetime {
+					return cli.Usagef("--for %v is not between 1ms and %v", lifetime, relay.MaxLifetime)
+				}
+				req.ForMS = lifetime.Milliseconds()
+			}
+			if key == "" {
+				key = relay.NewIdempotencyKey()
+			} else if !filter.ValidID(key) {
+				return cli.Usagef("--request-key %q is not 1 to %d of A-Z a-z 0-9 . _ -", key, filter.MaxIDLen)
+			}
+			req.IdempotencyKey = key
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+			defer cancel()
+			cl, err := cf.dial(ctx)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			st, err := cl.StartMonitor(cmd.Context(), relay.StartMonitor{Agent: agent, Endpoints: endpoints,
-				Supervisor: supervisor, Record: record})
+			st, err := cl.StartMonitor(ctx, req)
 			if err != nil {
-				return cli.Failf("monitor start refused by %s: %v", cl.Server(), remoteMessage(smtls.ExplainHandshake(err, cl.Server())))
+				if errors.Is(err, relay.ErrRemote) {
+					return cli.Failf("monitor start refused by %s: %v", cl.Server(), remoteMessage(err))
+				}
+				// No answer: the session may or may not exist. The same
+				// key finds it, or makes it once.
+				return cli.Failf("monitor start got no answer from %s (%v); whether the session was made is not known: run the same command with --request-key %s to find out without making a second one",
+					strings.Join(cf.servers, " or "), remoteMessage(smtls.ExplainHandshake(err, cl.Server())), key)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), st)
@@ -119,6 +151,8 @@ func newMonitorStartCmd() *cobra.Command {
 	f.StringArrayVar(&endpoints, "endpoint", nil, "agent phone IP or MAC, or gateway IP:PORT-PORT, optionally vlanN/...; repeatable")
 	f.StringVar(&supervisor, "supervisor", "", "supervisor service HOST:PORT that receives the audio")
 	f.BoolVar(&record, "record", false, "also record the session's packets to a pcap file on the capture server")
+	f.DurationVar(&lifetime, "for", 0, "end the session by itself after this long (e.g. 8h, at most 720h); default: until stopped")
+	f.StringVar(&key, "request-key", "", "idempotency key of this start (default: a new random one); the same key never makes a second session")
 	f.BoolVar(&asJSON, "json", false, "print the session as JSON")
 	return c
 }
@@ -140,14 +174,23 @@ func newMonitorStopCmd() *cobra.Command {
 			if session == "" {
 				return cli.Usagef("--session ID is required")
 			}
-			cl, err := cf.dial(cmd.Context())
+			if !filter.ValidID(session) {
+				return cli.Usagef("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", session, filter.MaxIDLen)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
+			defer cancel()
+			cl, err := cf.dial(ctx)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			st, err := cl.StopMonitor(cmd.Context(), session)
+			st, err := cl.StopMonitor(ctx, session)
 			if err != nil {
-				return cli.Failf("monitor stop refused by %s: %v", cl.Server(), remoteMessage(err))
+				if errors.Is(err, relay.ErrRemote) {
+					return cli.Failf("monitor stop refused by %s: %v", cl.Server(), remoteMessage(err))
+				}
+				return cli.Failf("monitor stop got no answer from %s (%v); whether session %s stopped is not known: run the command again",
+					strings.Join(cf.servers, " or "), remoteMessage(err), session)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), st)
