@@ -296,15 +296,15 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 			}
 			what = "of payload type " + strings.Join(names, ", ")
 		}
-		reason := "it cannot decode"
+		reason := "smctl render cannot decode"
 		if why := skips.reason(s); why != "" && !strings.HasPrefix(why, "unknown payload type") {
-			reason = "it cannot decode (" + why + ")"
+			reason = "smctl render cannot decode (" + why + ")"
 		}
 		verb := "skipped stream"
 		if s.Frames > 0 {
 			verb = "stream"
 		}
-		fmt.Fprintf(w, "render: %s ssrc 0x%08x %s (%s): %s %s, which smctl render %s, not rendered\n",
+		fmt.Fprintf(w, "render: %s ssrc 0x%08x %s (%s): %s %s, which %s; not rendered\n",
 			verb, s.SSRC, s.Flow, s.Direction, plural(int(s.UnknownCodec), "packet"), what, reason)
 	}
 	return sum
