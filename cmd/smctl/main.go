@@ -1,6 +1,6 @@
 // Command smctl is silentmon's control and analysis tool: start and stop
-// monitor sessions, show a server's status, analyze and render captures,
-// and manage certificates.
+// monitor sessions, show a server's status and the audit trail, analyze
+// and render captures, and manage certificates.
 package main
 
 import (
@@ -17,9 +17,9 @@ func newRootCmd() *cobra.Command {
 		Short: "Control silentmon servers, analyze captures, manage certificates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cli.Usagef("smctl needs a subcommand: monitor, status, analyze, render or certs")
+			return cli.Usagef("smctl needs a subcommand: monitor, status, audit, analyze, render or certs")
 		},
 	}
-	root.AddCommand(newMonitorCmd(), newStatusCmd(), newAnalyzeCmd(), newRenderCmd(), newCertsCmd())
+	root.AddCommand(newMonitorCmd(), newStatusCmd(), newAuditCmd(), newAnalyzeCmd(), newRenderCmd(), newCertsCmd())
 	return root
 }
