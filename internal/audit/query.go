@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Query selects records of the trail. Zero fields select everything.
+// Query selects records of the trail. Zero fields select everything. It
+// is a plain value, safe to share.
 type Query struct {
 	// Agent selects the records of this agent.
 	Agent string
@@ -69,7 +70,7 @@ func Select(recs []Record, q Query) []Record {
 	return out
 }
 
-// ReadStats counts what a read saw.
+// ReadStats counts what a read saw. It is a plain value.
 type ReadStats struct {
 	// Files read.
 	Files int

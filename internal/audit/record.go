@@ -51,7 +51,9 @@ const (
 	ReasonServerShutdown = "server shutdown" // this member shut down (the session may live on elsewhere)
 )
 
-// Record is one line of the audit trail.
+// Record is one line of the audit trail. It is a plain value: copies
+// share only the Endpoints slice, which Write and the readers never
+// modify.
 //
 // The fields from Time to ClientFingerprint are always present in the
 // JSON, in this order (Endpoints is [] when empty, Result is "" on the
