@@ -45,6 +45,9 @@ type ClientConfig struct {
 // broke after the TCP connect and before the hello's answer.
 const maxHelloFailures = 2
 
+// errNoneLeft: connect had no server left to try.
+var errNoneLeft = errors.New("every server failed too often")
+
 // maxAttempts bounds how many times one request is sent.
 const maxAttempts = 8
 
@@ -118,6 +121,7 @@ func (cl *Client) dialRetry(ctx context.Context) error {
 	}
 	helloFails := map[string]int{}
 	backoff := 50 * time.Millisecond
+	var prev error
 	for {
 		err := cl.connect(ctx, "", func(addr string) bool { return helloFails[addr] < maxHelloFailures },
 			func(addr string, err error, afterConnect bool) {
@@ -125,9 +129,13 @@ func (cl *Client) dialRetry(ctx context.Context) error {
 					helloFails[addr]++
 				}
 			})
+		if errors.Is(err, errNoneLeft) && prev != nil {
+			return prev // every server failed too often
+		}
 		if err == nil || cl.cfg.DialRetry <= 0 || !Retryable(err) {
 			return err
 		}
+		prev = err
 		select {
 		case <-ctx.Done():
 			return err
@@ -240,7 +248,7 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 		return nil
 	}
 	if lastErr == nil {
-		lastErr = errors.New("every server failed too often")
+		lastErr = errNoneLeft
 	}
 	err := fmt.Errorf("%w: tried %v: %w", ErrNoServer, tried, lastErr)
 	cl.mu.Lock()

@@ -389,6 +389,7 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 	if err := checkStart(req); err != nil {
 		return refuse(relay.CodeBadRequest, err)
 	}
+	rec.RequestID = req.IdempotencyKey
 	subject, requester := identity(p)
 
 	s.startMu.Lock()
@@ -430,7 +431,7 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 	if req.ForMS > 0 {
 		sess.Until = sess.Started.Add(time.Duration(req.ForMS) * time.Millisecond)
 	}
-	rec.SessionID = sess.ID
+	rec.SessionID, rec.Until = sess.ID, sess.Until
 	if sess.Record {
 		if err := s.rec.usable(); err != nil {
 			rec.SessionID = ""
