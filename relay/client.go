@@ -33,16 +33,20 @@ type ClientConfig struct {
 	// DialRetry is how long Dial keeps trying when every server failed
 	// with an error that may pass (connection refused or reset, a socket
 	// closed before the hello's answer, a timeout); 0, the default, tries
-	// each server once. A server whose connection broke during the TLS
-	// handshake or the hello is tried at most twice by Dial, so that a
-	// listener's lockout (3 failed handshakes in a row) is never set off
-	// by retries: a plaintext client that talks to a TLS listener sees
-	// exactly such a closed socket.
+	// each server once. A server whose connection broke after the TCP
+	// connect and before the hello's answer is tried at most twice by
+	// Dial with TLS, and once without (Dial.TLS nil), so that retries
+	// never set off a listener's lockout (3 failed handshakes in a row):
+	// a plaintext client talking to a TLS listener sees exactly such a
+	// closed socket, and each attempt counts as a failed handshake. Once
+	// connected, a request is sent again after any break, on a new
+	// connection, without that limit.
 	DialRetry time.Duration
 }
 
 // maxHelloFailures is how many times Dial tries a server whose connection
-// broke after the TCP connect and before the hello's answer.
+// broke after the TCP connect and before the hello's answer (with TLS; once
+// in plaintext).
 const maxHelloFailures = 2
 
 // errNoneLeft: connect had no server left to try.
@@ -120,10 +124,14 @@ func (cl *Client) dialRetry(ctx context.Context) error {
 		defer cancel()
 	}
 	helloFails := map[string]int{}
+	maxFails := maxHelloFailures
+	if cl.cfg.Dial.TLS == nil {
+		maxFails = 1
+	}
 	backoff := 50 * time.Millisecond
 	var prev error
 	for {
-		err := cl.connect(ctx, "", func(addr string) bool { return helloFails[addr] < maxHelloFailures },
+		err := cl.connect(ctx, "", func(addr string) bool { return helloFails[addr] < maxFails },
 			func(addr string, err error, afterConnect bool) {
 				if afterConnect {
 					helloFails[addr]++
