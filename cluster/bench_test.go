@@ -48,7 +48,7 @@ func BenchmarkAnnouncePropagation(b *testing.B) {
 // BenchmarkStateApply measures merging one refresh of a known session, the
 // commonest event on the bus.
 func BenchmarkStateApply(b *testing.B) {
-	st := newState("A")
+	st := newState("A", 0)
 	e := wireEntry{Session: session("s1", "1001", "10.0.0.1"), Owner: "B", Version: 5}
 	st.apply(e, t0, DefaultSessionTTL)
 	b.SetBytes(1)

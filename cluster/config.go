@@ -13,12 +13,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultListen       = ":42029"
-	DefaultSessionTTL   = 15 * time.Second
-	DefaultRefresh      = 5 * time.Second
-	DefaultTombstoneTTL = time.Hour
-	DefaultClusterName  = "silentmon"
-	DefaultPingInterval = 2 * time.Second
+	DefaultListen        = ":42029"
+	DefaultSessionTTL    = 15 * time.Second
+	DefaultRefresh       = 5 * time.Second
+	DefaultTombstoneTTL  = 7 * 24 * time.Hour
+	DefaultMaxTombstones = 100_000
+	DefaultClusterName   = "silentmon"
+	DefaultPingInterval  = 2 * time.Second
 )
 
 // Config configures a Node. The zero value of every field but TLS (or
@@ -53,16 +54,24 @@ type Config struct {
 	// it (--insecure); Start logs a warning.
 	Insecure bool
 
-	// SessionTTL is how long a session survives without a refresh from its
-	// owner. Default 15 s.
+	// SessionTTL is how long a session's owner may stay silent before
+	// another member adopts the session (the live member with the
+	// smallest name; any other live member after twice SessionTTL). A
+	// session never ends for want of refreshes. It is also how long a
+	// silent member is still shown "up". Default 15 s.
 	SessionTTL time.Duration
 	// Refresh is the owner's refresh interval. Default 5 s; must be below
 	// SessionTTL.
 	Refresh time.Duration
-	// TombstoneTTL is how long a withdrawn session's ID is remembered, so
-	// that a refresh from an owner cut off by a partition does not bring
-	// the session back. Default 1 h.
+	// TombstoneTTL is how long an ended session's ID is remembered: while
+	// it is, no announce or refresh of that ID is accepted, whatever its
+	// version, so a stop made during a partition wins when it heals.
+	// Default 7 days.
 	TombstoneTTL time.Duration
+	// MaxTombstones bounds the tombstones kept; above it the oldest are
+	// forgotten first (counted in Stats.TombstonesForgotten). Default
+	// 100,000; negative: unbounded.
+	MaxTombstones int
 	// PingInterval is the route keep-alive interval; a route misses two
 	// pings before it is declared dead. Default 2 s.
 	PingInterval time.Duration
@@ -125,6 +134,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.MaxTombstones == 0 {
+		c.MaxTombstones = DefaultMaxTombstones
 	}
 	if c.SessionTTL < 0 || c.Refresh < 0 || c.TombstoneTTL < 0 || c.PingInterval < 0 {
 		return fmt.Errorf("%w: negative duration (session TTL %v, refresh %v)", ErrConfig, c.SessionTTL, c.Refresh)

@@ -453,11 +453,46 @@ func TestEndToEndThreeServers(t *testing.T) {
 		t.Fatalf("restarted C does not list session %s", id)
 	}
 
-	// 4. Partition: A, the owner, loses its link for twice the session
-	// lifetime. B and C drop the session (its owner is silent); a session
-	// started on B meanwhile does not reach A. When the link comes back,
-	// all three converge on both sessions, and C streams again, each
-	// packet once.
+	// 3b. A, the owner that accepted the one-shot start, is killed with
+	// SIGKILL: the session belongs to the cluster, B adopts it after the
+	// TTL and C keeps streaming; A restarted holds it again.
+	procs[0].cmd.Process.Kill()
+	procs[0].cmd.Wait()
+	killedA := time.Now()
+	ownerOn := func(i int) string {
+		st, ok := status(i)
+		if !ok || st.Cluster == nil {
+			return ""
+		}
+		for _, s := range st.Cluster.Sessions {
+			if s.ID == id {
+				return s.Owner
+			}
+		}
+		return ""
+	}
+	waitFor(t, 4*ttl, "B or C to adopt the session of killed A", func() bool {
+		o := ownerOn(2)
+		return o != "" && o != "A" && hasSess(1, id) && hasSess(2, id)
+	})
+	t.Logf("owner A killed: the session was adopted by %s %v later (TTL %v)", ownerOn(2), time.Since(killedA), ttl)
+	dirK := filepath.Join(dir, "owner-killed.pcap")
+	killedPkts := rtpCapture(t, dirK, 3000, 200)
+	if err := replay(l.ns[2], dirK, 500).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce("after the owner was killed", killedPkts, "C")
+	startServer(0)
+	waitFor(t, 10*time.Second, "restarted A to hold the session", func() bool { return hasSess(0, id) })
+	waitFor(t, 30*time.Second, "the mesh again", func() bool {
+		return members(0) == 2 && members(1) == 2 && members(2) == 2
+	})
+
+	// 4. Partition: A loses its link for twice the session TTL. Nobody
+	// drops the session: each side keeps it (and adopts it if its owner
+	// is on the other side); a session started on B meanwhile does not
+	// reach A. When the link comes back, all three converge on both
+	// sessions, and C streams again, each packet once.
 	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
 	id2, err := ctl(l.ns[1], "monitor", "start", "--server", l.addr[1]+":42228", "--agent", "1077",
 		"--endpoint", "10.9.0.77", "--supervisor", supAddr+":42228")
@@ -465,8 +500,9 @@ func TestEndToEndThreeServers(t *testing.T) {
 		t.Fatalf("smctl monitor start on B: %v: %s", err, id2)
 	}
 	id2 = strings.TrimSpace(id2[strings.LastIndexByte(id2, '\n')+1:])
-	waitFor(t, 4*ttl, "B and C to drop the partitioned owner's session", func() bool {
-		return !hasSess(1, id) && !hasSess(2, id) && hasSess(2, id2)
+	time.Sleep(2 * ttl)
+	waitFor(t, 4*ttl, "B and C to keep the session and hold B's new one", func() bool {
+		return hasSess(1, id) && hasSess(2, id) && hasSess(2, id2)
 	})
 	if !hasSess(0, id) || hasSess(0, id2) {
 		t.Fatalf("partitioned A: has its own session %v, has B's new one %v; want true, false", hasSess(0, id), hasSess(0, id2))

@@ -9,6 +9,9 @@ var (
 	ErrClosed = errors.New("cluster node closed")
 	// ErrUnknownSession: Withdraw named a session this member does not know.
 	ErrUnknownSession = errors.New("unknown session")
+	// ErrEnded: Announce named a session that has ended (a stop, its
+	// lifetime): session IDs are never reused.
+	ErrEnded = errors.New("session has ended")
 	// ErrConfig: a Config field is invalid.
 	ErrConfig = errors.New("bad cluster configuration")
 

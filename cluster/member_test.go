@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/silentmon/silentmon/filter"
@@ -32,15 +35,17 @@ type memberConfig struct {
 }
 
 type memberRequest struct {
-	Op      string          `json:"op"` // announce, withdraw, sessions, status
+	Op      string          `json:"op"` // announce, withdraw, sessions, status, advance, ends
 	Session *filter.Session `json:"session,omitempty"`
 	ID      string          `json:"id,omitempty"`
+	By      time.Duration   `json:"by,omitempty"` // advance: how far to move the member's clock
 }
 
 type memberReply struct {
 	Err      string   `json:"err,omitempty"`
 	Sessions []string `json:"sessions,omitempty"`
 	Status   *Status  `json:"status,omitempty"`
+	Ends     []End    `json:"ends,omitempty"`
 }
 
 // memberMain runs this process as a cluster member when memberEnv is set
@@ -62,10 +67,12 @@ func runMember(raw string) error {
 	if err := json.Unmarshal([]byte(raw), &mc); err != nil {
 		return err
 	}
+	var offset atomic.Int64 // the injected clock: wall clock plus offset
 	cfg := Config{
 		Name: mc.Name, Listen: mc.Listen, Peers: mc.Peers, Insecure: mc.Insecure,
 		SessionTTL: mc.TTL, Refresh: mc.Refresh, PingInterval: mc.Ping,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Now:    func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
 	}
 	if !mc.Insecure {
 		caPEM, err := os.ReadFile(filepath.Join(mc.CertDir, "ca.pem"))
@@ -97,6 +104,13 @@ func runMember(raw string) error {
 		return err
 	}
 	defer n.Close()
+	var mu sync.Mutex
+	var ends []End
+	n.SubscribeEnds(func(id, reason string) {
+		mu.Lock()
+		ends = append(ends, End{ID: id, Reason: reason})
+		mu.Unlock()
+	})
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
 	out := json.NewEncoder(os.Stdout)
@@ -119,6 +133,12 @@ func runMember(raw string) error {
 			case "status":
 				st := n.Status()
 				rep.Status = &st
+			case "advance":
+				offset.Add(int64(req.By))
+			case "ends":
+				mu.Lock()
+				rep.Ends = slices.Clone(ends)
+				mu.Unlock()
 			default:
 				err = fmt.Errorf("unknown op %q", req.Op)
 			}

@@ -28,6 +28,8 @@ var (
 		"Monitor sessions in the converged set.", nil, nil)
 	descOwned = prometheus.NewDesc("silentmon_cluster_sessions_owned",
 		"Monitor sessions this member owns and refreshes.", nil, nil)
+	descTombs = prometheus.NewDesc("silentmon_cluster_tombstones",
+		"Ended session IDs remembered (refused if announced again).", nil, nil)
 	descSlow = prometheus.NewDesc("silentmon_cluster_slow_consumers_total",
 		"Connections the embedded NATS server cut off as slow consumers, by kind (route, any, bus: messages dropped by this member's bus subscription).", []string{"kind"}, nil)
 	descEvents = prometheus.NewDesc("silentmon_cluster_events_total",
@@ -38,7 +40,7 @@ type collector struct{ n *Node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMembers, descRoutes, descRouteRTT, descRouteBytes, descRouteMsgs,
-		descSessions, descOwned, descSlow, descEvents} {
+		descSessions, descOwned, descTombs, descSlow, descEvents} {
 		ch <- d
 	}
 }
@@ -68,12 +70,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(len(st.Sessions)))
 	ch <- prometheus.MustNewConstMetric(descOwned, prometheus.GaugeValue, float64(owned))
+	ch <- prometheus.MustNewConstMetric(descTombs, prometheus.GaugeValue, float64(st.Tombstones))
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowConsumers), "any")
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowConsumerRoutes), "route")
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowConsumerBus), "bus")
 	for ev, v := range map[string]uint64{
 		"announced": st.Stats.Announced, "withdrawn": st.Stats.Withdrawn, "received": st.Stats.Received,
-		"invalid": st.Stats.Invalid, "expired": st.Stats.Expired, "snapshot": st.Stats.Snapshots,
+		"invalid": st.Stats.Invalid, "ended": st.Stats.Ended, "lifetime_over": st.Stats.LifetimeOver,
+		"adopted": st.Stats.Adopted, "tombstone_forgotten": st.Stats.TombstonesForgotten,
+		"ends_dropped": st.Stats.EndsDropped, "snapshot": st.Stats.Snapshots,
 		"snapshot_failed": st.Stats.SnapshotFails,
 	} {
 		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(v), ev)

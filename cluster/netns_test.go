@@ -278,15 +278,27 @@ func TestNetnsPartition(t *testing.T) {
 	}
 	waitFor(t, 2*time.Second, "a1,a2,b1 everywhere", all("a1,a2,b1"))
 
-	// Partition: A's port on the bridge goes down.
+	// Partition: A's port on the bridge goes down. Sessions belong to the
+	// cluster: each side keeps (and adopts) the other's.
 	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
 	cut := time.Now()
 	c.must(t, memberRequest{Op: "withdraw", ID: "a2"}) // A cannot hear it
 	b.must(t, memberRequest{Op: "announce", Session: session("b2", "2002", "10.9.1.2")})
-	waitFor(t, 3*ttl, "each side to drop the other's sessions", func() bool {
-		return a.sessions(t) == "a1,a2" && b.sessions(t) == "b1,b2" && c.sessions(t) == "b1,b2"
-	})
-	t.Logf("partitioned sides dropped each other's sessions %v after the cut", time.Since(cut))
+	adopted := func() bool {
+		return a.sessions(t) == "a1,a2,b1" && owner(t, a, "b1") == "A" &&
+			b.sessions(t) == "a1,b1,b2" && c.sessions(t) == "a1,b1,b2" &&
+			owner(t, c, "a1") != "A" && owner(t, c, "a1") == owner(t, b, "a1")
+	}
+	for deadline := time.Now().Add(6 * ttl); !adopted() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !adopted() {
+		for _, m := range ms {
+			t.Logf("member %s log:\n%s", m.name, m.log.String())
+		}
+		t.Fatalf("A: %s (b1 owned by %s), B: %s, C: %s (a1 owned by %s)", a.sessions(t), owner(t, a, "b1"), b.sessions(t), c.sessions(t), owner(t, c, "a1"))
+	}
+	t.Logf("partitioned sides adopted each other's sessions %v after the cut", time.Since(cut))
 
 	// Heal.
 	testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
@@ -321,6 +333,77 @@ func TestNetnsPartition(t *testing.T) {
 		t.Fatalf("plaintext NATS protocol on port 42029: %v", found)
 	}
 	t.Logf("port 42029: %d TLS handshake records, %d payload bytes, no plaintext NATS protocol", handshakes, len(payload))
+}
+
+// owner returns the owner of session id on m ("" if m does not hold it).
+func owner(t *testing.T, m *member, id string) string {
+	for _, s := range m.must(t, memberRequest{Op: "status"}).Status.Sessions {
+		if s.ID == id {
+			return s.Owner
+		}
+	}
+	return ""
+}
+
+// TestNetnsPartitionStopWins: a stop made during a partition wins when it
+// heals, however long the partition lasted on the cluster clock (one hour,
+// two days), although the cut-off member kept refreshing the session all
+// along: tombstones are terminal and outlive the partition.
+func TestNetnsPartitionStopWins(t *testing.T) {
+	l := newNetLab(t)
+	dir := t.TempDir()
+	names := []string{"A", "B", "C"}
+	writeCerts(t, dir, names...)
+	const ttl = 2 * time.Second
+	var ms [3]*member
+	for i := range 3 {
+		ms[i] = startMember(t, l.ns[i], memberConfig{
+			Name: names[i], Listen: l.addr[i] + ":42029", Peers: []string{l.addr[(i+1)%3] + ":42029"},
+			CertDir: dir, TTL: ttl, Refresh: 400 * time.Millisecond, Ping: 500 * time.Millisecond,
+		})
+	}
+	a, b, c := ms[0], ms[1], ms[2]
+	mesh := func() bool { return a.routes(t) == 2 && b.routes(t) == 2 && c.routes(t) == 2 }
+	waitFor(t, 15*time.Second, "the full mesh", mesh)
+	for _, tc := range []struct {
+		id   string
+		long time.Duration
+	}{{"p-hour", time.Hour + time.Minute}, {"p-2days", 48 * time.Hour}} {
+		a.must(t, memberRequest{Op: "announce", Session: session(tc.id, "1001", "10.9.0.1")})
+		waitFor(t, 2*time.Second, tc.id+" everywhere", func() bool {
+			return a.sessions(t) == tc.id && b.sessions(t) == tc.id && c.sessions(t) == tc.id
+		})
+		testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
+		cut := time.Now()
+		waitFor(t, 4*ttl, "B to adopt "+tc.id, func() bool { return owner(t, b, tc.id) == "B" && owner(t, c, tc.id) == "B" })
+		t.Logf("%s: B adopted the session of partitioned A %v after the cut", tc.id, time.Since(cut))
+		b.must(t, memberRequest{Op: "withdraw", ID: tc.id})
+		waitFor(t, time.Second, tc.id+" gone from B and C", func() bool { return b.sessions(t) == "" && c.sessions(t) == "" })
+		for _, m := range ms {
+			m.must(t, memberRequest{Op: "advance", By: tc.long})
+		}
+		time.Sleep(2 * ttl) // A keeps refreshing its session, on the new clock
+		if owner(t, a, tc.id) != "A" {
+			t.Fatalf("%s: partitioned A does not own its session any more", tc.id)
+		}
+		testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "up")
+		healed := time.Now()
+		waitFor(t, 20*time.Second, tc.id+" gone from A after the heal", func() bool { return a.sessions(t) == "" })
+		t.Logf("%s: partition of %v on the cluster clock healed; the stop reached A %v after the link came back", tc.id, tc.long, time.Since(healed))
+		waitFor(t, 10*time.Second, "the full mesh again", mesh)
+		for range 10 { // it never comes back
+			time.Sleep(ttl / 4)
+			for _, m := range ms {
+				if got := m.sessions(t); got != "" {
+					t.Fatalf("%s: member %s holds %q after the heal", tc.id, m.name, got)
+				}
+			}
+		}
+		ends := a.must(t, memberRequest{Op: "ends"}).Ends
+		if !slices.Contains(ends, End{ID: tc.id, Reason: ReasonStopped}) {
+			t.Errorf("%s: A's ends %v, want %s stopped", tc.id, ends, tc.id)
+		}
+	}
 }
 
 // TestNetnsPlaintextVisible is the control for the TLS check above: with

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -28,6 +30,14 @@ const routeCheckEvery = 100 * time.Millisecond
 // snapTimeout bounds one snapshot request.
 const snapTimeout = time.Second
 
+// snapPage bounds the tombstones in one snapshot reply (about 100 bytes
+// each, well under the 8 MB payload limit); more are fetched in pages.
+const snapPage = 20_000
+
+// maxPendingEnds bounds the ends waiting for slow end subscribers; the
+// oldest are dropped first.
+const maxPendingEnds = 10_000
+
 // Node is this capture server's membership in the cluster. It is safe for
 // concurrent use. Start creates it; Close stops its goroutines and the
 // embedded NATS server.
@@ -41,7 +51,9 @@ type Node struct {
 	mu      sync.Mutex // guards the fields below
 	st      *state
 	subs    map[int]func([]*filter.Session)
+	endSubs map[int]func(id, reason string)
 	nextSub int
+	ends    []End           // ends not yet delivered to the end subscribers
 	synced  map[string]bool // server IDs of routes a snapshot came from
 	closed  bool
 
@@ -53,7 +65,8 @@ type Node struct {
 }
 
 type counters struct {
-	announced, withdrawn, received, invalid, expired, snapshots, snapshotErrs, slowConsumer atomic.Uint64
+	announced, withdrawn, received, invalid, lifetimeOver, adopted, ended, endsDropped,
+	snapshots, snapshotErrs, slowConsumer atomic.Uint64
 }
 
 // Start starts the embedded NATS server with its route listener, connects
@@ -145,8 +158,9 @@ func Start(cfg Config) (*Node, error) {
 		log:     log,
 		srv:     srv,
 		busSubj: "silentmon." + cfg.ClusterName + ".bus",
-		st:      newState(cfg.Name),
+		st:      newState(cfg.Name, max(cfg.MaxTombstones, 0)),
 		subs:    make(map[int]func([]*filter.Session)),
+		endSubs: make(map[int]func(id, reason string)),
 		synced:  make(map[string]bool),
 		dirty:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -186,9 +200,10 @@ func Start(cfg Config) (*Node, error) {
 	n.st.touch(cfg.Name, cfg.Now(), nil)
 	n.mu.Unlock()
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.notifyLoop()
 	go n.tickLoop()
+	go n.routeLoop()
 	log.Info("cluster member started", "routes", n.RouteAddr(), "tls", !cfg.Insecure, "peers", cfg.Peers)
 	return n, nil
 }
@@ -209,9 +224,12 @@ func (n *Node) RouteAddr() string {
 }
 
 // Announce makes this member the owner of s and propagates s to every
-// member; the node refreshes it every Config.Refresh until Withdraw or
-// Close. Announcing an ID again replaces the session (and takes it over if
-// another member owned it). s must not be modified afterwards.
+// member; the node refreshes it every Config.Refresh until it ends or the
+// node closes. Announcing an ID again replaces the session (and takes it
+// over if another member owned it). An ID that has ended anywhere in the
+// cluster (Withdraw, End, its lifetime) is refused with an error wrapping
+// ErrEnded, and so is a session whose Until has passed. s must not be
+// modified afterwards.
 func (n *Node) Announce(s *filter.Session) error {
 	if s == nil {
 		return fmt.Errorf("announce: no session")
@@ -224,29 +242,90 @@ func (n *Node) Announce(s *filter.Session) error {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	e := n.st.announce(s, n.cfg.Now())
+	e, err := n.st.announce(s, n.cfg.Now())
 	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
 	n.stats.announced.Add(1)
 	n.markDirty()
 	return n.publish(&message{Kind: kindUp, From: n.cfg.Name, Sessions: []wireEntry{e}})
 }
 
-// Withdraw ends session id everywhere. Any member may withdraw any session
-// it knows; an unknown id returns an error wrapping ErrUnknownSession.
-func (n *Node) Withdraw(id string) error {
+// Withdraw ends session id everywhere with the reason "stopped": it is
+// End(id, ReasonStopped).
+func (n *Node) Withdraw(id string) error { return n.End(id, ReasonStopped) }
+
+// End ends session id everywhere for reason (empty: "stopped"; at most 128
+// printable characters), for example ReasonSupervisorGone when smserver
+// finds the session's supervisor unreachable for longer than its grace.
+// Any member may end any session it knows; an unknown id returns an error
+// wrapping ErrUnknownSession. The end is terminal: every member keeps a
+// tombstone of id for Config.TombstoneTTL and refuses the id meanwhile,
+// whatever a member cut off by a partition kept announcing. Subscribers
+// of SubscribeEnds on every member receive id and reason.
+func (n *Node) End(id, reason string) error {
+	if reason == "" {
+		reason = ReasonStopped
+	}
+	if !validReason(reason) {
+		return fmt.Errorf("end session %q: bad reason %q (1 to %d printable characters)", id, reason, maxReasonLen)
+	}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	v, ok := n.st.withdraw(id, n.cfg.Now())
+	d, ok := n.st.end(id, reason, n.cfg.Now())
+	n.takeEndsLocked()
 	n.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("withdraw session %q: %w", id, ErrUnknownSession)
+		return fmt.Errorf("end session %q: %w", id, ErrUnknownSession)
 	}
 	n.stats.withdrawn.Add(1)
 	n.markDirty()
-	return n.publish(&message{Kind: kindDown, From: n.cfg.Name, Down: []wireDown{{ID: id, Version: v}}})
+	return n.publish(&message{Kind: kindDown, From: n.cfg.Name, Down: []wireDown{d}})
+}
+
+// SubscribeEnds registers fn to be told of every session that ends on this
+// member, with the reason: ReasonStopped, ReasonLifetimeOver,
+// ReasonSupervisorGone or the reason End was given, wherever in the
+// cluster the end was decided. fn runs on the node's notification
+// goroutine, before the Subscribe callbacks that follow the same change,
+// one call per ended session (ends do not coalesce; if fn falls more than
+// 10,000 ends behind, the oldest are dropped and counted). The returned
+// function unregisters fn.
+func (n *Node) SubscribeEnds(fn func(id, reason string)) (cancel func()) {
+	n.mu.Lock()
+	id := n.nextSub
+	n.nextSub++
+	n.endSubs[id] = fn
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.endSubs, id)
+		n.mu.Unlock()
+	}
+}
+
+// takeEndsLocked moves the state's new ends to the delivery queue. The
+// caller holds n.mu.
+func (n *Node) takeEndsLocked() {
+	ends := n.st.takeEnds()
+	if len(ends) == 0 {
+		return
+	}
+	n.stats.ended.Add(uint64(len(ends)))
+	for _, e := range ends {
+		if e.Reason == ReasonLifetimeOver {
+			n.stats.lifetimeOver.Add(1)
+		}
+	}
+	n.ends = append(n.ends, ends...)
+	if over := len(n.ends) - maxPendingEnds; over > 0 {
+		n.stats.endsDropped.Add(uint64(over))
+		n.ends = slices.Delete(n.ends, 0, over)
+	}
 }
 
 // Sessions returns the converged set, this member's and the others' that
@@ -309,9 +388,9 @@ func (n *Node) ReportCapturing(ids []string) {
 }
 
 // Close stops the node's goroutines, its bus connection and the embedded
-// server. Sessions this member owns are not withdrawn: the other members
-// drop them after Config.SessionTTL unless a client re-asserts them
-// elsewhere. Close is idempotent.
+// server. Sessions this member owns are not withdrawn: they belong to the
+// cluster, and another member adopts them after Config.SessionTTL. Close
+// is idempotent.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -383,7 +462,7 @@ func (n *Node) merge(m *message) bool {
 	}
 	n.st.touch(m.From, now, capturing)
 	for _, d := range m.Down {
-		if n.st.remove(d.ID, d.Version, now) {
+		if n.st.remove(d, now) {
 			changed = true
 		}
 	}
@@ -392,17 +471,27 @@ func (n *Node) merge(m *message) bool {
 			changed = true
 		}
 	}
+	n.takeEndsLocked()
 	return changed
 }
 
-// onSnapRequest answers a peer's snapshot request with everything known.
+// onSnapRequest answers a peer's snapshot request with everything known,
+// or the page of tombstones after req.After.
 func (n *Node) onSnapRequest(msg *nats.Msg) {
+	var req snapRequest
+	if len(msg.Data) > 0 {
+		if err := json.Unmarshal(msg.Data, &req); err != nil {
+			n.stats.invalid.Add(1)
+			n.log.Warn("ignoring a bad snapshot request", "err", err)
+			return
+		}
+	}
 	n.mu.Lock()
-	es, ds := n.st.snapshot(n.cfg.Now())
+	es, ds, more := n.st.snapshot(n.cfg.Now(), req.After, snapPage)
 	capturing := n.st.capturing()
 	n.mu.Unlock()
 	b, err := encodeMessage(&message{Kind: kindSnap, From: n.cfg.Name, Sessions: es, Down: ds,
-		Capturing: capturing, HasCapturing: true})
+		Capturing: capturing, HasCapturing: true, More: more})
 	if err == nil {
 		err = msg.Respond(b)
 	}
@@ -423,33 +512,37 @@ func (n *Node) notifyLoop() {
 		n.mu.Lock()
 		list := n.st.list()
 		fns := make([]func([]*filter.Session), 0, len(n.subs))
-		ids := make([]int, 0, len(n.subs))
-		for id := range n.subs {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(maps.Keys(n.subs)) {
 			fns = append(fns, n.subs[id])
 		}
+		endFns := make([]func(string, string), 0, len(n.endSubs))
+		for _, id := range slices.Sorted(maps.Keys(n.endSubs)) {
+			endFns = append(endFns, n.endSubs[id])
+		}
+		ends := n.ends
+		n.ends = nil
 		n.mu.Unlock()
+		for _, e := range ends {
+			for _, fn := range endFns {
+				fn(e.ID, e.Reason)
+			}
+		}
 		for _, fn := range fns {
 			fn(list)
 		}
 	}
 }
 
-// tickLoop refreshes owned sessions, expires others' and fetches a
-// snapshot from every new route.
+// tickLoop refreshes owned sessions and sweeps (lifetimes, adoptions,
+// old tombstones). It never waits for a peer, so a slow snapshot cannot
+// delay a refresh and make this member look silent.
 func (n *Node) tickLoop() {
 	defer n.wg.Done()
 	sweepEvery := min(max(n.cfg.SessionTTL/10, 50*time.Millisecond), time.Second)
 	refresh := time.NewTicker(n.cfg.Refresh)
 	sweep := time.NewTicker(sweepEvery)
-	routes := time.NewTicker(routeCheckEvery)
 	defer refresh.Stop()
 	defer sweep.Stop()
-	defer routes.Stop()
-	n.checkRoutes()
 	for {
 		select {
 		case <-n.done:
@@ -457,7 +550,21 @@ func (n *Node) tickLoop() {
 		case <-refresh.C:
 			n.beat()
 		case <-sweep.C:
-			n.expire()
+			n.sweep()
+		}
+	}
+}
+
+// routeLoop fetches a snapshot from every new route.
+func (n *Node) routeLoop() {
+	defer n.wg.Done()
+	routes := time.NewTicker(routeCheckEvery)
+	defer routes.Stop()
+	n.checkRoutes()
+	for {
+		select {
+		case <-n.done:
+			return
 		case <-routes.C:
 			n.checkRoutes()
 		}
@@ -481,14 +588,50 @@ func (n *Node) beat() {
 	}
 }
 
-func (n *Node) expire() {
+// sweep ends the sessions whose lifetime is over and adopts those whose
+// owner fell silent (state.sweep), and publishes what this member now
+// owns or ended.
+func (n *Node) sweep() {
 	n.mu.Lock()
-	gone := n.st.expire(n.cfg.Now(), n.cfg.SessionTTL, n.cfg.TombstoneTTL)
+	res := n.st.sweep(n.cfg.Now(), n.cfg.SessionTTL, n.cfg.TombstoneTTL)
+	ends := n.st.ends
+	n.takeEndsLocked()
 	n.mu.Unlock()
-	if len(gone) > 0 {
-		n.stats.expired.Add(uint64(len(gone)))
-		n.log.Info("sessions expired: no refresh from their owner", "sessions", gone, "ttl", n.cfg.SessionTTL)
+	for _, e := range ends {
+		if e.Reason == ReasonLifetimeOver {
+			n.log.Info(fmt.Sprintf("session %s ended: lifetime over", e.ID), "session", e.ID, "reason", e.Reason)
+		}
+	}
+	if len(ends) > 0 {
 		n.markDirty()
+	}
+	for i := 0; i < len(res.lifetime); i += maxEntries {
+		chunk := res.lifetime[i:min(i+maxEntries, len(res.lifetime))]
+		if err := n.publish(&message{Kind: kindDown, From: n.cfg.Name, Down: chunk}); err != nil {
+			n.log.Warn("publishing the end of sessions whose lifetime is over", "err", err)
+		}
+	}
+	if len(res.adopted) == 0 {
+		return
+	}
+	ups := make([]wireEntry, 0, len(res.adopted))
+	for _, a := range res.adopted {
+		n.stats.adopted.Add(1)
+		silent := a.silent.Round(time.Second)
+		if a.from == n.cfg.Name {
+			n.log.Info(fmt.Sprintf("resumed session %s of agent %s, owned by this member before a restart", a.entry.Session.ID, a.agent),
+				"session", a.entry.Session.ID, "agent", a.agent)
+		} else {
+			n.log.Info(fmt.Sprintf("adopted session %s of agent %s from member %s, silent for %s", a.entry.Session.ID, a.agent, a.from, silent),
+				"session", a.entry.Session.ID, "agent", a.agent, "from", a.from, "silent", silent)
+		}
+		ups = append(ups, a.entry)
+	}
+	for i := 0; i < len(ups); i += maxEntries {
+		if err := n.publish(&message{Kind: kindUp, From: n.cfg.Name, Sessions: ups[i:min(i+maxEntries, len(ups))]}); err != nil {
+			n.log.Warn("publishing adopted sessions", "err", err)
+			return
+		}
 	}
 }
 
@@ -526,12 +669,45 @@ func (n *Node) checkRoutes() {
 	}
 }
 
-// fetchSnapshot asks the member behind route r for everything it knows.
+// fetchSnapshot asks the member behind route r for everything it knows,
+// page after page of tombstones.
 func (n *Node) fetchSnapshot(r *server.RouteInfo) bool {
+	var req snapRequest
+	for page := 0; ; page++ {
+		m, ok := n.fetchSnapPage(r, req)
+		if !ok {
+			return page > 0 // a partial snapshot still counts: refreshes follow
+		}
+		if m == nil {
+			return true
+		}
+		changed := n.merge(m)
+		if changed {
+			n.markDirty()
+		}
+		if page == 0 {
+			n.stats.snapshots.Add(1)
+		}
+		n.log.Info("fetched sessions from a peer", "peer", m.From, "sessions", len(m.Sessions), "ended", len(m.Down), "page", page)
+		if !m.More || len(m.Down) == 0 {
+			return true
+		}
+		req.After = m.Down[len(m.Down)-1].ID
+	}
+}
+
+// fetchSnapPage requests one page of r's snapshot. It returns false when
+// the request failed and should be retried, and a nil message for a bad
+// reply (not retried).
+func (n *Node) fetchSnapPage(r *server.RouteInfo, req snapRequest) (*message, bool) {
 	select {
 	case <-n.done:
-		return false
+		return nil, false
 	default:
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), snapTimeout)
 	defer cancel()
@@ -542,27 +718,21 @@ func (n *Node) fetchSnapshot(r *server.RouteInfo) bool {
 		case <-ctx.Done():
 		}
 	}()
-	msg, err := n.nc.RequestWithContext(ctx, n.snapSubj(r.RemoteID), nil)
+	msg, err := n.nc.RequestWithContext(ctx, n.snapSubj(r.RemoteID), body)
 	if err != nil {
 		// Usually the peer's subscription has not crossed the new route
 		// yet; the next check retries.
 		n.stats.snapshotErrs.Add(1)
 		n.log.Debug("snapshot request failed; retrying", "peer", r.RemoteName, "err", err)
-		return false
+		return nil, false
 	}
 	m, err := decodeMessage(msg.Data)
 	if err != nil || m.Kind != kindSnap {
 		n.stats.invalid.Add(1)
 		n.log.Warn("ignoring a bad snapshot", "peer", r.RemoteName, "err", err)
-		return true
+		return nil, true
 	}
-	n.stats.snapshots.Add(1)
-	changed := n.merge(m)
-	n.log.Info("fetched sessions from a peer", "peer", m.From, "sessions", len(m.Sessions), "withdrawn", len(m.Down))
-	if changed {
-		n.markDirty()
-	}
-	return true
+	return m, true
 }
 
 func randomToken() (string, error) {

@@ -20,6 +20,9 @@ type Status struct {
 	Members     []MemberStatus  `json:"members"`
 	Routes      []RouteStatus   `json:"routes"`
 	Sessions    []SessionStatus `json:"sessions"`
+	// Tombstones counts the ended session IDs remembered (refused if
+	// announced again).
+	Tombstones int `json:"tombstones"`
 	// SlowConsumers counts connections the embedded server cut off for
 	// not keeping up since start; SlowConsumerRoutes counts the routes
 	// among them. SlowConsumerBus counts messages this member's own bus
@@ -58,38 +61,63 @@ type RouteStatus struct {
 	OutBytes   int64  `json:"out_bytes"`
 }
 
-// SessionStatus is one session: who owns it and who captures it.
+// SessionStatus is one session: who owns it and who captures it. The
+// owner is the member that refreshes it; it changes when a member adopts
+// the session of a silent owner (PreviousOwner is then the silent one) or
+// a client re-asserts it elsewhere. OwnerSince is when this member
+// learned of the current owner.
 type SessionStatus struct {
-	ID         string   `json:"id"`
-	Agent      string   `json:"agent"`
-	Supervisor string   `json:"supervisor"`
-	Owner      string   `json:"owner"`
-	Version    uint64   `json:"version"`
-	AgeMS      int64    `json:"age_ms"`
-	CapturedBy []string `json:"captured_by"`
+	ID            string    `json:"id"`
+	Agent         string    `json:"agent"`
+	Supervisor    string    `json:"supervisor"`
+	Owner         string    `json:"owner"`
+	PreviousOwner string    `json:"previous_owner,omitempty"`
+	OwnerSince    time.Time `json:"owner_since"`
+	Version       uint64    `json:"version"`
+	AgeMS         int64     `json:"age_ms"`
+	Until         time.Time `json:"until,omitzero"`
+	CapturedBy    []string  `json:"captured_by"`
 }
 
-// Stats are the node's event counters since start.
+// Stats are the node's event counters since start. Withdrawn counts the
+// ends decided on this member (Withdraw, End); Ended every session that
+// disappeared from this member's set, whoever decided it; LifetimeOver
+// those among them that ended because of their lifetime; Adopted the sessions
+// this member took over from a silent owner (or resumed after a restart);
+// TombstonesForgotten the tombstones dropped by Config.MaxTombstones
+// before their time; EndsDropped the ends an end subscriber was too slow
+// to receive.
 type Stats struct {
-	Announced     uint64 `json:"announced"`
-	Withdrawn     uint64 `json:"withdrawn"`
-	Received      uint64 `json:"received"`
-	Invalid       uint64 `json:"invalid"`
-	Expired       uint64 `json:"expired"`
-	Snapshots     uint64 `json:"snapshots"`
-	SnapshotFails uint64 `json:"snapshot_fails"`
+	Announced           uint64 `json:"announced"`
+	Withdrawn           uint64 `json:"withdrawn"`
+	Received            uint64 `json:"received"`
+	Invalid             uint64 `json:"invalid"`
+	Ended               uint64 `json:"ended"`
+	LifetimeOver        uint64 `json:"lifetime_over"`
+	Adopted             uint64 `json:"adopted"`
+	TombstonesForgotten uint64 `json:"tombstones_forgotten"`
+	EndsDropped         uint64 `json:"ends_dropped"`
+	Snapshots           uint64 `json:"snapshots"`
+	SnapshotFails       uint64 `json:"snapshot_fails"`
 }
 
-// Stats returns the node's counters. It takes no lock.
+// Stats returns the node's counters.
 func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	forgotten := n.st.forgotten
+	n.mu.Unlock()
 	return Stats{
-		Announced:     n.stats.announced.Load(),
-		Withdrawn:     n.stats.withdrawn.Load(),
-		Received:      n.stats.received.Load(),
-		Invalid:       n.stats.invalid.Load(),
-		Expired:       n.stats.expired.Load(),
-		Snapshots:     n.stats.snapshots.Load(),
-		SnapshotFails: n.stats.snapshotErrs.Load(),
+		Announced:           n.stats.announced.Load(),
+		Withdrawn:           n.stats.withdrawn.Load(),
+		Received:            n.stats.received.Load(),
+		Invalid:             n.stats.invalid.Load(),
+		Ended:               n.stats.ended.Load(),
+		LifetimeOver:        n.stats.lifetimeOver.Load(),
+		Adopted:             n.stats.adopted.Load(),
+		TombstonesForgotten: forgotten,
+		EndsDropped:         n.stats.endsDropped.Load(),
+		Snapshots:           n.stats.snapshots.Load(),
+		SnapshotFails:       n.stats.snapshotErrs.Load(),
 	}
 }
 
@@ -130,6 +158,7 @@ func (n *Node) Status() Status {
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	st.Tombstones = len(n.st.tombs)
 	owns := make(map[string]int)
 	for _, e := range n.st.sessions {
 		owns[e.owner]++
@@ -163,7 +192,8 @@ func (n *Node) Status() Status {
 		}
 		st.Sessions = append(st.Sessions, SessionStatus{
 			ID: s.ID, Agent: s.Agent, Supervisor: s.Supervisor, Owner: e.owner,
-			Version: e.version, AgeMS: n.st.age(e, now).Milliseconds(), CapturedBy: by,
+			PreviousOwner: e.prevOwner, OwnerSince: e.ownerSince,
+			Version: e.version, AgeMS: n.st.age(e, now).Milliseconds(), Until: s.Until, CapturedBy: by,
 		})
 	}
 	return st

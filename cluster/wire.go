@@ -3,6 +3,8 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/silentmon/silentmon/filter"
 )
@@ -29,6 +31,14 @@ type message struct {
 	Capturing []string    `json:"capturing,omitempty"`
 	// HasCapturing says Capturing is meaningful (an empty list included).
 	HasCapturing bool `json:"has_capturing,omitempty"`
+	// More, in a snapshot, says that tombstones were left out: ask again
+	// with After set to the last ID of Down.
+	More bool `json:"more,omitempty"`
+}
+
+// snapRequest is the body of a snapshot request (empty: the first page).
+type snapRequest struct {
+	After string `json:"after,omitempty"`
 }
 
 // wireEntry is one session with its owner and version. AgeMS, in
@@ -40,10 +50,13 @@ type wireEntry struct {
 	AgeMS   int64           `json:"age_ms,omitempty"`
 }
 
-// wireDown is one withdrawn session.
+// wireDown is one ended session (a tombstone). Reason is why it ended
+// (empty: "stopped"); AgeMS, in snapshots, is how long ago.
 type wireDown struct {
 	ID      string `json:"id"`
 	Version uint64 `json:"version"`
+	Reason  string `json:"reason,omitempty"`
+	AgeMS   int64  `json:"age_ms,omitempty"`
 }
 
 // decodeMessage parses and checks a bus message. Entries that are not
@@ -79,8 +92,28 @@ func decodeMessage(data []byte) (*message, error) {
 		if d.ID == "" {
 			return nil, fmt.Errorf("cluster message from %s: a withdrawal names no session", m.From)
 		}
+		if d.Reason != "" && !validReason(d.Reason) {
+			return nil, fmt.Errorf("cluster message from %s: the end of session %s has a bad reason %q", m.From, d.ID, d.Reason)
+		}
+		if d.AgeMS < 0 {
+			return nil, fmt.Errorf("cluster message from %s: the end of session %s has negative age %d ms", m.From, d.ID, d.AgeMS)
+		}
 	}
 	return &m, nil
+}
+
+// validReason reports whether r can be the reason of an end: 1 to
+// maxReasonLen printable characters.
+func validReason(r string) bool {
+	if r == "" || len(r) > maxReasonLen || !utf8.ValidString(r) {
+		return false
+	}
+	for _, c := range r {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func encodeMessage(m *message) ([]byte, error) {

@@ -77,14 +77,15 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("encoding not stable:\n%s\n%s", b1, b2)
 		}
 		// Applying it to a state must not panic either.
-		st := newState("Z")
+		st := newState("Z", 4)
 		for _, d := range m2.Down {
-			st.remove(d.ID, d.Version, t0)
+			st.remove(d, t0)
 		}
 		for _, e := range m2.Sessions {
 			st.apply(e, t0, DefaultSessionTTL)
 		}
-		st.snapshot(t0)
-		st.expire(t0.Add(DefaultSessionTTL), DefaultSessionTTL, DefaultTombstoneTTL)
+		st.snapshot(t0, "", 2)
+		st.sweep(t0.Add(3*DefaultSessionTTL), DefaultSessionTTL, DefaultTombstoneTTL)
+		st.sweep(t0.Add(DefaultTombstoneTTL*2), DefaultSessionTTL, DefaultTombstoneTTL)
 	})
 }
