@@ -19,16 +19,32 @@
 //
 // # Sessions
 //
-// A session belongs to the member it was announced on (its owner). The
-// owner publishes it at once and then refreshes every owned session every
-// Config.Refresh; a member drops a session it has not heard of from its
-// owner for Config.SessionTTL. A withdraw may be issued on any member and
-// removes the session everywhere at once; a tombstone keeps an old refresh
-// from resurrecting it. Every announce carries a version (the larger of the
-// owner's wall clock in nanoseconds and one more than any version already
+// A session belongs to the cluster, not to the member that accepted it.
+// Its record is the filter.Session (immutable: ID, agent, endpoints,
+// supervisor, request id, requester, Started, Until) plus an owner and a
+// version. The owner is the member that refreshes it every
+// Config.Refresh. When the owner has not refreshed it for
+// Config.SessionTTL (it died, or a partition cut it off), the session is
+// not dropped: a live member adopts it, announcing the same session at a
+// higher version and refreshing it from then on. The adopter is the member
+// with the smallest name among those heard from within the TTL (itself
+// included), the silent owner excluded; every other member adopts after a
+// second TTL, so a dead chosen adopter costs one TTL more. Concurrent
+// adoptions resolve like any takeover: the higher version wins, between
+// equal versions the larger name. Every announce carries a version (the
+// larger of the wall clock in nanoseconds and one more than any version
 // known for the ID), so a client that re-asserts its session on another
-// member after a failover takes the session over, and the old owner, if it
-// is still alive, stops refreshing it.
+// member takes it over too.
+//
+// A session ends only by an explicit end (Withdraw, End with a reason such
+// as ReasonSupervisorGone, decided by smserver), or by its lifetime: when
+// the clock passes filter.Session.Until, every member removes it and the
+// owner publishes the end (ReasonLifetimeOver). An end leaves a tombstone
+// that is terminal: while it lasts (Config.TombstoneTTL, 7 days, at most
+// Config.MaxTombstones of them) no announce or refresh of that ID is
+// accepted, whatever its version, so a stop made during a partition wins
+// when it heals. Session IDs are random and never reused. SubscribeEnds
+// tells why each session ended.
 //
 // When a route to a member comes up (start, restart, a healed partition)
 // the node asks that member for a snapshot of everything it knows,
