@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,6 +34,20 @@ type ForwarderConfig struct {
 	// RetryMax caps the reconnection back-off (default 500 ms).
 	RetryMax time.Duration
 	Logger   *slog.Logger
+	// OnConnect, if not nil, is called when a connection to a supervisor
+	// service is up (after its hello), with the TLS state of the
+	// connection (nil on a plaintext one); OnDisconnect when that
+	// connection is down again, with why (nil when the forwarder closed
+	// it: Retain, Sync or Close). Both run on the connection's own
+	// goroutine, never on the packet path (Forward) and never under a
+	// lock of the Forwarder; media to that supervisor waits while they
+	// run, so they must return soon (an audit line is fine). Calls for one
+	// supervisor never overlap and alternate, connect first.
+	OnConnect    func(addr string, state *tls.ConnectionState)
+	OnDisconnect func(addr string, err error)
+	// Now is the clock of SenderStats.UnreachableSince; default
+	// time.Now.
+	Now func() time.Time
 }
 
 // maxMediaData bounds one queued packet; larger UDP payloads are cut.
@@ -48,6 +63,12 @@ type SenderStats struct {
 	Lost       uint64 `json:"lost_in_write"`
 	Reconnects uint64 `json:"reconnects"`
 	LastError  string `json:"last_error,omitempty"`
+	// UnreachableSince is when the supervisor became unreachable from
+	// this forwarder: the first dial attempt, or the loss of the last
+	// connection, if no connection has been up since; zero while a
+	// connection is up. smserver ends a session whose supervisor stays
+	// unreachable longer than its grace.
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
 }
 
 // Forwarder pushes captured media to supervisor services, one connection
@@ -92,6 +113,9 @@ func NewForwarder(cfg ForwarderConfig) *Forwarder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	f := &Forwarder{cfg: cfg, log: cfg.Logger}
 	m := map[string]*sender{}
 	f.senders.Store(&m)
@@ -108,6 +132,18 @@ func (f *Forwarder) Forward(sess *filter.Session, p *MediaPacket) {
 		}
 	}
 	s.enqueue(sess, p)
+}
+
+// Reach opens a connection to the supervisor service at addr, if there is
+// none, and keeps it up (reconnecting) without media, so that its
+// reachability is known (SenderStats.UnreachableSince) before any packet
+// of its sessions is captured here. Like a connection opened by Forward,
+// it is closed by Retain or Sync once no session uses addr. Safe for
+// concurrent use.
+func (f *Forwarder) Reach(addr string) {
+	if (*f.senders.Load())[addr] == nil {
+		f.add(addr)
+	}
 }
 
 func (f *Forwarder) add(addr string) *sender {
@@ -260,6 +296,7 @@ type sender struct {
 	stops     []string
 	state     string
 	lastErr   string
+	downSince time.Time // see SenderStats.UnreachableSince
 	wake      chan struct{}
 
 	sent, dropped, lost, reconnects atomic.Uint64
@@ -272,7 +309,7 @@ type sender struct {
 
 func newSender(f *Forwarder, addr string) *sender {
 	s := &sender{f: f, addr: addr, q: make([]queued, f.cfg.QueueLen), state: "connecting",
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		downSince: f.cfg.Now(), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.run()
 	return s
 }
@@ -355,11 +392,18 @@ func (s *sender) stats() SenderStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return SenderStats{Supervisor: s.addr, State: s.state, Queued: s.n, Sent: s.sent.Load(),
-		Dropped: s.dropped.Load(), Lost: s.lost.Load(), Reconnects: s.reconnects.Load(), LastError: s.lastErr}
+		Dropped: s.dropped.Load(), Lost: s.lost.Load(), Reconnects: s.reconnects.Load(), LastError: s.lastErr,
+		UnreachableSince: s.downSince}
 }
 
 func (s *sender) setState(st string, err error) {
 	s.mu.Lock()
+	switch {
+	case st == "connected":
+		s.downSince = time.Time{}
+	case s.downSince.IsZero():
+		s.downSince = s.f.cfg.Now()
+	}
 	s.state = st
 	if err != nil {
 		s.lastErr = err.Error()
@@ -426,9 +470,21 @@ func (s *sender) run() {
 				s.connected(h)
 				s.setState("connected", nil)
 				s.f.log.Info("connected to supervisor", "supervisor", s.addr)
+				if fn := s.f.cfg.OnConnect; fn != nil {
+					var cs *tls.ConnectionState
+					if tc, ok := nc.(*tls.Conn); ok {
+						st := tc.ConnectionState()
+						cs = &st
+					}
+					fn(s.addr, cs)
+				}
 				backoff = 50 * time.Millisecond
 				err = s.stream(c)
 				c.close()
+				s.setState("connecting", err)
+				if fn := s.f.cfg.OnDisconnect; fn != nil {
+					fn(s.addr, err)
+				}
 				if err == nil {
 					return
 				}
