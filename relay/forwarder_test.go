@@ -160,4 +160,3 @@ func blackholeAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
-
