@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,6 +55,57 @@ type server struct {
 	audit   *audit.Log    // nil without audit.file
 	rec     *recorders
 	reg     *prometheus.Registry
+
+	// now is the clock of the session keeper (supervisor grace, lifetime
+	// without a cluster, capture periods) and of the forwarder's
+	// reachability; cfg.Clock or time.Now.
+	now func() time.Time
+	// caps holds this member's capture periods, by session; only tick
+	// (one goroutine at a time, under capMu) touches it.
+	capMu sync.Mutex
+	caps  map[string]*capturePeriod
+	// owners is the owner of every session at the last cluster
+	// notification, to tell which member writes a lifetime end.
+	omu    sync.Mutex
+	owners map[string]ownedSession
+}
+
+type ownedSession struct {
+	owner string
+	sess  *filter.Session
+}
+
+// newServer returns a server with its filter, recorders and clock, and
+// nothing running.
+func newServer(cfg *config, log *slog.Logger) *server {
+	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
+		sessionsChanged: make(chan struct{}), admins: map[string]bool{}, now: cfg.Clock,
+		caps: map[string]*capturePeriod{}, owners: map[string]ownedSession{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, fp := range cfg.Admins {
+		s.admins[normalizeFingerprint(fp)] = true
+	}
+	s.rec = newRecorders(cfg.RecordDir, log)
+	s.rec.event = s.auditEvent
+	return s
+}
+
+// newForwarder makes the server's forwarder; its connections to
+// supervisors are audited (supervisor-connected, -disconnected).
+func (s *server) newForwarder(dial relay.DialConfig) {
+	s.fw = relay.NewForwarder(relay.ForwarderConfig{
+		Dial:              dial,
+		Name:              s.cfg.Name,
+		QueueLen:          s.cfg.QueueLen,
+		HeartbeatInterval: s.cfg.HeartbeatIntv,
+		HeartbeatRetries:  s.cfg.HeartbeatRetry,
+		Logger:            s.log,
+		Now:               s.now,
+		OnConnect:         s.supervisorConnected,
+		OnDisconnect:      s.supervisorDisconnected,
+	})
 }
 
 type captureStats struct {
@@ -63,11 +115,7 @@ type captureStats struct {
 
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
-		sessionsChanged: make(chan struct{}), admins: map[string]bool{}}
-	for _, fp := range cfg.Admins {
-		s.admins[normalizeFingerprint(fp)] = true
-	}
+	s := newServer(cfg, log)
 
 	dialTLS, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
 	if err != nil {
@@ -113,10 +161,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			src.Close()
 		}
 	}
-	s.rec = newRecorders(cfg.RecordDir, log)
 	defer s.rec.closeAll()
 	if cfg.AuditFile != "" {
-		s.audit, err = audit.Open(cfg.AuditFile)
+		s.audit, err = audit.OpenWith(cfg.AuditFile, audit.Options{Member: cfg.Name})
 		if err != nil {
 			closeSources()
 			return cli.Usagef("audit file %q: %v", cfg.AuditFile, err)
@@ -139,14 +186,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer ms.Close()
 
-	s.fw = relay.NewForwarder(relay.ForwarderConfig{
-		Dial:              relay.DialConfig{TLS: dialTLS, TOS: cfg.MediaTOS},
-		Name:              cfg.Name,
-		QueueLen:          cfg.QueueLen,
-		HeartbeatInterval: cfg.HeartbeatIntv,
-		HeartbeatRetries:  cfg.HeartbeatRetry,
-		Logger:            log,
-	})
+	s.newForwarder(relay.DialConfig{TLS: dialTLS, TOS: cfg.MediaTOS})
 	defer s.fw.Close()
 
 	if cfg.Cluster {
@@ -181,9 +221,15 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	for _, w := range s.workers {
 		go func() { capDone <- w.run(captureCtx, cfg.PcapWaitSession) }()
 	}
-	if s.node != nil {
-		go s.reportCapturing(captureCtx)
-	}
+	keepCtx, stopKeep := context.WithCancel(context.Background())
+	keepDone := make(chan struct{})
+	go func() { defer close(keepDone); s.keep(keepCtx) }()
+	// Runs before the forwarder, the recorders and the audit file close.
+	defer func() {
+		stopKeep()
+		<-keepDone
+		s.shutdown()
+	}()
 	var capErr error
 	waitWorkers := func(n int) {
 		for ; n > 0; n-- {
@@ -229,9 +275,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// reportCapturing tells the cluster every second which sessions this
-// server is capturing packets of.
-func (s *server) reportCapturing(ctx context.Context) {
+// keep runs tick every second until ctx ends.
+func (s *server) keep(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -240,12 +285,206 @@ func (s *server) reportCapturing(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.tick(s.now())
+	}
+}
+
+// tick is the session keeper's round, at time now (tests call it with an
+// injected clock): it tells the cluster which sessions this member
+// captures, writes capture-begin and capture-end lines, reports failed
+// recordings, and ends the sessions this member owns whose supervisor has
+// been unreachable for longer than the grace (and, without a cluster,
+// those whose lifetime is over).
+func (s *server) tick(now time.Time) {
+	if s.node != nil {
 		var ids []string
 		for _, w := range s.workers {
 			ids = append(ids, w.activeSessions()...)
 		}
 		s.node.ReportCapturing(ids)
 	}
+	s.trackCaptures(now, false)
+	s.rec.reportFailures()
+	s.checkSessions(now)
+}
+
+// shutdown writes what this member's stop ends: capture-end for every
+// capture period, and without a cluster an end line (server shutdown) for
+// every session. In a cluster the sessions live on (another member
+// adopts them), so they get no end line.
+func (s *server) shutdown() {
+	now := s.now()
+	s.trackCaptures(now, true)
+	if s.node != nil {
+		return
+	}
+	for _, x := range s.filter.Sessions() {
+		s.writeEnd(x, audit.ReasonServerShutdown, now)
+	}
+}
+
+// captureIdle is how long a session's packets must be absent from this
+// member for its capture period to end (capture-end); the next packet
+// begins a new one (capture-begin).
+const captureIdle = 30 * time.Second
+
+// capturePeriod is one session's capture on this member: packets counts
+// every packet this member forwarded for it (all periods), base those
+// before the current period.
+type capturePeriod struct {
+	active        bool
+	packets, base uint64
+	last          time.Time
+	sess          *filter.Session
+}
+
+// trackCaptures compares the workers' per-session figures with the
+// capture periods: a session with a packet since its last period ended
+// begins one (capture-begin); a period ends (capture-end, with its
+// packets) when the session's packets have been absent for captureIdle,
+// when the session ended, or, with final, because this member stops.
+func (s *server) trackCaptures(now time.Time, final bool) {
+	s.capMu.Lock()
+	defer s.capMu.Unlock()
+	seen := map[string]sessionSeen{}
+	for _, w := range s.workers {
+		for id, x := range w.sessionsSeen() {
+			y := seen[id]
+			y.packets += x.packets
+			if x.last.After(y.last) {
+				y.last = x.last
+			}
+			seen[id] = y
+		}
+	}
+	live := map[string]*filter.Session{}
+	for _, x := range s.filter.Sessions() {
+		live[x.ID] = x
+	}
+	for id, x := range seen {
+		sess := live[id]
+		if sess == nil {
+			continue
+		}
+		c := s.caps[id]
+		if c == nil {
+			c = &capturePeriod{sess: sess}
+			s.caps[id] = c
+		}
+		if x.packets > c.packets {
+			c.packets, c.last = x.packets, x.last
+		}
+		if !c.active && c.packets > c.base && !final && now.Sub(c.last) < captureIdle {
+			c.active = true
+			s.auditEvent(audit.Record{Time: now, Action: audit.ActionCaptureBegin, SessionID: id, Agent: sess.Agent,
+				Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor})
+			s.log.Info("capture began", "session", id, "agent", sess.Agent)
+		}
+	}
+	for id, c := range s.caps {
+		gone := live[id] == nil
+		if c.active && (final || gone || now.Sub(c.last) >= captureIdle) {
+			c.active = false
+			n := c.packets - c.base
+			c.base = c.packets
+			s.auditEvent(audit.Record{Time: now, Action: audit.ActionCaptureEnd, SessionID: id, Agent: c.sess.Agent,
+				Endpoints: endpointStrings(c.sess), Supervisor: c.sess.Supervisor, Packets: n})
+			s.log.Info("capture ended", "session", id, "agent", c.sess.Agent, "packets", n)
+		}
+		if gone {
+			delete(s.caps, id)
+		}
+	}
+}
+
+// checkSessions keeps a connection to the supervisor of every session
+// this member owns (every session, without a cluster) and ends the
+// session when that supervisor has been unreachable for longer than
+// cfg.SupervisorGrace. Only the owner decides, so the members do not all
+// end the session at once; the owner is always a live member (a silent
+// owner's sessions are adopted), and the grace starts again when the
+// session changes owner. Without a cluster, checkSessions also ends the
+// sessions whose lifetime is over.
+func (s *server) checkSessions(now time.Time) {
+	var mine []*filter.Session
+	for _, x := range s.filter.Sessions() {
+		if s.node != nil {
+			if o, ok := s.node.Owner(x.ID); !ok || o != s.cfg.Name {
+				continue
+			}
+		} else if !x.Until.IsZero() && !now.Before(x.Until) {
+			s.endSession(x, audit.ReasonLifetimeOver, now)
+			continue
+		}
+		s.fw.Reach(x.Supervisor)
+		mine = append(mine, x)
+	}
+	if len(mine) == 0 || s.cfg.SupervisorGrace <= 0 {
+		return
+	}
+	since := map[string]time.Time{}
+	for _, st := range s.fw.Stats() {
+		since[st.Supervisor] = st.UnreachableSince
+	}
+	for _, x := range mine {
+		t := since[x.Supervisor]
+		if t.IsZero() || now.Sub(t) <= s.cfg.SupervisorGrace {
+			continue
+		}
+		s.log.Warn("ending a session: its supervisor is unreachable", "session", x.ID, "agent", x.Agent,
+			"supervisor", x.Supervisor, "since", t, "grace", s.cfg.SupervisorGrace)
+		s.endSession(x, audit.ReasonSupervisorGone, now)
+	}
+}
+
+// endSession ends x for reason (an audit Reason constant; the cluster's
+// reasons are the same words) and writes its end line, unless another
+// member or request ended it first.
+func (s *server) endSession(x *filter.Session, reason string, now time.Time) {
+	if s.node != nil {
+		if err := s.node.End(x.ID, reason); err != nil {
+			if !errors.Is(err, cluster.ErrUnknownSession) {
+				s.log.Error("cannot end a session", "session", x.ID, "reason", reason, "err", err)
+			}
+			return
+		}
+	}
+	if !s.filter.Remove(x.ID) && s.node == nil {
+		return
+	}
+	s.sessionsUpdated()
+	s.writeEnd(x, reason, now)
+	s.log.Info("session ended", "session", x.ID, "agent", x.Agent, "reason", reason)
+}
+
+// writeEnd writes the end line of x. It is written once per session, by
+// the member that decided the end: the one that accepted the stop, the
+// owner that found the supervisor gone, the owner when the lifetime ran
+// out (the cluster ends it on every member at once), or a member without
+// a cluster that shuts down.
+func (s *server) writeEnd(x *filter.Session, reason string, now time.Time) {
+	s.auditEvent(audit.Record{Time: now, Action: audit.ActionEnd, Reason: reason, SessionID: x.ID, Agent: x.Agent,
+		Endpoints: endpointStrings(x), Supervisor: x.Supervisor, RequestID: x.RequestID, Until: x.Until})
+}
+
+// auditEvent writes an event line; a failure is logged by writeAudit and
+// refuses nothing.
+func (s *server) auditEvent(rec audit.Record) { _ = s.writeAudit(rec) }
+
+// supervisorConnected and supervisorDisconnected are the forwarder's
+// connection hooks: they audit the supervisor's certificate.
+func (s *server) supervisorConnected(addr string, cs *tls.ConnectionState) {
+	subject, fp := smtls.PeerIdentity(cs)
+	s.auditEvent(audit.Record{Time: s.now(), Action: audit.ActionSupervisorConnected, Supervisor: addr,
+		SupervisorSubject: subject, SupervisorFingerprint: fp})
+}
+
+func (s *server) supervisorDisconnected(addr string, err error) {
+	why := "closed by this server (no session uses it, or shutdown)"
+	if err != nil {
+		why = err.Error()
+	}
+	s.auditEvent(audit.Record{Time: s.now(), Action: audit.ActionSupervisorDisconnected, Supervisor: addr, Reason: why})
 }
 
 func sourceName(cfg *config) string {
@@ -331,8 +570,16 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 // supervisor service which of its sessions stopped and closes supervisor
 // connections no session uses.
 func (s *server) sessionsUpdated() {
-	s.fw.Sync(s.filter.Sessions())
-	s.rec.sync(s.filter.Sessions())
+	ss := s.filter.Sessions()
+	s.fw.Sync(ss)
+	for _, x := range ss {
+		if s.node == nil {
+			s.fw.Reach(x.Supervisor)
+		} else if o, ok := s.node.Owner(x.ID); ok && o == s.cfg.Name {
+			s.fw.Reach(x.Supervisor)
+		}
+	}
+	s.rec.sync(ss)
 	s.smu.Lock()
 	close(s.sessionsChanged)
 	s.sessionsChanged = make(chan struct{})
@@ -405,6 +652,9 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		}
 		if s.node != nil {
 			if err := s.node.Announce(cur); err != nil {
+				if errors.Is(err, cluster.ErrEnded) {
+					return refuse(relay.CodeUnknown, endedError(cur.ID))
+				}
 				return nil, &relay.Error{Code: relay.CodeInternal, Message: fmt.Sprintf("re-asserting session %s: %v", cur.ID, err)}
 			}
 		}
@@ -438,18 +688,33 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 			return refuse(relay.CodeBadRequest, fmt.Errorf("this server cannot record (--record): %w", err))
 		}
 	}
-	if err := s.startSession(sess); err != nil {
-		rec.SessionID = ""
-		return refuse(relay.CodeBadRequest, err)
-	}
+	// The accepted line is durable before the session is installed: a
+	// session no line accounts for never captures a packet. If the
+	// install then fails, a refused start line with the same session id
+	// follows the accepted one: that session never existed.
 	rec.Result = audit.ResultAccepted
 	if err := s.writeAudit(rec); err != nil {
-		s.stopSession(sess.ID)
 		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the audit trail cannot be written, so no session is started: " + err.Error()}
+	}
+	if err := s.startSession(sess); err != nil {
+		code := relay.CodeInternal
+		if errors.Is(err, cluster.ErrEnded) {
+			code, err = relay.CodeBadRequest, fmt.Errorf("session %s ended before it was installed (its lifetime is over): %w", sess.ID, err)
+		}
+		rec.Result, rec.Reason = audit.ResultRefused, "not installed: "+err.Error()
+		s.writeAudit(rec)
+		s.log.Info("monitor start refused", "peer", p.Addr, "client", peerName(p), "agent", req.Agent, "err", err)
+		return nil, &relay.Error{Code: code, Message: err.Error()}
 	}
 	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
 		"supervisor", sess.Supervisor, "record", sess.Record, "until", sess.Until, "peer", p.Addr, "client", peerName(p))
 	return sessionReply(sess, false), nil
+}
+
+// endedError is the refusal of a re-assertion of a session the cluster
+// has ended (cluster.ErrEnded).
+func endedError(id string) error {
+	return fmt.Errorf("session %s was stopped; start a new one", id)
 }
 
 // checkStart validates what a start request carries from the wire, before
@@ -644,14 +909,45 @@ func (s *server) startCluster() error {
 	if err != nil {
 		return cli.Failf("cluster on %s: %v", s.cfg.ClusterListen, err)
 	}
-	s.node = node
 	s.reg.MustRegister(node.Collector())
+	s.attachNode(node)
+	log.Info("cluster member started", "listen", node.RouteAddr(), "peers", s.cfg.Peers)
+	return nil
+}
+
+// attachNode makes node the server's cluster: its sessions become the
+// filter's, its ends are audited (clusterEnded).
+func (s *server) attachNode(node *cluster.Node) {
+	s.node = node
+	node.SubscribeEnds(s.clusterEnded)
 	node.Subscribe(func(ss []*filter.Session) {
+		owners := make(map[string]ownedSession, len(ss))
+		for _, x := range ss {
+			o, _ := node.Owner(x.ID)
+			owners[x.ID] = ownedSession{owner: o, sess: x}
+		}
+		s.omu.Lock()
+		s.owners = owners
+		s.omu.Unlock()
 		s.filter.Set(ss)
 		s.sessionsUpdated()
 	})
-	log.Info("cluster member started", "listen", node.RouteAddr(), "peers", s.cfg.Peers)
-	return nil
+}
+
+// clusterEnded writes the end line of a session whose lifetime ran out,
+// on the member that owned it (as this member last knew). Stops and
+// supervisor-gone ends are written where they were decided (StopMonitor,
+// endSession), not here.
+func (s *server) clusterEnded(id, reason string) {
+	if reason != cluster.ReasonLifetimeOver {
+		return
+	}
+	s.omu.Lock()
+	o, ok := s.owners[id]
+	s.omu.Unlock()
+	if ok && o.owner == s.cfg.Name {
+		s.writeEnd(o.sess, audit.ReasonLifetimeOver, s.now())
+	}
 }
 
 func peerName(p *relay.Peer) string {
@@ -795,6 +1091,7 @@ func (s *server) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.Stop
 	if err := s.writeAudit(rec); err != nil {
 		return nil, &relay.Error{Code: relay.CodeInternal, Message: "the session stopped, but the audit trail cannot be written: " + err.Error()}
 	}
+	s.writeEnd(sess, audit.ReasonStopped, rec.Time)
 	s.log.Info("monitor stopped", "session", sess.ID, "agent", sess.Agent, "peer", p.Addr, "client", peerName(p))
 	st := sessionReply(sess, false)
 	st.State = relay.SessionStopped

@@ -40,6 +40,13 @@ type config struct {
 	TrackAllStreams bool
 	Cluster         bool
 	Live            capture.LiveConfig
+	// SupervisorGrace is how long a session's supervisor service may be
+	// unreachable before the session's owner ends it
+	// (session.supervisor_grace_ms, --supervisor-grace).
+	SupervisorGrace time.Duration
+	// Clock is the session keeper's clock (tests inject one); nil means
+	// time.Now.
+	Clock func() time.Time
 }
 
 func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
@@ -67,12 +74,14 @@ func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) e
 	f.StringArray("admin", nil, "SHA-256 fingerprint of an administrator's client certificate, who may stop any session (smctl certs show prints it); repeatable")
 	f.Bool("cluster", true, "join or form a cluster of capture servers on --cluster-listen")
 	f.Int("workers", 1, "capture workers per interface (PACKET_FANOUT by flow)")
+	f.Int("supervisor-grace", 600000, "milliseconds a session's supervisor service may be unreachable before the session ends (supervisor gone)")
 	for key, flag := range map[string]string{
 		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
 		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
 		"cluster.listen": "cluster-listen", "cluster.peers": "peer",
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
 		"capture.workers": "workers", "security.admins": "admin",
+		"session.supervisor_grace_ms": "supervisor-grace",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -94,6 +103,7 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("capture.promiscuous", true)
 	v.SetDefault("capture.bpf", true)
 	v.SetDefault("capture.track_all_streams", false)
+	v.SetDefault("session.supervisor_grace_ms", 600000)
 }
 
 func validate(cfg *cli.Config) (*config, error) {
@@ -173,6 +183,9 @@ func validate(cfg *cli.Config) (*config, error) {
 		return nil, err
 	}
 	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
+		return nil, err
+	}
+	if c.SupervisorGrace, err = cfg.Millis("session.supervisor_grace_ms", 1000, 7*24*3600_000); err != nil {
 		return nil, err
 	}
 	if c.Live, err = liveConfig(cfg); err != nil {

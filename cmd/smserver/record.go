@@ -20,6 +20,7 @@ import (
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/audit"
 )
 
 // recorders writes the packets of sessions started with --record to one
@@ -39,21 +40,28 @@ type recorders struct {
 
 	failures atomic.Uint64 // recordings that could not be opened or failed later
 
+	// event, if not nil, writes an audit line: record-begin when a file
+	// is opened, record-failed when it cannot be or a write fails later
+	// (reportFailures). Set before the first sync.
+	event func(audit.Record)
+
 	mu     sync.Mutex // serialises sync
 	cur    atomic.Pointer[map[string]*recorder]
 	failed map[string]string // session → why it cannot be recorded (open failed); under mu
 }
 
 type recorder struct {
-	path    string
-	session string
-	parent  *recorders
-	mu      sync.Mutex
-	f       *os.File
-	w       *pcapgo.Writer
-	buf     []byte
-	packets uint64
-	err     error
+	path     string
+	session  string
+	parent   *recorders
+	mu       sync.Mutex
+	f        *os.File
+	w        *pcapgo.Writer
+	buf      []byte
+	packets  uint64
+	err      error
+	reported bool // err was audited
+	sess     *filter.Session
 }
 
 func newRecorders(dir string, log *slog.Logger) *recorders {
@@ -131,9 +139,11 @@ func (r *recorders) sync(sessions []*filter.Session) {
 			r.failed[s.ID] = err.Error()
 			r.failures.Add(1)
 			r.log.Error("cannot record session", "session", s.ID, "agent", s.Agent, "dir", r.dir, "err", err)
+			r.audit(s, audit.ActionRecordFailed, "", err.Error())
 			continue
 		}
 		r.log.Info("recording session", "session", s.ID, "agent", s.Agent, "file", rec.path)
+		r.audit(s, audit.ActionRecordBegin, rec.path, "")
 		next[s.ID] = rec
 	}
 	for id := range r.failed {
@@ -146,6 +156,29 @@ func (r *recorders) sync(sessions []*filter.Session) {
 		if next[id] == nil {
 			rec.close()
 			r.log.Info("recording closed", "session", id, "file", rec.path, "packets", rec.count())
+		}
+	}
+}
+
+func (r *recorders) audit(s *filter.Session, action, file, reason string) {
+	if r.event == nil {
+		return
+	}
+	r.event(audit.Record{Action: action, SessionID: s.ID, Agent: s.Agent, Endpoints: endpointStrings(s),
+		Supervisor: s.Supervisor, File: file, Reason: reason})
+}
+
+// reportFailures writes a record-failed line, once, for every open
+// recording that failed since (a write error, a full disk). It runs off
+// the packet path (the session keeper), which only marks the failure.
+func (r *recorders) reportFailures() {
+	for _, rec := range *r.cur.Load() {
+		rec.mu.Lock()
+		err, done := rec.err, rec.reported
+		rec.reported = rec.err != nil
+		rec.mu.Unlock()
+		if err != nil && !done {
+			r.audit(rec.sess, audit.ActionRecordFailed, rec.path, err.Error())
 		}
 	}
 }
@@ -173,7 +206,7 @@ func (r *recorders) open(s *filter.Session) (*recorder, error) {
 		f.Close()
 		return nil, err
 	}
-	return &recorder{path: filepath.Join(r.dir, name), session: s.ID, parent: r, f: f, w: w}, nil
+	return &recorder{path: filepath.Join(r.dir, name), session: s.ID, parent: r, f: f, w: w, sess: s}, nil
 }
 
 // get returns the recorder of a session, or nil.

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/capture"
-	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/cluster"
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -39,17 +39,32 @@ type testServer struct {
 }
 
 func newTestServer(t *testing.T, recordDir string) *testServer {
+	return newTestServerWith(t, recordDir, testOptions{})
+}
+
+// testOptions vary a testServer.
+type testOptions struct {
+	clock     func() time.Time            // the session keeper's clock; nil: time.Now
+	grace     time.Duration               // supervisor grace; 0: none (never ends)
+	auditOpen audit.OpenFileFunc          // opens the audit file; nil: os.OpenFile
+	node      func(*server) *cluster.Node // a cluster for the server, if not nil
+	tls       *tls.Config                 // the forwarder's dial configuration
+}
+
+func newTestServerWith(t *testing.T, recordDir string, o testOptions) *testServer {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	cfg := &config{RecordDir: recordDir, AuditFile: filepath.Join(t.TempDir(), "audit.jsonl")}
+	cfg := &config{RecordDir: recordDir, AuditFile: filepath.Join(t.TempDir(), "audit.jsonl"),
+		Clock: o.clock, SupervisorGrace: o.grace}
 	cfg.Name = "test-1"
-	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
-		sessionsChanged: make(chan struct{}), admins: map[string]bool{}}
-	s.fw = relay.NewForwarder(relay.ForwarderConfig{Logger: log, Name: cfg.Name})
-	s.rec = newRecorders(recordDir, log)
+	s := newServer(cfg, log)
+	s.newForwarder(relay.DialConfig{TLS: o.tls})
 	var err error
-	if s.audit, err = audit.Open(cfg.AuditFile); err != nil {
+	if s.audit, err = audit.OpenWith(cfg.AuditFile, audit.Options{Member: cfg.Name, OpenFile: o.auditOpen}); err != nil {
 		t.Fatal(err)
+	}
+	if o.node != nil {
+		s.attachNode(o.node(s))
 	}
 	s.relay = relay.NewServer(relay.ServerConfig{Handler: s, Logger: log, Name: cfg.Name})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,6 +76,9 @@ func newTestServer(t *testing.T, recordDir string) *testServer {
 	t.Cleanup(func() {
 		s.relay.Close()
 		<-done
+		if s.node != nil {
+			s.node.Close()
+		}
 		s.fw.Close()
 		s.rec.closeAll()
 		s.audit.Close()
@@ -307,10 +325,11 @@ func TestRequestsSurviveCuts(t *testing.T) {
 					t.Fatalf("%d sessions left after the stop", n)
 				}
 				lines := ts.auditLines(t)
-				if len(lines) != 2 || lines[0].Action != audit.ActionStart || lines[0].Result != audit.ResultAccepted ||
+				if len(lines) != 3 || lines[0].Action != audit.ActionStart || lines[0].Result != audit.ResultAccepted ||
 					lines[1].Action != audit.ActionStop || lines[1].Result != audit.ResultAccepted ||
-					lines[0].SessionID != st.Session || lines[1].SessionID != st.Session {
-					t.Fatalf("audit trail %+v, want one accepted start and one accepted stop of %s", lines, st.Session)
+					lines[2].Action != audit.ActionEnd || lines[2].Reason != audit.ReasonStopped ||
+					lines[0].SessionID != st.Session || lines[1].SessionID != st.Session || lines[2].SessionID != st.Session {
+					t.Fatalf("audit trail %+v, want one accepted start, one accepted stop and one end of %s", lines, st.Session)
 				}
 			})
 		}

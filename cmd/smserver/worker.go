@@ -33,17 +33,26 @@ type worker struct {
 
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
+	packets  map[string]uint64    // session → packets forwarded
 	table    *capture.StreamTable // every RTP stream this worker sees
 	lastTS   time.Time            // capture time of the last frame
 
 	mu        sync.Mutex
 	snap      map[streamKey]uint64
+	seen      map[string]sessionSeen                    // published copy of packets and lastSeen
 	active    []string                                  // sessions with packets in the last activeWindow
 	stats     map[capture.StreamKey]capture.StreamStats // of monitored streams
 	tracked   int
 	overflow  uint64
 	statsBuf  []capture.StreamStats
 	lastStats time.Time
+}
+
+// sessionSeen is what a worker forwarded of one session: packets, and
+// the time of the last one (the server's clock).
+type sessionSeen struct {
+	packets uint64
+	last    time.Time
 }
 
 // activeWindow is how recently a session must have had packets here for
@@ -55,7 +64,7 @@ const activeWindow = 3 * time.Second
 // gaps into network and capture loss.
 func newWorker(s *server, src capture.Source, drops *atomic.Uint64) *worker {
 	_, replay := src.(*capture.FileSource)
-	return &worker{s: s, src: src, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{},
+	return &worker{s: s, src: src, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}, packets: map[string]uint64{},
 		table: capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
 }
 
@@ -71,6 +80,13 @@ func (w *worker) snapshot() map[streamKey]uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.snap
+}
+
+// sessionsSeen returns the per-session figures of the last publication.
+func (w *worker) sessionsSeen() map[string]sessionSeen {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen
 }
 
 func (w *worker) activeSessions() []string {
@@ -93,11 +109,16 @@ func (w *worker) publish(final bool) {
 		cp[k] = v
 	}
 	var active []string
-	now := time.Now()
+	now := w.s.now()
+	seen := make(map[string]sessionSeen, len(w.lastSeen))
 	for id, t := range w.lastSeen {
 		if !live[id] {
 			delete(w.lastSeen, id)
-		} else if now.Sub(t) < activeWindow {
+			delete(w.packets, id)
+			continue
+		}
+		seen[id] = sessionSeen{packets: w.packets[id], last: t}
+		if now.Sub(t) < activeWindow {
 			active = append(active, id)
 		}
 	}
@@ -132,6 +153,7 @@ func (w *worker) publish(final bool) {
 	}
 	w.mu.Lock()
 	w.snap = cp
+	w.seen = seen
 	w.active = active
 	w.stats = stats
 	w.tracked = w.table.Len()
@@ -153,10 +175,10 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	matches := make([]filter.Match, 0, 8)
 	lt := w.src.LinkType()
 	st := &w.s.stats
-	lastPub := time.Now()
+	lastPub := w.s.now()
 	for ctx.Err() == nil {
 		n, err := w.src.ReadBatch(frames, infos)
-		now := time.Now()
+		now := w.s.now()
 		if n > 0 {
 			w.lastTS = infos[n-1].Timestamp
 		}
@@ -203,6 +225,7 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				w.s.fw.Forward(m.Session, &mp)
 				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
 				w.lastSeen[m.Session.ID] = now
+				w.packets[m.Session.ID]++
 				if m.Session.Record {
 					if rec := w.s.rec.get(m.Session.ID); rec != nil {
 						rec.write(frames[i], lt, &infos[i])
