@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -108,6 +109,35 @@ func printPlayoutStreams(w io.Writer, indent string, streams []service.PlayoutSt
 	return tw.Flush()
 }
 
+// sessionDetails is the second line of a session in status: who started
+// it, how long it lives, its recording and its supervisor's reachability.
+func sessionDetails(s status.SessionStatus, unreachable time.Time) string {
+	requester := s.Requester
+	if requester == "" {
+		requester = "(no certificate)"
+	}
+	until := "until stopped"
+	if s.Until != "" {
+		until = "until " + s.Until
+	}
+	rec := "not recorded here"
+	switch {
+	case s.RecordingState != "" && s.Recording != "":
+		rec = "recording " + s.RecordingState + " to " + s.Recording
+	case s.RecordingState != "":
+		rec = "recording " + s.RecordingState
+	case s.Recording != "":
+		rec = "recording to " + s.Recording
+	}
+	sup := "supervisor reachable"
+	if !unreachable.IsZero() {
+		sup = "supervisor unreachable since " + unreachable.UTC().Format(time.RFC3339)
+	} else if s.SupervisorState == "idle" {
+		sup = "supervisor not connected from here"
+	}
+	return fmt.Sprintf("requested by %s, %s, %s, %s", requester, until, rec, sup)
+}
+
 func printStatus(w io.Writer, raw []byte) error {
 	var sv service.SupervisorStatus
 	if json.Unmarshal(raw, &sv) == nil && sv.Role == relay.RoleSupervisor {
@@ -139,13 +169,27 @@ func printStatus(w io.Writer, raw []byte) error {
 		fmt.Fprintln(w, "no monitor sessions")
 		return nil
 	}
+	// The previous owner comes from the cluster's view, "unreachable
+	// since" from the supervisor connections.
+	prev := map[string]string{}
+	if c := st.Cluster; c != nil {
+		for _, x := range c.Sessions {
+			prev[x.ID] = x.PreviousOwner
+		}
+	}
+	down := map[string]time.Time{}
+	for _, x := range st.Supervisors {
+		down[x.Supervisor] = x.UnreachableSince
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SESSION\tAGENT\tENDPOINTS\tSUPERVISOR\tSTATE\tPACKETS\tDROPS\tOWNER\tCAPTURED BY")
 	for _, s := range st.Sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\t%s\t%v\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops, s.Owner, s.CapturedBy)
-		if s.Recording != "" {
-			fmt.Fprintf(tw, "  recording to %s\n", s.Recording)
+		owner := s.Owner
+		if p := prev[s.ID]; p != "" {
+			owner += " (was " + p + ")"
 		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\t%s\t%v\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops, owner, s.CapturedBy)
+		fmt.Fprintf(tw, "  %s\n", sessionDetails(s, down[s.Supervisor]))
 		for _, x := range s.Streams {
 			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s lost %d (network %d, capture %d) jitter %.2f ms\t\t%d\t\n",
 				x.SSRC, x.Direction, x.Src, x.Dst, x.Codec, x.Lost, x.LostNet, x.LostCap, x.JitterMs, x.Packets)
