@@ -83,7 +83,8 @@ func TestExampleConfig(t *testing.T) {
 	d, _, _ := parse(t, nil, "--pcap", pcapFile(t))
 	c.Pcap, d.Pcap = "", ""
 	if c.HeartbeatIntv != d.HeartbeatIntv || c.MediaTOS != d.MediaTOS || c.Live != d.Live || c.QueueLen != d.QueueLen ||
-		c.Listen != d.Listen || c.ClusterListen != d.ClusterListen || c.RecordDir != d.RecordDir || c.Cluster != d.Cluster {
+		c.Listen != d.Listen || c.ClusterListen != d.ClusterListen || c.RecordDir != d.RecordDir || c.Cluster != d.Cluster ||
+		c.SupervisorGrace != d.SupervisorGrace || d.SupervisorGrace != 10*time.Minute || len(c.Admins) != len(d.Admins) {
 		t.Fatalf("example config differs from the defaults:\n%+v\n%+v", c, d)
 	}
 }
@@ -106,6 +107,7 @@ func TestConfigErrors(t *testing.T) {
 		{nil, []string{"--interface", "nosuchif9"}, `"nosuchif9" does not exist`},
 		{nil, nil, "--interface IF"},
 		{nil, []string{"--pcap", pc, "--pcap-speed", "-1"}, "pcap_speed"},
+		{nil, []string{"--pcap", pc, "--supervisor-grace", "10"}, "session.supervisor_grace_ms has value 10"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, code, se := parse(t, tc.env, tc.args...)
