@@ -68,6 +68,7 @@ type Client struct {
 	mu       sync.Mutex
 	c        *conn
 	server   string
+	hello    Hello  // the connected server's hello
 	gen      uint64 // connection generation
 	nextID   uint64
 	pending  map[uint64]chan reply
@@ -234,7 +235,8 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 			continue
 		}
 		c := newConn(nc, 0)
-		if _, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout); err != nil {
+		h, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout)
+		if err != nil {
 			nc.Close()
 			fail(addr, err, true)
 			continue
@@ -245,7 +247,7 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 			nc.Close()
 			return ErrClosed
 		}
-		cl.c, cl.server = c, addr
+		cl.c, cl.server, cl.hello = c, addr, h
 		cl.gen++
 		gen := cl.gen
 		close(cl.changed)
@@ -288,7 +290,7 @@ func (cl *Client) readLoop(c *conn, gen uint64) {
 			}
 			cl.mu.Unlock()
 			continue
-		case MsgSessionStatus, MsgStatusReply, MsgError:
+		case MsgSessionStatus, MsgStatusReply, MsgAuditReply, MsgError:
 			json.Unmarshal(body, &id)
 		}
 		cl.mu.Lock()
@@ -458,7 +460,14 @@ func (cl *Client) request(ctx context.Context, t MsgType, build func(id uint64, 
 		cl.pending[id] = ch
 		server := cl.server
 		cl.mu.Unlock()
-		if err := c.writeJSON(t, build(id, attempt > 1), cl.cfg.RequestTimeout); err != nil {
+		msg := build(id, attempt > 1)
+		if e, ok := msg.(errNotAsked); ok {
+			cl.mu.Lock()
+			delete(cl.pending, id)
+			cl.mu.Unlock()
+			return reply{}, sentBefore, e
+		}
+		if err := c.writeJSON(t, msg, cl.cfg.RequestTimeout); err != nil {
 			cl.mu.Lock()
 			delete(cl.pending, id)
 			cl.mu.Unlock()
@@ -560,6 +569,44 @@ func (cl *Client) Status(ctx context.Context) (json.RawMessage, error) {
 	}
 	return sr.Status, nil
 }
+
+// AuditQuery sends one audit query and returns the reply: one page, which
+// says whether more follow (AuditReply.Truncated; see AuditQuery for how
+// to ask for the next). req.RequestID is set by the client. A server that
+// does not answer audit queries (it did not list FeatureAudit) returns an
+// error wrapping ErrNotSupported without sending anything; a refusal
+// (an identity that is not an administrator: CodeUnauthorized) wraps
+// ErrRemote and an *Error.
+func (cl *Client) AuditQuery(ctx context.Context, req AuditQuery) (*AuditReply, error) {
+	r, _, err := cl.request(ctx, MsgAuditQuery, func(id uint64, _ bool) any {
+		cl.mu.Lock()
+		h, server := cl.hello, cl.server
+		cl.mu.Unlock()
+		if !h.HasFeature(FeatureAudit) {
+			return errNotAsked{server}
+		}
+		req.RequestID = id
+		return req
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rep AuditReply
+	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// errNotAsked, returned by a request's build function, makes request
+// return an error without sending anything.
+type errNotAsked struct{ server string }
+
+func (e errNotAsked) Error() string {
+	return fmt.Sprintf("server %s does not answer audit queries (an older smserver, or not a capture server): %v", e.server, ErrNotSupported)
+}
+
+func (e errNotAsked) Unwrap() error { return ErrNotSupported }
 
 // Close closes the connection and stops the client's goroutines.
 func (cl *Client) Close() error {

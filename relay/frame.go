@@ -24,6 +24,8 @@ const (
 	MsgStatus        MsgType = 0x07
 	MsgStatusReply   MsgType = 0x08
 	MsgSession       MsgType = 0x09
+	MsgAuditQuery    MsgType = 0x0a
+	MsgAuditReply    MsgType = 0x0b
 	MsgMedia         MsgType = 0x10
 )
 
@@ -47,6 +49,10 @@ func (t MsgType) String() string {
 		return "status-reply"
 	case MsgSession:
 		return "session"
+	case MsgAuditQuery:
+		return "audit-query"
+	case MsgAuditReply:
+		return "audit-reply"
 	case MsgMedia:
 		return "media"
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -32,6 +33,10 @@ type Hello struct {
 // FeatureSessions, listed in a supervisor service's hello, says that it
 // takes session notices (MsgSession).
 const FeatureSessions = "sessions"
+
+// FeatureAudit, listed in a capture server's hello, says that it answers
+// audit queries (MsgAuditQuery).
+const FeatureAudit = "audit"
 
 // HasFeature reports whether h lists feature.
 func (h *Hello) HasFeature(feature string) bool {
@@ -170,6 +175,77 @@ type StatusReply struct {
 	RequestID uint64          `json:"request_id"`
 	Status    json.RawMessage `json:"status"`
 }
+
+// AuditQuery asks a capture server for the audit trail lines of its whole
+// cluster (MsgAuditQuery, answered by MsgAuditReply). Only an
+// administrator may ask (see AuditHandler).
+//
+// Agent and Session select an agent's or a session's lines (and the
+// connections of the supervisors those lines name); empty selects every
+// line. Since (inclusive) and Until (exclusive) are RFC 3339 times;
+// empty is an open bound. Limit is the most records the client wants in
+// one reply: 0 is DefaultAuditLimit, and the server caps it at
+// MaxAuditLimit and at what fits in a frame (MaxAuditRecordBytes).
+//
+// Paging: a reply with Truncated set holds the first records from Since
+// on; the client asks again with the same query and Since set to the time
+// of the last record of the reply, and so on until a reply is not
+// truncated. A reply never splits the records of one instant: it holds
+// every record at exactly Since (which do not count against Limit, so
+// each page makes progress), then whole runs of records of equal time.
+// The next page therefore starts with the records of the last page's last
+// instant again; they are exact duplicates, which the client drops
+// (audit.Merge does).
+type AuditQuery struct {
+	RequestID uint64 `json:"request_id"`
+	Agent     string `json:"agent,omitempty"`
+	Session   string `json:"session,omitempty"`
+	Since     string `json:"since,omitempty"`
+	Until     string `json:"until,omitempty"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// Limits of an audit query's reply.
+const (
+	// DefaultAuditLimit is the records per reply when AuditQuery.Limit
+	// is 0.
+	DefaultAuditLimit = 1000
+	// MaxAuditLimit caps AuditQuery.Limit.
+	MaxAuditLimit = 10000
+	// MaxAuditRecordBytes bounds the encoded records of one reply, so
+	// that the reply, with its member list, fits in a frame a reader of
+	// DefaultMaxFrame takes.
+	MaxAuditRecordBytes = DefaultMaxFrame - 32<<10
+)
+
+// AuditReply answers an AuditQuery. Records are trail lines (JSON
+// objects, audit.Record), sorted by time, from every member that answered.
+// Members lists every member of the cluster the server knows, itself
+// included: how many of the reply's records came from it, how many
+// malformed lines it skipped reading its trail, and Error when its part
+// is missing (it did not answer, or could not read its trail). Complete
+// is false when any member has an Error: the answer lacks that member's
+// lines. Truncated says that more records follow: ask again (see
+// AuditQuery).
+type AuditReply struct {
+	RequestID uint64            `json:"request_id"`
+	Records   []json.RawMessage `json:"records"`
+	Members   []AuditMember     `json:"members"`
+	Complete  bool              `json:"complete"`
+	Truncated bool              `json:"truncated"`
+}
+
+// AuditMember is one member's part of an AuditReply.
+type AuditMember struct {
+	Name      string `json:"name"`
+	Records   int    `json:"records"`
+	Malformed int    `json:"malformed,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ErrNotSupported: the server does not serve the request (it did not
+// list the feature in its hello).
+var ErrNotSupported = errors.New("not supported by the server")
 
 // AppendJSON appends a control frame of type t carrying v as JSON.
 func AppendJSON(dst []byte, t MsgType, v any) ([]byte, error) {

@@ -48,6 +48,20 @@ type SessionHandler interface {
 	Session(p *Peer, n *SessionNotice) error
 }
 
+// AuditHandler is implemented by a Handler that answers audit queries
+// (MsgAuditQuery); a Server whose Handler implements it lists
+// FeatureAudit in its hello, and one whose Handler does not answers the
+// query with CodeBadRequest. AuditQuery is called on the connection's
+// goroutine, so it should answer within the peer's heartbeat timeout.
+// It decides who may ask: p.TLS carries the client's certificate (nil on
+// a plaintext listener); an identity that may not is refused with an
+// *Error of CodeUnauthorized. The reply's records must take at most
+// MaxAuditRecordBytes encoded; a reply too large for a frame is not sent
+// and the client gets CodeInternal instead.
+type AuditHandler interface {
+	AuditQuery(ctx context.Context, p *Peer, req *AuditQuery) (*AuditReply, error)
+}
+
 // ServerConfig configures a Server. Zero fields take the defaults given.
 type ServerConfig struct {
 	Handler Handler
@@ -242,7 +256,10 @@ func (s *Server) hello(c *conn, p *Peer) error {
 	}
 	reply := Hello{Version: v, Role: s.cfg.Role, Name: s.cfg.Name}
 	if _, ok := s.cfg.Handler.(SessionHandler); ok {
-		reply.Features = []string{FeatureSessions}
+		reply.Features = append(reply.Features, FeatureSessions)
+	}
+	if _, ok := s.cfg.Handler.(AuditHandler); ok {
+		reply.Features = append(reply.Features, FeatureAudit)
 	}
 	return c.writeJSON(MsgHello, reply, s.cfg.WriteTimeout)
 }
@@ -351,6 +368,14 @@ func (s *Server) loop(c *conn, p *Peer) error {
 			if err := s.reply(c, req.RequestID, MsgStatusReply, reply, err); err != nil {
 				return err
 			}
+		case MsgAuditQuery:
+			var req AuditQuery
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			if err := s.auditQuery(ctx, c, p, &req); err != nil {
+				return err
+			}
 		case MsgError:
 			var e Error
 			DecodeJSON(t, body, &e)
@@ -363,6 +388,38 @@ func (s *Server) loop(c *conn, p *Peer) error {
 			return s.protocolError(c, fmt.Errorf("%w: type 0x%02x", ErrUnexpected, uint8(t)))
 		}
 	}
+}
+
+// auditQuery answers one audit query through the AuditHandler, if any.
+func (s *Server) auditQuery(ctx context.Context, c *conn, p *Peer, req *AuditQuery) error {
+	h, ok := s.cfg.Handler.(AuditHandler)
+	if !ok {
+		return s.reply(c, req.RequestID, MsgAuditReply, nil,
+			&Error{Code: CodeBadRequest, Message: "this server does not answer audit queries"})
+	}
+	rep, err := h.AuditQuery(ctx, p, req)
+	if err == nil && rep == nil {
+		err = errors.New("the audit query handler returned no reply")
+	}
+	if err != nil {
+		return s.reply(c, req.RequestID, MsgAuditReply, nil, err)
+	}
+	rep.RequestID = req.RequestID
+	if rep.Records == nil {
+		rep.Records = []json.RawMessage{}
+	}
+	if rep.Members == nil {
+		rep.Members = []AuditMember{}
+	}
+	b, err := json.Marshal(rep)
+	if err == nil && len(b) > DefaultMaxFrame {
+		err = fmt.Errorf("the audit reply of %d bytes exceeds the frame limit of %d bytes", len(b), DefaultMaxFrame)
+	}
+	if err != nil {
+		s.log.Warn("audit query failed", "peer", p.Addr, "err", err)
+		return s.reply(c, req.RequestID, MsgAuditReply, nil, err)
+	}
+	return c.writeRaw(AppendFrame(nil, MsgAuditReply, b), s.cfg.WriteTimeout)
 }
 
 func (s *Server) protocolError(c *conn, err error) error {
