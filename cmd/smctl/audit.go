@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,11 +17,8 @@ import (
 
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/relay"
 )
-
-// errAuditServer is the answer to --server until capture servers answer
-// the audit query (docs/security.md, "Querying the trail").
-var errAuditServer = errors.New("smctl audit --server is not supported by this server yet: read the trail files with --file PATH")
 
 func newAuditCmd() *cobra.Command {
 	var cf connFlags
@@ -34,6 +33,10 @@ func newAuditCmd() *cobra.Command {
 ending, capture begun and ended, supervisors connected and disconnected,
 recordings begun and failed, sorted by time, duplicates removed.
 
+--server asks a capture server (repeatable: the others are failovers) for
+the merged answer of every member of its cluster; it needs an administrator's
+certificate (smserver --admin). Members that did not answer are named on
+stderr: the answer lacks their lines, and the exit code is still 0.
 --file reads trail files (repeatable; a pattern such as
 '/var/log/silentmon/audit.log*' reads the rotated and compressed files too).
 T is a time in RFC 3339 (2026-03-01T09:30:00Z) or a duration meaning that
@@ -55,7 +58,11 @@ long ago (2h, 30m). --since is inclusive, --until exclusive.`,
 			case len(files) > 0 && len(cf.servers) > 0:
 				return cli.Usagef("give --server or --file, not both")
 			case len(cf.servers) > 0:
-				return cli.Failf("%w", errAuditServer)
+				recs, err := queryAudit(cmd.Context(), cmd.ErrOrStderr(), &cf, q)
+				if err != nil {
+					return err
+				}
+				return printAudit(cmd.OutOrStdout(), recs, asJSON)
 			case len(files) == 0:
 				return cli.Usagef("--server HOST:PORT or --file PATH is required")
 			}
@@ -90,6 +97,81 @@ func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, cli.Usagef("%s %q is neither an RFC 3339 time (2026-03-01T09:30:00Z) nor a duration ago (2h)", flag, s)
+}
+
+// maxAuditPages bounds the pages smctl follows (each makes progress, so
+// this only stops a misbehaving server).
+const maxAuditPages = 100_000
+
+// queryAudit asks a server for the cluster's answer, page after page (see
+// relay.AuditQuery), and says on w which members did not answer and how
+// many malformed lines each skipped.
+func queryAudit(ctx context.Context, w io.Writer, cf *connFlags, q audit.Query) ([]audit.Record, error) {
+	cl, err := cf.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	req := relay.AuditQuery{Agent: q.Agent, Session: q.Session}
+	if !q.Since.IsZero() {
+		req.Since = q.Since.UTC().Format(time.RFC3339Nano)
+	}
+	if !q.Until.IsZero() {
+		req.Until = q.Until.UTC().Format(time.RFC3339Nano)
+	}
+	var lists [][]audit.Record
+	missing := map[string]string{} // member → why its part is missing
+	malformed := map[string]int{}  // member → malformed lines it skipped
+	var order []string
+	for page := 1; ; page++ {
+		rep, err := cl.AuditQuery(ctx, req)
+		if err != nil {
+			return nil, cli.Failf("audit query to %s: %v", cl.Server(), remoteMessage(err))
+		}
+		recs := make([]audit.Record, len(rep.Records))
+		for i, raw := range rep.Records {
+			if err := json.Unmarshal(raw, &recs[i]); err != nil {
+				return nil, cli.Failf("audit reply from %s holds a record that is not a trail line: %v", cl.Server(), err)
+			}
+			if recs[i].Endpoints == nil {
+				recs[i].Endpoints = []string{}
+			}
+		}
+		lists = append(lists, recs)
+		for _, m := range rep.Members {
+			if !slices.Contains(order, m.Name) {
+				order = append(order, m.Name)
+			}
+			if m.Error != "" {
+				missing[m.Name] = m.Error
+			}
+			// Each page reads the whole trail again: the count repeats.
+			malformed[m.Name] = max(malformed[m.Name], m.Malformed)
+		}
+		if !rep.Truncated {
+			break
+		}
+		if len(recs) == 0 || page == maxAuditPages {
+			return nil, cli.Failf("audit reply from %s says more records follow but the paging makes no progress", cl.Server())
+		}
+		last := recs[len(recs)-1].Time
+		if !q.Since.IsZero() && !last.After(q.Since) {
+			return nil, cli.Failf("audit reply from %s says more records follow but the paging makes no progress", cl.Server())
+		}
+		q.Since = last
+		req.Since = last.UTC().Format(time.RFC3339Nano)
+	}
+	for _, m := range order {
+		if n := malformed[m]; n > 0 {
+			fmt.Fprintf(w, "smctl: member %s skipped %d malformed lines of its trail\n", m, n)
+		}
+	}
+	for _, m := range order {
+		if why, ok := missing[m]; ok && why != "" {
+			fmt.Fprintf(w, "smctl: incomplete answer: member %s did not answer: %s\n", m, why)
+		}
+	}
+	return audit.Merge(lists...), nil
 }
 
 // readAuditFiles reads and merges the files, and says on w how many

@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/relay"
 )
 
 // writeAuditTrails writes two members' trails (sm1 accepted the start,
@@ -145,7 +150,7 @@ func TestAuditErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"audit"}, cli.ExitUsage, "--file PATH is required"},
-		{[]string{"audit", "--server", "127.0.0.1:42228"}, cli.ExitFailed, "not supported by this server yet"},
+		{[]string{"audit", "--server", closedPort(t), "--insecure", "--timeout", "1s"}, cli.ExitFailed, "reach"},
 		{[]string{"audit", "--server", "127.0.0.1:42228", "--file", sm1}, cli.ExitUsage, "not both"},
 		{[]string{"audit", "--file", filepath.Join(t.TempDir(), "missing.log")}, cli.ExitFailed, "missing.log"},
 		{[]string{"audit", "--file", filepath.Join(t.TempDir(), "none*")}, cli.ExitFailed, "none*"},
@@ -189,5 +194,131 @@ func TestParseWhen(t *testing.T) {
 				t.Errorf("parseWhen(%q) error exits %d, want %d", tc.in, cli.CodeOf(err), cli.ExitUsage)
 			}
 		})
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// auditServer is a capture server's relay side that answers audit
+// queries from a fixed trail, two records per page, and names a member
+// that did not answer.
+type auditServer struct {
+	relay.MediaOnly
+	recs  []audit.Record
+	pages atomic.Int32
+}
+
+func (h *auditServer) Status(context.Context, *relay.Peer) (any, error) { return nil, nil }
+func (h *auditServer) Media(*relay.Peer, *relay.MediaFrame) error       { return nil }
+func (h *auditServer) Closed(*relay.Peer, error)                        {}
+
+func (h *auditServer) AuditQuery(_ context.Context, p *relay.Peer, req *relay.AuditQuery) (*relay.AuditReply, error) {
+	h.pages.Add(1)
+	if req.Agent == "intruder" {
+		return nil, &relay.Error{Code: relay.CodeUnauthorized, Message: "only an administrator may query the audit trail"}
+	}
+	q := audit.Query{Agent: req.Agent, Session: req.Session}
+	var err error
+	if req.Since != "" {
+		if q.Since, err = time.Parse(time.RFC3339Nano, req.Since); err != nil {
+			return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
+		}
+	}
+	if req.Until != "" {
+		if q.Until, err = time.Parse(time.RFC3339Nano, req.Until); err != nil {
+			return nil, &relay.Error{Code: relay.CodeBadRequest, Message: err.Error()}
+		}
+	}
+	recs := audit.Select(h.recs, q)
+	rep := &relay.AuditReply{Records: []json.RawMessage{}, Members: []relay.AuditMember{
+		{Name: "sm1", Malformed: 1}, {Name: "sm2"}, {Name: "sm3", Error: "member sm3: no reply within 2s"}}}
+	// Two new records per page, plus those at since; runs whole.
+	counted := 0
+	for i, r := range recs {
+		if counted >= 2 && !r.Time.Equal(recs[i-1].Time) {
+			rep.Truncated = true
+			break
+		}
+		if !r.Time.Equal(q.Since) {
+			counted++
+		}
+		b, _ := json.Marshal(&r)
+		rep.Records = append(rep.Records, b)
+	}
+	return rep, nil
+}
+
+func startAuditServer(t *testing.T, recs []audit.Record) (*auditServer, string) {
+	t.Helper()
+	h := &auditServer{recs: recs}
+	srv := relay.NewServer(relay.ServerConfig{Handler: h, Logger: slog.New(slog.DiscardHandler), Name: "sm1"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return h, ln.Addr().String()
+}
+
+// TestAuditServer: smctl audit --server follows the pages of an
+// in-process server (a dead --server first: failover), prints the same
+// records as --file, names the member that did not answer on stderr and
+// exits 0; a refusal exits 1.
+func TestAuditServer(t *testing.T) {
+	sm1, sm2 := writeAuditTrails(t)
+	all, _, err := audit.ReadFile(filepath.Join(filepath.Dir(sm1), "sm*.log"), audit.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, addr := startAuditServer(t, all)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"everything", nil},
+		{"agent in a window", []string{"--agent", "1001", "--since", "2026-03-01T09:01:00Z", "--until", "2026-03-01T09:30:00Z"}},
+		{"session", []string{"--session", "5f0c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want, wantErr bytes.Buffer
+			if code := cli.Run(newRootCmd(), append([]string{"audit", "--json", "--file", sm1, "--file", sm2}, tc.args...), &want, &wantErr); code != 0 {
+				t.Fatalf("--file: exit %d: %s", code, wantErr.String())
+			}
+			h.pages.Store(0)
+			var out, errb bytes.Buffer
+			args := append([]string{"audit", "--json", "--insecure", "--server", closedPort(t), "--server", addr}, tc.args...)
+			if code := cli.Run(newRootCmd(), args, &out, &errb); code != 0 {
+				t.Fatalf("--server: exit %d: %s", code, errb.String())
+			}
+			if out.String() != want.String() {
+				t.Errorf("--server printed\n%s\n--file printed\n%s", out.String(), want.String())
+			}
+			if !strings.Contains(errb.String(), "incomplete answer: member sm3 did not answer: member sm3: no reply within 2s") ||
+				!strings.Contains(errb.String(), "member sm1 skipped 1 malformed lines") {
+				t.Errorf("stderr %q does not name sm3 and sm1's malformed line", errb.String())
+			}
+			t.Logf("%d pages", h.pages.Load())
+		})
+	}
+	if h.pages.Load() < 2 {
+		t.Errorf("the last query took %d pages, want several", h.pages.Load())
+	}
+
+	var out, errb bytes.Buffer
+	code := cli.Run(newRootCmd(), []string{"audit", "--insecure", "--server", addr, "--agent", "intruder"}, &out, &errb)
+	if code != cli.ExitFailed || !strings.Contains(errb.String(), "only an administrator") {
+		t.Errorf("refused: exit %d, stderr %q; want exit 1 naming the refusal", code, errb.String())
 	}
 }

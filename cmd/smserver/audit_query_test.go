@@ -283,4 +283,3 @@ func TestAuditQueryAuthorization(t *testing.T) {
 		t.Errorf("through the relay: records %v, %+v", got, rep)
 	}
 }
-
