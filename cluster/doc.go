@@ -51,6 +51,18 @@
 // sessions and tombstones, and merges it, so a restarted member captures
 // again without waiting for the next refresh.
 //
+// # Questions to every member
+//
+// Gather asks every other member a question of a kind (the audit query
+// is one) on the subject "silentmon.<cluster>.gather.<kind>" and collects
+// one reply per member, tagged with the member's name, until every member
+// heard from within Config.SessionTTL (or with an open route) has answered
+// or the timeout passes; HandleGather answers. The members that did not
+// answer, and why, come back with the replies, so the caller can say its
+// answer is incomplete. A reply is bounded by the bus's maximum payload
+// (8 MiB): a larger one is not sent, and the asker learns that it was too
+// large.
+//
 // # Concurrency
 //
 // A Node is safe for concurrent use. Subscribers are called on one
