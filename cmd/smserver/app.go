@@ -916,9 +916,11 @@ func (s *server) startCluster() error {
 }
 
 // attachNode makes node the server's cluster: its sessions become the
-// filter's, its ends are audited (clusterEnded).
+// filter's, its ends are audited (clusterEnded), and it answers the other
+// members' audit queries.
 func (s *server) attachNode(node *cluster.Node) {
 	s.node = node
+	s.serveAuditGather()
 	node.SubscribeEnds(s.clusterEnded)
 	node.Subscribe(func(ss []*filter.Session) {
 		owners := make(map[string]ownedSession, len(ss))
