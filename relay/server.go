@@ -136,9 +136,12 @@ func (s *Server) Stats() ServerStats {
 		MediaPackets: s.mediaPkts.Load()}
 }
 
-// Serve accepts connections on ln until Close; it returns nil after Close.
-// TLS, if wanted, is the listener's business (a tls.Listener, or one that
-// returns handshaken *tls.Conn).
+// Serve accepts connections on ln until Close; it returns nil after Close
+// or when ln is closed. A temporary accept error (a timeout, too many open
+// files) is retried after a back-off that grows from 5 ms to 1 s; any other
+// accept error is permanent and returned, wrapped. TLS, if wanted, is the
+// listener's business (a tls.Listener, or one that returns handshaken
+// *tls.Conn).
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
@@ -150,23 +153,28 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !temporary(err) {
+				return fmt.Errorf("relay: accept on %s: %w", ln.Addr(), err)
 			}
-			if errors.Is(err, net.ErrClosed) {
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
 				return nil
 			}
-			s.log.Warn("accept failed", "err", err)
-			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		backoff = 0
 		c := newConn(nc, s.cfg.MaxFrame)
 		s.mu.Lock()
 		if s.ctx.Err() != nil {
@@ -195,6 +203,14 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// temporary reports whether an accept error may go away by itself: a
+// timeout, or an error that says it is temporary (EMFILE, ENFILE, EINTR).
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	var ne net.Error
+	return (errors.As(err, &ne) && ne.Timeout()) || (errors.As(err, &t) && t.Temporary())
 }
 
 func (s *Server) serveConn(c *conn) {
