@@ -22,26 +22,50 @@ import (
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
-// Metrics serves /metrics and /healthz over HTTP.
+// Metrics serves /metrics and /healthz over HTTP. Its methods are safe
+// for concurrent use.
 type Metrics struct {
 	Registry *prometheus.Registry
 	srv      *http.Server
 	ln       net.Listener
+	log      *slog.Logger
 	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // StartMetrics listens on addr (loopback by default) and serves the
 // registry; /healthz answers "ok" while the process serves.
 func StartMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*Metrics, error) {
+	m, err := ListenMetrics(addr, reg, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.Serve()
+	return m, nil
+}
+
+// ListenMetrics listens on addr (loopback by default) but serves nothing
+// until Serve: a program opens the address early, to fail before it starts
+// anything, and serves once everything the metrics read is in place.
+// Connections made in between wait in the listen queue. health, if not
+// nil, is asked at every /healthz request: nil is healthy (200 "ok"), an
+// error makes the answer 503 with the error's text.
+func ListenMetrics(addr string, reg *prometheus.Registry, log *slog.Logger, health func() error) (*Metrics, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen address %q: %w", addr, err)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &Metrics{Registry: reg, ln: ln}
+	m := &Metrics{Registry: reg, ln: ln, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if health != nil {
+			if err := health(); err != nil {
+				http.Error(w, "not ok: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	// Profiles for the operator, on the same loopback address.
@@ -49,25 +73,35 @@ func StartMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*Met
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("metrics server stopped", "err", err)
-		}
-	}()
-	log.Info("metrics and health", "addr", ln.Addr().String())
 	return m, nil
+}
+
+// Serve starts serving in a goroutine that Close stops; calls after the
+// first do nothing.
+func (m *Metrics) Serve() {
+	m.once.Do(func() {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.log.Warn("metrics server stopped", "err", err)
+			}
+		}()
+		m.log.Info("metrics and health", "addr", m.ln.Addr().String())
+	})
 }
 
 // Addr returns the listening address.
 func (m *Metrics) Addr() net.Addr { return m.ln.Addr() }
 
-// Close stops the server and waits.
+// Close stops the server (or closes the listener if Serve was not called)
+// and waits.
 func (m *Metrics) Close() error {
+	m.once.Do(func() {}) // a later Serve does nothing
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := m.srv.Shutdown(ctx)
+	m.ln.Close() // not closed by Shutdown if Serve never ran
 	m.wg.Wait()
 	return err
 }
