@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,8 +40,9 @@ type supervisorConfig struct {
 
 // recorder prints each RTP packet it receives as one line on stdout:
 // session, sending capture server, "dup" or "new" as the supervisor's
-// de-duplication (relay.Dedup, as smsupervisor uses it) judges it, and the
-// packet in hex.
+// de-duplication (relay.Dedup, as smsupervisor uses it) judges it, the
+// packet in hex, and when it arrived (Unix nanoseconds), so that tests can
+// measure audio gaps at the supervisor.
 type recorder struct {
 	mu    sync.Mutex
 	out   *os.File
@@ -68,7 +70,7 @@ func (r *recorder) Media(p *relay.Peer, f *relay.MediaFrame) error {
 		if r.dedup.Seen(f.Session, pkt.Direction, pkt.Data) {
 			verdict = "dup"
 		}
-		fmt.Fprintf(r.out, "%s %s %s %s\n", f.Session, p.Hello.Name, verdict, hex.EncodeToString(pkt.Data))
+		fmt.Fprintf(r.out, "%s %s %s %s %d\n", f.Session, p.Hello.Name, verdict, hex.EncodeToString(pkt.Data), time.Now().UnixNano())
 	}
 }
 
@@ -148,9 +150,283 @@ func rtpCapture(t *testing.T, path string, seq0 uint16, n int) []string {
 	return want
 }
 
+// smserverProc is one run of smserver: a member restarted is a new
+// smserverProc.
 type smserverProc struct {
-	cmd *exec.Cmd
-	log *syncBuffer
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	started time.Time
+}
+
+// e2eLab is the set-up of the end-to-end tests: three real smserver
+// members A, B and C in the namespaces of a netLab, each with a SPAN port
+// (smserver captures on span0, the test replays on span1), and a recording
+// supervisor (this test binary under supervisorEnv) in a fourth namespace
+// on the same bridge. Each member writes its audit trail to auditFile(i).
+type e2eLab struct {
+	t *testing.T
+	*netLab
+	supNS, supAddr  string
+	dir, sec        string
+	smserver, smctl string
+	conf            string // smserver's configuration file
+	names           [3]string
+	procs           [3]*smserverProc
+	runs            [3][]*smserverProc // every run of each member, in order
+	supOut, supLog  *syncBuffer
+}
+
+// newE2ELab builds the programs, the namespaces, the certificates and
+// starts the supervisor; config is smserver's YAML configuration ("" for
+// the defaults). It skips the test when root, ip or tcpreplay is missing.
+func newE2ELab(t *testing.T, config string) *e2eLab {
+	t.Helper()
+	testutil.NeedTool(t, "tcpreplay")
+	e := &e2eLab{t: t, netLab: newNetLab(t), names: [3]string{"A", "B", "C"}}
+	l := e.netLab
+	// A fourth namespace on the bridge for the supervisor.
+	e.supNS, e.supAddr = "smcd-"+l.suffix, "10.231.0.4"
+	testutil.Run(t, "ip", "netns", "add", e.supNS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", e.supNS).Run() })
+	testutil.Run(t, "ip", "-n", l.hub, "link", "add", "hd", "type", "veth", "peer", "name", "eth0", "netns", e.supNS)
+	testutil.Run(t, "ip", "-n", l.hub, "link", "set", "hd", "master", "br0", "up")
+	testutil.Run(t, "ip", "-n", e.supNS, "addr", "add", e.supAddr+"/24", "dev", "eth0")
+	testutil.Run(t, "ip", "-n", e.supNS, "link", "set", "eth0", "up")
+	// Each member gets a SPAN port: span0 captures, span1 is where the
+	// test replays traffic.
+	for _, ns := range l.ns {
+		testutil.Run(t, "ip", "-n", ns, "link", "add", "span0", "type", "veth", "peer", "name", "span1")
+		testutil.Run(t, "ip", "-n", ns, "link", "set", "span0", "up")
+		testutil.Run(t, "ip", "-n", ns, "link", "set", "span1", "up")
+	}
+
+	e.dir = t.TempDir()
+	e.sec = filepath.Join(e.dir, "security")
+	if err := smtls.Quickstart(e.sec, smtls.QuickstartOptions{Hosts: append(l.addr[:], e.supAddr)}); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	e.smserver, e.smctl = buildTool(t, bin, "smserver"), buildTool(t, bin, "smctl")
+	e.conf = filepath.Join(e.dir, "smserver.yaml")
+	if err := os.WriteFile(e.conf, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Supervisor.
+	exe, _ := os.Executable()
+	rawSup, _ := json.Marshal(supervisorConfig{Listen: e.supAddr + ":42228", CertDir: e.sec})
+	sup := exec.Command("ip", "netns", "exec", e.supNS, exe, "-test.run=^$")
+	sup.Env = append(os.Environ(), supervisorEnv+"="+string(rawSup))
+	e.supLog, e.supOut = &syncBuffer{}, &syncBuffer{}
+	sup.Stderr, sup.Stdout = e.supLog, e.supOut
+	supIn, _ := sup.StdinPipe()
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { supIn.Close(); sup.Wait() })
+	waitFor(t, 10*time.Second, "the supervisor to listen", func() bool { return strings.Contains(e.supLog.String(), "listening") })
+
+	t.Cleanup(func() {
+		for i, p := range e.procs {
+			if p != nil && p.cmd.ProcessState == nil {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				waitOrKill(p.cmd)
+			}
+			if !t.Failed() {
+				continue
+			}
+			for n, r := range e.runs[i] {
+				log := r.log.String()
+				if len(e.runs[i]) > 1 && len(log) > 4000 {
+					log = "…" + log[len(log)-4000:]
+				}
+				t.Logf("smserver %s log (run %d of %d):\n%s", e.names[i], n+1, len(e.runs[i]), log)
+			}
+		}
+		if t.Failed() {
+			t.Logf("supervisor log:\n%s", e.supLog.String())
+		}
+	})
+	return e
+}
+
+// auditFile is member i's audit trail.
+func (e *e2eLab) auditFile(i int) string {
+	return filepath.Join(e.dir, "audit-"+e.names[i]+".jsonl")
+}
+
+// startServer starts member i (again), capturing on its SPAN port.
+func (e *e2eLab) startServer(i int) {
+	e.t.Helper()
+	p := &smserverProc{log: &syncBuffer{}}
+	p.cmd = exec.Command("ip", "netns", "exec", e.ns[i], e.smserver,
+		"--interface", "span0", "--name", e.names[i],
+		"--listen", e.addr[i]+":42228", "--cluster-listen", e.addr[i]+":42029",
+		"--peer", e.addr[(i+1)%3]+":42029", "--security-dir", e.sec,
+		"--record-dir", filepath.Join(e.dir, "rec-"+e.names[i]), "--config", e.conf,
+		"--audit-file", e.auditFile(i))
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.procs[i] = p
+	e.runs[i] = append(e.runs[i], p)
+}
+
+// kill kills member i with SIGKILL and waits for it to be gone; it returns
+// when the signal was sent.
+func (e *e2eLab) kill(i int) time.Time {
+	e.t.Helper()
+	p := e.procs[i]
+	if err := p.cmd.Process.Kill(); err != nil {
+		e.t.Fatalf("kill smserver %s: %v", e.names[i], err)
+	}
+	at := time.Now()
+	p.cmd.Wait()
+	return at
+}
+
+// ctl runs smctl in namespace ns with the lab's certificates.
+func (e *e2eLab) ctl(ns string, args ...string) (string, error) {
+	args = append(args, "--security-dir", e.sec)
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, e.smctl}, args...)...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// ctlStatus is smctl status --json of a member: the sessions in its filter
+// (the ones it captures for) and its view of the cluster.
+type ctlStatus struct {
+	Sessions []struct {
+		ID         string   `json:"id"`
+		Owner      string   `json:"owner"`
+		CapturedBy []string `json:"captured_by"`
+	} `json:"sessions"`
+	Cluster *Status `json:"cluster"`
+}
+
+// status is smctl status --json of member i.
+func (e *e2eLab) status(i int) (*ctlStatus, bool) {
+	out, err := e.ctl(e.ns[i], "status", "--server", e.addr[i]+":42228", "--json")
+	if err != nil {
+		return nil, false
+	}
+	var st ctlStatus
+	if json.Unmarshal([]byte(out), &st) != nil {
+		return nil, false
+	}
+	return &st, true
+}
+
+// hasSess reports whether member i has session id in its filter.
+func (e *e2eLab) hasSess(i int, id string) bool {
+	st, ok := e.status(i)
+	if !ok {
+		return false
+	}
+	for _, s := range st.Sessions {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// anyHas asks the three members at once whether one has session id.
+func (e *e2eLab) anyHas(id string) bool {
+	var wg sync.WaitGroup
+	var has [3]bool
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); has[i] = e.hasSess(i, id) }()
+	}
+	wg.Wait()
+	return has[0] || has[1] || has[2]
+}
+
+// members is the number of routes member i has (-1 if it does not answer).
+func (e *e2eLab) members(i int) int {
+	st, ok := e.status(i)
+	if !ok || st.Cluster == nil {
+		return -1
+	}
+	return len(st.Cluster.Routes)
+}
+
+// waitMesh waits for the three members to have routes to each other.
+func (e *e2eLab) waitMesh(d time.Duration) {
+	e.t.Helper()
+	waitFor(e.t, d, "the three smservers to form a mesh", func() bool {
+		return e.members(0) == 2 && e.members(1) == 2 && e.members(2) == 2
+	})
+}
+
+// ownerOn is the owner of session id in member i's view ("" if unknown).
+func (e *e2eLab) ownerOn(i int, id string) string {
+	st, ok := e.status(i)
+	if !ok || st.Cluster == nil {
+		return ""
+	}
+	for _, s := range st.Cluster.Sessions {
+		if s.ID == id {
+			return s.Owner
+		}
+	}
+	return ""
+}
+
+// startSession runs a one-shot smctl monitor start on member i for agent
+// at endpoint, to the lab's supervisor, and returns the session id.
+func (e *e2eLab) startSession(i int, agent, endpoint string) string {
+	e.t.Helper()
+	id, err := e.ctl(e.ns[i], "monitor", "start", "--server", e.addr[i]+":42228", "--agent", agent,
+		"--endpoint", endpoint, "--supervisor", e.supAddr+":42228")
+	if err != nil {
+		e.t.Fatalf("smctl monitor start on %s: %v: %s", e.names[i], err, id)
+	}
+	return strings.TrimSpace(id[strings.LastIndexByte(id, '\n')+1:])
+}
+
+// replay replays pcap on member ns's SPAN port at pps packets a second.
+func (e *e2eLab) replay(ns, pcap string, pps int) *exec.Cmd {
+	e.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "tcpreplay", "-q", "-i", "span1", "--pps", fmt.Sprint(pps), pcap)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd
+}
+
+// supPacket is one RTP packet as the supervisor received it.
+type supPacket struct {
+	session, from string
+	accepted      bool // "new": not a duplicate of an earlier copy
+	rtp           string
+	at            time.Time
+}
+
+// supervisorPackets parses what the supervisor received so far, in order
+// of arrival, from byte offset from of its output on; it returns the
+// packets and the offset to continue from.
+func (e *e2eLab) supervisorPackets(from int) ([]supPacket, int) {
+	out := e.supOut.String()
+	end := strings.LastIndexByte(out, '\n') + 1
+	if end <= from {
+		return nil, from
+	}
+	var ps []supPacket
+	for _, line := range strings.Split(out[from:end], "\n") {
+		f := strings.Fields(line)
+		if len(f) != 5 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[4], 10, 64)
+		if err != nil {
+			continue
+		}
+		ps = append(ps, supPacket{session: f[0], from: f[1], accepted: f[2] == "new", rtp: f[3], at: time.Unix(0, ns)})
+	}
+	return ps, end
 }
 
 // TestEndToEndThreeServers: a session started on smserver A reaches C,
@@ -161,155 +437,20 @@ func TestEndToEndThreeServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the end-to-end test in -short mode")
 	}
-	testutil.NeedTool(t, "tcpreplay")
-	l := newNetLab(t)
-	// A fourth namespace on the bridge for the supervisor.
-	supNS, supAddr := "smcd-"+l.suffix, "10.231.0.4"
-	testutil.Run(t, "ip", "netns", "add", supNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", supNS).Run() })
-	testutil.Run(t, "ip", "-n", l.hub, "link", "add", "hd", "type", "veth", "peer", "name", "eth0", "netns", supNS)
-	testutil.Run(t, "ip", "-n", l.hub, "link", "set", "hd", "master", "br0", "up")
-	testutil.Run(t, "ip", "-n", supNS, "addr", "add", supAddr+"/24", "dev", "eth0")
-	testutil.Run(t, "ip", "-n", supNS, "link", "set", "eth0", "up")
-	// Each member gets a SPAN port: span0 captures, span1 is where the
-	// test replays traffic.
-	for _, ns := range l.ns {
-		testutil.Run(t, "ip", "-n", ns, "link", "add", "span0", "type", "veth", "peer", "name", "span1")
-		testutil.Run(t, "ip", "-n", ns, "link", "set", "span0", "up")
-		testutil.Run(t, "ip", "-n", ns, "link", "set", "span1", "up")
-	}
-
-	dir := t.TempDir()
-	sec := filepath.Join(dir, "security")
-	if err := smtls.Quickstart(sec, smtls.QuickstartOptions{Hosts: append(l.addr[:], supAddr)}); err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	smserver, smctl := buildTool(t, bin, "smserver"), buildTool(t, bin, "smctl")
-
-	// Supervisor.
-	exe, _ := os.Executable()
-	rawSup, _ := json.Marshal(supervisorConfig{Listen: supAddr + ":42228", CertDir: sec})
-	sup := exec.Command("ip", "netns", "exec", supNS, exe, "-test.run=^$")
-	sup.Env = append(os.Environ(), supervisorEnv+"="+string(rawSup))
-	supLog := &syncBuffer{}
-	sup.Stderr = supLog
-	supIn, _ := sup.StdinPipe()
-	supOut := &syncBuffer{}
-	sup.Stdout = supOut
-	if err := sup.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { supIn.Close(); sup.Wait() })
-	waitFor(t, 10*time.Second, "the supervisor to listen", func() bool { return strings.Contains(supLog.String(), "listening") })
-
 	// Sessions live 3 s without a refresh from their owner (default 15 s),
 	// to keep the partition step short.
 	const ttl = 3 * time.Second
-	conf := filepath.Join(dir, "smserver.yaml")
-	if err := os.WriteFile(conf, []byte("heartbeat:\n  interval_ms: 1000\n  timeout_ms: 3000\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	names := []string{"A", "B", "C"}
-	var procs [3]*smserverProc
-	startServer := func(i int) {
-		p := &smserverProc{log: &syncBuffer{}}
-		p.cmd = exec.Command("ip", "netns", "exec", l.ns[i], smserver,
-			"--interface", "span0", "--name", names[i],
-			"--listen", l.addr[i]+":42228", "--cluster-listen", l.addr[i]+":42029",
-			"--peer", l.addr[(i+1)%3]+":42029", "--security-dir", sec,
-			"--record-dir", filepath.Join(dir, "rec-"+names[i]), "--config", conf)
-		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = p
-	}
-	t.Cleanup(func() {
-		for i, p := range procs {
-			if p != nil && p.cmd.ProcessState == nil {
-				p.cmd.Process.Signal(syscall.SIGTERM)
-				waitOrKill(p.cmd)
-			}
-			if t.Failed() && p != nil {
-				t.Logf("smserver %s log:\n%s", names[i], p.log.String())
-			}
-		}
-		if t.Failed() {
-			t.Logf("supervisor log:\n%s", supLog.String())
-		}
-	})
+	lab := newE2ELab(t, "heartbeat:\n  interval_ms: 1000\n  timeout_ms: 3000\n")
+	l, supAddr := lab.netLab, lab.supAddr
 	for i := range 3 {
-		startServer(i)
+		lab.startServer(i)
 	}
-	ctl := func(ns string, args ...string) (string, error) {
-		args = append(args, "--security-dir", sec)
-		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, smctl}, args...)...).CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-	// status is smctl status --json of server i: the sessions in its
-	// filter (the ones it captures for) and its view of the cluster.
-	type ctlStatus struct {
-		Sessions []struct {
-			ID         string   `json:"id"`
-			Owner      string   `json:"owner"`
-			CapturedBy []string `json:"captured_by"`
-		} `json:"sessions"`
-		Cluster *Status `json:"cluster"`
-	}
-	status := func(i int) (*ctlStatus, bool) {
-		out, err := ctl(l.ns[i], "status", "--server", l.addr[i]+":42228", "--json")
-		if err != nil {
-			return nil, false
-		}
-		var st ctlStatus
-		if json.Unmarshal([]byte(out), &st) != nil {
-			return nil, false
-		}
-		return &st, true
-	}
-	// hasSess reports whether server i has session id in its filter.
-	hasSess := func(i int, id string) bool {
-		st, ok := status(i)
-		if !ok {
-			return false
-		}
-		for _, s := range st.Sessions {
-			if s.ID == id {
-				return true
-			}
-		}
-		return false
-	}
-	// anyHas asks the three servers at once.
-	anyHas := func(id string) bool {
-		var wg sync.WaitGroup
-		var has [3]bool
-		for i := range 3 {
-			wg.Add(1)
-			go func() { defer wg.Done(); has[i] = hasSess(i, id) }()
-		}
-		wg.Wait()
-		return has[0] || has[1] || has[2]
-	}
-	members := func(i int) int {
-		st, ok := status(i)
-		if !ok || st.Cluster == nil {
-			return -1
-		}
-		return len(st.Cluster.Routes)
-	}
-	waitFor(t, 30*time.Second, "the three smservers to form a mesh", func() bool {
-		return members(0) == 2 && members(1) == 2 && members(2) == 2
-	})
+	ctl, hasSess, anyHas, members := lab.ctl, lab.hasSess, lab.anyHas, lab.members
+	status := lab.status
+	lab.waitMesh(30 * time.Second)
 
 	// The session starts on A.
-	id, err := ctl(l.ns[0], "monitor", "start", "--server", l.addr[0]+":42228", "--agent", "1001",
-		"--endpoint", "10.9.0.5", "--supervisor", supAddr+":42228")
-	if err != nil {
-		t.Fatalf("smctl monitor start: %v: %s", err, id)
-	}
-	id = strings.TrimSpace(id[strings.LastIndexByte(id, '\n')+1:])
+	id := lab.startSession(0, "1001", "10.9.0.5")
 	waitFor(t, 5*time.Second, "session "+id+" on C", func() bool { return hasSess(2, id) })
 
 	// received parses the supervisor's output: for each packet of the
@@ -321,30 +462,25 @@ func TestEndToEndThreeServers(t *testing.T) {
 	}
 	received := func() map[string]*rx {
 		got := map[string]*rx{}
-		for _, line := range strings.Split(supOut.String(), "\n") {
-			f := strings.Fields(line)
-			if len(f) != 4 || f[0] != id {
+		ps, _ := lab.supervisorPackets(0)
+		for _, p := range ps {
+			if p.session != id {
 				continue
 			}
-			r := got[f[3]]
+			r := got[p.rtp]
 			if r == nil {
 				r = &rx{from: map[string]bool{}}
-				got[f[3]] = r
+				got[p.rtp] = r
 			}
-			r.from[f[1]] = true
-			if f[2] == "new" {
+			r.from[p.from] = true
+			if p.accepted {
 				r.accepted++
 			}
 		}
 		return got
 	}
-	replay := func(ns, pcap string, pps int) *exec.Cmd {
-		cmd := exec.Command("ip", "netns", "exec", ns, "tcpreplay", "-q", "-i", "span1", "--pps", fmt.Sprint(pps), pcap)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	replay := lab.replay
+	dir := lab.dir
 	// exactlyOnce waits for every packet of want and checks that the
 	// supervisor accepted each one once, and only from the given servers.
 	exactlyOnce := func(round string, want []string, from ...string) {
@@ -426,12 +562,11 @@ func TestEndToEndThreeServers(t *testing.T) {
 	// restart on, nothing is missing or doubled.
 	dir3 := filepath.Join(dir, "restart.pcap")
 	third := rtpCapture(t, dir3, 5000, 1000) // 5 s at 200 packets/s
-	procs[2].cmd.Process.Kill()
-	procs[2].cmd.Wait()
+	lab.kill(2)
 	call := replay(l.ns[2], dir3, 200)
 	time.Sleep(500 * time.Millisecond) // C is down: these packets are lost
 	restart := time.Now()
-	startServer(2)
+	lab.startServer(2)
 	var resumed time.Duration
 	firstIdx := -1
 	waitFor(t, 5*time.Second, "the stream to resume after C's restart", func() bool {
@@ -456,21 +591,8 @@ func TestEndToEndThreeServers(t *testing.T) {
 	// 3b. A, the owner that accepted the one-shot start, is killed with
 	// SIGKILL: the session belongs to the cluster, B adopts it after the
 	// TTL and C keeps streaming; A restarted holds it again.
-	procs[0].cmd.Process.Kill()
-	procs[0].cmd.Wait()
-	killedA := time.Now()
-	ownerOn := func(i int) string {
-		st, ok := status(i)
-		if !ok || st.Cluster == nil {
-			return ""
-		}
-		for _, s := range st.Cluster.Sessions {
-			if s.ID == id {
-				return s.Owner
-			}
-		}
-		return ""
-	}
+	killedA := lab.kill(0)
+	ownerOn := func(i int) string { return lab.ownerOn(i, id) }
 	waitFor(t, 4*ttl, "B or C to adopt the session of killed A", func() bool {
 		o := ownerOn(2)
 		return o != "" && o != "A" && hasSess(1, id) && hasSess(2, id)
@@ -482,7 +604,7 @@ func TestEndToEndThreeServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	exactlyOnce("after the owner was killed", killedPkts, "C")
-	startServer(0)
+	lab.startServer(0)
 	waitFor(t, 10*time.Second, "restarted A to hold the session", func() bool { return hasSess(0, id) })
 	waitFor(t, 30*time.Second, "the mesh again", func() bool {
 		return members(0) == 2 && members(1) == 2 && members(2) == 2
@@ -542,14 +664,14 @@ func TestEndToEndThreeServers(t *testing.T) {
 		t.Fatalf("the session ended on all three servers only %v after the stop", goneBy)
 	}
 	t.Logf("stop on B: session gone from all three servers within %v of smctl monitor stop returning", goneBy)
-	before := len(supOut.String())
+	before := len(lab.supOut.String())
 	dir4 := filepath.Join(dir, "after-stop.pcap")
 	rtpCapture(t, dir4, 9000, 50)
 	if err := replay(l.ns[2], dir4, 500).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if extra := supOut.String()[before:]; strings.Contains(extra, id) {
+	if extra := lab.supOut.String()[before:]; strings.Contains(extra, id) {
 		t.Fatalf("media of the stopped session still arrives:\n%.300s", extra)
 	}
 }
