@@ -113,6 +113,11 @@ type captureStats struct {
 	replayDone                                          atomic.Bool
 }
 
+// run builds the whole server (listeners, sources, audit file, metrics,
+// forwarder, cluster node, workers, relay server) before anything serves:
+// the metrics, health and relay handlers read all of it. It returns when
+// ctx ends, when a replay is done (with ExitAfterReplay), or with exit 1
+// when a capture worker fails for good or the relay listener fails.
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	s := newServer(cfg, log)
@@ -129,14 +134,20 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	defer s.ln.Close()
 
+	// captureCtx ends the workers; a paced replay's wait between two
+	// frames ends with it.
+	captureCtx, stopCapture := context.WithCancel(ctx)
+	defer stopCapture()
 	var sources []capture.Source
+	var names []string
 	var drops []*atomic.Uint64 // kernel drop counter of each source's capture
 	if cfg.Pcap != "" {
-		fs, err := capture.OpenFile(cfg.Pcap, capture.FileOptions{Speed: cfg.PcapSpeed})
+		fs, err := capture.OpenFile(cfg.Pcap, capture.FileOptions{Speed: cfg.PcapSpeed, Done: captureCtx.Done()})
 		if err != nil {
 			return cli.Usage(err)
 		}
 		sources = append(sources, fs)
+		names = append(names, cfg.Pcap)
 		drops = append(drops, nil)
 	} else {
 		for _, ifname := range cfg.Interfaces {
@@ -150,8 +161,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 				return cli.Failf("cannot capture on %s: %v", ifname, err)
 			}
 			s.lives = append(s.lives, live)
-			for _, src := range live.Sources() {
+			for i, src := range live.Sources() {
 				sources = append(sources, src)
+				names = append(names, fmt.Sprintf("%s#%d", ifname, i))
 				drops = append(drops, live.DropCounter())
 			}
 		}
@@ -161,11 +173,11 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			src.Close()
 		}
 	}
+	defer closeSources()
 	defer s.rec.closeAll()
 	if cfg.AuditFile != "" {
 		s.audit, err = audit.OpenWith(cfg.AuditFile, audit.Options{Member: cfg.Name})
 		if err != nil {
-			closeSources()
 			return cli.Usagef("audit file %q: %v", cfg.AuditFile, err)
 		}
 		defer s.audit.Close()
@@ -179,48 +191,48 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if s.ln.TLS != nil {
 		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS))
 	}
-	ms, err := service.StartMetrics(cfg.MetricsListen, reg, log)
+	// Listens now (a bad address fails before anything starts) and serves
+	// once the server is complete.
+	ms, err := service.ListenMetrics(cfg.MetricsListen, reg, log, s.health)
 	if err != nil {
-		closeSources()
 		return cli.Usage(err)
 	}
 	defer ms.Close()
+	if cfg.listening != nil {
+		cfg.listening(s.ln.Addr(), ms.Addr())
+	}
 
+	for i, src := range sources {
+		s.workers = append(s.workers, newWorker(s, src, names[i], drops[i]))
+	}
 	s.newForwarder(relay.DialConfig{TLS: dialTLS, TOS: cfg.MediaTOS})
 	defer s.fw.Close()
-
 	if cfg.Cluster {
 		if err := s.startCluster(); err != nil {
-			closeSources()
 			return err
 		}
 		defer s.node.Close()
 	}
-
 	s.relay = relay.NewServer(relay.ServerConfig{Handler: s, Logger: log, Name: cfg.Name,
 		HeartbeatTimeout: cfg.HeartbeatTmo})
-	serveDone := make(chan struct{})
-	go func() {
-		defer close(serveDone)
-		s.relay.Serve(s.ln)
-	}()
-	defer func() {
-		s.relay.Close()
-		<-serveDone
-	}()
+
+	// Everything is built: serve.
+	ms.Serve()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.relay.Serve(s.ln) }()
+	defer s.relay.Close() // waits for Serve
 	log.Info("smserver started", "name", cfg.Name, "listen", s.ln.Addr().String(),
 		"tls", !cfg.Insecure, "source", sourceName(cfg))
 
-	captureCtx, stopCapture := context.WithCancel(ctx)
-	defer stopCapture()
-	capDone := make(chan error, len(sources))
-	for i, src := range sources {
-		w := newWorker(s, src, drops[i])
-		s.workers = append(s.workers, w)
+	restarts := workerRestarts
+	if cfg.Pcap != "" {
+		restarts = 0 // a file that cannot be read will not be read better later
 	}
+	capDone := make(chan error, len(s.workers))
 	for _, w := range s.workers {
-		go func() { capDone <- w.run(captureCtx, cfg.PcapWaitSession) }()
+		go func() { capDone <- w.supervise(captureCtx, cfg.PcapWaitSession, restarts) }()
 	}
+	running := len(s.workers)
 	keepCtx, stopKeep := context.WithCancel(context.Background())
 	keepDone := make(chan struct{})
 	go func() { defer close(keepDone); s.keep(keepCtx) }()
@@ -230,28 +242,34 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		<-keepDone
 		s.shutdown()
 	}()
-	var capErr error
-	waitWorkers := func(n int) {
-		for ; n > 0; n-- {
-			if err := <-capDone; err != nil && capErr == nil {
-				capErr = err
-			}
-		}
-	}
-	if cfg.Pcap == "" {
-		<-ctx.Done()
-		log.Info("stopping", "reason", "signal")
-		closeSources() // unblocks ReadBatch
-		waitWorkers(len(s.workers))
-	} else {
+
+	var failed error
+wait:
+	for {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping", "reason", "signal")
-			stopCapture()
-			waitWorkers(len(s.workers))
+			break wait
+		case err := <-serveErr:
+			// Serve returns before Close only if the listener failed or
+			// was closed under it.
+			if err == nil {
+				err = net.ErrClosed
+			}
+			failed = cli.Failf("the client listener on %s failed: %v", s.ln.Addr(), err)
+			break wait
 		case err := <-capDone:
+			running--
 			if err != nil {
-				return cli.Failf("reading capture %s: %v", cfg.Pcap, err)
+				if cfg.Pcap != "" {
+					failed = cli.Failf("reading capture %s: %v", cfg.Pcap, err)
+				} else {
+					failed = cli.Failf("capture stopped: %v", err)
+				}
+				break wait
+			}
+			if running > 0 || cfg.Pcap == "" {
+				continue
 			}
 			s.stats.replayDone.Store(true)
 			log.Info("replay finished", "frames", s.stats.frames.Load(), "matched", s.stats.matched.Load())
@@ -259,19 +277,37 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 				fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				s.fw.Flush(fctx)
 				cancel()
-			} else {
-				<-ctx.Done()
+				break wait
 			}
 		}
+	}
+	if failed != nil {
+		log.Error("stopping", "reason", failed.Error())
+	}
+	stopCapture()
+	closeSources() // unblocks ReadBatch
+	for ; running > 0; running-- {
+		<-capDone // after stopCapture, a worker's end is not an error
 	}
 	for _, l := range s.lives {
 		l.Close()
 	}
-	if capErr != nil {
-		return cli.Failf("capture stopped: %v", capErr)
+	if failed != nil {
+		return failed
 	}
 	fmt.Fprintf(stdout, "smserver: frames read %d, RTP %d, RTP matched %d, packets relayed %d\n",
 		s.stats.frames.Load(), s.stats.rtp.Load(), s.stats.matched.Load(), s.relayed())
+	return nil
+}
+
+// health is /healthz's check: an error while a capture worker is down
+// (waiting to be restarted) or after one failed for good.
+func (s *server) health() error {
+	for _, w := range s.workers {
+		if err := w.health(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

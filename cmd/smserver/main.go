@@ -47,6 +47,9 @@ type config struct {
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time
+	// listening, if not nil, is called with the relay and metrics
+	// addresses as soon as both listen (tests hit them at once).
+	listening func(relay, metrics net.Addr)
 }
 
 func newRootCmd() *cobra.Command { return newRootCmdWith(run) }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +31,12 @@ type streamKey struct {
 type worker struct {
 	s      *server
 	src    capture.Source
-	replay bool // src is a capture file
+	name   string // the capture file, or interface#index
+	replay bool   // src is a capture file
+
+	// down is set while the worker waits to be restarted after a failure,
+	// and for good once it gave up; /healthz reports it.
+	down atomic.Pointer[error]
 
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
@@ -62,9 +69,9 @@ const activeWindow = 3 * time.Second
 // newWorker returns a worker for src; drops, if not nil, is the kernel's
 // running drop count of the capture src belongs to, which splits sequence
 // gaps into network and capture loss.
-func newWorker(s *server, src capture.Source, drops *atomic.Uint64) *worker {
+func newWorker(s *server, src capture.Source, name string, drops *atomic.Uint64) *worker {
 	_, replay := src.(*capture.FileSource)
-	return &worker{s: s, src: src, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}, packets: map[string]uint64{},
+	return &worker{s: s, src: src, name: name, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}, packets: map[string]uint64{},
 		table: capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
 }
 
@@ -161,9 +168,84 @@ func (w *worker) publish(final bool) {
 	w.mu.Unlock()
 }
 
-func (w *worker) run(ctx context.Context, waitSession bool) error {
+// Restarts of a capture worker that failed (a read error or a panic): at
+// most workerRestarts in a row, the first after restartBackoff, each next
+// one after twice the wait before; a worker that ran for restartReset
+// before it failed starts its count again.
+const (
+	workerRestarts = 3
+	restartBackoff = 250 * time.Millisecond
+	restartReset   = time.Minute
+)
+
+// supervise runs the worker until ctx ends or its source ends (nil). A
+// failure (an error of run, or a panic turned into one) is restarted up to
+// restarts times in a row with back-off, and then returned; while the
+// worker waits to be restarted, and after it gave up, health reports it.
+// It closes the source when it returns.
+func (w *worker) supervise(ctx context.Context, waitSession bool, restarts int) error {
 	defer w.src.Close()
 	defer w.publish(true)
+	n, backoff := 0, restartBackoff
+	for {
+		began := time.Now()
+		err := w.runSafe(ctx, waitSession)
+		waitSession = false // only before the first frame
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(began) >= restartReset {
+			n, backoff = 0, restartBackoff
+		}
+		if n >= restarts {
+			if restarts > 0 {
+				err = fmt.Errorf("capture worker %s failed %d times in a row, the last time: %w", w.name, n+1, err)
+			}
+			failed := err
+			if restarts == 0 {
+				failed = fmt.Errorf("capture worker %s failed: %w", w.name, err)
+			}
+			w.down.Store(&failed)
+			return err
+		}
+		n++
+		down := fmt.Errorf("capture worker %s is down (restart %d of %d in %v): %w", w.name, n, restarts, backoff, err)
+		w.down.Store(&down)
+		w.s.log.Error("capture worker failed; restarting", "worker", w.name, "err", err, "restart", n, "of", restarts, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff *= 2
+		w.down.Store(nil)
+	}
+}
+
+// health returns why the worker is down, or nil.
+func (w *worker) health() error {
+	if e := w.down.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// runSafe is run with a panic turned into an error.
+func (w *worker) runSafe(ctx context.Context, waitSession bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.s.log.Error("capture worker panicked", "worker", w.name, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return w.run(ctx, waitSession)
+}
+
+// run reads, decodes, filters and forwards until ctx ends (nil), the
+// source ends (nil) or fails (its error).
+func (w *worker) run(ctx context.Context, waitSession bool) error {
 	if waitSession {
 		if err := w.s.waitSession(ctx); err != nil {
 			return nil
