@@ -10,53 +10,21 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/internal/captureserver"
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
 func main() { cli.Main(newRootCmd()) }
 
-// config is smserver's validated configuration.
-type config struct {
-	Interfaces      []string
-	Pcap            string
-	PcapSpeed       float64
-	PcapWaitSession bool
-	ExitAfterReplay bool
-	cli.Service
-	ClusterListen   string
-	Peers           []string
-	HeartbeatIntv   time.Duration
-	HeartbeatRetry  int
-	MediaTOS        int
-	QueueLen        int
-	AuditFile       string
-	RecordDir       string
-	Admins          []string // SHA-256 fingerprints of administrator certificates
-	TrackAllStreams bool
-	Cluster         bool
-	Live            capture.LiveConfig
-	// SupervisorGrace is how long a session's supervisor service may be
-	// unreachable before the session's owner ends it
-	// (session.supervisor_grace_ms, --supervisor-grace).
-	SupervisorGrace time.Duration
-	// Clock is the session keeper's clock (tests inject one); nil means
-	// time.Now.
-	Clock func() time.Time
-	// listening, if not nil, is called with the relay and metrics
-	// addresses as soon as both listen (tests hit them at once).
-	listening func(relay, metrics net.Addr)
-}
-
-func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
+func newRootCmd() *cobra.Command { return newRootCmdWith(captureserver.Run) }
 
 // newRootCmdWith builds the command with runFn as what runs after the
 // configuration is validated (tests replace it).
-func newRootCmdWith(runFn func(context.Context, *config, io.Writer, io.Writer) error) *cobra.Command {
+func newRootCmdWith(runFn func(context.Context, *captureserver.Config, io.Writer, io.Writer) error) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "smserver (--interface IF | --pcap FILE)",
 		Short: "silentmon capture server: SPAN port in, monitored RTP out over mutual TLS",
@@ -109,8 +77,8 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("session.supervisor_grace_ms", 600000)
 }
 
-func validate(cfg *cli.Config) (*config, error) {
-	c := &config{
+func validate(cfg *cli.Config) (*captureserver.Config, error) {
+	c := &captureserver.Config{
 		Interfaces: cfg.Strings("interface"),
 		Pcap:       cfg.String("pcap"),
 		Peers:      cfg.Strings("cluster.peers"),

@@ -10,17 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/silentmon/silentmon/internal/captureserver"
 	"github.com/silentmon/silentmon/internal/cli"
 )
 
 // parse runs the command line through validation only.
-func parse(t *testing.T, env map[string]string, args ...string) (*config, int, string) {
+func parse(t *testing.T, env map[string]string, args ...string) (*captureserver.Config, int, string) {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	var got *config
-	cmd := newRootCmdWith(func(_ context.Context, c *config, _, _ io.Writer) error { got = c; return nil })
+	var got *captureserver.Config
+	cmd := newRootCmdWith(func(_ context.Context, c *captureserver.Config, _, _ io.Writer) error { got = c; return nil })
 	var stderr bytes.Buffer
 	code := cli.Run(cmd, args, io.Discard, &stderr)
 	return got, code, stderr.String()

@@ -1,4 +1,4 @@
-package main
+package captureserver
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 
 // server is a running smserver.
 type server struct {
-	cfg     *config
+	cfg     *Config
 	log     *slog.Logger
 	filter  *filter.Filter
 	fw      *relay.Forwarder
@@ -77,7 +77,7 @@ type ownedSession struct {
 
 // newServer returns a server with its filter, recorders and clock, and
 // nothing running.
-func newServer(cfg *config, log *slog.Logger) *server {
+func newServer(cfg *Config, log *slog.Logger) *server {
 	s := &server{cfg: cfg, log: log, filter: filter.New(), started: time.Now(),
 		sessionsChanged: make(chan struct{}), admins: map[string]bool{}, now: cfg.Clock,
 		caps: map[string]*capturePeriod{}, owners: map[string]ownedSession{}}
@@ -118,7 +118,7 @@ type captureStats struct {
 // the metrics, health and relay handlers read all of it. It returns when
 // ctx ends, when a replay is done (with ExitAfterReplay), or with exit 1
 // when a capture worker fails for good or the relay listener fails.
-func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	s := newServer(cfg, log)
 
@@ -523,7 +523,7 @@ func (s *server) supervisorDisconnected(addr string, err error) {
 	s.auditEvent(audit.Record{Time: s.now(), Action: audit.ActionSupervisorDisconnected, Supervisor: addr, Reason: why})
 }
 
-func sourceName(cfg *config) string {
+func sourceName(cfg *Config) string {
 	if cfg.Pcap != "" {
 		return "pcap:" + cfg.Pcap
 	}

@@ -1,4 +1,4 @@
-package main
+package captureserver
 
 import (
 	"crypto/rand"
@@ -311,4 +311,13 @@ func (rec *recorder) close() {
 		}
 		rec.f = nil
 	}
+}
+
+// unwrapPath returns the system error inside a *os.PathError, whose path
+// the message names already.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }

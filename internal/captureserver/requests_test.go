@@ -1,4 +1,4 @@
-package main
+package captureserver
 
 import (
 	"bufio"
@@ -54,7 +54,7 @@ type testOptions struct {
 func newTestServerWith(t *testing.T, recordDir string, o testOptions) *testServer {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	cfg := &config{RecordDir: recordDir, AuditFile: filepath.Join(t.TempDir(), "audit.jsonl"),
+	cfg := &Config{RecordDir: recordDir, AuditFile: filepath.Join(t.TempDir(), "audit.jsonl"),
 		Clock: o.clock, SupervisorGrace: o.grace}
 	cfg.Name = "test-1"
 	s := newServer(cfg, log)

@@ -1,4 +1,4 @@
-package main
+package captureserver
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 
 // runConfig is an smserver replaying file on loopback ports chosen by the
 // system, in plaintext.
-func runConfig(t *testing.T, file string) *config {
+func runConfig(t *testing.T, file string) *Config {
 	t.Helper()
-	cfg := &config{Pcap: file, RecordDir: t.TempDir(), ClusterListen: "127.0.0.1:0",
+	cfg := &Config{Pcap: file, RecordDir: t.TempDir(), ClusterListen: "127.0.0.1:0",
 		HeartbeatIntv: time.Second, HeartbeatRetry: 3, QueueLen: 64, SupervisorGrace: time.Minute}
 	cfg.Listen, cfg.MetricsListen, cfg.Insecure, cfg.Name = "127.0.0.1:0", "127.0.0.1:0", true, "start-1"
 	cfg.HeartbeatTmo, cfg.LogLevel, cfg.LogFormat = 3*time.Second, "error", "text"
@@ -91,7 +91,7 @@ func TestStartupServesComplete(t *testing.T) {
 			cfg.listening = func(r, m net.Addr) { hammer(t, r, m, stop, &wg); close(hammering) }
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- run(ctx, cfg, io.Discard, io.Discard) }()
+			go func() { done <- Run(ctx, cfg, io.Discard, io.Discard) }()
 			select {
 			case <-hammering:
 			case err := <-done:
@@ -207,7 +207,7 @@ func TestPacedReplayStopsInGap(t *testing.T) {
 	cfg.PcapSpeed = 1
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, io.Discard, io.Discard) }()
+	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard) }()
 	time.Sleep(300 * time.Millisecond) // the first frame is read, the second waited for
 	cancel()
 	start := time.Now()
@@ -238,7 +238,7 @@ func TestBadCaptureFailsRun(t *testing.T) {
 	cfg := runConfig(t, p)
 	cfg.PcapSpeed = 1 // one frame per read: the error is the second read's
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), cfg, io.Discard, io.Discard) }()
+	go func() { done <- Run(context.Background(), cfg, io.Discard, io.Discard) }()
 	select {
 	case err = <-done:
 	case <-time.After(5 * time.Second):

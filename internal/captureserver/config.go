@@ -1,0 +1,43 @@
+package captureserver
+
+import (
+	"net"
+	"time"
+
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/internal/cli"
+)
+
+// Config is the capture server's validated configuration: what
+// cmd/smserver makes of its flags, environment and configuration file.
+// Run takes it as given; it is not modified.
+type Config struct {
+	Interfaces      []string
+	Pcap            string
+	PcapSpeed       float64
+	PcapWaitSession bool
+	ExitAfterReplay bool
+	cli.Service
+	ClusterListen   string
+	Peers           []string
+	HeartbeatIntv   time.Duration
+	HeartbeatRetry  int
+	MediaTOS        int
+	QueueLen        int
+	AuditFile       string
+	RecordDir       string
+	Admins          []string // SHA-256 fingerprints of administrator certificates
+	TrackAllStreams bool
+	Cluster         bool
+	Live            capture.LiveConfig
+	// SupervisorGrace is how long a session's supervisor service may be
+	// unreachable before the session's owner ends it
+	// (session.supervisor_grace_ms, --supervisor-grace).
+	SupervisorGrace time.Duration
+	// Clock is the session keeper's clock (tests inject one); nil means
+	// time.Now.
+	Clock func() time.Time
+	// listening, if not nil, is called with the relay and metrics
+	// addresses as soon as both listen (tests hit them at once).
+	listening func(relay, metrics net.Addr)
+}
