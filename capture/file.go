@@ -36,6 +36,7 @@ type FileSource struct {
 	buf   []byte
 	lens  []int
 	now   func() time.Time
+	err   error // a read error met after frames already returned, for the next call
 }
 
 var _ Source = (*FileSource)(nil)
@@ -99,17 +100,24 @@ func (s *FileSource) ReadBatch(frames [][]byte, infos []Info) (int, error) {
 	// batch buffer owned by the source.
 	s.buf = s.buf[:0]
 	s.lens = s.lens[:0]
+	if err := s.err; err != nil {
+		return 0, err // sticky: the reader is past the bad record
+	}
 	n := 0
 	for n < max {
 		d, ci, err := s.r.ZeroCopyReadPacketData()
 		if err != nil {
-			if n > 0 {
-				break // report the error on the next call
-			}
 			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-				return 0, io.EOF
+				err = io.EOF
+			} else {
+				err = fmt.Errorf("read capture: %w", err)
 			}
-			return 0, fmt.Errorf("read capture: %w", err)
+			if n > 0 {
+				s.err = err // reported on the next call
+				break
+			}
+			s.err = err
+			return 0, err
 		}
 		if s.opts.Speed > 0 {
 			s.wait(ci.Timestamp)

@@ -103,6 +103,27 @@ func TestFileSourceErrors(t *testing.T) {
 			t.Fatalf("err %v, want not exist", err)
 		}
 	})
+	t.Run("bad record after good frames is reported, not taken for the end", func(t *testing.T) {
+		b := append([]byte(nil), good.Bytes()...)
+		// A fourth record whose captured length is far beyond the snap
+		// length: the reader refuses it.
+		b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 0xf0, 0xff, 0xff, 0x7f)
+		src, err := capture.NewFileSource(bytes.NewReader(b), capture.FileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb := make([][]byte, 8)
+		ib := make([]capture.Info, 8)
+		n, err := src.ReadBatch(fb, ib)
+		if n != 3 || err != nil {
+			t.Fatalf("ReadBatch = %d, %v; want the 3 good frames", n, err)
+		}
+		for range 2 {
+			if n, err := src.ReadBatch(fb, ib); n != 0 || err == nil || errors.Is(err, io.EOF) {
+				t.Fatalf("ReadBatch after the bad record = %d, %v; want its error, not the end of the file", n, err)
+			}
+		}
+	})
 	t.Run("truncated last frame ends the file", func(t *testing.T) {
 		b := good.Bytes()[:good.Len()-10]
 		src, err := capture.NewFileSource(bytes.NewReader(b), capture.FileOptions{})
