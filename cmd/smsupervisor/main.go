@@ -130,14 +130,20 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	srv := relay.NewServer(relay.ServerConfig{Handler: sup, Logger: log, Name: cfg.Name,
 		Role: relay.RoleSupervisor, HeartbeatTimeout: cfg.HeartbeatTmo})
 	done := make(chan struct{})
+	var serveErr error
 	go func() {
 		defer close(done)
-		srv.Serve(ln)
+		serveErr = srv.Serve(ln)
 	}()
 	log.Info("smsupervisor started", "listen", ln.Addr().String(), "output", sc.Output, "tls", !cfg.Insecure,
 		"max_sessions", sc.MaxSessions, "idle_timeout", sc.IdleTimeout)
-	<-ctx.Done()
-	log.Info("stopping")
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case <-done:
+		// The listener failed for good: nothing can reach the service.
+		log.Error("the listener for capture servers failed; stopping", "listen", ln.Addr().String(), "err", serveErr)
+	}
 	srv.Close()
 	<-done
 	ln.Close()
@@ -150,6 +156,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return cli.Failf("closing output %s: %v", sc.Output, err)
+	}
+	if serveErr != nil {
+		return cli.Failf("listening on %s for capture servers: %v", ln.Addr(), serveErr)
 	}
 	return nil
 }
