@@ -9,17 +9,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +24,7 @@ import (
 	"github.com/silentmon/silentmon/cluster"
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/relay"
+	"github.com/silentmon/silentmon/relay/relaytest"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -105,173 +103,6 @@ func (ts *testServer) auditLines(t *testing.T) []audit.Record {
 	return out
 }
 
-// Where cutProxy breaks the first connections it carries.
-type cutPoint int
-
-const (
-	cutAtConnect     cutPoint = iota // the reply is dropped, then the next connection closed as soon as accepted
-	cutBeforeRequest                 // the request frame is not forwarded
-	cutBeforeReply                   // the request reached the server; its reply is dropped
-	cutAfterReply                    // the reply is forwarded, then the connection closed
-)
-
-func (c cutPoint) String() string {
-	return [...]string{"at connect", "before the request", "before the reply", "after the reply"}[c]
-}
-
-// cutProxy carries plaintext relay connections to a backend frame by
-// frame and breaks the first cuts requests of type msg at a point; later
-// requests pass untouched. cutAtConnect breaks the request before its
-// reply and then the client's next connection at once, before its hello:
-// the client sends the request again after a failed connect. (Dial itself
-// does not try a plaintext server again on the same address after a
-// socket closed in the hello, which is what a TLS listener does to a
-// plaintext client: see relay.ClientConfig.DialRetry.)
-type cutProxy struct {
-	ln      net.Listener
-	backend string
-	at      cutPoint
-	msg     relay.MsgType
-
-	mu       sync.Mutex
-	cuts     int // requests still to cut
-	connCuts int // connections to close at once
-	wg       sync.WaitGroup
-}
-
-func newCutProxy(t *testing.T, backend string, at cutPoint, msg relay.MsgType, cuts int) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, backend: backend, at: at, msg: msg, cuts: cuts}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.wg.Wait()
-		if p.cuts != 0 || p.connCuts != 0 {
-			t.Errorf("the proxy did not cut %s", at)
-		}
-	})
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *cutProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		cut := p.connCuts > 0
-		if cut {
-			p.connCuts--
-		}
-		p.mu.Unlock()
-		if cut {
-			c.Close()
-			continue
-		}
-		b, err := net.Dial("tcp", p.backend)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.wg.Add(1)
-		go p.carry(c, b)
-	}
-}
-
-// take reports whether this request is to be cut, counting the cut.
-func (p *cutProxy) take() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cuts > 0 {
-		p.cuts--
-		if p.at == cutAtConnect {
-			p.connCuts++
-		}
-		return true
-	}
-	return false
-}
-
-func readFrame(r io.Reader) (relay.MsgType, []byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > 1<<20 {
-		return 0, nil, errors.New("bad frame length")
-	}
-	b := make([]byte, 4+n)
-	copy(b, hdr[:])
-	if _, err := io.ReadFull(r, b[4:]); err != nil {
-		return 0, nil, err
-	}
-	return relay.MsgType(b[4]), b, nil
-}
-
-func (p *cutProxy) carry(c, b net.Conn) {
-	defer p.wg.Done()
-	var once sync.Once
-	closeBoth := func() { once.Do(func() { c.Close(); b.Close() }) }
-	defer closeBoth()
-	requested := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // client → server
-		defer close(done)
-		defer closeBoth()
-		cutting := false
-		for {
-			t, f, err := readFrame(c)
-			if err != nil {
-				return
-			}
-			if !cutting && t == p.msg && p.take() {
-				if p.at == cutBeforeRequest {
-					return
-				}
-				cutting = true
-				close(requested)
-			}
-			if _, err := b.Write(f); err != nil {
-				return
-			}
-		}
-	}()
-	for { // server → client
-		t, f, err := readFrame(b)
-		if err != nil {
-			break
-		}
-		isReply := t == relay.MsgSessionStatus || t == relay.MsgStatusReply || t == relay.MsgError
-		cut := false
-		select {
-		case <-requested:
-			cut = isReply
-		default:
-		}
-		if cut && (p.at == cutBeforeReply || p.at == cutAtConnect) {
-			break
-		}
-		if _, err := c.Write(f); err != nil {
-			break
-		}
-		if cut && p.at == cutAfterReply {
-			break
-		}
-	}
-	closeBoth()
-	<-done
-}
-
 func dialClient(t *testing.T, servers ...string) *relay.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -294,12 +125,12 @@ var startReq = relay.StartMonitor{Agent: "1001", Endpoints: []string{"10.10.0.1"
 // happened; the audit trail holds one accepted start and one accepted
 // stop.
 func TestRequestsSurviveCuts(t *testing.T) {
-	for _, at := range []cutPoint{cutAtConnect, cutBeforeRequest, cutBeforeReply, cutAfterReply} {
+	for _, at := range []relaytest.CutPoint{relaytest.CutAtConnect, relaytest.CutBeforeRequest, relaytest.CutBeforeReply, relaytest.CutAfterReply} {
 		for _, msg := range []relay.MsgType{relay.MsgStartMonitor, relay.MsgStopMonitor, relay.MsgStatus} {
 			t.Run(at.String()+"/"+msg.String(), func(t *testing.T) {
 				ts := newTestServer(t, t.TempDir())
-				px := newCutProxy(t, ts.addr, at, msg, 1)
-				cl := dialClient(t, px.addr())
+				px := relaytest.NewCutProxy(t, ts.addr, at, msg, 1)
+				cl := dialClient(t, px.Addr())
 				ctx := context.Background()
 				st, err := cl.StartMonitor(ctx, startReq)
 				if err != nil {
@@ -347,18 +178,18 @@ func TestStartRetryOnAnotherServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	go ts.relay.Serve(ln)
-	px := newCutProxy(t, ts.addr, cutBeforeReply, relay.MsgStartMonitor, 1)
-	cl := dialClient(t, px.addr(), ln.Addr().String())
+	px := relaytest.NewCutProxy(t, ts.addr, relaytest.CutBeforeReply, relay.MsgStartMonitor, 1)
+	cl := dialClient(t, px.Addr(), ln.Addr().String())
 	// Make sure the client is on the proxy first.
-	for cl.Server() != px.addr() {
+	for cl.Server() != px.Addr() {
 		cl.Close()
-		cl = dialClient(t, px.addr(), ln.Addr().String())
+		cl = dialClient(t, px.Addr(), ln.Addr().String())
 	}
 	st, err := cl.StartMonitor(context.Background(), startReq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cl.Server() == px.addr() {
+	if cl.Server() == px.Addr() {
 		t.Errorf("client stayed on the server whose connection broke")
 	}
 	if ss := ts.filter.Sessions(); len(ss) != 1 || ss[0].ID != st.Session {
