@@ -272,7 +272,6 @@ func TestStreamRetiredAndRevived(t *testing.T) {
 	defer r.Close()
 	retiredSeen := false
 	for _, x := range arr {
-		r.Render(t0.Add(x.at))
 		for c := r.Render(t0.Add(x.at)); len(c) > 0; c = r.Render(t0.Add(x.at)) {
 		}
 		if err := r.PushFlow(x.dir, x.flow, t0.Add(x.at), x.pkt); err != nil {
