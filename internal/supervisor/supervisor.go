@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 )
@@ -215,7 +217,7 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 	s.packets.Add(n)
 	sess := (*s.table.Load())[string(f.Session)]
 	if sess == nil {
-		if !validID(f.Session) {
+		if !filter.ValidID(string(f.Session)) {
 			s.badID(p, f.Session)
 			return drain(f)
 		}
@@ -262,20 +264,11 @@ func drain(f *relay.MediaFrame) error {
 func (s *Supervisor) addServer(sess *session, p *relay.Peer) {
 	name := peerName(p)
 	s.mu.Lock()
-	if !contains(sess.servers, name) {
+	if !slices.Contains(sess.servers, name) {
 		sess.servers = append(sess.servers, name)
 	}
 	s.mu.Unlock()
 	sess.lastPeer.Store(p)
-}
-
-func contains(list []string, x string) bool {
-	for _, v := range list {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // open returns the session id, opening it unless the Supervisor is closed
@@ -361,7 +354,7 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 	if err := s.capture(p, "session notices"); err != nil {
 		return err
 	}
-	if !validID(n.Session) {
+	if !filter.ValidID(n.Session) {
 		s.badID(p, []byte(n.Session))
 		return nil
 	}
@@ -392,7 +385,7 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 			sess.agent = agent // the output's name keeps what it was opened with
 		}
 		sess.announced[server] = true
-		if !contains(sess.servers, server) {
+		if !slices.Contains(sess.servers, server) {
 			sess.servers = append(sess.servers, server)
 		}
 		s.mu.Unlock()
@@ -402,7 +395,7 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 			s.mu.Unlock()
 			return nil
 		}
-		if !sess.announced[server] && !contains(sess.servers, server) {
+		if !sess.announced[server] && !slices.Contains(sess.servers, server) {
 			// Only a server that announced the session or sent its
 			// media ends it.
 			s.mu.Unlock()

@@ -118,8 +118,8 @@ func TestNames(t *testing.T) {
 	for id, ok := range map[string]bool{"9f2c61d04be3a871": true, "a.b_c-D": true, strings.Repeat("x", 64): true,
 		"": false, ".": false, "..": false, "../x": false, "a/b": false, strings.Repeat("x", 65): false,
 		"a b": false, "é": false, "a\x00": false} {
-		if validID(id) != ok {
-			t.Errorf("validID(%q) = %v", id, !ok)
+		if filter.ValidID(id) != ok {
+			t.Errorf("filter.ValidID(%q) = %v", id, !ok)
 		}
 	}
 	for in, want := range map[string]string{"1001": "1001", "": "unknown", "..": "unknown", "../../etc": ".._.._etc",

@@ -8,26 +8,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/silentmon/silentmon/filter"
 )
 
-// maxIDLen bounds session ids and the agent ids used in file names.
-const maxIDLen = 64
+// maxIDLen bounds the agent ids used in file names, as session ids are
+// (filter.ValidID).
+const maxIDLen = filter.MaxIDLen
 
-// validID reports whether id may name a session: 1 to 64 bytes of
-// A-Z a-z 0-9 . _ -, neither "." nor "..".
-func validID[T string | []byte](id T) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if !idByte(id[i]) {
-			return false
-		}
-	}
-	s := string(id)
-	return s != "." && s != ".."
-}
-
+// idByte reports whether c may stand in an id (filter.ValidID).
 func idByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
@@ -48,7 +37,7 @@ func pathAgent(agent string) string {
 			b[i] = '_'
 		}
 	}
-	if s := string(b); validID(s) {
+	if s := string(b); filter.ValidID(s) {
 		return s
 	}
 	return unknownAgent
