@@ -440,6 +440,12 @@ func (b *builder) background() {
 		OtherFlow{Protocol: "nbns", Src: pc.Addr.String(), Dst: bcast.Addr.String(), VLAN: &v10, Packets: nb})
 }
 
+// consult adds agent 1001's monitored consultation call with colleague
+// 1002: from the agent's phone port 20002 to 1002's phone at 20004.
+func (b *builder) consult(start, dur time.Duration) {
+	b.monCall(agentCall(20002, phone(2, 20004), start, dur), "agent-to-colleague", "colleague")
+}
+
 // otherLeg is a leg of a call nobody monitors, with a tone from the top
 // of the palette.
 func (b *builder) otherLeg(agent, dir, name string) side {
@@ -469,13 +475,13 @@ var scenarioDefs = []scenarioDef{
 		func(b *builder) {
 			h := iv(3000, 8000)
 			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer", h)
-			b.monCall(agentCall(20002, phone(2, 20004), ms(3500), 4*time.Second), "agent-to-colleague", "colleague")
+			b.consult(ms(3500), 4*time.Second)
 		}},
 	{ScenarioInfo{Name: "consult-overlap", Summary: "the consultation call (3-9 s) overlaps the customer " +
 		"call, which is not held: four streams of two calls at once"}, 12 * time.Second,
 		func(b *builder) {
 			b.monCall(agentCall(20000, gateway(1, 30000), 0, 12*time.Second), "agent", "customer")
-			b.monCall(agentCall(20002, phone(2, 20004), 3*time.Second, 6*time.Second), "agent-to-colleague", "colleague")
+			b.consult(3*time.Second, 6*time.Second)
 		}},
 	{ScenarioInfo{Name: "blind-transfer", Summary: "agent 1001 blind-transfers the customer to agent 1002 " +
 		"at 5 s; the transferred call (5.5-12 s, 1002's phone) is not 1001's and must not be heard; " +
@@ -492,7 +498,7 @@ var scenarioDefs = []scenarioDef{
 		"not heard in 1001's session"}, 12 * time.Second,
 		func(b *builder) {
 			b.monCall(agentCall(20000, gateway(1, 30000), 0, 3*time.Second), "agent", "customer")
-			b.monCall(agentCall(20002, phone(2, 20004), ms(3500), ms(3500)), "agent-to-colleague", "colleague")
+			b.consult(ms(3500), ms(3500))
 			b.add(newCall("1002", phone(2, 20006), gateway(1, 30000), 85, ms(7300), ms(4700)),
 				b.leg("1002", FromAgent, "transferred-colleague", false),
 				b.leg("1002", ToAgent, "transferred-customer", false))
