@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -394,11 +395,11 @@ func (r *Renderer) rel(now time.Time) int64 { return now.UnixNano() - r.epoch }
 
 // streamFor returns the active stream of k, making one if there is none.
 func (r *Renderer) streamFor(k streamKey, now int64) *stream {
-	if s := r.last; s != nil && s.ssrc == k.ssrc && s.dir == k.dir && s.flow == k.flow {
+	if s := r.last; s != nil && s.streamKey == k {
 		return s
 	}
 	for _, s := range r.active {
-		if s.ssrc == k.ssrc && s.dir == k.dir && s.flow == k.flow {
+		if s.streamKey == k {
 			r.last = s
 			return s
 		}
@@ -424,10 +425,10 @@ func (r *Renderer) streamFor(k streamKey, now int64) *stream {
 	// A stream that comes back after it was retired (a long hold)
 	// continues its figures.
 	for i := len(r.retired) - 1; i >= 0; i-- {
-		if x := &r.retired[i]; x.SSRC == k.ssrc && x.Direction == k.dir && x.Flow == k.flow {
+		if x := &r.retired[i]; (streamKey{x.Direction, x.Flow, x.SSRC}) == k {
 			s.st = *x
 			s.first = r.rel(x.First)
-			r.retired = append(r.retired[:i], r.retired[i+1:]...)
+			r.retired = slices.Delete(r.retired, i, i+1)
 			break
 		}
 	}
@@ -439,22 +440,13 @@ func (r *Renderer) streamFor(k streamKey, now int64) *stream {
 // retire removes active stream i, keeping its figures.
 func (r *Renderer) retire(i int) {
 	s := r.active[i]
-	for j := range s.slots {
-		if s.slots[j].used {
-			s.slots[j].used = false
-			s.st.Flushed++
-		}
-	}
-	s.count = 0
+	s.reset() // what is still buffered is flushed
 	if len(r.retired) == maxRetired {
-		copy(r.retired, r.retired[1:])
-		r.retired = r.retired[:maxRetired-1]
+		r.retired = slices.Delete(r.retired, 0, 1)
 		r.dropped++
 	}
 	r.retired = append(r.retired, r.statsOf(s, false))
-	copy(r.active[i:], r.active[i+1:])
-	r.active[len(r.active)-1] = nil
-	r.active = r.active[:len(r.active)-1]
+	r.active = slices.Delete(r.active, i, i+1)
 	if r.last == s {
 		r.last = nil
 	}
@@ -545,7 +537,7 @@ func (r *Renderer) pending() bool {
 // idle reports that no stream has anything to play until the next Push.
 func (r *Renderer) idle() bool {
 	for _, s := range r.active {
-		if s.state != stIdle || s.count > 0 || s.cnLeft > 0 {
+		if !s.quiet() {
 			return false
 		}
 	}
@@ -653,7 +645,7 @@ func (r *Renderer) retireIdle(now int64) {
 	for i := 0; i < len(r.active); {
 		s := r.active[i]
 		idle := now - s.lastPkt
-		if idle >= int64(r.cfg.RetireAfter) && s.state == stIdle && s.count == 0 && s.cnLeft == 0 {
+		if idle >= int64(r.cfg.RetireAfter) && s.quiet() {
 			r.retire(i)
 			continue
 		}

@@ -52,10 +52,8 @@ type slot struct {
 // one SSRC within one flow (direction, addresses, VLAN). It is owned by a
 // Renderer and not safe for concurrent use.
 type stream struct {
-	r     *Renderer
-	dir   Direction
-	flow  Flow
-	ssrc  uint32
+	r *Renderer
+	streamKey
 	slots [numSlots]slot
 	count int // used slots
 
@@ -115,7 +113,7 @@ type stream struct {
 // k whose first packet arrives at now.
 func (s *stream) init(r *Renderer, k streamKey, now int64) {
 	decs := s.decs
-	*s = stream{r: r, dir: k.dir, flow: k.flow, ssrc: k.ssrc, decs: decs, first: now, lastPkt: now}
+	*s = stream{r: r, streamKey: k, decs: decs, first: now, lastPkt: now}
 	for _, d := range s.decs {
 		if d != nil {
 			d.reset()
@@ -125,6 +123,9 @@ func (s *stream) init(r *Renderer, k streamKey, now int64) {
 	s.peak = max(0, float64(r.cfg.InitialDelay-blockLen*time.Second/SampleRate))
 	s.st = StreamStats{Direction: k.dir, Flow: k.flow, SSRC: k.ssrc, TargetMs: float64(r.target) / 1e6}
 }
+
+// quiet reports that the stream has nothing to play until its next packet.
+func (s *stream) quiet() bool { return s.state == stIdle && s.count == 0 && s.cnLeft == 0 }
 
 // reset empties the buffer and forgets the sequence space (new SSRC or a
 // jump too large to be the same stream).
