@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -269,10 +270,9 @@ func (f *Forwarder) Close() error {
 }
 
 type queued struct {
-	session string
-	sess    *filter.Session
-	p       MediaPacket
-	buf     []byte
+	sess *filter.Session
+	p    MediaPacket
+	buf  []byte
 }
 
 type sender struct {
@@ -285,8 +285,7 @@ type sender struct {
 	inflight  bool
 	stopped   bool              // no more packets are taken
 	lastBatch int               // packets in the last fill, owned by run
-	sess      []string          // fill's scratch: sessions in the batch
-	sessp     []*filter.Session // fill's scratch: the same sessions
+	sess      []*filter.Session // fill's scratch: sessions in the batch
 	ord       []int32           // fill's scratch: session ordinal per packet
 	// notices says the connection's supervisor takes session notices;
 	// announced holds the sessions announced started on it; stops the
@@ -335,7 +334,6 @@ func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 		data = data[:maxMediaData]
 	}
 	e.buf = append(e.buf[:0], data...)
-	e.session = sess.ID
 	e.sess = sess
 	e.p = *p
 	e.p.Data = e.buf
@@ -355,7 +353,7 @@ func (s *sender) endSessions(gone func(id string) bool) {
 	s.mu.Lock()
 	added := false
 	for id := range s.announced {
-		if !gone(id) || contains(s.stops, id) {
+		if !gone(id) || slices.Contains(s.stops, id) {
 			continue
 		}
 		s.stops = append(s.stops, id)
@@ -368,15 +366,6 @@ func (s *sender) endSessions(gone func(id string) bool) {
 		default:
 		}
 	}
-}
-
-func contains(list []string, x string) bool {
-	for _, v := range list {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // connected records what the supervisor of a new connection takes; no
@@ -606,29 +595,27 @@ func (s *sender) fill(wb []byte) []byte {
 	// Number the sessions in order of first appearance; entries of one
 	// session share the string's data, so comparisons are cheap.
 	s.sess = s.sess[:0]
-	s.sessp = s.sessp[:0]
 	s.ord = s.ord[:0]
 	last := -1
 	for i := 0; i < k; i++ {
-		id := s.q[(s.head+i)%len(s.q)].session
-		if last < 0 || s.sess[last] != id {
+		sess := s.q[(s.head+i)%len(s.q)].sess
+		if last < 0 || s.sess[last].ID != sess.ID {
 			last = -1
 			for j, x := range s.sess {
-				if x == id {
+				if x.ID == sess.ID {
 					last = j
 					break
 				}
 			}
 			if last < 0 {
-				s.sess = append(s.sess, id)
-				s.sessp = append(s.sessp, s.q[(s.head+i)%len(s.q)].sess)
+				s.sess = append(s.sess, sess)
 				last = len(s.sess) - 1
 			}
 		}
 		s.ord = append(s.ord, int32(last))
 	}
 	for o := range s.sess {
-		wb = s.announce(wb, s.sessp[o])
+		wb = s.announce(wb, s.sess[o])
 		start := -1 // index in wb of the current frame's header
 		count := 0
 		size := 0
@@ -645,7 +632,7 @@ func (s *sender) fill(wb []byte) []byte {
 			if start < 0 {
 				start = len(wb)
 				wb = append(wb, 0, 0, 0, 0, byte(MsgMedia))
-				wb = AppendMediaHeader(wb, s.sess[o], 0)
+				wb = AppendMediaHeader(wb, s.sess[o].ID, 0)
 				count, size = 0, 0
 			}
 			wb = AppendMediaPacket(wb, &e.p)
@@ -669,7 +656,7 @@ func (s *sender) fill(wb []byte) []byte {
 // announce appends a started notice for sess unless the connection does
 // not take notices or sess was announced on it. Called with mu held.
 func (s *sender) announce(wb []byte, sess *filter.Session) []byte {
-	if !s.notices || sess == nil || s.announced[sess.ID] != nil {
+	if !s.notices || s.announced[sess.ID] != nil {
 		return wb
 	}
 	s.announced[sess.ID] = sess
