@@ -108,35 +108,25 @@ func TestFileSourceErrors(t *testing.T) {
 		// A fourth record whose captured length is far beyond the snap
 		// length: the reader refuses it.
 		b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 0xf0, 0xff, 0xff, 0x7f)
-		src, err := capture.NewFileSource(bytes.NewReader(b), capture.FileOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb := make([][]byte, 8)
-		ib := make([]capture.Info, 8)
-		n, err := src.ReadBatch(fb, ib)
+		read := fileBatches(t, b)
+		n, err := read()
 		if n != 3 || err != nil {
 			t.Fatalf("ReadBatch = %d, %v; want the 3 good frames", n, err)
 		}
 		for range 2 {
-			if n, err := src.ReadBatch(fb, ib); n != 0 || err == nil || errors.Is(err, io.EOF) {
+			if n, err := read(); n != 0 || err == nil || errors.Is(err, io.EOF) {
 				t.Fatalf("ReadBatch after the bad record = %d, %v; want its error, not the end of the file", n, err)
 			}
 		}
 	})
 	t.Run("truncated last frame ends the file", func(t *testing.T) {
 		b := good.Bytes()[:good.Len()-10]
-		src, err := capture.NewFileSource(bytes.NewReader(b), capture.FileOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fb := make([][]byte, 8)
-		ib := make([]capture.Info, 8)
-		n, err := src.ReadBatch(fb, ib)
+		read := fileBatches(t, b)
+		n, err := read()
 		if n != 2 || err != nil {
 			t.Fatalf("ReadBatch = %d, %v; want 2 whole frames", n, err)
 		}
-		if _, err := src.ReadBatch(fb, ib); err != io.EOF {
+		if _, err := read(); err != io.EOF {
 			t.Fatalf("err %v, want io.EOF", err)
 		}
 	})
@@ -248,4 +238,17 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("FuzzFileSource", "four.pcapng", fmt.Sprintf("[]byte(%s)\n", strconv.Quote(ng.String())))
+}
+
+// fileBatches opens b as a capture file and returns a function that reads
+// its next batch of at most 8 frames.
+func fileBatches(t *testing.T, b []byte) func() (int, error) {
+	t.Helper()
+	src, err := capture.NewFileSource(bytes.NewReader(b), capture.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := make([][]byte, 8)
+	ib := make([]capture.Info, 8)
+	return func() (int, error) { return src.ReadBatch(fb, ib) }
 }
