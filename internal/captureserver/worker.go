@@ -40,13 +40,12 @@ type worker struct {
 
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
-	packets  map[string]uint64    // session → packets forwarded
 	table    *capture.StreamTable // every RTP stream this worker sees
 	lastTS   time.Time            // capture time of the last frame
 
 	mu        sync.Mutex
 	snap      map[streamKey]uint64
-	seen      map[string]sessionSeen                    // published copy of packets and lastSeen
+	seen      map[string]sessionSeen                    // published per-session sums of counts, and lastSeen
 	active    []string                                  // sessions with packets in the last activeWindow
 	stats     map[capture.StreamKey]capture.StreamStats // of monitored streams
 	tracked   int
@@ -71,7 +70,7 @@ const activeWindow = 3 * time.Second
 // gaps into network and capture loss.
 func newWorker(s *server, src capture.Source, name string, drops *atomic.Uint64) *worker {
 	_, replay := src.(*capture.FileSource)
-	return &worker{s: s, src: src, name: name, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{}, packets: map[string]uint64{},
+	return &worker{s: s, src: src, name: name, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{},
 		table: capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
 }
 
@@ -108,23 +107,29 @@ func (w *worker) publish(final bool) {
 	for _, x := range w.s.filter.Sessions() {
 		live[x.ID] = true
 	}
+	// A session's packets are the sum of its streams' counts, added up
+	// here rather than counted a second time per packet.
+	seen := make(map[string]sessionSeen, len(w.lastSeen))
 	for k, v := range w.counts {
 		if !live[k.session] {
 			delete(w.counts, k)
 			continue
 		}
 		cp[k] = v
+		x := seen[k.session]
+		x.packets += v
+		seen[k.session] = x
 	}
 	var active []string
 	now := w.s.now()
-	seen := make(map[string]sessionSeen, len(w.lastSeen))
 	for id, t := range w.lastSeen {
 		if !live[id] {
 			delete(w.lastSeen, id)
-			delete(w.packets, id)
 			continue
 		}
-		seen[id] = sessionSeen{packets: w.packets[id], last: t}
+		x := seen[id]
+		x.last = t
+		seen[id] = x
 		if now.Sub(t) < activeWindow {
 			active = append(active, id)
 		}
@@ -307,7 +312,6 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 				w.s.fw.Forward(m.Session, &mp)
 				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
 				w.lastSeen[m.Session.ID] = now
-				w.packets[m.Session.ID]++
 				if m.Session.Record {
 					if rec := w.s.rec.get(m.Session.ID); rec != nil {
 						rec.write(frames[i], lt, &infos[i])
