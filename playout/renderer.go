@@ -349,9 +349,11 @@ func NewRenderer(cfg Config, channels int, realtime bool) *Renderer {
 	return r
 }
 
-func (r *Renderer) codecOf(pt uint8) Codec {
-	if c, ok := r.cfg.PayloadTypes[pt]; ok {
-		return c
+// Codec returns the codec of payload type pt: its PayloadTypes entry, else
+// the static type's (CodecUnknown for a type with neither).
+func (c Config) Codec(pt uint8) Codec {
+	if codec, ok := c.PayloadTypes[pt]; ok {
+		return codec
 	}
 	return staticCodec(pt)
 }

@@ -182,7 +182,7 @@ func (s *stream) close() {
 // payload is kept after it returns.
 func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	s.st.Packets++
-	codec := s.r.codecOf(h.pt)
+	codec := s.r.cfg.Codec(h.pt)
 	switch codec {
 	case CodecNone:
 		s.st.Ignored++

@@ -119,7 +119,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	}()
 
 	if len(eps) == 0 {
-		pk, err := pickEndpoint(path, codecs)
+		pk, err := pickEndpoint(path, cfg)
 		if err != nil {
 			return err
 		}
@@ -423,7 +423,7 @@ type pickStream struct {
 // streams whose sequence numbers advance are counted, so a flow of another
 // protocol that happens to look like RTP packet by packet is not picked.
 // It returns the zero picked when the capture holds no RTP stream.
-func pickEndpoint(path string, codecs map[uint8]playout.Codec) (picked, error) {
+func pickEndpoint(path string, cfg playout.Config) (picked, error) {
 	src, err := capture.OpenFile(path, capture.FileOptions{})
 	if err != nil {
 		return picked{}, cli.Usage(err)
@@ -457,7 +457,7 @@ func pickEndpoint(path string, codecs map[uint8]playout.Codec) (picked, error) {
 				s.lastSeq = p.RTP.SequenceNumber
 			}
 			s.packets++
-			if decodable(p.RTP.PayloadType, codecs) {
+			if decodable(cfg.Codec(p.RTP.PayloadType)) {
 				s.decodable++
 			}
 		}
@@ -506,13 +506,10 @@ func pickEndpoint(path string, codecs map[uint8]playout.Codec) (picked, error) {
 	return best, nil
 }
 
-// decodable reports whether RTP of payload type pt can be rendered: the
-// static G.711 and G.729 types, or a type mapped to one with --codec.
-func decodable(pt uint8, codecs map[uint8]playout.Codec) bool {
-	if c, ok := codecs[pt]; ok {
-		return c == playout.CodecPCMU || c == playout.CodecPCMA || c == playout.CodecG729
-	}
-	return pt == 0 || pt == 8 || pt == 18
+// decodable reports whether RTP of codec c (the payload type's, with the
+// --codec mappings) can be rendered: G.711 or G.729.
+func decodable(c playout.Codec) bool {
+	return c == playout.CodecPCMU || c == playout.CodecPCMA || c == playout.CodecG729
 }
 
 // thousands formats n with commas: 1,000.
