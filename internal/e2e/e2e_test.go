@@ -178,12 +178,19 @@ func writeCapture(t *testing.T, calls int, dur time.Duration) (string, *gen.Resu
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeCalls(t, cs, 7)
+}
+
+// writeCalls writes calls, with the given seed, to a capture file and
+// returns its path and what the generator recorded of it.
+func writeCalls(t *testing.T, calls []gen.Call, seed uint64) (string, *gen.Result) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "calls.pcap")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := gen.Write(f, &gen.Config{Calls: cs, Seed: 7, Record: true})
+	res, err := gen.Write(f, &gen.Config{Calls: calls, Seed: seed, Record: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,16 +28,7 @@ func TestTwoSessionsTwoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls[1].ToAgent.ToneHz = 0
-	pcap := filepath.Join(t.TempDir(), "calls.pcap")
-	f, err := os.Create(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gen.Write(f, &gen.Config{Calls: calls, Seed: 11, Record: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	pcap, res := writeCalls(t, calls, 11)
 
 	dir := t.TempDir()
 	r := startReplay(t, sec, pcap, "wav:"+filepath.Join(dir, "{agent}-{session}.wav"),
