@@ -248,6 +248,31 @@ func plaintextNATS(payload string) []string {
 	return found
 }
 
+// trioTTL is the session TTL of the members startTrio starts.
+const trioTTL = 2 * time.Second
+
+// startTrio starts members A, B and C over TLS in the lab's three
+// namespaces, each peering with the next, and waits for the full mesh.
+func startTrio(t *testing.T, l *netLab) (ms [3]*member) {
+	dir := t.TempDir()
+	names := []string{"A", "B", "C"}
+	writeCerts(t, dir, names...)
+	for i := range 3 {
+		ms[i] = startMember(t, l.ns[i], memberConfig{
+			Name: names[i], Listen: l.addr[i] + ":42029", Peers: []string{l.addr[(i+1)%3] + ":42029"},
+			CertDir: dir, TTL: trioTTL, Refresh: 400 * time.Millisecond, Ping: 500 * time.Millisecond,
+		})
+	}
+	waitFor(t, 15*time.Second, "the full mesh", fullMesh(t, ms))
+	return ms
+}
+
+// fullMesh reports whether each of the three members routes to the two
+// others.
+func fullMesh(t *testing.T, ms [3]*member) func() bool {
+	return func() bool { return ms[0].routes(t) == 2 && ms[1].routes(t) == 2 && ms[2].routes(t) == 2 }
+}
+
 // TestNetnsPartition runs three member processes in their own network
 // namespaces, cuts member A off at the link level and heals it: sessions
 // converge to the same set everywhere, withdrawals made during the
@@ -255,20 +280,8 @@ func plaintextNATS(payload string) []string {
 func TestNetnsPartition(t *testing.T) {
 	l := newNetLab(t)
 	cap := startCapture(t, l)
-	dir := t.TempDir()
-	names := []string{"A", "B", "C"}
-	writeCerts(t, dir, names...)
-	const ttl = 2 * time.Second
-	var ms [3]*member
-	for i := range 3 {
-		ms[i] = startMember(t, l.ns[i], memberConfig{
-			Name: names[i], Listen: l.addr[i] + ":42029", Peers: []string{l.addr[(i+1)%3] + ":42029"},
-			CertDir: dir, TTL: ttl, Refresh: 400 * time.Millisecond, Ping: 500 * time.Millisecond,
-		})
-	}
+	ms := startTrio(t, l)
 	a, b, c := ms[0], ms[1], ms[2]
-	mesh := func() bool { return a.routes(t) == 2 && b.routes(t) == 2 && c.routes(t) == 2 }
-	waitFor(t, 15*time.Second, "the full mesh", mesh)
 
 	a.must(t, memberRequest{Op: "announce", Session: session("a1", "1001", "10.9.0.1")})
 	a.must(t, memberRequest{Op: "announce", Session: session("a2", "1002", "10.9.0.2")})
@@ -289,7 +302,7 @@ func TestNetnsPartition(t *testing.T) {
 			b.sessions(t) == "a1,b1,b2" && c.sessions(t) == "a1,b1,b2" &&
 			owner(t, c, "a1") != "A" && owner(t, c, "a1") == owner(t, b, "a1")
 	}
-	for deadline := time.Now().Add(6 * ttl); !adopted() && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(6 * trioTTL); !adopted() && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !adopted() {
@@ -305,10 +318,10 @@ func TestNetnsPartition(t *testing.T) {
 	healed := time.Now()
 	waitFor(t, 20*time.Second, "a1,b1,b2 everywhere after the heal", all("a1,b1,b2"))
 	t.Logf("converged %v after the heal", time.Since(healed))
-	waitFor(t, 10*time.Second, "the full mesh again", mesh)
+	waitFor(t, 10*time.Second, "the full mesh again", fullMesh(t, ms))
 
 	// Stable: refreshes from A do not bring a2 back, and owners agree.
-	time.Sleep(ttl)
+	time.Sleep(trioTTL)
 	owners := map[string]string{}
 	for _, m := range ms {
 		st := m.must(t, memberRequest{Op: "status"}).Status
@@ -351,20 +364,8 @@ func owner(t *testing.T, m *member, id string) string {
 // along: tombstones are terminal and outlive the partition.
 func TestNetnsPartitionStopWins(t *testing.T) {
 	l := newNetLab(t)
-	dir := t.TempDir()
-	names := []string{"A", "B", "C"}
-	writeCerts(t, dir, names...)
-	const ttl = 2 * time.Second
-	var ms [3]*member
-	for i := range 3 {
-		ms[i] = startMember(t, l.ns[i], memberConfig{
-			Name: names[i], Listen: l.addr[i] + ":42029", Peers: []string{l.addr[(i+1)%3] + ":42029"},
-			CertDir: dir, TTL: ttl, Refresh: 400 * time.Millisecond, Ping: 500 * time.Millisecond,
-		})
-	}
+	ms := startTrio(t, l)
 	a, b, c := ms[0], ms[1], ms[2]
-	mesh := func() bool { return a.routes(t) == 2 && b.routes(t) == 2 && c.routes(t) == 2 }
-	waitFor(t, 15*time.Second, "the full mesh", mesh)
 	for _, tc := range []struct {
 		id   string
 		long time.Duration
@@ -375,14 +376,14 @@ func TestNetnsPartitionStopWins(t *testing.T) {
 		})
 		testutil.Run(t, "ip", "-n", l.hub, "link", "set", l.port[0], "down")
 		cut := time.Now()
-		waitFor(t, 4*ttl, "B to adopt "+tc.id, func() bool { return owner(t, b, tc.id) == "B" && owner(t, c, tc.id) == "B" })
+		waitFor(t, 4*trioTTL, "B to adopt "+tc.id, func() bool { return owner(t, b, tc.id) == "B" && owner(t, c, tc.id) == "B" })
 		t.Logf("%s: B adopted the session of partitioned A %v after the cut", tc.id, time.Since(cut))
 		b.must(t, memberRequest{Op: "withdraw", ID: tc.id})
 		waitFor(t, time.Second, tc.id+" gone from B and C", func() bool { return b.sessions(t) == "" && c.sessions(t) == "" })
 		for _, m := range ms {
 			m.must(t, memberRequest{Op: "advance", By: tc.long})
 		}
-		time.Sleep(2 * ttl) // A keeps refreshing its session, on the new clock
+		time.Sleep(2 * trioTTL) // A keeps refreshing its session, on the new clock
 		if owner(t, a, tc.id) != "A" {
 			t.Fatalf("%s: partitioned A does not own its session any more", tc.id)
 		}
@@ -390,9 +391,9 @@ func TestNetnsPartitionStopWins(t *testing.T) {
 		healed := time.Now()
 		waitFor(t, 20*time.Second, tc.id+" gone from A after the heal", func() bool { return a.sessions(t) == "" })
 		t.Logf("%s: partition of %v on the cluster clock healed; the stop reached A %v after the link came back", tc.id, tc.long, time.Since(healed))
-		waitFor(t, 10*time.Second, "the full mesh again", mesh)
+		waitFor(t, 10*time.Second, "the full mesh again", fullMesh(t, ms))
 		for range 10 { // it never comes back
-			time.Sleep(ttl / 4)
+			time.Sleep(trioTTL / 4)
 			for _, m := range ms {
 				if got := m.sessions(t); got != "" {
 					t.Fatalf("%s: member %s holds %q after the heal", tc.id, m.name, got)
