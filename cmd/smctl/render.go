@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -204,44 +205,31 @@ func osErr(err error) error {
 func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink) (playout.Stats, error) {
 	r := playout.NewRenderer(cfg, sink.Channels(), false)
 	defer r.Close()
-	frames := make([][]byte, 64)
-	infos := make([]capture.Info, 64)
-	var p capture.Packet
-	lt := src.LinkType()
 	write := func(b []int16) error {
 		if err := sink.Write(b); err != nil {
 			return cli.Failf("%v", err)
 		}
 		return nil
 	}
-	for {
-		n, err := src.ReadBatch(frames, infos)
-		for i := range n {
-			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
-				continue
-			}
-			m, ok := f.Match(&p)
-			if !ok {
-				continue
-			}
-			flow := playout.Flow{Src: p.Src, Dst: p.Dst}
-			if v, ok := p.OuterVLAN(); ok {
-				flow.VLAN = v.ID()
-			}
-			ts := infos[i].Timestamp
-			for b := r.Render(ts); len(b) > 0; b = r.Render(ts) {
-				if err := write(b); err != nil {
-					return r.Stats(), err
-				}
-			}
-			r.PushFlow(playout.Direction(m.Direction), flow, ts, p.UDP)
+	var werr error
+	err := eachRTP(src, func(p *capture.Packet, ts time.Time) bool {
+		m, ok := f.Match(p)
+		if !ok {
+			return true
 		}
-		if errors.Is(err, io.EOF) {
-			break
+		for b := r.Render(ts); len(b) > 0; b = r.Render(ts) {
+			if werr = write(b); werr != nil {
+				return false
+			}
 		}
-		if err != nil {
-			return r.Stats(), cli.Failf("%v", err)
-		}
+		r.PushFlow(playout.Direction(m.Direction), packetFlow(p), ts, p.UDP)
+		return true
+	})
+	if werr != nil {
+		return r.Stats(), werr
+	}
+	if err != nil {
+		return r.Stats(), cli.Failf("%v", err)
 	}
 	for b := r.Flush(); len(b) > 0; b = r.Flush() {
 		if err := write(b); err != nil {
@@ -249,6 +237,42 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 		}
 	}
 	return r.Stats(), nil
+}
+
+// eachRTP calls fn with every RTP packet of src and its capture time, in
+// the capture's order, until fn returns false or src ends. It returns the
+// read error that ended src, nil at its end. p is reused between calls.
+func eachRTP(src capture.Source, fn func(p *capture.Packet, ts time.Time) bool) error {
+	frames := make([][]byte, 64)
+	infos := make([]capture.Info, 64)
+	var p capture.Packet
+	lt := src.LinkType()
+	for {
+		n, err := src.ReadBatch(frames, infos)
+		for i := range n {
+			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
+				continue
+			}
+			if !fn(&p, infos[i].Timestamp) {
+				return nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// packetFlow is the playout.Flow of p: its addresses and outer VLAN.
+func packetFlow(p *capture.Packet) playout.Flow {
+	flow := playout.Flow{Src: p.Src, Dst: p.Dst}
+	if v, ok := p.OuterVLAN(); ok {
+		flow.VLAN = v.ID()
+	}
+	return flow
 }
 
 // streamLine describes one rendered stream for stdout.
@@ -406,9 +430,8 @@ type picked struct {
 }
 
 type pickKey struct {
-	src, dst netip.AddrPort
-	vlan     uint16
-	ssrc     uint32
+	flow playout.Flow
+	ssrc uint32
 }
 
 type pickStream struct {
@@ -431,42 +454,27 @@ func pickEndpoint(path string, cfg playout.Config) (picked, error) {
 	defer src.Close()
 	streams := make(map[pickKey]*pickStream)
 	var order []pickKey
-	frames := make([][]byte, 64)
-	infos := make([]capture.Info, 64)
-	var p capture.Packet
-	lt := src.LinkType()
-	for {
-		n, err := src.ReadBatch(frames, infos)
-		for i := range n {
-			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
-				continue
+	err = eachRTP(src, func(p *capture.Packet, _ time.Time) bool {
+		k := pickKey{packetFlow(p), p.RTP.SSRC}
+		s := streams[k]
+		if s == nil {
+			s = &pickStream{lastSeq: p.RTP.SequenceNumber}
+			streams[k] = s
+			order = append(order, k)
+		} else {
+			if d := p.RTP.SequenceNumber - s.lastSeq; d >= 1 && d <= 100 {
+				s.confirmed = true
 			}
-			k := pickKey{src: p.Src, dst: p.Dst, ssrc: p.RTP.SSRC}
-			if v, ok := p.OuterVLAN(); ok {
-				k.vlan = v.ID()
-			}
-			s := streams[k]
-			if s == nil {
-				s = &pickStream{lastSeq: p.RTP.SequenceNumber}
-				streams[k] = s
-				order = append(order, k)
-			} else {
-				if d := p.RTP.SequenceNumber - s.lastSeq; d >= 1 && d <= 100 {
-					s.confirmed = true
-				}
-				s.lastSeq = p.RTP.SequenceNumber
-			}
-			s.packets++
-			if decodable(cfg.Codec(p.RTP.PayloadType)) {
-				s.decodable++
-			}
+			s.lastSeq = p.RTP.SequenceNumber
 		}
-		if errors.Is(err, io.EOF) {
-			break
+		s.packets++
+		if decodable(cfg.Codec(p.RTP.PayloadType)) {
+			s.decodable++
 		}
-		if err != nil {
-			return picked{}, cli.Failf("read capture %q: %v", path, err)
-		}
+		return true
+	})
+	if err != nil {
+		return picked{}, cli.Failf("read capture %q: %v", path, err)
 	}
 	type tally struct {
 		decodable, packets, dstreams, streams int
@@ -478,7 +486,7 @@ func pickEndpoint(path string, cfg playout.Config) (picked, error) {
 		if !s.confirmed {
 			continue
 		}
-		for _, a := range []netip.Addr{k.src.Addr().Unmap(), k.dst.Addr().Unmap()} {
+		for _, a := range []netip.Addr{k.flow.Src.Addr().Unmap(), k.flow.Dst.Addr().Unmap()} {
 			t := byAddr[a]
 			if t == nil {
 				t = &tally{}
