@@ -87,7 +87,7 @@ func ValidAgent(name string) bool {
 		return false
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || !unicode.IsPrint(r) {
+		if r == '/' || r == '\\' || !unicode.IsPrint(r) { // IsPrint: no control characters
 			return false
 		}
 	}
