@@ -5,11 +5,9 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"io"
 	"net"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -135,7 +133,7 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 		return nil, err
 	}
 	for _, a := range c.Admins {
-		if !validFingerprint(a) {
+		if _, ok := captureserver.NormalizeFingerprint(a); !ok {
 			return nil, cli.Usagef("configuration key security.admins has value %q, which is not a SHA-256 fingerprint (64 hexadecimal digits, colons allowed)", a)
 		}
 	}
@@ -163,17 +161,6 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// validFingerprint accepts 64 hexadecimal digits, in either case, with or
-// without colons between the bytes.
-func validFingerprint(s string) bool {
-	h := strings.ReplaceAll(s, ":", "")
-	if len(h) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
 }
 
 func unwrapPath(err error) error {

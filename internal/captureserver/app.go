@@ -3,6 +3,7 @@ package captureserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -85,7 +86,9 @@ func newServer(cfg *Config, log *slog.Logger) *server {
 		s.now = time.Now
 	}
 	for _, fp := range cfg.Admins {
-		s.admins[normalizeFingerprint(fp)] = true
+		if norm, ok := NormalizeFingerprint(fp); ok {
+			s.admins[norm] = true
+		}
 	}
 	s.rec = newRecorders(cfg.RecordDir, log)
 	s.rec.event = s.auditEvent
@@ -673,7 +676,7 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		return refuse(relay.CodeBadRequest, err)
 	}
 	rec.RequestID = req.IdempotencyKey
-	subject, requester := identity(p)
+	subject, requester := smtls.PeerIdentity(p.TLS)
 
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
@@ -829,15 +832,6 @@ func sessionReply(sess *filter.Session, already bool) *relay.SessionStatus {
 	return st
 }
 
-// identity returns the subject and fingerprint of the peer's certificate,
-// both empty on an --insecure listener.
-func identity(p *relay.Peer) (subject, fingerprint string) {
-	if p.TLS == nil {
-		return "", ""
-	}
-	return smtls.PeerIdentity(p.TLS)
-}
-
 func requesterName(sess *filter.Session) string {
 	if sess.RequesterSubject != "" {
 		return sess.RequesterSubject
@@ -861,7 +855,7 @@ func (s *server) mayStop(p *relay.Peer, sess *filter.Session) bool {
 	if fp == "" {
 		return false
 	}
-	return fp == sess.Requester || s.admins[normalizeFingerprint(fp)]
+	return fp == sess.Requester || s.admins[fp]
 }
 
 func (s *server) auditRecord(p *relay.Peer, action string) audit.Record {
@@ -1060,19 +1054,16 @@ func checkSupervisor(addr string) error {
 	return nil
 }
 
-// normalizeFingerprint turns a SHA-256 fingerprint written with or
-// without colons, in either case, into the form smtls.PeerIdentity gives
-// (upper case, colons).
-func normalizeFingerprint(fp string) string {
-	h := strings.ToUpper(strings.NewReplacer(":", "", " ", "").Replace(fp))
-	var b strings.Builder
-	for i := 0; i+1 < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
+// NormalizeFingerprint returns a SHA-256 fingerprint written as 64
+// hexadecimal digits, in either case, with or without colons between the
+// bytes, in the form smtls.Fingerprint and smtls.PeerIdentity give (upper
+// case, colons); ok is false when fp is not such a fingerprint.
+func NormalizeFingerprint(fp string) (norm string, ok bool) {
+	b, err := hex.DecodeString(strings.ReplaceAll(fp, ":", ""))
+	if err != nil || len(b) != sha256.Size {
+		return "", false
 	}
-	return b.String()
+	return strings.ReplaceAll(fmt.Sprintf("% X", b), " ", ":"), true
 }
 
 func endpointStrings(s *filter.Session) []string {
@@ -1101,7 +1092,7 @@ func (s *server) StopMonitor(ctx context.Context, p *relay.Peer, req *relay.Stop
 		rec.SessionID = ""
 		return refuse(relay.CodeBadRequest, fmt.Errorf("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", req.Session, filter.MaxIDLen))
 	}
-	_, requester := identity(p)
+	_, requester := smtls.PeerIdentity(p.TLS)
 	cur := findSession(s.allSessions(), req.Session)
 	if cur == nil {
 		if prev, ok := s.stops.get(req.Session); ok && prev.Requester == requester {

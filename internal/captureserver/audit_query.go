@@ -74,7 +74,7 @@ func (s *server) mayAudit(p *relay.Peer) bool {
 		return true
 	}
 	_, fp := smtls.PeerIdentity(p.TLS)
-	return fp != "" && s.admins[normalizeFingerprint(fp)]
+	return fp != "" && s.admins[fp]
 }
 
 // AuditQuery implements relay.AuditHandler: the merged answer of every
@@ -82,7 +82,7 @@ func (s *server) mayAudit(p *relay.Peer) bool {
 // pages are cut). Only an administrator may ask.
 func (s *server) AuditQuery(ctx context.Context, p *relay.Peer, req *relay.AuditQuery) (*relay.AuditReply, error) {
 	if !s.mayAudit(p) {
-		subject, _ := identity(p)
+		subject, _ := smtls.PeerIdentity(p.TLS)
 		s.log.Info("audit query refused: not an administrator", "peer", p.Addr, "subject", subject)
 		return nil, &relay.Error{Code: relay.CodeUnauthorized,
 			Message: fmt.Sprintf("only an administrator (security.admins, --admin) may query the audit trail; the certificate %q is not one", subject)}

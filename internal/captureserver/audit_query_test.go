@@ -250,7 +250,7 @@ func TestAuditQueryAuthorization(t *testing.T) {
 	ts := newTestServer(t, t.TempDir())
 	admin, other := peerWithCert(t, "admin"), peerWithCert(t, "other")
 	_, fp := smtls.PeerIdentity(admin.TLS)
-	ts.admins[normalizeFingerprint(fp)] = true
+	ts.admins[mustNormalize(t, fp)] = true
 	if err := ts.audit.Write(capRec(1, "s1", "1001")); err != nil {
 		t.Fatal(err)
 	}

@@ -259,6 +259,16 @@ func peerWithCert(t *testing.T, cn string) *relay.Peer {
 		TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}}
 }
 
+// mustNormalize returns NormalizeFingerprint of fp, which must be one.
+func mustNormalize(t *testing.T, fp string) string {
+	t.Helper()
+	norm, ok := NormalizeFingerprint(fp)
+	if !ok {
+		t.Fatalf("%q is not a fingerprint", fp)
+	}
+	return norm
+}
+
 // TestHijackRefused: a session id taken from status cannot be taken over
 // (re-asserted) or stopped by another identity; an unknown client-chosen
 // id makes no session; the owner and an administrator may stop.
@@ -266,7 +276,7 @@ func TestHijackRefused(t *testing.T) {
 	ts := newTestServer(t, t.TempDir())
 	alice, mallory, admin := peerWithCert(t, "alice"), peerWithCert(t, "mallory"), peerWithCert(t, "admin")
 	_, adminFP := smtls.PeerIdentity(admin.TLS)
-	ts.admins[normalizeFingerprint(strings.ToLower(strings.ReplaceAll(adminFP, ":", "")))] = true
+	ts.admins[mustNormalize(t, strings.ToLower(strings.ReplaceAll(adminFP, ":", "")))] = true
 	ctx := context.Background()
 	st, err := ts.StartMonitor(ctx, alice, &startReq)
 	if err != nil {
