@@ -109,6 +109,7 @@ func TestConfigErrors(t *testing.T) {
 		{nil, nil, "--interface IF"},
 		{nil, []string{"--pcap", pc, "--pcap-speed", "-1"}, "pcap_speed"},
 		{nil, []string{"--pcap", pc, "--supervisor-grace", "10"}, "session.supervisor_grace_ms has value 10"},
+		{nil, []string{"--pcap", pc, "--admin", "AB:CD"}, `security.admins has value "AB:CD"`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			_, code, se := parse(t, tc.env, tc.args...)
