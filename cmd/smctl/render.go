@@ -334,13 +334,16 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 	return sum
 }
 
+// staticPTNames are the static payload types (RFC 3551) smctl render
+// cannot decode.
+var staticPTNames = map[int]string{2: "G721", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4/16000", 7: "LPC",
+	9: "G722", 10: "L16 stereo", 11: "L16", 12: "QCELP", 14: "MPA", 15: "G728", 16: "DVI4/11025",
+	17: "DVI4/22050", 25: "CelB", 26: "JPEG", 28: "nv", 31: "H261", 32: "MPV", 33: "MP2T", 34: "H263"}
+
 // ptName names a payload type for a message: its number and, for a
 // static type, its codec; a dynamic type suggests --codec.
 func ptName(pt int) string {
-	static := map[int]string{2: "G721", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4/16000", 7: "LPC",
-		9: "G722", 10: "L16 stereo", 11: "L16", 12: "QCELP", 14: "MPA", 15: "G728", 16: "DVI4/11025",
-		17: "DVI4/22050", 25: "CelB", 26: "JPEG", 28: "nv", 31: "H261", 32: "MPV", 33: "MP2T", 34: "H263"}
-	if n, ok := static[pt]; ok {
+	if n, ok := staticPTNames[pt]; ok {
 		return fmt.Sprintf("%d (%s)", pt, n)
 	}
 	if pt >= 96 && pt <= 127 {
