@@ -1,15 +1,11 @@
 package playout_test
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/zaf/g711"
 
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/playout/audiotest"
@@ -31,16 +27,6 @@ func flowOf(src, dst string, vlan uint16) playout.Flow {
 	return playout.Flow{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst), VLAN: vlan}
 }
 
-// toneULaw returns n µ-law bytes of a tone at hz starting at sample first.
-func toneULaw(hz float64, first, n int) []byte {
-	pcm := make([]byte, 2*n)
-	for i := range n {
-		v := int16(8000 * math.Sin(2*math.Pi*hz*float64(first+i)/8000))
-		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
-	}
-	return g711.EncodeUlaw(pcm)
-}
-
 func (l leg) arrivals() []farrival {
 	var out []farrival
 	seq := uint16(1000 + l.ssrc)
@@ -48,7 +34,7 @@ func (l leg) arrivals() []farrival {
 		for at := sp[0]; at < sp[1]; at += 20 * time.Millisecond {
 			first := int(at / (time.Second / 8000))
 			out = append(out, farrival{at, l.dir, l.flow,
-				rtpPacket(0, seq, uint32(5000+first), l.ssrc, false, toneULaw(l.hz, first, 160))})
+				rtpPacket(0, seq, uint32(5000+first), l.ssrc, false, audiotest.ULawTone(l.hz, first, 160))})
 			seq++
 		}
 	}
@@ -301,7 +287,7 @@ func TestStreamRetiredAndRevived(t *testing.T) {
 	r2 := playout.NewRenderer(playout.Config{MaxStreams: 8}, 1, false)
 	defer r2.Close()
 	for i := range 40 {
-		r2.PushFlow(playout.ToAgent, a, t0, rtpPacket(0, 1, 0, uint32(100+i), false, toneULaw(700, 0, 160)))
+		r2.PushFlow(playout.ToAgent, a, t0, rtpPacket(0, 1, 0, uint32(100+i), false, audiotest.ULawTone(700, 0, 160)))
 	}
 	st = r2.Stats()
 	active := 0

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,16 +19,6 @@ import (
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/playout/audiotest"
 )
-
-// ulawTone returns n µ-law bytes of a tone at f Hz.
-func ulawTone(n int, f float64) []byte {
-	pcm := make([]byte, 2*n)
-	for i := range n {
-		v := int16(8000 * math.Sin(2*math.Pi*f*float64(i)/8000))
-		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
-	}
-	return g711.EncodeUlaw(pcm)
-}
 
 func decodeUlaw(b []byte) []int16 {
 	lp := g711.DecodeUlaw(b)
@@ -79,7 +68,7 @@ func writeCall(t *testing.T, agent, customer []byte) string {
 		if customer != nil {
 			add(c, a, 0xc, customer[i*160:i*160+160])
 		}
-		add(other, netip.MustParseAddrPort("10.9.9.8:50002"), 0xbad, ulawTone(160, 3000))
+		add(other, netip.MustParseAddrPort("10.9.9.8:50002"), 0xbad, audiotest.ULawTone(3000, 0, 160))
 	}
 	path := filepath.Join(t.TempDir(), "call.pcap")
 	var buf bytes.Buffer
@@ -93,8 +82,8 @@ func writeCall(t *testing.T, agent, customer []byte) string {
 }
 
 func TestRenderLossless(t *testing.T) {
-	agent := ulawTone(8000*2, 1000)
-	customer := ulawTone(8000*2, 440)
+	agent := audiotest.ULawTone(1000, 0, 8000*2)
+	customer := audiotest.ULawTone(440, 0, 8000*2)
 	silent := bytes.Repeat([]byte{0xff}, len(agent))
 	for _, tc := range []struct {
 		name     string
@@ -145,7 +134,7 @@ func TestRenderLossless(t *testing.T) {
 
 func TestRenderErrors(t *testing.T) {
 	dir := t.TempDir()
-	in := writeCall(t, ulawTone(1600, 1000), nil)
+	in := writeCall(t, audiotest.ULawTone(1000, 0, 1600), nil)
 	notCap := filepath.Join(dir, "x.txt")
 	if err := os.WriteFile(notCap, []byte("hello, not a capture"), 0o644); err != nil {
 		t.Fatal(err)
@@ -385,7 +374,7 @@ func TestRenderCallFlows(t *testing.T) {
 	tonesA, tonesB := []float64{700, 1300}, []float64{900, 1700}
 	autoCall := callA(p1, g1, 0)
 	autoCall.ToAgent.Holds = []gen.Interval{{From: 0, To: 100 * time.Millisecond}} // the phone's packet first
-	mapped := func(i int) []byte { return ulawTone(160*(i+1), 1100)[160*i:] }
+	mapped := func(i int) []byte { return audiotest.ULawTone(1100, 160*i, 160) }
 
 	for _, tc := range []struct {
 		name   string

@@ -1,10 +1,25 @@
 package audiotest
 
 import (
+	"encoding/binary"
 	"math"
+
+	"github.com/zaf/g711"
 
 	"github.com/silentmon/silentmon/playout"
 )
+
+// ULawTone returns n µ-law bytes of a sine at hz of amplitude 8000,
+// sampled at playout.SampleRate from sample first on: consecutive calls
+// with first advancing by n continue the same tone.
+func ULawTone(hz float64, first, n int) []byte {
+	pcm := make([]byte, 2*n)
+	for i := range n {
+		v := int16(8000 * math.Sin(2*math.Pi*hz*float64(first+i)/playout.SampleRate))
+		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
+	}
+	return g711.EncodeUlaw(pcm)
+}
 
 // ToneLevel returns the amplitude of the hz component of pcm, sampled at
 // playout.SampleRate, measured with a Goertzel filter over all of pcm: a

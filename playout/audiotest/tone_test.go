@@ -1,8 +1,12 @@
 package audiotest_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"testing"
+
+	"github.com/zaf/g711"
 
 	"github.com/silentmon/silentmon/playout/audiotest"
 )
@@ -63,5 +67,26 @@ func TestAlign(t *testing.T) {
 				t.Errorf("Align(%v, %v) = %d, want %d", tt.got, want, off, tt.off)
 			}
 		})
+	}
+}
+
+func TestULawTone(t *testing.T) {
+	whole := audiotest.ULawTone(1000, 0, 800)
+	if parts := append(audiotest.ULawTone(1000, 0, 300), audiotest.ULawTone(1000, 300, 500)...); !bytes.Equal(parts, whole) {
+		t.Error("a tone written in two parts differs from the tone written at once")
+	}
+	lin := g711.DecodeUlaw(whole)
+	pcm := make([]int16, len(lin)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(lin[2*i:]))
+	}
+	if len(pcm) != 800 {
+		t.Fatalf("%d samples, want 800", len(pcm))
+	}
+	if l := audiotest.ToneLevel(pcm, 1000); l < 7800 || l > 8200 {
+		t.Errorf("level %.0f at 1000 Hz, want about 8000", l)
+	}
+	if l := audiotest.ToneLevel(pcm, 600); l > 100 {
+		t.Errorf("level %.0f at 600 Hz, want about 0", l)
 	}
 }
