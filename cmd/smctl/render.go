@@ -160,7 +160,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	// In order of first packet, retired or not.
 	slices.SortStableFunc(st.Streams, func(a, b playout.StreamStats) int { return a.First.Compare(b.First) })
 	for _, s := range st.Streams {
-		fmt.Fprintln(stdout, streamLine(s, skips.types(s)))
+		fmt.Fprintln(stdout, streamLine(s, skips.of(s).types))
 	}
 	if st.RetiredDropped > 0 {
 		fmt.Fprintf(stdout, "(%s, retired early in the capture, not listed or counted)\n",
@@ -308,7 +308,8 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 			continue
 		}
 		sum.streams++
-		pts := skips.types(s)
+		skip := skips.of(s)
+		pts := skip.types
 		what := "of a payload type"
 		if len(pts) > 0 {
 			names := make([]string, len(pts))
@@ -321,7 +322,7 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 			what = "of payload type " + strings.Join(names, ", ")
 		}
 		reason := "smctl render cannot decode"
-		if why := skips.reason(s); why != "" && !strings.HasPrefix(why, "unknown payload type") {
+		if why := skip.reason; why != "" && !strings.HasPrefix(why, "unknown payload type") {
 			reason = "smctl render cannot decode (" + why + ")"
 		}
 		verb := "skipped stream"
@@ -366,22 +367,12 @@ type skipEntry struct {
 
 func skipKey(dir, flow, ssrc string) string { return dir + " " + flow + " " + ssrc }
 
-func (l *skipLog) key(s playout.StreamStats) string {
-	return skipKey(s.Direction.String(), s.Flow.String(), fmt.Sprintf("0x%08x", s.SSRC))
-}
-
-func (l *skipLog) types(s playout.StreamStats) []int {
-	if e := l.byStream[l.key(s)]; e != nil {
-		return e.types
+// of returns what was reported for stream s, nothing if it was not.
+func (l *skipLog) of(s playout.StreamStats) skipEntry {
+	if e := l.byStream[skipKey(s.Direction.String(), s.Flow.String(), fmt.Sprintf("0x%08x", s.SSRC))]; e != nil {
+		return *e
 	}
-	return nil
-}
-
-func (l *skipLog) reason(s playout.StreamStats) string {
-	if e := l.byStream[l.key(s)]; e != nil {
-		return e.reason
-	}
-	return ""
+	return skipEntry{}
 }
 
 func (l *skipLog) Enabled(context.Context, slog.Level) bool { return true }
