@@ -1,9 +1,11 @@
 package playout_test
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -232,11 +234,7 @@ func TestCallFlows(t *testing.T) {
 }
 
 func sortFlows(a []farrival) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j].at < a[j-1].at; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
+	slices.SortStableFunc(a, func(x, y farrival) int { return cmp.Compare(x.at, y.at) })
 }
 
 // TestStreamRetiredAndRevived: a stream idle past RetireAfter is retired
