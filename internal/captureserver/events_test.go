@@ -20,32 +20,20 @@ import (
 
 	"github.com/silentmon/silentmon/cluster"
 	"github.com/silentmon/silentmon/internal/audit"
+	"github.com/silentmon/silentmon/playout/audiotest"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
-// fakeClock is an injected clock that tests advance by hand. Safe for
-// concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// newFakeClock returns a clock that tests move by hand.
+func newFakeClock() *audiotest.Clock {
+	return audiotest.NewClock(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
+// advance moves clk forward by d and returns its new time.
+func advance(clk *audiotest.Clock, d time.Duration) time.Time {
+	clk.Advance(d)
+	return clk.Now()
 }
 
 // supHandler is a supervisor service that takes media and discards it.
@@ -161,19 +149,19 @@ func TestAuditStartStopEnd(t *testing.T) {
 	id := st.Session
 	waitUntil(t, "supervisor-connected", func() bool { return hasAction(ts.auditLines(t), audit.ActionSupervisorConnected) })
 
-	now := clk.Advance(time.Second)
+	now := advance(clk, time.Second)
 	w.setSeen(id, 10, now)
 	ts.tick(now)
 	// Silence for 30 s ends the period; the next packet begins another.
-	now = clk.Advance(31 * time.Second)
+	now = advance(clk, 31*time.Second)
 	ts.tick(now)
-	now = clk.Advance(time.Second)
+	now = advance(clk, time.Second)
 	w.setSeen(id, 25, now)
 	ts.tick(now)
 	if _, err := ts.StopMonitor(context.Background(), alice, &relay.StopMonitor{Session: id}); err != nil {
 		t.Fatal(err)
 	}
-	ts.tick(clk.Advance(time.Second))
+	ts.tick(advance(clk, time.Second))
 	waitUntil(t, "supervisor-disconnected", func() bool { return hasAction(ts.auditLines(t), audit.ActionSupervisorDisconnected) })
 
 	lines := ts.auditLines(t)
@@ -232,19 +220,19 @@ func TestSupervisorGoneEndsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.tick(clk.Advance(time.Second))
+	ts.tick(advance(clk, time.Second))
 	if s := ts.fw.Stats(); len(s) != 1 || s[0].UnreachableSince.IsZero() {
 		t.Fatalf("forwarder %+v: want the supervisor tried and unreachable", s)
 	}
-	ts.tick(clk.Advance(9 * time.Minute))
+	ts.tick(advance(clk, 9*time.Minute))
 	if len(ts.filter.Sessions()) != 1 {
 		t.Fatal("the session ended before the grace")
 	}
-	ts.tick(clk.Advance(time.Minute + time.Second))
+	ts.tick(advance(clk, time.Minute+time.Second))
 	if n := len(ts.filter.Sessions()); n != 0 {
 		t.Fatalf("%d sessions after the grace", n)
 	}
-	ts.tick(clk.Advance(time.Second))
+	ts.tick(advance(clk, time.Second))
 	var ends []audit.Record
 	for _, l := range ts.auditLines(t) {
 		if l.Action == audit.ActionEnd {
@@ -262,9 +250,7 @@ func TestSupervisorGoneEndsSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Until is set from the wall clock; move the keeper's past it.
-	clk.mu.Lock()
-	clk.now = time.Now().Add(2 * time.Minute)
-	clk.mu.Unlock()
+	clk.Set(time.Now().Add(2 * time.Minute))
 	ts2.tick(clk.Now())
 	lines := ts2.auditLines(t)
 	if len(ts2.filter.Sessions()) != 0 || len(lines) != 2 || lines[1].Action != audit.ActionEnd || lines[1].Reason != audit.ReasonLifetimeOver {
@@ -297,8 +283,8 @@ func TestSupervisorGoneInCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the session in the filter", func() bool { return len(ts.filter.Sessions()) == 1 })
-	ts.tick(clk.Advance(time.Second))
-	ts.tick(clk.Advance(10*time.Minute + time.Second))
+	ts.tick(advance(clk, time.Second))
+	ts.tick(advance(clk, 10*time.Minute+time.Second))
 	waitUntil(t, "the cluster's end", func() bool { mu.Lock(); defer mu.Unlock(); return len(reasons) == 1 })
 	if reasons[0] != cluster.ReasonSupervisorGone {
 		t.Fatalf("cluster end reason %q", reasons[0])
