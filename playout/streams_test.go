@@ -43,6 +43,16 @@ func (l leg) arrivals() []farrival {
 	return out
 }
 
+// arrivalsOf returns the packets of every leg in time order.
+func arrivalsOf(legs []leg) []farrival {
+	var arr []farrival
+	for _, l := range legs {
+		arr = append(arr, l.arrivals()...)
+	}
+	sortFlows(arr)
+	return arr
+}
+
 type farrival struct {
 	at   time.Duration
 	dir  playout.Direction
@@ -205,11 +215,7 @@ func TestCallFlows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var arr []farrival
-			for _, l := range tc.legs {
-				arr = append(arr, l.arrivals()...)
-			}
-			sortFlows(arr)
+			arr := arrivalsOf(tc.legs)
 			out, first, st := runFlows(t, playout.Config{}, arr)
 			// Map the input's time onto the output: sample 0 is the
 			// first packet's, delayed by the buffer.
@@ -221,10 +227,7 @@ func TestCallFlows(t *testing.T) {
 			right, checked := listen(t, append(pad, out...), tc.exps)
 			t.Logf("%d/%d windows right; %d streams, latency p50 %.1f ms p99 %.1f ms",
 				right, checked, len(st.Streams), st.AddedLatencyP50Ms, st.AddedLatencyP99Ms)
-			var pkts int
-			for _, l := range tc.legs {
-				pkts += len(l.arrivals())
-			}
+			pkts := len(arr)
 			tot := st.Total()
 			if tot.Packets != uint64(pkts) || tot.Frames != uint64(pkts) || tot.Lost != 0 || tot.Late != 0 {
 				t.Errorf("%d packets sent; pushed %d, played %d, lost %d, late %d", pkts, tot.Packets, tot.Frames, tot.Lost, tot.Late)
@@ -247,11 +250,7 @@ func TestStreamRetiredAndRevived(t *testing.T) {
 		{playout.FromAgent, a, 1, 700, [][2]time.Duration{{0, time.Second}, {15 * time.Second, 16 * time.Second}}},
 		{playout.ToAgent, b, 2, 1100, [][2]time.Duration{{0, 16 * time.Second}}},
 	}
-	var arr []farrival
-	for _, l := range legs {
-		arr = append(arr, l.arrivals()...)
-	}
-	sortFlows(arr)
+	arr := arrivalsOf(legs)
 	r := playout.NewRenderer(playout.Config{RetireAfter: 5 * time.Second}, 1, false)
 	defer r.Close()
 	retiredSeen := false
