@@ -100,10 +100,9 @@ type expectation struct {
 }
 
 // listen checks 100 ms windows of out against the expectations. out's
-// sample 0 is at time start of the input's clock plus the jitter buffer's
-// delay, which is found as the offset (within 0 to 100 ms) that makes the
-// first expectation hold; windows within 60 ms of an expectation's edges
-// are not checked.
+// sample 0 is at time 0 of the input's clock (the caller shifts the output
+// by the delay of its first sample); windows within 60 ms of an
+// expectation's edges are not checked.
 func listen(t *testing.T, out []int16, exps []expectation) (right, checked int) {
 	t.Helper()
 	const win = 800
