@@ -10,11 +10,11 @@ import (
 const TickInterval = blockLen * time.Second / SampleRate
 
 // Player plays one monitored session: every RTP stream of both directions
-// through its own jitter buffer and decoder, mixed into a Sink in real time on its
-// Clock. It is safe for concurrent use: Push, Stats and Close may be
-// called from any goroutine. Push takes a short lock and never blocks on
-// the sink; the sink is written only by the Player's goroutine, outside
-// the lock.
+// through its own jitter buffer and decoder, mixed into a Sink in real
+// time on its Clock. It is safe for concurrent use: Push, PushFlow, Stats
+// and Close may be called from any goroutine. A push takes a short lock
+// and never blocks on the sink; the sink is written only by the Player's
+// goroutine, outside the lock.
 type Player struct {
 	mu     sync.Mutex
 	r      *Renderer // guarded by mu
