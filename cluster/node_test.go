@@ -427,7 +427,7 @@ func TestEndsReported(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, time.Second, "three sessions on C", func() bool { return len(c.Sessions()) == 3 })
+	waitFor(t, time.Second, "three sessions on B and C", func() bool { return len(b.Sessions()) == 3 && len(c.Sessions()) == 3 })
 	if err := c.End("sup", ReasonSupervisorGone); err != nil {
 		t.Fatal(err)
 	}
