@@ -335,6 +335,13 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range capturetest.Services(1) {
 		f.Add(capturetest.Build(s.Frame()), uint16(capture.LinkEthernet), false, uint16(0))
 	}
+	// The second bytes where the straight pass and the general path once
+	// disagreed (RTCP feedback against marked RTP of payload type 77 and
+	// 78), and the edges of the RTCP range.
+	for _, b := range []byte{0xCD, 0xCE, 0xBF, 0xC0, 0xDF, 0xE0, 0x48, 0x4C, 0xC8, 0xCC} {
+		f.Add(secondByteFrame(b), uint16(capture.LinkEthernet), false, uint16(0))
+		f.Add(secondByteFrame(b), uint16(capture.LinkEthernet), true, uint16(85))
+	}
 	f.Fuzz(func(t *testing.T, b []byte, lt uint16, vlanValid bool, tci uint16) {
 		var p capture.Packet
 		info := capture.Info{VLANValid: vlanValid, VLANTCI: tci}
@@ -354,7 +361,7 @@ func FuzzDecode(f *testing.F) {
 		// The fast path for common frames must agree with the general one.
 		var g capture.Packet
 		gerr := g.DecodeGeneral(b, capture.LinkType(lt), &info)
-		if gerr != err || g.Kind != p.Kind || g.Src != p.Src || g.Dst != p.Dst || g.NumVLANs != p.NumVLANs ||
+		if gerr != err || g.Kind != p.Kind || g.RTCPType != p.RTCPType || g.RTPErr != p.RTPErr || g.Src != p.Src || g.Dst != p.Dst || g.NumVLANs != p.NumVLANs ||
 			g.VLANs != p.VLANs || g.TOS != p.TOS || g.HasMAC != p.HasMAC || g.SrcMAC != p.SrcMAC || g.DstMAC != p.DstMAC ||
 			len(g.UDP) != len(p.UDP) || g.RTP.SSRC != p.RTP.SSRC || g.RTP.SequenceNumber != p.RTP.SequenceNumber ||
 			g.RTP.Timestamp != p.RTP.Timestamp || g.RTP.Marker != p.RTP.Marker || g.RTP.PayloadType != p.RTP.PayloadType ||

@@ -28,7 +28,7 @@ const (
 	KindOther Kind = iota // not UDP over IP (ARP, TCP, ...)
 	KindUDP               // UDP, neither RTP nor RTCP
 	KindRTP               // RTP version 2
-	KindRTCP              // RTCP (SR, RR, SDES, BYE, APP)
+	KindRTCP              // RTCP: a second byte of 192 to 223 (SR, RR, SDES, BYE, APP, feedback, XR)
 )
 
 // VLANTag is one 802.1Q or 802.1ad tag.
@@ -133,11 +133,11 @@ const (
 // a nil error; a truncated or malformed frame returns an error from
 // errors.go.
 //
-// A UDP datagram is RTP (KindRTP) when it passes Wireshark's RTP heuristic
-// (version 2, payload type outside 72-76, a header that fits) and neither
-// of its ports belongs to a well-known service (ServicePort: DNS, NBNS,
-// mDNS, NTP, SNMP, syslog, DHCP, SIP, ...); RTCP (KindRTCP) likewise by its
-// packet type. Anything else over UDP is KindUDP.
+// A UDP datagram whose ports belong to no well-known service (ServicePort:
+// DNS, NBNS, mDNS, NTP, SNMP, syslog, DHCP, SIP, ...) and whose payload
+// starts with version 2 is RTCP (KindRTCP) when its second byte is 192 to
+// 223 (RFC 5761, section 4), and RTP (KindRTP) when that byte is neither
+// that nor 72 to 76 and the header fits. Anything else over UDP is KindUDP.
 //
 // The frames that make up nearly all of a voice capture take one straight
 // pass here: Ethernet, no tag or one 802.1Q tag (in the frame or from the
@@ -176,12 +176,12 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	le := binary.LittleEndian
 	// Version 4 and 20-byte header, not a fragment (flags other than DF,
 	// offset), UDP, RTP version 2 without padding, extension or CSRCs, and
-	// not a payload type RTCP would use.
+	// a second byte that secondByteKind takes for RTP.
 	if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 {
 		return p.decode(frame, lt, info)
 	}
 	mpt := h[29]
-	if pt := mpt & 0x7f; pt >= 72 && pt <= 76 {
+	if secondByteKind(mpt) != KindRTP {
 		return p.decode(frame, lt, info)
 	}
 	total := int(binary.BigEndian.Uint16(h[2:4]))
@@ -404,16 +404,15 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 || servicePorts2(uint32(sport)<<16|uint32(dport)) {
 		return nil
 	}
-	// The same test as common RTP heuristics (Wireshark's among them):
-	// version 2, then RTCP by its packet type, and RTP unless the payload
-	// type falls in the range RTCP would occupy (RFC 5761, section 4). A
-	// well-known service's port (heuristic.go) rules both out first.
-	switch pt := p.UDP[1]; {
-	case pt >= rtcpSR && pt <= rtcpPSFB:
+	// Version 2, then the second byte decides, as on the straight pass
+	// (secondByteKind). A well-known service's port (heuristic.go) rules
+	// out both RTP and RTCP first.
+	switch secondByteKind(p.UDP[1]) {
+	case KindRTCP:
 		p.Kind = KindRTCP
-		p.RTCPType = pt
+		p.RTCPType = p.UDP[1]
 		return nil
-	case pt&0x7f >= 72 && pt&0x7f <= 76:
+	case KindUDP:
 		return nil
 	}
 	if err := p.RTP.Unmarshal(p.UDP); err != nil {
@@ -427,12 +426,38 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	return nil
 }
 
-// RTCP packet types recognised by Decode (RFC 3550, RFC 4585).
+// RTCP packet types (RFC 3550) and the range RTCP packet types occupy
+// when RTP and RTCP share a port (RFC 5761, section 4).
 const (
-	rtcpSR   = 200
-	rtcpRR   = 201
-	rtcpPSFB = 206
+	rtcpSR       = 200
+	rtcpRR       = 201
+	rtcpFirstMux = 192
+	rtcpLastMux  = 223
 )
+
+// secondByteKind tells RTP from RTCP by the second byte of a UDP payload
+// that starts with version 2; both paths of Decode ask it, so they cannot
+// disagree. It returns:
+//   - KindRTCP for 192 to 223: RFC 5761, section 4, reserves that range
+//     for RTCP packet types when RTP and RTCP are told apart on one port,
+//     which is what a SPAN capture must do. RTP with the marker bit set and
+//     payload type 64 to 95 would collide with it, and RFC 5761 forbids
+//     those payload types for that reason, so 0xCD and 0xCE are RTCP
+//     (transport and payload-specific feedback), not marked RTP of payload
+//     type 77 or 78.
+//   - KindUDP for 72 to 76 (payload types that RFC 3551 leaves unassigned
+//     to avoid RTCP's 200 to 204 when the marker bit is lost, as
+//     Wireshark's RTP heuristic refuses them): neither RTP nor RTCP.
+//   - KindRTP for anything else.
+func secondByteKind(b byte) Kind {
+	switch {
+	case b >= rtcpFirstMux && b <= rtcpLastMux:
+		return KindRTCP
+	case b >= 72 && b <= 76:
+		return KindUDP
+	}
+	return KindRTP
+}
 
 // Unmarshal decodes an RTP packet into h without allocating; h.Payload
 // aliases b. Header extension and padding are validated against len(b).
