@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -33,19 +34,26 @@ type Live struct {
 // Close, which may be called from another goroutine to stop a blocked
 // ReadBatch.
 type LiveSource struct {
-	live    *Live
-	fd      int
-	efd     int // eventfd that wakes poll on Close
-	ring    []byte
-	bsize   int
-	nblocks int
-	cur     int    // current block
-	held    bool   // the current block belongs to us
-	pkt     uint32 // offset of the next packet in the block
-	left    uint32 // packets left in the block
-	closed  atomic.Bool
-	mu      sync.Mutex // guards reading and the end of the ring's life
-	reading bool
+	live *Live
+	fd   int // the socket's number; used only while opening, when nothing else can close it
+	// sock owns the socket. Calls on it after the source is running go
+	// through conn.Control, which holds the descriptor open until they
+	// return: a Close in between closes the socket after them, so the
+	// number is never reused under a call (Control fails after Close).
+	sock     *os.File
+	conn     syscall.RawConn
+	getStats func(fd int) (*unix.TpacketStatsV3, error) // PACKET_STATISTICS; tests replace it
+	efd      int                                        // eventfd that wakes poll on Close
+	ring     []byte
+	bsize    int
+	nblocks  int
+	cur      int    // current block
+	held     bool   // the current block belongs to us
+	pkt      uint32 // offset of the next packet in the block
+	left     uint32 // packets left in the block
+	closed   atomic.Bool
+	mu       sync.Mutex // guards reading and the end of the ring's life
+	reading  bool
 }
 
 var _ Source = (*LiveSource)(nil)
@@ -89,7 +97,13 @@ func (l *Live) openSocket(ifindex int) (*LiveSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
 	}
-	s := &LiveSource{live: l, fd: fd, efd: -1, bsize: cfg.BlockSize, nblocks: cfg.NumBlocks}
+	s := &LiveSource{live: l, fd: fd, efd: -1, bsize: cfg.BlockSize, nblocks: cfg.NumBlocks, getStats: packetStats}
+	// A blocking descriptor: os.File keeps it out of the runtime's poller.
+	s.sock = os.NewFile(uintptr(fd), "AF_PACKET socket")
+	if s.conn, err = s.sock.SyscallConn(); err != nil {
+		s.sock.Close()
+		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
+	}
 	fail := func(what string, err error) (*LiveSource, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -184,16 +198,21 @@ func (l *Live) Close() error {
 }
 
 // pollStats reads PACKET_STATISTICS, which the kernel resets on each read,
-// into the capture's counters.
+// into the capture's counters. It may run while another goroutine closes
+// the source: the read goes through conn.Control, so it reaches this
+// socket or, once the source is closed, nothing (never a descriptor the
+// system has since given to another file).
 func (s *LiveSource) pollStats(now time.Time) {
-	if s.closed.Load() {
-		return
-	}
-	st, err := unix.GetsockoptTpacketStatsV3(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
-	if err != nil {
+	var st *unix.TpacketStatsV3
+	var err error
+	if cerr := s.conn.Control(func(fd uintptr) { st, err = s.getStats(int(fd)) }); cerr != nil || err != nil {
 		return
 	}
 	s.live.drops.add(now, uint64(st.Packets), uint64(st.Drops), uint64(st.Freeze_q_cnt))
+}
+
+func packetStats(fd int) (*unix.TpacketStatsV3, error) {
+	return unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 }
 
 // LinkType implements Source: frames start with an Ethernet header.
@@ -291,21 +310,30 @@ func (s *LiveSource) release() {
 	s.cur = (s.cur + 1) % s.nblocks
 }
 
+// wait polls the socket and the eventfd Close writes to. The poll runs
+// inside conn.Control, so a Close meanwhile closes the socket only after
+// the poll returns (woken by the eventfd).
 func (s *LiveSource) wait() error {
-	fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(s.efd), Events: unix.POLLIN}}
-	for {
-		_, err := unix.Poll(fds, -1)
-		if err == unix.EINTR {
-			continue
+	var err error
+	cerr := s.conn.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(s.efd), Events: unix.POLLIN}}
+		for {
+			_, err = unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				err = fmt.Errorf("poll capture socket: %w", err)
+			} else if fds[1].Revents != 0 || s.closed.Load() {
+				err = net.ErrClosed
+			}
+			return
 		}
-		if err != nil {
-			return fmt.Errorf("poll capture socket: %w", err)
-		}
-		if fds[1].Revents != 0 || s.closed.Load() {
-			return net.ErrClosed
-		}
-		return nil
+	})
+	if cerr != nil {
+		return net.ErrClosed
 	}
+	return err
 }
 
 // Close implements Source: it closes the socket and wakes a ReadBatch
@@ -321,10 +349,7 @@ func (s *LiveSource) Close() error {
 	if s.efd >= 0 {
 		unix.Write(s.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	}
-	var err error
-	if s.fd >= 0 {
-		err = unix.Close(s.fd)
-	}
+	err := s.sock.Close()
 	if !s.reading {
 		s.unmap()
 	}
