@@ -2,7 +2,11 @@ package tls
 
 import (
 	"crypto/tls"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -30,6 +34,24 @@ type Options struct {
 	// Clock checks certificate validity at load and during handshakes;
 	// nil means the system clock.
 	Clock Clock
+	// Roles are the roles this program may present: the certificate
+	// loaded must carry one of them. Empty: the default of each
+	// constructor.
+	Roles []Role
+	// PeerRoles are the roles accepted from the other side of the link:
+	// its certificate must carry one of them with the usages it needs,
+	// else the handshake fails. Empty: the default of each constructor.
+	PeerRoles []Role
+	// File is the bundle ClientConfig presents; default CtiosClient.pem
+	// (a capture server dialing a supervisor presents CtiosServer.pem).
+	File string
+}
+
+func rolesOr(r []Role, def ...Role) []Role {
+	if len(r) == 0 {
+		return def
+	}
+	return r
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -69,12 +91,15 @@ func baseConfig(opts *Options) *tls.Config {
 	return c
 }
 
-// ServerConfig returns the configuration of a listener (42228, 42029): it
-// presents CtiosServer.pem from dir and requires a client certificate
-// signed by the CA in CtiosRootCert.pem with client-authentication usage.
-// TLS 1.2 is the minimum, 1.3 preferred. The server certificate is checked
-// at load (file present, key matches, valid now, signed by the CA, server
-// usage) so a bad set-up fails at start with one sentence.
+// ServerConfig returns the configuration of a 42228 listener: it presents
+// CtiosServer.pem from dir, which must carry one of opts.Roles (default
+// capture or supervisor), and requires a client certificate signed by the
+// CA in CtiosRootCert.pem with client-authentication usage and one of
+// opts.PeerRoles (default client or admin); any other client fails the
+// handshake. TLS 1.2 is the minimum, 1.3 preferred. The server
+// certificate is checked at load (file present, key matches, valid now,
+// signed by the CA, role and usages) so a bad set-up fails at start with
+// one sentence.
 //
 // The returned config is a fresh value; the caller may adjust it.
 func ServerConfig(dir string, opts Options) (*tls.Config, error) {
@@ -82,7 +107,7 @@ func ServerConfig(dir string, opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pair, err := loadPairChecked(dir, ServerFile, RoleServer, pool, root, &opts)
+	pair, err := loadPairChecked(dir, ServerFile, rolesOr(opts.Roles, RoleCapture, RoleSupervisor), pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
@@ -90,12 +115,15 @@ func ServerConfig(dir string, opts Options) (*tls.Config, error) {
 	c.Certificates = []tls.Certificate{pair.TLSCertificate()}
 	c.ClientAuth = tls.RequireAndVerifyClientCert
 	c.ClientCAs = pool
+	c.VerifyConnection = verifyPeerRole(rolesOr(opts.PeerRoles, RoleClient, RoleAdmin), true)
 	return c, nil
 }
 
 // ClientConfig returns the configuration of a dialer: it presents
-// CtiosClient.pem from dir and verifies the server against
-// CtiosRootCert.pem and its subject alternative names. The caller sets
+// opts.File (default CtiosClient.pem) from dir, which must carry one of
+// opts.Roles (default client or admin), and verifies the server against
+// CtiosRootCert.pem, its subject alternative names, and one of
+// opts.PeerRoles (default capture or supervisor). The caller sets
 // ServerName, or crypto/tls uses the host of the dialed address (an IP
 // address is matched against IP SANs).
 //
@@ -105,38 +133,45 @@ func ClientConfig(dir string, opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pair, err := loadPairChecked(dir, ClientFile, RoleClient, pool, root, &opts)
+	file := opts.File
+	if file == "" {
+		file = ClientFile
+	}
+	pair, err := loadPairChecked(dir, file, rolesOr(opts.Roles, RoleClient, RoleAdmin), pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
 	c := baseConfig(&opts)
 	c.Certificates = []tls.Certificate{pair.TLSCertificate()}
 	c.RootCAs = pool
+	c.VerifyConnection = verifyPeerRole(rolesOr(opts.PeerRoles, RoleCapture, RoleSupervisor), false)
 	return c, nil
 }
 
 // PeerConfig returns one configuration for links that both accept and
-// dial with the same *tls.Config, such as the cluster's routes on 42029:
-// as a server it presents CtiosServer.pem and requires a client
-// certificate; as a client it presents CtiosClient.pem (through
-// GetClientCertificate) and verifies the peer against CtiosRootCert.pem.
+// dial with the same *tls.Config, the cluster's routes on 42029. Both ends
+// present the peer certificate, CtiosPeer.pem, or CtiosClient.pem when
+// there is no CtiosPeer.pem and it carries the peer role; the other end
+// must be a peer too (role and server or client usage), verified against
+// CtiosRootCert.pem. The caller checks the chain without host names
+// (members are named by address).
 func PeerConfig(dir string, opts Options) (*tls.Config, error) {
 	pool, root, err := loadRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := loadPairChecked(dir, ServerFile, RoleServer, pool, root, &opts)
-	if err != nil {
-		return nil, err
+	file := PeerFile
+	if _, err := os.Lstat(filepath.Join(dir, PeerFile)); errors.Is(err, fs.ErrNotExist) {
+		file = ClientFile
 	}
-	cli, err := loadPairChecked(dir, ClientFile, RoleClient, pool, root, &opts)
+	pair, err := loadPairChecked(dir, file, []Role{RolePeer}, pool, root, &opts)
 	if err != nil {
 		return nil, err
 	}
 	c := baseConfig(&opts)
-	c.Certificates = []tls.Certificate{srv.TLSCertificate()}
-	cc := cli.TLSCertificate()
-	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cc, nil }
+	cert := pair.TLSCertificate()
+	c.Certificates = []tls.Certificate{cert}
+	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	c.ClientAuth = tls.RequireAndVerifyClientCert
 	c.ClientCAs = pool
 	c.RootCAs = pool

@@ -118,6 +118,7 @@ func Describe(c *x509.Certificate, now time.Time) string {
 		sans = []string{"none"}
 	}
 	fmt.Fprintf(&b, "SANs:         %s\n", strings.Join(sans, ", "))
+	fmt.Fprintf(&b, "Roles:        %s\n", describeRoles(c))
 	fmt.Fprintf(&b, "CA:           %t\n", c.IsCA)
 	fmt.Fprintf(&b, "Key usage:    %s\n", keyUsageNames(c))
 	fmt.Fprintf(&b, "Ext. usage:   %s\n", usageNames(c))
@@ -132,4 +133,21 @@ func Describe(c *x509.Certificate, now time.Time) string {
 	fmt.Fprintf(&b, "Not after:    %s (%s)\n", c.NotAfter.UTC().Format(ts), state)
 	fmt.Fprintf(&b, "SHA-256:      %s\n", Fingerprint(c.Raw))
 	return b.String()
+}
+
+// describeRoles names c's silentmon roles, and those it carries without
+// the usages they need.
+func describeRoles(c *x509.Certificate) string {
+	roles := RolesOf(c)
+	if len(roles) == 0 {
+		return "none (made before roles existed, or not for silentmon)"
+	}
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+		if _, err := CheckRole(c, "", r); err != nil {
+			out[i] += " (lacks the usage it needs)"
+		}
+	}
+	return strings.Join(out, ", ")
 }

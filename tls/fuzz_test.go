@@ -11,7 +11,7 @@ import (
 // returned pair's key must match its certificate.
 func FuzzParsePair(f *testing.F) {
 	dir := quickDir(f, QuickstartOptions{})
-	for _, n := range []string{ServerFile, ClientFile, RootCertFile, RootKeyFile} {
+	for _, n := range []string{ServerFile, PeerFile, ClientFile, RootCertFile, filepath.Join(QuickstartCADir, RootKeyFile)} {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
 			f.Fatal(err)
@@ -34,7 +34,7 @@ func FuzzParsePair(f *testing.F) {
 // parser used by smctl certs sign.
 func FuzzParseRequest(f *testing.F) {
 	dir := f.TempDir()
-	if _, _, err := CreateRequest(dir, RequestOptions{Role: RoleServer, CommonName: "sm1", Hosts: []string{"localhost", "127.0.0.1"}}); err != nil {
+	if _, _, err := CreateRequest(dir, RequestOptions{Roles: []Role{RoleCapture}, CommonName: "sm1", Hosts: []string{"localhost", "127.0.0.1"}}); err != nil {
 		f.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, ServerReqFile))
@@ -51,6 +51,6 @@ func FuzzParseRequest(f *testing.F) {
 		if csr.CheckSignature() != nil {
 			t.Fatal("ParseRequest returned a request with a bad signature")
 		}
-		_ = requestedRole(csr)
+		_ = requestedRoles(csr)
 	})
 }

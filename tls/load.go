@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"path/filepath"
 	"time"
 )
@@ -74,9 +75,11 @@ func ParsePair(raw []byte, path string) (*Pair, error) {
 }
 
 // CheckCert checks that cert, read from file, is valid at now, is signed
-// by root, and carries the extended key usage of role. The error is one
-// sentence wrapping ErrExpired, ErrNotYetValid, ErrUnknownCA or ErrKeyUsage.
-func CheckCert(cert, root *x509.Certificate, role Role, now time.Time, file string) error {
+// by root (unless root is nil), and carries one of roles with the extended
+// key usages it needs (unless roles is empty). The error is one sentence
+// wrapping ErrExpired, ErrNotYetValid, ErrUnknownCA, ErrWrongRole or
+// ErrKeyUsage.
+func CheckCert(cert, root *x509.Certificate, roles []Role, now time.Time, file string) error {
 	const day = "2006-01-02 15:04:05 MST"
 	if now.After(cert.NotAfter) {
 		return newErr(ErrExpired, "the certificate in %s (%q) expired on %s", file, cert.Subject.CommonName, cert.NotAfter.UTC().Format(day))
@@ -89,22 +92,12 @@ func CheckCert(cert, root *x509.Certificate, role Role, now time.Time, file stri
 			return newErr(ErrUnknownCA, "the certificate in %s (%q) is signed by %q, not by the CA in %s", file, cert.Subject.CommonName, cert.Issuer.CommonName, RootCertFile)
 		}
 	}
-	if role != "" && !hasUsage(cert, role.extKeyUsage()) {
-		return newErr(ErrKeyUsage, "the certificate in %s (%q) is not for %s authentication (its extended key usage is %s)", file, cert.Subject.CommonName, role, usageNames(cert))
-	}
-	return nil
-}
-
-func hasUsage(cert *x509.Certificate, want x509.ExtKeyUsage) bool {
-	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
-		return true // no restriction, as crypto/x509 treats it
-	}
-	for _, u := range cert.ExtKeyUsage {
-		if u == want || u == x509.ExtKeyUsageAny {
-			return true
+	if len(roles) > 0 {
+		if _, err := CheckRole(cert, "the certificate in "+file, roles...); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
 }
 
 // loadRoot reads CtiosRootCert.pem: every certificate in it is trusted
@@ -127,10 +120,11 @@ func loadRoot(dir string) (*x509.CertPool, *x509.Certificate, error) {
 }
 
 // loadPairChecked reads the bundle at dir/name, checks its key file mode
-// and its certificate for role against the CAs of pool, of which root is
-// the first. A key readable by others is logged as a warning, or refused
-// with opts.Strict.
-func loadPairChecked(dir, name string, role Role, pool *x509.CertPool, root *x509.Certificate, opts *Options) (*Pair, error) {
+// and its certificate for one of roles against the CAs of pool, of which
+// root is the first. A key readable by others is logged as a warning, or
+// refused with opts.Strict. A certificate without any role was made
+// before roles existed: the error says how to reissue it.
+func loadPairChecked(dir, name string, roles []Role, pool *x509.CertPool, root *x509.Certificate, opts *Options) (*Pair, error) {
 	path := filepath.Join(dir, name)
 	pair, err := ReadPair(path)
 	if err != nil {
@@ -149,7 +143,10 @@ func loadPairChecked(dir, name string, role Role, pool *x509.CertPool, root *x50
 	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: opts.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
 		issuer = nil
 	}
-	if err := CheckCert(pair.Leaf, issuer, role, opts.now(), path); err != nil {
+	if err := CheckCert(pair.Leaf, issuer, roles, opts.now(), path); err != nil {
+		if errors.Is(err, ErrWrongRole) && len(RolesOf(pair.Leaf)) == 0 {
+			return nil, newErr(ErrWrongRole, "%s%s", err.Error(), errNoRoleHint(dir))
+		}
 		return nil, err
 	}
 	return pair, nil

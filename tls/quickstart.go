@@ -4,11 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // QuickstartOptions configure Quickstart. The zero value is usable.
@@ -16,29 +19,84 @@ type QuickstartOptions struct {
 	// Hosts are extra DNS names or IP addresses for the server
 	// certificate, besides localhost, 127.0.0.1, ::1 and the host name.
 	Hosts []string
-	// Password encrypts the CA key. Empty: Quickstart draws a random
-	// 24-character password and writes it to CtiosRoot.password (0600) in
-	// dir, next to the key, for a local set-up only.
+	// Password encrypts the CA key (or decrypts it, with CADir). Empty
+	// without CADir: Quickstart draws a random 24-character password and
+	// writes it to ca/CtiosRoot.password (0600), next to the key, for a
+	// local set-up only.
 	Password []byte
 	// KeyAlgorithm of every key; default ECDSA P-256.
 	KeyAlgorithm KeyAlgorithm
-	// Days of validity of the server and client certificates; default
-	// 825. The CA gets 3650.
+	// Days of validity of the certificates; default 825. The CA gets
+	// 3650.
 	Days int
 	// Force replaces existing files instead of refusing (ErrExists).
 	Force bool
+	// Role makes the set of one host of that role (see Quickstart);
+	// empty: the set of a single host that runs every program.
+	Role Role
+	// CADir signs with the CA in that directory (CtiosRootCert.pem,
+	// CtiosRoot.pem) instead of creating one: how the sets of the hosts
+	// of one site share their CA.
+	CADir string
 }
 
-// Quickstart writes a complete security directory for a local set-up in
-// one step: CtiosRootCert.pem (CA certificate, 0644), CtiosRoot.pem (CA key,
-// encrypted PKCS#8, 0600), CtiosServer.pem (server certificate then key,
-// 0600; SANs localhost, 127.0.0.1, ::1, the host name and opts.Hosts) and
-// CtiosClient.pem (client certificate then key, 0600; also the certificate
-// a capture server presents when it dials a supervisor service or a
-// cluster peer), plus CtiosRoot.password when no password was given. dir
-// is created (0700) if missing. Unless opts.Force is set, nothing is
-// written when any of these files exists.
+// QuickstartCADir is the subdirectory of a quickstart directory that
+// holds the CA it created: the CA key must not sit in a security
+// directory that a server reads.
+const QuickstartCADir = "ca"
+
+// quickstartSet is the bundles of a quickstart set: file and roles.
+type quickstartSet []struct {
+	file  string
+	roles []Role
+}
+
+// setFor returns the bundles Quickstart writes for role (empty: every
+// program on one host).
+func setFor(role Role) (quickstartSet, error) {
+	switch role {
+	case "":
+		return quickstartSet{
+			{ServerFile, []Role{RoleCapture, RoleSupervisor}},
+			{PeerFile, []Role{RolePeer}},
+			{ClientFile, []Role{RoleClient, RoleAdmin}},
+		}, nil
+	case RoleCapture, RolePeer:
+		return quickstartSet{{ServerFile, []Role{RoleCapture}}, {PeerFile, []Role{RolePeer}}}, nil
+	case RoleSupervisor:
+		return quickstartSet{{ServerFile, []Role{RoleSupervisor}}, {ClientFile, []Role{RoleClient}}}, nil
+	case RoleClient:
+		return quickstartSet{{ClientFile, []Role{RoleClient}}}, nil
+	case RoleAdmin:
+		return quickstartSet{{ClientFile, []Role{RoleClient, RoleAdmin}}}, nil
+	}
+	return nil, newErr(ErrBadArgument, "role %q is not known; use capture, supervisor, peer, client or admin", string(role))
+}
+
+// Quickstart writes a complete security directory in one step:
+// CtiosRootCert.pem (the CA certificate, 0644) and the role bundles
+// (certificate then key, 0600), dir created 0700 if missing:
+//   - no Role: the set of one host running every program (demos, a lab):
+//     CtiosServer.pem (roles capture and supervisor), CtiosPeer.pem (peer)
+//     and CtiosClient.pem (client and admin);
+//   - RoleCapture (or RolePeer): a capture server's set, CtiosServer.pem
+//     (capture) and CtiosPeer.pem (peer);
+//   - RoleSupervisor: CtiosServer.pem (supervisor) and CtiosClient.pem
+//     (client, for the supervisor's own smctl);
+//   - RoleClient: CtiosClient.pem (client); RoleAdmin: CtiosClient.pem
+//     (client and admin).
+//
+// Server certificates name localhost, 127.0.0.1, ::1, the host name and
+// opts.Hosts. Without CADir a new CA is created in dir/ca (CtiosRoot.pem,
+// encrypted, and CtiosRoot.password when no password was given), so that
+// no CA key sits in the security directory itself. Unless opts.Force is
+// set, nothing is written when any of the files exists; files are never
+// written through a symbolic link.
 func Quickstart(dir string, opts QuickstartOptions) error {
+	set, err := setFor(opts.Role)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create the security directory %s: %v", dir, errText(err))
 	}
@@ -49,47 +107,121 @@ func Quickstart(dir string, opts QuickstartOptions) error {
 	if err != nil {
 		return err
 	}
+	caDir := filepath.Join(dir, QuickstartCADir)
 	pw := opts.Password
-	genPW := len(pw) == 0
-	if genPW {
-		if pw, err = randomPassword(24); err != nil {
+	genPW := len(pw) == 0 && opts.CADir == ""
+	if opts.CADir != "" {
+		if len(pw) == 0 {
+			return newErr(ErrBadArgument, "signing with the CA in %s needs its password", opts.CADir)
+		}
+	} else {
+		if genPW {
+			if pw, err = randomPassword(24); err != nil {
+				return err
+			}
+		}
+		if err := CheckPassword(pw); err != nil {
 			return err
 		}
 	}
-	if err := CheckPassword(pw); err != nil {
-		return err
-	}
 	if !opts.Force {
-		for _, name := range []string{RootCertFile, RootKeyFile, ServerFile, ClientFile, QuickstartPasswordFile} {
-			p := filepath.Join(dir, name)
+		names := []string{filepath.Join(dir, RootCertFile)}
+		for _, b := range set {
+			names = append(names, filepath.Join(dir, b.file))
+		}
+		if opts.CADir == "" {
+			names = append(names, filepath.Join(caDir, RootCertFile), filepath.Join(caDir, RootKeyFile), filepath.Join(caDir, QuickstartPasswordFile))
+		}
+		for _, p := range names {
 			if _, err := os.Lstat(p); err == nil {
 				return newErr(ErrExists, "%s already exists; remove it or use --force to replace the set", p)
 			}
 		}
 	}
-	ca, err := newCA(CAOptions{CommonName: "silentmon CA " + host, KeyAlgorithm: opts.KeyAlgorithm, Password: pw})
-	if err != nil {
-		return err
-	}
-	if genPW {
-		if err := writeFile(filepath.Join(dir, QuickstartPasswordFile), append(append([]byte{}, pw...), '\n'), modeSecret, true); err != nil {
+	var ca *CA
+	if opts.CADir != "" {
+		if ca, err = LoadCA(opts.CADir, pw); err != nil {
+			return err
+		}
+	} else {
+		if ca, err = newCA(CAOptions{CommonName: "silentmon CA " + host, KeyAlgorithm: opts.KeyAlgorithm, Password: pw}); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(caDir, 0o700); err != nil {
+			return fmt.Errorf("cannot create the CA directory %s: %v", caDir, errText(err))
+		}
+		if genPW {
+			if err := writeFile(filepath.Join(caDir, QuickstartPasswordFile), append(append([]byte{}, pw...), '\n'), modeSecret, true); err != nil {
+				return err
+			}
+		}
+		if err := ca.write(caDir, pw, true); err != nil {
 			return err
 		}
 	}
-	if err := ca.write(dir, pw, true); err != nil {
+	if err := writeFile(filepath.Join(dir, RootCertFile), certPEM(ca.Cert.Raw), modePublic, true); err != nil {
 		return err
+	}
+	// Files an earlier quickstart left that this set does not replace
+	// would keep old or wider roles: the CA key of the old layout, and
+	// bundles of other roles.
+	if opts.Force {
+		for _, name := range []string{RootKeyFile, QuickstartPasswordFile, ServerFile, PeerFile, ClientFile} {
+			if !set.has(name) {
+				if err := removeRegular(filepath.Join(dir, name)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	name := host
 	if name == "" {
 		name = "localhost"
 	}
-	if err := issueBundle(dir, ServerFile, ca, RoleServer, "silentmon server "+name, dns, ips, opts); err != nil {
-		return err
+	for _, b := range set {
+		cn := "silentmon " + RoleNames(b.roles) + " " + name
+		cn = strings.ReplaceAll(cn, ", ", "+")
+		var d []string
+		var ip []net.IP
+		if needsServerAuth(b.roles) {
+			d, ip = dns, ips
+		}
+		if err := issueBundle(dir, b.file, ca, b.roles, cn, d, ip, opts); err != nil {
+			return err
+		}
 	}
-	return issueBundle(dir, ClientFile, ca, RoleClient, "silentmon client "+name, nil, nil, opts)
+	return nil
 }
 
-func issueBundle(dir, name string, ca *CA, role Role, cn string, dns []string, ips []net.IP, opts QuickstartOptions) error {
+func (s quickstartSet) has(file string) bool {
+	for _, b := range s {
+		if b.file == file {
+			return true
+		}
+	}
+	return false
+}
+
+// removeRegular removes path if it is a regular file or a symbolic link
+// (the link itself); a missing file is fine.
+func removeRegular(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("cannot read %s: %v", path, errText(err))
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory; remove it by hand", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("cannot remove %s: %v", path, errText(err))
+	}
+	return nil
+}
+
+func issueBundle(dir, name string, ca *CA, roles []Role, cn string, dns []string, ips []net.IP, opts QuickstartOptions) error {
 	key, err := generateKey(opts.KeyAlgorithm)
 	if err != nil {
 		return err
@@ -100,7 +232,7 @@ func issueBundle(dir, name string, ca *CA, role Role, cn string, dns []string, i
 	if _, ok := key.Public().(*rsa.PublicKey); ok {
 		csr.PublicKeyAlgorithm = x509.RSA
 	}
-	der, err := Sign(ca, csr, SignOptions{Role: role, Days: opts.Days})
+	der, err := Sign(ca, csr, SignOptions{Roles: roles, Days: opts.Days})
 	if err != nil {
 		return err
 	}

@@ -8,51 +8,31 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// Role is what a certificate is for: a server (server authentication) or
-// a client (client authentication).
-type Role string
-
-// Roles.
-const (
-	RoleServer Role = "server"
-	RoleClient Role = "client"
-)
-
-// ParseRole accepts "server" or "client".
-func ParseRole(s string) (Role, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "server":
-		return RoleServer, nil
-	case "client":
-		return RoleClient, nil
-	}
-	return "", newErr(ErrBadArgument, "role %q is not known; use server or client", s)
-}
-
-func (r Role) extKeyUsage() x509.ExtKeyUsage {
-	if r == RoleServer {
-		return x509.ExtKeyUsageServerAuth
-	}
-	return x509.ExtKeyUsageClientAuth
-}
-
 // keyFile and reqFile are the original product's names (note the lower
-// case "key" and "req" of the client files).
-func (r Role) keyFile() string {
-	if r == RoleServer {
+// case "key" and "req" of the client files); peer certificates get their
+// own.
+func keyFile(roles []Role) string {
+	switch fileKind(roles) {
+	case "server":
 		return ServerKeyFile
+	case "peer":
+		return PeerKeyFile
 	}
 	return ClientKeyFile
 }
 
-func (r Role) reqFile() string {
-	if r == RoleServer {
+func reqFile(roles []Role) string {
+	switch fileKind(roles) {
+	case "server":
 		return ServerReqFile
+	case "peer":
+		return PeerReqFile
 	}
 	return ClientReqFile
 }
@@ -64,9 +44,23 @@ var (
 	oidClientAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
 )
 
+func usageOIDs(roles []Role) []asn1.ObjectIdentifier {
+	var out []asn1.ObjectIdentifier
+	for _, u := range usagesOf(roles) {
+		if u == x509.ExtKeyUsageServerAuth {
+			out = append(out, oidServerAuth)
+		} else {
+			out = append(out, oidClientAuth)
+		}
+	}
+	return out
+}
+
 // RequestOptions configure CreateRequest.
 type RequestOptions struct {
-	Role       Role
+	// Roles the certificate is for (at least one); the request asks for
+	// their URI SANs and extended key usages, which Sign honours.
+	Roles      []Role
 	CommonName string
 	// Hosts are DNS names or IP addresses put in the request's subject
 	// alternative names.
@@ -77,12 +71,19 @@ type RequestOptions struct {
 
 // CreateRequest writes a new private key (0600) and a certificate request
 // to dir under the original product's names (CtiosServerKey.pem and
-// CtiosServerReq.pem, or CtiosClientkey.pem and CtiosClientreq.pem) and
-// returns their paths. The request asks for the role's extended key usage,
-// which Sign honours.
+// CtiosServerReq.pem for a capture server or a supervisor service,
+// CtiosClientkey.pem and CtiosClientreq.pem for a client or an
+// administrator, CtiosPeerKey.pem and CtiosPeerReq.pem for a cluster
+// peer) and returns their paths. The request asks for the roles' URI SANs
+// and extended key usages, which Sign honours.
 func CreateRequest(dir string, opts RequestOptions) (keyPath, reqPath string, err error) {
-	if opts.Role != RoleServer && opts.Role != RoleClient {
-		return "", "", newErr(ErrBadArgument, "role %q is not known; use server or client", string(opts.Role))
+	if len(opts.Roles) == 0 {
+		return "", "", newErr(ErrBadArgument, "a certificate request needs a role (--role capture, supervisor, peer, client or admin)")
+	}
+	for _, r := range opts.Roles {
+		if !r.valid() {
+			return "", "", newErr(ErrBadArgument, "role %q is not known; use capture, supervisor, peer, client or admin", string(r))
+		}
 	}
 	if strings.TrimSpace(opts.CommonName) == "" {
 		return "", "", newErr(ErrBadArgument, "a certificate request needs a common name (--cn)")
@@ -95,11 +96,7 @@ func CreateRequest(dir string, opts RequestOptions) (keyPath, reqPath string, er
 	if err != nil {
 		return "", "", err
 	}
-	ekuOID := oidClientAuth
-	if opts.Role == RoleServer {
-		ekuOID = oidServerAuth
-	}
-	eku, err := asn1.Marshal([]asn1.ObjectIdentifier{ekuOID})
+	eku, err := asn1.Marshal(usageOIDs(opts.Roles))
 	if err != nil {
 		return "", "", err
 	}
@@ -107,6 +104,7 @@ func CreateRequest(dir string, opts RequestOptions) (keyPath, reqPath string, er
 		Subject:         pkix.Name{CommonName: opts.CommonName, Organization: []string{"silentmon"}},
 		DNSNames:        dns,
 		IPAddresses:     ips,
+		URIs:            roleURIs(opts.Roles),
 		ExtraExtensions: []pkix.Extension{{Id: oidExtKeyUsage, Value: eku}},
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
@@ -117,8 +115,8 @@ func CreateRequest(dir string, opts RequestOptions) (keyPath, reqPath string, er
 	if err != nil {
 		return "", "", err
 	}
-	keyPath = filepath.Join(dir, opts.Role.keyFile())
-	reqPath = filepath.Join(dir, opts.Role.reqFile())
+	keyPath = filepath.Join(dir, keyFile(opts.Roles))
+	reqPath = filepath.Join(dir, reqFile(opts.Roles))
 	if err := writeFile(keyPath, kp, modeSecret, opts.Force); err != nil {
 		return "", "", err
 	}
@@ -172,9 +170,10 @@ func validHostname(h string) bool {
 
 // SignOptions configure Sign.
 type SignOptions struct {
-	// Role decides the extended key usage. Empty: the usage the request
-	// asks for (requests made by CreateRequest carry it).
-	Role Role
+	// Roles decide the role URIs and extended key usages of the
+	// certificate. Empty: the roles the request asks for (requests made
+	// by CreateRequest carry them).
+	Roles []Role
 	// Days of validity; default 825.
 	Days int
 	// NotBefore is the start of validity; default now (minus five minutes
@@ -207,43 +206,17 @@ func ParseRequest(raw []byte, file string) (*x509.CertificateRequest, error) {
 	return nil, newErr(ErrBadPEM, "%s holds no PEM certificate request", file)
 }
 
-// requestedRole returns the role named by the request's extended key
-// usage extension, or "" when it asks for none or both.
-func requestedRole(csr *x509.CertificateRequest) Role {
-	for _, ext := range csr.Extensions {
-		if !ext.Id.Equal(oidExtKeyUsage) {
-			continue
-		}
-		var oids []asn1.ObjectIdentifier
-		if _, err := asn1.Unmarshal(ext.Value, &oids); err != nil {
-			return ""
-		}
-		var srv, cli bool
-		for _, o := range oids {
-			srv = srv || o.Equal(oidServerAuth)
-			cli = cli || o.Equal(oidClientAuth)
-		}
-		switch {
-		case srv && !cli:
-			return RoleServer
-		case cli && !srv:
-			return RoleClient
-		}
-	}
-	return ""
+// requestedRoles returns the roles the request's URI SANs name.
+func requestedRoles(csr *x509.CertificateRequest) []Role {
+	return RolesOf(&x509.Certificate{URIs: csr.URIs})
 }
 
-// RoleFromFileName guesses the role from the original product's request
-// names (CtiosServerReq.pem, CtiosClientreq.pem); "" when it cannot tell.
-func RoleFromFileName(path string) Role {
-	base := strings.ToLower(filepath.Base(path))
-	switch {
-	case strings.Contains(base, "server"):
-		return RoleServer
-	case strings.Contains(base, "client"):
-		return RoleClient
+func roleURIs(roles []Role) []*url.URL {
+	out := make([]*url.URL, len(roles))
+	for i, r := range roles {
+		out[i] = RoleURI(r)
 	}
-	return ""
+	return out
 }
 
 // Sign issues a certificate for csr, signed by ca, and returns its DER.
@@ -251,15 +224,27 @@ func RoleFromFileName(path string) Role {
 // server request without any alternative name gets its common name as one
 // when that is a host name or an IP address, since TLS clients match only
 // alternative names. Key usage is digital signature (plus key encipherment
-// for RSA keys); the extended key usage is server or client
-// authentication.
+// for RSA keys); the roles are written as URI SANs ("silentmon:role/NAME",
+// replacing any role URI the request asked for) with the extended key
+// usages they need.
 func Sign(ca *CA, csr *x509.CertificateRequest, opts SignOptions) ([]byte, error) {
-	role := opts.Role
-	if role == "" {
-		role = requestedRole(csr)
+	roles := opts.Roles
+	if len(roles) == 0 {
+		roles = requestedRoles(csr)
 	}
-	if role != RoleServer && role != RoleClient {
-		return nil, newErr(ErrBadArgument, "the request for %q does not say whether it is for a server or a client; give --role server or --role client", csr.Subject.CommonName)
+	if len(roles) == 0 {
+		return nil, newErr(ErrBadArgument, "the request for %q names no silentmon role; give --role capture, supervisor, peer, client or admin", csr.Subject.CommonName)
+	}
+	for _, r := range roles {
+		if !r.valid() {
+			return nil, newErr(ErrBadArgument, "role %q is not known; use capture, supervisor, peer, client or admin", string(r))
+		}
+	}
+	uris := roleURIs(roles)
+	for _, u := range csr.URIs {
+		if !strings.HasPrefix(u.String(), roleURIPrefix) {
+			uris = append(uris, u)
+		}
 	}
 	days, err := checkDays(opts.Days, DefaultCertDays)
 	if err != nil {
@@ -283,12 +268,12 @@ func Sign(ca *CA, csr *x509.CertificateRequest, opts SignOptions) ([]byte, error
 		NotBefore:             start.UTC(),
 		NotAfter:              start.Add(5*time.Minute).AddDate(0, 0, days).UTC(),
 		KeyUsage:              ku,
-		ExtKeyUsage:           []x509.ExtKeyUsage{role.extKeyUsage()},
+		ExtKeyUsage:           usagesOf(roles),
 		BasicConstraintsValid: true,
 		DNSNames:              csr.DNSNames,
 		IPAddresses:           csr.IPAddresses,
 		EmailAddresses:        csr.EmailAddresses,
-		URIs:                  csr.URIs,
+		URIs:                  uris,
 	}
 	if now := time.Now(); now.After(ca.Cert.NotAfter) {
 		return nil, newErr(ErrExpired, "the CA certificate %q expired on %s; create a new CA", ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format("2006-01-02 15:04:05 MST"))
@@ -296,7 +281,7 @@ func Sign(ca *CA, csr *x509.CertificateRequest, opts SignOptions) ([]byte, error
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		tmpl.NotAfter = ca.Cert.NotAfter // a certificate cannot outlive its CA
 	}
-	if role == RoleServer && len(tmpl.DNSNames)+len(tmpl.IPAddresses) == 0 {
+	if needsServerAuth(roles) && len(tmpl.DNSNames)+len(tmpl.IPAddresses) == 0 {
 		cn := csr.Subject.CommonName
 		if ip := net.ParseIP(cn); ip != nil {
 			tmpl.IPAddresses = []net.IP{ip}
@@ -321,9 +306,6 @@ func SignFile(ca *CA, reqPath, outPath string, opts SignOptions, force bool) (*x
 	csr, err := ParseRequest(raw, reqPath)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Role == "" && requestedRole(csr) == "" {
-		opts.Role = RoleFromFileName(reqPath)
 	}
 	der, err := Sign(ca, csr, opts)
 	if err != nil {

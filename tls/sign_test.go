@@ -4,7 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -18,7 +18,7 @@ func TestSignRules(t *testing.T) {
 	mk := func(t *testing.T, role Role, cn string, hosts ...string) *x509.CertificateRequest {
 		t.Helper()
 		d := t.TempDir()
-		_, rp, err := CreateRequest(d, RequestOptions{Role: role, CommonName: cn, Hosts: hosts})
+		_, rp, err := CreateRequest(d, RequestOptions{Roles: []Role{role}, CommonName: cn, Hosts: hosts})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,15 +33,23 @@ func TestSignRules(t *testing.T) {
 		name     string
 		csr      *x509.CertificateRequest
 		opts     SignOptions
-		wantEKU  x509.ExtKeyUsage
+		wantRole Role
+		wantEKU  []x509.ExtKeyUsage
 		wantSANs []string
 		wantErr  error
 	}{
-		{"server role from the request", mk(t, RoleServer, "sm1", "sm1.example", "10.0.0.1"), SignOptions{}, x509.ExtKeyUsageServerAuth, []string{"sm1.example", "10.0.0.1"}, nil},
-		{"client role from the request", mk(t, RoleClient, "sup"), SignOptions{}, x509.ExtKeyUsageClientAuth, nil, nil},
-		{"explicit role wins", mk(t, RoleClient, "peer"), SignOptions{Role: RoleServer}, x509.ExtKeyUsageServerAuth, []string{"peer"}, nil},
-		{"server without SANs gets its name", mk(t, RoleServer, "sm2.example"), SignOptions{}, x509.ExtKeyUsageServerAuth, []string{"sm2.example"}, nil},
-		{"bad days", mk(t, RoleServer, "x"), SignOptions{Days: -1}, 0, nil, ErrBadArgument},
+		{"capture role from the request", mk(t, RoleCapture, "sm1", "sm1.example", "10.0.0.1"), SignOptions{}, RoleCapture,
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, []string{"sm1.example", "10.0.0.1"}, nil},
+		{"supervisor role from the request", mk(t, RoleSupervisor, "sup1.example"), SignOptions{}, RoleSupervisor,
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []string{"sup1.example"}, nil},
+		{"client role from the request", mk(t, RoleClient, "sup"), SignOptions{}, RoleClient, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil},
+		{"admin role from the request", mk(t, RoleAdmin, "boss"), SignOptions{}, RoleAdmin, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil},
+		{"peer role from the request", mk(t, RolePeer, "sm3.example"), SignOptions{}, RolePeer,
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, []string{"sm3.example"}, nil},
+		{"explicit role wins", mk(t, RoleClient, "peer"), SignOptions{Roles: []Role{RolePeer}}, RolePeer,
+			[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, []string{"peer"}, nil},
+		{"bad days", mk(t, RoleCapture, "x"), SignOptions{Days: -1}, "", nil, nil, ErrBadArgument},
+		{"unknown role", mk(t, RoleCapture, "x"), SignOptions{Roles: []Role{"server"}}, "", nil, nil, ErrBadArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,8 +67,19 @@ func TestSignRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(c.ExtKeyUsage) != 1 || c.ExtKeyUsage[0] != tc.wantEKU {
+			if !slices.Equal(c.ExtKeyUsage, tc.wantEKU) {
 				t.Errorf("usage %v, want %v", c.ExtKeyUsage, tc.wantEKU)
+			}
+			if got := RolesOf(c); !slices.Equal(got, []Role{tc.wantRole}) {
+				t.Errorf("roles %v, want %s", got, tc.wantRole)
+			}
+			if err := CheckCert(c, ca.Cert, []Role{tc.wantRole}, time.Now(), "x"); err != nil {
+				t.Error(err)
+			}
+			for _, r := range Roles {
+				if _, err := CheckRole(c, "x", r); (err == nil) != (r == tc.wantRole) {
+					t.Errorf("CheckRole(%s) = %v", r, err)
+				}
 			}
 			for _, h := range tc.wantSANs {
 				if err := c.VerifyHostname(h); err != nil {
@@ -74,19 +93,16 @@ func TestSignRules(t *testing.T) {
 			if c.NotAfter.After(ca.Cert.NotAfter) {
 				t.Errorf("certificate outlives its CA: %v > %v", c.NotAfter, ca.Cert.NotAfter)
 			}
-			if err := CheckCert(c, ca.Cert, "", time.Now(), "x"); err != nil {
+			if err := CheckCert(c, ca.Cert, nil, time.Now(), "x"); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	// A request without any usage and a name that says nothing needs a role.
-	csr := mk(t, RoleServer, "a")
-	csr.Extensions = nil
+	// A request that names no role (made by another tool) needs one.
+	csr := mk(t, RoleCapture, "a")
+	csr.URIs = nil
 	if _, err := Sign(ca, csr, SignOptions{}); !errors.Is(err, ErrBadArgument) {
 		t.Errorf("Sign without a role: %v, want ErrBadArgument", err)
-	}
-	if RoleFromFileName(filepath.Join("x", ClientReqFile)) != RoleClient || RoleFromFileName(ServerReqFile) != RoleServer || RoleFromFileName("req.pem") != "" {
-		t.Error("RoleFromFileName")
 	}
 }
 

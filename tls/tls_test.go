@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +75,9 @@ func TestQuickstartFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	modes := map[string]os.FileMode{
-		RootCertFile: 0o644, RootKeyFile: 0o600, ServerFile: 0o600, ClientFile: 0o600, QuickstartPasswordFile: 0o600,
+		RootCertFile: 0o644, ServerFile: 0o600, PeerFile: 0o600, ClientFile: 0o600,
+		filepath.Join(QuickstartCADir, RootKeyFile): 0o600, filepath.Join(QuickstartCADir, QuickstartPasswordFile): 0o600,
+		QuickstartCADir: 0o700,
 	}
 	for name, want := range modes {
 		st, err := os.Stat(filepath.Join(dir, name))
@@ -85,7 +88,14 @@ func TestQuickstartFiles(t *testing.T) {
 			t.Errorf("%s mode %04o, want %04o", name, got, want)
 		}
 	}
-	pw, err := os.ReadFile(filepath.Join(dir, QuickstartPasswordFile))
+	// The CA key is not in the security directory the servers read.
+	for _, name := range []string{RootKeyFile, QuickstartPasswordFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s is in the security directory", name)
+		}
+	}
+	caDir := filepath.Join(dir, QuickstartCADir)
+	pw, err := os.ReadFile(filepath.Join(caDir, QuickstartPasswordFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +103,11 @@ func TestQuickstartFiles(t *testing.T) {
 	if err := CheckPassword(pw); err != nil {
 		t.Fatalf("generated password: %v", err)
 	}
-	ca, err := LoadCA(dir, pw)
+	ca, err := LoadCA(caDir, pw)
 	if err != nil {
 		t.Fatalf("LoadCA with the generated password: %v", err)
 	}
-	if _, err := LoadCA(dir, []byte("wrong password")); !errors.Is(err, ErrWrongPassword) {
+	if _, err := LoadCA(caDir, []byte("wrong password")); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("LoadCA with a wrong password: %v, want ErrWrongPassword", err)
 	}
 	srv, err := ReadPair(filepath.Join(dir, ServerFile))
@@ -110,18 +120,29 @@ func TestQuickstartFiles(t *testing.T) {
 			t.Errorf("server certificate does not cover %s: %v", name, err)
 		}
 	}
-	if err := CheckCert(srv.Leaf, ca.Cert, RoleServer, time.Now(), ServerFile); err != nil {
-		t.Error(err)
+	// The one-host set: each bundle carries exactly its roles.
+	for file, want := range map[string][]Role{
+		ServerFile: {RoleCapture, RoleSupervisor},
+		PeerFile:   {RolePeer},
+		ClientFile: {RoleClient, RoleAdmin},
+	} {
+		p, err := ReadPair(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RolesOf(p.Leaf); !slices.Equal(got, want) {
+			t.Errorf("%s has roles %v, want %v", file, got, want)
+		}
+		if err := CheckCert(p.Leaf, ca.Cert, want, time.Now(), file); err != nil {
+			t.Error(err)
+		}
 	}
 	cli, err := ReadPair(filepath.Join(dir, ClientFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckCert(cli.Leaf, ca.Cert, RoleClient, time.Now(), ClientFile); err != nil {
-		t.Error(err)
-	}
-	if err := CheckCert(cli.Leaf, ca.Cert, RoleServer, time.Now(), ClientFile); !errors.Is(err, ErrKeyUsage) {
-		t.Errorf("client certificate accepted for server use: %v", err)
+	if err := CheckCert(cli.Leaf, ca.Cert, []Role{RoleCapture}, time.Now(), ClientFile); !errors.Is(err, ErrWrongRole) {
+		t.Errorf("client certificate accepted as a capture server's: %v", err)
 	}
 	// A second run refuses to overwrite; Force replaces.
 	if err := Quickstart(dir, QuickstartOptions{}); !errors.Is(err, ErrExists) {
@@ -130,7 +151,7 @@ func TestQuickstartFiles(t *testing.T) {
 	if err := Quickstart(dir, QuickstartOptions{Force: true, Password: testPW}); err != nil {
 		t.Fatalf("Quickstart with Force: %v", err)
 	}
-	if _, err := LoadCA(dir, testPW); err != nil {
+	if _, err := LoadCA(caDir, testPW); err != nil {
 		t.Fatalf("LoadCA after Force: %v", err)
 	}
 }
@@ -268,14 +289,14 @@ func TestConfigErrors(t *testing.T) {
 		}, Options{}, ErrUnknownCA},
 		{"client cert as server cert", func(t *testing.T, d string) {
 			copyFile(t, filepath.Join(d, ClientFile), filepath.Join(d, ServerFile), 0o600)
-		}, Options{}, ErrKeyUsage},
+		}, Options{}, ErrWrongRole},
 		{"CA second in the root file", func(t *testing.T, d string) {
 			appendRoot(t, filepath.Join(other, RootCertFile), d)
 		}, Options{}, nil},
 		{"client cert as server cert, CA second in the root file", func(t *testing.T, d string) {
 			appendRoot(t, filepath.Join(other, RootCertFile), d)
 			copyFile(t, filepath.Join(d, ClientFile), filepath.Join(d, ServerFile), 0o600)
-		}, Options{}, ErrKeyUsage},
+		}, Options{}, ErrWrongRole},
 		{"key of another certificate", func(t *testing.T, d string) {
 			s, _ := ReadPair(filepath.Join(d, ServerFile))
 			c, _ := ReadPair(filepath.Join(d, ClientFile))

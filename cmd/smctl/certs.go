@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -26,19 +27,25 @@ func newCertsCmd() *cobra.Command {
 
 func newCertsQuickstartCmd() *cobra.Command {
 	var (
-		dir, alg, pwFile, pwEnv string
-		hosts                   []string
-		days                    int
-		force                   bool
+		dir, alg, pwFile, pwEnv, role, caDir string
+		hosts                                []string
+		days                                 int
+		force                                bool
 	)
 	qs := &cobra.Command{
-		Use:   "quickstart --dir DIR",
-		Short: "Create a CA, a server and a client certificate for a local set-up",
-		Long: `Writes a complete security directory in one step: CtiosRootCert.pem,
-CtiosRoot.pem (the CA key, encrypted), CtiosServer.pem and CtiosClient.pem.
-Without --password-file or --password-env, a random CA password is drawn and
-written to CtiosRoot.password (mode 0600) next to the key: fine for a demo,
-move both elsewhere for production.`,
+		Use:   "quickstart --dir DIR [--role capture|supervisor|client|admin --ca-dir CADIR]",
+		Short: "Create a CA and the certificates of every role for a local set-up, or one role's set",
+		Long: `Writes a complete security directory in one step: CtiosRootCert.pem and the
+role bundles. Without --role, the set of one host that runs every program:
+CtiosServer.pem (roles capture and supervisor), CtiosPeer.pem (peer) and
+CtiosClient.pem (client and admin), and a new CA in DIR/ca (CtiosRoot.pem, the
+encrypted key, and CtiosRoot.password with a random password when none is
+given): fine for a demo or a lab; move DIR/ca off the host for anything else.
+
+With --role, the set of one host of that role, signed by the CA in --ca-dir
+(or a new one): capture (CtiosServer.pem: capture; CtiosPeer.pem: peer),
+supervisor (CtiosServer.pem: supervisor; CtiosClient.pem: client), client
+(CtiosClient.pem: client) or admin (CtiosClient.pem: client and admin).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
@@ -54,16 +61,36 @@ move both elsewhere for production.`,
 					return err
 				}
 			}
+			var r smtls.Role
+			if role != "" {
+				if r, err = smtls.ParseRole(role); err != nil {
+					return cli.Usage(err)
+				}
+			}
+			if caDir != "" && pw == nil {
+				if pw, err = readPassword(cmd, pwFile, pwEnv, false); err != nil {
+					return err
+				}
+			}
 			err = smtls.Quickstart(dir, smtls.QuickstartOptions{
-				Hosts: hosts, Password: pw, KeyAlgorithm: ka, Days: days, Force: force,
+				Hosts: hosts, Password: pw, KeyAlgorithm: ka, Days: days, Force: force, Role: r, CADir: caDir,
 			})
 			if err != nil {
 				return certsErr(err)
 			}
 			out := cmd.OutOrStdout()
-			names := []string{smtls.RootCertFile, smtls.RootKeyFile, smtls.ServerFile, smtls.ClientFile}
-			if pw == nil {
-				names = append(names, smtls.QuickstartPasswordFile)
+			names := []string{smtls.RootCertFile}
+			if caDir == "" {
+				ca := smtls.QuickstartCADir
+				names = append(names, filepath.Join(ca, smtls.RootCertFile), filepath.Join(ca, smtls.RootKeyFile))
+				if pw == nil {
+					names = append(names, filepath.Join(ca, smtls.QuickstartPasswordFile))
+				}
+			}
+			for _, n := range []string{smtls.ServerFile, smtls.PeerFile, smtls.ClientFile} {
+				if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+					names = append(names, n)
+				}
 			}
 			for _, n := range names {
 				fmt.Fprintf(out, "wrote %s\n", filepath.Join(dir, n))
@@ -77,6 +104,8 @@ move both elsewhere for production.`,
 	keyAlgorithmFlag(f, &alg)
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity of the server and client certificates in days")
 	f.BoolVar(&force, "force", false, "replace existing files")
+	f.StringVar(&role, "role", "", "make the set of one host of this role: capture, supervisor, client or admin (default: every role, for one host)")
+	f.StringVar(&caDir, "ca-dir", "", "sign with the CA in this directory instead of creating one (its password as for smctl certs ca)")
 	passwordFlags(f, &pwFile, &pwEnv)
 	return qs
 }

@@ -73,21 +73,25 @@ func newCertsRequestCmd() *cobra.Command {
 		force              bool
 	)
 	c := &cobra.Command{
-		Use:   "request --dir DIR --role server|client --cn NAME [--host NAME_OR_IP]...",
-		Short: "Create a private key and a certificate request",
+		Use:   "request --dir DIR --role ROLE[,ROLE] --cn NAME [--host NAME_OR_IP]...",
+		Short: "Create a private key and a certificate request for a role",
 		Long: `Creates a private key (mode 0600) and a certificate request in DIR, named as in
-the original product: CtiosServerKey.pem and CtiosServerReq.pem for a server,
-CtiosClientkey.pem and CtiosClientreq.pem for a client. --host adds a DNS name
-or IP address to the request's subject alternative names (repeatable).`,
+the original product: CtiosServerKey.pem and CtiosServerReq.pem for a capture
+server or a supervisor service, CtiosClientkey.pem and CtiosClientreq.pem for a
+client or an administrator, CtiosPeerKey.pem and CtiosPeerReq.pem for a cluster
+peer. The request asks for the role (a URI SAN silentmon:role/ROLE) and the
+extended key usages it needs. Roles: capture, supervisor, peer, client, admin;
+several may be joined with commas. --host adds a DNS name or IP address to the
+request's subject alternative names (repeatable).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return cli.Usagef("smctl certs request needs --dir DIR")
 			}
 			if role == "" {
-				return cli.Usagef("smctl certs request needs --role server or --role client")
+				return cli.Usagef("smctl certs request needs --role capture, supervisor, peer, client or admin")
 			}
-			r, err := smtls.ParseRole(role)
+			r, err := smtls.ParseRoles(role)
 			if err != nil {
 				return cli.Usage(err)
 			}
@@ -101,7 +105,7 @@ or IP address to the request's subject alternative names (repeatable).`,
 			if err := mkdir(dir); err != nil {
 				return err
 			}
-			kp, rp, err := smtls.CreateRequest(dir, smtls.RequestOptions{Role: r, CommonName: cn, Hosts: hosts, KeyAlgorithm: ka, Force: force})
+			kp, rp, err := smtls.CreateRequest(dir, smtls.RequestOptions{Roles: r, CommonName: cn, Hosts: hosts, KeyAlgorithm: ka, Force: force})
 			if err != nil {
 				return certsErr(err)
 			}
@@ -111,7 +115,7 @@ or IP address to the request's subject alternative names (repeatable).`,
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "dir", "", "directory to write the key and request to (created if missing)")
-	f.StringVar(&role, "role", "", "server or client")
+	f.StringVar(&role, "role", "", "capture, supervisor, peer, client or admin (comma-separated for several)")
 	f.StringVar(&cn, "cn", "", "common name")
 	f.StringSliceVar(&hosts, "host", nil, "DNS name or IP address for the subject alternative names (repeatable)")
 	keyAlgorithmFlag(f, &alg)
@@ -130,10 +134,10 @@ func newCertsSignCmd() *cobra.Command {
 		Short: "Sign a certificate request with the CA",
 		Long: `Signs a certificate request (made by smctl certs request, openssl req or any
 other tool) with the CA in --ca-dir (CtiosRootCert.pem and CtiosRoot.pem; the
-password as for smctl certs ca). The certificate gets server or client
-authentication usage: --role, else what the request asks for, else the file
-name (CtiosServerReq.pem, CtiosClientreq.pem). Subject alternative names are
-carried from the request.`,
+password as for smctl certs ca). The certificate gets the roles of --role, else
+those the request asks for, as URI SANs silentmon:role/ROLE with the extended
+key usages they need. Other subject alternative names are carried from the
+request.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -144,10 +148,10 @@ carried from the request.`,
 			case out == "":
 				return cli.Usagef("smctl certs sign needs --out FILE")
 			}
-			var r smtls.Role
+			var r []smtls.Role
 			if role != "" {
 				var err error
-				if r, err = smtls.ParseRole(role); err != nil {
+				if r, err = smtls.ParseRoles(role); err != nil {
 					return cli.Usage(err)
 				}
 			}
@@ -165,7 +169,7 @@ carried from the request.`,
 			if err != nil {
 				return certsErr(err)
 			}
-			cert, err := smtls.SignFile(ca, req, out, smtls.SignOptions{Role: r, Days: days}, force)
+			cert, err := smtls.SignFile(ca, req, out, smtls.SignOptions{Roles: r, Days: days}, force)
 			if err != nil {
 				return certsErr(err)
 			}
@@ -178,7 +182,7 @@ carried from the request.`,
 	f.StringVar(&req, "request", "", "certificate request file (PEM)")
 	f.StringVar(&out, "out", "", "certificate file to write")
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity in days")
-	f.StringVar(&role, "role", "", "server or client (default: from the request)")
+	f.StringVar(&role, "role", "", "capture, supervisor, peer, client or admin, comma-separated (default: from the request)")
 	f.BoolVar(&force, "force", false, "replace an existing output file")
 	passwordFlags(f, &pwFile, &pwEnv)
 	return c

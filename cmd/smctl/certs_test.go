@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +57,13 @@ func pki(t *testing.T) (caDir, secDir, pwFile string) {
 	caDir, secDir = t.TempDir(), t.TempDir()
 	pwFile = writePW(t, t.TempDir(), "s3cret-passw0rd")
 	mustSmctl(t, "certs", "ca", "--dir", caDir, "--password-file", pwFile)
-	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "server", "--cn", "sm1", "--host", "localhost", "--host", "127.0.0.1")
+	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "capture", "--cn", "sm1", "--host", "localhost", "--host", "127.0.0.1")
 	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "client", "--cn", "supervisor-7")
+	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "peer", "--cn", "sm1-peer")
 	for _, f := range []struct{ req, key, cert, bundle string }{
 		{"CtiosServerReq.pem", "CtiosServerKey.pem", "CtiosServerCert.pem", "CtiosServer.pem"},
 		{"CtiosClientreq.pem", "CtiosClientkey.pem", "CtiosClientCert.pem", "CtiosClient.pem"},
+		{"CtiosPeerReq.pem", "CtiosPeerKey.pem", "CtiosPeerCert.pem", "CtiosPeer.pem"},
 	} {
 		cert := filepath.Join(secDir, f.cert)
 		mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", filepath.Join(secDir, f.req), "--out", cert, "--days", "30", "--password-file", pwFile)
@@ -101,8 +104,12 @@ func TestCertsWorkflowFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(srv.Leaf.ExtKeyUsage) != 1 || srv.Leaf.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
-		t.Errorf("server certificate usages %v", srv.Leaf.ExtKeyUsage)
+	// A capture server serves clients and dials supervisors.
+	if !slices.Equal(srv.Leaf.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}) {
+		t.Errorf("capture server certificate usages %v", srv.Leaf.ExtKeyUsage)
+	}
+	if r := smtls.RolesOf(srv.Leaf); !slices.Equal(r, []smtls.Role{smtls.RoleCapture}) {
+		t.Errorf("capture server certificate roles %v", r)
 	}
 	if err := srv.Leaf.VerifyHostname("127.0.0.1"); err != nil {
 		t.Errorf("SANs not carried from the request: %v", err)
@@ -117,6 +124,12 @@ func TestCertsWorkflowFiles(t *testing.T) {
 	if len(cli.Leaf.ExtKeyUsage) != 1 || cli.Leaf.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth {
 		t.Errorf("client certificate usages %v", cli.Leaf.ExtKeyUsage)
 	}
+	if r := smtls.RolesOf(cli.Leaf); !slices.Equal(r, []smtls.Role{smtls.RoleClient}) {
+		t.Errorf("client certificate roles %v", r)
+	}
+	if _, err := smtls.PeerConfig(secDir, smtls.Options{Strict: true}); err != nil {
+		t.Errorf("PeerConfig on the signed set: %v", err)
+	}
 	if _, err := smtls.ServerConfig(secDir, smtls.Options{Strict: true}); err != nil {
 		t.Errorf("ServerConfig on the signed set: %v", err)
 	}
@@ -124,7 +137,7 @@ func TestCertsWorkflowFiles(t *testing.T) {
 		t.Errorf("ClientConfig on the signed set: %v", err)
 	}
 	out := mustSmctl(t, "certs", "show", filepath.Join(secDir, "CtiosServer.pem"))
-	for _, want := range []string{"Subject:      CN=sm1,O=silentmon", "DNS:localhost", "IP:127.0.0.1", "server authentication", "(valid)", smtls.Fingerprint(srv.Leaf.Raw)} {
+	for _, want := range []string{"Subject:      CN=sm1,O=silentmon", "DNS:localhost", "IP:127.0.0.1", "server authentication", "Roles:        capture\n", "URI:silentmon:role/capture", "(valid)", smtls.Fingerprint(srv.Leaf.Raw)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
 		}
@@ -168,7 +181,11 @@ func TestCertsOpenSSLInterop(t *testing.T) {
 		t.Fatalf("openssl req: %v\n%s", err, out)
 	}
 	ocert := filepath.Join(dir, "cert.pem")
-	mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", oreq, "--out", ocert, "--password-file", pwFile)
+	// It names no role: sign refuses until --role gives one.
+	if code, _, errs := smctl(t, "certs", "sign", "--ca-dir", caDir, "--request", oreq, "--out", ocert, "--password-file", pwFile); code != 2 || !strings.Contains(errs, "names no silentmon role") {
+		t.Errorf("sign of a request without a role: exit %d, %s", code, errs)
+	}
+	mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", oreq, "--out", ocert, "--password-file", pwFile, "--role", "capture")
 	if out, err := openssl(t, "verify", "-CAfile", root, "-purpose", "sslserver", ocert); err != nil {
 		t.Errorf("openssl verify of the signed openssl request: %v\n%s", err, out)
 	}
@@ -271,11 +288,13 @@ func TestCertsUsageErrors(t *testing.T) {
 		{"unset password variable", []string{"certs", "ca", "--dir", dir, "--password-env", "SM_TEST_UNSET_PW"}, 2, "SM_TEST_UNSET_PW is not set"},
 		{"bad key algorithm", []string{"certs", "ca", "--dir", dir, "--password-file", good, "--key-algorithm", "dsa"}, 2, `"dsa" is not supported`},
 		{"bad days", []string{"certs", "ca", "--dir", dir, "--password-file", good, "--days", "0"}, 2, "--days 0 is out of range"},
-		{"bad role", []string{"certs", "request", "--dir", dir, "--role", "admin", "--cn", "x"}, 2, `role "admin"`},
-		{"bad host", []string{"certs", "request", "--dir", dir, "--role", "server", "--cn", "x", "--host", "bad host!"}, 2, `host "bad host!"`},
-		{"request without cn", []string{"certs", "request", "--dir", dir, "--role", "server"}, 2, "needs --cn"},
-		{"sign with wrong password", []string{"certs", "sign", "--ca-dir", qs, "--request", filepath.Join(qs, "CtiosRootCert.pem"), "--out", filepath.Join(dir, "o.pem"), "--password-file", good}, 1, "cannot be decrypted"},
-		{"sign a missing request", []string{"certs", "sign", "--ca-dir", qs, "--request", filepath.Join(dir, "none.pem"), "--out", filepath.Join(dir, "o.pem"), "--password-file", good}, 2, "does not exist"},
+		{"bad role", []string{"certs", "request", "--dir", dir, "--role", "boss", "--cn", "x"}, 2, `role "boss"`},
+		{"old server role", []string{"certs", "request", "--dir", dir, "--role", "server", "--cn", "x"}, 2, `role "server" is ambiguous`},
+		{"bad quickstart role", []string{"certs", "quickstart", "--dir", dir, "--role", "root"}, 2, `role "root"`},
+		{"bad host", []string{"certs", "request", "--dir", dir, "--role", "capture", "--cn", "x", "--host", "bad host!"}, 2, `host "bad host!"`},
+		{"request without cn", []string{"certs", "request", "--dir", dir, "--role", "capture"}, 2, "needs --cn"},
+		{"sign with wrong password", []string{"certs", "sign", "--ca-dir", filepath.Join(qs, "ca"), "--request", filepath.Join(qs, "CtiosRootCert.pem"), "--out", filepath.Join(dir, "o.pem"), "--password-file", good}, 1, "cannot be decrypted"},
+		{"sign a missing request", []string{"certs", "sign", "--ca-dir", filepath.Join(qs, "ca"), "--request", filepath.Join(dir, "none.pem"), "--out", filepath.Join(dir, "o.pem"), "--password-file", good}, 2, "does not exist"},
 		{"bundle with a foreign key", []string{"certs", "bundle", "--cert", filepath.Join(qs, "CtiosServer.pem"), "--key", filepath.Join(qs, "CtiosClient.pem"), "--out", filepath.Join(dir, "b.pem")}, 1, "does not match"},
 		{"show a missing file", []string{"certs", "show", filepath.Join(dir, "none.pem")}, 1, "does not exist"},
 		{"quickstart twice", []string{"certs", "quickstart", "--dir", qs}, 1, "already exists"},
