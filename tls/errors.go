@@ -37,6 +37,9 @@ var (
 	ErrLockedOut = errors.New("source locked out")
 	// ErrBadArgument: an argument (role, key algorithm, host, days) is invalid.
 	ErrBadArgument = errors.New("bad argument")
+	// ErrWrongRole: a certificate does not carry the silentmon role the
+	// link or the program needs (or carries none: made before roles).
+	ErrWrongRole = errors.New("wrong certificate role")
 )
 
 // sentinelError is a message that matches a sentinel with errors.Is
@@ -53,3 +56,32 @@ func (e *sentinelError) Unwrap() error { return e.sentinel }
 func newErr(sentinel error, format string, args ...any) error {
 	return &sentinelError{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
 }
+
+// Sentinels of the file checks and of the CA password's strength.
+var (
+	// ErrSymlink: a file to be written is a symbolic link; nothing is
+	// written through it.
+	ErrSymlink = errors.New("refusing to write through a symbolic link")
+	// ErrPasswordWeak: a new CA password is too easy to guess.
+	ErrPasswordWeak = errors.New("password too easy to guess")
+	// ErrCAKeyOnServer: the CA key or its password file sits in a server's
+	// security directory (refused only in strict mode).
+	ErrCAKeyOnServer = errors.New("CA key in a server's security directory")
+	// ErrWritableByOthers: the security directory or one of its
+	// certificate files is writable by group or others (refused only in
+	// strict mode).
+	ErrWritableByOthers = errors.New("security file writable by others")
+)
+
+// Refusals of the Listener, before any TLS (unexported: nothing branches
+// on them outside this package; they name the source in logs).
+var (
+	// errSourceBusy: the source already has as many handshakes in
+	// progress as it may.
+	errSourceBusy = errors.New("too many handshakes in progress from the source")
+	// errTableFull: the lockout's table of sources is full.
+	errTableFull = errors.New("lockout table full")
+	// errNoClientCertificate: the client completed its part of the
+	// handshake without a certificate.
+	errNoClientCertificate = errors.New("the client presented no certificate")
+)
