@@ -32,7 +32,16 @@ type ForwarderConfig struct {
 	// detect a supervisor that stopped answering without closing.
 	HeartbeatInterval time.Duration
 	HeartbeatRetries  int
-	// RetryMax caps the reconnection back-off (default 500 ms).
+	// RetryMin (default 250 ms) is the wait after the first failed
+	// attempt to reach a supervisor; each failure in a row doubles it, up
+	// to RetryMax (default 30 s), less a random part of up to half (jitter).
+	// A failed attempt is a dial, a TLS handshake (the supervisor's
+	// certificate refused, or ours) or a hello that failed, or a link that
+	// ended within StableLink of coming up; a link that stayed up longer
+	// starts the back-off again. The back-off belongs to the supervisor
+	// address: one attempt at a time, however many sessions use it, and a
+	// connection closed by Retain and opened again keeps it.
+	RetryMin time.Duration
 	RetryMax time.Duration
 	Logger   *slog.Logger
 	// OnConnect, if not nil, is called when a connection to a supervisor
@@ -47,8 +56,10 @@ type ForwarderConfig struct {
 	OnConnect    func(addr string, state *tls.ConnectionState)
 	OnDisconnect func(addr string, err error)
 	// Now is the clock of SenderStats.UnreachableSince; default
-	// time.Now.
+	// Clock.Now.
 	Now func() time.Time
+	// Clock paces the reconnection back-off; default SystemClock.
+	Clock Clock
 }
 
 // maxMediaData bounds one queued packet; larger UDP payloads are cut.
@@ -88,8 +99,12 @@ type SenderStats struct {
 type Forwarder struct {
 	cfg      ForwarderConfig
 	log      *slog.Logger
-	mu       sync.Mutex // serialises changes to senders
+	clock    Clock
+	rand     func() float64 // the back-off's jitter, in [0, 1)
+	dial     func(ctx context.Context, addr string) (net.Conn, error)
+	mu       sync.Mutex // serialises changes to senders and backoffs
 	senders  atomic.Pointer[map[string]*sender]
+	backoffs map[string]*backoff // by supervisor address
 	closed   bool
 	retiring sync.WaitGroup // senders closed by Retain, still draining
 }
@@ -108,16 +123,26 @@ func NewForwarder(cfg ForwarderConfig) *Forwarder {
 	if cfg.HeartbeatRetries <= 0 {
 		cfg.HeartbeatRetries = 5
 	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = DefaultRetryMin
+	}
 	if cfg.RetryMax <= 0 {
-		cfg.RetryMax = 500 * time.Millisecond
+		cfg.RetryMax = DefaultRetryMax
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = cfg.RetryMin
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
 	}
-	f := &Forwarder{cfg: cfg, log: cfg.Logger}
+	if cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
+	}
+	f := &Forwarder{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, rand: defaultRand, backoffs: map[string]*backoff{}}
+	f.dial = func(ctx context.Context, addr string) (net.Conn, error) { return dial(ctx, addr, cfg.Dial) }
 	m := map[string]*sender{}
 	f.senders.Store(&m)
 	return f
@@ -157,7 +182,7 @@ func (f *Forwarder) add(addr string) *sender {
 	if s := old[addr]; s != nil {
 		return s
 	}
-	s := newSender(f, addr)
+	s := newSender(f, addr, f.backoffLocked(addr))
 	next := make(map[string]*sender, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -167,46 +192,93 @@ func (f *Forwarder) add(addr string) *sender {
 	return s
 }
 
+// backoffLocked returns the back-off of addr, made if there is none, and
+// forgets those that no sender uses and that hold nothing worth keeping.
+// Called with mu held.
+func (f *Forwarder) backoffLocked(addr string) *backoff {
+	now := f.clock.Now()
+	for k, b := range f.backoffs {
+		if k != addr && b.users == 0 && b.idle(now, f.cfg.RetryMax) {
+			delete(f.backoffs, k)
+		}
+	}
+	b := f.backoffs[addr]
+	if b == nil {
+		b = newBackoff()
+		f.backoffs[addr] = b
+	}
+	b.users++
+	return b
+}
+
+// releaseBackoff is called by a sender that ends.
+func (f *Forwarder) releaseBackoff(b *backoff) {
+	f.mu.Lock()
+	b.users--
+	f.mu.Unlock()
+}
+
 // Sync is Retain for the supervisors of sessions, the sessions this
 // capture server now pushes: it also announces stopped, on each
 // connection, the sessions announced there that sessions no longer lists
 // (stopped, or captured by another server now), once the media queued
 // before the call has been sent. Call it after every change of sessions.
 func (f *Forwarder) Sync(sessions []*filter.Session) {
-	by := map[string]map[string]bool{}
-	var keep []string
+	senders := *f.senders.Load()
+	// Only connections that announced sessions need the list of ids; a
+	// session id names one supervisor, so one set serves them all.
+	var ids map[string]bool
+	for _, s := range senders {
+		if s.hasAnnounced() {
+			ids = make(map[string]bool, len(sessions))
+			for _, x := range sessions {
+				ids[x.ID] = true
+			}
+			break
+		}
+	}
+	keep := make(map[string]bool, len(senders))
 	for _, x := range sessions {
-		if by[x.Supervisor] == nil {
-			by[x.Supervisor] = map[string]bool{}
-			keep = append(keep, x.Supervisor)
-		}
-		by[x.Supervisor][x.ID] = true
+		keep[x.Supervisor] = true
 	}
-	for addr, s := range *f.senders.Load() {
-		if ids := by[addr]; ids != nil {
-			s.endSessions(func(id string) bool { return !ids[id] })
+	if ids != nil {
+		for addr, s := range senders {
+			if keep[addr] {
+				s.endSessions(func(id string) bool { return !ids[id] })
+			}
 		}
 	}
-	f.Retain(keep)
+	f.retain(keep)
 }
 
 // Retain closes the connections to supervisors not in keep (no session
 // uses them any more), after flushing what they have queued and announcing
 // stopped the sessions announced on them.
 func (f *Forwarder) Retain(keep []string) {
-	f.mu.Lock()
-	old := *f.senders.Load()
-	want := map[string]bool{}
+	want := make(map[string]bool, len(keep))
 	for _, k := range keep {
 		want[k] = true
 	}
-	next := make(map[string]*sender, len(old))
+	f.retain(want)
+}
+
+func (f *Forwarder) retain(want map[string]bool) {
+	f.mu.Lock()
+	old := *f.senders.Load()
 	var gone []*sender
+	for k, v := range old {
+		if !want[k] {
+			gone = append(gone, v)
+		}
+	}
+	if len(gone) == 0 {
+		f.mu.Unlock()
+		return
+	}
+	next := make(map[string]*sender, len(old)-len(gone))
 	for k, v := range old {
 		if want[k] {
 			next[k] = v
-		} else {
-			gone = append(gone, v)
 		}
 	}
 	f.senders.Store(&next)
@@ -278,9 +350,10 @@ type queued struct {
 type sender struct {
 	f    *Forwarder
 	addr string
+	b    *backoff
 
 	mu        sync.Mutex
-	q         []queued // ring
+	q         []queued // ring, grown on demand up to QueueLen
 	head, n   int
 	inflight  bool
 	stopped   bool              // no more packets are taken
@@ -306,8 +379,8 @@ type sender struct {
 	closeMu sync.Once
 }
 
-func newSender(f *Forwarder, addr string) *sender {
-	s := &sender{f: f, addr: addr, q: make([]queued, f.cfg.QueueLen), state: "connecting",
+func newSender(f *Forwarder, addr string, b *backoff) *sender {
+	s := &sender{f: f, addr: addr, b: b, state: "connecting",
 		downSince: f.cfg.Now(), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.run()
 	return s
@@ -320,6 +393,9 @@ func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 		s.mu.Unlock()
 		s.dropped.Add(1)
 		return
+	}
+	if s.n == len(s.q) && len(s.q) < s.f.cfg.QueueLen {
+		s.grow()
 	}
 	if s.n == len(s.q) {
 		// Full: drop the oldest.
@@ -342,6 +418,25 @@ func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// grow doubles the ring (from 64 entries, up to QueueLen), so that a
+// sender that queues little holds little. Called with mu held.
+func (s *sender) grow() {
+	n := min(max(2*len(s.q), 64), s.f.cfg.QueueLen)
+	q := make([]queued, n)
+	for i := 0; i < s.n; i++ {
+		q[i] = s.q[(s.head+i)%len(s.q)]
+	}
+	s.q, s.head = q, 0
+}
+
+// hasAnnounced reports whether sessions were announced started on the
+// sender's connection.
+func (s *sender) hasAnnounced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.announced) > 0
 }
 
 // pendingLocked reports whether media or stop notices wait to be sent.
@@ -420,6 +515,7 @@ func (s *sender) close(drain bool) {
 
 func (s *sender) run() {
 	defer close(s.done)
+	defer s.f.releaseBackoff(s.b)
 	defer s.setState("closed", nil)
 	defer s.discard()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -430,7 +526,6 @@ func (s *sender) run() {
 			cancel()
 		}
 	}()
-	backoff := 50 * time.Millisecond
 	first := true
 	for {
 		select {
@@ -446,57 +541,65 @@ func (s *sender) run() {
 			}
 		default:
 		}
+		// Stopping: draining is worth one connection attempt, not a
+		// wait for a supervisor that is gone.
+		if !s.b.acquire(s.f.clock, s.stop) {
+			return
+		}
 		if !first {
 			s.reconnects.Add(1)
 		}
 		first = false
 		s.setState("connecting", nil)
-		nc, err := dial(ctx, s.addr, s.f.cfg.Dial)
-		if err == nil {
-			c := newConn(nc, 0)
-			var h Hello
-			if h, err = clientHello(c, RoleCapture, s.f.cfg.Name, 5*time.Second); err == nil {
-				s.connected(h)
-				s.setState("connected", nil)
-				s.f.log.Info("connected to supervisor", "supervisor", s.addr)
-				if fn := s.f.cfg.OnConnect; fn != nil {
-					var cs *tls.ConnectionState
-					if tc, ok := nc.(*tls.Conn); ok {
-						st := tc.ConnectionState()
-						cs = &st
-					}
-					fn(s.addr, cs)
-				}
-				backoff = 50 * time.Millisecond
-				err = s.stream(c)
-				c.close()
-				s.setState("connecting", err)
-				if fn := s.f.cfg.OnDisconnect; fn != nil {
-					fn(s.addr, err)
-				}
-				if err == nil {
-					return
-				}
-				s.f.log.Warn("supervisor connection lost", "supervisor", s.addr, "err", err)
-			} else {
-				nc.Close()
+		c, h, err := s.connect(ctx)
+		if err != nil {
+			s.b.failed(s.f)
+			if ctx.Err() != nil {
+				return
 			}
+			s.setState("connecting", err)
+			continue
 		}
-		if ctx.Err() != nil {
-			return
+		s.b.connected()
+		s.connected(h)
+		s.setState("connected", nil)
+		s.f.log.Info("connected to supervisor", "supervisor", s.addr)
+		if fn := s.f.cfg.OnConnect; fn != nil {
+			var cs *tls.ConnectionState
+			if tc, ok := c.nc.(*tls.Conn); ok {
+				st := tc.ConnectionState()
+				cs = &st
+			}
+			fn(s.addr, cs)
 		}
+		up := s.f.clock.Now()
+		err = s.stream(c)
+		c.close()
+		s.b.ended(s.f, s.f.clock.Now().Sub(up))
 		s.setState("connecting", err)
-		select {
-		case <-s.stop:
-			// Stopping: draining is worth one connection attempt, not
-			// a wait for a supervisor that is gone.
+		if fn := s.f.cfg.OnDisconnect; fn != nil {
+			fn(s.addr, err)
+		}
+		if err == nil {
 			return
-		case <-time.After(backoff):
 		}
-		if backoff *= 2; backoff > s.f.cfg.RetryMax {
-			backoff = s.f.cfg.RetryMax
-		}
+		s.f.log.Warn("supervisor connection lost", "supervisor", s.addr, "err", err)
 	}
+}
+
+// connect dials the supervisor and exchanges hellos.
+func (s *sender) connect(ctx context.Context) (*conn, Hello, error) {
+	nc, err := s.f.dial(ctx, s.addr)
+	if err != nil {
+		return nil, Hello{}, err
+	}
+	c := newConn(nc, 0)
+	h, err := clientHello(c, RoleCapture, s.f.cfg.Name, 5*time.Second)
+	if err != nil {
+		nc.Close()
+		return nil, Hello{}, err
+	}
+	return c, h, nil
 }
 
 // stream writes queued media to c until an error or stop. It returns nil

@@ -1,16 +1,22 @@
 package relay
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/silentmon/silentmon/filter"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -159,4 +165,248 @@ func blackholeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// manualClock is a Clock that moves only when the test fires its next
+// wait. Safe for concurrent use.
+type manualClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []manualWait
+	asked []time.Duration // every wait asked for, in order
+}
+
+type manualWait struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.asked = append(c.asked, d)
+	c.waits = append(c.waits, manualWait{at: c.now.Add(d), c: ch})
+	return ch
+}
+
+// pending returns how many waits have not fired.
+func (c *manualClock) pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waits)
+}
+
+// waitsAsked returns the waits asked for so far.
+func (c *manualClock) waitsAsked() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.asked...)
+}
+
+// next returns the time of the earliest pending wait.
+func (c *manualClock) next() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var t time.Time
+	for _, w := range c.waits {
+		if t.IsZero() || w.at.Before(t) {
+			t = w.at
+		}
+	}
+	return t
+}
+
+// fireNext moves the clock to the earliest pending wait and fires every
+// wait due then.
+func (c *manualClock) fireNext() {
+	at := c.next()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = at
+	var rest []manualWait
+	for _, w := range c.waits {
+		if w.at.After(at) {
+			rest = append(rest, w)
+		} else {
+			w.c <- at
+		}
+	}
+	c.waits = rest
+}
+
+// runFor fires the clock's waits, one sender's at a time, until the next
+// would be at or after end.
+func (c *manualClock) runFor(t *testing.T, end time.Time) {
+	t.Helper()
+	for {
+		waitFor(t, "the sender to wait", func() bool { return c.pending() == 1 })
+		if !c.next().Before(end) {
+			return
+		}
+		c.fireNext()
+	}
+}
+
+// checkBackoff checks the waits a sender asked for: each at most the cap
+// of 30 s, the last ones exactly 30 s (less the jitter).
+func checkBackoff(t *testing.T, asked []time.Duration, jitter float64) {
+	t.Helper()
+	if len(asked) < 10 {
+		t.Fatalf("only %d waits: %v", len(asked), asked)
+	}
+	for _, d := range asked {
+		if d > DefaultRetryMax {
+			t.Fatalf("a wait of %v, above the cap of %v: %v", d, DefaultRetryMax, asked)
+		}
+	}
+	want := DefaultRetryMax - time.Duration(jitter*float64(DefaultRetryMax/2))
+	if last := asked[len(asked)-1]; last != want {
+		t.Fatalf("the back-off ends at %v, want %v: %v", last, want, asked)
+	}
+	for i := 1; i < len(asked); i++ {
+		if asked[i] < asked[i-1] {
+			t.Fatalf("the back-off shrank from %v to %v: %v", asked[i-1], asked[i], asked)
+		}
+	}
+}
+
+// TestForwarderBackoffDeadSupervisor: 200 sessions pointing at one
+// supervisor address where nothing answers make one dialer, whose
+// attempts back off exponentially: at most 10 dials in the first 10 s
+// (simulated), with the least and the most jitter, and the wait grows to
+// the 30 s cap and stays there. (The old forwarder dialed every 500 ms at
+// most: 20 and more in 10 s.)
+func TestForwarderBackoffDeadSupervisor(t *testing.T) {
+	for _, jitter := range []float64{0, 0.999} {
+		t.Run(fmt.Sprint("jitter=", jitter), func(t *testing.T) {
+			clk := newManualClock()
+			fw := NewForwarder(ForwarderConfig{Logger: quiet(), Clock: clk})
+			defer fw.Close()
+			fw.rand = func() float64 { return jitter }
+			var dials atomic.Int32
+			fw.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+			}
+			const dead = "192.0.2.1:42228"
+			var sessions []*filter.Session
+			for i := range 200 {
+				sessions = append(sessions, &filter.Session{ID: fmt.Sprintf("s%03d", i), Agent: "1001", Supervisor: dead})
+			}
+			fw.Sync(sessions)
+			for _, x := range sessions {
+				fw.Reach(x.Supervisor)
+			}
+			start := clk.Now()
+			clk.runFor(t, start.Add(10*time.Second))
+			n := dials.Load()
+			t.Logf("%d dials in 10 s, waits %v", n, clk.waitsAsked())
+			if n < 5 || n > 10 {
+				t.Fatalf("%d dials in the first 10 s, want 5 to 10", n)
+			}
+			if st := fw.Stats(); len(st) != 1 || st[0].State != "connecting" || st[0].UnreachableSince.IsZero() {
+				t.Fatalf("stats %+v, want one supervisor, unreachable", st)
+			}
+			clk.runFor(t, start.Add(5*time.Minute))
+			checkBackoff(t, clk.waitsAsked(), jitter)
+		})
+	}
+}
+
+// TestForwarderBackoffSurvivesRetain: a connection closed by Retain and
+// opened again (sessions stopped and started) keeps the back-off of its
+// address: 50 such cycles within one back-off make no new dial.
+func TestForwarderBackoffSurvivesRetain(t *testing.T) {
+	clk := newManualClock()
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Clock: clk})
+	defer fw.Close()
+	var dials atomic.Int32
+	fw.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	const dead = "192.0.2.1:42228"
+	fw.Reach(dead)
+	waitFor(t, "the first wait", func() bool { return len(clk.waitsAsked()) == 1 })
+	for i := range 50 {
+		fw.Retain(nil)
+		fw.Reach(dead)
+		waitFor(t, "the new sender's wait", func() bool { return len(clk.waitsAsked()) == i+2 })
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d dials, want 1: the back-off must outlive the connection", n)
+	}
+}
+
+// TestForwarderBackoffHandshakeRefused: a supervisor whose certificate the
+// capture server refuses (another CA) is retried with the same back-off:
+// at most 10 handshakes in the first 10 s, waits growing to 30 s.
+func TestForwarderBackoffHandshakeRefused(t *testing.T) {
+	mine, theirs := t.TempDir(), t.TempDir()
+	for _, dir := range []string{mine, theirs} {
+		if err := smtls.Quickstart(dir, smtls.QuickstartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ccfg, err := smtls.ClientConfig(mine, smtls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg, err := smtls.ServerConfig(theirs, smtls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				tls.Server(c, scfg).Handshake()
+				c.Close()
+			}()
+		}
+	}()
+	defer wg.Wait()
+	defer ln.Close()
+
+	clk := newManualClock()
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Clock: clk, Dial: DialConfig{TLS: ccfg}})
+	defer fw.Close()
+	fw.rand = func() float64 { return 0 }
+	fw.Reach(ln.Addr().String())
+	start := clk.Now()
+	clk.runFor(t, start.Add(10*time.Second))
+	if n := accepted.Load(); n < 5 || n > 10 {
+		t.Fatalf("%d handshakes in the first 10 s, want 5 to 10", n)
+	}
+	if st := fw.Stats(); len(st) != 1 || !strings.Contains(st[0].LastError, "certificate") {
+		t.Fatalf("stats %+v, want a certificate error", st)
+	}
+	clk.runFor(t, start.Add(5*time.Minute))
+	checkBackoff(t, clk.waitsAsked(), 0)
 }
