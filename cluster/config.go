@@ -50,6 +50,12 @@ type Config struct {
 	// RootCAs). Its certificate is presented on the routes this member
 	// dials. Nil: the certificate of TLS is presented instead.
 	ClientTLS *tls.Config
+	// OnRouteRefused, if set, is called when a route is refused for its
+	// certificate (another CA, no peer role, wrong usage), with the
+	// remote address (empty for a route this member dialed), the
+	// certificate's subject and the reason; the capture server audits
+	// it. It must not block.
+	OnRouteRefused func(remote, subject string, err error)
 	// Insecure runs routes in plaintext. Only when the operator asked for
 	// it (--insecure); Start logs a warning.
 	Insecure bool

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/filter"
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // testCA is a certificate authority made up for one test.
@@ -58,10 +59,18 @@ var serial struct {
 	n int64
 }
 
-// issue signs a leaf certificate for name with the given usage. The
-// certificate deliberately carries no IP address: routes must not depend
-// on host names or addresses in certificates.
-func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) tls.Certificate {
+// issue signs a cluster peer's certificate for name: the peer role with
+// server and client usages, as smctl certs issues it. The certificate
+// deliberately carries no IP address: routes must not depend on host
+// names or addresses in certificates.
+func (ca *testCA) issue(t testing.TB, name string) tls.Certificate {
+	t.Helper()
+	return ca.issueRole(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, smtls.RolePeer)
+}
+
+// issueRole signs a leaf certificate for name with the given usages and
+// silentmon roles.
+func (ca *testCA) issueRole(t testing.TB, name string, usages []x509.ExtKeyUsage, roles ...smtls.Role) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -78,7 +87,10 @@ func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) tls.C
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usages,
+	}
+	for _, r := range roles {
+		tmpl.URIs = append(tmpl.URIs, smtls.RoleURI(r))
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -92,13 +104,13 @@ func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) tls.C
 // server named name would build from its security directory.
 func (ca *testCA) tlsPair(t testing.TB, name string) (srv, cli *tls.Config) {
 	srv = &tls.Config{
-		Certificates: []tls.Certificate{ca.issue(t, name, x509.ExtKeyUsageServerAuth)},
+		Certificates: []tls.Certificate{ca.issue(t, name)},
 		ClientCAs:    ca.pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
 	cli = &tls.Config{
-		Certificates: []tls.Certificate{ca.issue(t, name+"-client", x509.ExtKeyUsageClientAuth)},
+		Certificates: []tls.Certificate{ca.issue(t, name+"-client")},
 		RootCAs:      ca.pool,
 		MinVersion:   tls.VersionTLS12,
 	}

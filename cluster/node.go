@@ -123,7 +123,7 @@ func Start(cfg Config) (*Node, error) {
 		Routes: routes,
 	}
 	if !cfg.Insecure {
-		tc, err := routeTLS(cfg.TLS, cfg.ClientTLS)
+		tc, err := routeTLS(cfg.TLS, cfg.ClientTLS, cfg.OnRouteRefused)
 		if err != nil {
 			return nil, err
 		}

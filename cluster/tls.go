@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // routeTLS builds the TLS configuration of the routes from the capture
@@ -21,7 +23,12 @@ import (
 // built-in verification, which would compare them); VerifyConnection does
 // the chain verification itself, so that a peer from another CA is refused
 // with an error that says so.
-func routeTLS(server, client *tls.Config) (*tls.Config, error) {
+//
+// Both ends must carry the peer role (smtls.RolePeer, with server and
+// client authentication usages): a client, supervisor or capture-server
+// certificate of the same CA is refused, and refused is reported to
+// refused (accepting side: with the remote address) when it is not nil.
+func routeTLS(server, client *tls.Config, refused func(remote, subject string, err error)) (*tls.Config, error) {
 	if server == nil {
 		return nil, fmt.Errorf("%w: no TLS configuration for routes", ErrConfig)
 	}
@@ -63,11 +70,10 @@ func routeTLS(server, client *tls.Config) (*tls.Config, error) {
 	}
 
 	accept := &tls.Config{
-		MinVersion:       minVer,
-		Certificates:     server.Certificates,
-		GetCertificate:   server.GetCertificate,
-		ClientAuth:       tls.RequireAnyClientCert,
-		VerifyConnection: verifyPeer(pool, x509.ExtKeyUsageClientAuth),
+		MinVersion:     minVer,
+		Certificates:   server.Certificates,
+		GetCertificate: server.GetCertificate,
+		ClientAuth:     tls.RequireAnyClientCert,
 	}
 	return &tls.Config{
 		MinVersion:           minVer,
@@ -76,35 +82,59 @@ func routeTLS(server, client *tls.Config) (*tls.Config, error) {
 		ClientAuth:           tls.RequireAnyClientCert,
 		GetClientCertificate: getClientCert,
 		InsecureSkipVerify:   true, // replaced by VerifyConnection: chain, not host name
-		VerifyConnection:     verifyPeer(pool, x509.ExtKeyUsageServerAuth),
-		GetConfigForClient:   func(*tls.ClientHelloInfo) (*tls.Config, error) { return accept, nil },
+		VerifyConnection:     verifyPeer(pool, x509.ExtKeyUsageServerAuth, "", refused),
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c := accept.Clone()
+			remote := ""
+			if hello.Conn != nil {
+				remote = hello.Conn.RemoteAddr().String()
+			}
+			c.VerifyConnection = verifyPeer(pool, x509.ExtKeyUsageClientAuth, remote, refused)
+			return c, nil
+		},
 	}, nil
 }
 
 // verifyPeer returns a VerifyConnection callback checking the peer's chain
-// against pool for the given usage.
-func verifyPeer(pool *x509.CertPool, usage x509.ExtKeyUsage) func(tls.ConnectionState) error {
+// against pool for the given usage, and its peer role. remote is the
+// peer's address when known.
+func verifyPeer(pool *x509.CertPool, usage x509.ExtKeyUsage, remote string, refused func(remote, subject string, err error)) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return fmt.Errorf("peer presented no certificate")
-		}
-		leaf := cs.PeerCertificates[0]
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := leaf.Verify(x509.VerifyOptions{
-			Roots:         pool,
-			Intermediates: inter,
-			KeyUsages:     []x509.ExtKeyUsage{usage},
-		})
-		if err != nil {
-			var ua x509.UnknownAuthorityError
-			if errors.As(err, &ua) {
-				return fmt.Errorf("peer certificate %q (issuer %q) %w", leaf.Subject.String(), leaf.Issuer.String(), errForeignCA)
+		err := checkRoute(pool, usage, cs)
+		if err != nil && refused != nil {
+			subject := ""
+			if len(cs.PeerCertificates) > 0 {
+				subject = cs.PeerCertificates[0].Subject.String()
 			}
-			return fmt.Errorf("peer certificate %q refused: %v", leaf.Subject.String(), err)
+			refused(remote, subject, err)
 		}
-		return nil
+		return err
 	}
+}
+
+func checkRoute(pool *x509.CertPool, usage x509.ExtKeyUsage, cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("peer presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         pool,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{usage},
+	})
+	if err != nil {
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ua) {
+			return fmt.Errorf("peer certificate %q (issuer %q) %w", leaf.Subject.String(), leaf.Issuer.String(), errForeignCA)
+		}
+		return fmt.Errorf("peer certificate %q refused: %v", leaf.Subject.String(), err)
+	}
+	if _, err := smtls.CheckRole(leaf, "the route's certificate", smtls.RolePeer); err != nil {
+		return err // one sentence: the certificate, its roles, the role wanted
+	}
+	return nil
 }

@@ -35,6 +35,13 @@ type config struct {
 // newRootCmdWith builds the command with run as its action (tests
 // capture the configuration instead of running the service).
 func newRootCmdWith(run func(context.Context, *config, io.Writer, io.Writer) error) *cobra.Command {
+	c, _ := newCommand(run)
+	return c
+}
+
+// newCommand is newRootCmdWith that also returns the configuration, whose
+// Keys are the keys smsupervisor knows.
+func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) (*cobra.Command, *cli.Config) {
 	c := &cobra.Command{
 		Use:   "smsupervisor",
 		Short: "silentmon supervisor service: receives monitored calls and plays them, one player per session",
@@ -58,7 +65,7 @@ func newRootCmdWith(run func(context.Context, *config, io.Writer, io.Writer) err
 	}
 	cfg.V.SetDefault("playout.initial_delay_ms", 40) // kept within min and max: a clean network starts at the minimum
 	c.RunE = cli.LoadAndRun(cfg, validate, run)
-	return c
+	return c, cfg
 }
 
 func validate(cfg *cli.Config) (*config, error) {
@@ -103,8 +110,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		// all are the configuration's to fix.
 		return cli.Usagef("configuration key output has value %q: %v", sc.Output, err)
 	}
+	dbg, err := service.StartDebug(cfg.DebugListen, log)
+	if err != nil {
+		sup.Close()
+		return cli.Usage(err)
+	}
+	defer dbg.Close()
 	ln, err := service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
+		// Media from capture servers; status from clients and administrators.
+		Roles: []smtls.Role{smtls.RoleSupervisor}, PeerRoles: []smtls.Role{smtls.RoleCapture, smtls.RoleClient, smtls.RoleAdmin},
 		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
 	if err != nil {
 		sup.Close()

@@ -35,6 +35,14 @@ const (
 	// ActionRecordFailed: this member cannot record a session (File, if
 	// known); Reason says why.
 	ActionRecordFailed = "record-failed"
+	// ActionRouteRefused: a connection to the cluster port (42029) was
+	// refused for its certificate (another CA, not a peer's); Source is
+	// its address, ClientSubject its certificate, Reason why.
+	ActionRouteRefused = "route-refused"
+	// ActionAuthRefused: a connection to the 42228 port failed client
+	// authentication (no certificate, another CA, expired, wrong role);
+	// Source, ClientSubject when a certificate was shown, and Reason.
+	ActionAuthRefused = "auth-refused"
 )
 
 // Results of a start or stop Record.
@@ -119,7 +127,7 @@ type Record struct {
 //   - capture-begin, capture-end, record-begin and record-failed have
 //     SessionID;
 //   - supervisor-connected and supervisor-disconnected have Supervisor;
-//   - record-failed has a Reason.
+//   - record-failed, route-refused and auth-refused have a Reason.
 //
 // Other fields are free: a refused start may have no session, a stop no
 // agent.
@@ -132,6 +140,11 @@ func (r *Record) Validate() error {
 		return nil
 	case ActionEnd, ActionCaptureBegin, ActionCaptureEnd, ActionSupervisorConnected,
 		ActionSupervisorDisconnected, ActionRecordBegin, ActionRecordFailed:
+	case ActionRouteRefused, ActionAuthRefused:
+		if r.Result != "" || r.Reason == "" {
+			return fmt.Errorf("audit record %s needs a reason and no result: %w", r.Action, ErrBadRecord)
+		}
+		return nil
 	default:
 		return fmt.Errorf("audit record action %q is unknown: %w", r.Action, ErrBadRecord)
 	}

@@ -125,12 +125,21 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	s := newServer(cfg, log)
 
-	dialTLS, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
-	if err != nil {
-		return cli.Usage(err)
+	// Supervisors are dialed with the capture server's own certificate
+	// (role capture) and must present a supervisor's.
+	var dialTLS *tls.Config
+	if !cfg.Insecure {
+		var err error
+		dialTLS, err = smtls.ClientConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.StrictKeys, Logger: log,
+			File: smtls.ServerFile, Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleSupervisor}})
+		if err != nil {
+			return cli.Usage(err)
+		}
 	}
+	var err error
 	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
+		Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin},
 		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
 	if err != nil {
 		return cli.Usage(err)
@@ -843,10 +852,10 @@ func requesterName(sess *filter.Session) string {
 }
 
 // mayStop reports whether the peer may stop sess: the identity that
-// started it, or an administrator (--admin). On an --insecure listener
-// there is no identity, and anyone may stop any session. A session without
-// a requester (started through an --insecure listener) may be stopped
-// over TLS by an administrator only.
+// started it, or an administrator. On an --insecure listener there is no
+// identity, and anyone may stop any session. A session without a
+// requester (started through an --insecure listener) may be stopped over
+// TLS by an administrator only.
 func (s *server) mayStop(p *relay.Peer, sess *filter.Session) bool {
 	if p.TLS == nil {
 		return true
@@ -855,7 +864,32 @@ func (s *server) mayStop(p *relay.Peer, sess *filter.Session) bool {
 	if fp == "" {
 		return false
 	}
-	return fp == sess.Requester || s.admins[fp]
+	return fp == sess.Requester || s.isAdmin(p)
+}
+
+// isAdmin reports whether p's certificate makes it an administrator: it
+// carries the admin role, or its fingerprint is one of security.admins
+// (--admin), for certificates issued before roles existed elsewhere.
+func (s *server) isAdmin(p *relay.Peer) bool {
+	if p.TLS == nil {
+		return false
+	}
+	if smtls.PeerHasRole(p.TLS, smtls.RoleAdmin) {
+		return true
+	}
+	_, fp := smtls.PeerIdentity(p.TLS)
+	return fp != "" && s.admins[fp]
+}
+
+// routeRefused audits a cluster route refused for its certificate (the
+// route layer has logged it): someone holding a certificate of the site
+// CA tried to join the cluster without being a peer.
+func (s *server) routeRefused(remote, subject string, err error) {
+	rec := audit.Record{Time: s.now(), Action: audit.ActionRouteRefused, Source: remote, ClientSubject: subject,
+		Reason: err.Error(), Endpoints: []string{}}
+	if werr := s.writeAudit(rec); werr != nil {
+		s.log.Error("cannot write the audit line of a refused route", "remote", remote, "err", werr)
+	}
 }
 
 func (s *server) auditRecord(p *relay.Peer, action string) audit.Record {
@@ -927,13 +961,13 @@ func (s *server) startCluster() error {
 		cc.Refresh = cc.SessionTTL / 3
 	}
 	if !s.cfg.Insecure {
+		// Routes present the peer certificate both ways and accept only
+		// peers; a refusal is logged by the route layer and audited here.
 		var err error
-		if cc.TLS, err = smtls.ServerConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys}); err != nil {
+		if cc.TLS, err = smtls.PeerConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys, Logger: log}); err != nil {
 			return cli.Usage(err)
 		}
-		if cc.ClientTLS, err = smtls.ClientConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys}); err != nil {
-			return cli.Usage(err)
-		}
+		cc.OnRouteRefused = s.routeRefused
 	}
 	node, err := cluster.Start(cc)
 	if err != nil {

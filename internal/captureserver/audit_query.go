@@ -67,14 +67,10 @@ func (s *server) auditQuerier() *auditQuerier {
 }
 
 // mayAudit reports whether the peer may query the audit trail: an
-// administrator (--admin), or anyone on an --insecure listener, which
-// has no identity.
+// administrator (admin role, or security.admins), or anyone on an
+// --insecure listener, which has no identity.
 func (s *server) mayAudit(p *relay.Peer) bool {
-	if p.TLS == nil {
-		return true
-	}
-	_, fp := smtls.PeerIdentity(p.TLS)
-	return fp != "" && s.admins[fp]
+	return p.TLS == nil || s.isAdmin(p)
 }
 
 // AuditQuery implements relay.AuditHandler: the merged answer of every
@@ -85,7 +81,7 @@ func (s *server) AuditQuery(ctx context.Context, p *relay.Peer, req *relay.Audit
 		subject, _ := smtls.PeerIdentity(p.TLS)
 		s.log.Info("audit query refused: not an administrator", "peer", p.Addr, "subject", subject)
 		return nil, &relay.Error{Code: relay.CodeUnauthorized,
-			Message: fmt.Sprintf("only an administrator (security.admins, --admin) may query the audit trail; the certificate %q is not one", subject)}
+			Message: fmt.Sprintf("only an administrator (a certificate with the admin role, or one listed in security.admins) may query the audit trail; the certificate %q is not one", subject)}
 	}
 	mq, err := parseAuditQuery(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // Defaults of Config.
@@ -80,6 +81,9 @@ type Supervisor struct {
 	badLogged   bool
 
 	packets, dups, rejected, refused, badIDs, unauthorized, opened atomic.Uint64
+	// captureOK remembers the connections whose certificate was found to
+	// carry the capture role (*relay.Peer → true), until they close.
+	captureOK sync.Map
 
 	finishing sync.WaitGroup // sessions being closed outside Close
 	stop      chan struct{}
@@ -180,14 +184,29 @@ func peerName(p *relay.Peer) string {
 	return "?"
 }
 
+// capture lets p send media and session notices only when it said it is
+// a capture server and, over TLS, its certificate carries the capture
+// role: a client certificate of the same CA cannot make the supervisor
+// play a fabricated call. Without TLS (--insecure) only the hello is
+// checked.
 func (s *Supervisor) capture(p *relay.Peer, what string) error {
-	if p.Hello.Role == relay.RoleCapture {
+	if ok, found := s.captureOK.Load(p); found && ok.(bool) {
+		return nil
+	}
+	if p.Hello.Role == relay.RoleCapture && (p.TLS == nil || smtls.PeerHasRole(p.TLS, smtls.RoleCapture)) {
+		s.captureOK.Store(p, true) // forgotten in Closed
 		return nil
 	}
 	s.unauthorized.Add(1)
-	s.log.Warn("refused "+what+" from a peer without the capture role", "peer", p.Addr, "role", p.Hello.Role, "name", p.Hello.Name)
+	subject, _ := smtls.PeerIdentity(p.TLS)
+	roles := smtls.RoleNames(smtls.PeerRoles(p.TLS))
+	if p.TLS == nil {
+		roles = "(insecure)"
+	}
+	s.log.Warn("refused "+what+" from a peer without the capture role", "peer", p.Addr, "role", p.Hello.Role,
+		"name", p.Hello.Name, "certificate", subject, "certificate_roles", roles)
 	return &relay.Error{Code: relay.CodeUnauthorized,
-		Message: fmt.Sprintf("a peer with role %q may not send %s; only %q may", p.Hello.Role, what, relay.RoleCapture)}
+		Message: fmt.Sprintf("a peer whose certificate has role %s may not send %s; only a capture server's certificate may", roles, what)}
 }
 
 // badID counts a frame or notice with an invalid session id, logging the
@@ -518,6 +537,7 @@ func (s *Supervisor) closeIdle(now time.Time) {
 // Closed implements relay.Handler. Sessions outlive their connections
 // (the capture server reconnects); idleness closes them.
 func (s *Supervisor) Closed(p *relay.Peer, err error) {
+	s.captureOK.Delete(p)
 	if p.Hello.Role == relay.RoleCapture {
 		s.log.Info("capture server disconnected", "peer", p.Addr, "name", p.Hello.Name)
 	}
