@@ -86,7 +86,10 @@ type Client struct {
 type reply struct {
 	t    MsgType
 	body []byte
-	err  error
+	err  error // the connection broke before the reply: send again
+	// refused is an error of the reply itself, not worth sending the
+	// request again for (a status beyond MaxStatusBytes).
+	refused error
 }
 
 // Dial connects to one of cfg.Servers and starts the heartbeat.
@@ -235,7 +238,8 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 			continue
 		}
 		c := newConn(nc, 0)
-		h, err := clientHello(c, RoleClient, cl.cfg.Name, cl.cfg.RequestTimeout)
+		h, err := helloWith(c, Hello{Versions: []int{Version}, Role: RoleClient, Name: cl.cfg.Name,
+			Features: []string{FeatureStatusParts}}, cl.cfg.RequestTimeout)
 		if err != nil {
 			nc.Close()
 			fail(addr, err, true)
@@ -267,13 +271,98 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 	return err
 }
 
+// helloWith sends our hello h and reads the peer's (clientHello, with
+// features).
+func helloWith(c *conn, h Hello, timeout time.Duration) (Hello, error) {
+	if err := c.writeJSON(MsgHello, h, timeout); err != nil {
+		return Hello{}, err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	defer c.nc.SetReadDeadline(time.Time{})
+	t, body, err := c.r.Next()
+	if err != nil {
+		return Hello{}, err
+	}
+	switch t {
+	case MsgHello:
+	case MsgError:
+		var e Error
+		DecodeJSON(t, body, &e)
+		return Hello{}, fmt.Errorf("%w: %s", ErrRemote, e.Message)
+	default:
+		return Hello{}, fmt.Errorf("%w: %v before hello", ErrUnexpected, t)
+	}
+	var peer Hello
+	if err := DecodeJSON(t, body, &peer); err != nil {
+		return Hello{}, err
+	}
+	if peer.Version != Version {
+		return Hello{}, fmt.Errorf("%w: peer chose version %d", ErrVersion, peer.Version)
+	}
+	return peer, nil
+}
+
+// statusParts gathers the parts of status replies on one connection, by
+// request id, up to max bytes each. It is used by the connection's reader
+// alone.
+type statusParts struct {
+	max int
+	m   map[uint64][]byte
+}
+
+// add takes one part; it returns the whole status once the last part
+// arrived (done), or an error when the status grows beyond max (done
+// too: later parts of that request are dropped, as the request is no
+// longer pending).
+func (sp *statusParts) add(p StatusPart) (whole []byte, done bool, err error) {
+	buf := sp.m[p.RequestID]
+	if len(buf)+len(p.Data) > sp.max {
+		delete(sp.m, p.RequestID)
+		return nil, true, fmt.Errorf("%w: the status exceeds %d bytes", ErrFrameTooLarge, sp.max)
+	}
+	buf = append(buf, p.Data...)
+	if !p.Last {
+		sp.m[p.RequestID] = buf
+		return nil, false, nil
+	}
+	delete(sp.m, p.RequestID)
+	return buf, true, nil
+}
+
 func (cl *Client) readLoop(c *conn, gen uint64) {
 	defer cl.wg.Done()
+	parts := &statusParts{max: MaxStatusBytes, m: map[uint64][]byte{}}
 	for {
 		t, body, err := c.r.Next()
 		if err != nil {
 			cl.lost(c, gen, err)
 			return
+		}
+		if t == MsgStatusPart {
+			p, err := ParseStatusPart(body)
+			if err != nil {
+				cl.lost(c, gen, err)
+				return
+			}
+			cl.mu.Lock()
+			if cl.gen == gen {
+				cl.missed = 0
+			}
+			ch := cl.pending[p.RequestID]
+			cl.mu.Unlock()
+			if ch == nil {
+				delete(parts.m, p.RequestID) // gave up on, or never asked
+				continue
+			}
+			whole, done, err := parts.add(p)
+			if !done {
+				continue
+			}
+			cl.mu.Lock()
+			delete(cl.pending, p.RequestID)
+			cl.mu.Unlock()
+			ch <- reply{t: MsgStatusPart, body: whole, refused: err}
+			continue
 		}
 		var id struct {
 			RequestID uint64 `json:"request_id"`
@@ -478,6 +567,9 @@ func (cl *Client) request(ctx context.Context, t MsgType, build func(id uint64, 
 		}
 		select {
 		case r := <-ch:
+			if r.refused != nil {
+				return r, sentBefore, fmt.Errorf("reply from %s: %w", server, r.refused)
+			}
 			if r.err != nil {
 				// The connection broke before the reply: send again.
 				sentBefore = true
@@ -557,11 +649,19 @@ func (cl *Client) StopMonitor(ctx context.Context, session string) (*SessionStat
 	return &st, nil
 }
 
-// Status returns the server's status object.
+// Status returns the server's status object. A status too large for one
+// frame arrives in parts (the client lists FeatureStatusParts in its
+// hello), up to MaxStatusBytes.
 func (cl *Client) Status(ctx context.Context) (json.RawMessage, error) {
 	r, _, err := cl.request(ctx, MsgStatus, func(id uint64, _ bool) any { return StatusRequest{RequestID: id} })
 	if err != nil {
 		return nil, err
+	}
+	if r.t == MsgStatusPart {
+		if !json.Valid(r.body) {
+			return nil, fmt.Errorf("%w: the status sent in parts is not JSON", ErrBadFrame)
+		}
+		return r.body, nil
 	}
 	var sr StatusReply
 	if err := DecodeJSON(r.t, r.body, &sr); err != nil {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,10 @@ const FeatureSessions = "sessions"
 // FeatureAudit, listed in a capture server's hello, says that it answers
 // audit queries (MsgAuditQuery).
 const FeatureAudit = "audit"
+
+// FeatureStatusParts, listed in a client's hello, says that it takes a
+// status too large for one frame in parts (MsgStatusPart).
+const FeatureStatusParts = "status-parts"
 
 // HasFeature reports whether h lists feature.
 func (h *Hello) HasFeature(feature string) bool {
@@ -161,6 +166,10 @@ const (
 	CodeTooLarge     = "frame-too-large"
 	CodeUnauthorized = "unauthorized"
 	CodeInternal     = "internal"
+	// CodeLimit refuses a request that would exceed one of the server's
+	// limits (sessions, endpoints per session); the message names the
+	// limit, its value and its configuration key.
+	CodeLimit = "limit"
 )
 
 func (e *Error) Error() string { return e.Message }
@@ -174,6 +183,60 @@ type StatusRequest struct {
 type StatusReply struct {
 	RequestID uint64          `json:"request_id"`
 	Status    json.RawMessage `json:"status"`
+}
+
+// MsgStatusPart carries one part of a status reply too large for one
+// frame, to a client that listed FeatureStatusParts. Its body is binary
+// (see StatusPart).
+const MsgStatusPart MsgType = 0x0c
+
+// Status parts: the size of the data of each part the server sends, and
+// the most a client takes for one status.
+const (
+	StatusPartSize = 128 << 10
+	MaxStatusBytes = 64 << 20
+)
+
+// StatusPart is one part of a status reply sent in parts: the status
+// object's JSON cut in pieces, in order, the last one flagged. On the
+// wire (MsgStatusPart):
+//
+//	request id: uint64 | flags: uint8 (bit 0: last part) | data
+//
+// integers big endian; the data runs to the end of the body.
+type StatusPart struct {
+	RequestID uint64
+	Last      bool
+	Data      []byte
+}
+
+const statusPartHeader = 9
+
+// AppendStatusPart appends p as a MsgStatusPart frame.
+func AppendStatusPart(dst []byte, p *StatusPart) []byte {
+	var flags byte
+	if p.Last {
+		flags = 1
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(1+statusPartHeader+len(p.Data)))
+	dst = append(dst, byte(MsgStatusPart))
+	dst = binary.BigEndian.AppendUint64(dst, p.RequestID)
+	dst = append(dst, flags)
+	return append(dst, p.Data...)
+}
+
+// ParseStatusPart decodes the body of a MsgStatusPart frame. Data aliases
+// body. A body shorter than its header, or with flags other than bit 0,
+// is malformed (ErrBadFrame).
+func ParseStatusPart(body []byte) (StatusPart, error) {
+	if len(body) < statusPartHeader {
+		return StatusPart{}, fmt.Errorf("%w: status part of %d bytes, shorter than its %d-byte header", ErrBadFrame, len(body), statusPartHeader)
+	}
+	flags := body[8]
+	if flags&^1 != 0 {
+		return StatusPart{}, fmt.Errorf("%w: status part flags 0x%02x", ErrBadFrame, flags)
+	}
+	return StatusPart{RequestID: binary.BigEndian.Uint64(body), Last: flags&1 != 0, Data: body[statusPartHeader:]}, nil
 }
 
 // AuditQuery asks a capture server for the audit trail lines of its whole

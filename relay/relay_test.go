@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -918,4 +920,114 @@ func (refusingHandler) Media(*Peer, *MediaFrame) error             { return nil 
 func (refusingHandler) Closed(*Peer, error)                        {}
 func (refusingHandler) Session(p *Peer, n *SessionNotice) error {
 	return &Error{Code: CodeUnauthorized, Message: "role " + p.Hello.Role + " may not send session notices"}
+}
+
+// bigStatus is a handler whose status is the object v.
+type bigStatus struct {
+	testHandler
+	v any
+}
+
+func (h *bigStatus) Status(ctx context.Context, p *Peer) (any, error) { return h.v, nil }
+
+// sessionsObject returns a status-like object holding n sessions.
+func sessionsObject(n int) map[string]any {
+	ss := make([]map[string]any, n)
+	for i := range ss {
+		ss[i] = map[string]any{"id": fmt.Sprintf("%032x", i), "agent": fmt.Sprint(1000 + i),
+			"endpoints": []string{fmt.Sprintf("10.%d.%d.1", i>>8&255, i&255), "10.0.0.2:20000-20999"}}
+	}
+	return map[string]any{"server": "big", "sessions": ss}
+}
+
+// TestStatusInParts: a status far larger than a frame (10,000 sessions,
+// about 1.2 MB) reaches a client through Client.Status whole and
+// byte-for-byte; a small one still comes as one status-reply frame; a
+// client that does not list FeatureStatusParts gets an error naming the
+// size, on a connection that stays up. (The old server wrote the whole
+// status as one frame, which the client refused: "frame too large".)
+func TestStatusInParts(t *testing.T) {
+	v := sessionsObject(10000)
+	want, _ := json.Marshal(v)
+	if len(want) < 4*DefaultMaxFrame {
+		t.Fatalf("the test status is only %d bytes", len(want))
+	}
+	h := &bigStatus{v: v}
+	_, addr := startServer(t, h, ServerConfig{})
+	cl, err := Dial(context.Background(), ClientConfig{Servers: []string{addr}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got, err := cl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("status of %d bytes, want the %d bytes sent", len(got), len(want))
+	}
+
+	// A client without the feature, speaking the wire by hand.
+	c, r := rawDial(t, addr)
+	defer c.Close()
+	c.Write(AppendFrame(nil, MsgHello, []byte(`{"versions":[1],"role":"client"}`)))
+	if typ, _, err := r.Next(); err != nil || typ != MsgHello {
+		t.Fatalf("hello: %v %v", typ, err)
+	}
+	c.Write(AppendFrame(nil, MsgStatus, []byte(`{"request_id":7}`)))
+	typ, body, err := r.Next()
+	if err != nil || typ != MsgError {
+		t.Fatalf("old client's status: %v %v", typ, err)
+	}
+	var e Error
+	DecodeJSON(typ, body, &e)
+	if e.RequestID != 7 || e.Code != CodeTooLarge || !strings.Contains(e.Message, fmt.Sprint(len(want))) || !strings.Contains(e.Message, FeatureStatusParts) {
+		t.Fatalf("old client's error %+v", e)
+	}
+	h.v = map[string]int{"answer": 42}
+	c.Write(AppendFrame(nil, MsgStatus, []byte(`{"request_id":8}`)))
+	typ, body, err = r.Next()
+	if err != nil || typ != MsgStatusReply || !strings.Contains(string(body), `"request_id":8`) || !strings.Contains(string(body), `"answer":42`) {
+		t.Fatalf("small status to the old client: %v %q %v", typ, body, err)
+	}
+}
+
+// TestStatusPartsBounded: a client takes at most its bound
+// (MaxStatusBytes) of one status; beyond, the request ends with
+// ErrFrameTooLarge, and nothing of it is kept.
+func TestStatusPartsBounded(t *testing.T) {
+	sp := &statusParts{max: 10, m: map[uint64][]byte{}}
+	if _, done, err := sp.add(StatusPart{RequestID: 1, Data: []byte(`{"a":`)}); done || err != nil {
+		t.Fatalf("first part: done %v, %v", done, err)
+	}
+	_, done, err := sp.add(StatusPart{RequestID: 1, Data: []byte(`123456`)})
+	if !done || !errors.Is(err, ErrFrameTooLarge) || len(sp.m) != 0 {
+		t.Fatalf("beyond the bound: done %v, %v, %d kept", done, err, len(sp.m))
+	}
+	whole, done, err := sp.add(StatusPart{RequestID: 2, Last: true, Data: []byte(`{}`)})
+	if !done || err != nil || string(whole) != "{}" {
+		t.Fatalf("one part: %q %v %v", whole, done, err)
+	}
+}
+
+// FuzzStatusPart feeds arbitrary bodies to ParseStatusPart: no panic, an
+// error wraps ErrBadFrame, and what parses encodes back to the same frame.
+func FuzzStatusPart(f *testing.F) {
+	f.Add(AppendStatusPart(nil, &StatusPart{RequestID: 3, Data: []byte(`{"sessions":[`)})[headerLen:])
+	f.Add(AppendStatusPart(nil, &StatusPart{RequestID: 1 << 60, Last: true, Data: []byte(`]}`)})[headerLen:])
+	f.Add(AppendStatusPart(nil, &StatusPart{Last: true})[headerLen:])
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 2, 'x'})
+	f.Add([]byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := ParseStatusPart(body)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("error %v does not wrap ErrBadFrame", err)
+			}
+			return
+		}
+		if got, want := AppendStatusPart(nil, &p), AppendFrame(nil, MsgStatusPart, body); !bytes.Equal(got, want) {
+			t.Fatalf("re-encoded %x, want %x", got, want)
+		}
+	})
 }

@@ -371,17 +371,7 @@ func (s *Server) loop(c *conn, p *Peer) error {
 			if err := DecodeJSON(t, body, &req); err != nil {
 				return s.protocolError(c, err)
 			}
-			v, err := s.cfg.Handler.Status(ctx, p)
-			var reply *StatusReply
-			if err == nil {
-				raw, merr := json.Marshal(v)
-				if merr != nil {
-					err = merr
-				} else {
-					reply = &StatusReply{RequestID: req.RequestID, Status: raw}
-				}
-			}
-			if err := s.reply(c, req.RequestID, MsgStatusReply, reply, err); err != nil {
+			if err := s.status(ctx, c, p, &req); err != nil {
 				return err
 			}
 		case MsgAuditQuery:
@@ -404,6 +394,41 @@ func (s *Server) loop(c *conn, p *Peer) error {
 			return s.protocolError(c, fmt.Errorf("%w: type 0x%02x", ErrUnexpected, uint8(t)))
 		}
 	}
+}
+
+// status answers one status request: in one status-reply frame when it
+// fits, else in parts (MsgStatusPart) to a client that takes them, else
+// with an error naming the size; the connection stays up either way.
+func (s *Server) status(ctx context.Context, c *conn, p *Peer, req *StatusRequest) error {
+	v, err := s.cfg.Handler.Status(ctx, p)
+	if err != nil {
+		return s.reply(c, req.RequestID, MsgStatusReply, nil, err)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return s.reply(c, req.RequestID, MsgStatusReply, nil, err)
+	}
+	b, err := json.Marshal(&StatusReply{RequestID: req.RequestID, Status: raw})
+	if err != nil {
+		return s.reply(c, req.RequestID, MsgStatusReply, nil, err)
+	}
+	if len(b) <= DefaultMaxFrame {
+		return c.writeRaw(AppendFrame(nil, MsgStatusReply, b), s.cfg.WriteTimeout)
+	}
+	if !p.Hello.HasFeature(FeatureStatusParts) {
+		return s.reply(c, req.RequestID, MsgStatusReply, nil, &Error{Code: CodeTooLarge,
+			Message: fmt.Sprintf("the status of %d bytes exceeds the frame limit of %d bytes, and this client does not take it in parts (feature %q): use a newer smctl",
+				len(raw), DefaultMaxFrame, FeatureStatusParts)})
+	}
+	var wb []byte
+	for off := 0; off < len(raw); off += StatusPartSize {
+		end := min(off+StatusPartSize, len(raw))
+		wb = AppendStatusPart(wb[:0], &StatusPart{RequestID: req.RequestID, Last: end == len(raw), Data: raw[off:end]})
+		if err := c.writeRaw(wb, s.cfg.WriteTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // auditQuery answers one audit query through the AuditHandler, if any.
