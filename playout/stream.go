@@ -592,7 +592,9 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			s.cnLeft = maxComfort
 		}
 		s.stage(n, true, false)
-		s.pcmOff = skip
+		// A late packet plays from where its time has come; its payload
+		// may hold fewer samples than its timestamps span.
+		s.pcmOff = min(skip, n)
 		s.underrun = 0
 		s.st.Frames++
 		s.mark(true)
