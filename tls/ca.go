@@ -37,7 +37,8 @@ type CAOptions struct {
 	KeyAlgorithm KeyAlgorithm
 	// Days of validity; default 3650.
 	Days int
-	// Password encrypts CtiosRoot.pem; 8 to 30 characters, required.
+	// Password encrypts CtiosRoot.pem; required, 8 to 30 characters and
+	// hard enough to guess (CheckPassword).
 	Password []byte
 	// Force replaces existing files instead of refusing.
 	Force bool
@@ -110,8 +111,12 @@ func newCA(opts CAOptions) (*CA, error) {
 }
 
 // write stores the CA in dir: CtiosRootCert.pem (0644) and CtiosRoot.pem,
-// the key encrypted with password (0600).
+// the key encrypted with password (0600). Both targets are checked before
+// either is written.
 func (ca *CA) write(dir string, password []byte, force bool) error {
+	if err := checkTargets(dir, force, RootKeyFile, RootCertFile); err != nil {
+		return err
+	}
 	enc, err := encryptKeyPEM(ca.Key, password)
 	if err != nil {
 		return err
@@ -125,6 +130,10 @@ func (ca *CA) write(dir string, password []byte, force bool) error {
 // CreateCA creates a self-signed CA in dir: CtiosRootCert.pem (the
 // certificate) and CtiosRoot.pem (its key, encrypted PKCS#8: PBES2,
 // PBKDF2-HMAC-SHA256, AES-256-CBC, with opts.Password). It returns the CA.
+// The password must pass CheckPassword (ErrPasswordLength,
+// ErrPasswordWeak); the files are written as writeFile does: never through
+// a symbolic link, and an existing file only with opts.Force
+// (ErrSymlink, ErrExists).
 func CreateCA(dir string, opts CAOptions) (*CA, error) {
 	ca, err := newCA(opts)
 	if err != nil {

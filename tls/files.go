@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // File names of a security directory, as in the original product so that
@@ -32,37 +33,144 @@ const (
 	modePublic = 0o644
 )
 
-// writeFile writes data to path with mode perm. Unless force is set an
-// existing file is refused with ErrExists. The mode is set explicitly, so the
-// umask cannot widen or narrow it.
+// writeFile is the one writer of security files: every key, certificate,
+// request and password file of this package goes through it. It never
+// writes through a symbolic link:
+//
+//   - without force it creates path with O_CREATE|O_EXCL|O_NOFOLLOW, so an
+//     existing file is refused with ErrExists and a link (even one whose
+//     target is missing) with ErrSymlink;
+//   - with force it writes a temporary file in the same directory and
+//     renames it over path, and only when path is missing or a regular
+//     file: a link is refused with ErrSymlink and anything else (a
+//     directory, a device) with ErrExists. The rename replaces the name,
+//     never the file it pointed to, so a link or a hard link planted
+//     after the check still leaves its target untouched, and readers see
+//     the old file or the new one, never a partial one.
+//
+// Only the last component of path is checked: the directory is taken as
+// the operator named it (it may itself be a link, as /etc/silentmon often
+// is), and CheckSecurityDir warns when others can write to it. The mode
+// is set explicitly, so the umask cannot widen or narrow it.
 func writeFile(path string, data []byte, perm fs.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if !force {
-		flags |= os.O_EXCL
+	if err := checkTarget(path, force); err != nil {
+		return err
 	}
-	f, err := os.OpenFile(path, flags, perm)
+	if force {
+		return replaceFile(path, data, perm)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return newErr(ErrExists, "%s already exists; remove it or use --force to replace it", path)
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ELOOP) {
+			// Created by someone else since checkTarget: say what it is.
+			if cerr := checkTarget(path, false); cerr != nil {
+				return cerr
+			}
 		}
 		return fmt.Errorf("cannot write %s: %v", path, errText(err))
 	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot set the mode of %s: %v", path, errText(err))
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %s: %v", path, errText(err))
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %s: %v", path, errText(err))
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %v", path, errText(err))
+	if err := fillFile(f, data, perm); err != nil {
+		os.Remove(path) // ours: created with O_EXCL above
+		return fmt.Errorf("cannot write %s: %v", path, err)
 	}
 	return nil
+}
+
+// checkTarget reports why path may not be written: ErrSymlink when it is a
+// symbolic link, ErrExists when it is not a regular file, or when it
+// exists and force is not set. A missing path is fine.
+func checkTarget(path string, force bool) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot write %s: %v", path, errText(err))
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return newErr(ErrSymlink, "%s is a symbolic link; refusing to write through it (remove the link, then try again)", path)
+	case !fi.Mode().IsRegular():
+		return newErr(ErrExists, "%s exists and is not a regular file; refusing to replace it", path)
+	case !force:
+		return newErr(ErrExists, "%s already exists; remove it or use --force to replace it", path)
+	}
+	return nil
+}
+
+// checkTargets runs checkTarget on every name of dir, so that a set of
+// files (Quickstart's) can be refused before any of them is written.
+func checkTargets(dir string, force bool, names ...string) error {
+	for _, name := range names {
+		if err := checkTarget(filepath.Join(dir, name), force); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceFile writes data to a new temporary file beside path and renames
+// it over path, after checking again that path is not a link or a
+// directory.
+func replaceFile(path string, data []byte, perm fs.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	// CreateTemp opens with O_CREATE|O_EXCL under a random name.
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %v", path, errText(err))
+	}
+	tmp := f.Name()
+	if err := fillFile(f, data, perm); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %v", path, err)
+	}
+	if err := checkTarget(path, true); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %v", path, linkErrText(err))
+	}
+	syncDir(dir)
+	return nil
+}
+
+// fillFile sets the mode of f, writes data, syncs and closes it. The error
+// names no path.
+func fillFile(f *os.File, data []byte, perm fs.FileMode) error {
+	err := f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errors.New(errText(err))
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable; a failure only weakens that.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// linkErrText strips the paths from an *os.LinkError.
+func linkErrText(err error) string {
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err.Error()
+	}
+	return errText(err)
 }
 
 // readFile reads path; a missing file wraps ErrFileMissing.
