@@ -55,7 +55,7 @@ func writePW(t *testing.T, dir, pw string) string {
 func pki(t *testing.T) (caDir, secDir, pwFile string) {
 	t.Helper()
 	caDir, secDir = t.TempDir(), t.TempDir()
-	pwFile = writePW(t, t.TempDir(), "s3cret-passw0rd")
+	pwFile = writePW(t, t.TempDir(), "violet-harbor-lantern-42")
 	mustSmctl(t, "certs", "ca", "--dir", caDir, "--password-file", pwFile)
 	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "capture", "--cn", "sm1", "--host", "localhost", "--host", "127.0.0.1")
 	mustSmctl(t, "certs", "request", "--dir", secDir, "--role", "client", "--cn", "supervisor-7")
@@ -197,6 +197,20 @@ func TestCertsOpenSSLInterop(t *testing.T) {
 		t.Errorf("SANs of the openssl request not carried: %v %v", c.DNSNames, c.IPAddresses)
 	}
 	mustSmctl(t, "certs", "bundle", "--cert", ocert, "--key", okey, "--out", filepath.Join(dir, "CtiosServer.pem"))
+
+	// A request that asks for a role the way docs/security.md tells a
+	// third-party CA's users to: the role URI and the usages.
+	preq := filepath.Join(dir, "peer.csr")
+	if out, err := openssl(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(dir, "peer.key"), "-out", preq, "-subj", "/CN=sm2-peer",
+		"-addext", "subjectAltName=DNS:sm2.example.net,URI:silentmon:role/peer", "-addext", "extendedKeyUsage=serverAuth,clientAuth"); err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	pcert := filepath.Join(dir, "peer.crt")
+	mustSmctl(t, "certs", "sign", "--ca-dir", caDir, "--request", preq, "--out", pcert, "--password-file", pwFile)
+	if out := mustSmctl(t, "certs", "show", pcert); !strings.Contains(out, "Roles:        peer\n") {
+		t.Errorf("the role asked for by an openssl request was not carried:\n%s", out)
+	}
 }
 
 // TestSClient runs openssl s_client against the 42228 listener form
