@@ -14,15 +14,35 @@ import (
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/internal/captureserver"
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/service"
 )
 
 func main() { cli.Main(newRootCmd()) }
 
-func newRootCmd() *cobra.Command { return newRootCmdWith(captureserver.Run) }
+func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
+
+// run serves the profiles on --debug-listen, if set, while the capture
+// server runs.
+func run(ctx context.Context, cfg *captureserver.Config, stdout, stderr io.Writer) error {
+	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	d, err := service.StartDebug(cfg.DebugListen, log)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	defer d.Close()
+	return captureserver.Run(ctx, cfg, stdout, stderr)
+}
 
 // newRootCmdWith builds the command with runFn as what runs after the
 // configuration is validated (tests replace it).
 func newRootCmdWith(runFn func(context.Context, *captureserver.Config, io.Writer, io.Writer) error) *cobra.Command {
+	c, _ := newCommand(runFn)
+	return c
+}
+
+// newCommand is newRootCmdWith that also returns the configuration, whose
+// Keys are the keys smserver knows.
+func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io.Writer) error) (*cobra.Command, *cli.Config) {
 	c := &cobra.Command{
 		Use:   "smserver (--interface IF | --pcap FILE)",
 		Short: "silentmon capture server: SPAN port in, monitored RTP out over mutual TLS",
@@ -56,7 +76,7 @@ func newRootCmdWith(runFn func(context.Context, *captureserver.Config, io.Writer
 	}
 	setDefaults(cfg)
 	c.RunE = cli.LoadAndRun(cfg, validate, runFn)
-	return c
+	return c, cfg
 }
 
 func setDefaults(cfg *cli.Config) {

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/viper"
 
 	"github.com/silentmon/silentmon/internal/captureserver"
 	"github.com/silentmon/silentmon/internal/cli"
@@ -17,6 +20,12 @@ import (
 // parse runs the command line through validation only.
 func parse(t *testing.T, env map[string]string, args ...string) (*captureserver.Config, int, string) {
 	t.Helper()
+	for _, kv := range os.Environ() { // only what the test sets
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, cli.EnvPrefix+"_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -77,7 +86,7 @@ func TestConfigPrecedence(t *testing.T) {
 // TestExampleConfig checks that the shipped example file is valid and
 // holds the defaults.
 func TestExampleConfig(t *testing.T) {
-	c, code, se := parse(t, nil, "--pcap", pcapFile(t), "--config", "../../docs/silentmon.example.yaml")
+	c, code, se := parse(t, nil, "--pcap", pcapFile(t), "--config", exampleFile)
 	if code != 0 {
 		t.Fatalf("example config: exit %d: %s", code, se)
 	}
@@ -85,7 +94,7 @@ func TestExampleConfig(t *testing.T) {
 	c.Pcap, d.Pcap = "", ""
 	if c.HeartbeatIntv != d.HeartbeatIntv || c.MediaTOS != d.MediaTOS || c.Live != d.Live || c.QueueLen != d.QueueLen ||
 		c.Listen != d.Listen || c.ClusterListen != d.ClusterListen || c.RecordDir != d.RecordDir || c.Cluster != d.Cluster ||
-		c.SupervisorGrace != d.SupervisorGrace || d.SupervisorGrace != 10*time.Minute || len(c.Admins) != len(d.Admins) {
+		c.SupervisorGrace != d.SupervisorGrace || c.DebugListen != d.DebugListen || c.MetricsListen != d.MetricsListen || d.SupervisorGrace != 10*time.Minute || len(c.Admins) != len(d.Admins) {
 		t.Fatalf("example config differs from the defaults:\n%+v\n%+v", c, d)
 	}
 }
@@ -117,5 +126,94 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("%v %v: exit %d, stderr %q; want 2 and one line naming %q", tc.env, tc.args, code, se, tc.want)
 			}
 		})
+	}
+}
+
+// exampleFile is the shipped example of smserver's configuration.
+const exampleFile = "../../docs/smserver.example.yaml"
+
+// TestExampleHasEveryKey checks that the shipped example holds every key
+// smserver knows and no other, so that it cannot drift from the program.
+func TestExampleHasEveryKey(t *testing.T) {
+	_, cfg := newCommand(nil)
+	known := cfg.Keys()
+	v := viper.New()
+	v.SetConfigFile(exampleFile)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	inFile := v.AllKeys()
+	for _, k := range known {
+		if k != "config" && !slices.Contains(inFile, k) {
+			t.Errorf("key %s is missing from %s", k, exampleFile)
+		}
+	}
+	for _, k := range inFile {
+		if !slices.Contains(known, k) {
+			t.Errorf("%s has key %s, which smserver does not know", exampleFile, k)
+		}
+	}
+}
+
+// TestUnknownKeys checks that a misspelt key in the file, a key of
+// smsupervisor's and a SILENTMON_ variable that names no key each exit 2
+// with one sentence naming it and the nearest key smserver knows (the
+// whole sentence is compared where the nearest key is the obvious one).
+func TestUnknownKeys(t *testing.T) {
+	pc := pcapFile(t)
+	conf := func(yaml string) string {
+		p := filepath.Join(t.TempDir(), "sm.yaml")
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	misspelt, other := conf("lockout:\n  treshold: 5\n"), conf("output: null\n")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"misspelt key", nil, []string{"--pcap", pc, "--config", misspelt},
+			`smserver: Configuration file "` + misspelt + `" has unknown key lockout.treshold; did you mean lockout.threshold?`},
+		{"smsupervisor's key", nil, []string{"--pcap", pc, "--config", other},
+			`smserver: Configuration file "` + other + `" has unknown key output; did you mean `},
+		{"misspelt variable", map[string]string{"SILENTMON_LOCKOUT_TRESHOLD": "5"}, []string{"--pcap", pc},
+			"smserver: Environment variable SILENTMON_LOCKOUT_TRESHOLD names no configuration key; did you mean SILENTMON_LOCKOUT_THRESHOLD?"},
+		{"misspelt nested variable", map[string]string{"SILENTMON_CAPTURE_WORKER": "2"}, []string{"--pcap", pc, "--config", misspelt},
+			"smserver: Environment variable SILENTMON_CAPTURE_WORKER names no configuration key; did you mean SILENTMON_CAPTURE_WORKERS?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, code, se := parse(t, tc.env, tc.args...)
+			if code != 2 || !strings.HasPrefix(se, tc.want) || strings.Count(se, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line %q", code, se, tc.want)
+			}
+		})
+	}
+	// A known variable and a key with only a default are accepted.
+	c, code, se := parse(t, map[string]string{"SILENTMON_CAPTURE_SNAPLEN": "1500"}, "--pcap", pc,
+		"--config", conf("capture:\n  num_blocks: 32\n"))
+	if code != 0 || c.Live.SnapLen != 1500 || c.Live.NumBlocks != 32 {
+		t.Fatalf("exit %d %s: %+v", code, se, c.Live)
+	}
+}
+
+// TestDebugListen checks that profiling is off unless --debug-listen (or
+// debug.listen) names an address.
+func TestDebugListen(t *testing.T) {
+	pc := pcapFile(t)
+	c, code, se := parse(t, nil, "--pcap", pc)
+	if code != 0 || c.DebugListen != "" {
+		t.Fatalf("default: exit %d %s: debug.listen %q", code, se, c.DebugListen)
+	}
+	c, code, se = parse(t, map[string]string{"SILENTMON_DEBUG_LISTEN": "127.0.0.1:6060"}, "--pcap", pc)
+	if code != 0 || c.DebugListen != "127.0.0.1:6060" {
+		t.Fatalf("from env: exit %d %s: debug.listen %q", code, se, c.DebugListen)
+	}
+	c, code, se = parse(t, nil, "--pcap", pc, "--debug-listen", "127.0.0.1:6061")
+	if code != 0 || c.DebugListen != "127.0.0.1:6061" {
+		t.Fatalf("flag: exit %d %s: debug.listen %q", code, se, c.DebugListen)
 	}
 }

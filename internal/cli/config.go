@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,11 @@ const EnvPrefix = "SILENTMON"
 
 // Config is a program's configuration: one viper instance, never global.
 // Precedence: flag > environment > file > default.
+//
+// The keys a program knows are those bound to a flag (Bind) and those given
+// a default (V.SetDefault) before Load: a key in the file, or a SILENTMON_
+// variable, that names none of them is a usage error naming the nearest
+// known key, so that a misspelt setting is never silently ignored.
 type Config struct {
 	V *viper.Viper
 }
@@ -31,7 +37,7 @@ type Config struct {
 func NewConfig() *Config {
 	v := viper.New()
 	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.SetEnvKeyReplacer(envReplacer)
 	v.AutomaticEnv()
 	return &Config{V: v}
 }
@@ -48,9 +54,33 @@ func (c *Config) Bind(key string, fs *pflag.FlagSet, flag string) {
 	}
 }
 
-// Load reads the YAML file at path, if path is not empty. A missing or
-// unreadable file or bad YAML is a usage error naming the file.
+// Keys returns the configuration keys the program knows, sorted: those
+// bound to a flag and those with a default. Call it before Load.
+func (c *Config) Keys() []string {
+	keys := c.V.AllKeys()
+	slices.Sort(keys)
+	return keys
+}
+
+// EnvName returns the environment variable that sets key:
+// "heartbeat.interval_ms" is SILENTMON_HEARTBEAT_INTERVAL_MS.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(envReplacer.Replace(key))
+}
+
+var envReplacer = strings.NewReplacer(".", "_", "-", "_")
+
+// Load checks the environment and reads the YAML file at path, if path is
+// not empty. Each of these is a usage error: a SILENTMON_ variable that
+// names no known key (naming the variable and the nearest known key's
+// variable), a missing or unreadable file or bad YAML (naming the file),
+// and a key in the file the program does not know, nested keys included
+// (naming the key, the file and the nearest known key).
 func (c *Config) Load(path string) error {
+	known := c.Keys()
+	if err := checkEnv(os.Environ(), known); err != nil {
+		return err
+	}
 	if path == "" {
 		return nil
 	}
@@ -60,12 +90,119 @@ func (c *Config) Load(path string) error {
 		}
 		return Usagef("configuration file %q cannot be read: %v", path, err)
 	}
+	// The file alone, to see its own keys.
+	file := viper.New()
+	file.SetConfigFile(path)
+	file.SetConfigType("yaml")
+	if err := file.ReadInConfig(); err != nil {
+		return Usagef("configuration file %q is not valid YAML: %v", path, firstLine(err.Error()))
+	}
+	if err := checkFileKeys(path, file, known); err != nil {
+		return err
+	}
 	c.V.SetConfigFile(path)
 	c.V.SetConfigType("yaml")
 	if err := c.V.ReadInConfig(); err != nil {
 		return Usagef("configuration file %q is not valid YAML: %v", path, firstLine(err.Error()))
 	}
 	return nil
+}
+
+// checkEnv returns a usage error for the first (by name) SILENTMON_
+// variable of environ that sets none of the known keys.
+func checkEnv(environ, known []string) error {
+	names := make(map[string]bool, len(known))
+	vars := make([]string, 0, len(known))
+	for _, k := range known {
+		names[EnvName(k)] = true
+		vars = append(vars, EnvName(k))
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix+"_") && !names[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	if len(vars) == 0 {
+		return Usagef("environment variable %s names no configuration key", unknown[0])
+	}
+	return Usagef("environment variable %s names no configuration key; did you mean %s?", unknown[0], nearest(unknown[0], vars))
+}
+
+// checkFileKeys returns a usage error for the first (sorted) key of file,
+// flattened to dotted form, that the program does not know. A group left
+// empty (every key under "tls:" commented out) is accepted.
+func checkFileKeys(path string, file *viper.Viper, known []string) error {
+	isKnown := make(map[string]bool, len(known))
+	for _, k := range known {
+		isKnown[k] = true
+	}
+	group := func(k string) []string {
+		var under []string
+		for _, kk := range known {
+			if strings.HasPrefix(kk, k+".") {
+				under = append(under, kk)
+			}
+		}
+		return under
+	}
+	keys := file.AllKeys()
+	slices.Sort(keys)
+	for _, k := range keys {
+		if isKnown[k] {
+			continue
+		}
+		if under := group(k); len(under) > 0 {
+			if file.Get(k) == nil {
+				continue // an empty group
+			}
+			return Usagef("configuration file %q gives %s a value, but %s is a group of keys (%s)", path, k, k, strings.Join(under, ", "))
+		}
+		if len(known) == 0 {
+			return Usagef("configuration file %q has unknown key %s", path, k)
+		}
+		return Usagef("configuration file %q has unknown key %s; did you mean %s?", path, k, nearest(k, known))
+	}
+	return nil
+}
+
+// nearest returns the candidate closest to s by edit distance, the first
+// in order among equals.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(s, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (keys and variable names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func firstLine(s string) string {

@@ -17,6 +17,7 @@ type Service struct {
 	StrictKeys    bool
 	Name          string
 	MetricsListen string
+	DebugListen   string // profiles (/debug/pprof/); empty: off
 	LogLevel      string
 	LogFormat     string
 	HeartbeatTmo  time.Duration
@@ -34,11 +35,12 @@ func AddServiceFlags(f *pflag.FlagSet, cfg *Config, listenHelp, metrics string) 
 	f.Bool("insecure", false, "plaintext without certificates (anyone reaching the port can monitor calls)")
 	f.String("name", "", "this service's name in status and logs (default: host name and port)")
 	f.String("metrics-listen", metrics, "address of /metrics and /healthz")
+	f.String("debug-listen", "", "address of the Go profiles (/debug/pprof/), off when empty; an address that is not loopback is logged as a warning")
 	f.String("log-level", "info", "debug, info, warn or error")
 	f.String("log-format", "text", "text or json")
 	for key, flag := range map[string]string{
 		"config": "config", "listen": "listen", "security_dir": "security-dir", "insecure": "insecure",
-		"name": "name", "metrics.listen": "metrics-listen", "log.level": "log-level", "log.format": "log-format",
+		"name": "name", "metrics.listen": "metrics-listen", "debug.listen": "debug-listen", "log.level": "log-level", "log.format": "log-format",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -67,6 +69,11 @@ func ReadService(cfg *Config) (Service, error) {
 	}
 	if s.MetricsListen, err = cfg.Addr("metrics.listen"); err != nil {
 		return s, err
+	}
+	if s.DebugListen = cfg.String("debug.listen"); s.DebugListen != "" {
+		if s.DebugListen, err = cfg.Addr("debug.listen"); err != nil {
+			return s, err
+		}
 	}
 	if s.Insecure, err = cfg.Bool("insecure"); err != nil {
 		return s, err

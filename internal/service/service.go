@@ -1,6 +1,7 @@
 // Package service holds the plumbing smserver and smsupervisor share: the
-// loopback metrics and health endpoint, and the 42228 listener (mutual TLS
-// with lockout, or plaintext with --insecure and a warning every hour).
+// loopback metrics and health endpoint, the opt-in profiling endpoint on
+// an address of its own, and the 42228 listener (mutual TLS with lockout,
+// or plaintext with --insecure and a warning every hour).
 package service
 
 import (
@@ -22,8 +23,10 @@ import (
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
-// Metrics serves /metrics and /healthz over HTTP. Its methods are safe
-// for concurrent use.
+// Metrics serves /metrics and /healthz over HTTP, and nothing else: the
+// profiles are on Debug's address, so opening the metrics port to a
+// Prometheus server exposes no profile. Its methods are safe for
+// concurrent use.
 type Metrics struct {
 	Registry *prometheus.Registry
 	srv      *http.Server
@@ -68,10 +71,6 @@ func ListenMetrics(addr string, reg *prometheus.Registry, log *slog.Logger, heal
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	// Profiles for the operator, on the same loopback address.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return m, nil
 }
@@ -106,14 +105,84 @@ func (m *Metrics) Close() error {
 	return err
 }
 
+// Debug serves the Go runtime's profiles (/debug/pprof/) on an address of
+// their own, for an operator who turned them on (--debug-listen). A nil
+// *Debug serves nothing and its Close does nothing. Close is safe for
+// concurrent use.
+type Debug struct {
+	srv  *http.Server
+	ln   net.Listener
+	wg   sync.WaitGroup
+	once sync.Once
+	err  error
+}
+
+// StartDebug serves the profiles on addr until Close. An empty addr
+// serves nothing and returns nil, nil. An address that is not loopback is
+// allowed but logged as a warning: profiles show memory and the program's
+// internals, and cost CPU while they run.
+func StartDebug(addr string, log *slog.Logger) (*Debug, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listen address %q: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	d := &Debug{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	if !isLoopback(ln.Addr()) {
+		log.Warn("profiling endpoints listen on an address that is not loopback: anyone who reaches it can read the process's profiles", "addr", ln.Addr().String())
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("profiling server stopped", "err", err)
+		}
+	}()
+	log.Info("profiling", "addr", ln.Addr().String())
+	return d, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// Addr returns the listening address.
+func (d *Debug) Addr() net.Addr { return d.ln.Addr() }
+
+// Close stops the server and waits for it.
+func (d *Debug) Close() error {
+	if d == nil {
+		return nil
+	}
+	d.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		d.err = d.srv.Shutdown(ctx)
+		d.wg.Wait()
+	})
+	return d.err
+}
+
 // ListenConfig describes the 42228 listener.
 type ListenConfig struct {
 	Addr        string
 	SecurityDir string
 	Insecure    bool
 	Strict      bool // refuse key files readable by others
-	Lockout     smtls.LockoutConfig
-	Logger      *slog.Logger
+	// Roles are the roles this program's certificate must carry and
+	// PeerRoles those accepted from the other side (smtls.Options).
+	Roles, PeerRoles []smtls.Role
+	Lockout          smtls.LockoutConfig
+	Logger           *slog.Logger
 }
 
 // Listener is the 42228 listener with what it needs to report.
@@ -132,7 +201,8 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	var tcfg *tls.Config
 	if !cfg.Insecure {
 		var err error
-		tcfg, err = smtls.ServerConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger})
+		tcfg, err = smtls.ServerConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger,
+			Roles: cfg.Roles, PeerRoles: cfg.PeerRoles})
 		if err != nil {
 			return nil, err
 		}
