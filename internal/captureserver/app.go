@@ -50,6 +50,7 @@ type server struct {
 	admins  map[string]bool // normalised fingerprints of administrators
 
 	stats   captureStats
+	refused refusals // starts refused by a limit or the supervisor check
 	workers []*worker
 	lives   []*capture.Live
 	node    *cluster.Node // nil without a cluster
@@ -606,6 +607,7 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 			}))
 	}
 	reg.MustRegister(newMOSCollector(s.sessionStreams))
+	s.refused.register(reg)
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Name: "record_failures_total",
 		Help: "Recordings (--record) that could not be opened or failed later (write error, disk full)."},
 		func() float64 { return float64(s.rec.failures.Load()) }))
@@ -719,9 +721,12 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 			return sessionReply(cur, false), nil
 		}
 	}
-	sess, err := sessionFromRequest(req)
+	sess, err := sessionFromRequest(req, s.cfg.maxEndpoints())
+	if err == nil {
+		err = s.checkSessionCount()
+	}
 	if err != nil {
-		return refuse(relay.CodeBadRequest, err)
+		return refuse(s.refused.count(err), err)
 	}
 	sess.ID, sess.RequestID = newSessionID(), req.IdempotencyKey
 	sess.Requester, sess.RequesterSubject = requester, subject
@@ -1024,12 +1029,9 @@ func peerName(p *relay.Peer) string {
 	return subject
 }
 
-// maxEndpoints bounds the endpoints of one session.
-const maxEndpoints = 64
-
 // sessionFromRequest checks the request and returns the session it asks
-// for, without an id.
-func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
+// for, without an id. It names at most maxEndpoints endpoints.
+func sessionFromRequest(req *relay.StartMonitor, maxEndpoints int) (*filter.Session, error) {
 	if req.Agent == "" {
 		return nil, errors.New("the request names no agent")
 	}
@@ -1040,7 +1042,8 @@ func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
 		return nil, fmt.Errorf("the request for agent %s names no endpoint", req.Agent)
 	}
 	if len(req.Endpoints) > maxEndpoints {
-		return nil, fmt.Errorf("the request for agent %s names %d endpoints, more than %d", req.Agent, len(req.Endpoints), maxEndpoints)
+		return nil, fmt.Errorf("%w: the request for agent %s names %d endpoints, more than the limit of %d (%s)",
+			errMaxEndpoints, req.Agent, len(req.Endpoints), maxEndpoints, KeyMaxEndpoints)
 	}
 	if err := checkSupervisor(req.Supervisor); err != nil {
 		return nil, err
@@ -1056,34 +1059,48 @@ func sessionFromRequest(req *relay.StartMonitor) (*filter.Session, error) {
 	return sess, nil
 }
 
-// checkSupervisor accepts HOST:PORT where HOST is an IP address or a DNS
-// name (letters, digits, '-' and '.', at most 253 characters) and PORT a
-// number from 1 to 65535.
+// checkSupervisor accepts HOST:PORT where HOST is an IP address a capture
+// server can dial (not unspecified, multicast or broadcast) or a DNS name
+// (letters, digits, '-' and '.', at most 253 characters, not all-numeric
+// like "0" or "127.1", which some resolvers read as addresses) and PORT a
+// number from 1 to 65535. Errors wrap errSupervisor.
 func checkSupervisor(addr string) error {
-	bad := fmt.Errorf("supervisor %q is not HOST:PORT", addr)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" {
-		return bad
+		return fmt.Errorf("%w: supervisor %q is not HOST:PORT", errSupervisor, addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return fmt.Errorf("supervisor %q: port %q is not a number from 1 to 65535", addr, port)
+		return fmt.Errorf("%w: supervisor %q: port %q is not a number from 1 to 65535", errSupervisor, addr, port)
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		switch {
+		case ip.IsUnspecified():
+			return fmt.Errorf("%w: supervisor %q: %s is the unspecified address, not a host to dial; name the supervisor service's own address", errSupervisor, addr, host)
+		case ip.IsMulticast():
+			return fmt.Errorf("%w: supervisor %q: %s is a multicast address, not a host to dial", errSupervisor, addr, host)
+		case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			return fmt.Errorf("%w: supervisor %q: %s is the broadcast address, not a host to dial", errSupervisor, addr, host)
+		}
 		return nil
 	}
 	if len(host) > 253 {
-		return fmt.Errorf("supervisor %q: host name longer than 253 characters", addr)
+		return fmt.Errorf("%w: supervisor %q: host name longer than 253 characters", errSupervisor, addr)
 	}
-	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, label := range labels {
 		if label == "" || len(label) > 63 {
-			return fmt.Errorf("supervisor %q: %q is not a host name", addr, host)
+			return fmt.Errorf("%w: supervisor %q: %q is not a host name", errSupervisor, addr, host)
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("supervisor %q: %q is not a host name", addr, host)
+				return fmt.Errorf("%w: supervisor %q: %q is not a host name", errSupervisor, addr, host)
 			}
 		}
+	}
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" || strings.HasPrefix(strings.ToLower(last), "0x") {
+		return fmt.Errorf("%w: supervisor %q: %q is neither an IP address in standard form nor a host name", errSupervisor, addr, host)
 	}
 	return nil
 }

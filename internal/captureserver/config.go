@@ -34,6 +34,14 @@ type Config struct {
 	// unreachable before the session's owner ends it
 	// (session.supervisor_grace_ms, --supervisor-grace).
 	SupervisorGrace time.Duration
+	// MaxSessions bounds the monitor sessions of the cluster as this
+	// member sees them (limits.max_sessions): a start beyond it is
+	// refused (relay.CodeLimit). 0 means DefaultMaxSessions, 2000.
+	MaxSessions int
+	// MaxEndpoints bounds the endpoints of one session
+	// (limits.max_endpoints): a start naming more is refused
+	// (relay.CodeLimit). 0 means DefaultMaxEndpoints, 64.
+	MaxEndpoints int
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time
