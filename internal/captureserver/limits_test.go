@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/silentmon/silentmon/cluster"
-	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/relay"
 )
