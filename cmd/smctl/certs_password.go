@@ -29,8 +29,12 @@ func passwordFlags(f *pflag.FlagSet, file, env *string) {
 
 // readPassword returns the CA password from file (first line), from the
 // environment variable env, from SILENTMON_CA_PASSWORD, or from a prompt
-// without echo on the terminal, in that order. confirm asks twice at the
-// prompt. A password outside 8 to 30 characters is a usage error.
+// without echo on the terminal, in that order. confirm is set for a new
+// CA password: it asks twice at the prompt and the password must pass
+// smtls.CheckPassword (8 to 30 characters, hard enough to guess);
+// otherwise the password opens an existing CA key, made perhaps before
+// the strength rule, and only its length is checked. A password that
+// fails is a usage error.
 func readPassword(cmd *cobra.Command, file, env string, confirm bool) ([]byte, error) {
 	var pw []byte
 	switch {
@@ -63,7 +67,11 @@ func readPassword(cmd *cobra.Command, file, env string, confirm bool) ([]byte, e
 			return nil, cli.Usagef("no CA password: give --password-file FILE, --password-env VAR or %s, or run on a terminal to be prompted", defaultPasswordEnv)
 		}
 		var err error
-		pw, err = prompt(cmd.ErrOrStderr(), fd, "CA password (8 to 30 characters): ")
+		text := "CA password: "
+		if confirm {
+			text = "New CA password (8 to 30 characters; a passphrase of unrelated words): "
+		}
+		pw, err = prompt(cmd.ErrOrStderr(), fd, text)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +85,11 @@ func readPassword(cmd *cobra.Command, file, env string, confirm bool) ([]byte, e
 			}
 		}
 	}
-	if err := smtls.CheckPassword(pw); err != nil {
+	check := smtls.CheckPasswordLength
+	if confirm {
+		check = smtls.CheckPassword
+	}
+	if err := check(pw); err != nil {
 		return nil, cli.Usage(err)
 	}
 	return pw, nil
@@ -94,12 +106,12 @@ func prompt(w io.Writer, fd int, text string) ([]byte, error) {
 }
 
 // certsErr maps errors of package tls to exit codes: bad arguments and
-// passwords are usage errors (2), the rest failed operations (1).
+// passwords (too short, too long, too easy to guess) are usage errors (2), the rest failed operations (1).
 func certsErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, smtls.ErrBadArgument) || errors.Is(err, smtls.ErrPasswordLength) {
+	if errors.Is(err, smtls.ErrBadArgument) || errors.Is(err, smtls.ErrPasswordLength) || errors.Is(err, smtls.ErrPasswordWeak) {
 		return cli.Usage(err)
 	}
 	var ce *cli.Error
