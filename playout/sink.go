@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // SampleRate is the rate of every sample playout produces and every Sink
@@ -106,11 +108,17 @@ type WAVSink struct {
 const wavHeaderLen = 44
 
 // CreateWAV creates the WAV file at path, readable by its owner only
-// (call audio). It never truncates: an existing file is an error wrapping
-// fs.ErrExist.
+// (call audio, mode 0600). It never truncates and never writes through a
+// symbolic link (O_CREATE|O_EXCL|O_NOFOLLOW): an existing file, or a link
+// in its place even to nothing, is an error wrapping fs.ErrExist, and
+// for a link the message says so. A link among the directories of path
+// is followed: the directory is the operator's choice.
 func CreateWAV(path string, channels int) (*WAVSink, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("output %q: %s is a symbolic link; refusing to write through it: %w", "wav:"+path, path, fs.ErrExist)
+		}
 		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
 	}
 	s, err := NewWAVSink(f, channels)
