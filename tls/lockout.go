@@ -265,16 +265,18 @@ func (l *Lockout) Allow(src netip.Addr) error {
 // (ErrLockedOut), a source whose handshakes in progress already reach
 // min(perSource, Threshold - failures counted) (errSourceBusy), and a
 // new source when the table is full (errTableFull). The caller ends the
-// handshake with end, passing the returned entry.
+// handshake with end, passing the returned entry. The errors are the bare
+// sentinels: the Listener counts refusals, it does not log them, and a
+// flood should not cost a formatted message each.
 func (l *Lockout) begin(src netip.Addr, perSource int) (netip.Prefix, *lockEntry, error) {
 	k := sourceOf(src)
 	now := l.cfg.Clock.Now()
 	l.mu.Lock()
 	e := l.lookup(k, now)
 	if e != nil && !e.until.IsZero() {
-		until := e.until
 		l.mu.Unlock()
-		return k, nil, l.lockedErr(k, until)
+		l.refused.Add(1)
+		return k, nil, ErrLockedOut
 	}
 	limit := l.cfg.Threshold
 	inflight := 0
@@ -285,14 +287,12 @@ func (l *Lockout) begin(src netip.Addr, perSource int) (netip.Prefix, *lockEntry
 	limit = min(limit, perSource)
 	if inflight >= limit {
 		l.mu.Unlock()
-		return k, nil, newErr(errSourceBusy, "source %s already has %d TLS handshakes in progress, its limit",
-			sourceString(k), inflight)
+		return k, nil, errSourceBusy
 	}
 	if e == nil {
 		if e = l.add(k, now); e == nil {
 			l.mu.Unlock()
-			return k, nil, newErr(errTableFull, "source %s refused: the lockout already tracks %d sources, its limit",
-				sourceString(k), l.cfg.MaxSources)
+			return k, nil, errTableFull
 		}
 	}
 	e.inflight++
