@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/silentmon/silentmon/filter"
 )
@@ -99,9 +100,13 @@ func insertSuffix(name, suffix string) string {
 const maxCollisions = 1000
 
 // createNew creates path, or the first of path-1, path-2, ... (before the
-// extension) that does not exist, with O_EXCL and mode 0600: an existing
-// file (or symbolic link) is never opened. It returns the file and its
-// name.
+// extension) that does not exist, with O_CREATE|O_EXCL|O_NOFOLLOW and mode
+// 0600, and returns the file and its name. An existing file is never
+// opened, so a restart on the same wav:PATH keeps the earlier recording
+// and takes the next free number. A symbolic link in place of a candidate
+// name (even one to nothing) is refused with an error that says so, the
+// session playing to no file: it is never written through, and it is not
+// skipped silently either, since someone planted it.
 func createNew(path string) (*os.File, string, error) {
 	dir, file := filepath.Split(path)
 	for i := 0; i < maxCollisions; i++ {
@@ -109,9 +114,12 @@ func createNew(path string) (*os.File, string, error) {
 		if i > 0 {
 			p = filepath.Join(dir, insertSuffix(file, "-"+strconv.Itoa(i)))
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 		if err == nil {
 			return f, p, nil
+		}
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, "", fmt.Errorf("%s is a symbolic link; refusing to write through it: %w", p, fs.ErrExist)
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, "", err
