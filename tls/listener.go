@@ -49,6 +49,13 @@ type ListenOptions struct {
 	// a warning with the source, and counts as a failed authentication.
 	// It runs on the handshake's goroutine, for many connections at once.
 	VerifyPeer func(*tls.ConnectionState) error
+	// OnAuthFailure, if set, is called for every failed client
+	// authentication (what the Lockout counts), with the source, the
+	// subject of the certificate when one was shown and passed the CA
+	// check, the reason (the auth_failures_total label) and the error;
+	// the capture server audits it. It runs on the handshake's goroutine
+	// and must not block for long.
+	OnAuthFailure func(source net.Addr, subject, reason string, err error)
 	// Logger receives a line per failed authentication (info), per
 	// refusal by VerifyPeer (warning) and per other unsuccessful
 	// handshake (debug); nil discards. Refusals before TLS are counted,
@@ -225,6 +232,7 @@ func ListenWith(inner net.Listener, cfg *tls.Config, lo *Lockout, opts ListenOpt
 // hsState is what one handshake's callbacks learnt, read after the
 // handshake returns. The callbacks run on the handshake's goroutine.
 type hsState struct {
+	subject string  // the client certificate's subject, when it reached our checks
 	hello   bool    // a whole ClientHello arrived
 	certOK  bool    // the client's certificate passed every check
 	failure outcome // set by a callback that refused the certificate
@@ -280,6 +288,7 @@ func perHandshake(src *tls.Config, st *hsState) *tls.Config {
 		if len(raw) == 0 || len(chains) == 0 {
 			return refuse(outNoCertificate, errNoClientCertificate)
 		}
+		st.subject = chains[0][0].Subject.String()
 		if vpc != nil {
 			if err := vpc(raw, chains); err != nil {
 				return refuse(outWrongRole, err)
@@ -294,6 +303,7 @@ func perHandshake(src *tls.Config, st *hsState) *tls.Config {
 		if len(cs.PeerCertificates) == 0 || len(cs.VerifiedChains) == 0 {
 			return refuse(outNoCertificate, errNoClientCertificate)
 		}
+		st.subject = cs.PeerCertificates[0].Subject.String()
 		if vc != nil {
 			if err := vc(cs); err != nil {
 				return refuse(outWrongRole, err)
@@ -488,6 +498,10 @@ func (l *Listener) handshake(c net.Conn, end func(result int)) {
 		l.log.Info("TLS client authentication failed", "source", src, "reason", o.String(), "err", err.Error())
 	default:
 		l.log.Debug("TLS handshake ended without authentication", "source", src, "reason", o.String(), "err", err.Error())
+		return
+	}
+	if l.opts.OnAuthFailure != nil {
+		l.opts.OnAuthFailure(c.RemoteAddr(), st.subject, o.String(), err)
 	}
 }
 

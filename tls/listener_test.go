@@ -518,7 +518,12 @@ func TestAuthFailureReasons(t *testing.T) {
 			if tc.adjust != nil {
 				adjust = append(adjust, tc.adjust)
 			}
-			s := newListenerSetupWith(t, LockoutConfig{Threshold: 1}, ListenOptions{}, Options{Clock: serverClock}, adjust...)
+			type report struct{ subject, reason string }
+			reports := make(chan report, 4)
+			opts := ListenOptions{OnAuthFailure: func(src net.Addr, subject, reason string, err error) {
+				reports <- report{subject, reason}
+			}}
+			s := newListenerSetupWith(t, LockoutConfig{Threshold: 1}, opts, Options{Clock: serverClock}, adjust...)
 			if tc.before != nil {
 				tc.before(serverClock)
 			}
@@ -531,6 +536,17 @@ func TestAuthFailureReasons(t *testing.T) {
 			}
 			if err := s.lockout.Allow(netip.MustParseAddr("127.0.0.1")); !errors.Is(err, ErrLockedOut) {
 				t.Fatalf("threshold 1, one failure: %v, want locked out", err)
+			}
+			// Reported once, with the reason; the subject only when the
+			// certificate got past the CA check.
+			select {
+			case r := <-reports:
+				if r.reason == "" || (tc.name == "refused by the configuration's role check") != strings.Contains(r.subject, "CN=") {
+					t.Errorf("reported %+v", r)
+				}
+				t.Logf("reported %+v", r)
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnAuthFailure not called")
 			}
 		})
 	}
