@@ -169,6 +169,13 @@ func printStatus(w io.Writer, raw []byte) error {
 		fmt.Fprintln(w, "no monitor sessions")
 		return nil
 	}
+	unreachable := 0
+	for _, x := range st.Supervisors {
+		if !x.UnreachableSince.IsZero() {
+			unreachable++
+		}
+	}
+	fmt.Fprintf(w, "%d monitor sessions, %d supervisor connections (%d unreachable)\n", len(st.Sessions), len(st.Supervisors), unreachable)
 	// The previous owner comes from the cluster's view, "unreachable
 	// since" from the supervisor connections.
 	prev := map[string]string{}
