@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -29,7 +31,11 @@ import (
 // writes (several capture workers may feed one session). Files are opened
 // only inside the record directory (os.Root), under names made of the
 // time, the agent (characters outside A-Z a-z 0-9 . _ - replaced) and the
-// validated session id.
+// validated session id, mode 0600. A file is never truncated nor written
+// through a symbolic link (O_CREATE|O_EXCL|O_NOFOLLOW): when the name
+// exists (a restart within the same second) the next free of NAME-1.pcap,
+// NAME-2.pcap, ... is taken; a link in place of a name is refused and the
+// recording fails, naming it.
 //
 // A recording that cannot be opened or written is not retried: it is
 // logged once, counted in failures and shown by state as failed with the
@@ -37,6 +43,7 @@ import (
 type recorders struct {
 	dir string
 	log *slog.Logger
+	now func() time.Time // names the files; time.Now unless a test sets it
 
 	failures atomic.Uint64 // recordings that could not be opened or failed later
 
@@ -65,7 +72,7 @@ type recorder struct {
 }
 
 func newRecorders(dir string, log *slog.Logger) *recorders {
-	r := &recorders{dir: dir, log: log, failed: map[string]string{}}
+	r := &recorders{dir: dir, log: log, now: time.Now, failed: map[string]string{}}
 	empty := map[string]*recorder{}
 	r.cur.Store(&empty)
 	return r
@@ -195,9 +202,9 @@ func (r *recorders) open(s *filter.Session) (*recorder, error) {
 		return nil, fmt.Errorf("record directory %q: %w", r.dir, unwrapPath(err))
 	}
 	defer root.Close()
-	name := fmt.Sprintf("%s-agent%s-%s.pcap", time.Now().UTC().Format("20060102T150405Z"),
+	base := fmt.Sprintf("%s-agent%s-%s", r.now().UTC().Format("20060102T150405Z"),
 		unsafeName.ReplaceAllString(s.Agent, "_"), s.ID)
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, name, err := createRecording(root, base)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +214,33 @@ func (r *recorders) open(s *filter.Session) (*recorder, error) {
 		return nil, err
 	}
 	return &recorder{path: filepath.Join(r.dir, name), session: s.ID, parent: r, f: f, w: w, sess: s}, nil
+}
+
+// maxRecordingNames bounds the numbered names tried for one recording.
+const maxRecordingNames = 100
+
+// createRecording creates base.pcap in root, or the first free of
+// base-1.pcap, base-2.pcap, ..., with O_CREATE|O_EXCL|O_NOFOLLOW and mode
+// 0600: an existing file is never opened, and a symbolic link in place of
+// a name (even one to nothing) is refused with an error that says so.
+func createRecording(root *os.Root, base string) (*os.File, string, error) {
+	for i := 0; i < maxRecordingNames; i++ {
+		name := base + ".pcap"
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d.pcap", base, i)
+		}
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err == nil {
+			return f, name, nil
+		}
+		if fi, lerr := root.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, "", fmt.Errorf("recording file %s is a symbolic link; refusing to write through it", filepath.Join(root.Name(), name))
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, "", err
+		}
+	}
+	return nil, "", fmt.Errorf("recording file %s.pcap and %d numbered variants exist", filepath.Join(root.Name(), base), maxRecordingNames-1)
 }
 
 // get returns the recorder of a session, or nil.
