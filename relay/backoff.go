@@ -31,6 +31,13 @@ const (
 	DefaultRetryMin = 250 * time.Millisecond
 	DefaultRetryMax = 30 * time.Second
 	StableLink      = 10 * time.Second
+	// RecentlyUp and RecentRetryMax: for RecentlyUp after a link to the
+	// address ended, the wait is capped at RecentRetryMax instead of
+	// RetryMax, so that a supervisor service that restarts is heard
+	// again within about a second of its return; an address that was
+	// never up, or not for a minute, backs off to RetryMax.
+	RecentlyUp     = time.Minute
+	RecentRetryMax = time.Second
 )
 
 // backoff paces the connection attempts to one supervisor address, shared
@@ -44,6 +51,7 @@ type backoff struct {
 	mu       sync.Mutex
 	failures int       // attempts or short links that failed in a row
 	next     time.Time // no attempt before this
+	lastUp   time.Time // when the last link to the address ended
 	users    int       // senders holding this back-off (under Forwarder.mu)
 }
 
@@ -99,9 +107,19 @@ func (b *backoff) acquire(clk Clock, stop <-chan struct{}) bool {
 func (b *backoff) failed(f *Forwarder) {
 	b.mu.Lock()
 	b.failures++
-	b.next = f.clock.Now().Add(delay(b.failures, f.cfg.RetryMin, f.cfg.RetryMax, f.rand()))
+	now := f.clock.Now()
+	b.next = now.Add(delay(b.failures, f.cfg.RetryMin, b.max(f, now), f.rand()))
 	b.mu.Unlock()
 	<-b.turn
+}
+
+// max is the cap of the wait at now (under mu): RecentRetryMax shortly
+// after a link ended, RetryMax otherwise.
+func (b *backoff) max(f *Forwarder, now time.Time) time.Duration {
+	if !b.lastUp.IsZero() && now.Sub(b.lastUp) < RecentlyUp {
+		return min(f.cfg.RetryMax, RecentRetryMax)
+	}
+	return f.cfg.RetryMax
 }
 
 // connected gives the turn back after an attempt that brought a link up.
@@ -109,17 +127,19 @@ func (b *backoff) connected() { <-b.turn }
 
 // ended records the end of a link that was up for up: one that stayed up
 // StableLink or longer resets the back-off (the next attempt is at once);
-// a shorter one counts as a failure.
+// a shorter one counts as a failure. For RecentlyUp after it, waits are
+// capped at RecentRetryMax.
 func (b *backoff) ended(f *Forwarder, up time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := f.clock.Now()
+	b.lastUp = now
 	if up >= StableLink {
 		b.failures, b.next = 0, now
 		return
 	}
 	b.failures++
-	b.next = now.Add(delay(b.failures, f.cfg.RetryMin, f.cfg.RetryMax, f.rand()))
+	b.next = now.Add(delay(b.failures, f.cfg.RetryMin, b.max(f, now), f.rand()))
 }
 
 // idle reports whether the back-off holds nothing worth keeping at now: no

@@ -410,3 +410,50 @@ func TestForwarderBackoffHandshakeRefused(t *testing.T) {
 	clk.runFor(t, start.Add(5*time.Minute))
 	checkBackoff(t, clk.waitsAsked(), 0)
 }
+
+// TestBackoffAfterLinkEnded: after a link to a supervisor ends (the
+// service restarts), the waits between attempts stay at most
+// RecentRetryMax for RecentlyUp, so it is heard again within about a
+// second of its return; then they grow to RetryMax as for an address
+// that was never up.
+func TestBackoffAfterLinkEnded(t *testing.T) {
+	clk := newManualClock()
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Clock: clk})
+	defer fw.Close()
+	fw.rand = func() float64 { return 0 }
+	b := newBackoff()
+	b.ended(fw, 3*time.Second) // a short link: counts as a failure
+	var waits []time.Duration
+	for range 200 {
+		now := clk.Now()
+		b.mu.Lock()
+		wait := b.next.Sub(now)
+		b.mu.Unlock()
+		if wait > 0 {
+			clk.mu.Lock()
+			clk.now = now.Add(wait)
+			clk.mu.Unlock()
+		}
+		waits = append(waits, wait)
+		b.turn <- struct{}{}
+		b.failed(fw)
+	}
+	var recent, later time.Duration
+	for i, w := range waits {
+		at := time.Duration(0)
+		for _, x := range waits[:i] {
+			at += x
+		}
+		if at < RecentlyUp-RecentRetryMax {
+			recent = max(recent, w)
+		} else {
+			later = max(later, w)
+		}
+	}
+	if recent > RecentRetryMax || recent == 0 {
+		t.Errorf("waits in the minute after the link ended reached %v, want at most %v", recent, RecentRetryMax)
+	}
+	if later != DefaultRetryMax {
+		t.Errorf("waits after that reached %v, want %v", later, DefaultRetryMax)
+	}
+}

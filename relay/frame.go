@@ -53,6 +53,8 @@ func (t MsgType) String() string {
 		return "audit-query"
 	case MsgAuditReply:
 		return "audit-reply"
+	case MsgStatusPart:
+		return "status-part"
 	case MsgMedia:
 		return "media"
 	}
