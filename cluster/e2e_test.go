@@ -266,6 +266,13 @@ func (e *e2eLab) startServer(i int) {
 		"--record-dir", filepath.Join(e.dir, "rec-"+e.names[i]), "--config", e.conf,
 		"--audit-file", e.auditFile(i))
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	// The test's own SILENTMON_ variables (SILENTMON_CHURN_DURATION...)
+	// name no key of smserver, which refuses them.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SILENTMON_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -60,7 +60,7 @@ case "$CAPTURER" in
 smserver)
 	[ -x "$BIN/smserver" ] || { echo "bench-live: $BIN/smserver is missing (make build)." >&2; exit 2; }
 	ip netns exec "$nsR" "$BIN/smserver" --interface "$ifR" --workers "$WORKERS" --insecure --cluster=false \
-		--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:9228 >"$work/sm.out" 2>&1 &
+		--listen 127.0.0.1:0 --metrics-listen 127.0.0.1:9228 --debug-listen 127.0.0.1:9238 >"$work/sm.out" 2>&1 &
 	;;
 capturecount)
 	go build -o "$work/capturecount" ./bench/live/capturecount
@@ -83,7 +83,7 @@ r2=$!
 pids+=("$r1" "$r2")
 if [ -n "${PROFILE:-}" ] && [ "$CAPTURER" = smserver ]; then
 	# PROFILE=FILE: a CPU profile of smserver during the replay (go tool pprof FILE).
-	ip netns exec "$nsR" curl -s -o "$PROFILE" "http://127.0.0.1:9228/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" &
+	ip netns exec "$nsR" curl -s -o "$PROFILE" "http://127.0.0.1:9238/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" &
 fi
 wait "$r1" "$r2"
 end=$(date +%s.%N)

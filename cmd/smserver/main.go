@@ -93,6 +93,8 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("capture.bpf", true)
 	v.SetDefault("capture.track_all_streams", false)
 	v.SetDefault("session.supervisor_grace_ms", 600000)
+	v.SetDefault(captureserver.KeyMaxSessions, captureserver.DefaultMaxSessions)
+	v.SetDefault(captureserver.KeyMaxEndpoints, captureserver.DefaultMaxEndpoints)
 }
 
 func validate(cfg *cli.Config) (*captureserver.Config, error) {
@@ -172,6 +174,12 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 		return nil, err
 	}
 	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
+		return nil, err
+	}
+	if c.MaxSessions, err = cfg.IntRange(captureserver.KeyMaxSessions, 1, 1_000_000); err != nil {
+		return nil, err
+	}
+	if c.MaxEndpoints, err = cfg.IntRange(captureserver.KeyMaxEndpoints, 1, 100_000); err != nil {
 		return nil, err
 	}
 	if c.SupervisorGrace, err = cfg.Millis("session.supervisor_grace_ms", 1000, 7*24*3600_000); err != nil {

@@ -120,7 +120,10 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
 		// Media from capture servers; status from clients and administrators.
 		Roles: []smtls.Role{smtls.RoleSupervisor}, PeerRoles: []smtls.Role{smtls.RoleCapture, smtls.RoleClient, smtls.RoleAdmin},
-		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
+		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, MaxSources: cfg.LockMaxSources, Logger: log},
+		Listen: smtls.ListenOptions{HandshakeTimeout: cfg.HandshakeTimeout, MaxHandshakes: cfg.MaxHandshakes,
+			MaxHandshakesPerSource: cfg.MaxHandshakesPerSource},
+	})
 	if err != nil {
 		sup.Close()
 		return cli.Usage(err)

@@ -45,9 +45,10 @@ type server struct {
 	sessionsChanged chan struct{} // closed and replaced on every change
 	smu             sync.Mutex
 
-	startMu sync.Mutex      // serialises the look-up and install of starts
-	stops   recentStops     // sessions stopped here lately
-	admins  map[string]bool // normalised fingerprints of administrators
+	startMu   sync.Mutex      // serialises the look-up and install of starts
+	stops     recentStops     // sessions stopped here lately
+	admins    map[string]bool // normalised fingerprints of administrators
+	authAudit minuteLimiter   // bounds the auth-refused audit lines
 
 	stats   captureStats
 	refused refusals // starts refused by a limit or the supervisor check
@@ -141,7 +142,10 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
 		Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin},
-		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, Logger: log}})
+		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, MaxSources: cfg.LockMaxSources, Logger: log},
+		Listen: smtls.ListenOptions{HandshakeTimeout: cfg.HandshakeTimeout, MaxHandshakes: cfg.MaxHandshakes,
+			MaxHandshakesPerSource: cfg.MaxHandshakesPerSource, OnAuthFailure: s.authRefused},
+	})
 	if err != nil {
 		return cli.Usage(err)
 	}
@@ -884,6 +888,43 @@ func (s *server) isAdmin(p *relay.Peer) bool {
 	}
 	_, fp := smtls.PeerIdentity(p.TLS)
 	return fp != "" && s.admins[fp]
+}
+
+// authRefused audits a failed client authentication on 42228 (the
+// listener has logged it and counted it for the lockout). At most
+// authAuditBurst lines are written per minute, so that many sources
+// cannot fill the disk through the trail; the rest are counted in
+// silentmon_tls_auth_failures_total only.
+func (s *server) authRefused(src net.Addr, subject, reason string, err error) {
+	if !s.authAudit.allow(s.now()) {
+		return
+	}
+	rec := audit.Record{Time: s.now(), Action: audit.ActionAuthRefused, Source: src.String(), ClientSubject: subject,
+		Reason: reason + ": " + err.Error(), Endpoints: []string{}}
+	if werr := s.writeAudit(rec); werr != nil {
+		s.log.Error("cannot write the audit line of a refused client", "source", src.String(), "err", werr)
+	}
+}
+
+// authAuditBurst bounds the auth-refused audit lines per minute.
+const authAuditBurst = 60
+
+// minuteLimiter allows n events per calendar minute. Safe for
+// concurrent use.
+type minuteLimiter struct {
+	mu     sync.Mutex
+	minute time.Time
+	n      int
+}
+
+func (l *minuteLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := now.Truncate(time.Minute); !m.Equal(l.minute) {
+		l.minute, l.n = m, 0
+	}
+	l.n++
+	return l.n <= authAuditBurst
 }
 
 // routeRefused audits a cluster route refused for its certificate (the

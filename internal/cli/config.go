@@ -128,6 +128,9 @@ func checkEnv(environ, known []string) error {
 		return nil
 	}
 	slices.Sort(unknown)
+	if unknown[0] == EnvPrefix+"_CA_PASSWORD" {
+		return Usagef("environment variable %s is smctl's CA password, which no server reads; unset it here: the CA password does not belong on a server", unknown[0])
+	}
 	if len(vars) == 0 {
 		return Usagef("environment variable %s names no configuration key", unknown[0])
 	}

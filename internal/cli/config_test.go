@@ -94,7 +94,7 @@ func TestKnownFileKeys(t *testing.T) {
 // error naming the group and its keys.
 func TestGroupGivenValue(t *testing.T) {
 	_, code, se, path := runService(t, "lockout: 3\n", nil)
-	want := `smtest: Configuration file "` + path + `" gives lockout a value, but lockout is a group of keys (lockout.duration, lockout.threshold).` + "\n"
+	want := `smtest: Configuration file "` + path + `" gives lockout a value, but lockout is a group of keys (lockout.duration, lockout.max_sources, lockout.threshold).` + "\n"
 	if code != ExitUsage || se != want {
 		t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, se, want)
 	}
@@ -119,6 +119,9 @@ func TestUnknownEnv(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, se, want)
 			}
 		})
+	}
+	if _, code, se, _ := runService(t, "", map[string]string{"SILENTMON_CA_PASSWORD": "x"}); code != ExitUsage || !strings.Contains(se, "does not belong on a server") {
+		t.Errorf("SILENTMON_CA_PASSWORD: exit %d, stderr %q", code, se)
 	}
 	s, code, se, _ := runService(t, "", map[string]string{"SILENTMON_LOCKOUT_THRESHOLD": "9", "SILENTMON_TLS_STRICT": "true", "SILENTMON_DEBUG_LISTEN": "127.0.0.1:6061"})
 	if code != 0 || s.LockThreshold != 9 || !s.StrictKeys || s.DebugListen != "127.0.0.1:6061" {

@@ -23,6 +23,16 @@ type Service struct {
 	HeartbeatTmo  time.Duration
 	LockThreshold int
 	LockDuration  time.Duration
+	// LockMaxSources bounds the lockout's table of sources
+	// (lockout.max_sources, 65536).
+	LockMaxSources int
+	// HandshakeTimeout, MaxHandshakes and MaxHandshakesPerSource bound
+	// the unauthenticated connections of the 42228 listener
+	// (tls.handshake_timeout_ms 5000, limits.handshakes 256,
+	// limits.handshakes_per_source 8).
+	HandshakeTimeout       time.Duration
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
 }
 
 // AddServiceFlags defines the flags both services have, binds them to
@@ -50,6 +60,10 @@ func AddServiceFlags(f *pflag.FlagSet, cfg *Config, listenHelp, metrics string) 
 	v.SetDefault("lockout.threshold", 3)
 	v.SetDefault("lockout.duration", "15m")
 	v.SetDefault("tls.strict", false)
+	v.SetDefault("lockout.max_sources", 65536)
+	v.SetDefault("tls.handshake_timeout_ms", 5000)
+	v.SetDefault("limits.handshakes", 256)
+	v.SetDefault("limits.handshakes_per_source", 8)
 }
 
 // ReadService validates the shared keys.
@@ -88,6 +102,18 @@ func ReadService(cfg *Config) (Service, error) {
 		return s, err
 	}
 	if s.LockDuration, err = cfg.Duration("lockout.duration"); err != nil {
+		return s, err
+	}
+	if s.LockMaxSources, err = cfg.IntRange("lockout.max_sources", 16, 16<<20); err != nil {
+		return s, err
+	}
+	if s.HandshakeTimeout, err = cfg.Millis("tls.handshake_timeout_ms", 100, 120_000); err != nil {
+		return s, err
+	}
+	if s.MaxHandshakes, err = cfg.IntRange("limits.handshakes", 1, 1<<20); err != nil {
+		return s, err
+	}
+	if s.MaxHandshakesPerSource, err = cfg.IntRange("limits.handshakes_per_source", 1, 1<<20); err != nil {
 		return s, err
 	}
 	if _, err := NewLogger(io.Discard, s.LogFormat, s.LogLevel); err != nil {

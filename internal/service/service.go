@@ -182,7 +182,10 @@ type ListenConfig struct {
 	// PeerRoles those accepted from the other side (smtls.Options).
 	Roles, PeerRoles []smtls.Role
 	Lockout          smtls.LockoutConfig
-	Logger           *slog.Logger
+	// Listen tunes the handshakes (limits, deadline); its Logger is
+	// Logger's.
+	Listen smtls.ListenOptions
+	Logger *slog.Logger
 }
 
 // Listener is the 42228 listener with what it needs to report.
@@ -234,7 +237,9 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		return l, nil
 	}
 	l.Lockout = smtls.NewLockout(cfg.Lockout)
-	l.TLS = smtls.ListenWith(inner, tcfg, l.Lockout, smtls.ListenOptions{Logger: cfg.Logger})
+	lo := cfg.Listen
+	lo.Logger = cfg.Logger
+	l.TLS = smtls.ListenWith(inner, tcfg, l.Lockout, lo)
 	l.Listener = l.TLS
 	return l, nil
 }
