@@ -37,9 +37,12 @@ type CAOptions struct {
 	KeyAlgorithm KeyAlgorithm
 	// Days of validity; default 3650.
 	Days int
-	// Password encrypts CtiosRoot.pem; required, 8 to 30 characters and
-	// hard enough to guess (CheckPassword).
+	// Password encrypts CtiosRoot.pem; required, 8 to 30 characters, and
+	// accepted by Strength when that is set (CheckPassword).
 	Password []byte
+	// Strength, if set, judges whether Password is hard enough to guess
+	// (smctl gives internal/password.Strength).
+	Strength func([]byte) error
 	// Force replaces existing files instead of refusing.
 	Force bool
 	// Now is the start of validity; default the current time.
@@ -66,7 +69,7 @@ func serialNumber() (*big.Int, error) {
 
 // newCA makes a self-signed CA in memory.
 func newCA(opts CAOptions) (*CA, error) {
-	if err := CheckPassword(opts.Password); err != nil {
+	if err := CheckPassword(opts.Password, opts.Strength); err != nil {
 		return nil, err
 	}
 	days, err := checkDays(opts.Days, DefaultCADays)

@@ -99,10 +99,15 @@ func baseConfig(opts *Options) *tls.Config {
 // handshake. TLS 1.2 is the minimum, 1.3 preferred. The server
 // certificate is checked at load (file present, key matches, valid now,
 // signed by the CA, role and usages) so a bad set-up fails at start with
-// one sentence.
+// one sentence; the directory itself is checked by CheckSecurityDir (a CA
+// key in it, files writable by others: warnings, or refusals with
+// opts.Strict).
 //
 // The returned config is a fresh value; the caller may adjust it.
 func ServerConfig(dir string, opts Options) (*tls.Config, error) {
+	if err := CheckSecurityDir(dir, opts.Strict, opts.logger()); err != nil {
+		return nil, err
+	}
 	pool, root, err := loadRoot(dir)
 	if err != nil {
 		return nil, err

@@ -10,11 +10,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn"
 	"github.com/youmark/pkcs8"
 )
 
@@ -56,29 +54,20 @@ func generateKey(alg KeyAlgorithm) (crypto.Signer, error) {
 	return nil, newErr(ErrBadArgument, "key algorithm %q is not supported; use ecdsa-p256, rsa-2048 or rsa-3072", string(alg))
 }
 
-// Password limits of the CA key: the length rule of the original product,
-// and the least zxcvbn score a new password must reach.
-//
-// MinPasswordScore is 4 of 4 (an estimated 10^10 guesses or more) rather
-// than the usual 3 (10^8): whoever copies CtiosRoot.pem guesses offline,
-// and at 210,000 PBKDF2-HMAC-SHA256 iterations one current GPU still
-// tries some tens of thousands of passwords a second, so 10^8 guesses
-// fall in about an hour while 10^10 take days. Within 30 characters, three
-// or four unrelated words or eleven random characters reach it.
+// Password limits of the CA key: the length rule of the original
+// product. How hard a new password is to guess is checked by the function
+// the caller gives (CAOptions.Strength, QuickstartOptions.Strength); smctl
+// gives internal/password.Strength, so that the servers do not carry a
+// password estimator.
 const (
-	MinPasswordLen   = 8
-	MaxPasswordLen   = 30
-	MinPasswordScore = 4
+	MinPasswordLen = 8
+	MaxPasswordLen = 30
 )
-
-// passwordContext are words an attacker tries first against this product's
-// CA key; the estimator counts them as known words.
-var passwordContext = []string{"silentmon", "ctios", "ctiosroot", "monitor", "supervisor"}
 
 // CheckPasswordLength refuses a CA password shorter than 8 or longer than
 // 30 characters (counted as Unicode code points), the original product's
 // only rule. It is the check for the password of an existing CA key,
-// which was set before the strength rule and must still open it.
+// which was set before any strength rule and must still open it.
 func CheckPasswordLength(pw []byte) error {
 	n := utf8.RuneCount(pw)
 	if n < MinPasswordLen || n > MaxPasswordLen {
@@ -87,74 +76,19 @@ func CheckPasswordLength(pw []byte) error {
 	return nil
 }
 
-// CheckPassword is the check of a new CA password (CreateCA, Quickstart,
-// smctl certs ca): its length (CheckPasswordLength, ErrPasswordLength),
-// then its strength estimated by zxcvbn, which must reach
-// MinPasswordScore (ErrPasswordWeak). The message says what makes a weak
-// password guessable without repeating any of it.
-func CheckPassword(pw []byte) error {
+// CheckPassword is the check of a new CA password: its length
+// (ErrPasswordLength), then, when strength is not nil, strength(pw), whose
+// error is returned wrapping ErrPasswordWeak.
+func CheckPassword(pw []byte, strength func([]byte) error) error {
 	if err := CheckPasswordLength(pw); err != nil {
 		return err
 	}
-	score, why := passwordStrength(pw)
-	if score < MinPasswordScore {
-		return newErr(ErrPasswordWeak, "the CA password is too easy to guess (score %d of 4, at least %d needed: %s); use a longer passphrase of unrelated words",
-			score, MinPasswordScore, why)
+	if strength != nil {
+		if err := strength(pw); err != nil {
+			return newErr(ErrPasswordWeak, "%s", err.Error())
+		}
 	}
 	return nil
-}
-
-// passwordStrength returns the zxcvbn score of pw (0 to 4) and what makes
-// it guessable, in words.
-func passwordStrength(pw []byte) (int, string) {
-	if !utf8.Valid(pw) {
-		return 0, "it is not valid UTF-8 text"
-	}
-	r := zxcvbn.PasswordStrength(string(pw), passwordContext)
-	var parts []string
-	add := func(p string) {
-		if !slices.Contains(parts, p) {
-			parts = append(parts, p)
-		}
-	}
-	for _, m := range r.Sequence {
-		switch m.Pattern {
-		case "dictionary":
-			switch {
-			case m.DictionaryName == "user_inputs":
-				add("the product's name")
-			case m.DictionaryName == "passwords":
-				add("a common password")
-			case strings.HasSuffix(m.DictionaryName, "names"):
-				add("a name")
-			default:
-				add("a common word")
-			}
-		case "spatial":
-			add("a keyboard pattern")
-		case "sequence":
-			add("a sequence such as abc or 123")
-		case "repeat":
-			add("a repetition")
-		case "date", "regex":
-			add("a date or year")
-		}
-	}
-	switch {
-	case len(parts) == 0:
-		return r.Score, "too short for a string of random characters"
-	case len(r.Sequence) == 1:
-		return r.Score, "it is " + parts[0]
-	}
-	return r.Score, "it is built on " + joinAnd(parts)
-}
-
-// joinAnd joins words as "a, b and c".
-func joinAnd(words []string) string {
-	if len(words) == 1 {
-		return words[0]
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // caKeyOpts encrypts the CA key: PBES2 with PBKDF2-HMAC-SHA256 and

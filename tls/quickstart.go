@@ -34,6 +34,9 @@ type QuickstartOptions struct {
 	// Role makes the set of one host of that role (see Quickstart);
 	// empty: the set of a single host that runs every program.
 	Role Role
+	// Strength, if set, judges a given Password of a new CA (a drawn one
+	// needs no judging); see CAOptions.Strength.
+	Strength func([]byte) error
 	// CADir signs with the CA in that directory (CtiosRootCert.pem,
 	// CtiosRoot.pem) instead of creating one: how the sets of the hosts
 	// of one site share their CA.
@@ -108,6 +111,7 @@ func Quickstart(dir string, opts QuickstartOptions) error {
 		return err
 	}
 	caDir := filepath.Join(dir, QuickstartCADir)
+	strength := opts.Strength
 	pw := opts.Password
 	genPW := len(pw) == 0 && opts.CADir == ""
 	if opts.CADir != "" {
@@ -120,23 +124,28 @@ func Quickstart(dir string, opts QuickstartOptions) error {
 				return err
 			}
 		}
-		if err := CheckPassword(pw); err != nil {
+		if genPW {
+			strength = nil
+		}
+		if err := CheckPassword(pw, strength); err != nil {
 			return err
 		}
 	}
-	if !opts.Force {
-		names := []string{filepath.Join(dir, RootCertFile)}
-		for _, b := range set {
-			names = append(names, filepath.Join(dir, b.file))
+	// Every file is checked before any is written: none exists (unless
+	// Force), none is a link or a directory.
+	names := []string{RootCertFile}
+	for _, b := range set {
+		names = append(names, b.file)
+	}
+	if opts.CADir == "" {
+		names = append(names, filepath.Join(QuickstartCADir, RootCertFile), filepath.Join(QuickstartCADir, RootKeyFile),
+			filepath.Join(QuickstartCADir, QuickstartPasswordFile))
+	}
+	if err := checkTargets(dir, opts.Force, names...); err != nil {
+		if errors.Is(err, ErrExists) && !opts.Force {
+			return newErr(ErrExists, "%s; remove it or use --force to replace the set", strings.TrimSuffix(err.Error(), "; remove it or use --force to replace it"))
 		}
-		if opts.CADir == "" {
-			names = append(names, filepath.Join(caDir, RootCertFile), filepath.Join(caDir, RootKeyFile), filepath.Join(caDir, QuickstartPasswordFile))
-		}
-		for _, p := range names {
-			if _, err := os.Lstat(p); err == nil {
-				return newErr(ErrExists, "%s already exists; remove it or use --force to replace the set", p)
-			}
-		}
+		return err
 	}
 	var ca *CA
 	if opts.CADir != "" {
@@ -144,7 +153,7 @@ func Quickstart(dir string, opts QuickstartOptions) error {
 			return err
 		}
 	} else {
-		if ca, err = newCA(CAOptions{CommonName: "silentmon CA " + host, KeyAlgorithm: opts.KeyAlgorithm, Password: pw}); err != nil {
+		if ca, err = newCA(CAOptions{CommonName: "silentmon CA " + host, KeyAlgorithm: opts.KeyAlgorithm, Password: pw, Strength: strength}); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(caDir, 0o700); err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/url"
@@ -219,5 +220,28 @@ func TestParseRoles(t *testing.T) {
 	}
 	if _, err := ParseRole("server"); err == nil || !strings.Contains(err.Error(), "capture") {
 		t.Errorf("ParseRole(server) = %v, want a hint", err)
+	}
+}
+
+// TestServerConfigChecksDirectory: a server's security directory holding
+// the CA key is refused with Strict and warned about without it.
+func TestServerConfigChecksDirectory(t *testing.T) {
+	dir := quickDir(t, QuickstartOptions{})
+	key, err := os.ReadFile(filepath.Join(dir, QuickstartCADir, RootKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, RootKeyFile), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ServerConfig(dir, Options{Strict: true}); !errors.Is(err, ErrCAKeyOnServer) {
+		t.Fatalf("strict ServerConfig with the CA key in the directory: %v, want ErrCAKeyOnServer", err)
+	}
+	var log strings.Builder
+	if _, err := ServerConfig(dir, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}); err != nil {
+		t.Fatalf("ServerConfig: %v", err)
+	}
+	if !strings.Contains(log.String(), RootKeyFile) {
+		t.Errorf("no warning names %s: %s", RootKeyFile, log.String())
 	}
 }

@@ -111,8 +111,8 @@ func TestCheckPassword(t *testing.T) {
 		pw string
 		ok bool
 	}{{"1234567", false}, {"12345678", true}, {"123456789012345678901234567890", true}, {"1234567890123456789012345678901", false}, {"pässwörd", true}} {
-		if err := CheckPassword([]byte(tc.pw)); (err == nil) != tc.ok {
-			t.Errorf("CheckPassword(%q) = %v, want ok=%v", tc.pw, err, tc.ok)
+		if err := CheckPasswordLength([]byte(tc.pw)); (err == nil) != tc.ok {
+			t.Errorf("CheckPasswordLength(%q) = %v, want ok=%v", tc.pw, err, tc.ok)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func TestQuickstartFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw = pw[:len(pw)-1]
-	if err := CheckPassword(pw); err != nil {
+	if err := CheckPasswordLength(pw); err != nil {
 		t.Fatalf("generated password: %v", err)
 	}
 	ca, err := LoadCA(caDir, pw)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/password"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -73,7 +74,7 @@ supervisor (CtiosServer.pem: supervisor; CtiosClient.pem: client), client
 				}
 			}
 			err = smtls.Quickstart(dir, smtls.QuickstartOptions{
-				Hosts: hosts, Password: pw, KeyAlgorithm: ka, Days: days, Force: force, Role: r, CADir: caDir,
+				Hosts: hosts, Password: pw, KeyAlgorithm: ka, Days: days, Force: force, Role: r, CADir: caDir, Strength: password.Strength,
 			})
 			if err != nil {
 				return certsErr(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/password"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -46,7 +47,7 @@ SILENTMON_CA_PASSWORD or a prompt without echo; never from a plain flag.`,
 			if err := mkdir(dir); err != nil {
 				return err
 			}
-			ca, err := smtls.CreateCA(dir, smtls.CAOptions{CommonName: cn, KeyAlgorithm: ka, Days: days, Password: pw, Force: force})
+			ca, err := smtls.CreateCA(dir, smtls.CAOptions{CommonName: cn, KeyAlgorithm: ka, Days: days, Password: pw, Force: force, Strength: password.Strength})
 			if err != nil {
 				return certsErr(err)
 			}

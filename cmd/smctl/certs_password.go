@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/password"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -87,7 +88,7 @@ func readPassword(cmd *cobra.Command, file, env string, confirm bool) ([]byte, e
 	}
 	check := smtls.CheckPasswordLength
 	if confirm {
-		check = smtls.CheckPassword
+		check = func(pw []byte) error { return smtls.CheckPassword(pw, password.Strength) }
 	}
 	if err := check(pw); err != nil {
 		return nil, cli.Usage(err)
