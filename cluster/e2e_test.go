@@ -84,7 +84,8 @@ func supervisorMain() bool {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cfg, err := smtls.ServerConfig(sc.CertDir, smtls.Options{})
+	cfg, err := smtls.ServerConfig(sc.CertDir, smtls.Options{Roles: []smtls.Role{smtls.RoleSupervisor},
+		PeerRoles: []smtls.Role{smtls.RoleCapture, smtls.RoleClient, smtls.RoleAdmin}})
 	if err == nil {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", sc.Listen); err == nil {

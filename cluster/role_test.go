@@ -93,8 +93,8 @@ func TestStockServerWithoutPeerRoleGetsNoRoute(t *testing.T) {
 			mu.Lock()
 			t.Logf("refused: %+v", refused[0])
 			mu.Unlock()
-			if logLine(&log, "TLS route handshake error", subject) == "" {
-				t.Errorf("no log line names %s:\n%s", subject, log.String())
+			if cn := tc.cert.Leaf.Subject.CommonName; logLine(&log, "TLS route handshake error", cn) == "" {
+				t.Errorf("no log line names %s:\n%s", cn, log.String())
 			}
 		})
 	}
