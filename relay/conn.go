@@ -104,32 +104,8 @@ func dial(ctx context.Context, addr string, dc DialConfig) (net.Conn, error) {
 	return tc, nil
 }
 
-// handshake sends our hello and reads the peer's.
+// clientHello sends our hello (this version, role and name, no features)
+// and reads the peer's.
 func clientHello(c *conn, role, name string, timeout time.Duration) (Hello, error) {
-	if err := c.writeJSON(MsgHello, Hello{Versions: []int{Version}, Role: role, Name: name}, timeout); err != nil {
-		return Hello{}, err
-	}
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
-	defer c.nc.SetReadDeadline(time.Time{})
-	t, body, err := c.r.Next()
-	if err != nil {
-		return Hello{}, err
-	}
-	switch t {
-	case MsgHello:
-	case MsgError:
-		var e Error
-		DecodeJSON(t, body, &e)
-		return Hello{}, fmt.Errorf("%w: %s", ErrRemote, e.Message)
-	default:
-		return Hello{}, fmt.Errorf("%w: %v before hello", ErrUnexpected, t)
-	}
-	var h Hello
-	if err := DecodeJSON(t, body, &h); err != nil {
-		return Hello{}, err
-	}
-	if h.Version != Version {
-		return Hello{}, fmt.Errorf("%w: peer chose version %d", ErrVersion, h.Version)
-	}
-	return h, nil
+	return helloWith(c, Hello{Versions: []int{Version}, Role: role, Name: name}, timeout)
 }
