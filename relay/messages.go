@@ -81,6 +81,12 @@ type StartMonitor struct {
 	Supervisor     string   `json:"supervisor"`
 	Record         bool     `json:"record,omitempty"`
 	ForMS          int64    `json:"for_ms,omitempty"`
+	// Extensions name the agent's telephone extensions (SIP user parts):
+	// the capture servers find its calls from SIP. Wait accepts a start
+	// for an agent nothing is known about yet (its next call is
+	// captured).
+	Extensions []string `json:"extensions,omitempty"`
+	Wait       bool     `json:"wait,omitempty"`
 }
 
 // MaxLifetime bounds StartMonitor.ForMS.

@@ -83,12 +83,18 @@ func newMonitorCmd() *cobra.Command {
 func newMonitorStartCmd() *cobra.Command {
 	var cf connFlags
 	var agent, supervisor, key string
-	var endpoints []string
-	var asJSON, record bool
+	var endpoints, extensions []string
+	var asJSON, record, wait bool
 	var lifetime time.Duration
 	c := &cobra.Command{
-		Use:   "start --server HOST:PORT --agent ID --endpoint ADDR [--endpoint ADDR]... --supervisor HOST:PORT [--for DURATION]",
+		Use:   "start --server HOST:PORT --agent ID [--extension N]... [--endpoint ADDR]... [--wait] --supervisor HOST:PORT [--for DURATION]",
 		Short: "Start monitoring an agent; prints the session id",
+		Long: `Starts monitoring an agent's calls. The capture servers find them from the
+SIP on their SPAN (the agent id and every --extension are taken as SIP user
+parts: REGISTER, INVITE and the SDP of each call give the media addresses) and
+from --endpoint (the agent's phone IP or MAC, or a gateway IP:PORT-PORT), which
+may be combined. When nothing is known about the agent yet, the start is
+refused unless --wait is given: the session then captures the agent's next call.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if agent == "" {
@@ -97,8 +103,10 @@ func newMonitorStartCmd() *cobra.Command {
 			if !filter.ValidAgent(agent) {
 				return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
 			}
-			if len(endpoints) == 0 {
-				return cli.Usagef("--endpoint ADDR is required (the agent's phone IP or MAC, or gateway IP:PORT-PORT)")
+			for _, x := range extensions {
+				if !filter.ValidExtension(x) {
+					return cli.Usagef("extension %q is not 1 to %d of A-Z a-z 0-9 + * # . _ -", x, filter.MaxExtensionLen)
+				}
 			}
 			for _, e := range endpoints {
 				if _, err := filter.ParseEndpoint(e); err != nil {
@@ -108,7 +116,7 @@ func newMonitorStartCmd() *cobra.Command {
 			if _, _, err := net.SplitHostPort(supervisor); err != nil {
 				return cli.Usagef("supervisor %q is not HOST:PORT", supervisor)
 			}
-			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Supervisor: supervisor, Record: record}
+			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Extensions: extensions, Wait: wait, Supervisor: supervisor, Record: record}
 			if cmd.Flags().Changed("for") {
 				if lifetime < time.Millisecond || lifetime > relay.MaxLifetime {
 					return cli.Usagef("--for %v is not between 1ms and %v", lifetime, relay.MaxLifetime)
@@ -148,7 +156,9 @@ func newMonitorStartCmd() *cobra.Command {
 	cf.add(c)
 	f := c.Flags()
 	f.StringVar(&agent, "agent", "", "agent id")
-	f.StringArrayVar(&endpoints, "endpoint", nil, "agent phone IP or MAC, or gateway IP:PORT-PORT, optionally vlanN/...; repeatable")
+	f.StringArrayVar(&endpoints, "endpoint", nil, "agent phone IP or MAC, or gateway IP:PORT-PORT, optionally vlanN/...; repeatable; optional when SIP tracking knows the agent")
+	f.StringArrayVar(&extensions, "extension", nil, "the agent's telephone extension (SIP user part), found from SIP on the SPAN; repeatable")
+	f.BoolVar(&wait, "wait", false, "accept the start even when nothing is known about the agent yet: its next call is captured")
 	f.StringVar(&supervisor, "supervisor", "", "supervisor service HOST:PORT that receives the audio")
 	f.BoolVar(&record, "record", false, "also record the session's packets to a pcap file on the capture server")
 	f.DurationVar(&lifetime, "for", 0, "end the session by itself after this long (e.g. 8h, at most 720h); default: until stopped")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ type server struct {
 	stops     recentStops     // sessions stopped here lately
 	admins    map[string]bool // normalised fingerprints of administrators
 	authAudit minuteLimiter   // bounds the auth-refused audit lines
+	agents    *agents         // SIP tracking; nil when off
 
 	stats   captureStats
 	refused refusals // starts refused by a limit or the supervisor check
@@ -727,6 +729,9 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 	}
 	sess, err := sessionFromRequest(req, s.cfg.maxEndpoints())
 	if err == nil {
+		err = s.checkKnown(sess)
+	}
+	if err == nil {
 		err = s.checkSessionCount()
 	}
 	if err != nil {
@@ -1079,8 +1084,13 @@ func sessionFromRequest(req *relay.StartMonitor, maxEndpoints int) (*filter.Sess
 	if !filter.ValidAgent(req.Agent) {
 		return nil, fmt.Errorf("agent %q is not 1 to %d printable characters without a slash", req.Agent, filter.MaxAgentLen)
 	}
-	if len(req.Endpoints) == 0 {
-		return nil, fmt.Errorf("the request for agent %s names no endpoint", req.Agent)
+	if len(req.Extensions) > filter.MaxExtensions {
+		return nil, fmt.Errorf("the request for agent %s names %d extensions, more than %d", req.Agent, len(req.Extensions), filter.MaxExtensions)
+	}
+	for _, x := range req.Extensions {
+		if !filter.ValidExtension(x) {
+			return nil, fmt.Errorf("extension %q is not 1 to %d of A-Z a-z 0-9 + * # . _ -", x, filter.MaxExtensionLen)
+		}
 	}
 	if len(req.Endpoints) > maxEndpoints {
 		return nil, fmt.Errorf("%w: the request for agent %s names %d endpoints, more than the limit of %d (%s)",
@@ -1089,7 +1099,8 @@ func sessionFromRequest(req *relay.StartMonitor, maxEndpoints int) (*filter.Sess
 	if err := checkSupervisor(req.Supervisor); err != nil {
 		return nil, err
 	}
-	sess := &filter.Session{Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record}
+	sess := &filter.Session{Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record,
+		Extensions: slices.Clone(req.Extensions), Wait: req.Wait}
 	for _, e := range req.Endpoints {
 		ep, err := filter.ParseEndpoint(e)
 		if err != nil {
