@@ -377,3 +377,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeTCP: a TCP segment's ports, sequence number, flags and
+// payload are decoded (SIP over TCP is read from them); the Kind stays
+// capture.KindOther, and an RTP packet decoded next has no TCP payload.
+func TestDecodeTCP(t *testing.T) {
+	frame := []byte{
+		0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, // Ethernet
+		0x45, 0, 0, 20 + 20 + 5, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4, TCP
+		0x13, 0xc4, 0x13, 0xc4, 0, 0, 0x10, 0, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0, // TCP 5060 → 5060, seq 4096, PSH|ACK
+		'I', 'N', 'V', 'I', 'T',
+	}
+	var p capture.Packet
+	if err := p.Decode(frame, capture.LinkEthernet, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != capture.KindOther || p.IPProto != 6 || string(p.TCP) != "INVIT" || p.TCPSeq != 4096 || p.TCPFlags != 0x18 ||
+		p.Src.String() != "10.0.0.1:5060" || p.Dst.String() != "10.0.0.2:5060" {
+		t.Fatalf("decoded %+v", p)
+	}
+	if err := p.Decode(frame[:14+20+10], capture.LinkEthernet, nil); err == nil {
+		t.Error("a truncated TCP header decoded")
+	}
+}

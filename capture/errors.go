@@ -13,6 +13,7 @@ var (
 	ErrBadIPVersion      = errors.New("bad IP version")
 	ErrFragment          = errors.New("IP fragment")
 	ErrTruncatedUDP      = errors.New("truncated UDP header or datagram")
+	ErrTruncatedTCP      = errors.New("truncated TCP header")
 	ErrTruncatedRTP      = errors.New("truncated RTP header")
 	ErrBadRTPVersion     = errors.New("RTP version is not 2")
 	ErrBadRTPPadding     = errors.New("RTP padding longer than the packet")

@@ -87,6 +87,14 @@ type Packet struct {
 	// decoded as RTP (Kind stays KindUDP); nil otherwise.
 	RTPErr error
 
+	// TCP is the payload of a TCP segment (IPProto 6; Kind stays
+	// KindOther, and Src and Dst then carry the TCP ports), aliasing the
+	// frame; TCPSeq and TCPFlags are the segment's sequence number and
+	// flags. SIP over TCP is read from it; nothing on the RTP path is.
+	TCP      []byte
+	TCPSeq   uint32
+	TCPFlags uint8
+
 	// flow, key2 and key3 are the stream table's key, filled in by Decode
 	// for UDP: flow is both IPv4 addresses as on the wire (or a digest of
 	// both IPv6 addresses), key2 the SSRC << 32 | source port << 16 |
@@ -213,6 +221,7 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	p.UDP = rtp
 	p.RTCPType = 0
 	p.RTPErr = nil
+	p.TCP = nil
 	r := &p.RTP
 	r.Marker = mpt&0x80 != 0
 	r.PayloadType = mpt & 0x7f
@@ -236,6 +245,7 @@ func (p *Packet) decode(frame []byte, lt LinkType, info *Info) error {
 	p.RTP = RTPHeader{}
 	p.RTCPType = 0
 	p.RTPErr = nil
+	p.TCP = nil
 	if info != nil && info.VLANValid {
 		tpid := info.VLANTPID
 		if tpid == 0 {
@@ -331,6 +341,9 @@ func (p *Packet) decodeIPv4(b []byte) error {
 	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 {
 		return ErrFragment
 	}
+	if p.IPProto == 6 {
+		return p.decodeTCP(b[ihl:total], src, dst)
+	}
 	if p.IPProto != 17 {
 		return nil
 	}
@@ -376,10 +389,32 @@ func (p *Packet) decodeIPv6(b []byte) error {
 		break
 	}
 	p.IPProto = next
+	if next == 6 {
+		return p.decodeTCP(rest, src, dst)
+	}
 	if next != 17 {
 		return nil
 	}
 	return p.decodeUDP(rest, src, dst)
+}
+
+// decodeTCP fills the ports, sequence number, flags and payload of a TCP
+// segment; the Kind stays KindOther. A header that does not fit is
+// ErrTruncatedTCP.
+func (p *Packet) decodeTCP(b []byte, src, dst netip.Addr) error {
+	if len(b) < 20 {
+		return ErrTruncatedTCP
+	}
+	off := int(b[12]>>4) * 4
+	if off < 20 || off > len(b) {
+		return ErrTruncatedTCP
+	}
+	p.Src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2]))
+	p.Dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4]))
+	p.TCPSeq = binary.BigEndian.Uint32(b[4:8])
+	p.TCPFlags = b[13]
+	p.TCP = b[off:]
+	return nil
 }
 
 func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
