@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +66,8 @@ func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io
 	f.Bool("cluster", true, "join or form a cluster of capture servers on --cluster-listen")
 	f.Int("workers", 1, "capture workers per interface (PACKET_FANOUT by flow)")
 	f.Int("supervisor-grace", 600000, "milliseconds a session's supervisor service may be unreachable before the session ends (supervisor gone)")
+	f.StringArray("sip-port", []string{"5060"}, "UDP and TCP port of the SIP followed on the SPAN to find agents' calls; repeatable")
+	f.Bool("sip", true, "follow SIP on the SPAN (REGISTER, INVITE, SDP) to find the media of monitored agents' calls")
 	for key, flag := range map[string]string{
 		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
 		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
@@ -71,6 +75,7 @@ func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
 		"capture.workers": "workers", "security.admins": "admin",
 		"session.supervisor_grace_ms": "supervisor-grace",
+		"sip.ports": "sip-port", "sip.enabled": "sip",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -175,6 +180,16 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 	}
 	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
 		return nil, err
+	}
+	if c.SIP, err = cfg.Bool("sip.enabled"); err != nil {
+		return nil, err
+	}
+	for _, p := range cfg.Strings("sip.ports") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 65535 {
+			return nil, cli.Usagef("configuration key sip.ports has value %q, which is not a port from 1 to 65535", p)
+		}
+		c.SIPPorts = append(c.SIPPorts, uint16(n))
 	}
 	if c.MaxSessions, err = cfg.IntRange(captureserver.KeyMaxSessions, 1, 1_000_000); err != nil {
 		return nil, err

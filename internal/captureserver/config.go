@@ -42,6 +42,11 @@ type Config struct {
 	// (limits.max_endpoints): a start naming more is refused
 	// (relay.CodeLimit). 0 means DefaultMaxEndpoints, 64.
 	MaxEndpoints int
+	// SIP follows SIP on the capture (sip.enabled, default on) on
+	// SIPPorts (sip.ports, default 5060), UDP and TCP, to find the media
+	// of monitored agents' calls from their SDP.
+	SIP      bool
+	SIPPorts []uint16
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time
