@@ -32,6 +32,12 @@ func TestParseEndpoint(t *testing.T) {
 		{in: "vlan1/00:1b:54:aa:bb:cc", want: Endpoint{MAC: mac, HasMAC: true, VLAN: 1}},
 		{in: "vlan4094/[2001:db8::7]:20000-20999", want: Endpoint{IP: netip.MustParseAddr("2001:db8::7"), PortLo: 20000, PortHi: 20999, VLAN: 4094}},
 		{in: "vlan085/10.1.2.3:5004", want: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), PortLo: 5004, PortHi: 5004, VLAN: 85}, str: "vlan85/10.1.2.3:5004"},
+		{in: "vlan300.85/10.1.2.3", want: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), VLAN: 85, OuterVLAN: 300}},
+		{in: "VLAN300.85/00:1B:54:AA:BB:CC", want: Endpoint{MAC: mac, HasMAC: true, VLAN: 85, OuterVLAN: 300}, str: "vlan300.85/00:1b:54:aa:bb:cc"},
+		{in: "vlan0300.085/[2001:db8::7]:20000-20999", want: Endpoint{IP: netip.MustParseAddr("2001:db8::7"), PortLo: 20000, PortHi: 20999, VLAN: 85, OuterVLAN: 300},
+			str: "vlan300.85/[2001:db8::7]:20000-20999"},
+		{in: "vlan4094.1/10.1.2.3:5004", want: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), PortLo: 5004, PortHi: 5004, VLAN: 1, OuterVLAN: 4094}},
+		{in: "vlan85.85/10.1.2.3", want: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), VLAN: 85, OuterVLAN: 85}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -77,6 +83,17 @@ func TestParseEndpointErrors(t *testing.T) {
 		{"vlanx/10.1.2.3", `VLAN "x"`},
 		{"vlan-1/10.1.2.3", `VLAN "-1"`},
 		{"vlan85/vlan86/10.1.2.3", "not an IP address"},
+		{"vlan300.85", "vlanOUTER.INNER/ADDRESS"},
+		{"vlan300.85/", "empty"},
+		{"vlan.85/10.1.2.3", `outer VLAN ""`},
+		{"vlan300./10.1.2.3", `inner VLAN ""`},
+		{"vlan0.85/10.1.2.3", `outer VLAN "0"`},
+		{"vlan4095.85/10.1.2.3", `outer VLAN "4095"`},
+		{"vlan300.0/10.1.2.3", `inner VLAN "0"`},
+		{"vlan300.4095/10.1.2.3", `inner VLAN "4095"`},
+		{"vlan300.85.7/10.1.2.3", `inner VLAN "85.7"`},
+		{"vlan300,85/10.1.2.3", `VLAN "300,85"`},
+		{"vlanx.85/10.1.2.3", `outer VLAN "x"`},
 		{"10.1.2", "not an IP address"},
 		{"10.1.2.300", "not an IP address"},
 		{"phone.example.com", "not an IP address"},
@@ -127,7 +144,7 @@ func TestEndpointZeroValue(t *testing.T) {
 }
 
 func TestEndpointText(t *testing.T) {
-	in := []string{"vlan85/10.1.2.3", "[2001:db8::7]:20000-20999", "00:1b:54:aa:bb:cc"}
+	in := []string{"vlan85/10.1.2.3", "[2001:db8::7]:20000-20999", "00:1b:54:aa:bb:cc", "vlan300.85/10.1.2.4"}
 	var eps []Endpoint
 	for _, s := range in {
 		e, err := ParseEndpoint(s)
@@ -140,7 +157,7 @@ func TestEndpointText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `["vlan85/10.1.2.3","[2001:db8::7]:20000-20999","00:1b:54:aa:bb:cc"]`; string(b) != want {
+	if want := `["vlan85/10.1.2.3","[2001:db8::7]:20000-20999","00:1b:54:aa:bb:cc","vlan300.85/10.1.2.4"]`; string(b) != want {
 		t.Fatalf("JSON %s, want %s", b, want)
 	}
 	var back []Endpoint
@@ -192,6 +209,8 @@ func FuzzParseEndpoint(f *testing.F) {
 		"10.1.2.3", "2001:db8::7", "10.1.2.3:20000-20999", "[2001:db8::7]:5004",
 		"00:1b:54:aa:bb:cc", "vlan85/10.1.2.3", "VLAN4094/00:1b:54:aa:bb:cc",
 		"vlan85", "10.1.2.3:0", "fe80::1%eth0", "",
+		"vlan300.85/10.1.2.3", "VLAN300.85/00:1b:54:aa:bb:cc", "vlan0300.085/[2001:db8::7]:5004",
+		"vlan.85/10.1.2.3", "vlan300./10.1.2.3", "vlan300.85.7/10.1.2.3", "vlan300.85",
 	} {
 		f.Add(s)
 	}
@@ -209,7 +228,8 @@ func FuzzParseEndpoint(f *testing.F) {
 		if e.HasMAC && e.IP.IsValid() {
 			t.Fatalf("ParseEndpoint(%q) set both MAC and IP: %+v", s, e)
 		}
-		if e.VLAN > 4094 || e.PortHi < e.PortLo || (e.PortLo == 0) != (e.PortHi == 0) {
+		if e.VLAN > 4094 || e.OuterVLAN > 4094 || (e.OuterVLAN != 0 && e.VLAN == 0) ||
+			e.PortHi < e.PortLo || (e.PortLo == 0) != (e.PortHi == 0) {
 			t.Fatalf("ParseEndpoint(%q) = %+v is out of range", s, e)
 		}
 		if e.IP.Is4In6() || e.IP.Zone() != "" {

@@ -131,11 +131,11 @@ type Match struct {
 type rule struct {
 	sess   *Session
 	lo, hi uint16
-	vlan   uint16
+	vlan   vlanRule
 }
 
-func (r *rule) accepts(port, vlan uint16) bool {
-	if r.vlan != 0 && r.vlan != vlan {
+func (r *rule) accepts(port uint16, vlan vlanTags) bool {
+	if !r.vlan.accepts(vlan) {
 		return false
 	}
 	return r.hi == 0 || (port >= r.lo && port <= r.hi)
@@ -229,7 +229,7 @@ func build(sessions []*Session) *table {
 	sort.Slice(t.sessions, func(i, j int) bool { return t.sessions[i].ID < t.sessions[j].ID })
 	for _, s := range t.sessions {
 		for _, e := range s.Endpoints {
-			r := rule{sess: s, lo: e.PortLo, hi: e.PortHi, vlan: e.VLAN}
+			r := rule{sess: s, lo: e.PortLo, hi: e.PortHi, vlan: vlanRule{vlan: e.VLAN, outer: e.OuterVLAN}}
 			if e.HasMAC {
 				t.byMAC[e.MAC] = append(t.byMAC[e.MAC], r)
 			} else if e.IP.IsValid() {
@@ -253,10 +253,7 @@ func (f *Filter) Match(p *capture.Packet) (Match, bool) {
 	if p.Kind == capture.KindOther {
 		return Match{}, false
 	}
-	var vlan uint16
-	if p.NumVLANs > 0 {
-		vlan = p.VLANs[0].ID()
-	}
+	vlan := packetVLANs(p)
 	if t.byIP != nil {
 		if r := firstRule(t.byIP[p.Src.Addr()], p.Src.Port(), vlan); r != nil {
 			return Match{Session: r.sess, Direction: FromAgent}, true
@@ -276,7 +273,7 @@ func (f *Filter) Match(p *capture.Packet) (Match, bool) {
 	return Match{}, false
 }
 
-func firstRule(rs []rule, port, vlan uint16) *rule {
+func firstRule(rs []rule, port uint16, vlan vlanTags) *rule {
 	for i := range rs {
 		if rs[i].accepts(port, vlan) {
 			return &rs[i]
@@ -295,10 +292,7 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	if p.Kind == capture.KindOther {
 		return dst
 	}
-	var vlan uint16
-	if p.NumVLANs > 0 {
-		vlan = p.VLANs[0].ID()
-	}
+	vlan := packetVLANs(p)
 	if t.byIP != nil {
 		if rs, ok := t.byIP[p.Src.Addr()]; ok {
 			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
@@ -318,7 +312,7 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	return dst
 }
 
-func appendRules(dst []Match, rs []rule, port, vlan uint16, d Direction) []Match {
+func appendRules(dst []Match, rs []rule, port uint16, vlan vlanTags, d Direction) []Match {
 next:
 	for i := range rs {
 		r := &rs[i]

@@ -32,6 +32,8 @@ func testSessions(t testing.TB) []*Session {
 		mk("p7b", "1007", "10.1.0.7"),
 		mk("both", "1008", "10.1.0.8", "10.9.0.2:30000-30999"),
 		mk("vlanmac", "1009", "vlan85/00:1b:54:00:00:09"),
+		mk("qinq", "1010", "vlan300.85/10.1.0.10"),
+		mk("qinqmac", "1011", "vlan300.85/00:1b:54:00:00:11"),
 	}
 }
 
@@ -92,7 +94,34 @@ func matchCases() []matchCase {
 			info: &capture.Info{VLANValid: true, VLANTCI: 5<<13 | 85}, want: []want{{"vlan", FromAgent}}},
 		{name: "VLAN QinQ outer 85", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{85, 100} }),
 			want: []want{{"vlan", FromAgent}}},
-		{name: "VLAN QinQ inner 85", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{100, 85} })},
+		{name: "VLAN QinQ inner 85", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{100, 85} }),
+			want: []want{{"vlan", FromAgent}}},
+		{name: "VLAN QinQ inner 85 receive", f: with(ip4("10.20.0.5:30000", "10.1.0.5:20000"), func(f *frame) { f.vlans = []uint16{100, 85} }),
+			want: []want{{"vlan", ToAgent}}},
+		{name: "VLAN QinQ neither tag 85", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{100, 86} })},
+		{name: "VLAN 85 in a third tag", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{100, 200, 85} })},
+		{name: "VLAN QinQ outer stripped by the kernel, inner 85", f: with(ip4("10.1.0.5:20000", "10.20.0.5:30000"), func(f *frame) { f.vlans = []uint16{85} }),
+			info: &capture.Info{VLANValid: true, VLANTCI: 100, VLANTPID: 0x88a8}, want: []want{{"vlan", FromAgent}}},
+		{name: "VLAN QinQ MAC endpoint inner 85", f: frame{srcMAC: farMAC, dstMAC: vmMAC, vlans: []uint16{100, 85}, src: ap("10.20.0.9:30000"), dst: ap("10.1.0.9:20000")},
+			want: []want{{"vlanmac", ToAgent}}},
+
+		{name: "QinQ pair", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{300, 85} }),
+			want: []want{{"qinq", FromAgent}}},
+		{name: "QinQ pair receive", f: with(ip4("10.20.0.10:30000", "10.1.0.10:20000"), func(f *frame) { f.vlans = []uint16{300, 85} }),
+			want: []want{{"qinq", ToAgent}}},
+		{name: "QinQ pair with a third tag", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{300, 85, 7} }),
+			want: []want{{"qinq", FromAgent}}},
+		{name: "QinQ pair outer stripped by the kernel", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{85} }),
+			info: &capture.Info{VLANValid: true, VLANTCI: 5<<13 | 300, VLANTPID: 0x88a8}, want: []want{{"qinq", FromAgent}}},
+		{name: "QinQ pair reversed", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{85, 300} })},
+		{name: "QinQ pair wrong inner", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{300, 86} })},
+		{name: "QinQ pair wrong outer", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{301, 85} })},
+		{name: "QinQ pair inner alone", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{85} })},
+		{name: "QinQ pair outer alone", f: with(ip4("10.1.0.10:20000", "10.20.0.10:30000"), func(f *frame) { f.vlans = []uint16{300} })},
+		{name: "QinQ pair untagged", f: ip4("10.1.0.10:20000", "10.20.0.10:30000")},
+		{name: "QinQ pair MAC endpoint", f: frame{srcMAC: mac("00:1b:54:00:00:11"), dstMAC: farMAC, vlans: []uint16{300, 85}, src: ap("10.1.0.11:20000"), dst: ap("10.20.0.11:30000")},
+			want: []want{{"qinqmac", FromAgent}}},
+		{name: "QinQ pair MAC endpoint wrong outer", f: frame{srcMAC: mac("00:1b:54:00:00:11"), dstMAC: farMAC, vlans: []uint16{100, 85}, src: ap("10.1.0.11:20000"), dst: ap("10.20.0.11:30000")}},
 		{name: "VLAN on an unrestricted endpoint", f: with(ip4("10.1.0.1:20000", "10.20.0.1:30000"), func(f *frame) { f.vlans = []uint16{42} }),
 			want: []want{{"phone", FromAgent}}},
 		{name: "VLAN MAC endpoint", f: frame{srcMAC: vmMAC, dstMAC: farMAC, vlans: []uint16{85}, src: ap("10.1.0.9:20000"), dst: ap("10.20.0.9:30000")},
@@ -455,14 +484,33 @@ func owns(s *Session, p *capture.Packet) bool {
 }
 
 // ownsSide reports whether one of s's endpoints names the packet's source
-// (src) or destination address.
+// (src) or destination address, on a VLAN the endpoint accepts.
 func ownsSide(s *Session, p *capture.Packet, src bool) bool {
 	ip, hw := p.Dst.Addr(), p.DstMAC
 	if src {
 		ip, hw = p.Src.Addr(), p.SrcMAC
 	}
 	for _, e := range s.Endpoints {
-		if (e.HasMAC && p.HasMAC && e.MAC == hw) || (!e.HasMAC && e.IP == ip) {
+		if ((e.HasMAC && p.HasMAC && e.MAC == hw) || (!e.HasMAC && e.IP == ip)) && onVLAN(e, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// onVLAN says, independently of the filter's own code, whether p is on a
+// VLAN that e accepts: e.VLAN in the outer or the inner tag, or exactly
+// e.OuterVLAN outside e.VLAN.
+func onVLAN(e Endpoint, p *capture.Packet) bool {
+	tags := p.VLANs[:min(p.NumVLANs, 2)]
+	if e.VLAN == 0 {
+		return true
+	}
+	if e.OuterVLAN != 0 {
+		return len(tags) == 2 && tags[0].ID() == e.OuterVLAN && tags[1].ID() == e.VLAN
+	}
+	for _, t := range tags {
+		if t.ID() == e.VLAN {
 			return true
 		}
 	}

@@ -39,13 +39,16 @@ func (f frame) bytes() []byte {
 	b := capturetest.Build(capturetest.Frame{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, VLANs: tags,
 		Src: f.src, Dst: f.dst, TOS: 0xb8,
 		RTP: &capturetest.RTP{Seq: 1, Timestamp: 160, SSRC: f.ssrc}, Payload: make([]byte, n)})
-	if f.notUDP { // the same bytes marked TCP
+	if f.notUDP { // the same bytes marked TCP, with a 20-byte TCP header
 		ip := b[14+4*len(tags):]
+		l4 := ip[40:]
 		if f.src.Addr().Is4() {
 			ip[9] = 6
+			l4 = ip[20:]
 		} else {
 			ip[6] = 6
 		}
+		l4[12] = 5 << 4 // data offset
 	}
 	return b
 }
