@@ -38,9 +38,9 @@ type Tracker struct {
 
 type counters struct {
 	messages, requests, responses, malformed, sdpMalformed, keepalives atomic.Uint64
-	tcpDropped, tcpEvicted, tcpGaps, tcpRetransmits                     atomic.Uint64
-	callsRefused, callsTimedOut, regsRefused                            atomic.Uint64
-	calls, regs, flows                                                  atomic.Int64
+	tcpDropped, tcpEvicted, tcpGaps, tcpRetransmits                    atomic.Uint64
+	callsRefused, callsTimedOut, regsRefused                           atomic.Uint64
+	calls, regs, flows                                                 atomic.Int64
 }
 
 // New returns a Tracker configured by cfg (zero fields take their
