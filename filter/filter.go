@@ -56,13 +56,38 @@ type Session struct {
 	// the end of its lifetime (smctl monitor start --for).
 	Started time.Time `json:"started,omitzero"`
 	Until   time.Time `json:"until,omitzero"`
+
+	// Extensions are the agent's telephone extensions (SIP user parts)
+	// besides its id: each member follows their calls from the SIP on
+	// its SPAN and matches the media the SDP names. Wait marks a
+	// session started before anything was known about the agent: it
+	// captures from the agent's next call on.
+	Extensions []string `json:"extensions,omitempty"`
+	Wait       bool     `json:"wait,omitempty"`
 }
 
 // Bounds of the ids and names a session carries.
 const (
-	MaxIDLen    = 64
-	MaxAgentLen = 64
+	MaxIDLen        = 64
+	MaxAgentLen     = 64
+	MaxExtensionLen = 32
+	MaxExtensions   = 16
 )
+
+// ValidExtension reports whether x can be an agent's extension (a SIP
+// user part): 1 to MaxExtensionLen of A-Z a-z 0-9 + * # . _ -.
+func ValidExtension(x string) bool {
+	if x == "" || len(x) > MaxExtensionLen {
+		return false
+	}
+	for i := 0; i < len(x); i++ {
+		c := x[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '*' || c == '#' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidID reports whether id can name a session or a request: 1 to
 // MaxIDLen characters of A-Z a-z 0-9 . _ -, not "." or "..". Ids come from
