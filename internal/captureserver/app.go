@@ -96,6 +96,9 @@ func newServer(cfg *Config, log *slog.Logger) *server {
 	}
 	s.rec = newRecorders(cfg.RecordDir, log)
 	s.rec.event = s.auditEvent
+	if cfg.SIP {
+		s.agents = newAgents(s, cfg.SIPPorts)
+	}
 	return s
 }
 
@@ -626,6 +629,7 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 // supervisor service which of its sessions stopped and closes supervisor
 // connections no session uses.
 func (s *server) sessionsUpdated() {
+	s.agents.rebuild()
 	ss := s.filter.Sessions()
 	s.fw.Sync(ss)
 	for _, x := range ss {

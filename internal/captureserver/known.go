@@ -24,8 +24,3 @@ func (s *server) checkKnown(sess *filter.Session) error {
 
 // knowsAgent reports whether SIP tracking knows sess's agent.
 func (s *server) knowsAgent(sess *filter.Session) bool { return s.agents.known(sess) }
-
-// agents is replaced by SIP tracking (agents.go).
-type agents struct{}
-
-func (*agents) known(*filter.Session) bool { return false }

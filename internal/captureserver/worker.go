@@ -286,9 +286,13 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 					w.table.Update(&pkt, infos[i].Timestamp)
 				}
 			default:
+				// SIP (UDP or TCP) finds the agents' calls; nothing
+				// else here is monitored.
+				w.s.agents.packet(&pkt, infos[i].Timestamp)
 				continue
 			}
 			matches = w.s.filter.MatchAll(&pkt, matches[:0])
+			matches = w.s.agents.match(&pkt, matches)
 			if len(matches) == 0 {
 				continue
 			}
@@ -327,6 +331,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		if now.Sub(lastPub) > 500*time.Millisecond {
 			lastPub = now
 			w.publish(false)
+			// The capture's own time: a replayed file's registrations
+			// and calls age with the file.
+			w.s.agents.expire(w.lastTS)
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
