@@ -336,6 +336,9 @@ func (t *Tracker) applySDP(c *callState, ts time.Time, vlan uint16, src netip.Ad
 	if len(media) > maxMedia {
 		media = media[:maxMedia]
 	}
+	if t.sdpSeen != nil {
+		t.sdpSeen(c.id, media)
+	}
 	var user, tag string
 	if request {
 		user = userPart(&msg.From().Address)

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,7 @@ func sdpBody(contentType string, body []byte) ([]byte, error) {
 
 // parseSDP reads an SDP into one Media per m= line.
 func parseSDP(b []byte) ([]Media, error) {
+	b, orig := pionCompat(b)
 	var sd sdp.SessionDescription
 	if err := sd.Unmarshal(b); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadSDP, err)
@@ -70,9 +72,12 @@ func parseSDP(b []byte) ([]Media, error) {
 	}
 	sessDir := direction(sd.Attributes, "sendrecv")
 	out := make([]Media, 0, len(sd.MediaDescriptions))
-	for _, md := range sd.MediaDescriptions {
+	for i, md := range sd.MediaDescriptions {
 		if md == nil {
 			continue
+		}
+		if o, ok := orig[i]; ok {
+			md.MediaName.Media, md.MediaName.Protos = o[0], []string{o[1]}
 		}
 		addr := sessAddr
 		if md.ConnectionInformation != nil {
@@ -124,6 +129,62 @@ func parseSDP(b []byte) ([]Media, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// pionMedia and pionProtos are the media types and transport parts
+// pion/sdp accepts on an m= line.
+var (
+	pionMedia  = []string{"audio", "video", "text", "application", "message"}
+	pionProtos = []string{"UDP", "RTP", "AVP", "SAVP", "SAVPF", "TLS", "DTLS", "SCTP", "AVPF", "TCP", "MSRP", "BFCP", "UDT", "IX", "MRCPv2", "FEC"}
+)
+
+// pionCompat rewrites the m= lines whose media type or transport pion/sdp
+// rejects (T.38 fax: "m=image 5004 udptl t38") as "application ... UDP"
+// and returns, by m= line index, the original media type and transport to
+// put back after parsing.
+func pionCompat(b []byte) ([]byte, map[int][2]string) {
+	var orig map[int][2]string
+	var out []byte
+	idx := -1
+	for rest := b; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i+1], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if !bytes.HasPrefix(line, []byte("m=")) {
+			if out != nil {
+				out = append(out, line...)
+			}
+			continue
+		}
+		idx++
+		f := strings.Fields(string(line[2:]))
+		known := len(f) >= 3 && slices.Contains(pionMedia, f[0])
+		if len(f) >= 3 {
+			for p := range strings.SplitSeq(f[2], "/") {
+				known = known && slices.Contains(pionProtos, p)
+			}
+		}
+		if known || len(f) < 3 {
+			if out != nil {
+				out = append(out, line...)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(b)+16), b[:len(b)-len(line)-len(rest)]...)
+			orig = map[int][2]string{}
+		}
+		orig[idx] = [2]string{f[0], f[2]}
+		f[0], f[2] = "application", "UDP"
+		out = append(out, "m="+strings.Join(f, " ")+"\r\n"...)
+	}
+	if out == nil {
+		return b, nil
+	}
+	return out, orig
 }
 
 // connAddr returns the address of a c= line, invalid when it is not an

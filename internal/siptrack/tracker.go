@@ -34,6 +34,9 @@ type Tracker struct {
 	pub atomic.Pointer[view] // the latest view built
 
 	st counters
+
+	// sdpSeen, set by tests before any Packet, sees every SDP read.
+	sdpSeen func(callID string, media []Media)
 }
 
 type counters struct {
