@@ -52,6 +52,9 @@ complete.`,
 	}
 	c.Flags().String("out", "", "WAV file to write")
 	c.Flags().StringArray("endpoint", nil, "keep only RTP to or from this endpoint (IP, IP:PORT[-PORT] or MAC, optionally vlanN/...); repeatable")
+	c.Flags().String("agent", "", "keep only the media of this agent's calls, found from the SIP and SDP in the capture (the id as a SIP user part)")
+	c.Flags().StringArray("extension", nil, "with --agent: another of the agent's extensions (SIP user parts); repeatable")
+	c.Flags().StringArray("sip-port", []string{"5060"}, "port of the SIP in the capture; repeatable")
 	c.Flags().Bool("stereo", false, "agent on the left channel, customer on the right")
 	c.Flags().StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
 	c.Flags().Duration("min-delay", playout.DefaultMinDelay, "jitter buffer's smallest target")
@@ -84,6 +87,51 @@ func runRender(cmd *cobra.Command, path string) error {
 	codecs, err := parseCodecMap(codecSpecs)
 	if err != nil {
 		return err
+	}
+	agent, _ := fl.GetString("agent")
+	exts, _ := fl.GetStringArray("extension")
+	if agent != "" {
+		if !filter.ValidAgent(agent) {
+			return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
+		}
+		users := []string{agent}
+		for _, x := range exts {
+			if !filter.ValidExtension(x) {
+				return cli.Usagef("extension %q is not 1 to %d of A-Z a-z 0-9 + * # . _ -", x, filter.MaxExtensionLen)
+			}
+			users = append(users, x)
+		}
+		portSpecs, _ := fl.GetStringArray("sip-port")
+		var ports []uint16
+		for _, ps := range portSpecs {
+			n, err := strconv.Atoi(ps)
+			if err != nil || n < 1 || n > 65535 {
+				return cli.Usagef("--sip-port %q is not a port from 1 to 65535", ps)
+			}
+			ports = append(ports, uint16(n))
+		}
+		sipEps, sdpCodecs, calls, err := sipMedia(path, users, ports)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		if len(sipEps) == 0 && len(eps) == 0 {
+			return cli.Failf("capture %q holds no SIP call of agent %s with media (SIP on ports %s)", path, strings.Join(users, ", "), strings.Join(portSpecs, ", "))
+		}
+		fmt.Fprintf(stderr, "render: agent %s: %s from SIP, %s\n", agent, plural(calls, "call"), plural(len(sipEps), "media address"))
+		eps = append(eps, sipEps...)
+		for _, e := range sipEps {
+			specs = append(specs, netip.AddrPortFrom(e.IP, e.PortLo).String())
+		}
+		if codecs == nil {
+			codecs = map[uint8]playout.Codec{}
+		}
+		for pt, c := range sdpCodecs {
+			if _, given := codecs[pt]; !given {
+				codecs[pt] = c
+			}
+		}
+	} else if len(exts) > 0 {
+		return cli.Usagef("--extension needs --agent")
 	}
 	minD, _ := fl.GetDuration("min-delay")
 	maxD, _ := fl.GetDuration("max-delay")

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/siptrack"
+	"github.com/silentmon/silentmon/playout"
+)
+
+// sipMedia reads the SIP of the capture at path (UDP and TCP on the SIP
+// ports) and returns the media addresses the SDP gave the sides of users
+// (an agent id and its extensions) in all their calls, ended ones too,
+// as exact IP:PORT endpoints, and the payload types the SDP mapped to a
+// codec the player knows (dynamic G.729, telephone-event), and the number
+// of calls found.
+func sipMedia(path string, users []string, ports []uint16) ([]filter.Endpoint, map[uint8]playout.Codec, int, error) {
+	src, err := capture.OpenFile(path, capture.FileOptions{})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer src.Close()
+	tr := siptrack.New(siptrack.Config{Ports: ports, CallLinger: 1 << 62})
+	frames := make([][]byte, 64)
+	infos := make([]capture.Info, 64)
+	var p capture.Packet
+	lt := src.LinkType()
+	for {
+		n, err := src.ReadBatch(frames, infos)
+		for i := range n {
+			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind == capture.KindRTP || p.Kind == capture.KindRTCP {
+				continue
+			}
+			if !tr.IsSIPPort(p.Src.Port()) && !tr.IsSIPPort(p.Dst.Port()) {
+				continue
+			}
+			var vlan uint16
+			if p.NumVLANs > 0 {
+				vlan = p.VLANs[0].ID()
+			}
+			switch {
+			case p.Kind == capture.KindUDP:
+				tr.Packet(infos[i].Timestamp, vlan, p.Src, p.Dst, false, p.UDP)
+			case p.IPProto == 6 && len(p.TCP) > 0:
+				tr.TCPSegment(infos[i].Timestamp, vlan, p.Src, p.Dst, p.TCPSeq, p.TCP)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	var eps []filter.Endpoint
+	seen := map[netip.AddrPort]bool{}
+	codecs := map[uint8]playout.Codec{}
+	calls := 0
+	for _, c := range tr.Snapshot().Calls {
+		mine := false
+		for _, l := range c.Legs {
+			if !slices.Contains(users, l.User) {
+				continue
+			}
+			mine = true
+			for _, m := range l.Media {
+				for pt, name := range m.PayloadTypes {
+					enc, _, _ := strings.Cut(name, "/")
+					if cd, err := playout.ParseCodec(enc); err == nil && pt >= 96 {
+						codecs[pt] = cd
+					}
+				}
+				if m.Kind != "audio" || m.Addr.Port() == 0 || !m.Addr.Addr().IsValid() || m.Addr.Addr().IsUnspecified() || seen[m.Addr] {
+					continue
+				}
+				seen[m.Addr] = true
+				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
+			}
+		}
+		if mine {
+			calls++
+		}
+	}
+	return eps, codecs, calls, nil
+}
