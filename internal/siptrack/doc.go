@@ -14,7 +14,12 @@
 //
 // SIP messages are parsed with github.com/emiago/sipgo/sip and SDP with
 // github.com/pion/sdp/v3; multipart bodies with the standard library.
-// SIP over TLS cannot be read.
+// SIP over TLS cannot be read. Messages whose URIs carry IPv6 addresses
+// without brackets (which RFC 3261 forbids but some phones send) are
+// refused by the SIP parser and counted as malformed. pion/sdp refuses
+// media types and transports it does not know; T.38 lines
+// ("m=image 4002 udptl t38") are presented to it as "application ... UDP"
+// and their type and transport put back.
 //
 // # Time
 //
