@@ -142,7 +142,25 @@ type Call struct {
 	Duration  time.Duration
 	FromAgent Direction
 	ToAgent   Direction
+	// SRTP, when non-nil, encrypts both directions with SRTP.
+	SRTP *SRTPKeys
 }
+
+// SRTPKeys are the SDES master keys of a call sent as SRTP with the
+// AES_CM_128_HMAC_SHA1_80 suite (RFC 3711, RFC 4568): each is 30 bytes, a
+// 16-byte master key then a 14-byte master salt. Each direction uses the
+// key of its sender; the RTP header stays in the clear and a 10-byte
+// authentication tag follows the encrypted payload.
+type SRTPKeys struct {
+	FromAgent, ToAgent []byte
+}
+
+// SRTPSuite is the crypto suite of SRTPKeys, as an SDP a=crypto line
+// names it.
+const SRTPSuite = "AES_CM_128_HMAC_SHA1_80"
+
+// srtpKeyLen is the length of an SRTPKeys key: master key and salt.
+const srtpKeyLen = 30
 
 func (c *Call) ptime() time.Duration {
 	if c.Ptime == 0 {
@@ -196,6 +214,10 @@ func (c *Call) validate(i int) error {
 	}
 	if c.Duration <= 0 || c.Start < 0 {
 		return bad("duration %v must be positive and start %v not negative", c.Duration, c.Start)
+	}
+	if c.SRTP != nil && (len(c.SRTP.FromAgent) != srtpKeyLen || len(c.SRTP.ToAgent) != srtpKeyLen) {
+		return bad("SRTP keys of %d and %d bytes, want %d (master key and salt)", len(c.SRTP.FromAgent),
+			len(c.SRTP.ToAgent), srtpKeyLen)
 	}
 	for _, d := range []*Direction{&c.FromAgent, &c.ToAgent} {
 		if d.ToneHz < 0 || d.ToneHz >= SampleRate/2 {

@@ -104,7 +104,8 @@ type Stream struct {
 	Reordered  int // packets given the reorder delay
 	FirstSeq   uint16
 	LastSeq    uint16
-	// Packets and LostPackets are filled when Config.Record is set:
+	// Packets and LostPackets are filled when Config.Record is set (the
+	// payload as encoded, before any SRTP encryption):
 	// Packets in file order, LostPackets in sequence order.
 	Packets     []Packet
 	LostPackets []Packet

@@ -9,17 +9,38 @@ import (
 )
 
 // Datagram is one non-RTP UDP datagram written into the capture among the
-// calls (a DNS query, an NBNS broadcast), so that tests can check that RTP
-// heuristics and filters ignore it. Write copies Payload into the frame
-// as is.
+// calls (a DNS query, an NBNS broadcast, a SIP message), so that tests can
+// check that RTP heuristics and filters ignore it. Write copies Payload
+// into the frame as is. With TCP set, the frame is a TCP segment instead.
 type Datagram struct {
-	// At is the capture time offset from Config.Epoch.
+	// At is the capture time offset from Config.Epoch. It may be negative
+	// (signalling written before a call that starts at offset 0).
 	At       time.Duration
 	Src, Dst Endpoint
 	// VLAN is the 802.1Q VLAN ID; 0 writes an untagged frame.
 	VLAN    uint16
 	Payload []byte
+	// TCP, when non-nil, writes a TCP segment with these header fields
+	// carrying Payload, instead of a UDP datagram.
+	TCP *TCPHeader
 }
+
+// TCPHeader holds the fields of a TCP segment's header that a Datagram
+// sets; the data offset is 5 (no options) and the checksum is computed.
+type TCPHeader struct {
+	Seq, Ack uint32
+	Flags    uint8 // TCPFin, TCPSyn, TCPPsh, TCPAck, ...
+	Window   uint16
+}
+
+// TCP flags of a TCPHeader.
+const (
+	TCPFin = 0x01
+	TCPSyn = 0x02
+	TCPRst = 0x04
+	TCPPsh = 0x08
+	TCPAck = 0x10
+)
 
 func (d *Datagram) validate(i int) error {
 	bad := func(format string, args ...any) error {
@@ -32,7 +53,7 @@ func (d *Datagram) validate(i int) error {
 	if s.Addr().Unmap().Is4() != t.Addr().Unmap().Is4() {
 		return bad("source %v and destination %v are of different IP families", s, t)
 	}
-	if d.At < 0 || d.VLAN > 4094 || len(d.Payload) > maxPayload {
+	if d.VLAN > 4094 || len(d.Payload) > maxPayload {
 		return bad("time %v, VLAN %d or payload of %d bytes is out of range", d.At, d.VLAN, len(d.Payload))
 	}
 	return nil
@@ -74,7 +95,8 @@ func (q *datagramQueue) writeUntil(pw *pcapWriter, epoch time.Time, at time.Dura
 	return nil
 }
 
-// buildUDPFrame appends the Ethernet frame of d to b.
+// buildUDPFrame appends the Ethernet frame of d to b: UDP, or TCP when
+// d.TCP is set.
 func buildUDPFrame(b []byte, d *Datagram, ipID uint16) []byte {
 	b = append(b, d.Dst.MAC[:]...)
 	b = append(b, d.Src.MAC[:]...)
@@ -83,14 +105,18 @@ func buildUDPFrame(b []byte, d *Datagram, ipID uint16) []byte {
 		b = binary.BigEndian.AppendUint16(b, d.VLAN)
 	}
 	sa, da := d.Src.Addr.Addr().Unmap(), d.Dst.Addr.Addr().Unmap()
-	udpLen := udpHeaderLen + len(d.Payload)
+	proto, hdrLen := byte(17), udpHeaderLen
+	if d.TCP != nil {
+		proto, hdrLen = 6, tcpHeaderLen
+	}
+	udpLen := hdrLen + len(d.Payload)
 	if sa.Is4() {
 		b = binary.BigEndian.AppendUint16(b, 0x0800)
 		ip := len(b)
 		b = append(b, 0x45, 0)
 		b = binary.BigEndian.AppendUint16(b, uint16(ipv4HeaderLen+udpLen))
 		b = binary.BigEndian.AppendUint16(b, ipID)
-		b = append(b, 0, 0, 64, 17, 0, 0)
+		b = append(b, 0, 0, 64, proto, 0, 0)
 		s4, d4 := sa.As4(), da.As4()
 		b = append(b, s4[:]...)
 		b = append(b, d4[:]...)
@@ -99,10 +125,13 @@ func buildUDPFrame(b []byte, d *Datagram, ipID uint16) []byte {
 		b = binary.BigEndian.AppendUint16(b, 0x86dd)
 		b = binary.BigEndian.AppendUint32(b, 6<<28)
 		b = binary.BigEndian.AppendUint16(b, uint16(udpLen))
-		b = append(b, 17, 64)
+		b = append(b, proto, 64)
 		s16, d16 := sa.As16(), da.As16()
 		b = append(b, s16[:]...)
 		b = append(b, d16[:]...)
+	}
+	if d.TCP != nil {
+		return appendTCP(b, d, sa, da)
 	}
 	udp := len(b)
 	b = binary.BigEndian.AppendUint16(b, d.Src.Addr.Port())

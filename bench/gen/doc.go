@@ -67,6 +67,34 @@
 // one leg per mixed voice, and the same voice keeps its tone on every
 // stream that carries it.
 //
+// # SIP signalling
+//
+// ScenarioWithSIP(name, seed) writes the same scenario with its SIP/SDP
+// signalling in the same capture (gencalls --scenario NAME --sip); the
+// scenarios of SIPScenarioNames (sip-inbound-outbound, sip-mobile-gateway,
+// sip-softphone-ip-change, sip-tcp-split, sip-srtp-sdes) always have it.
+// Calls are signalled between the agent's phone (port 5060) and the PBX
+// at PBXAddr (10.0.0.10:5060): REGISTER and 200 OK before the phone's
+// first call, INVITE with the SDP offer, 100 Trying, 180 Ringing, 200 OK
+// with the answer, ACK, re-INVITEs (sendonly, recvonly, sendrecv) for
+// holds and media moves, REFER and NOTIFY for transfers, and BYE and
+// 200 OK after the last RTP packet. The SDP's c= and m= lines are the
+// addresses and ports of the RTP the generator writes, with an rtpmap
+// for each payload type (and telephone-event/8000 on 101 with G.729).
+// Adding signalling never changes the RTP: its random draws come from a
+// generator of their own. Over TCP (sip-tcp-split) messages are real
+// segments with consistent sequence numbers after a handshake; those with
+// SDP are split over two or three segments, and each 100 Trying shares a
+// segment with the 180 Ringing. Call.SRTP encrypts a call's RTP with
+// SRTP (sip-srtp-sdes: RTP/SAVP with a=crypto SDES keys).
+//
+// The manifest's "sip" object is the signalling truth: the registrations
+// (agent, extension, contact, transport) and, per dialog, the Call-ID,
+// direction, caller and callee, transport, the messages in order
+// ("INVITE", "180 INVITE", "200 BYE") and each SDP body's party, address,
+// protocol, payload types, rtpmap, direction and crypto line. Each
+// signalled leg has its "call_id", an SRTP leg its "srtp" suite and key.
+//
 // # Listening
 //
 // CheckListening(manifest, agent, pcm) judges a rendered session (8 kHz

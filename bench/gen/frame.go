@@ -3,6 +3,8 @@ package gen
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/pion/srtp/v3"
 )
 
 const (
@@ -25,6 +27,11 @@ type frameTemplate struct {
 	v6     bool
 	pseudo uint32 // checksum of the pseudo-header's addresses and protocol
 	pt     uint8
+	// srtp, when set, encrypts every packet; err keeps the first
+	// encryption error for the writer.
+	srtp *srtp.Context
+	enc  []byte
+	err  error
 }
 
 func newFrameTemplate(c *Call, src, dst Endpoint, ssrc uint32) *frameTemplate {
@@ -83,6 +90,9 @@ func addrSum(a netip.Addr) uint32 {
 func (t *frameTemplate) build(ipID uint16, seq uint16, ts uint32, marker bool, payload []byte) []byte {
 	b := t.buf[:t.rtpOff+rtpHeaderLen]
 	b = append(b, payload...)
+	if t.srtp != nil {
+		b = t.encrypt(b, seq, ts, marker)
+	}
 	udpLen := len(b) - t.udpOff
 	if t.v6 {
 		binary.BigEndian.PutUint16(b[t.ipOff+4:], uint16(udpLen))
@@ -140,4 +150,30 @@ func fold(s uint32) uint16 {
 		s = s&0xffff + s>>16
 	}
 	return uint16(s)
+}
+
+// encrypt replaces the RTP packet at the end of b (header fields not yet
+// set) with its SRTP form.
+func (t *frameTemplate) encrypt(b []byte, seq uint16, ts uint32, marker bool) []byte {
+	rtp := b[t.rtpOff:]
+	rtp[1] = t.pt
+	if marker {
+		rtp[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(rtp[2:], seq)
+	binary.BigEndian.PutUint32(rtp[4:], ts)
+	out, err := t.srtp.EncryptRTP(t.enc[:0], rtp, nil)
+	if err != nil {
+		if t.err == nil {
+			t.err = err
+		}
+		return b
+	}
+	t.enc = out
+	return append(b[:t.rtpOff], out...)
+}
+
+// newSRTPContext returns the SRTP context of a 30-byte SRTPKeys key.
+func newSRTPContext(key []byte) (*srtp.Context, error) {
+	return srtp.CreateContext(key[:16], key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
 }

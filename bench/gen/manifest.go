@@ -36,11 +36,17 @@ type Manifest struct {
 	// stream; legs that share a stream (a conference bridge's mix) have
 	// equal counts.
 	Expected map[string]StreamCounts `json:"expected"`
+	// SIP is the signalling written into the capture, nil when the
+	// capture has none.
+	SIP *SIPInfo `json:"sip,omitempty"`
 }
 
 // MonitoredAgent is an agent whose session the scenario monitors, with the
 // endpoints to give smctl monitor start (IP, IP:PORT-RANGE, MAC, each
-// optionally prefixed with vlanN/).
+// optionally prefixed with vlanN/). In a scenario where only SIP tells
+// the agent's media apart (a mobile agent behind a shared gateway, a
+// softphone whose address changes), Endpoints is empty: the agent's id
+// alone must find its calls.
 type MonitoredAgent struct {
 	Agent     string   `json:"agent"`
 	Endpoints []string `json:"endpoints"`
@@ -76,6 +82,11 @@ type Leg struct {
 	// was transferred away.
 	Monitored bool   `json:"monitored"`
 	Codec     string `json:"codec"`
+	// CallID is the SIP Call-ID of the dialog whose SDP describes the
+	// stream, when the capture has SIP and the stream is signalled.
+	CallID string `json:"call_id,omitempty"`
+	// SRTP is set when the stream is SRTP-encrypted.
+	SRTP *LegSRTP `json:"srtp,omitempty"`
 
 	stream int // index in Result.Streams
 }

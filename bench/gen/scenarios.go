@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,6 +32,9 @@ type ScenarioInfo struct {
 	Summary string
 	// NeedsG729 is true when the scenario needs a build with bcg729.
 	NeedsG729 bool
+	// SIP is true when the scenario is always written with its SIP
+	// signalling (the scenarios of SIPScenarioNames).
+	SIP bool
 }
 
 type scenarioDef struct {
@@ -39,8 +43,9 @@ type scenarioDef struct {
 	build    func(b *builder)
 }
 
-// ScenarioNames returns the names of the call-flow scenarios, in a fixed
-// order.
+// ScenarioNames returns the names of the call-flow scenarios written
+// without SIP by Scenario (ScenarioWithSIP adds their signalling), in a
+// fixed order.
 func ScenarioNames() []string {
 	names := make([]string, len(scenarioDefs))
 	for i := range scenarioDefs {
@@ -49,28 +54,73 @@ func ScenarioNames() []string {
 	return names
 }
 
-// Scenarios returns every scenario's name and summary, in the order of
-// ScenarioNames.
+// SIPScenarioNames returns the names of the scenarios that always carry
+// SIP signalling (sip-inbound-outbound, sip-mobile-gateway,
+// sip-softphone-ip-change, sip-tcp-split, sip-srtp-sdes), in a fixed
+// order.
+func SIPScenarioNames() []string {
+	names := make([]string, len(sipScenarioDefs))
+	for i := range sipScenarioDefs {
+		names[i] = sipScenarioDefs[i].Name
+	}
+	return names
+}
+
+// Scenarios returns every scenario's name and summary, those of
+// ScenarioNames then those of SIPScenarioNames.
 func Scenarios() []ScenarioInfo {
-	out := make([]ScenarioInfo, len(scenarioDefs))
-	for i := range scenarioDefs {
-		out[i] = scenarioDefs[i].ScenarioInfo
+	var out []ScenarioInfo
+	for _, defs := range [][]scenarioDef{scenarioDefs, sipScenarioDefs} {
+		for i := range defs {
+			out = append(out, defs[i].ScenarioInfo)
+		}
 	}
 	return out
 }
 
+// findScenario returns the definition of the named scenario.
+func findScenario(name string) *scenarioDef {
+	for _, defs := range [][]scenarioDef{scenarioDefs, sipScenarioDefs} {
+		if i := slices.IndexFunc(defs, func(d scenarioDef) bool { return d.Name == name }); i >= 0 {
+			return &defs[i]
+		}
+	}
+	return nil
+}
+
 // Scenario returns the named call-flow scenario. The seed draws SSRCs,
 // sequence numbers, RTP timestamps, transaction IDs and impairments; the
-// timeline, addresses and tones are fixed by the scenario. An unknown name
-// returns an error wrapping ErrUnknownScenario; a G.729 scenario in a build
-// without bcg729 returns one wrapping ErrCodecUnavailable.
+// timeline, addresses and tones are fixed by the scenario. The scenarios
+// of ScenarioNames have no SIP signalling here (see ScenarioWithSIP);
+// those of SIPScenarioNames always have it. An unknown name returns an
+// error wrapping ErrUnknownScenario; a G.729 scenario in a build without
+// bcg729 returns one wrapping ErrCodecUnavailable.
 func Scenario(name string, seed uint64) (*ScenarioSpec, error) {
-	i := slices.IndexFunc(scenarioDefs, func(d scenarioDef) bool { return d.Name == name })
-	if i < 0 {
-		return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownScenario, name, strings.Join(ScenarioNames(), ", "))
+	return scenario(name, seed, false)
+}
+
+// ScenarioWithSIP returns the named scenario with its SIP signalling
+// written into the same capture: each agent phone's REGISTER and 200 OK
+// before its first call, and per call an INVITE with the SDP offer, 100
+// Trying, 180 Ringing, 200 OK with the SDP answer, ACK, re-INVITEs for
+// holds and media changes, REFER and NOTIFY for transfers, and BYE and
+// 200 OK after the last RTP packet, between the phone and the PBX
+// (PBXAddr) on UDP port 5060. The SDP gives the addresses and ports of
+// the RTP the scenario writes, and its RTP is byte for byte what Scenario
+// writes. Manifest.SIP holds the signalling truth and each signalled leg
+// its Call-ID. Errors are those of Scenario.
+func ScenarioWithSIP(name string, seed uint64) (*ScenarioSpec, error) {
+	return scenario(name, seed, true)
+}
+
+func scenario(name string, seed uint64, withSIP bool) (*ScenarioSpec, error) {
+	def := findScenario(name)
+	if def == nil {
+		return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownScenario, name,
+			strings.Join(append(ScenarioNames(), SIPScenarioNames()...), ", "))
 	}
-	def := &scenarioDefs[i]
 	b := &builder{
+		seed:  seed,
 		rng:   newRand(seed, 0x5ce7a210),
 		dur:   def.duration,
 		tones: slices.Clone(tonePalette),
@@ -85,6 +135,14 @@ func Scenario(name string, seed uint64) (*ScenarioSpec, error) {
 	b.cfg.Epoch = DefaultEpoch
 	def.build(b)
 	b.background()
+	if withSIP || def.SIP {
+		if f := scenarioSIP[name]; f != nil {
+			f(b)
+		}
+		if err := b.writeSIP(); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", name, err)
+		}
+	}
 	spec := &ScenarioSpec{Name: def.Name, Config: b.cfg, Manifest: b.m}
 	rec := spec.Config
 	rec.Record = true
@@ -252,8 +310,15 @@ type builder struct {
 	m     *Manifest
 	cfg   Config
 	rng   *rand.Rand
+	seed  uint64
 	dur   time.Duration
 	tones []float64
+
+	// SIP: dialogs and registrations defined by the scenario, and the
+	// calls that carry no signalling of their own (a stray packet).
+	dialogs []*dialogDef
+	regs    []registration
+	noSIP   map[int]bool
 }
 
 // tone returns the next unused tone of the palette.
@@ -302,9 +367,16 @@ func newCall(agentID string, agent, far Endpoint, vlan uint16, start, dur time.D
 	return c
 }
 
-// add appends c with the two sides and their legs.
-func (b *builder) add(c Call, from, to side) {
+// add appends c with the two sides and their legs and returns its index
+// in Config.Calls.
+func (b *builder) add(c Call, from, to side) int {
 	idx := len(b.cfg.Calls)
+	if from.off || to.off {
+		if b.noSIP == nil {
+			b.noSIP = map[int]bool{}
+		}
+		b.noSIP[idx] = true
+	}
 	for d, sd := range []*side{&from, &to} {
 		dir := &c.FromAgent
 		src, dst := c.Agent, c.Far
@@ -354,6 +426,13 @@ func (b *builder) add(c Call, from, to side) {
 			l := Leg{Agent: sd.agent, Name: v.name, Direction: sd.dir, ToneHz: v.tone, Amplitude: DefaultAmplitude,
 				SSRC: fmt.Sprintf("0x%08x", dir.SSRC), Src: src.Addr.String(), Dst: dst.Addr.String(), VLAN: vlan,
 				Monitored: sd.monitored, Codec: c.Codec.String(), stream: 2*idx + d}
+			if c.SRTP != nil {
+				key := c.SRTP.FromAgent
+				if d == 1 {
+					key = c.SRTP.ToAgent
+				}
+				l.SRTP = &LegSRTP{Suite: SRTPSuite, Key: base64.StdEncoding.EncodeToString(key)}
+			}
 			for _, a := range active {
 				l.Active = append(l.Active, Span{a.From.Milliseconds(), a.To.Milliseconds()})
 			}
@@ -361,6 +440,7 @@ func (b *builder) add(c Call, from, to side) {
 		}
 	}
 	b.cfg.Calls = append(b.cfg.Calls, c)
+	return idx
 }
 
 // sendingSpans returns the absolute intervals during which dir sends

@@ -327,6 +327,17 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			s.plen = c.Codec.bytesFor(s.spp)
 			s.pcm = make([]int16, s.spp)
 			s.tmpl = newFrameTemplate(c, src, dst, ssrc)
+			if c.SRTP != nil {
+				key := c.SRTP.FromAgent
+				if d == 1 {
+					key = c.SRTP.ToAgent
+				}
+				ctx, err := newSRTPContext(key)
+				if err != nil {
+					return nil, fmt.Errorf("%w %d (agent %q): SRTP key: %v", ErrBadCall, i, c.AgentID, err)
+				}
+				s.tmpl.srtp = ctx
+			}
 			s.audio.dir = dir
 			if dir.PCM == nil {
 				key := toneKey{dir.ToneHz, dir.Amplitude}
@@ -374,6 +385,9 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 		s.pending = s.pending[:len(s.pending)-1]
 		ts := epoch.Add(p.at).Truncate(pw.resolution())
 		frame := s.tmpl.build(s.ipID, p.seq, p.ts, p.marker, p.payload)
+		if s.tmpl.err != nil {
+			return nil, fmt.Errorf("encrypting SRTP for agent %q: %w", s.call.AgentID, s.tmpl.err)
+		}
 		s.ipID++
 		if err := pw.writePacket(ts, frame); err != nil {
 			return nil, fmt.Errorf("writing pcap: %w", err)

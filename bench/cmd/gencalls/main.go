@@ -14,6 +14,13 @@
 // --manifest PATH): who is monitored, which leg carries which tone when.
 //
 //	gencalls --scenario consult-retrieve --out consult.pcap
+//
+// With --sip the scenario's capture also holds its SIP/SDP signalling
+// (REGISTER, INVITE with SDP, re-INVITE for holds, REFER for transfers,
+// BYE) between the phones and the PBX at 10.0.0.10:5060, and the manifest
+// its Call-IDs and SDP media; the sip-* scenarios always have it.
+//
+//	gencalls --scenario hold-resume --sip --out hold.pcap
 package main
 
 import (
@@ -61,16 +68,21 @@ type options struct {
 	quiet      bool
 	scenario   string
 	manifest   string
+	sip        bool
 }
 
 // scenarioHelp lists the scenarios for the long help.
 func scenarioHelp() string {
 	var b strings.Builder
-	b.WriteString("\n\nScenarios (--scenario NAME; each also writes a JSON manifest, FILE.json):\n")
+	b.WriteString("\n\nScenarios (--scenario NAME; each also writes a JSON manifest, FILE.json; --sip adds the\n" +
+		"calls' SIP/SDP signalling between the phones and the PBX at 10.0.0.10:5060):\n")
 	for _, s := range gen.Scenarios() {
 		fmt.Fprintf(&b, "  %-18s %s", s.Name, s.Summary)
 		if s.NeedsG729 {
 			b.WriteString(" [needs bcg729]")
+		}
+		if s.SIP {
+			b.WriteString(" [always with SIP]")
 		}
 		b.WriteString("\n")
 	}
@@ -124,6 +136,7 @@ own. Impairment rates are percentages; the same --seed writes the same file.` + 
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "do not print the per-call summary")
 	f.StringVar(&o.scenario, "scenario", "", "write this call-flow scenario and its manifest (names below)")
 	f.StringVar(&o.manifest, "manifest", "", "with --scenario: the manifest's path (default: --out with .json)")
+	f.BoolVar(&o.sip, "sip", false, "with --scenario: also write the calls' SIP/SDP signalling (always on for the sip-* scenarios)")
 	return cmd
 }
 
@@ -136,6 +149,9 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	if o.manifest != "" {
 		return cli.Usagef("--manifest %s needs --scenario", o.manifest)
+	}
+	if o.sip {
+		return cli.Usagef("--sip needs --scenario")
 	}
 	codec, err := gen.ParseCodec(o.codec)
 	if err != nil {
@@ -285,7 +301,7 @@ func (out *output) remove() {
 
 // scenarioFlags are the flags that make sense with --scenario.
 var scenarioFlags = map[string]bool{"scenario": true, "manifest": true, "out": true, "seed": true,
-	"nanosecond": true, "quiet": true}
+	"nanosecond": true, "quiet": true, "sip": true}
 
 func runScenario(cmd *cobra.Command, o *options) error {
 	var bad []string
@@ -308,7 +324,11 @@ func runScenario(cmd *cobra.Command, o *options) error {
 	if manifest == o.out {
 		return cli.Usagef("--manifest %s is the capture file", manifest)
 	}
-	spec, err := gen.Scenario(o.scenario, o.seed)
+	scenario := gen.Scenario
+	if o.sip {
+		scenario = gen.ScenarioWithSIP
+	}
+	spec, err := scenario(o.scenario, o.seed)
 	if errors.Is(err, gen.ErrCodecUnavailable) {
 		return cli.Failf("--scenario %s: %v", o.scenario, err)
 	}
@@ -348,6 +368,9 @@ func runScenario(cmd *cobra.Command, o *options) error {
 	}
 	fmt.Fprintf(info, "scenario %s: %d streams, %d frames (%d non-RTP), %d bytes\n", spec.Name,
 		len(res.Streams), res.Frames, res.Datagrams, res.Bytes)
+	if m := spec.Manifest.SIP; m != nil {
+		fmt.Fprintf(info, "SIP: %d registrations, %d calls\n", len(m.Registrations), len(m.Calls))
+	}
 	fmt.Fprintf(info, "wrote %s\n", manifest)
 	fmt.Fprintf(info, "wrote %s\n", o.out)
 	return nil

@@ -85,6 +85,7 @@ func TestScenarioCommandLine(t *testing.T) {
 		{"stdout", []string{"--scenario", "hold-resume", "--out", "-"}, 2, nil, "needs --manifest"},
 		{"unwritable manifest", []string{"--scenario", "hold-resume", "--out", other2, "--manifest", other}, 1, nil,
 			"Cannot create"},
+		{"sip alone", []string{"--sip", "--out", out}, 2, nil, "--sip needs --scenario"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.run)
@@ -112,5 +113,30 @@ func TestScenarioCommandLine(t *testing.T) {
 	got, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(got, want.Bytes()) || m.Scenario != "consult-retrieve" || len(m.Legs) != len(spec.Manifest.Legs) {
 		t.Fatalf("the capture or manifest differs from gen.Scenario's (%v)", err)
+	}
+}
+
+// TestScenarioSIP: --sip adds the signalling to a scenario and its
+// manifest; a sip-* scenario has it without --sip.
+func TestScenarioSIP(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenario", "hold-resume", "--sip"}, "SIP: 2 registrations, 2 calls"},
+		{[]string{"--scenario", "sip-tcp-split"}, "SIP: 2 registrations, 3 calls"},
+	} {
+		out := filepath.Join(dir, tt.args[1]+".pcap")
+		cliCase{name: tt.args[1], args: append(tt.args, "--out", out), stdout: []string{tt.want, "wrote " + out}}.run(t)
+		fh, err := os.Open(strings.TrimSuffix(out, ".pcap") + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := gen.ReadManifest(fh)
+		fh.Close()
+		if err != nil || m.SIP == nil || len(m.SIP.Calls) == 0 || m.Legs[0].CallID == "" {
+			t.Fatalf("%s: manifest without SIP: %v", tt.args[1], err)
+		}
 	}
 }
