@@ -95,7 +95,7 @@ parts: REGISTER, INVITE and the SDP of each call give the media addresses) and
 from --endpoint (the agent's phone IP or MAC, or a gateway IP:PORT-PORT), which
 may be combined. When nothing is known about the agent yet, the start is
 refused unless --wait is given: the session then captures the agent's next call.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if agent == "" {
 				return cli.Usagef("--agent ID is required")

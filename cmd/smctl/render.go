@@ -90,6 +90,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	agent, _ := fl.GetString("agent")
 	exts, _ := fl.GetStringArray("extension")
+	var follow *sipFollower
 	if agent != "" {
 		if !filter.ValidAgent(agent) {
 			return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
@@ -110,18 +111,19 @@ func runRender(cmd *cobra.Command, path string) error {
 			}
 			ports = append(ports, uint16(n))
 		}
-		sipEps, sdpCodecs, calls, err := sipMedia(path, users, ports)
+		// A first pass learns the payload types the SDP maps and whether
+		// the agent has calls at all; the render itself follows the SIP
+		// as it goes, so each call's media is matched only while the
+		// call lasts (an address reused by another phone later is not).
+		_, sdpCodecs, calls, err := sipMedia(path, users, ports)
 		if err != nil {
 			return cli.Usage(err)
 		}
-		if len(sipEps) == 0 && len(eps) == 0 {
-			return cli.Failf("capture %q holds no SIP call of agent %s with media (SIP on ports %s)", path, strings.Join(users, ", "), strings.Join(portSpecs, ", "))
+		if calls == 0 && len(eps) == 0 {
+			return cli.Failf("capture %q holds no SIP call of agent %s (SIP on ports %s)", path, strings.Join(users, ", "), strings.Join(portSpecs, ", "))
 		}
-		fmt.Fprintf(stderr, "render: agent %s: %s from SIP, %s\n", agent, plural(calls, "call"), plural(len(sipEps), "media address"))
-		eps = append(eps, sipEps...)
-		for _, e := range sipEps {
-			specs = append(specs, netip.AddrPortFrom(e.IP, e.PortLo).String())
-		}
+		fmt.Fprintf(stderr, "render: agent %s: %s found in the SIP\n", agent, plural(calls, "call"))
+		specs = append(specs, "agent "+agent)
 		if codecs == nil {
 			codecs = map[uint8]playout.Codec{}
 		}
@@ -130,6 +132,7 @@ func runRender(cmd *cobra.Command, path string) error {
 				codecs[pt] = c
 			}
 		}
+		follow = &sipFollower{users: users, ports: ports, static: slices.Clone(eps)}
 	} else if len(exts) > 0 {
 		return cli.Usagef("--extension needs --agent")
 	}
@@ -167,7 +170,7 @@ func runRender(cmd *cobra.Command, path string) error {
 		}
 	}()
 
-	if len(eps) == 0 {
+	if len(eps) == 0 && follow == nil {
 		pk, err := pickEndpoint(path, cfg)
 		if err != nil {
 			return err
@@ -187,13 +190,18 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	f := filter.New()
 	f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
+	var other func(p *capture.Packet, ts time.Time)
+	if follow != nil {
+		follow.start(f)
+		other = follow.packet
+	}
 
 	sink, err := playout.NewWAVSink(tmp, channels)
 	if err != nil {
 		tmp.Close()
 		return cli.Failf("cannot write %s: %v", out, osErr(err))
 	}
-	st, err := render(src, f, cfg, sink)
+	st, err := render(src, f, cfg, sink, other)
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cli.Failf("write %s: %v", out, cerr)
 	}
@@ -250,7 +258,9 @@ func osErr(err error) error {
 // render feeds the capture's RTP that f matches through a Renderer into
 // sink, with the capture's timestamps as the clock: each packet goes to
 // the jitter buffer of its stream (direction, addresses and VLAN, SSRC).
-func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink) (playout.Stats, error) {
+// render plays the RTP of src that f matches into sink; other, if not
+// nil, sees every other packet first (the SIP that updates f).
+func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink, other func(*capture.Packet, time.Time)) (playout.Stats, error) {
 	r := playout.NewRenderer(cfg, sink.Channels(), false)
 	defer r.Close()
 	write := func(b []int16) error {
@@ -260,7 +270,13 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 		return nil
 	}
 	var werr error
-	err := eachRTP(src, func(p *capture.Packet, ts time.Time) bool {
+	err := eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		if p.Kind != capture.KindRTP {
+			if other != nil {
+				other(p, ts)
+			}
+			return true
+		}
 		m, ok := f.Match(p)
 		if !ok {
 			return true
@@ -291,6 +307,14 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 // the capture's order, until fn returns false or src ends. It returns the
 // read error that ended src, nil at its end. p is reused between calls.
 func eachRTP(src capture.Source, fn func(p *capture.Packet, ts time.Time) bool) error {
+	return eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		return p.Kind != capture.KindRTP || fn(p, ts)
+	})
+}
+
+// eachPacket calls fn with every packet of src that decodes, until fn
+// returns false.
+func eachPacket(src capture.Source, fn func(p *capture.Packet, ts time.Time) bool) error {
 	frames := make([][]byte, 64)
 	infos := make([]capture.Info, 64)
 	var p capture.Packet
@@ -298,7 +322,7 @@ func eachRTP(src capture.Source, fn func(p *capture.Packet, ts time.Time) bool) 
 	for {
 		n, err := src.ReadBatch(frames, infos)
 		for i := range n {
-			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind != capture.KindRTP {
+			if p.Decode(frames[i], lt, &infos[i]) != nil {
 				continue
 			}
 			if !fn(&p, infos[i].Timestamp) {

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
@@ -87,4 +89,66 @@ func sipMedia(path string, users []string, ports []uint16) ([]filter.Endpoint, m
 		}
 	}
 	return eps, codecs, calls, nil
+}
+
+func mediaAddresses(n int) string {
+	if n == 1 {
+		return "1 media address"
+	}
+	return strconv.Itoa(n) + " media addresses"
+}
+
+// sipFollower feeds the SIP of a capture being rendered to a tracker and
+// keeps the render's filter on the media of the agent's current calls
+// (and the endpoints given with --endpoint), as a capture server does.
+type sipFollower struct {
+	users  []string
+	ports  []uint16
+	static []filter.Endpoint
+	tr     *siptrack.Tracker
+	f      *filter.Filter
+	lastTS time.Time
+}
+
+func (s *sipFollower) start(f *filter.Filter) {
+	s.f = f
+	s.tr = siptrack.New(siptrack.Config{Ports: s.ports, OnChange: s.rebuild})
+}
+
+// packet takes a packet that is not RTP.
+func (s *sipFollower) packet(p *capture.Packet, ts time.Time) {
+	if ts.Sub(s.lastTS) > time.Second {
+		s.lastTS = ts
+		s.tr.Expire(ts)
+	}
+	if !s.tr.IsSIPPort(p.Src.Port()) && !s.tr.IsSIPPort(p.Dst.Port()) {
+		return
+	}
+	var vlan uint16
+	if p.NumVLANs > 0 {
+		vlan = p.VLANs[0].ID()
+	}
+	switch {
+	case p.Kind == capture.KindUDP:
+		s.tr.Packet(ts, vlan, p.Src, p.Dst, false, p.UDP)
+	case p.IPProto == 6 && len(p.TCP) > 0:
+		s.tr.TCPSegment(ts, vlan, p.Src, p.Dst, p.TCPSeq, p.TCP)
+	}
+}
+
+func (s *sipFollower) rebuild() {
+	eps := slices.Clone(s.static)
+	seen := map[netip.AddrPort]bool{}
+	for _, u := range s.users {
+		for _, cm := range s.tr.MediaOf(u) {
+			for _, m := range cm.Local {
+				if m.Kind != "audio" || seen[m.Addr] {
+					continue
+				}
+				seen[m.Addr] = true
+				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
+			}
+		}
+	}
+	s.f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
 }

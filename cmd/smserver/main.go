@@ -75,7 +75,7 @@ func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
 		"capture.workers": "workers", "security.admins": "admin",
 		"session.supervisor_grace_ms": "supervisor-grace",
-		"sip.ports": "sip-port", "sip.enabled": "sip",
+		"sip.ports":                   "sip-port", "sip.enabled": "sip",
 	} {
 		cfg.Bind(key, f, flag)
 	}
