@@ -19,7 +19,7 @@ func TestDecodeMessage(t *testing.T) {
 		{"unknown kind", `{"kind":"boom","from":"A"}`, `unknown kind "boom"`},
 		{"no sender", `{"kind":"up"}`, "names no sender"},
 		{"null session", `{"kind":"up","from":"A","sessions":[{"owner":"A"}]}`, "has no session"},
-		{"session without endpoint", `{"kind":"up","from":"A","sessions":[{"session":{"id":"s1","agent":"1"},"owner":"A"}]}`, "has no endpoint"},
+		{"bad extension", `{"kind":"up","from":"A","sessions":[{"session":{"id":"s1","agent":"1","extensions":["50 01"]},"owner":"A"}]}`, `extension "50 01"`},
 		{"bad endpoint", `{"kind":"up","from":"A","sessions":[{"session":{"id":"s1","agent":"1","endpoints":["10.0.0.300"]},"owner":"A"}]}`, "10.0.0.300"},
 		{"no owner", `{"kind":"up","from":"A","sessions":[{"session":{"id":"s1","agent":"1","endpoints":["10.0.0.1"]}}]}`, "has no owner"},
 		{"negative age", `{"kind":"snap","from":"A","sessions":[{"session":{"id":"s1","agent":"1","endpoints":["10.0.0.1"]},"owner":"A","age_ms":-5}]}`, "negative age"},

@@ -186,7 +186,8 @@ func TestSessionValidate(t *testing.T) {
 		{"valid", Session{ID: "s1", Agent: "1001", Endpoints: []Endpoint{ep}}, ""},
 		{"no id", Session{Agent: "1001", Endpoints: []Endpoint{ep}}, "no id"},
 		{"no agent", Session{ID: "s1", Endpoints: []Endpoint{ep}}, "s1 has no agent"},
-		{"no endpoint", Session{ID: "s1", Agent: "1001"}, "agent 1001 has no endpoint"},
+		{"no endpoint: follows its agent from SIP", Session{ID: "s1", Agent: "1001"}, ""},
+		{"bad extension", Session{ID: "s1", Agent: "1001", Extensions: []string{"5001/x"}}, `extension "5001/x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -136,8 +136,15 @@ func (s *Session) Validate() error {
 	if !ValidAgent(s.Agent) {
 		return fmt.Errorf("agent %q of session %s is not 1 to %d printable characters without a slash", s.Agent, s.ID, MaxAgentLen)
 	}
-	if len(s.Endpoints) == 0 {
-		return fmt.Errorf("session %s for agent %s has no endpoint", s.ID, s.Agent)
+	// A session without endpoints follows its agent's calls from SIP
+	// (the agent id and its extensions are SIP user parts).
+	if len(s.Extensions) > MaxExtensions {
+		return fmt.Errorf("session %s for agent %s has %d extensions, more than %d", s.ID, s.Agent, len(s.Extensions), MaxExtensions)
+	}
+	for _, x := range s.Extensions {
+		if !ValidExtension(x) {
+			return fmt.Errorf("extension %q of session %s is not 1 to %d of A-Z a-z 0-9 + * # . _ -", x, s.ID, MaxExtensionLen)
+		}
 	}
 	for _, e := range s.Endpoints {
 		if !e.Valid() {
