@@ -68,14 +68,15 @@ func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io
 	f.Int("supervisor-grace", 600000, "milliseconds a session's supervisor service may be unreachable before the session ends (supervisor gone)")
 	f.StringArray("sip-port", []string{"5060"}, "UDP and TCP port of the SIP followed on the SPAN to find agents' calls; repeatable")
 	f.Bool("sip", true, "follow SIP on the SPAN (REGISTER, INVITE, SDP) to find the media of monitored agents' calls")
+	f.String("directory", "", "agent directory, YAML or CSV: agents' phones (IP or MAC) and extensions, reloaded when it changes and on SIGHUP")
 	for key, flag := range map[string]string{
 		"interface": "interface", "pcap": "pcap", "pcap_speed": "pcap-speed",
 		"pcap_wait_session": "pcap-wait-session", "exit_after_replay": "exit-after-replay",
 		"cluster.listen": "cluster-listen", "cluster.peers": "peer",
 		"audit.file": "audit-file", "record.dir": "record-dir", "cluster.enabled": "cluster",
 		"capture.workers": "workers", "security.admins": "admin",
-		"session.supervisor_grace_ms": "supervisor-grace",
-		"sip.ports":                   "sip-port", "sip.enabled": "sip",
+		"session.supervisor_grace_ms": "supervisor-grace", "sip.ports": "sip-port",
+		"sip.enabled": "sip", "directory.file": "directory",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -181,6 +182,7 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 	if c.QueueLen, err = cfg.IntRange("media.queue_len", 16, 1<<20); err != nil {
 		return nil, err
 	}
+	c.DirectoryFile = cfg.String("directory.file")
 	if c.SIP, err = cfg.Bool("sip.enabled"); err != nil {
 		return nil, err
 	}

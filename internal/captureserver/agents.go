@@ -1,45 +1,63 @@
 package captureserver
 
 import (
+	"log/slog"
 	"net/netip"
+	"os"
+	"os/signal"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/directory"
 	"github.com/silentmon/silentmon/internal/siptrack"
 )
 
-// agents finds the media of monitored agents from the SIP signalling on
-// the SPAN: the calls of each session's agent (its id and its extensions
-// as SIP user parts), and in each call the media addresses the SDP named
-// for the agent's side. They make the learned filter: sessions with the
-// same id, agent and supervisor as the cluster's, whose endpoints are the
-// agent's media addresses (IP and port). A session's own endpoints stay
-// in the main filter; a packet both match is forwarded once.
+// agents finds the media of monitored agents without endpoints from the
+// client: from the agent directory (the agent's phones, by IP or MAC, and
+// its extensions) and from the SIP signalling on the SPAN (the calls of
+// the agent's id and extensions as SIP user parts, and in each call the
+// media addresses the SDP gave the agent's side). They make the learned
+// filter: sessions with the same id, agent and supervisor as the
+// cluster's, whose endpoints are the phones and media addresses found. A
+// session's own endpoints stay in the main filter; a packet both match is
+// forwarded once.
 //
 // The tracker is fed from the capture workers under mu (SIP is a few
 // messages a second, never on the RTP path); the learned filter is
-// rebuilt when the tracker's calls change and when sessions change, and
-// read lock-free by the workers.
+// rebuilt, under rmu, when the tracker's calls change, when the directory
+// is loaded and when sessions change, and read lock-free by the workers.
 type agents struct {
-	mu      sync.Mutex // serialises the tracker's feeding
-	rmu     sync.Mutex // serialises rebuilds: the last one reads the latest state
-	tracker *siptrack.Tracker
+	mu      sync.Mutex        // serialises the tracker's feeding
+	rmu     sync.Mutex        // serialises rebuilds: the last one reads the latest state
+	tracker *siptrack.Tracker // nil without SIP tracking
+	dir     atomic.Pointer[directory.Directory]
 	learned *filter.Filter
 	s       *server
 }
 
-func newAgents(s *server, ports []uint16) *agents {
+// newAgents returns the agents of s; sip turns SIP tracking on, on ports.
+func newAgents(s *server, sip bool, ports []uint16) *agents {
 	a := &agents{s: s, learned: filter.New()}
-	a.tracker = siptrack.New(siptrack.Config{Ports: ports, OnChange: a.changed})
+	if sip {
+		a.tracker = siptrack.New(siptrack.Config{Ports: ports, OnChange: a.rebuild})
+	}
 	return a
+}
+
+// setDirectory installs a newly loaded directory.
+func (a *agents) setDirectory(d *directory.Directory) {
+	a.dir.Store(d)
+	a.rebuild()
 }
 
 // expire drops the tracker's expired registrations and calls at now.
 func (a *agents) expire(now time.Time) {
-	if a == nil {
+	if a == nil || a.tracker == nil {
 		return
 	}
 	a.mu.Lock()
@@ -51,7 +69,7 @@ func (a *agents) expire(now time.Time) {
 // RTCP, or a TCP segment, to the tracker when one of its ports is a SIP
 // port.
 func (a *agents) packet(p *capture.Packet, ts time.Time) {
-	if a == nil || (!a.tracker.IsSIPPort(p.Src.Port()) && !a.tracker.IsSIPPort(p.Dst.Port())) {
+	if a == nil || a.tracker == nil || (!a.tracker.IsSIPPort(p.Src.Port()) && !a.tracker.IsSIPPort(p.Dst.Port())) {
 		return
 	}
 	var vlan uint16
@@ -68,27 +86,36 @@ func (a *agents) packet(p *capture.Packet, ts time.Time) {
 	}
 }
 
-// changed is the tracker's OnChange: it runs on the goroutine that fed
-// the packet, after the tracker released its locks.
-func (a *agents) changed() { a.rebuild() }
-
-// users returns the SIP user parts that stand for sess's agent: its id
-// and its extensions.
-func users(sess *filter.Session) []string {
+// users returns the SIP user parts that stand for sess's agent: its id,
+// the session's extensions and the directory's.
+func (a *agents) users(sess *filter.Session) []string {
 	out := append([]string{sess.Agent}, sess.Extensions...)
+	if d := a.dir.Load(); d != nil {
+		if ag, ok := d.ByID(sess.Agent); ok {
+			out = append(out, ag.Extensions...)
+		}
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-// known reports whether the tracker knows anything of the agent: a
-// registration or a call of one of its user parts.
+// known reports whether anything is known of the agent: the directory
+// has it, or the tracker has a registration or a call of one of its user
+// parts.
 func (a *agents) known(sess *filter.Session) bool {
 	if a == nil {
 		return false
 	}
-	snap := a.tracker.Snapshot()
-	us := users(sess)
-	for _, r := range snap.Registrations {
+	if d := a.dir.Load(); d != nil {
+		if _, ok := d.ByID(sess.Agent); ok {
+			return true
+		}
+	}
+	if a.tracker == nil {
+		return false
+	}
+	us := a.users(sess)
+	for _, r := range a.tracker.Snapshot().Registrations {
 		if slices.Contains(us, r.Extension) {
 			return true
 		}
@@ -101,7 +128,42 @@ func (a *agents) known(sess *filter.Session) bool {
 	return false
 }
 
-// rebuild makes the learned filter from the sessions and the tracker.
+// endpoints returns what the directory and the tracker give sess's agent
+// now: its phones, and the media addresses of its current calls.
+func (a *agents) endpoints(sess *filter.Session) []filter.Endpoint {
+	var eps []filter.Endpoint
+	if d := a.dir.Load(); d != nil {
+		if ag, ok := d.ByID(sess.Agent); ok {
+			for _, dev := range ag.Devices {
+				if dev.IP.IsValid() {
+					eps = append(eps, filter.Endpoint{IP: dev.IP, VLAN: dev.VLAN})
+				}
+				if len(dev.MAC) == 6 {
+					eps = append(eps, filter.Endpoint{MAC: [6]byte(dev.MAC), HasMAC: true, VLAN: dev.VLAN})
+				}
+			}
+		}
+	}
+	if a.tracker == nil {
+		return eps
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, u := range a.users(sess) {
+		for _, cm := range a.tracker.MediaOf(u) {
+			for _, m := range cm.Local {
+				if m.Kind != "audio" || !m.Addr.IsValid() || m.Addr.Port() == 0 || m.Addr.Addr().IsUnspecified() || seen[m.Addr] {
+					continue
+				}
+				seen[m.Addr] = true
+				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
+			}
+		}
+	}
+	return eps
+}
+
+// rebuild makes the learned filter from the sessions, the directory and
+// the tracker.
 func (a *agents) rebuild() {
 	if a == nil {
 		return
@@ -110,19 +172,7 @@ func (a *agents) rebuild() {
 	defer a.rmu.Unlock()
 	var learned []*filter.Session
 	for _, sess := range a.s.filter.Sessions() {
-		var eps []filter.Endpoint
-		seen := map[netip.AddrPort]bool{}
-		for _, u := range users(sess) {
-			for _, cm := range a.tracker.MediaOf(u) {
-				for _, m := range cm.Local {
-					if !m.Addr.IsValid() || m.Addr.Port() == 0 || m.Addr.Addr().IsUnspecified() || seen[m.Addr] {
-						continue
-					}
-					seen[m.Addr] = true
-					eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
-				}
-			}
-		}
+		eps := a.endpoints(sess)
 		if len(eps) == 0 {
 			continue
 		}
@@ -134,7 +184,8 @@ func (a *agents) rebuild() {
 }
 
 // match appends to dst the learned filter's matches of p whose session
-// is not already in dst (matched by its own endpoints).
+// is not already in dst (matched by its own endpoints, or by another of
+// its learned ones).
 func (a *agents) match(p *capture.Packet, dst []filter.Match) []filter.Match {
 	if a == nil {
 		return dst
@@ -143,7 +194,7 @@ func (a *agents) match(p *capture.Packet, dst []filter.Match) []filter.Match {
 	dst = a.learned.MatchAll(p, dst)
 	for i := n; i < len(dst); {
 		dup := false
-		for _, m := range dst[:n] {
+		for _, m := range dst[:i] {
 			if m.Session.ID == dst[i].Session.ID {
 				dup = true
 				break
@@ -156,4 +207,31 @@ func (a *agents) match(p *capture.Packet, dst []filter.Match) []filter.Match {
 		i++
 	}
 	return dst
+}
+
+// reloadOnSIGHUP reloads the directory of w whenever the process receives
+// SIGHUP, as the audit file is reopened; stop ends it.
+func reloadOnSIGHUP(w *directory.Watcher, log *slog.Logger) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-ch:
+				if err := w.Reload(); err != nil {
+					log.Warn("agent directory not reloaded", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+		<-finished
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/directory"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/relay"
@@ -96,9 +97,7 @@ func newServer(cfg *Config, log *slog.Logger) *server {
 	}
 	s.rec = newRecorders(cfg.RecordDir, log)
 	s.rec.event = s.auditEvent
-	if cfg.SIP {
-		s.agents = newAgents(s, cfg.SIPPorts)
-	}
+	s.agents = newAgents(s, cfg.SIP, cfg.SIPPorts)
 	return s
 }
 
@@ -204,6 +203,19 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		}
 		defer s.audit.Close()
 		stop := audit.ReopenOnSIGHUP(s.audit, func(err error) { log.Error("reopening the audit file failed", "file", cfg.AuditFile, "err", err) })
+		defer stop()
+	}
+
+	if cfg.DirectoryFile != "" {
+		w, err := directory.NewWatcher(cfg.DirectoryFile, log.With("component", "directory"), func(d *directory.Directory) {
+			log.Info("agent directory loaded", "file", cfg.DirectoryFile, "agents", d.Len(), "teams", len(d.Teams()))
+			s.agents.setDirectory(d)
+		})
+		if err != nil {
+			return cli.Usage(err)
+		}
+		defer w.Close()
+		stop := reloadOnSIGHUP(w, log)
 		defer stop()
 	}
 

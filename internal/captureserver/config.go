@@ -47,6 +47,10 @@ type Config struct {
 	// of monitored agents' calls from their SDP.
 	SIP      bool
 	SIPPorts []uint16
+	// DirectoryFile is the agent directory (directory.file, YAML or CSV):
+	// agents' phones and extensions, reloaded when the file changes and
+	// on SIGHUP. Empty: no directory.
+	DirectoryFile string
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time

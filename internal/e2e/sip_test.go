@@ -101,3 +101,41 @@ func TestSIPScenariosListenLive(t *testing.T) {
 		})
 	}
 }
+
+// TestMonitorByDirectory: with an agent directory, smctl monitor start
+// --agent 1001 alone is enough: the capture server takes the agent's
+// phone from the directory, and the WAV is exactly the decode of agent
+// 1001's RTP. An agent neither the directory nor the SIP knows is refused
+// with a sentence saying what is missing.
+func TestMonitorByDirectory(t *testing.T) {
+	sec := quickstart(t)
+	pcap, res := writeCapture(t, 5, 3*time.Second)
+	dir := t.TempDir()
+	agents := filepath.Join(dir, "agents.yaml")
+	if err := os.WriteFile(agents, []byte(`agents:
+  - {id: "1001", name: "Alice Martin", team: Billing, extensions: ["5001"], phone_ip: 10.10.0.1}
+  - {id: "1002", name: "Bob Chen", team: Billing, phone_ip: 10.10.0.2}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wav := filepath.Join(dir, "out.wav")
+	supAddr, srvAddr := freeAddr(t), freeAddr(t)
+	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
+		"--metrics-listen", freeAddr(t), "--min-delay-ms", "300", "--max-delay-ms", "600")
+	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
+		"--exit-after-replay", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t), "--directory", agents)
+	waitReady(t, sec, srvAddr)
+	_, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
+		"--agent", "9999", "--supervisor", supAddr)
+	if code != 1 || !strings.Contains(se, "nothing is known about agent 9999") {
+		t.Errorf("unknown agent: exit %d, %s", code, se)
+	}
+	if _, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", sec,
+		"--agent", "1001", "--supervisor", supAddr); code != 0 {
+		t.Fatalf("smctl monitor start --agent 1001 exited %d: %s", code, se)
+	}
+	srv.wait(t, 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	sup.stop(t, syscall.SIGTERM)
+	checkAgentWAV(t, "agent 1001 from the directory", readWAV(t, wav), sentPCM(t, res, "1001"))
+}
