@@ -97,8 +97,13 @@ may be combined. When nothing is known about the agent yet, the start is
 refused unless --wait is given: the session then captures the agent's next call.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if agent == "" && len(extensions) > 0 {
+				// The extension names the agent: the capture servers
+				// follow its calls as a SIP user part.
+				agent = extensions[0]
+			}
 			if agent == "" {
-				return cli.Usagef("--agent ID is required")
+				return cli.Usagef("--agent ID or --extension N is required")
 			}
 			if !filter.ValidAgent(agent) {
 				return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)

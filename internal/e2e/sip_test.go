@@ -139,3 +139,38 @@ func TestMonitorByDirectory(t *testing.T) {
 	sup.stop(t, syscall.SIGTERM)
 	checkAgentWAV(t, "agent 1001 from the directory", readWAV(t, wav), sentPCM(t, res, "1001"))
 }
+
+// TestMonitorByNameAndExtension: the directory maps agent "alice" to
+// extension 1001; in a consult-and-retrieve call flow with SIP, one
+// session started with --agent alice and one with --extension 1001 alone
+// both hear exactly extension 1001's calls, consult and retrieve included.
+func TestMonitorByNameAndExtension(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: replays 12 s in real time")
+	}
+	sec := quickstart(t)
+	pcap, m := sipScenarioCapture(t, "consult-retrieve")
+	dir := t.TempDir()
+	agents := filepath.Join(dir, "agents.csv")
+	if err := os.WriteFile(agents, []byte("id,name,team,extensions\nalice,Alice Martin,Billing,1001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	supAddr, srvAddr := freeAddr(t), freeAddr(t)
+	sup := start(t, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+filepath.Join(dir, "{agent}.wav"),
+		"--metrics-listen", freeAddr(t))
+	srv := start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", pcap, "--pcap-wait-session",
+		"--exit-after-replay", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t), "--directory", agents)
+	waitReady(t, sec, srvAddr)
+	for _, how := range [][]string{{"--agent", "alice"}, {"--extension", "1001", "--wait"}} {
+		args := append([]string{"monitor", "start", "--server", srvAddr, "--security-dir", sec, "--supervisor", supAddr}, how...)
+		if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
+			t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
+		}
+	}
+	srv.wait(t, 60*time.Second)
+	time.Sleep(time.Second)
+	sup.stop(t, syscall.SIGTERM)
+	for _, name := range []string{"alice", "1001"} {
+		listenTo(t, "live, session "+name, m, "1001", readWAV(t, filepath.Join(dir, name+".wav")))
+	}
+}
