@@ -379,7 +379,7 @@ func (cl *Client) readLoop(c *conn, gen uint64) {
 			}
 			cl.mu.Unlock()
 			continue
-		case MsgSessionStatus, MsgStatusReply, MsgAuditReply, MsgError:
+		case MsgSessionStatus, MsgStatusReply, MsgAuditReply, MsgAgentsReply, MsgError:
 			json.Unmarshal(body, &id)
 		}
 		cl.mu.Lock()
@@ -683,7 +683,7 @@ func (cl *Client) AuditQuery(ctx context.Context, req AuditQuery) (*AuditReply, 
 		h, server := cl.hello, cl.server
 		cl.mu.Unlock()
 		if !h.HasFeature(FeatureAudit) {
-			return errNotAsked{server}
+			return errNotAsked{server: server, what: "audit queries"}
 		}
 		req.RequestID = id
 		return req
@@ -698,12 +698,41 @@ func (cl *Client) AuditQuery(ctx context.Context, req AuditQuery) (*AuditReply, 
 	return &rep, nil
 }
 
+// AgentsQuery sends one agents query and returns the reply: one page of
+// agents sorted by id, which says whether more follow (AgentsReply.More:
+// ask again with After set to the last agent's id). req.RequestID is set
+// by the client. A server that does not answer agent list queries (it did
+// not list FeatureAgents) returns an error wrapping ErrNotSupported
+// without sending anything; a refusal (a bad query: CodeBadRequest)
+// wraps ErrRemote and an *Error.
+func (cl *Client) AgentsQuery(ctx context.Context, req AgentsQuery) (*AgentsReply, error) {
+	r, _, err := cl.request(ctx, MsgAgentsQuery, func(id uint64, _ bool) any {
+		cl.mu.Lock()
+		h, server := cl.hello, cl.server
+		cl.mu.Unlock()
+		if !h.HasFeature(FeatureAgents) {
+			return errNotAsked{server: server, what: "agent list queries"}
+		}
+		req.RequestID = id
+		return req
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rep AgentsReply
+	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
 // errNotAsked, returned by a request's build function, makes request
-// return an error without sending anything.
-type errNotAsked struct{ server string }
+// return an error without sending anything: the server did not list the
+// feature of what (the kind of request, plural).
+type errNotAsked struct{ server, what string }
 
 func (e errNotAsked) Error() string {
-	return fmt.Sprintf("server %s does not answer audit queries (an older smserver, or not a capture server): %v", e.server, ErrNotSupported)
+	return fmt.Sprintf("server %s does not answer %s (an older smserver, or not a capture server): %v", e.server, e.what, ErrNotSupported)
 }
 
 func (e errNotAsked) Unwrap() error { return ErrNotSupported }

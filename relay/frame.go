@@ -26,6 +26,8 @@ const (
 	MsgSession       MsgType = 0x09
 	MsgAuditQuery    MsgType = 0x0a
 	MsgAuditReply    MsgType = 0x0b
+	MsgAgentsQuery   MsgType = 0x0d
+	MsgAgentsReply   MsgType = 0x0e
 	MsgMedia         MsgType = 0x10
 )
 
@@ -55,6 +57,10 @@ func (t MsgType) String() string {
 		return "audit-reply"
 	case MsgStatusPart:
 		return "status-part"
+	case MsgAgentsQuery:
+		return "agents-query"
+	case MsgAgentsReply:
+		return "agents-reply"
 	case MsgMedia:
 		return "media"
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Roles announced in a hello.
@@ -342,4 +344,156 @@ func negotiate(offered []int) (int, bool) {
 		}
 	}
 	return best, best != 0
+}
+
+// FeatureAgents, listed in a capture server's hello, says that it answers
+// agent list queries (MsgAgentsQuery).
+const FeatureAgents = "agents"
+
+// AgentsQuery asks a capture server for the agents it knows (MsgAgentsQuery,
+// answered by MsgAgentsReply): those of the agent directory and those SIP
+// tracking found, with their devices and live calls.
+//
+// Team selects one team's agents; empty selects every agent. It is 0 to
+// MaxTeamLen of A-Z a-z 0-9 . _ -. Agents come sorted by id (byte order);
+// After is the id of the last agent of the previous page (0 to
+// MaxAgentsAfterLen printable characters without a slash), empty for the
+// first page; a page holds the agents whose id sorts after it. Limit is
+// the most agents wanted in one reply: 0 is DefaultAgentsLimit, at most
+// MaxAgentsLimit. The server refuses a query breaking these rules with
+// CodeBadRequest before its handler sees it (ValidateAgentsQuery), and
+// hands the handler a Limit of 0 as DefaultAgentsLimit.
+//
+// Paging: while a reply has More set, the client asks again with After
+// set to the id of the reply's last agent.
+type AgentsQuery struct {
+	RequestID uint64 `json:"request_id"`
+	Team      string `json:"team,omitempty"`
+	After     string `json:"after,omitempty"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// Limits of an agents query.
+const (
+	// DefaultAgentsLimit is the agents per reply when AgentsQuery.Limit
+	// is 0.
+	DefaultAgentsLimit = 500
+	// MaxAgentsLimit caps AgentsQuery.Limit.
+	MaxAgentsLimit = 2000
+	// MaxTeamLen bounds AgentsQuery.Team.
+	MaxTeamLen = 64
+	// MaxAgentsAfterLen bounds AgentsQuery.After, in bytes.
+	MaxAgentsAfterLen = 64
+)
+
+// ValidateAgentsQuery reports the first problem with q as an *Error of
+// CodeBadRequest naming the bad value, or nil.
+func ValidateAgentsQuery(q *AgentsQuery) error {
+	if !validTeam(q.Team) {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("team %q is not 0 to %d of A-Z a-z 0-9 . _ -", q.Team, MaxTeamLen)}
+	}
+	if !validAfter(q.After) {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("after %q is not 0 to %d bytes of printable characters without a slash", q.After, MaxAgentsAfterLen)}
+	}
+	if q.Limit < 0 || q.Limit > MaxAgentsLimit {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("limit %d is not 0 to %d", q.Limit, MaxAgentsLimit)}
+	}
+	return nil
+}
+
+func validTeam(team string) bool {
+	if len(team) > MaxTeamLen {
+		return false
+	}
+	for i := 0; i < len(team); i++ {
+		c := team[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validAfter(after string) bool {
+	if len(after) > MaxAgentsAfterLen || !utf8.ValidString(after) {
+		return false
+	}
+	for _, r := range after {
+		if r == '/' || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// AgentsReply answers an AgentsQuery: at most Limit agents sorted by id,
+// and More when agents follow (see AgentsQuery for the next page). Agents
+// is never null on the wire.
+type AgentsReply struct {
+	RequestID uint64        `json:"request_id"`
+	Agents    []AgentStatus `json:"agents"`
+	More      bool          `json:"more,omitempty"`
+}
+
+// AgentStatus is one agent as a capture server knows it: from the agent
+// directory (ID, Name, Team, Extensions, Mobile, phones) and from SIP
+// tracking and the CTI hook (devices learned, calls). State is the
+// busiest of its calls' states (AgentTalking, then AgentHeld, then
+// AgentRinging), AgentIdle without calls, AgentUnknown when nothing is
+// known of its state. Monitored lists the sessions that monitor the
+// agent.
+type AgentStatus struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name,omitempty"`
+	Team       string        `json:"team,omitempty"`
+	Extensions []string      `json:"extensions,omitempty"`
+	Mobile     bool          `json:"mobile,omitempty"`
+	Devices    []AgentDevice `json:"devices"`
+	State      string        `json:"state"`
+	Calls      []AgentCall   `json:"calls,omitempty"`
+	Monitored  []string      `json:"monitored_by_sessions,omitempty"`
+}
+
+// Agent and call states, in AgentStatus.State and AgentCall.State.
+const (
+	AgentIdle    = "idle"
+	AgentRinging = "ringing"
+	AgentTalking = "talking"
+	AgentHeld    = "held"
+	AgentUnknown = "unknown"
+)
+
+// AgentDevice is a device of an agent: Address is an IP, an IP:port or a
+// MAC address; Learned says where it comes from (DeviceFromDirectory,
+// DeviceFromRegister, DeviceFromCall, DeviceFromCTI); Since is when it was
+// learned (RFC 3339), when known.
+type AgentDevice struct {
+	Address string `json:"address"`
+	Learned string `json:"learned"`
+	Since   string `json:"since,omitempty"`
+}
+
+// Where a device was learned, in AgentDevice.Learned.
+const (
+	DeviceFromDirectory = "directory"
+	DeviceFromRegister  = "sip-register"
+	DeviceFromCall      = "sip-call"
+	DeviceFromCTI       = "cti"
+)
+
+// AgentCall is a live call of an agent: its SIP Call-ID, its state
+// (AgentRinging, AgentTalking or AgentHeld), the other party (Peer, a SIP
+// user part or number), the media addresses ("IP:port") of the agent's
+// side (Local) and of the other side (Remote) from the SDP, the codecs
+// negotiated, whether the media is SRTP, and when the call began (RFC
+// 3339). Local and Remote are never null on the wire.
+type AgentCall struct {
+	CallID    string   `json:"call_id"`
+	State     string   `json:"state"`
+	Peer      string   `json:"peer,omitempty"`
+	Local     []string `json:"local"`
+	Remote    []string `json:"remote"`
+	Codecs    []string `json:"codecs,omitempty"`
+	Encrypted bool     `json:"encrypted,omitempty"`
+	Started   string   `json:"started,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,22 @@ type SessionHandler interface {
 // and the client gets CodeInternal instead.
 type AuditHandler interface {
 	AuditQuery(ctx context.Context, p *Peer, req *AuditQuery) (*AuditReply, error)
+}
+
+// AgentsHandler is implemented by a Handler that answers agent list
+// queries (MsgAgentsQuery); a Server whose Handler implements it lists
+// FeatureAgents in its hello, and one whose Handler does not answers the
+// query with CodeBadRequest. The Server validates the query first
+// (ValidateAgentsQuery: a bad one is refused with CodeBadRequest and the
+// handler is not called) and sets a Limit of 0 to DefaultAgentsLimit.
+// AgentsQuery is called on the connection's goroutine, so it should
+// answer within the peer's heartbeat timeout. It returns at most
+// req.Limit agents sorted by id, those after req.After, and sets More when
+// others follow; it cuts pages so that the reply fits in a frame
+// (DefaultMaxFrame): a reply too large is not sent and the client gets
+// CodeInternal instead. It decides who may ask, as AuditHandler does.
+type AgentsHandler interface {
+	AgentsQuery(ctx context.Context, p *Peer, req *AgentsQuery) (*AgentsReply, error)
 }
 
 // ServerConfig configures a Server. Zero fields take the defaults given.
@@ -277,6 +294,9 @@ func (s *Server) hello(c *conn, p *Peer) error {
 	if _, ok := s.cfg.Handler.(AuditHandler); ok {
 		reply.Features = append(reply.Features, FeatureAudit)
 	}
+	if _, ok := s.cfg.Handler.(AgentsHandler); ok {
+		reply.Features = append(reply.Features, FeatureAgents)
+	}
 	return c.writeJSON(MsgHello, reply, s.cfg.WriteTimeout)
 }
 
@@ -382,6 +402,14 @@ func (s *Server) loop(c *conn, p *Peer) error {
 			if err := s.auditQuery(ctx, c, p, &req); err != nil {
 				return err
 			}
+		case MsgAgentsQuery:
+			var req AgentsQuery
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			if err := s.agentsQuery(ctx, c, p, &req); err != nil {
+				return err
+			}
 		case MsgError:
 			var e Error
 			DecodeJSON(t, body, &e)
@@ -461,6 +489,83 @@ func (s *Server) auditQuery(ctx context.Context, c *conn, p *Peer, req *AuditQue
 		return s.reply(c, req.RequestID, MsgAuditReply, nil, err)
 	}
 	return c.writeRaw(AppendFrame(nil, MsgAuditReply, b), s.cfg.WriteTimeout)
+}
+
+// agentsQuery answers one agents query through the AgentsHandler, if any.
+func (s *Server) agentsQuery(ctx context.Context, c *conn, p *Peer, req *AgentsQuery) error {
+	h, ok := s.cfg.Handler.(AgentsHandler)
+	if !ok {
+		return s.reply(c, req.RequestID, MsgAgentsReply, nil,
+			&Error{Code: CodeBadRequest, Message: "this server does not answer agent list queries"})
+	}
+	if err := ValidateAgentsQuery(req); err != nil {
+		return s.reply(c, req.RequestID, MsgAgentsReply, nil, err)
+	}
+	if req.Limit == 0 {
+		req.Limit = DefaultAgentsLimit
+	}
+	rep, err := h.AgentsQuery(ctx, p, req)
+	if err == nil && rep == nil {
+		err = errors.New("the agents query handler returned no reply")
+	}
+	if err != nil {
+		return s.reply(c, req.RequestID, MsgAgentsReply, nil, err)
+	}
+	rep.RequestID = req.RequestID
+	fillAgents(rep)
+	b, err := json.Marshal(rep)
+	if err == nil && len(b) > DefaultMaxFrame {
+		err = fmt.Errorf("the agents reply of %d agents and %d bytes exceeds the frame limit of %d bytes", len(rep.Agents), len(b), DefaultMaxFrame)
+	}
+	if err != nil {
+		s.log.Warn("agents query failed", "peer", p.Addr, "err", err)
+		return s.reply(c, req.RequestID, MsgAgentsReply, nil, err)
+	}
+	return c.writeRaw(AppendFrame(nil, MsgAgentsReply, b), s.cfg.WriteTimeout)
+}
+
+// fillAgents replaces the nil lists the wire form never holds as null
+// (agents, devices, local and remote media addresses) with empty ones. It
+// copies what it changes: the handler's slices may be shared.
+func fillAgents(rep *AgentsReply) {
+	agents := rep.Agents
+	if agents == nil {
+		agents = []AgentStatus{}
+	}
+	copied := false
+	for i := range agents {
+		a := agents[i]
+		changed := false
+		if a.Devices == nil {
+			a.Devices = []AgentDevice{}
+			changed = true
+		}
+		callsCopied := false
+		for j := range a.Calls {
+			if a.Calls[j].Local != nil && a.Calls[j].Remote != nil {
+				continue
+			}
+			if !callsCopied {
+				a.Calls = slices.Clone(a.Calls)
+				callsCopied, changed = true, true
+			}
+			if a.Calls[j].Local == nil {
+				a.Calls[j].Local = []string{}
+			}
+			if a.Calls[j].Remote == nil {
+				a.Calls[j].Remote = []string{}
+			}
+		}
+		if !changed {
+			continue
+		}
+		if !copied {
+			agents = slices.Clone(agents)
+			copied = true
+		}
+		agents[i] = a
+	}
+	rep.Agents = agents
 }
 
 func (s *Server) protocolError(c *conn, err error) error {
