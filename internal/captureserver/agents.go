@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/directory"
@@ -234,4 +236,30 @@ func reloadOnSIGHUP(w *directory.Watcher, log *slog.Logger) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// register adds the SIP tracker's figures to reg (silentmon_sip_...).
+func (a *agents) register(reg *prometheus.Registry) {
+	if a == nil || a.tracker == nil {
+		return
+	}
+	stat := func(f func(siptrack.Stats) float64) func() float64 {
+		return func() float64 { return f(a.tracker.Stats()) }
+	}
+	for _, c := range []struct {
+		name, help string
+		f          func(siptrack.Stats) float64
+	}{
+		{"messages_total", "SIP messages read on the SPAN.", func(s siptrack.Stats) float64 { return float64(s.Messages) }},
+		{"malformed_total", "SIP messages, datagrams or TCP resynchronisations that could not be read (ignored).", func(s siptrack.Stats) float64 { return float64(s.Malformed) }},
+		{"sdp_malformed_total", "SDP bodies that could not be read.", func(s siptrack.Stats) float64 { return float64(s.SDPMalformed) }},
+		{"tcp_resets_total", "SIP TCP flows reset (a message over the bound, or a missing segment).", func(s siptrack.Stats) float64 { return float64(s.TCPDropped + s.TCPGaps) }},
+		{"refused_total", "Calls and registrations refused because a table was full.", func(s siptrack.Stats) float64 { return float64(s.CallsRefused + s.RegistrationsRefused) }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "sip", Name: c.name, Help: c.help}, stat(c.f)))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "sip", Name: "calls", Help: "Calls the SIP tracker holds, ended ones kept for status included."},
+		stat(func(s siptrack.Stats) float64 { return float64(s.Calls) })))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "sip", Name: "registrations", Help: "Extension bindings (REGISTER) the SIP tracker holds."},
+		stat(func(s siptrack.Stats) float64 { return float64(s.Registrations) })))
 }

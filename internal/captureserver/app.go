@@ -577,6 +577,7 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) }))
 	}
+	s.agents.register(reg)
 	counter("frames_total", "Frames read from the capture sources.", &s.stats.frames)
 	counter("decode_errors_total", "Frames that failed to decode.", &s.stats.decodeErrors)
 	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)

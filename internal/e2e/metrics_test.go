@@ -46,6 +46,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		{srvMetrics, fmt.Sprintf("silentmon_capture_frames_total %d\n", res.Frames)}, // the whole file was read
 		{srvMetrics, "silentmon_cluster_"},
 		{srvMetrics, "silentmon_tls_"},
+		{srvMetrics, "silentmon_sip_messages_total"},
 		{supMetrics, "silentmon_supervisor_media_packets_total"},
 		{supMetrics, "silentmon_playout_mos"},
 	} {
