@@ -17,9 +17,9 @@ func newRootCmd() *cobra.Command {
 		Short: "Control silentmon servers, analyze captures, manage certificates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cli.Usagef("smctl needs a subcommand: monitor, status, audit, analyze, render or certs")
+			return cli.Usagef("smctl needs a subcommand: monitor, status, agents, audit, analyze, render or certs")
 		},
 	}
-	root.AddCommand(newMonitorCmd(), newStatusCmd(), newAuditCmd(), newAnalyzeCmd(), newRenderCmd(), newCertsCmd())
+	root.AddCommand(newMonitorCmd(), newStatusCmd(), newAgentsCmd(), newAuditCmd(), newAnalyzeCmd(), newRenderCmd(), newCertsCmd())
 	return root
 }
