@@ -191,9 +191,10 @@ func runRender(cmd *cobra.Command, path string) error {
 	f := filter.New()
 	f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
 	var other func(p *capture.Packet, ts time.Time)
+	var payload func(p *capture.Packet, fromAgent bool) ([]byte, bool)
 	if follow != nil {
 		follow.start(f)
-		other = follow.packet
+		other, payload = follow.packet, follow.payload
 	}
 
 	sink, err := playout.NewWAVSink(tmp, channels)
@@ -201,7 +202,7 @@ func runRender(cmd *cobra.Command, path string) error {
 		tmp.Close()
 		return cli.Failf("cannot write %s: %v", out, osErr(err))
 	}
-	st, err := render(src, f, cfg, sink, other)
+	st, err := render(src, f, cfg, sink, other, payload)
 	if cerr := sink.Close(); err == nil && cerr != nil {
 		err = cli.Failf("write %s: %v", out, cerr)
 	}
@@ -259,8 +260,11 @@ func osErr(err error) error {
 // sink, with the capture's timestamps as the clock: each packet goes to
 // the jitter buffer of its stream (direction, addresses and VLAN, SSRC).
 // render plays the RTP of src that f matches into sink; other, if not
-// nil, sees every other packet first (the SIP that updates f).
-func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink, other func(*capture.Packet, time.Time)) (playout.Stats, error) {
+// nil, sees every other packet first (the SIP that updates f), and
+// payload, if not nil, gives each matched packet's RTP (SRTP decrypted;
+// false drops the packet).
+func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playout.Sink, other func(*capture.Packet, time.Time),
+	payload func(*capture.Packet, bool) ([]byte, bool)) (playout.Stats, error) {
 	r := playout.NewRenderer(cfg, sink.Channels(), false)
 	defer r.Close()
 	write := func(b []int16) error {
@@ -286,7 +290,13 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 				return false
 			}
 		}
-		r.PushFlow(playout.Direction(m.Direction), packetFlow(p), ts, p.UDP)
+		data := p.UDP
+		if payload != nil {
+			if data, ok = payload(p, m.Direction == filter.FromAgent); !ok {
+				return true
+			}
+		}
+		r.PushFlow(playout.Direction(m.Direction), packetFlow(p), ts, data)
 		return true
 	})
 	if werr != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/sdes"
 	"github.com/silentmon/silentmon/internal/siptrack"
 	"github.com/silentmon/silentmon/playout"
 )
@@ -108,6 +109,10 @@ type sipFollower struct {
 	tr     *siptrack.Tracker
 	f      *filter.Filter
 	lastTS time.Time
+	// keys are the SDES keys of the agent's SRTP media, by its media
+	// address: [0] what it sends, [1] what it receives.
+	keys map[netip.AddrPort][2]*sdes.Key
+	dec  sdes.Decrypter
 }
 
 func (s *sipFollower) start(f *filter.Filter) {
@@ -139,9 +144,24 @@ func (s *sipFollower) packet(p *capture.Packet, ts time.Time) {
 func (s *sipFollower) rebuild() {
 	eps := slices.Clone(s.static)
 	seen := map[netip.AddrPort]bool{}
+	s.keys = map[netip.AddrPort][2]*sdes.Key{}
 	for _, u := range s.users {
 		for _, cm := range s.tr.MediaOf(u) {
+			var recv *sdes.Key
+			for _, m := range cm.Remote {
+				if k, ok := sdes.ParseCrypto(m.Crypto); ok && m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
+					recv = &k
+					break
+				}
+			}
 			for _, m := range cm.Local {
+				if m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
+					var send *sdes.Key
+					if k, ok := sdes.ParseCrypto(m.Crypto); ok {
+						send = &k
+					}
+					s.keys[m.Addr] = [2]*sdes.Key{send, recv}
+				}
 				if m.Kind != "audio" || seen[m.Addr] {
 					continue
 				}
@@ -151,4 +171,21 @@ func (s *sipFollower) rebuild() {
 		}
 	}
 	s.f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
+}
+
+// payload returns the RTP of p, decrypted when it is SRTP of the agent's
+// calls whose SDES keys the SDP gave; ok is false when it cannot be.
+func (s *sipFollower) payload(p *capture.Packet, fromAgent bool) ([]byte, bool) {
+	addr, i := p.Dst, 1
+	if fromAgent {
+		addr, i = p.Src, 0
+	}
+	k, found := s.keys[addr]
+	if !found {
+		return p.UDP, true
+	}
+	if k[i] == nil {
+		return nil, false
+	}
+	return s.dec.Decrypt(addr, fromAgent, *k[i], p.UDP)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/directory"
+	"github.com/silentmon/silentmon/internal/sdes"
 	"github.com/silentmon/silentmon/internal/siptrack"
 )
 
@@ -38,6 +40,7 @@ type agents struct {
 	rmu     sync.Mutex        // serialises rebuilds: the last one reads the latest state
 	tracker *siptrack.Tracker // nil without SIP tracking
 	dir     atomic.Pointer[directory.Directory]
+	keys    atomic.Pointer[srtpKeys] // SDES keys of the monitored calls' SRTP media
 	learned *filter.Filter
 	s       *server
 }
@@ -173,7 +176,9 @@ func (a *agents) rebuild() {
 	a.rmu.Lock()
 	defer a.rmu.Unlock()
 	var learned []*filter.Session
+	keys := srtpKeys{}
 	for _, sess := range a.s.filter.Sessions() {
+		a.collectKeys(sess, keys)
 		eps := a.endpoints(sess)
 		if len(eps) == 0 {
 			continue
@@ -183,6 +188,59 @@ func (a *agents) rebuild() {
 		learned = append(learned, &d)
 	}
 	a.learned.Set(learned)
+	if len(keys) == 0 {
+		a.keys.Store(nil)
+	} else {
+		a.keys.Store(&keys)
+	}
+}
+
+// collectKeys adds to keys the SDES keys of sess's agent's current SRTP
+// calls, by the agent's media address.
+func (a *agents) collectKeys(sess *filter.Session, keys srtpKeys) {
+	if a.tracker == nil {
+		return
+	}
+	for _, u := range a.users(sess) {
+		for _, cm := range a.tracker.MediaOf(u) {
+			var recv sdes.Key
+			hasRecv := false
+			for _, m := range cm.Remote {
+				if m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
+					if recv, hasRecv = sdes.ParseCrypto(m.Crypto); hasRecv {
+						break
+					}
+				}
+			}
+			for _, m := range cm.Local {
+				if m.Kind != "audio" || !strings.Contains(m.Profile, "SAVP") || !m.Addr.IsValid() {
+					continue
+				}
+				p := srtpPair{recv: recv, hasRecv: hasRecv}
+				p.send, p.hasSend = sdes.ParseCrypto(m.Crypto)
+				keys[m.Addr] = p
+			}
+		}
+	}
+}
+
+// srtpKey returns the key of an SRTP packet of a monitored call: sent
+// by the agent from src, or received by it at dst; ok is false when the
+// packet is not of a call negotiated with SDES keys.
+func (a *agents) srtpKey(src, dst netip.AddrPort, fromAgent bool) (addr netip.AddrPort, k sdes.Key, ok bool) {
+	if a == nil {
+		return addr, k, false
+	}
+	keys := a.keys.Load()
+	if keys == nil {
+		return addr, k, false
+	}
+	if fromAgent {
+		p, found := (*keys)[src]
+		return src, p.send, found && p.hasSend
+	}
+	p, found := (*keys)[dst]
+	return dst, p.recv, found && p.hasRecv
 }
 
 // match appends to dst the learned filter's matches of p whose session

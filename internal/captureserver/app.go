@@ -119,7 +119,11 @@ func (s *server) newForwarder(dial relay.DialConfig) {
 
 type captureStats struct {
 	frames, decodeErrors, rtp, rtcp, matched, forwarded atomic.Uint64
-	replayDone                                          atomic.Bool
+	// srtpDecrypted and srtpFailed count the SRTP packets of monitored
+	// calls decrypted with the SDES keys of their SDP, and those that
+	// failed authentication or decryption (dropped).
+	srtpDecrypted, srtpFailed atomic.Uint64
+	replayDone                atomic.Bool
 }
 
 // run builds the whole server (listeners, sources, audit file, metrics,
@@ -583,6 +587,8 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)
 	counter("rtcp_packets_total", "RTCP packets decoded.", &s.stats.rtcp)
 	counter("matched_packets_total", "RTP packets belonging to a monitor session.", &s.stats.matched)
+	counter("srtp_decrypted_total", "SRTP packets of monitored calls decrypted with the SDES keys of their SDP.", &s.stats.srtpDecrypted)
+	counter("srtp_failed_total", "SRTP packets of monitored calls that failed authentication or decryption (dropped).", &s.stats.srtpFailed)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "capture", Name: "streams", Help: "RTP streams tracked by the capture's stream tables."},
 		func() float64 {
 			n := 0

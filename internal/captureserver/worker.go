@@ -13,6 +13,7 @@ import (
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/sdes"
 	"github.com/silentmon/silentmon/relay"
 )
 
@@ -41,6 +42,7 @@ type worker struct {
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
 	table    *capture.StreamTable // every RTP stream this worker sees
+	dec      sdes.Decrypter       // SRTP contexts of the monitored calls
 	lastTS   time.Time            // capture time of the last frame
 
 	mu        sync.Mutex
@@ -310,9 +312,19 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 			if pkt.NumVLANs > 0 {
 				vlan = pkt.VLANs[0].TCI
 			}
+			data := pkt.UDP
+			// SRTP whose SDES keys the call's SDP gave: the supervisor
+			// gets it decrypted (over TLS), or nothing, never noise.
+			if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, matches[0].Direction == filter.FromAgent); ok {
+				if data, ok = w.dec.Decrypt(addr, matches[0].Direction == filter.FromAgent, key, pkt.UDP); !ok {
+					w.s.stats.srtpFailed.Add(1)
+					continue
+				}
+				w.s.stats.srtpDecrypted.Add(1)
+			}
 			for _, m := range matches {
 				mp := relay.MediaPacket{Direction: m.Direction, Time: captured,
-					Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: pkt.UDP}
+					Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: data}
 				w.s.fw.Forward(m.Session, &mp)
 				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
 				w.lastSeen[m.Session.ID] = now
