@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,44 @@ func TestMonitorByNameAndExtension(t *testing.T) {
 		if _, se, code := runCmd(t, nil, "smctl", args...); code != 0 {
 			t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
 		}
+	}
+	// smctl agents shows alice from the directory, in a call the SIP
+	// found, monitored by both sessions.
+	var found string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && found == "" {
+		so, se, code := runCmd(t, nil, "smctl", "agents", "--server", srvAddr, "--security-dir", sec, "--json")
+		if code != 0 {
+			t.Fatalf("smctl agents exited %d: %s", code, se)
+		}
+		var list struct {
+			Agents []struct {
+				ID, Name, Team, State string
+				Extensions            []string
+				Calls                 []struct{ Local []string }
+				Monitored             []string `json:"monitored_by_sessions"`
+			}
+		}
+		if err := json.Unmarshal([]byte(so), &list); err != nil {
+			t.Fatalf("smctl agents --json: %v\n%s", err, so)
+		}
+		for _, a := range list.Agents {
+			if a.ID == "alice" && a.Name == "Alice Martin" && a.Team == "Billing" && len(a.Monitored) == 2 &&
+				(a.State == "talking" || a.State == "held") && len(a.Calls) > 0 && len(a.Calls[0].Local) > 0 {
+				found = so
+			}
+		}
+		if found == "" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	if found == "" {
+		t.Errorf("smctl agents never showed alice in a call, monitored by both sessions")
+	}
+	if so, _, code := runCmd(t, nil, "smctl", "agents", "--server", srvAddr, "--security-dir", sec); code != 0 || !strings.Contains(so, "alice") {
+		t.Errorf("smctl agents table: exit %d\n%s", code, so)
+	} else {
+		t.Logf("smctl agents:\n%s", so)
 	}
 	srv.wait(t, 60*time.Second)
 	time.Sleep(time.Second)
