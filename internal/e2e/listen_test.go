@@ -18,8 +18,13 @@ import (
 // its path and manifest; it skips when the scenario needs a codec this
 // build lacks.
 func scenarioCapture(t *testing.T, name string) (string, *gen.Manifest) {
+	return writeScenario(t, name, gen.Scenario)
+}
+
+// writeScenario writes the scenario build returns for name.
+func writeScenario(t *testing.T, name string, build func(string, uint64) (*gen.ScenarioSpec, error)) (string, *gen.Manifest) {
 	t.Helper()
-	spec, err := gen.Scenario(name, 1)
+	spec, err := build(name, 1)
 	if errors.Is(err, gen.ErrCodecUnavailable) {
 		t.Skipf("skipping: %v", err)
 	}

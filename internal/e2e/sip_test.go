@@ -21,23 +21,7 @@ func sipScenarios() []string {
 
 // sipScenarioCapture writes the named scenario with its SIP signalling.
 func sipScenarioCapture(t *testing.T, name string) (string, *gen.Manifest) {
-	t.Helper()
-	spec, err := gen.ScenarioWithSIP(name, 1)
-	if err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), name+".pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := spec.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path, spec.Manifest
+	return writeScenario(t, name, gen.ScenarioWithSIP)
 }
 
 // TestSIPScenariosListenOffline: smctl render --agent ID, with no
