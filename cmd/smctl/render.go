@@ -115,7 +115,7 @@ func runRender(cmd *cobra.Command, path string) error {
 		// the agent has calls at all; the render itself follows the SIP
 		// as it goes, so each call's media is matched only while the
 		// call lasts (an address reused by another phone later is not).
-		_, sdpCodecs, calls, err := sipMedia(path, users, ports)
+		sdpCodecs, calls, err := sipCalls(path, users, ports)
 		if err != nil {
 			return cli.Usage(err)
 		}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
-	"io"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,52 +13,27 @@ import (
 	"github.com/silentmon/silentmon/playout"
 )
 
-// sipMedia reads the SIP of the capture at path (UDP and TCP on the SIP
-// ports) and returns the media addresses the SDP gave the sides of users
-// (an agent id and its extensions) in all their calls, ended ones too,
-// as exact IP:PORT endpoints, and the payload types the SDP mapped to a
-// codec the player knows (dynamic G.729, telephone-event), and the number
-// of calls found.
-func sipMedia(path string, users []string, ports []uint16) ([]filter.Endpoint, map[uint8]playout.Codec, int, error) {
+// sipCalls reads the SIP of the capture at path (UDP and TCP on the SIP
+// ports) and returns how many calls users (an agent id and its
+// extensions) had, and the dynamic payload types their SDP mapped to a
+// codec the player knows (G.729, telephone-event): the player needs those
+// before the render starts, so they take a pass of their own.
+func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Codec, int, error) {
 	src, err := capture.OpenFile(path, capture.FileOptions{})
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	defer src.Close()
 	tr := siptrack.New(siptrack.Config{Ports: ports, CallLinger: 1 << 62})
-	frames := make([][]byte, 64)
-	infos := make([]capture.Info, 64)
-	var p capture.Packet
-	lt := src.LinkType()
-	for {
-		n, err := src.ReadBatch(frames, infos)
-		for i := range n {
-			if p.Decode(frames[i], lt, &infos[i]) != nil || p.Kind == capture.KindRTP || p.Kind == capture.KindRTCP {
-				continue
-			}
-			if !tr.IsSIPPort(p.Src.Port()) && !tr.IsSIPPort(p.Dst.Port()) {
-				continue
-			}
-			var vlan uint16
-			if p.NumVLANs > 0 {
-				vlan = p.VLANs[0].ID()
-			}
-			switch {
-			case p.Kind == capture.KindUDP:
-				tr.Packet(infos[i].Timestamp, vlan, p.Src, p.Dst, false, p.UDP)
-			case p.IPProto == 6 && len(p.TCP) > 0:
-				tr.TCPSegment(infos[i].Timestamp, vlan, p.Src, p.Dst, p.TCPSeq, p.TCP)
-			}
+	err = eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		if p.Kind != capture.KindRTP && p.Kind != capture.KindRTCP {
+			tr.Feed(ts, p)
 		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, 0, err
-		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	var eps []filter.Endpoint
-	seen := map[netip.AddrPort]bool{}
 	codecs := map[uint8]playout.Codec{}
 	calls := 0
 	for _, c := range tr.Snapshot().Calls {
@@ -78,25 +50,13 @@ func sipMedia(path string, users []string, ports []uint16) ([]filter.Endpoint, m
 						codecs[pt] = cd
 					}
 				}
-				if m.Kind != "audio" || m.Addr.Port() == 0 || !m.Addr.Addr().IsValid() || m.Addr.Addr().IsUnspecified() || seen[m.Addr] {
-					continue
-				}
-				seen[m.Addr] = true
-				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
 			}
 		}
 		if mine {
 			calls++
 		}
 	}
-	return eps, codecs, calls, nil
-}
-
-func mediaAddresses(n int) string {
-	if n == 1 {
-		return "1 media address"
-	}
-	return strconv.Itoa(n) + " media addresses"
+	return codecs, calls, nil
 }
 
 // sipFollower feeds the SIP of a capture being rendered to a tracker and
@@ -126,48 +86,23 @@ func (s *sipFollower) packet(p *capture.Packet, ts time.Time) {
 		s.lastTS = ts
 		s.tr.Expire(ts)
 	}
-	if !s.tr.IsSIPPort(p.Src.Port()) && !s.tr.IsSIPPort(p.Dst.Port()) {
-		return
-	}
-	var vlan uint16
-	if p.NumVLANs > 0 {
-		vlan = p.VLANs[0].ID()
-	}
-	switch {
-	case p.Kind == capture.KindUDP:
-		s.tr.Packet(ts, vlan, p.Src, p.Dst, false, p.UDP)
-	case p.IPProto == 6 && len(p.TCP) > 0:
-		s.tr.TCPSegment(ts, vlan, p.Src, p.Dst, p.TCPSeq, p.TCP)
-	}
+	s.tr.Feed(ts, p)
 }
 
 func (s *sipFollower) rebuild() {
 	eps := slices.Clone(s.static)
-	seen := map[netip.AddrPort]bool{}
 	s.keys = map[netip.AddrPort][2]*sdes.Key{}
-	for _, u := range s.users {
-		for _, cm := range s.tr.MediaOf(u) {
-			var recv *sdes.Key
-			for _, m := range cm.Remote {
-				if k, ok := sdes.ParseCrypto(m.Crypto); ok && m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
-					recv = &k
-					break
-				}
+	for _, m := range s.tr.AgentMedia(s.users) {
+		eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
+		if m.SRTP {
+			var k [2]*sdes.Key
+			if send, ok := sdes.ParseCrypto(m.Crypto); ok {
+				k[0] = &send
 			}
-			for _, m := range cm.Local {
-				if m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
-					var send *sdes.Key
-					if k, ok := sdes.ParseCrypto(m.Crypto); ok {
-						send = &k
-					}
-					s.keys[m.Addr] = [2]*sdes.Key{send, recv}
-				}
-				if m.Kind != "audio" || seen[m.Addr] {
-					continue
-				}
-				seen[m.Addr] = true
-				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
+			if recv, ok := sdes.ParseCrypto(m.PeerCrypto); ok {
+				k[1] = &recv
 			}
+			s.keys[m.Addr] = k
 		}
 	}
 	s.f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})

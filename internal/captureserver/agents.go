@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,25 +69,15 @@ func (a *agents) expire(now time.Time) {
 	a.mu.Unlock()
 }
 
-// packet feeds a UDP datagram the capture decoded as neither RTP nor
-// RTCP, or a TCP segment, to the tracker when one of its ports is a SIP
-// port.
+// packet feeds a packet the capture decoded as neither RTP nor RTCP to
+// the tracker (which keeps SIP, UDP or TCP, and ignores the rest).
 func (a *agents) packet(p *capture.Packet, ts time.Time) {
-	if a == nil || a.tracker == nil || (!a.tracker.IsSIPPort(p.Src.Port()) && !a.tracker.IsSIPPort(p.Dst.Port())) {
+	if a == nil || a.tracker == nil {
 		return
 	}
-	var vlan uint16
-	if p.NumVLANs > 0 {
-		vlan = p.VLANs[0].ID()
-	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case p.Kind == capture.KindUDP:
-		a.tracker.Packet(ts, vlan, p.Src, p.Dst, false, p.UDP)
-	case p.IPProto == 6 && len(p.TCP) > 0:
-		a.tracker.TCPSegment(ts, vlan, p.Src, p.Dst, p.TCPSeq, p.TCP)
-	}
+	a.tracker.Feed(ts, p)
+	a.mu.Unlock()
 }
 
 // users returns the SIP user parts that stand for sess's agent: its id,
@@ -152,17 +141,8 @@ func (a *agents) endpoints(sess *filter.Session) []filter.Endpoint {
 	if a.tracker == nil {
 		return eps
 	}
-	seen := map[netip.AddrPort]bool{}
-	for _, u := range a.users(sess) {
-		for _, cm := range a.tracker.MediaOf(u) {
-			for _, m := range cm.Local {
-				if m.Kind != "audio" || !m.Addr.IsValid() || m.Addr.Port() == 0 || m.Addr.Addr().IsUnspecified() || seen[m.Addr] {
-					continue
-				}
-				seen[m.Addr] = true
-				eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
-			}
-		}
+	for _, m := range a.tracker.AgentMedia(a.users(sess)) {
+		eps = append(eps, filter.Endpoint{IP: m.Addr.Addr(), PortLo: m.Addr.Port(), PortHi: m.Addr.Port()})
 	}
 	return eps
 }
@@ -201,25 +181,12 @@ func (a *agents) collectKeys(sess *filter.Session, keys srtpKeys) {
 	if a.tracker == nil {
 		return
 	}
-	for _, u := range a.users(sess) {
-		for _, cm := range a.tracker.MediaOf(u) {
-			var recv sdes.Key
-			hasRecv := false
-			for _, m := range cm.Remote {
-				if m.Kind == "audio" && strings.Contains(m.Profile, "SAVP") {
-					if recv, hasRecv = sdes.ParseCrypto(m.Crypto); hasRecv {
-						break
-					}
-				}
-			}
-			for _, m := range cm.Local {
-				if m.Kind != "audio" || !strings.Contains(m.Profile, "SAVP") || !m.Addr.IsValid() {
-					continue
-				}
-				p := srtpPair{recv: recv, hasRecv: hasRecv}
-				p.send, p.hasSend = sdes.ParseCrypto(m.Crypto)
-				keys[m.Addr] = p
-			}
+	for _, m := range a.tracker.AgentMedia(a.users(sess)) {
+		if m.SRTP {
+			var p srtpPair
+			p.send, p.hasSend = sdes.ParseCrypto(m.Crypto)
+			p.recv, p.hasRecv = sdes.ParseCrypto(m.PeerCrypto)
+			keys[m.Addr] = p
 		}
 	}
 }
