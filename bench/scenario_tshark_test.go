@@ -2,7 +2,6 @@ package bench
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -28,14 +27,7 @@ func TestScenariosMatchTshark(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(t.TempDir(), name+".pcap")
-			f, err := os.Create(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := spec.Write(f); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
+			if _, err := spec.WriteFile(path); err != nil {
 				t.Fatal(err)
 			}
 			checkAgainstTshark(t, path, capturetest.AnalyzeFile(t, path))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -166,6 +167,19 @@ func scenario(name string, seed uint64, withSIP bool) (*ScenarioSpec, error) {
 func (s *ScenarioSpec) Write(w io.Writer) (*Result, error) {
 	cfg := s.Config
 	return Write(w, &cfg)
+}
+
+// WriteFile writes the scenario's capture to a new file at path (0644).
+func (s *ScenarioSpec) WriteFile(path string) (*Result, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return res, err
 }
 
 // streamDir returns the call and direction of Result stream i.

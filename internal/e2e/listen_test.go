@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,14 +31,7 @@ func writeScenario(t *testing.T, name string, build func(string, uint64) (*gen.S
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), name+".pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := spec.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if _, err := spec.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
 	return path, spec.Manifest
