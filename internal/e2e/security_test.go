@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -112,4 +113,46 @@ func metricValue(text, sample string) float64 {
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
+}
+
+// TestRolesOverRealTLS: over real mutual TLS to a running capture server,
+// a client-role certificate of the same CA (mallory, one desk's) cannot
+// stop a session another client (alice) started, nor read the audit
+// trail; a certificate with the admin role (the lab set's) can do both.
+func TestRolesOverRealTLS(t *testing.T) {
+	sec := quickstart(t)
+	pw := filepath.Join(sec, "ca", "CtiosRoot.password")
+	desk := func(name string) string {
+		d := filepath.Join(t.TempDir(), name)
+		if _, se, code := runCmd(t, nil, "smctl", "certs", "quickstart", "--dir", d, "--role", "client",
+			"--ca-dir", filepath.Join(sec, "ca"), "--password-file", pw); code != 0 {
+			t.Fatalf("quickstart --role client: exit %d: %s", code, se)
+		}
+		return d
+	}
+	alice, mallory := desk("alice"), desk("mallory")
+	srvAddr := freeAddr(t)
+	start(t, "smserver", "--cluster-listen", "127.0.0.1:0", "--pcap", filepath.Join("..", "..", "capture", "testdata", "ipv4_rtp.pcap"),
+		"--pcap-wait-session", "--listen", srvAddr, "--security-dir", sec, "--metrics-listen", freeAddr(t),
+		"--audit-file", filepath.Join(t.TempDir(), "audit.log"))
+	waitReady(t, sec, srvAddr)
+	so, se, code := runCmd(t, nil, "smctl", "monitor", "start", "--server", srvAddr, "--security-dir", alice,
+		"--agent", "1001", "--endpoint", "10.10.0.1", "--supervisor", "127.0.0.1:9")
+	if code != 0 {
+		t.Fatalf("alice's start: exit %d: %s", code, se)
+	}
+	id := strings.TrimSpace(so)
+	if _, se, code := runCmd(t, nil, "smctl", "monitor", "stop", "--server", srvAddr, "--security-dir", mallory, "--session", id); code != 1 ||
+		!strings.Contains(se, "only that identity or an administrator may stop it") {
+		t.Errorf("mallory's stop of alice's session: exit %d: %s", code, se)
+	}
+	if _, se, code := runCmd(t, nil, "smctl", "audit", "--server", srvAddr, "--security-dir", mallory); code != 1 || !strings.Contains(se, "administrator") {
+		t.Errorf("mallory's audit query: exit %d: %s", code, se)
+	}
+	if so, se, code := runCmd(t, nil, "smctl", "audit", "--server", srvAddr, "--security-dir", sec, "--json"); code != 0 || !strings.Contains(so, id) {
+		t.Errorf("the administrator's audit query: exit %d: %s %s", code, se, so)
+	}
+	if _, se, code := runCmd(t, nil, "smctl", "monitor", "stop", "--server", srvAddr, "--security-dir", sec, "--session", id); code != 0 {
+		t.Errorf("the administrator's stop: exit %d: %s", code, se)
+	}
 }
