@@ -42,6 +42,9 @@ type ClientConfig struct {
 	// connected, a request is sent again after any break, on a new
 	// connection, without that limit.
 	DialRetry time.Duration
+	// OnAgentEvents, if not nil, receives the agent events the server
+	// pushes after WatchAgents (see there).
+	OnAgentEvents func(*AgentEvents)
 }
 
 // maxHelloFailures is how many times Dial tries a server whose connection
@@ -73,6 +76,7 @@ type Client struct {
 	nextID   uint64
 	pending  map[uint64]chan reply
 	sessions map[string]StartMonitor
+	watch    []string // the agents watched (WatchAgents)
 	failover int
 	missed   int
 	lastErr  error // why the last connection attempt failed
@@ -379,7 +383,24 @@ func (cl *Client) readLoop(c *conn, gen uint64) {
 			}
 			cl.mu.Unlock()
 			continue
-		case MsgSessionStatus, MsgStatusReply, MsgAuditReply, MsgAgentsReply, MsgError:
+		case MsgAgentEvents:
+			var ev AgentEvents
+			if DecodeJSON(t, body, &ev) != nil {
+				continue
+			}
+			if ev.RequestID == 0 {
+				cl.mu.Lock()
+				if cl.gen == gen {
+					cl.missed = 0
+				}
+				cl.mu.Unlock()
+				if cl.cfg.OnAgentEvents != nil {
+					cl.cfg.OnAgentEvents(&ev)
+				}
+				continue
+			}
+			id.RequestID = ev.RequestID
+		case MsgSessionStatus, MsgStatusReply, MsgAuditReply, MsgAgentsReply, MsgAgentsBindReply, MsgError:
 			json.Unmarshal(body, &id)
 		}
 		cl.mu.Lock()
@@ -472,6 +493,7 @@ func (cl *Client) reconnect(old string) {
 		}
 		cancel()
 	}
+	cl.rewatch()
 }
 
 func (cl *Client) heartbeats() {

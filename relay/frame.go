@@ -61,6 +61,14 @@ func (t MsgType) String() string {
 		return "agents-query"
 	case MsgAgentsReply:
 		return "agents-reply"
+	case MsgAgentsBind:
+		return "agents-bind"
+	case MsgAgentsBindReply:
+		return "agents-bind-reply"
+	case MsgAgentWatch:
+		return "agent-watch"
+	case MsgAgentEvents:
+		return "agent-events"
 	case MsgMedia:
 		return "media"
 	}

@@ -297,6 +297,12 @@ func (s *Server) hello(c *conn, p *Peer) error {
 	if _, ok := s.cfg.Handler.(AgentsHandler); ok {
 		reply.Features = append(reply.Features, FeatureAgents)
 	}
+	if _, ok := s.cfg.Handler.(BindHandler); ok {
+		reply.Features = append(reply.Features, FeatureBind)
+	}
+	if _, ok := s.cfg.Handler.(WatchHandler); ok {
+		reply.Features = append(reply.Features, FeatureEvents)
+	}
 	return c.writeJSON(MsgHello, reply, s.cfg.WriteTimeout)
 }
 
@@ -318,6 +324,12 @@ func (s *Server) sendError(c *conn, id uint64, code, msg string) {
 
 func (s *Server) loop(c *conn, p *Peer) error {
 	ctx := s.ctx
+	var ev *eventQueue // the agent events of this connection, once watched
+	defer func() {
+		if ev != nil {
+			ev.close()
+		}
+	}()
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(s.cfg.HeartbeatTimeout))
 		t, body, err := c.r.Next()
@@ -408,6 +420,22 @@ func (s *Server) loop(c *conn, p *Peer) error {
 				return s.protocolError(c, err)
 			}
 			if err := s.agentsQuery(ctx, c, p, &req); err != nil {
+				return err
+			}
+		case MsgAgentsBind:
+			var req AgentsBind
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			if err := s.agentsBind(ctx, c, p, &req); err != nil {
+				return err
+			}
+		case MsgAgentWatch:
+			var req AgentWatch
+			if err := DecodeJSON(t, body, &req); err != nil {
+				return s.protocolError(c, err)
+			}
+			if err := s.agentWatch(ctx, c, p, &req, &ev); err != nil {
 				return err
 			}
 		case MsgError:
