@@ -72,8 +72,10 @@ func setFor(role Role) (quickstartSet, error) {
 		return quickstartSet{{ClientFile, []Role{RoleClient}}}, nil
 	case RoleAdmin:
 		return quickstartSet{{ClientFile, []Role{RoleClient, RoleAdmin}}}, nil
+	case RoleCTI:
+		return quickstartSet{{ClientFile, []Role{RoleClient, RoleCTI}}}, nil
 	}
-	return nil, newErr(ErrBadArgument, "role %q is not known; use capture, supervisor, peer, client or admin", string(role))
+	return nil, newErr(ErrBadArgument, "role %q is not known; use %s", string(role), roleChoices)
 }
 
 // Quickstart writes a complete security directory in one step:
@@ -87,7 +89,8 @@ func setFor(role Role) (quickstartSet, error) {
 //   - RoleSupervisor: CtiosServer.pem (supervisor) and CtiosClient.pem
 //     (client, for the supervisor's own smctl);
 //   - RoleClient: CtiosClient.pem (client); RoleAdmin: CtiosClient.pem
-//     (client and admin).
+//     (client and admin); RoleCTI: CtiosClient.pem (client and cti), for
+//     a CTI integration.
 //
 // Server certificates name localhost, 127.0.0.1, ::1, the host name and
 // opts.Hosts. Without CADir a new CA is created in dir/ca (CtiosRoot.pem,

@@ -30,16 +30,23 @@ type Role string
 //     start sessions and stop its own; client authentication.
 //   - RoleAdmin: a client that may also stop other clients' sessions and
 //     read the audit trail; client authentication.
+//   - RoleCTI: a CTI integration that may bind agents to their devices
+//     and extensions at login and unbind them at logout (smctl agents
+//     bind|unbind); client authentication.
 const (
 	RoleCapture    Role = "capture"
 	RoleSupervisor Role = "supervisor"
 	RolePeer       Role = "peer"
 	RoleClient     Role = "client"
 	RoleAdmin      Role = "admin"
+	RoleCTI        Role = "cti"
 )
 
 // Roles lists every role in a fixed order.
-var Roles = []Role{RoleCapture, RoleSupervisor, RolePeer, RoleClient, RoleAdmin}
+var Roles = []Role{RoleCapture, RoleSupervisor, RolePeer, RoleClient, RoleAdmin, RoleCTI}
+
+// roleChoices lists the role names for messages.
+const roleChoices = "capture, supervisor, peer, client, admin or cti"
 
 // roleURIPrefix starts the URI SAN that carries a role.
 const roleURIPrefix = "silentmon:role/"
@@ -57,7 +64,7 @@ func (r Role) Usages() []x509.ExtKeyUsage {
 		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	case RoleSupervisor:
 		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	case RoleClient, RoleAdmin:
+	case RoleClient, RoleAdmin, RoleCTI:
 		return []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	return nil
@@ -65,8 +72,8 @@ func (r Role) Usages() []x509.ExtKeyUsage {
 
 func (r Role) valid() bool { return slices.Contains(Roles, r) }
 
-// ParseRole accepts one role name: capture, supervisor, peer, client or
-// admin.
+// ParseRole accepts one role name: capture, supervisor, peer, client,
+// admin or cti.
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
 	if r.valid() {
@@ -75,7 +82,7 @@ func ParseRole(s string) (Role, error) {
 	if r == "server" {
 		return "", newErr(ErrBadArgument, "role %q is ambiguous: a capture server's certificate has role capture, a supervisor service's has role supervisor", s)
 	}
-	return "", newErr(ErrBadArgument, "role %q is not known; use capture, supervisor, peer, client or admin", s)
+	return "", newErr(ErrBadArgument, "role %q is not known; use %s", s, roleChoices)
 }
 
 // ParseRoles accepts a comma-separated list of roles ("capture,peer") and
@@ -95,7 +102,7 @@ func ParseRoles(s string) ([]Role, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, newErr(ErrBadArgument, "no role given; use capture, supervisor, peer, client or admin")
+		return nil, newErr(ErrBadArgument, "no role given; use %s", roleChoices)
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil
@@ -244,7 +251,8 @@ const (
 
 // fileKind is which of a security directory's bundles a role's
 // certificate goes in: "server" (CtiosServer.pem: capture, supervisor),
-// "peer" (CtiosPeer.pem) or "client" (CtiosClient.pem: client, admin).
+// "peer" (CtiosPeer.pem) or "client" (CtiosClient.pem: client, admin,
+// cti).
 func fileKind(roles []Role) string {
 	for _, r := range roles {
 		switch r {

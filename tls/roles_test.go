@@ -245,3 +245,68 @@ func TestServerConfigChecksDirectory(t *testing.T) {
 		t.Errorf("no warning names %s: %s", RootKeyFile, log.String())
 	}
 }
+
+// TestCTIRole: quickstart --role cti writes CtiosClient.pem with roles
+// client and cti and the client usage; a capture server's listener
+// (client, admin or cti) lets it in and sees the cti role on it; a
+// listener for the cti role alone refuses a plain client's certificate;
+// "cti" parses and is listed in the messages.
+func TestCTIRole(t *testing.T) {
+	base := quickDir(t, QuickstartOptions{})
+	ctiDir, cliDir := roleSet(t, base, RoleCTI), roleSet(t, base, RoleClient)
+	capDir := roleSet(t, base, RoleCapture)
+	pair, err := tls.LoadX509KeyPair(filepath.Join(ctiDir, ClientFile), filepath.Join(ctiDir, ClientFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := RolesOf(leaf); RoleNames(got) != "client, cti" {
+		t.Errorf("roles of the cti set's CtiosClient.pem: %s, want client, cti", RoleNames(got))
+	}
+	if r, err := CheckRole(leaf, "the cti certificate", RoleCTI); err != nil || r != RoleCTI {
+		t.Errorf("CheckRole(cti) = %v, %v", r, err)
+	}
+	client := func(dir string) *tls.Config {
+		c, err := ClientConfig(dir, Options{PeerRoles: []Role{RoleCapture}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ServerName = "localhost"
+		return c
+	}
+	server := func(peers ...Role) *tls.Config {
+		c, err := ServerConfig(capDir, Options{Roles: []Role{RoleCapture}, PeerRoles: peers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var seen *tls.ConnectionState
+	scfg := server(RoleClient, RoleAdmin, RoleCTI)
+	verify := scfg.VerifyConnection
+	scfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		seen = &cs
+		return verify(cs)
+	}
+	if cerr, serr := handshake(t, scfg, client(ctiDir)); cerr != nil || serr != nil {
+		t.Fatalf("cti set to a capture server: client %v, server %v", cerr, serr)
+	}
+	if !PeerHasRole(seen, RoleCTI) || PeerHasRole(seen, RoleAdmin) {
+		t.Errorf("the capture server sees roles %s on the cti certificate, want client, cti", RoleNames(PeerRoles(seen)))
+	}
+	if cerr, serr := handshake(t, server(RoleCTI), client(cliDir)); cerr == nil && serr == nil {
+		t.Error("a plain client's certificate was let in by a listener for the cti role only")
+	}
+	if r, err := ParseRole(" CTI "); err != nil || r != RoleCTI {
+		t.Errorf("ParseRole(CTI) = %v, %v", r, err)
+	}
+	if _, err := ParseRole("boss"); err == nil || !strings.Contains(err.Error(), "admin or cti") {
+		t.Errorf("ParseRole(boss) = %v, want the list of roles with cti", err)
+	}
+	if BundleFile([]Role{RoleCTI}) != ClientFile {
+		t.Errorf("a cti certificate belongs in %s, want %s", BundleFile([]Role{RoleCTI}), ClientFile)
+	}
+}

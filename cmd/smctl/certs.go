@@ -34,7 +34,7 @@ func newCertsQuickstartCmd() *cobra.Command {
 		force                                bool
 	)
 	qs := &cobra.Command{
-		Use:   "quickstart --dir DIR [--role capture|supervisor|client|admin --ca-dir CADIR]",
+		Use:   "quickstart --dir DIR [--role capture|supervisor|client|admin|cti --ca-dir CADIR]",
 		Short: "Create a CA and the certificates of every role for a local set-up, or one role's set",
 		Long: `Writes a complete security directory in one step: CtiosRootCert.pem and the
 role bundles. Without --role, the set of one host that runs every program:
@@ -46,7 +46,9 @@ given): fine for a demo or a lab; move DIR/ca off the host for anything else.
 With --role, the set of one host of that role, signed by the CA in --ca-dir
 (or a new one): capture (CtiosServer.pem: capture; CtiosPeer.pem: peer),
 supervisor (CtiosServer.pem: supervisor; CtiosClient.pem: client), client
-(CtiosClient.pem: client) or admin (CtiosClient.pem: client and admin).`,
+(CtiosClient.pem: client), admin (CtiosClient.pem: client and admin) or cti
+(CtiosClient.pem: client and cti, for a CTI integration that binds agents to
+their devices: smctl agents bind|unbind).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
@@ -105,7 +107,7 @@ supervisor (CtiosServer.pem: supervisor; CtiosClient.pem: client), client
 	keyAlgorithmFlag(f, &alg)
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity of the server and client certificates in days")
 	f.BoolVar(&force, "force", false, "replace existing files")
-	f.StringVar(&role, "role", "", "make the set of one host of this role: capture, supervisor, client or admin (default: every role, for one host)")
+	f.StringVar(&role, "role", "", "make the set of one host of this role: capture, supervisor, client, admin or cti (default: every role, for one host)")
 	f.StringVar(&caDir, "ca-dir", "", "sign with the CA in this directory instead of creating one (its password as for smctl certs ca)")
 	passwordFlags(f, &pwFile, &pwEnv)
 	return qs

@@ -79,9 +79,10 @@ func newCertsRequestCmd() *cobra.Command {
 		Long: `Creates a private key (mode 0600) and a certificate request in DIR, named as in
 the original product: CtiosServerKey.pem and CtiosServerReq.pem for a capture
 server or a supervisor service, CtiosClientkey.pem and CtiosClientreq.pem for a
-client or an administrator, CtiosPeerKey.pem and CtiosPeerReq.pem for a cluster
+client, an administrator or a CTI integration, CtiosPeerKey.pem and CtiosPeerReq.pem for a cluster
 peer. The request asks for the role (a URI SAN silentmon:role/ROLE) and the
-extended key usages it needs. Roles: capture, supervisor, peer, client, admin;
+extended key usages it needs. Roles: capture, supervisor, peer, client, admin,
+cti;
 several may be joined with commas. --host adds a DNS name or IP address to the
 request's subject alternative names (repeatable).`,
 		Args: cobra.NoArgs,
@@ -90,7 +91,7 @@ request's subject alternative names (repeatable).`,
 				return cli.Usagef("smctl certs request needs --dir DIR")
 			}
 			if role == "" {
-				return cli.Usagef("smctl certs request needs --role capture, supervisor, peer, client or admin")
+				return cli.Usagef("smctl certs request needs --role capture, supervisor, peer, client, admin or cti")
 			}
 			r, err := smtls.ParseRoles(role)
 			if err != nil {
@@ -116,7 +117,7 @@ request's subject alternative names (repeatable).`,
 	}
 	f := c.Flags()
 	f.StringVar(&dir, "dir", "", "directory to write the key and request to (created if missing)")
-	f.StringVar(&role, "role", "", "capture, supervisor, peer, client or admin (comma-separated for several)")
+	f.StringVar(&role, "role", "", "capture, supervisor, peer, client, admin or cti (comma-separated for several)")
 	f.StringVar(&cn, "cn", "", "common name")
 	f.StringSliceVar(&hosts, "host", nil, "DNS name or IP address for the subject alternative names (repeatable)")
 	keyAlgorithmFlag(f, &alg)
@@ -183,7 +184,7 @@ request.`,
 	f.StringVar(&req, "request", "", "certificate request file (PEM)")
 	f.StringVar(&out, "out", "", "certificate file to write")
 	f.IntVar(&days, "days", smtls.DefaultCertDays, "validity in days")
-	f.StringVar(&role, "role", "", "capture, supervisor, peer, client or admin, comma-separated (default: from the request)")
+	f.StringVar(&role, "role", "", "capture, supervisor, peer, client, admin or cti, comma-separated (default: from the request)")
 	f.BoolVar(&force, "force", false, "replace an existing output file")
 	passwordFlags(f, &pwFile, &pwEnv)
 	return c

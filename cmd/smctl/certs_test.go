@@ -329,3 +329,17 @@ func TestCertsUsageErrors(t *testing.T) {
 		t.Error("bundle wrote a file despite the mismatched key")
 	}
 }
+
+// TestCertsQuickstartCTI: quickstart --role cti writes a CtiosClient.pem
+// that certs show lists with the roles client and cti, and an unknown
+// role's sentence lists cti among the roles.
+func TestCertsQuickstartCTI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cti")
+	mustSmctl(t, "certs", "quickstart", "--dir", dir, "--role", "cti")
+	if out := mustSmctl(t, "certs", "show", filepath.Join(dir, smtls.ClientFile)); !strings.Contains(out, "Roles:        client, cti\n") {
+		t.Errorf("certs show of the cti set's client bundle:\n%s", out)
+	}
+	if code, _, errs := smctl(t, "certs", "quickstart", "--dir", t.TempDir(), "--role", "boss"); code != 2 || !strings.Contains(errs, "admin or cti") {
+		t.Errorf("quickstart --role boss: exit %d, %s", code, errs)
+	}
+}
