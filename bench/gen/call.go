@@ -107,6 +107,9 @@ type Direction struct {
 	// Holds are intervals, relative to the call start, during which this
 	// side sends nothing.
 	Holds []Interval
+	// Events are DTMF digits this side sends as RFC 4733 telephone
+	// events, in order of At, not overlapping.
+	Events []Event
 }
 
 // Call is one call between an agent's phone (or agent gateway) and the far
@@ -144,7 +147,62 @@ type Call struct {
 	ToAgent   Direction
 	// SRTP, when non-nil, encrypts both directions with SRTP.
 	SRTP *SRTPKeys
+	// PayloadType, when non-zero, is the dynamic RTP payload type (96 to
+	// 127) the codec is sent on instead of its static one; the SDP maps
+	// it (a=rtpmap:96 G729/8000). It must not be EventPayloadType.
+	PayloadType uint8
 }
+
+// EventPayloadType is the dynamic payload type of the RFC 4733
+// telephone events a Direction's Events are sent on; the SDP maps it
+// (a=rtpmap:101 telephone-event/8000).
+const EventPayloadType = 101
+
+// DefaultEventDuration is an Event's duration when its Duration is zero.
+const DefaultEventDuration = 100 * time.Millisecond
+
+// Event is a DTMF digit sent as RFC 4733 telephone events on
+// EventPayloadType, in the stream's SSRC and sequence numbers, in place
+// of the audio of the packet times it covers: one packet per packet time
+// with the duration so far (the first with the marker bit), then the
+// final one with the end bit sent three times in all. Every packet of an
+// event carries the RTP timestamp of its start.
+type Event struct {
+	// At is the event's start relative to the call start; it is rounded
+	// down to a packet time.
+	At time.Duration
+	// Digit is one of 0-9, *, #, A-D.
+	Digit byte
+	// Duration is how long the digit is pressed, rounded up to packet
+	// times; 0 means DefaultEventDuration.
+	Duration time.Duration
+}
+
+// eventCode returns the RFC 4733 event code of a DTMF digit.
+func eventCode(d byte) (uint8, bool) {
+	switch {
+	case d >= '0' && d <= '9':
+		return d - '0', true
+	case d == '*':
+		return 10, true
+	case d == '#':
+		return 11, true
+	case d >= 'A' && d <= 'D':
+		return 12 + d - 'A', true
+	}
+	return 0, false
+}
+
+// rtpPayloadType returns the payload type the call's audio is sent on.
+func (c *Call) rtpPayloadType() uint8 {
+	if c.PayloadType != 0 {
+		return c.PayloadType
+	}
+	return c.Codec.PayloadType()
+}
+
+// hasEvents reports whether either side of the call sends events.
+func (c *Call) hasEvents() bool { return len(c.FromAgent.Events) > 0 || len(c.ToAgent.Events) > 0 }
 
 // SRTPKeys are the SDES master keys of a call sent as SRTP with the
 // AES_CM_128_HMAC_SHA1_80 suite (RFC 3711, RFC 4568): each is 30 bytes, a
@@ -153,6 +211,10 @@ type Call struct {
 // authentication tag follows the encrypted payload.
 type SRTPKeys struct {
 	FromAgent, ToAgent []byte
+	// NotInSDP leaves the keys out of the SDP: the media stays RTP/SAVP
+	// but without a=crypto lines, as when the keys went over SIP/TLS and
+	// the SDP seen on the SPAN came from elsewhere (or was stripped).
+	NotInSDP bool
 }
 
 // SRTPSuite is the crypto suite of SRTPKeys, as an SDP a=crypto line
@@ -202,6 +264,9 @@ func (c *Call) validate(i int) error {
 	if c.Codec > G729 {
 		return bad("unknown codec %d", c.Codec)
 	}
+	if pt := c.PayloadType; pt != 0 && (pt < 96 || pt > 127 || pt == EventPayloadType) {
+		return bad("payload type %d is not a dynamic type from 96 to 127 other than %d (telephone-event)", pt, EventPayloadType)
+	}
 	p := c.ptime()
 	if p <= 0 || p%(time.Second/SampleRate) != 0 {
 		return bad("packet time %v is not a positive multiple of 125µs", p)
@@ -230,6 +295,16 @@ func (c *Call) validate(i int) error {
 			if h.From < 0 || h.To < h.From {
 				return bad("hold interval [%v, %v) is not a valid interval", h.From, h.To)
 			}
+		}
+		end := time.Duration(-1)
+		for _, e := range d.Events {
+			if _, ok := eventCode(e.Digit); !ok {
+				return bad("event digit %q is not one of 0-9, *, #, A-D", e.Digit)
+			}
+			if e.At < 0 || e.Duration < 0 || e.At <= end {
+				return bad("event %q at %v (for %v) is negative or not after the previous event", e.Digit, e.At, e.Duration)
+			}
+			end = e.At + e.duration()
 		}
 	}
 	return nil
@@ -353,4 +428,25 @@ func otherTone(k int, avoid float64) float64 {
 		f = avoid + 10
 	}
 	return f
+}
+
+func (e Event) duration() time.Duration {
+	if e.Duration == 0 {
+		return DefaultEventDuration
+	}
+	return e.Duration
+}
+
+// eventAt returns the event of d that covers packet slot k of a stream
+// with packet time ptime, its first slot and its number of slots.
+func (d *Direction) eventAt(k int, ptime time.Duration) (ev *Event, first, n int) {
+	for i := range d.Events {
+		e := &d.Events[i]
+		first := int(e.At / ptime)
+		n := max(1, int((e.duration()+ptime-1)/ptime))
+		if k >= first && k < first+n {
+			return e, first, n
+		}
+	}
+	return nil, 0, 0
 }

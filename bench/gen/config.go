@@ -82,7 +82,9 @@ type Packet struct {
 	Marker    bool
 	// Duplicate is true for the second copy of a duplicated packet.
 	Duplicate bool
-	Payload   []byte
+	// Event is true for an RFC 4733 telephone event (EventPayloadType).
+	Event   bool
+	Payload []byte
 }
 
 // Stream is what Write did for one direction of one call.

@@ -35,7 +35,7 @@ type frameTemplate struct {
 }
 
 func newFrameTemplate(c *Call, src, dst Endpoint, ssrc uint32) *frameTemplate {
-	t := &frameTemplate{v6: !src.Addr.Addr().Unmap().Is4(), pt: c.Codec.PayloadType()}
+	t := &frameTemplate{v6: !src.Addr.Addr().Unmap().Is4(), pt: c.rtpPayloadType()}
 	b := make([]byte, 0, 128+maxPayload)
 	b = append(b, dst.MAC[:]...)
 	b = append(b, src.MAC[:]...)
@@ -85,13 +85,13 @@ func addrSum(a netip.Addr) uint32 {
 	return s
 }
 
-// build fills the template for one packet and returns the frame, which
-// aliases t.buf until the next call.
-func (t *frameTemplate) build(ipID uint16, seq uint16, ts uint32, marker bool, payload []byte) []byte {
+// build fills the template for one packet of payload type pt and returns
+// the frame, which aliases t.buf until the next call.
+func (t *frameTemplate) build(ipID uint16, pt uint8, seq uint16, ts uint32, marker bool, payload []byte) []byte {
 	b := t.buf[:t.rtpOff+rtpHeaderLen]
 	b = append(b, payload...)
 	if t.srtp != nil {
-		b = t.encrypt(b, seq, ts, marker)
+		b = t.encrypt(b, pt, seq, ts, marker)
 	}
 	udpLen := len(b) - t.udpOff
 	if t.v6 {
@@ -107,7 +107,7 @@ func (t *frameTemplate) build(ipID uint16, seq uint16, ts uint32, marker bool, p
 	binary.BigEndian.PutUint16(udp[4:], uint16(udpLen))
 	udp[6], udp[7] = 0, 0
 	rtp := udp[udpHeaderLen:]
-	rtp[1] = t.pt
+	rtp[1] = pt
 	if marker {
 		rtp[1] |= 0x80
 	}
@@ -154,9 +154,9 @@ func fold(s uint32) uint16 {
 
 // encrypt replaces the RTP packet at the end of b (header fields not yet
 // set) with its SRTP form.
-func (t *frameTemplate) encrypt(b []byte, seq uint16, ts uint32, marker bool) []byte {
+func (t *frameTemplate) encrypt(b []byte, pt uint8, seq uint16, ts uint32, marker bool) []byte {
 	rtp := b[t.rtpOff:]
-	rtp[1] = t.pt
+	rtp[1] = pt
 	if marker {
 		rtp[1] |= 0x80
 	}

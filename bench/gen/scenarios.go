@@ -97,7 +97,7 @@ func findScenario(name string) *scenarioDef {
 // error wrapping ErrUnknownScenario; a G.729 scenario in a build without
 // bcg729 returns one wrapping ErrCodecUnavailable.
 func Scenario(name string, seed uint64) (*ScenarioSpec, error) {
-	return scenario(name, seed, false)
+	return scenario(name, seed, ScenarioOptions{})
 }
 
 // ScenarioWithSIP returns the named scenario with its SIP signalling
@@ -111,10 +111,74 @@ func Scenario(name string, seed uint64) (*ScenarioSpec, error) {
 // writes. Manifest.SIP holds the signalling truth and each signalled leg
 // its Call-ID. Errors are those of Scenario.
 func ScenarioWithSIP(name string, seed uint64) (*ScenarioSpec, error) {
-	return scenario(name, seed, true)
+	return scenario(name, seed, ScenarioOptions{SIP: true})
 }
 
-func scenario(name string, seed uint64, withSIP bool) (*ScenarioSpec, error) {
+// ScenarioOptions are the variants of a scenario ScenarioWith writes. The
+// zero value is the scenario as Scenario writes it.
+type ScenarioOptions struct {
+	// SIP writes the signalling, as ScenarioWithSIP.
+	SIP bool
+	// Codec, when not nil, is every call's codec instead of the
+	// scenario's (G729 needs a build with bcg729).
+	Codec *Codec
+	// PayloadType, when non-zero, sends every call's audio on this
+	// dynamic payload type (96 to 127, not 101), which the SDP maps to the
+	// codec: G.729 on 96 with a=rtpmap:96 G729/8000.
+	PayloadType uint8
+	// Digits are DTMF digits agent 1001's phone sends in its first call
+	// as RFC 4733 telephone events on payload type 101 (with
+	// a=rtpmap:101 telephone-event/8000 in its SDP): 100 ms each, one every
+	// 300 ms from 1 s into the call.
+	Digits string
+	// HideSRTPKeys leaves the SDES keys of SRTP calls out of the SDP: the
+	// media stays RTP/SAVP without a=crypto lines, as when the keys went
+	// over SIP/TLS, so the SRTP cannot be decrypted from the capture.
+	HideSRTPKeys bool
+}
+
+// ScenarioWith returns the named scenario with the variants of o. Errors
+// are those of Scenario, and one wrapping ErrBadCall for a bad option.
+func ScenarioWith(name string, seed uint64, o ScenarioOptions) (*ScenarioSpec, error) {
+	return scenario(name, seed, o)
+}
+
+// applyOptions changes the scenario's calls as o says.
+func (b *builder) applyOptions(o ScenarioOptions) error {
+	first := -1
+	for i := range b.cfg.Calls {
+		c := &b.cfg.Calls[i]
+		if o.Codec != nil {
+			c.Codec = *o.Codec
+		}
+		c.PayloadType = o.PayloadType
+		if c.SRTP != nil && o.HideSRTPKeys {
+			k := *c.SRTP
+			k.NotInSDP = true
+			c.SRTP = &k
+		}
+		if first < 0 && c.AgentID == "1001" {
+			first = i
+		}
+	}
+	if o.Digits == "" {
+		return nil
+	}
+	if first < 0 {
+		return fmt.Errorf("%w: the scenario has no call of agent 1001 to send digits %q in", ErrBadCall, o.Digits)
+	}
+	c := &b.cfg.Calls[first]
+	for i := range len(o.Digits) {
+		c.FromAgent.Events = append(c.FromAgent.Events, Event{At: time.Second + time.Duration(i)*300*time.Millisecond, Digit: o.Digits[i]})
+	}
+	if end := c.FromAgent.Events[len(o.Digits)-1].At + DefaultEventDuration; end > c.Duration {
+		return fmt.Errorf("%w: digits %q need %v of agent 1001's first call, which lasts %v", ErrBadCall, o.Digits, end, c.Duration)
+	}
+	return nil
+}
+
+func scenario(name string, seed uint64, o ScenarioOptions) (*ScenarioSpec, error) {
+	withSIP := o.SIP
 	def := findScenario(name)
 	if def == nil {
 		return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownScenario, name,
@@ -136,6 +200,9 @@ func scenario(name string, seed uint64, withSIP bool) (*ScenarioSpec, error) {
 	b.cfg.Epoch = DefaultEpoch
 	def.build(b)
 	b.background()
+	if err := b.applyOptions(o); err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", name, err)
+	}
 	if withSIP || def.SIP {
 		if f := scenarioSIP[name]; f != nil {
 			f(b)
@@ -254,7 +321,7 @@ func (s *ScenarioSpec) idealAudio(want func(l *Leg) bool) ([]int16, time.Duratio
 		spp := c.samplesPerPacket()
 		pcm := make([]int16, spp)
 		for _, p := range s.result.Streams[i].Packets {
-			if p.Duplicate {
+			if p.Duplicate || p.Event {
 				continue
 			}
 			k := s.slotOf(i, p.Timestamp)

@@ -401,11 +401,11 @@ func (s *dialogState) sdpBody(at time.Duration, agent bool, ci int, dir, label s
 	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
 		ip = "IP6"
 	}
-	pts := []int{int(c.Codec.PayloadType())}
+	pts := []int{int(c.rtpPayloadType())}
 	rtpmap := map[string]string{strconv.Itoa(pts[0]): c.Codec.String() + "/8000"}
-	if c.Codec == G729 {
-		pts = append(pts, 101)
-		rtpmap["101"] = "telephone-event/8000"
+	if c.Codec == G729 || c.hasEvents() {
+		pts = append(pts, EventPayloadType)
+		rtpmap[strconv.Itoa(EventPayloadType)] = "telephone-event/8000"
 	}
 	formats := make([]string, len(pts))
 	attrs := []sdp.Attribute{}
@@ -418,15 +418,20 @@ func (s *dialogState) sdpBody(at time.Duration, agent bool, ci int, dir, label s
 		if c.VAD {
 			annexb = "yes"
 		}
-		attrs = append(attrs, sdp.NewAttribute("fmtp", "18 annexb="+annexb), sdp.NewAttribute("fmtp", "101 0-16"))
+		attrs = append(attrs, sdp.NewAttribute("fmtp", strconv.Itoa(pts[0])+" annexb="+annexb))
+	}
+	if len(pts) > 1 {
+		attrs = append(attrs, sdp.NewAttribute("fmtp", strconv.Itoa(EventPayloadType)+" 0-16"))
 	}
 	attrs = append(attrs, sdp.NewAttribute("ptime", strconv.Itoa(int(c.ptime()/time.Millisecond))))
 	proto := []string{"RTP", "AVP"}
 	crypto := ""
 	if key != nil {
 		proto = []string{"RTP", "SAVP"}
-		crypto = "1 " + SRTPSuite + " inline:" + base64.StdEncoding.EncodeToString(key)
-		attrs = append(attrs, sdp.NewAttribute("crypto", crypto))
+		if !c.SRTP.NotInSDP {
+			crypto = "1 " + SRTPSuite + " inline:" + base64.StdEncoding.EncodeToString(key)
+			attrs = append(attrs, sdp.NewAttribute("crypto", crypto))
+		}
 	}
 	attrs = append(attrs, sdp.NewPropertyAttribute(dir))
 	user, id := "PBX", s.sessID

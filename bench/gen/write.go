@@ -22,6 +22,7 @@ type pending struct {
 	ts      uint32
 	marker  bool
 	dup     bool
+	event   bool // an RFC 4733 event on EventPayloadType
 	payload []byte
 }
 
@@ -72,7 +73,7 @@ func (s *stream) getBuf() []byte {
 		s.free = s.free[:n-1]
 		return b[:s.plen]
 	}
-	return make([]byte, s.plen, s.plen)
+	return make([]byte, s.plen, max(s.plen, 4)) // an event's payload is 4 bytes
 }
 
 func (s *stream) push(p pending) {
@@ -107,6 +108,10 @@ func (s *stream) generate(im *Impairments, record bool) error {
 		return nil
 	}
 	sample := int64(k) * int64(s.spp)
+	if ev, first, n := s.dir.eventAt(k, s.ptime); ev != nil {
+		s.event(ev, k, first, n, off)
+		return nil
+	}
 	payload := s.getBuf()
 	n, err := s.encode(payload, sample)
 	if err != nil {
@@ -177,6 +182,38 @@ func (s *stream) generate(im *Impairments, record bool) error {
 		s.push(pending{at: at + d, seq: seq, ts: ts, marker: marker, dup: true, payload: cp})
 	}
 	return nil
+}
+
+// event sends slot k of event ev, which covers n slots from first: a
+// packet with the duration so far, and at the last slot the end packet
+// three times, 5 ms apart. Events are not impaired.
+func (s *stream) event(ev *Event, k, first, n int, off time.Duration) {
+	code, _ := eventCode(ev.Digit)
+	dur := min((k-first+1)*s.spp, 0xffff)
+	end := k == first+n-1
+	ts := s.dir.Timestamp + uint32(first*s.spp)
+	copies := 1
+	if end {
+		copies = 3
+	}
+	for i := range copies {
+		payload := s.getBuf()[:4]
+		payload[0] = code
+		payload[1] = 10 // volume -10 dBm0
+		if end {
+			payload[1] |= 0x80
+		}
+		payload[2], payload[3] = byte(dur>>8), byte(dur)
+		seq := s.seq
+		s.seq++
+		if s.res.Sent == 0 {
+			s.res.FirstSeq = seq
+		}
+		s.res.Sent++
+		s.res.LastSeq = seq
+		at := s.call.Start + off + time.Duration(i)*5*time.Millisecond
+		s.push(pending{at: at, seq: seq, ts: ts, marker: k == first && i == 0, event: true, payload: payload})
+	}
 }
 
 // encode writes the payload of the packet starting at sample into out and
@@ -384,7 +421,11 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 		copy(s.pending, s.pending[1:])
 		s.pending = s.pending[:len(s.pending)-1]
 		ts := epoch.Add(p.at).Truncate(pw.resolution())
-		frame := s.tmpl.build(s.ipID, p.seq, p.ts, p.marker, p.payload)
+		pt := s.tmpl.pt
+		if p.event {
+			pt = EventPayloadType
+		}
+		frame := s.tmpl.build(s.ipID, pt, p.seq, p.ts, p.marker, p.payload)
 		if s.tmpl.err != nil {
 			return nil, fmt.Errorf("encrypting SRTP for agent %q: %w", s.call.AgentID, s.tmpl.err)
 		}
@@ -399,7 +440,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 		}
 		if cfg.Record {
 			s.res.Packets = append(s.res.Packets, Packet{Time: ts, Seq: p.seq, Timestamp: p.ts,
-				Marker: p.marker, Duplicate: p.dup, Payload: append([]byte(nil), p.payload...)})
+				Marker: p.marker, Duplicate: p.dup, Event: p.event, Payload: append([]byte(nil), p.payload...)})
 		}
 		s.free = append(s.free, p.payload)
 		if err := s.refill(&cfg.Impair, cfg.Record); err != nil {

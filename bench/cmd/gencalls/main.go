@@ -69,6 +69,9 @@ type options struct {
 	scenario   string
 	manifest   string
 	sip        bool
+	dynamicPT  int
+	digits     string
+	hideKeys   bool
 }
 
 // scenarioHelp lists the scenarios for the long help.
@@ -137,6 +140,9 @@ own. Impairment rates are percentages; the same --seed writes the same file.` + 
 	f.StringVar(&o.scenario, "scenario", "", "write this call-flow scenario and its manifest (names below)")
 	f.StringVar(&o.manifest, "manifest", "", "with --scenario: the manifest's path (default: --out with .json)")
 	f.BoolVar(&o.sip, "sip", false, "with --scenario: also write the calls' SIP/SDP signalling (always on for the sip-* scenarios)")
+	f.IntVar(&o.dynamicPT, "dynamic-pt", 0, "send the codec on this dynamic payload type (96-127, not 101; the SDP maps it, e.g. a=rtpmap:96 G729/8000)")
+	f.StringVar(&o.digits, "digits", "", "DTMF digits the first agent's phone sends as RFC 4733 events on payload type 101, one every 300 ms from 1 s into its call")
+	f.BoolVar(&o.hideKeys, "hide-srtp-keys", false, "with --scenario: leave SRTP calls' SDES keys out of the SDP (RTP/SAVP without a=crypto, as with SIP over TLS)")
 	return cmd
 }
 
@@ -152,6 +158,9 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	if o.sip {
 		return cli.Usagef("--sip needs --scenario")
+	}
+	if o.hideKeys {
+		return cli.Usagef("--hide-srtp-keys needs --scenario")
 	}
 	codec, err := gen.ParseCodec(o.codec)
 	if err != nil {
@@ -203,6 +212,14 @@ func run(cmd *cobra.Command, o *options) error {
 	}
 	for i := range calls {
 		calls[i].VAD = o.vad
+		calls[i].PayloadType = uint8(o.dynamicPT)
+	}
+	if o.dynamicPT < 0 || o.dynamicPT > 127 {
+		return cli.Usagef("--dynamic-pt %d is not a payload type from 96 to 127", o.dynamicPT)
+	}
+	for i := range len(o.digits) {
+		calls[0].FromAgent.Events = append(calls[0].FromAgent.Events,
+			gen.Event{At: time.Second + time.Duration(i)*300*time.Millisecond, Digit: o.digits[i]})
 	}
 	if o.agentWAV != "" {
 		fh, err := os.Open(o.agentWAV)
@@ -301,7 +318,7 @@ func (out *output) remove() {
 
 // scenarioFlags are the flags that make sense with --scenario.
 var scenarioFlags = map[string]bool{"scenario": true, "manifest": true, "out": true, "seed": true,
-	"nanosecond": true, "quiet": true, "sip": true}
+	"nanosecond": true, "quiet": true, "sip": true, "codec": true, "dynamic-pt": true, "digits": true, "hide-srtp-keys": true}
 
 func runScenario(cmd *cobra.Command, o *options) error {
 	var bad []string
@@ -324,11 +341,19 @@ func runScenario(cmd *cobra.Command, o *options) error {
 	if manifest == o.out {
 		return cli.Usagef("--manifest %s is the capture file", manifest)
 	}
-	scenario := gen.Scenario
-	if o.sip {
-		scenario = gen.ScenarioWithSIP
+	opts := gen.ScenarioOptions{SIP: o.sip, Digits: o.digits, HideSRTPKeys: o.hideKeys}
+	if cmd.Flags().Changed("codec") {
+		c, err := gen.ParseCodec(o.codec)
+		if err != nil {
+			return cli.Usagef("--codec: %v", err)
+		}
+		opts.Codec = &c
 	}
-	spec, err := scenario(o.scenario, o.seed)
+	if o.dynamicPT < 0 || o.dynamicPT > 127 {
+		return cli.Usagef("--dynamic-pt %d is not a payload type from 96 to 127", o.dynamicPT)
+	}
+	opts.PayloadType = uint8(o.dynamicPT)
+	spec, err := gen.ScenarioWith(o.scenario, o.seed, opts)
 	if errors.Is(err, gen.ErrCodecUnavailable) {
 		return cli.Failf("--scenario %s: %v", o.scenario, err)
 	}
