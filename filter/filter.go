@@ -64,6 +64,9 @@ type Session struct {
 	// captures from the agent's next call on.
 	Extensions []string `json:"extensions,omitempty"`
 	Wait       bool     `json:"wait,omitempty"`
+	// Informed marks a session "agent informed": watchers of the agent
+	// are told it is monitored. A session without it is silent.
+	Informed bool `json:"informed,omitempty"`
 }
 
 // Bounds of the ids and names a session carries.

@@ -89,6 +89,10 @@ type StartMonitor struct {
 	// captured).
 	Extensions []string `json:"extensions,omitempty"`
 	Wait       bool     `json:"wait,omitempty"`
+	// InformAgent marks the session "agent informed": the agent may be
+	// told it is monitored (agent events, status). A session without it
+	// is silent and never disclosed to watchers.
+	InformAgent bool `json:"inform_agent,omitempty"`
 }
 
 // MaxLifetime bounds StartMonitor.ForMS.
@@ -127,6 +131,9 @@ type SessionStatus struct {
 	// a stop sent again after a broken connection found the session
 	// stopped by its first attempt.
 	AlreadyStopped bool `json:"already_stopped,omitempty"`
+	// Informed is set when the session is marked "agent informed"
+	// (StartMonitor.InformAgent).
+	Informed bool `json:"informed,omitempty"`
 }
 
 // Session states, in SessionStatus and SessionNotice.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,14 +34,29 @@ tshark -o rtp.heuristic_rtp:TRUE -z rtp,streams computes them, so the two can
 be compared; the RFC 3550 figures (expected, cumulative loss split into
 network and capture loss, duplicates, out of order, interarrival jitter) are
 given alongside, and "sequential" says whether the stream showed two
-consecutive sequence numbers in a row (RFC 3550's probation).`,
+consecutive sequence numbers in a row (RFC 3550's probation).
+
+The SIP in the capture (UDP and TCP on --sip-port, 5060 by default) is
+followed as the capture server follows it: a stream sent to (or from) a
+media address of a call's SDP takes its payload type names and clock rates
+from that SDP's rtpmap, so G.729 on dynamic type 96 is named G729 and its
+jitter uses the 8 kHz clock, as tshark does with the same SIP; the JSON
+gives the stream's "call_id" and "clock_rate", and "payload_types" when the
+stream carried more than one (telephone-event on 101 beside the audio). A
+stream whose SDP negotiated SRTP (RTP/SAVP, RTP/SAVPF, a=crypto) is shown as
+"SRTP (codec)" and "encrypted":true.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, _ := cmd.Flags().GetBool("json")
-			return runAnalyze(args[0], asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			ports, err := sipPorts(cmd)
+			if err != nil {
+				return err
+			}
+			return runAnalyze(args[0], asJSON, ports, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	c.Flags().Bool("json", false, "print JSON")
+	c.Flags().StringArray("sip-port", []string{"5060"}, "port of the SIP in the capture; repeatable")
 	return c
 }
 
@@ -55,7 +72,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func runAnalyze(path string, asJSON bool, stdout, stderr io.Writer) error {
+func runAnalyze(path string, asJSON bool, ports []uint16, stdout, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return cli.Failf("open capture %q: %v", path, unwrapPathError(err))
@@ -79,12 +96,13 @@ func runAnalyze(path string, asJSON bool, stdout, stderr io.Writer) error {
 		bar = &progressBar{w: stderr, start: time.Now(), size: size, read: &cr.n}
 		opts.Progress = bar.update
 	}
-	a, err := capture.Analyze(src, opts)
+	tee := newSIPTee(src, ports)
+	a, err := capture.Analyze(tee, opts)
 	bar.finish()
 	if err != nil {
 		return cli.Failf("read capture %q: %v", path, err)
 	}
-	rep := newAnalyzeReport(a)
+	rep := newAnalyzeReport(a, tee)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(rep)
@@ -146,6 +164,14 @@ type analyzeStream struct {
 	MaxJitterMs  float64 `json:"max_jitter_ms"`
 	MeanJitterMs float64 `json:"mean_jitter_ms"`
 
+	// From the SIP in the capture: the stream's clock rate (the SDP's for
+	// a dynamic type), its call, every payload type it carried when more
+	// than one, and whether its SDP negotiated SRTP.
+	ClockRate    uint32          `json:"clock_rate,omitempty"`
+	CallID       string          `json:"call_id,omitempty"`
+	PayloadTypes []analyzePTInfo `json:"payload_types,omitempty"`
+	Encrypted    bool            `json:"encrypted,omitempty"`
+
 	Start       time.Time `json:"start"`
 	End         time.Time `json:"end"`
 	Expected    int64     `json:"expected"`
@@ -156,6 +182,13 @@ type analyzeStream struct {
 	LostNetwork uint64    `json:"lost_network"`
 	LostCapture uint64    `json:"lost_capture"`
 	Sequential  bool      `json:"sequential"`
+}
+
+// analyzePTInfo is one payload type of a stream that carried several.
+type analyzePTInfo struct {
+	PayloadType uint8  `json:"payload_type"`
+	Codec       string `json:"codec"`
+	ClockRate   uint32 `json:"clock_rate,omitempty"`
 }
 
 type analyzeCapture struct {
@@ -175,9 +208,17 @@ type analyzeReport struct {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-func newAnalyzeReport(a *capture.Analysis) analyzeReport {
+func newAnalyzeReport(a *capture.Analysis, tee *sipTee) analyzeReport {
 	r := analyzeReport{Streams: make([]analyzeStream, 0, len(a.Streams))}
-	for _, s := range a.Streams {
+	for i := range a.Streams {
+		s := &a.Streams[i]
+		var sd *sdpStream
+		if tee != nil {
+			sd = tee.stream(s)
+		}
+		if sd != nil && sd.sdpClock {
+			s.WSMaxJitter, s.WSMeanJitter, s.Jitter = sd.jit.maxJitter, sd.jit.meanJitter, sd.jit.jitter
+		}
 		as := analyzeStream{
 			SSRC: fmt.Sprintf("0x%08x", s.SSRC), Src: s.Src.String(), Dst: s.Dst.String(),
 			PayloadType: s.PayloadType, Codec: s.Codec, Packets: s.Packets, Lost: s.WSLost,
@@ -189,6 +230,21 @@ func newAnalyzeReport(a *capture.Analysis) analyzeReport {
 		if s.VLAN != capture.NoVLAN {
 			v := s.VLAN
 			as.VLAN = &v
+		}
+		as.ClockRate = s.ClockRate
+		if sd != nil && sd.matched {
+			as.CallID, as.Encrypted = sd.match.callID, sd.match.srtp
+			as.Codec, as.ClockRate, _ = ptInfo(&sd.match, s.PayloadType)
+		}
+		if sd != nil && len(sd.pts) > 1 {
+			var m *sdpMatch
+			if sd.matched {
+				m = &sd.match
+			}
+			for _, pt := range sd.pts {
+				name, rate, _ := ptInfo(m, pt)
+				as.PayloadTypes = append(as.PayloadTypes, analyzePTInfo{PayloadType: pt, Codec: name, ClockRate: rate})
+			}
 		}
 		r.Streams = append(r.Streams, as)
 	}
@@ -224,9 +280,43 @@ func printAnalyzeTable(w io.Writer, a *capture.Analysis, r analyzeReport) {
 		}
 		fmt.Fprintf(w, "%13.6f %13.6f %21s %21s %10s %4s %8s %5d %5d (%4.1f%%) %5d %5d %13.3f %14.3f %15.3f %10.3f\n",
 			st.First.Sub(a.First).Seconds(), st.Last.Sub(a.First).Seconds(), s.Src, s.Dst, strings.ToUpper(s.SSRC[2:]),
-			vlan, s.Codec, s.Packets, s.Lost, pct, s.Duplicates, s.OutOfOrder, s.MaxDeltaMs, s.MaxJitterMs, s.MeanJitterMs, s.JitterMs)
+			vlan, tableCodec(&s), s.Packets, s.Lost, pct, s.Duplicates, s.OutOfOrder, s.MaxDeltaMs, s.MaxJitterMs, s.MeanJitterMs, s.JitterMs)
 	}
 	fmt.Fprintln(w, "==============================================================")
 	fmt.Fprintf(w, "%d frames: %d RTP, %d RTCP, %d other, %d not decoded\n",
 		r.Capture.Frames, r.Capture.RTP, r.Capture.RTCP, r.Capture.NonRTP-r.Capture.RTCP, r.Capture.DecodeErrors)
+}
+
+// tableCodec is the Payload column of a stream: its codec, or every
+// payload type's as tshark lists them ("G729, telephone-event"), as
+// "SRTP (...)" when its SDP negotiated SRTP.
+func tableCodec(s *analyzeStream) string {
+	c := s.Codec
+	if len(s.PayloadTypes) > 1 {
+		names := make([]string, 0, len(s.PayloadTypes))
+		for _, p := range s.PayloadTypes {
+			if !slices.Contains(names, p.Codec) {
+				names = append(names, p.Codec)
+			}
+		}
+		c = strings.Join(names, ", ")
+	}
+	if s.Encrypted {
+		c = "SRTP (" + c + ")"
+	}
+	return c
+}
+
+// sipPorts returns the ports of --sip-port.
+func sipPorts(cmd *cobra.Command) ([]uint16, error) {
+	specs, _ := cmd.Flags().GetStringArray("sip-port")
+	var ports []uint16
+	for _, ps := range specs {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, cli.Usagef("--sip-port %q is not a port from 1 to 65535", ps)
+		}
+		ports = append(ports, uint16(n))
+	}
+	return ports, nil
 }

@@ -101,6 +101,9 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("session.supervisor_grace_ms", 600000)
 	v.SetDefault(captureserver.KeyMaxSessions, captureserver.DefaultMaxSessions)
 	v.SetDefault(captureserver.KeyMaxEndpoints, captureserver.DefaultMaxEndpoints)
+	// A list of rules (see docs/security.md); the environment variable
+	// takes the list as YAML or JSON text.
+	v.SetDefault(captureserver.KeyRules, []any{})
 }
 
 func validate(cfg *cli.Config) (*captureserver.Config, error) {
@@ -204,6 +207,12 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 	}
 	if c.Live, err = liveConfig(cfg); err != nil {
 		return nil, err
+	}
+	if c.Rules, err = captureserver.ParseRules(cfg.V.Get(captureserver.KeyRules)); err != nil {
+		return nil, cli.Usage(err)
+	}
+	if len(c.Rules) > 0 && c.Insecure {
+		return nil, cli.Usagef("%s cannot be enforced with --insecure: clients present no certificate to match; remove the rules or --insecure", captureserver.KeyRules)
 	}
 	return c, nil
 }

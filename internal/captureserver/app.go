@@ -52,6 +52,10 @@ type server struct {
 	admins    map[string]bool // normalised fingerprints of administrators
 	authAudit minuteLimiter   // bounds the auth-refused audit lines
 	agents    *agents         // SIP tracking; nil when off
+	policy    *policy         // the authorization rules; nil or empty: every client
+	watch     watchers        // agent watches and the informed sessions' state
+	// unauthorized counts the starts the authorization rules refused.
+	unauthorized atomic.Uint64
 
 	stats   captureStats
 	refused refusals // starts refused by a limit or the supervisor check
@@ -98,6 +102,12 @@ func newServer(cfg *Config, log *slog.Logger) *server {
 	s.rec = newRecorders(cfg.RecordDir, log)
 	s.rec.event = s.auditEvent
 	s.agents = newAgents(s, cfg.SIP, cfg.SIPPorts)
+	var err error
+	if s.policy, err = compilePolicy(cfg.Rules); err != nil {
+		// Run refuses bad rules before it gets here; a server built
+		// anyway allows administrators only.
+		s.policy = &policy{rules: []compiledRule{{}}}
+	}
 	return s
 }
 
@@ -133,7 +143,16 @@ type captureStats struct {
 // when a capture worker fails for good or the relay listener fails.
 func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if _, err := compilePolicy(cfg.Rules); err != nil {
+		return cli.Usage(err)
+	}
+	if len(cfg.Rules) > 0 && cfg.Insecure {
+		return cli.Usagef("%s cannot be enforced with --insecure: clients present no certificate to match; remove the rules or --insecure", KeyRules)
+	}
 	s := newServer(cfg, log)
+	if len(cfg.Rules) == 0 {
+		log.Warn("no authorization rules (" + KeyRules + "): every client may monitor every agent")
+	}
 
 	// Supervisors are dialed with the capture server's own certificate
 	// (role capture) and must present a supervisor's.
@@ -214,6 +233,7 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		w, err := directory.NewWatcher(cfg.DirectoryFile, log.With("component", "directory"), func(d *directory.Directory) {
 			log.Info("agent directory loaded", "file", cfg.DirectoryFile, "agents", d.Len(), "teams", len(d.Teams()))
 			s.agents.setDirectory(d)
+			s.updateWatches()
 		})
 		if err != nil {
 			return cli.Usage(err)
@@ -622,6 +642,7 @@ func (s *server) registerMetrics(reg *prometheus.Registry) {
 	kernel("kernel_freezes_total", "Times a capture ring had no free block.", func(st capture.LiveStats) uint64 { return st.FreezeQueue })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Name: "sessions", Help: "Active monitor sessions."},
 		func() float64 { return float64(len(s.filter.Sessions())) }))
+	s.registerPolicyMetrics(reg)
 	sender := func(name, help string, get func(relay.SenderStats) uint64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "relay", Name: name, Help: help},
 			func() float64 {
@@ -659,6 +680,7 @@ func (s *server) sessionsUpdated() {
 		}
 	}
 	s.rec.sync(ss)
+	s.updateWatches()
 	s.smu.Lock()
 	close(s.sessionsChanged)
 	s.sessionsChanged = make(chan struct{})
@@ -729,6 +751,10 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		if cur.Requester != requester {
 			return refuse(relay.CodeUnauthorized, fmt.Errorf("session %s was started by another identity (%s); only that identity may re-assert it", cur.ID, requesterName(cur)))
 		}
+		if err := s.authorize(p, cur); err != nil {
+			s.unauthorized.Add(1)
+			return refuse(relay.CodeUnauthorized, err)
+		}
 		if s.node != nil {
 			if err := s.node.Announce(cur); err != nil {
 				if errors.Is(err, cluster.ErrEnded) {
@@ -746,12 +772,21 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 			return refuse(relay.CodeBadRequest, err)
 		}
 		if cur != nil {
+			if err := s.authorize(p, cur); err != nil {
+				s.unauthorized.Add(1)
+				return refuse(relay.CodeUnauthorized, err)
+			}
 			s.log.Info("monitor start repeated", "session", cur.ID, "agent", cur.Agent, "request", req.IdempotencyKey, "peer", p.Addr, "client", peerName(p))
 			return sessionReply(cur, false), nil
 		}
 	}
 	sess, err := sessionFromRequest(req, s.cfg.maxEndpoints())
 	if err == nil {
+		// Before anything is said about the agent.
+		if err := s.authorize(p, sess); err != nil {
+			s.unauthorized.Add(1)
+			return refuse(relay.CodeUnauthorized, err)
+		}
 		err = s.checkKnown(sess)
 	}
 	if err == nil {
@@ -792,7 +827,7 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 		return nil, &relay.Error{Code: code, Message: err.Error()}
 	}
 	s.log.Info("monitor started", "session", sess.ID, "agent", sess.Agent, "endpoints", req.Endpoints,
-		"supervisor", sess.Supervisor, "record", sess.Record, "until", sess.Until, "peer", p.Addr, "client", peerName(p))
+		"supervisor", sess.Supervisor, "record", sess.Record, "until", sess.Until, "informed", sess.Informed, "peer", p.Addr, "client", peerName(p))
 	return sessionReply(sess, false), nil
 }
 
@@ -835,7 +870,7 @@ func (s *server) findRequest(ctx context.Context, req *relay.StartMonitor, reque
 			if x.Requester != requester {
 				return nil, fmt.Errorf("idempotency key %s belongs to a request of another identity", req.IdempotencyKey)
 			}
-			if x.Agent != req.Agent || x.Supervisor != req.Supervisor || x.Record != req.Record {
+			if x.Agent != req.Agent || x.Supervisor != req.Supervisor || x.Record != req.Record || x.Informed != req.InformAgent {
 				return nil, fmt.Errorf("idempotency key %s was used for another request (session %s, agent %s)", req.IdempotencyKey, x.ID, x.Agent)
 			}
 			return x, nil
@@ -871,7 +906,7 @@ func findSession(ss []*filter.Session, id string) *filter.Session {
 
 func sessionReply(sess *filter.Session, already bool) *relay.SessionStatus {
 	st := &relay.SessionStatus{Session: sess.ID, State: relay.SessionStarted, Agent: sess.Agent,
-		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor}
+		Endpoints: endpointStrings(sess), Supervisor: sess.Supervisor, Informed: sess.Informed}
 	if !sess.Until.IsZero() {
 		st.Until = sess.Until.UTC().Format(time.RFC3339)
 	}
@@ -1123,7 +1158,7 @@ func sessionFromRequest(req *relay.StartMonitor, maxEndpoints int) (*filter.Sess
 		return nil, err
 	}
 	sess := &filter.Session{Agent: req.Agent, Supervisor: req.Supervisor, Record: req.Record,
-		Extensions: slices.Clone(req.Extensions), Wait: req.Wait}
+		Extensions: slices.Clone(req.Extensions), Wait: req.Wait, Informed: req.InformAgent}
 	for _, e := range req.Endpoints {
 		ep, err := filter.ParseEndpoint(e)
 		if err != nil {
@@ -1304,8 +1339,8 @@ func (s *server) Media(p *relay.Peer, f *relay.MediaFrame) error {
 	return &relay.Error{Code: relay.CodeBadRequest, Message: "a capture server does not accept media"}
 }
 
-// Closed implements relay.Handler.
-func (s *server) Closed(p *relay.Peer, err error) {}
+// Closed implements relay.Handler: the connection's agent watch ends.
+func (s *server) Closed(p *relay.Peer, err error) { s.watch.remove(p) }
 
 // Status implements relay.Handler.
 func (s *server) Status(ctx context.Context, p *relay.Peer) (any, error) {
@@ -1388,7 +1423,7 @@ func (s *server) sessionStreams() []status.SessionStatus {
 	var out []status.SessionStatus
 	for _, x := range s.filter.Sessions() {
 		sj := status.SessionStatus{ID: x.ID, Agent: x.Agent, Endpoints: endpointStrings(x), Supervisor: x.Supervisor,
-			Streams: streams[x.ID], Requester: x.RequesterSubject}
+			Streams: streams[x.ID], Requester: x.RequesterSubject, Informed: x.Informed}
 		if !x.Until.IsZero() {
 			sj.Until = x.Until.UTC().Format(time.RFC3339)
 		}

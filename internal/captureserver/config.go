@@ -51,6 +51,13 @@ type Config struct {
 	// agents' phones and extensions, reloaded when the file changes and
 	// on SIGHUP. Empty: no directory.
 	DirectoryFile string
+	// Rules are the authorization rules (authorization.rules; see Rule):
+	// who may monitor which agents. With none, every client may monitor
+	// every agent (a warning is logged at start); with any, a start is
+	// accepted only when a rule matching the client allows every agent
+	// the session monitors. Administrators may monitor everyone. They
+	// are read at start only.
+	Rules []Rule
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time

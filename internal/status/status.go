@@ -60,6 +60,9 @@ type SessionStatus struct {
 	// WorstMOS is the lowest MOS of the session's streams (0, left out,
 	// when none has one): the session's quality at a glance.
 	WorstMOS float64 `json:"worst_mos,omitempty"`
+	// Informed: the session is marked "agent informed" (left out when
+	// silent).
+	Informed bool `json:"informed,omitempty"`
 }
 
 type StreamStatus struct {
