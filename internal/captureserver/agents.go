@@ -1,7 +1,9 @@
 package captureserver
 
 import (
+	"bytes"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -42,20 +44,162 @@ type agents struct {
 	keys    atomic.Pointer[srtpKeys] // SDES keys of the monitored calls' SRTP media
 	learned *filter.Filter
 	s       *server
+
+	// The shared store (the cluster's, or a localStore) and what this
+	// server made of it: the effective directory (dir) merges the
+	// directories every member published; binds holds the CTI bindings.
+	store   atomic.Pointer[sharedStore]
+	member  string               // this member's key in spaceDirectory
+	cmu     sync.Mutex           // guards cancels
+	cancels []func()             // the store subscriptions
+	dmu     sync.Mutex           // serialises directory merges
+	own     *directory.Directory // the directory this member loaded; nil without one
+	parts   map[string]sharedPart
+	binds   atomic.Pointer[bindTable]
+	bmu     sync.Mutex // serialises the read-modify-write of bindings (bind)
+	tmu     sync.Mutex // serialises the reading of the bindings (bindingsChanged)
+}
+
+// sharedPart is a member's published directory, as read and decoded.
+type sharedPart struct {
+	raw []byte
+	dir *directory.Directory // nil when it could not be read
 }
 
 // newAgents returns the agents of s; sip turns SIP tracking on, on ports.
 func newAgents(s *server, sip bool, ports []uint16) *agents {
-	a := &agents{s: s, learned: filter.New()}
+	a := &agents{s: s, learned: filter.New(), member: memberKey(s.cfg.Name)}
 	if sip {
 		a.tracker = siptrack.New(siptrack.Config{Ports: ports, OnChange: a.rebuild})
 	}
+	a.share(newLocalStore())
 	return a
 }
 
-// setDirectory installs a newly loaded directory.
+// share makes st the store of the directories and bindings (the
+// cluster's, once it runs): it subscribes to both spaces, publishes the
+// directory this member loaded (or withdraws the one an earlier run of
+// this member published, when it has none now), and applies what st
+// holds.
+func (a *agents) share(st sharedStore) {
+	a.cmu.Lock()
+	old := a.cancels
+	a.cancels = nil
+	a.cmu.Unlock()
+	for _, c := range old {
+		c()
+	}
+	a.store.Store(&st)
+	cancels := []func(){st.SubscribeShared(spaceDirectory, a.directoryChanged), st.SubscribeShared(spaceBindings, a.bindingsChanged)}
+	a.cmu.Lock()
+	a.cancels = cancels
+	a.cmu.Unlock()
+	a.dmu.Lock()
+	own := a.own
+	a.dmu.Unlock()
+	if own != nil {
+		a.publish(own)
+	} else if _, local := st.(*localStore); !local {
+		if err := st.Delete(spaceDirectory, a.member); err != nil {
+			a.s.log.Warn("cannot withdraw this member's agent directory from the cluster", "err", err)
+		}
+	}
+	a.directoryChanged()
+	a.bindingsChanged()
+}
+
+// close ends the store subscriptions.
+func (a *agents) close() {
+	if a == nil {
+		return
+	}
+	a.cmu.Lock()
+	old := a.cancels
+	a.cancels = nil
+	a.cmu.Unlock()
+	for _, c := range old {
+		c()
+	}
+}
+
+func (a *agents) sharedStore() sharedStore { return *a.store.Load() }
+
+// setDirectory installs the directory this member loaded (at start, and
+// on every reload): it replaces this member's part of the effective
+// directory, here at once and on the other members through the store.
 func (a *agents) setDirectory(d *directory.Directory) {
-	a.dir.Store(d)
+	a.dmu.Lock()
+	a.own = d
+	a.dmu.Unlock()
+	a.publish(d)
+	a.directoryChanged()
+}
+
+// publish puts d in the store under this member's key; a server without
+// a cluster keeps it to itself. A directory too large to share (more
+// than 4 MiB compressed) is used here only, with a warning.
+func (a *agents) publish(d *directory.Directory) {
+	st := a.sharedStore()
+	if _, local := st.(*localStore); local {
+		return
+	}
+	b, err := encodeDirectory(d)
+	if err == nil {
+		err = st.Put(spaceDirectory, a.member, b)
+	}
+	if err != nil {
+		a.s.log.Warn("the agent directory is not shared with the cluster", "err", err)
+	}
+}
+
+// directoryChanged makes the effective directory: the directories the
+// members published, merged in the order of their member keys (an agent,
+// extension or phone in two of them is taken from the member whose name
+// sorts first), with this member's own loaded directory in its place
+// even before (or without) its publication. It is nil when no member
+// has a directory. The learned filter is rebuilt.
+func (a *agents) directoryChanged() {
+	if a == nil {
+		return
+	}
+	entries := a.sharedStore().Entries(spaceDirectory)
+	a.dmu.Lock()
+	if a.own != nil {
+		entries[a.member] = nil
+	}
+	parts := make(map[string]sharedPart, len(entries))
+	var dirs []*directory.Directory
+	for _, k := range slices.Sorted(maps.Keys(entries)) {
+		if k == a.member && a.own != nil {
+			dirs = append(dirs, a.own)
+			continue
+		}
+		raw := entries[k]
+		p, ok := a.parts[k]
+		if !ok || !bytes.Equal(p.raw, raw) {
+			p = sharedPart{raw: raw}
+			d, err := decodeDirectory(raw)
+			if err != nil {
+				a.s.log.Warn("the agent directory of another member is not used", "member", k, "err", err)
+			} else {
+				p.dir = d
+			}
+		}
+		parts[k] = p
+		if p.dir != nil {
+			dirs = append(dirs, p.dir)
+		}
+	}
+	a.parts = parts
+	switch len(dirs) {
+	case 0:
+		a.dir.Store(nil)
+	case 1:
+		a.dir.Store(dirs[0])
+	default:
+		a.dir.Store(directory.Merge(dirs...))
+	}
+	a.dmu.Unlock()
 	a.rebuild()
 }
 
@@ -81,7 +225,7 @@ func (a *agents) packet(p *capture.Packet, ts time.Time) {
 }
 
 // users returns the SIP user parts that stand for sess's agent: its id,
-// the session's extensions and the directory's.
+// the session's extensions, the directory's and those a CTI bound to it.
 func (a *agents) users(sess *filter.Session) []string {
 	out := append([]string{sess.Agent}, sess.Extensions...)
 	if d := a.dir.Load(); d != nil {
@@ -89,13 +233,16 @@ func (a *agents) users(sess *filter.Session) []string {
 			out = append(out, ag.Extensions...)
 		}
 	}
+	if b := a.bound(sess.Agent); b != nil {
+		out = append(out, b.Extensions...)
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
 // known reports whether anything is known of the agent: the directory
-// has it, or the tracker has a registration or a call of one of its user
-// parts.
+// has it, a CTI bound it, or the tracker has a registration or a call of
+// one of its user parts.
 func (a *agents) known(sess *filter.Session) bool {
 	if a == nil {
 		return false
@@ -104,6 +251,9 @@ func (a *agents) known(sess *filter.Session) bool {
 		if _, ok := d.ByID(sess.Agent); ok {
 			return true
 		}
+	}
+	if a.bound(sess.Agent) != nil {
+		return true
 	}
 	if a.tracker == nil {
 		return false
@@ -122,8 +272,9 @@ func (a *agents) known(sess *filter.Session) bool {
 	return false
 }
 
-// endpoints returns what the directory and the tracker give sess's agent
-// now: its phones, and the media addresses of its current calls.
+// endpoints returns what the directory, the CTI bindings and the tracker
+// give sess's agent now: its phones, and the media addresses of its
+// current calls.
 func (a *agents) endpoints(sess *filter.Session) []filter.Endpoint {
 	var eps []filter.Endpoint
 	if d := a.dir.Load(); d != nil {
@@ -137,6 +288,9 @@ func (a *agents) endpoints(sess *filter.Session) []filter.Endpoint {
 				}
 			}
 		}
+	}
+	if b := a.bound(sess.Agent); b != nil {
+		eps = append(eps, b.eps...)
 	}
 	if a.tracker == nil {
 		return eps

@@ -2,6 +2,7 @@ package captureserver
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -14,7 +15,7 @@ import (
 var _ relay.AgentsHandler = (*server)(nil)
 
 // AgentsQuery implements relay.AgentsHandler: the agents of the
-// directory, and the extensions SIP tracking saw register or call that
+// directory (merged over the cluster), those a CTI bound, and the extensions SIP tracking saw register or call that
 // no directory agent claims (listed with their extension as id), each
 // with its devices, its live calls and the sessions that monitor it, one
 // page at a time. Any client may ask: it is what a supervisor picks an
@@ -65,6 +66,29 @@ func (a *agents) list() []relay.AgentStatus {
 			owner[ag.ID] = ag.ID
 			for _, x := range ag.Extensions {
 				owner[x] = ag.ID
+			}
+		}
+	}
+	// The agents a CTI bound, with their devices (learned "cti") and
+	// extensions; a bound extension is the bound agent's, whatever the
+	// directory says (the CTI knows who logged in where).
+	if t := a.binds.Load(); t != nil {
+		for _, id := range slices.Sorted(maps.Keys(t.agents)) {
+			b := t.agents[id]
+			st := byID[id]
+			if st == nil {
+				st = &relay.AgentStatus{ID: id, Devices: []relay.AgentDevice{}, State: relay.AgentUnknown}
+				byID[id] = st
+			}
+			st.Devices = append(st.Devices, boundDeviceStatus(b)...)
+			for _, x := range b.Extensions {
+				if !slices.Contains(st.Extensions, x) {
+					st.Extensions = append(st.Extensions, x)
+				}
+				owner[x] = id
+			}
+			if _, ok := owner[id]; !ok {
+				owner[id] = id
 			}
 		}
 	}

@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	var err error
 	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
-		Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin},
+		Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin, smtls.RoleCTI},
 		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, MaxSources: cfg.LockMaxSources, Logger: log},
 		Listen: smtls.ListenOptions{HandshakeTimeout: cfg.HandshakeTimeout, MaxHandshakes: cfg.MaxHandshakes,
 			MaxHandshakesPerSource: cfg.MaxHandshakesPerSource, OnAuthFailure: s.authRefused},
