@@ -90,7 +90,13 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	agent, _ := fl.GetString("agent")
 	exts, _ := fl.GetStringArray("extension")
+	ports, err := sipPorts(cmd)
+	if err != nil {
+		return err
+	}
+	portSpecs, _ := fl.GetStringArray("sip-port")
 	var follow *sipFollower
+	skips := &srtpSkips{}
 	if agent != "" {
 		if !filter.ValidAgent(agent) {
 			return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
@@ -101,15 +107,6 @@ func runRender(cmd *cobra.Command, path string) error {
 				return cli.Usagef("extension %q is not 1 to %d of A-Z a-z 0-9 + * # . _ -", x, filter.MaxExtensionLen)
 			}
 			users = append(users, x)
-		}
-		portSpecs, _ := fl.GetStringArray("sip-port")
-		var ports []uint16
-		for _, ps := range portSpecs {
-			n, err := strconv.Atoi(ps)
-			if err != nil || n < 1 || n > 65535 {
-				return cli.Usagef("--sip-port %q is not a port from 1 to 65535", ps)
-			}
-			ports = append(ports, uint16(n))
 		}
 		// A first pass learns the payload types the SDP maps and whether
 		// the agent has calls at all; the render itself follows the SIP
@@ -132,14 +129,28 @@ func runRender(cmd *cobra.Command, path string) error {
 				codecs[pt] = c
 			}
 		}
-		follow = &sipFollower{users: users, ports: ports, static: slices.Clone(eps)}
+		follow = &sipFollower{users: users, ports: ports, static: slices.Clone(eps), skips: skips}
 	} else if len(exts) > 0 {
 		return cli.Usagef("--extension needs --agent")
+	} else {
+		// The SDP of every call maps the dynamic payload types.
+		sdpCodecs, _, err := sipCalls(path, nil, ports)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		for pt, c := range sdpCodecs {
+			if codecs == nil {
+				codecs = map[uint8]playout.Codec{}
+			}
+			if _, given := codecs[pt]; !given {
+				codecs[pt] = c
+			}
+		}
 	}
 	minD, _ := fl.GetDuration("min-delay")
 	maxD, _ := fl.GetDuration("max-delay")
-	skips := &skipLog{}
-	cfg := playout.Config{MinDelay: minD, MaxDelay: maxD, PayloadTypes: codecs, Logger: slog.New(skips)}
+	unknown := &skipLog{}
+	cfg := playout.Config{MinDelay: minD, MaxDelay: maxD, PayloadTypes: codecs, Logger: slog.New(unknown)}
 	if err := cfg.Validate(); err != nil {
 		return cli.Usage(err)
 	}
@@ -171,7 +182,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	}()
 
 	if len(eps) == 0 && follow == nil {
-		pk, err := pickEndpoint(path, cfg)
+		pk, err := pickEndpoint(path, cfg, ports)
 		if err != nil {
 			return err
 		}
@@ -195,6 +206,9 @@ func runRender(cmd *cobra.Command, path string) error {
 	if follow != nil {
 		follow.start(f)
 		other, payload = follow.packet, follow.payload
+	} else {
+		sr := &sdpRender{idx: newSDPIndex(ports), skips: skips}
+		other, payload = sr.packet, sr.payload
 	}
 
 	sink, err := playout.NewWAVSink(tmp, channels)
@@ -211,19 +225,24 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 
 	t := st.Total()
+	encrypted := skips.report(stderr)
+	if t.Packets == 0 && encrypted > 0 {
+		return cli.Failf("capture %q: no stream to or from %s could be rendered: %s of SRTP whose keys the capture does not show (SIP over TLS, or keys exchanged another way)",
+			path, strings.Join(specs, ", "), plural(encrypted, "stream"))
+	}
 	if t.Packets == 0 {
 		return cli.Failf("capture %q holds no RTP to or from %s", path, strings.Join(specs, ", "))
 	}
 	// In order of first packet, retired or not.
 	slices.SortStableFunc(st.Streams, func(a, b playout.StreamStats) int { return a.First.Compare(b.First) })
 	for _, s := range st.Streams {
-		fmt.Fprintln(stdout, streamLine(s, skips.of(s).types))
+		fmt.Fprintln(stdout, streamLine(s, unknown.of(s).types))
 	}
 	if st.RetiredDropped > 0 {
 		fmt.Fprintf(stdout, "(%s, retired early in the capture, not listed or counted)\n",
 			plural(int(st.RetiredDropped), "more stream"))
 	}
-	skipped := reportSkipped(stderr, st, skips)
+	skipped := reportSkipped(stderr, st, unknown)
 	if st.Seconds == 0 {
 		if skipped.streams > 0 {
 			return cli.Failf("capture %q: no RTP to or from %s could be decoded (%s of payload type %s skipped)",
@@ -522,7 +541,7 @@ type pickStream struct {
 // streams whose sequence numbers advance are counted, so a flow of another
 // protocol that happens to look like RTP packet by packet is not picked.
 // It returns the zero picked when the capture holds no RTP stream.
-func pickEndpoint(path string, cfg playout.Config) (picked, error) {
+func pickEndpoint(path string, cfg playout.Config, sipPorts []uint16) (picked, error) {
 	src, err := capture.OpenFile(path, capture.FileOptions{})
 	if err != nil {
 		return picked{}, cli.Usage(err)
@@ -530,7 +549,12 @@ func pickEndpoint(path string, cfg playout.Config) (picked, error) {
 	defer src.Close()
 	streams := make(map[pickKey]*pickStream)
 	var order []pickKey
-	err = eachRTP(src, func(p *capture.Packet, _ time.Time) bool {
+	feed, hidden := srtpWithoutKeys(sipPorts)
+	err = eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		if p.Kind != capture.KindRTP {
+			feed(p, ts)
+			return true
+		}
 		k := pickKey{packetFlow(p), p.RTP.SSRC}
 		s := streams[k]
 		if s == nil {
@@ -544,7 +568,7 @@ func pickEndpoint(path string, cfg playout.Config) (picked, error) {
 			s.lastSeq = p.RTP.SequenceNumber
 		}
 		s.packets++
-		if decodable(cfg.Codec(p.RTP.PayloadType)) {
+		if decodable(cfg.Codec(p.RTP.PayloadType)) && !hidden(p) {
 			s.decodable++
 		}
 		return true

@@ -15,9 +15,11 @@ import (
 
 // sipCalls reads the SIP of the capture at path (UDP and TCP on the SIP
 // ports) and returns how many calls users (an agent id and its
-// extensions) had, and the dynamic payload types their SDP mapped to a
-// codec the player knows (G.729, telephone-event): the player needs those
-// before the render starts, so they take a pass of their own.
+// extensions; nil for every call) had, and the dynamic payload types
+// their SDP mapped to a codec the player knows (G.729, telephone-event):
+// the player needs those before the render starts, so they take a pass of
+// their own. When calls map one type to different codecs, the first
+// mapping wins.
 func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Codec, int, error) {
 	src, err := capture.OpenFile(path, capture.FileOptions{})
 	if err != nil {
@@ -39,13 +41,16 @@ func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Co
 	for _, c := range tr.Snapshot().Calls {
 		mine := false
 		for _, l := range c.Legs {
-			if !slices.Contains(users, l.User) {
+			if users != nil && !slices.Contains(users, l.User) {
 				continue
 			}
 			mine = true
 			for _, m := range l.Media {
 				for pt, name := range m.PayloadTypes {
 					enc, _, _ := strings.Cut(name, "/")
+					if _, known := codecs[pt]; known {
+						continue
+					}
 					if cd, err := playout.ParseCodec(enc); err == nil && pt >= 96 {
 						codecs[pt] = cd
 					}
@@ -71,8 +76,9 @@ type sipFollower struct {
 	lastTS time.Time
 	// keys are the SDES keys of the agent's SRTP media, by its media
 	// address: [0] what it sends, [1] what it receives.
-	keys map[netip.AddrPort][2]*sdes.Key
-	dec  sdes.Decrypter
+	keys  map[netip.AddrPort][2]*sdes.Key
+	dec   sdes.Decrypter
+	skips *srtpSkips
 }
 
 func (s *sipFollower) start(f *filter.Filter) {
@@ -120,6 +126,7 @@ func (s *sipFollower) payload(p *capture.Packet, fromAgent bool) ([]byte, bool) 
 		return p.UDP, true
 	}
 	if k[i] == nil {
+		s.skips.add(p)
 		return nil, false
 	}
 	return s.dec.Decrypt(addr, fromAgent, *k[i], p.UDP)
