@@ -1,6 +1,7 @@
 // Package cluster is the peer bus between the capture servers of one site
 // on port 42029: an embedded NATS server (github.com/nats-io/nats-server/v2)
-// with mutual-TLS routes that propagates monitor sessions to every member.
+// with mutual-TLS routes that propagates monitor sessions, and a small
+// replicated key-value store (the shared store), to every member.
 //
 // # Members and routes
 //
@@ -51,6 +52,39 @@
 // sessions and tombstones, and merges it, so a restarted member captures
 // again without waiting for the next refresh.
 //
+// # Shared store
+//
+// Besides sessions, the members share a small replicated key-value store
+// for state that must be the same on every member whichever one received
+// it, such as the agent directory and the CTI bindings: Put, Delete,
+// Entries and SubscribeShared. Values live in spaces (at most
+// SharedMaxSpaces, each of at most SharedMaxKeys keys); space and key
+// names are 1 to 64 characters of A-Z, a-z, 0-9 and . _ : @ + -, a value
+// is at most SharedMaxValue (4 MiB) and all values together at most
+// SharedMaxBytes. A write beyond these bounds is refused (ErrSharedLimit).
+//
+// Every member holds the whole store; no member owns an entry, so a value
+// outlives the member that wrote it. A write is applied locally and
+// published at once on the bus (kind "kv"). The last write wins: each
+// write carries a version, the writer's clock in nanoseconds raised above
+// any version the writer knew for the key (a hybrid clock, so a write made
+// after another was seen wins even against a clock ahead), and between
+// equal versions the larger member name wins; members that received the
+// same writes in any order hold the same value. Delete leaves a tombstone
+// ordered the same way, kept for SharedTombstoneTTL (24 hours; at most
+// SharedMaxTombstones per space, the oldest forgotten first), so that an
+// older Put arriving late does not bring the key back; a Put older than a
+// tombstone already forgotten can. Entries are not refreshed: when a
+// route comes up, after the session snapshot, the node fetches the peer's
+// whole store, entries and tombstones with their age, in pages of about
+// 5 MiB (one entry per page when it is larger), under the bus's 8 MiB
+// payload limit. Entries from a peer that are malformed or beyond the
+// bounds are dropped and counted (SharedStats, the
+// silentmon_cluster_shared_* metrics), never the rest of their message.
+//
+// The store has its own lock, never held with the session lock; its
+// subscribers run each on a goroutine of its own (see SubscribeShared).
+//
 // # Questions to every member
 //
 // Gather asks every other member a question of a kind (the audit query
@@ -65,8 +99,12 @@
 //
 // # Concurrency
 //
-// A Node is safe for concurrent use. Subscribers are called on one
-// goroutine owned by the node, never under its lock and never on a NATS
+// A Node is safe for concurrent use. Session subscribers are called on
+// one goroutine owned by the node, never under its lock and never on a NATS
 // callback; a slow subscriber delays later notifications but never the bus,
 // and notifications coalesce, so a subscriber always sees the latest set.
+// Shared store subscribers (SubscribeShared) have a goroutine each, owned
+// by the node too: never concurrent with itself, never under a lock, with
+// coalesced notifications. Close stops and waits for every goroutine of
+// the node.
 package cluster

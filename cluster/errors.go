@@ -14,6 +14,12 @@ var (
 	ErrEnded = errors.New("session has ended")
 	// ErrConfig: a Config field is invalid.
 	ErrConfig = errors.New("bad cluster configuration")
+	// ErrSharedInvalid: a shared store space or key is not 1 to 64
+	// characters of A-Z, a-z, 0-9 and . _ : @ + -.
+	ErrSharedInvalid = errors.New("invalid shared store name")
+	// ErrSharedLimit: a Put would exceed a bound of the shared store
+	// (SharedMaxValue, SharedMaxSpaces, SharedMaxKeys, SharedMaxBytes).
+	ErrSharedLimit = errors.New("shared store limit reached")
 
 	// errForeignCA is wrapped by the TLS verification of a peer whose
 	// certificate is not signed by the site CA.

@@ -9,7 +9,9 @@ import (
 // Collector returns a Prometheus collector of the node's cluster metrics
 // (all named silentmon_cluster_*): members by state, open routes with their
 // traffic and RTT, sessions known and owned, the embedded server's slow
-// consumers, and the node's event counters. Each scrape takes one Status.
+// consumers, the node's event counters, and the shared store's spaces and
+// counters (silentmon_cluster_shared_*). Each scrape takes one Status and
+// one SharedStats.
 // Register it once; it is safe for concurrent use.
 func (n *Node) Collector() prometheus.Collector { return &collector{n: n} }
 
@@ -34,13 +36,22 @@ var (
 		"Connections the embedded NATS server cut off as slow consumers, by kind (route, any, bus: messages dropped by this member's bus subscription).", []string{"kind"}, nil)
 	descEvents = prometheus.NewDesc("silentmon_cluster_events_total",
 		"Cluster events on this member.", []string{"event"}, nil)
+	descSharedEntries = prometheus.NewDesc("silentmon_cluster_shared_entries",
+		"Live keys of a shared store space.", []string{"space"}, nil)
+	descSharedTombs = prometheus.NewDesc("silentmon_cluster_shared_tombstones",
+		"Deleted keys of a shared store space still remembered.", []string{"space"}, nil)
+	descSharedBytes = prometheus.NewDesc("silentmon_cluster_shared_bytes",
+		"Bytes of the values in the shared store.", nil, nil)
+	descSharedEvents = prometheus.NewDesc("silentmon_cluster_shared_events_total",
+		"Shared store events on this member (entries from peers dropped as invalid or refused for the bounds included).", []string{"event"}, nil)
 )
 
 type collector struct{ n *Node }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMembers, descRoutes, descRouteRTT, descRouteBytes, descRouteMsgs,
-		descSessions, descOwned, descTombs, descSlow, descEvents} {
+		descSessions, descOwned, descTombs, descSlow, descEvents,
+		descSharedEntries, descSharedTombs, descSharedBytes, descSharedEvents} {
 		ch <- d
 	}
 }
@@ -82,5 +93,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"snapshot_failed": st.Stats.SnapshotFails,
 	} {
 		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(v), ev)
+	}
+	sh := c.n.SharedStats()
+	for space, sp := range sh.Spaces {
+		ch <- prometheus.MustNewConstMetric(descSharedEntries, prometheus.GaugeValue, float64(sp.Entries), space)
+		ch <- prometheus.MustNewConstMetric(descSharedTombs, prometheus.GaugeValue, float64(sp.Tombstones), space)
+	}
+	ch <- prometheus.MustNewConstMetric(descSharedBytes, prometheus.GaugeValue, float64(sh.Bytes))
+	for ev, v := range map[string]uint64{
+		"put": sh.Puts, "delete": sh.Deletes, "received": sh.Received, "invalid": sh.Invalid,
+		"refused": sh.Refused, "tombstone_forgotten": sh.TombstonesForgotten,
+		"snapshot": sh.Snapshots, "snapshot_failed": sh.SnapshotFails,
+	} {
+		ch <- prometheus.MustNewConstMetric(descSharedEvents, prometheus.CounterValue, float64(v), ev)
 	}
 }

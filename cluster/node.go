@@ -62,6 +62,8 @@ type Node struct {
 	wg    sync.WaitGroup
 
 	stats counters
+
+	kv *sharedStore // the shared store (shared.go), with its own lock
 }
 
 type counters struct {
@@ -164,6 +166,7 @@ func Start(cfg Config) (*Node, error) {
 		synced:  make(map[string]bool),
 		dirty:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		kv:      newSharedStore(),
 	}
 	nc, err := nats.Connect("",
 		nats.InProcessServer(srv),
@@ -174,6 +177,11 @@ func Start(cfg Config) (*Node, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
 				n.stats.slowConsumer.Add(1)
+				// The shared store is not refreshed: fetch every
+				// peer's snapshot again to recover what was dropped.
+				n.mu.Lock()
+				clear(n.synced)
+				n.mu.Unlock()
 			}
 			n.log.Warn("cluster bus error", "err", err)
 		}),
@@ -441,6 +449,7 @@ func (n *Node) onBus(msg *nats.Msg) {
 	if n.merge(m) {
 		n.markDirty()
 	}
+	n.mergeShared(m.From, m.Shared)
 }
 
 // merge applies a message (from the bus or a snapshot) to the state and
@@ -485,6 +494,10 @@ func (n *Node) onSnapRequest(msg *nats.Msg) {
 			n.log.Warn("ignoring a bad snapshot request", "err", err)
 			return
 		}
+	}
+	if req.Shared {
+		n.answerSharedSnap(msg, req)
+		return
 	}
 	n.mu.Lock()
 	es, ds, more := n.st.snapshot(n.cfg.Now(), req.After, snapPage)
@@ -592,6 +605,7 @@ func (n *Node) beat() {
 // owner fell silent (state.sweep), and publishes what this member now
 // owns or ended.
 func (n *Node) sweep() {
+	n.sweepShared(n.cfg.Now())
 	n.mu.Lock()
 	res := n.st.sweep(n.cfg.Now(), n.cfg.SessionTTL, n.cfg.TombstoneTTL)
 	ends := n.st.ends
@@ -635,8 +649,8 @@ func (n *Node) sweep() {
 	}
 }
 
-// checkRoutes fetches a snapshot from each peer whose route is new since
-// the last check, and forgets peers whose route went away so that a
+// checkRoutes fetches a snapshot (sessions, then the shared store) from
+// each peer whose route is new since the last check, and forgets peers whose route went away so that a
 // reconnection (restart, healed partition) fetches again.
 func (n *Node) checkRoutes() {
 	rz, err := n.srv.Routez(nil)
@@ -661,7 +675,7 @@ func (n *Node) checkRoutes() {
 	}
 	n.mu.Unlock()
 	for _, r := range todo {
-		if n.fetchSnapshot(r) {
+		if n.fetchSnapshot(r) && n.fetchSharedSnapshot(r) {
 			n.mu.Lock()
 			n.synced[r.RemoteID] = true
 			n.mu.Unlock()
@@ -674,7 +688,7 @@ func (n *Node) checkRoutes() {
 func (n *Node) fetchSnapshot(r *server.RouteInfo) bool {
 	var req snapRequest
 	for page := 0; ; page++ {
-		m, ok := n.fetchSnapPage(r, req)
+		m, ok := n.fetchSnapPage(r, req, snapTimeout)
 		if !ok {
 			return page > 0 // a partial snapshot still counts: refreshes follow
 		}
@@ -696,10 +710,10 @@ func (n *Node) fetchSnapshot(r *server.RouteInfo) bool {
 	}
 }
 
-// fetchSnapPage requests one page of r's snapshot. It returns false when
-// the request failed and should be retried, and a nil message for a bad
-// reply (not retried).
-func (n *Node) fetchSnapPage(r *server.RouteInfo, req snapRequest) (*message, bool) {
+// fetchSnapPage requests one page of r's snapshot, waiting at most
+// timeout. It returns false when the request failed and should be
+// retried, and a nil message for a bad reply (not retried).
+func (n *Node) fetchSnapPage(r *server.RouteInfo, req snapRequest, timeout time.Duration) (*message, bool) {
 	select {
 	case <-n.done:
 		return nil, false
@@ -709,7 +723,7 @@ func (n *Node) fetchSnapPage(r *server.RouteInfo, req snapRequest) (*message, bo
 	if err != nil {
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), snapTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
 		select {

@@ -15,6 +15,7 @@ const (
 	kindDown = "down" // sessions withdrawn
 	kindBeat = "beat" // the owner's periodic refresh and capture report
 	kindSnap = "snap" // a reply to a snapshot request
+	kindKV   = "kv"   // shared store entries written on the sender (Put, Delete)
 )
 
 // maxEntries bounds the sessions in one message; larger sets are split.
@@ -34,11 +35,39 @@ type message struct {
 	// More, in a snapshot, says that tombstones were left out: ask again
 	// with After set to the last ID of Down.
 	More bool `json:"more,omitempty"`
+	// Shared carries shared store entries and tombstones (kind "kv", or a
+	// snapshot of the shared store). Each entry is checked on its own when
+	// it is merged: a bad one is dropped and counted, not the message.
+	Shared []wireShared `json:"shared,omitempty"`
+	// SharedMore, in a shared snapshot, says that entries were left out:
+	// ask again after the space and key of the last entry of Shared.
+	SharedMore bool `json:"shared_more,omitempty"`
 }
 
-// snapRequest is the body of a snapshot request (empty: the first page).
+// snapRequest is the body of a snapshot request (empty: the first page of
+// sessions and session tombstones). Shared asks for a page of the shared
+// store instead: the entries after (SharedSpace, SharedKey), in that
+// order.
 type snapRequest struct {
-	After string `json:"after,omitempty"`
+	After       string `json:"after,omitempty"`
+	Shared      bool   `json:"shared,omitempty"`
+	SharedSpace string `json:"shared_space,omitempty"`
+	SharedKey   string `json:"shared_key,omitempty"`
+}
+
+// wireShared is one shared store entry: a value, or a tombstone when
+// Deleted. Version and Writer order the writes of one key (the higher
+// version wins; between equal versions, the larger writer name). AgeMS,
+// for tombstones in snapshots, is how long ago the delete happened. Value
+// travels in base64.
+type wireShared struct {
+	Space   string `json:"space"`
+	Key     string `json:"key"`
+	Value   []byte `json:"value,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+	Version uint64 `json:"version"`
+	Writer  string `json:"writer"`
+	AgeMS   int64  `json:"age_ms,omitempty"`
 }
 
 // wireEntry is one session with its owner and version. AgeMS, in
@@ -67,7 +96,7 @@ func decodeMessage(data []byte) (*message, error) {
 		return nil, fmt.Errorf("cluster message: %w", err)
 	}
 	switch m.Kind {
-	case kindUp, kindDown, kindBeat, kindSnap:
+	case kindUp, kindDown, kindBeat, kindSnap, kindKV:
 	default:
 		return nil, fmt.Errorf("cluster message: unknown kind %q", m.Kind)
 	}
