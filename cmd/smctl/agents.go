@@ -60,6 +60,7 @@ fetched.`,
 	f := c.Flags()
 	f.StringVar(&team, "team", "", "only this team's agents")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	c.AddCommand(newAgentsWatchCmd())
 	return c
 }
 

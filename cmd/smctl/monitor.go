@@ -48,7 +48,11 @@ func defaultSecurityDir() string {
 // connect, the TLS handshake, the hello, or later during a request), the
 // client tries again, on another --server or the same one, within
 // --timeout; requests are sent again with the same idempotency key.
-func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) {
+func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) { return c.dialWith(ctx, nil) }
+
+// dialWith is dial with the client's configuration changed by set (if
+// not nil) before it dials.
+func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig)) (*relay.Client, error) {
 	if c.timeout <= 0 {
 		return nil, cli.Usagef("--timeout %v is not a positive duration", c.timeout)
 	}
@@ -65,8 +69,12 @@ func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) {
 	if err != nil {
 		return nil, cli.Usage(err)
 	}
-	cl, err := relay.Dial(ctx, relay.ClientConfig{Servers: c.servers, Dial: relay.DialConfig{TLS: tcfg, Timeout: c.timeout},
-		Name: "smctl", Logger: quiet, RequestTimeout: c.timeout, DialRetry: c.timeout})
+	cc := relay.ClientConfig{Servers: c.servers, Dial: relay.DialConfig{TLS: tcfg, Timeout: c.timeout},
+		Name: "smctl", Logger: quiet, RequestTimeout: c.timeout, DialRetry: c.timeout}
+	if set != nil {
+		set(&cc)
+	}
+	cl, err := relay.Dial(ctx, cc)
 	if err != nil {
 		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), smtls.ExplainHandshake(err, strings.Join(c.servers, ",")))
 	}
@@ -84,17 +92,21 @@ func newMonitorStartCmd() *cobra.Command {
 	var cf connFlags
 	var agent, supervisor, key string
 	var endpoints, extensions []string
-	var asJSON, record, wait bool
+	var asJSON, record, wait, inform bool
 	var lifetime time.Duration
 	c := &cobra.Command{
-		Use:   "start --server HOST:PORT --agent ID [--extension N]... [--endpoint ADDR]... [--wait] --supervisor HOST:PORT [--for DURATION]",
+		Use:   "start --server HOST:PORT --agent ID [--extension N]... [--endpoint ADDR]... [--wait] --supervisor HOST:PORT [--for DURATION] [--inform-agent]",
 		Short: "Start monitoring an agent; prints the session id",
 		Long: `Starts monitoring an agent's calls. The capture servers find them from the
 SIP on their SPAN (the agent id and every --extension are taken as SIP user
 parts: REGISTER, INVITE and the SDP of each call give the media addresses) and
 from --endpoint (the agent's phone IP or MAC, or a gateway IP:PORT-PORT), which
 may be combined. When nothing is known about the agent yet, the start is
-refused unless --wait is given: the session then captures the agent's next call.`,
+refused unless --wait is given: the session then captures the agent's next call.
+--inform-agent marks the session "agent informed": desktops watching the agent
+(smctl agents watch) are told it is monitored; without it the session is silent
+and never disclosed to them. The capture servers' authorization rules decide
+which agents this client's certificate may monitor.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if agent == "" && len(extensions) > 0 {
@@ -121,7 +133,7 @@ refused unless --wait is given: the session then captures the agent's next call.
 			if _, _, err := net.SplitHostPort(supervisor); err != nil {
 				return cli.Usagef("supervisor %q is not HOST:PORT", supervisor)
 			}
-			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Extensions: extensions, Wait: wait, Supervisor: supervisor, Record: record}
+			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Extensions: extensions, Wait: wait, Supervisor: supervisor, Record: record, InformAgent: inform}
 			if cmd.Flags().Changed("for") {
 				if lifetime < time.Millisecond || lifetime > relay.MaxLifetime {
 					return cli.Usagef("--for %v is not between 1ms and %v", lifetime, relay.MaxLifetime)
@@ -169,6 +181,7 @@ refused unless --wait is given: the session then captures the agent's next call.
 	f.DurationVar(&lifetime, "for", 0, "end the session by itself after this long (e.g. 8h, at most 720h); default: until stopped")
 	f.StringVar(&key, "request-key", "", "idempotency key of this start (default: a new random one); the same key never makes a second session")
 	f.BoolVar(&asJSON, "json", false, "print the session as JSON")
+	f.BoolVar(&inform, "inform-agent", false, "mark the session \"agent informed\": the agent's desktop may be told it is monitored (default: silent)")
 	return c
 }
 

@@ -135,6 +135,9 @@ func sessionDetails(s status.SessionStatus, unreachable time.Time) string {
 	} else if s.SupervisorState == "idle" {
 		sup = "supervisor not connected from here"
 	}
+	if s.Informed {
+		sup += ", agent informed"
+	}
 	return fmt.Sprintf("requested by %s, %s, %s, %s", requester, until, rec, sup)
 }
 
