@@ -27,8 +27,9 @@ func newAgentsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "agents --server HOST:PORT [--team T] [--json]",
 		Short: "List the agents a capture server knows, their devices and their calls",
-		Long: `List the agents a capture server knows: those of the agent directory and
-those SIP tracking found on the SPAN, each with its devices (and where each
+		Long: `List the agents a capture server knows: those of the agent directory (of
+every member of the cluster), those a CTI bound (smctl agents bind) and those
+SIP tracking found on the SPAN, each with its devices (and where each
 was learned: directory, sip-register, sip-call or cti), its state (idle,
 ringing, talking, held) and its live calls with their media addresses.
 --team lists one team's agents. --json prints {"agents":[...]}, every page
@@ -60,7 +61,7 @@ fetched.`,
 	f := c.Flags()
 	f.StringVar(&team, "team", "", "only this team's agents")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	c.AddCommand(newAgentsWatchCmd())
+	c.AddCommand(newAgentsBindCmd(relay.BindActionBind), newAgentsBindCmd(relay.BindActionUnbind))
 	return c
 }
 
