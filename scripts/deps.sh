@@ -8,6 +8,7 @@ PACKAGES=(
   tshark tcpreplay tcpdump ethtool iproute2   # capture tests and the NIC test
   libbcg729-dev                               # G.729 decoding (cgo)
   portaudio19-dev libasound2-plugins alsa-utils  # PortAudio playout and its test
+  sip-tester baresip                          # real SIP user agents in the SIP tests
   sox openssl pkg-config valgrind gcc bc curl procps
 )
 
