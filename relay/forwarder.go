@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -95,7 +96,9 @@ type SenderStats struct {
 // supervisor knows the agent by the time it opens the session's output.
 // A session is announced stopped after its queued media once Sync no
 // longer lists it, or when Retain or Sync closes the connection because no
-// session uses that supervisor any more.
+// session uses that supervisor any more. The payload types of a session
+// (SetPayloadTypes) go with its started notice, and again in a codecs
+// notice before its next media frame whenever they change.
 type Forwarder struct {
 	cfg      ForwarderConfig
 	log      *slog.Logger
@@ -107,6 +110,17 @@ type Forwarder struct {
 	backoffs map[string]*backoff // by supervisor address
 	closed   bool
 	retiring sync.WaitGroup // senders closed by Retain, still draining
+
+	ptmu  sync.Mutex                            // serialises SetPayloadTypes
+	pts   atomic.Pointer[map[string]payloadSet] // by session id, published whole
+	ptGen uint64                                // guarded by ptmu
+}
+
+// payloadSet is a session's payload types and the generation that last
+// changed them (generations are unique across sessions). Immutable.
+type payloadSet struct {
+	gen   uint64
+	types map[uint8]string
 }
 
 // NewForwarder returns a Forwarder.
@@ -145,7 +159,44 @@ func NewForwarder(cfg ForwarderConfig) *Forwarder {
 	f.dial = func(ctx context.Context, addr string) (net.Conn, error) { return dial(ctx, addr, cfg.Dial) }
 	m := map[string]*sender{}
 	f.senders.Store(&m)
+	pts := map[string]payloadSet{}
+	f.pts.Store(&pts)
 	return f
+}
+
+// SetPayloadTypes replaces the payload types of every session: bySession
+// maps a session id to the RTP payload types of its current calls and
+// their encodings, as the calls' SDP gave them ("G729/8000"; see
+// PayloadTypeMap, whose bounds apply when they are sent). A session whose
+// map changed has it sent, in a codecs notice, before its next media
+// frame on each connection that announced it; a session announced later
+// gets it in its started notice. A session left out of bySession, or given
+// an empty map, sends nothing more: its supervisor keeps the types it
+// has. The maps must not be modified after the call. Safe for concurrent
+// use; it is not meant for the packet path (it copies the table).
+func (f *Forwarder) SetPayloadTypes(bySession map[string]map[uint8]string) {
+	f.ptmu.Lock()
+	defer f.ptmu.Unlock()
+	old := *f.pts.Load()
+	next := make(map[string]payloadSet, len(bySession))
+	changed := false
+	for id, types := range bySession {
+		if len(types) == 0 {
+			changed = changed || old[id].types != nil
+			continue
+		}
+		if prev, ok := old[id]; ok && maps.Equal(prev.types, types) {
+			next[id] = prev
+			continue
+		}
+		f.ptGen++
+		next[id] = payloadSet{gen: f.ptGen, types: types}
+		changed = true
+	}
+	if !changed && len(next) == len(old) {
+		return
+	}
+	f.pts.Store(&next)
 }
 
 // Forward queues p for the supervisor of sess. p.Data is copied.
@@ -365,6 +416,7 @@ type sender struct {
 	// sessions to announce stopped once the queue is empty.
 	notices   bool
 	announced map[string]*filter.Session
+	ptSent    map[string]uint64 // payload types' generation sent, by session
 	stops     []string
 	state     string
 	lastErr   string
@@ -469,6 +521,7 @@ func (s *sender) connected(h Hello) {
 	s.mu.Lock()
 	s.notices = h.HasFeature(FeatureSessions)
 	s.announced = map[string]*filter.Session{}
+	s.ptSent = map[string]uint64{}
 	s.mu.Unlock()
 }
 
@@ -756,15 +809,28 @@ func (s *sender) fill(wb []byte) []byte {
 	return wb
 }
 
-// announce appends a started notice for sess unless the connection does
-// not take notices or sess was announced on it. Called with mu held.
+// announce appends a started notice for sess, with its payload types,
+// unless the connection does not take notices or sess was announced on
+// it; for a session announced, a codecs notice when its payload types
+// changed since they were last sent. Called with mu held.
 func (s *sender) announce(wb []byte, sess *filter.Session) []byte {
-	if !s.notices || s.announced[sess.ID] != nil {
+	if !s.notices {
 		return wb
 	}
+	pt, hasPT := (*s.f.pts.Load())[sess.ID]
+	n := SessionNotice{Session: sess.ID, Agent: sess.Agent, State: SessionStarted,
+		Record: sess.Record, Server: s.f.cfg.Name, PayloadTypes: PayloadTypeMap{Types: pt.types}}
+	if s.announced[sess.ID] != nil {
+		if !hasPT || s.ptSent[sess.ID] == pt.gen {
+			return wb
+		}
+		n.State = SessionCodecs
+	}
 	s.announced[sess.ID] = sess
-	out, err := AppendJSON(wb, MsgSession, SessionNotice{Session: sess.ID, Agent: sess.Agent,
-		State: SessionStarted, Record: sess.Record, Server: s.f.cfg.Name})
+	if hasPT {
+		s.ptSent[sess.ID] = pt.gen
+	}
+	out, err := AppendJSON(wb, MsgSession, n)
 	if err != nil {
 		return wb
 	}
@@ -786,6 +852,7 @@ func (s *sender) appendStops(wb []byte) []byte {
 			n.Agent, n.Record = sess.Agent, sess.Record
 		}
 		delete(s.announced, id)
+		delete(s.ptSent, id)
 		if out, err := AppendJSON(wb, MsgSession, n); err == nil {
 			wb = out
 		}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -455,5 +457,94 @@ func TestBackoffAfterLinkEnded(t *testing.T) {
 	}
 	if later != DefaultRetryMax {
 		t.Errorf("waits after that reached %v, want %v", later, DefaultRetryMax)
+	}
+}
+
+// ptHandler records the session notices and media frames a supervisor
+// gets, in arrival order: "STATE:SESSION:TYPES" (TYPES as the notice's
+// JSON) and "media:SESSION".
+type ptHandler struct {
+	testHandler
+	emu    sync.Mutex
+	events []string
+}
+
+func (h *ptHandler) Session(p *Peer, n *SessionNotice) error {
+	b, _ := json.Marshal(n.PayloadTypes)
+	h.emu.Lock()
+	h.events = append(h.events, n.State+":"+n.Session+":"+string(b))
+	h.emu.Unlock()
+	return nil
+}
+
+func (h *ptHandler) Media(p *Peer, f *MediaFrame) error {
+	h.emu.Lock()
+	h.events = append(h.events, "media:"+string(f.Session))
+	h.emu.Unlock()
+	return h.testHandler.Media(p, f)
+}
+
+func (h *ptHandler) snapshot() []string {
+	h.emu.Lock()
+	defer h.emu.Unlock()
+	return append([]string(nil), h.events...)
+}
+
+// TestForwarderSendsPayloadTypes: a session's payload types go with its
+// started notice; a change is sent in a codecs notice before the next
+// media, once; setting the same types again sends nothing; a session
+// without types is announced without them.
+func TestForwarderSendsPayloadTypes(t *testing.T) {
+	h := &ptHandler{}
+	_, addr := startServer(t, h, ServerConfig{Role: RoleSupervisor})
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Name: "cap-1"})
+	defer fw.Close()
+	one := &filter.Session{ID: "one", Agent: "1001", Supervisor: addr}
+	two := &filter.Session{ID: "two", Agent: "1002", Supervisor: addr}
+	fw.SetPayloadTypes(map[string]map[uint8]string{"one": {96: "G729/8000", 101: "telephone-event/8000"}})
+	send := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			fw.Forward(one, mediaPacket(uint16(i)))
+			fw.Forward(two, mediaPacket(uint16(i)))
+		}
+		waitFor(t, "media", func() bool { return h.count() == 2*(from+n) })
+	}
+	send(0, 5)
+	fw.SetPayloadTypes(map[string]map[uint8]string{"one": {97: "G729/8000", 101: "telephone-event/8000"}, "two": {}})
+	send(5, 5)
+	fw.SetPayloadTypes(map[string]map[uint8]string{"one": {97: "G729/8000", 101: "telephone-event/8000"}})
+	send(10, 5)
+	var notices []string
+	firstMedia := map[string]int{}
+	ev := h.snapshot()
+	for i, e := range ev {
+		if id, ok := strings.CutPrefix(e, "media:"); ok {
+			if _, seen := firstMedia[id]; !seen {
+				firstMedia[id] = i
+			}
+			continue
+		}
+		notices = append(notices, e)
+	}
+	want := []string{
+		`started:one:{"96":"G729/8000","101":"telephone-event/8000"}`,
+		`started:two:{}`,
+		`codecs:one:{"97":"G729/8000","101":"telephone-event/8000"}`,
+	}
+	slices.Sort(want)
+	slices.Sort(notices)
+	if !slices.Equal(notices, want) {
+		t.Fatalf("notices %q, want %q (events %q)", notices, want, ev)
+	}
+	for _, id := range []string{"one", "two"} {
+		if i := slices.IndexFunc(ev, func(e string) bool { return strings.HasPrefix(e, "started:"+id+":") }); i > firstMedia[id] {
+			t.Fatalf("session %s announced after its first media: %q", id, ev)
+		}
+	}
+	// The codecs notice comes after the first batch of media and before
+	// the second batch's.
+	c := slices.Index(ev, want[0])
+	if n := strings.Count(strings.Join(ev[:c], " "), "media:one"); n == 0 || c == len(ev)-1 {
+		t.Fatalf("codecs notice at %d of %q: want it between the session's media", c, ev)
 	}
 }

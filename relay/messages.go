@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -136,24 +137,165 @@ type SessionStatus struct {
 	Informed bool `json:"informed,omitempty"`
 }
 
-// Session states, in SessionStatus and SessionNotice.
+// Session states, in SessionStatus and SessionNotice. SessionCodecs is
+// only in a SessionNotice.
 const (
 	SessionStarted = "started"
 	SessionStopped = "stopped"
+	SessionCodecs  = "codecs"
 )
 
 // SessionNotice tells a supervisor service about a session a capture
 // server pushes to it: State SessionStarted before the session's first
 // media on a connection, SessionStopped when the session ended or left the
-// capture server (after its last media). Only a peer whose hello role is
+// capture server (after its last media), SessionCodecs before the media
+// that follows a change of PayloadTypes. Only a peer whose hello role is
 // RoleCapture sends it, and only to a supervisor that listed
 // FeatureSessions. Server is the sending capture server's name.
+//
+// PayloadTypes, in a started or codecs notice, maps the RTP payload types
+// of the session's current calls to their encodings as the calls' SDP
+// gave them; a codecs notice replaces the map of the started notice or
+// of the codecs notice before it.
 type SessionNotice struct {
-	Session string `json:"session"`
-	Agent   string `json:"agent,omitempty"`
-	State   string `json:"state"`
-	Record  bool   `json:"record,omitempty"`
-	Server  string `json:"server,omitempty"`
+	Session      string         `json:"session"`
+	Agent        string         `json:"agent,omitempty"`
+	State        string         `json:"state"`
+	Record       bool           `json:"record,omitempty"`
+	Server       string         `json:"server,omitempty"`
+	PayloadTypes PayloadTypeMap `json:"payload_types,omitzero"`
+}
+
+// Bounds of a PayloadTypeMap.
+const (
+	// MaxPayloadTypes bounds the entries of a PayloadTypeMap.
+	MaxPayloadTypes = 32
+	// MaxEncodingLen bounds an encoding name, in bytes.
+	MaxEncodingLen = 64
+)
+
+// PayloadTypeMap maps RTP payload types (0 to 127) to encodings written
+// as in an SDP rtpmap: "G729/8000", "telephone-event/8000",
+// "opus/48000/2". On the wire it is a JSON object keyed by the payload
+// type in decimal: {"96":"G729/8000","101":"telephone-event/8000"}.
+//
+// Decoding never fails on a bad entry: an entry whose key is not a
+// payload type 0 to 127 in decimal, or whose value is not a string of 1
+// to MaxEncodingLen characters of A-Z a-z 0-9 . _ + - /, is left out and
+// counted in Dropped, and so are the entries beyond MaxPayloadTypes (the
+// highest payload types go). Encoding drops bad entries the same way. A
+// value that is not a JSON object (or null) is a malformed notice.
+//
+// The zero PayloadTypeMap (no Types) is left out of a notice. A
+// PayloadTypeMap is not safe for concurrent modification.
+type PayloadTypeMap struct {
+	Types map[uint8]string
+	// Dropped counts the entries left out when decoding.
+	Dropped int
+}
+
+// IsZero reports whether m has no types (the field is then left out).
+func (m PayloadTypeMap) IsZero() bool { return len(m.Types) == 0 }
+
+// ValidEncoding reports whether name may be an encoding of a
+// PayloadTypeMap.
+func ValidEncoding(name string) bool {
+	if name == "" || len(name) > MaxEncodingLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '+' || c == '-' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalJSON writes the valid entries of m (see PayloadTypeMap), in
+// payload type order.
+func (m PayloadTypeMap) MarshalJSON() ([]byte, error) {
+	clean := cleanPayloadTypes(m.Types, nil)
+	b := []byte{'{'}
+	for pt := 0; pt < 128; pt++ {
+		name, ok := clean[uint8(pt)]
+		if !ok {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = strconv.AppendInt(b, int64(pt), 10)
+		b = append(b, '"', ':', '"')
+		b = append(b, name...) // ValidEncoding: nothing to escape
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads a JSON object of payload types, leaving out and
+// counting the bad entries (see PayloadTypeMap).
+func (m *PayloadTypeMap) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("payload types are not a JSON object: %w", err)
+	}
+	m.Types, m.Dropped = nil, 0
+	if len(raw) == 0 {
+		return nil
+	}
+	types := make(map[uint8]string, min(len(raw), MaxPayloadTypes))
+	for k, v := range raw {
+		pt, err := strconv.ParseUint(k, 10, 8)
+		var name string
+		if err != nil || pt > 127 || k != strconv.FormatUint(pt, 10) ||
+			json.Unmarshal(v, &name) != nil || !ValidEncoding(name) {
+			m.Dropped++
+			continue
+		}
+		types[uint8(pt)] = name
+	}
+	m.Types = cleanPayloadTypes(types, &m.Dropped)
+	return nil
+}
+
+// cleanPayloadTypes returns types without bad entries and without those
+// beyond MaxPayloadTypes (the highest types go), adding the count left
+// out to dropped when it is not nil. It returns types itself when all is
+// well.
+func cleanPayloadTypes(types map[uint8]string, dropped *int) map[uint8]string {
+	ok := len(types) <= MaxPayloadTypes
+	for pt, name := range types {
+		if pt > 127 || !ValidEncoding(name) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return types
+	}
+	out := make(map[uint8]string, MaxPayloadTypes)
+	n := 0
+	for pt := 0; pt < 256; pt++ {
+		name, found := types[uint8(pt)]
+		if !found {
+			continue
+		}
+		if pt > 127 || !ValidEncoding(name) || len(out) == MaxPayloadTypes {
+			n++
+			continue
+		}
+		out[uint8(pt)] = name
+	}
+	if dropped != nil {
+		*dropped += n
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // Heartbeat is sent every heartbeat interval by each side; a peer answers
