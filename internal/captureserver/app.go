@@ -1089,10 +1089,12 @@ func (s *server) startCluster() error {
 }
 
 // attachNode makes node the server's cluster: its sessions become the
-// filter's, its ends are audited (clusterEnded), and it answers the other
-// members' audit queries.
+// filter's, its ends are audited (clusterEnded), it answers the other
+// members' audit queries, and its shared store holds the agent
+// directories and CTI bindings.
 func (s *server) attachNode(node *cluster.Node) {
 	s.node = node
+	s.agents.share(node) // the directories and CTI bindings of every member
 	s.serveAuditGather()
 	node.SubscribeEnds(s.clusterEnded)
 	node.Subscribe(func(ss []*filter.Session) {
