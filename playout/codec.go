@@ -152,3 +152,43 @@ func ParsePayloadTypes(specs []string) (map[uint8]Codec, error) {
 	}
 	return m, nil
 }
+
+// EncodingCodec maps an SDP rtpmap encoding ("G729/8000",
+// "telephone-event/8000", "PCMU/8000") to the codec that plays it.
+// PCMU, PCMA and G729 (and their aliases, see ParseCodec) are played only
+// at a clock rate of 8000 Hz and with one channel; CN and telephone-event
+// at any rate are CodecNone (known, never played); anything else is
+// CodecUnknown, so a type mapped to it is dropped rather than decoded as
+// another codec.
+func EncodingCodec(enc string) Codec {
+	name, rest, _ := strings.Cut(enc, "/")
+	c, err := ParseCodec(name)
+	if err != nil || strings.EqualFold(name, "none") {
+		return CodecUnknown
+	}
+	if c == CodecNone {
+		return c
+	}
+	rate, channels, _ := strings.Cut(rest, "/")
+	if rate != "" && rate != "8000" || channels != "" && channels != "1" {
+		return CodecUnknown
+	}
+	return c
+}
+
+// SDPPayloadTypes maps the payload types of an SDP (encodings as
+// EncodingCodec reads them) to codecs, then lays explicit over it: a
+// type in explicit keeps explicit's codec. Types above 127 are left out.
+// The result is a new map; neither argument is modified.
+func SDPPayloadTypes(sdp map[uint8]string, explicit map[uint8]Codec) map[uint8]Codec {
+	m := make(map[uint8]Codec, len(sdp)+len(explicit))
+	for pt, enc := range sdp {
+		if pt <= 127 {
+			m[pt] = EncodingCodec(enc)
+		}
+	}
+	for pt, c := range explicit {
+		m[pt] = c
+	}
+	return m
+}

@@ -127,6 +127,16 @@ func (p *Player) Close() error {
 	return p.cerr
 }
 
+// SetPayloadTypes replaces the Player's map of payload types to codecs
+// (Config.PayloadTypes): the packets pushed after it are decoded with the
+// new map, a stream whose codec changes switching decoder. m must not be
+// modified after the call.
+func (p *Player) SetPayloadTypes(m map[uint8]Codec) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.r.SetPayloadTypes(m)
+}
+
 // Stats returns the Player's counters.
 func (p *Player) Stats() Stats {
 	p.mu.Lock()

@@ -358,6 +358,11 @@ func (c Config) Codec(pt uint8) Codec {
 	return staticCodec(pt)
 }
 
+// SetPayloadTypes replaces the Renderer's Config.PayloadTypes: the
+// packets pushed after it are decoded with m. m must not be modified
+// after the call.
+func (r *Renderer) SetPayloadTypes(m map[uint8]Codec) { r.cfg.PayloadTypes = m }
+
 func (r *Renderer) report(s *stream, msg string, args ...any) {
 	r.cfg.Logger.Warn(msg, append([]any{"direction", s.dir.String(), "flow", s.flow.String(),
 		"ssrc", fmt.Sprintf("0x%08x", s.ssrc)}, args...)...)

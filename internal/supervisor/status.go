@@ -127,6 +127,7 @@ var (
 	mRefused   = desc("supervisor", "refused_packets_total", "Media packets of sessions refused at the limit of open sessions.")
 	mBadIDs    = desc("supervisor", "bad_session_ids_total", "Media frames and session notices dropped for an invalid session id.")
 	mUnauth    = desc("supervisor", "unauthorized_total", "Connections refused for sending media or session notices without the capture role.")
+	mBadPTs    = desc("supervisor", "bad_payload_types_total", "Payload-type entries of session notices left out as invalid (type outside 0 to 127, bad encoding name, beyond 32).")
 	mOpened    = desc("supervisor", "sessions_opened_total", "Sessions opened (one player and output each).")
 	mSessions  = desc("supervisor", "sessions", "Open sessions.")
 	mSeconds   = desc("supervisor", "seconds_written", "Seconds of audio written by every session's player.")
@@ -137,7 +138,7 @@ var (
 	mLost      = desc("playout", "lost_packets", "Sequence numbers never played, summed over the open sessions' streams of the direction.", "direction")
 	mLate      = desc("playout", "late_packets", "Packets that arrived after their playout time, summed over the open sessions' streams of the direction.", "direction")
 	mConcealed = desc("playout", "concealed_frames", "Frames filled by loss concealment, summed over the open sessions' streams of the direction.", "direction")
-	allDescs   = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mOpened, mSessions, mSeconds,
+	allDescs   = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mBadPTs, mOpened, mSessions, mSeconds,
 		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed}
 )
 
@@ -161,6 +162,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mRefused, t.Refused)
 	counter(mBadIDs, t.BadSessionIDs)
 	counter(mUnauth, t.Unauthorized)
+	counter(mBadPTs, t.BadPayloadTypes)
 	counter(mOpened, t.SessionsOpened)
 	gauge(mSeconds, t.Seconds)
 	views := c.s.views(false)

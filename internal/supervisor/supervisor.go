@@ -81,6 +81,9 @@ type Supervisor struct {
 	badLogged   bool
 
 	packets, dups, rejected, refused, badIDs, unauthorized, opened atomic.Uint64
+	// badPTs counts the payload-type entries of session notices left out
+	// as invalid (relay.PayloadTypeMap.Dropped).
+	badPTs atomic.Uint64
 	// captureOK remembers the connections whose certificate was found to
 	// carry the capture role (*relay.Peer → true), until they close.
 	captureOK sync.Map
@@ -95,6 +98,7 @@ type notice struct {
 	record bool
 	server string
 	at     time.Time
+	types  map[uint8]string // payload types from SDP, nil when none
 }
 
 // session is one monitored session: its Player and output.
@@ -313,7 +317,6 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 	now := s.clock.Now()
 	sess := &session{id: id, agent: unknownAgent, started: now, announced: map[string]bool{}}
 	if n, ok := s.notices[id]; ok {
-		delete(s.notices, id)
 		sess.agent, sess.record = n.agent, n.record
 		sess.announced[n.server] = true
 		sess.servers = append(sess.servers, n.server)
@@ -321,7 +324,12 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 	sess.pathAgent = pathAgent(sess.agent)
 	sess.last.Store(now.UnixNano())
 	sink := s.openSink(sess)
-	sess.player = playout.NewPlayer(s.cfg.Playout, sink)
+	cfg := s.cfg.Playout
+	if n, ok := s.notices[id]; ok && n.types != nil {
+		cfg.PayloadTypes = s.payloadTypes(n.types)
+	}
+	delete(s.notices, id)
+	sess.player = playout.NewPlayer(cfg, sink)
 	next := make(map[string]*session, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -367,8 +375,16 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 	return playout.NewNullSink(1)
 }
 
+// payloadTypes is the codec map of a session whose calls' SDP gave
+// types: the SDP's, under the configuration's explicit mappings
+// (Config.Playout.PayloadTypes, from --codec), which win.
+func (s *Supervisor) payloadTypes(sdp map[uint8]string) map[uint8]playout.Codec {
+	return playout.SDPPayloadTypes(sdp, s.cfg.Playout.PayloadTypes)
+}
+
 // Session implements relay.SessionHandler: a capture server announces a
-// session (its agent) before its media, or says it stopped.
+// session (its agent, the payload types of its calls) before its media,
+// tells it the payload types changed, or says it stopped.
 func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 	if err := s.capture(p, "session notices"); err != nil {
 		return err
@@ -377,6 +393,10 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 		s.badID(p, []byte(n.Session))
 		return nil
 	}
+	if n.PayloadTypes.Dropped > 0 {
+		s.badPTs.Add(uint64(n.PayloadTypes.Dropped))
+	}
+	types := n.PayloadTypes.Types
 	server := peerName(p)
 	agent := n.Agent
 	if len(agent) > 2*maxIDLen {
@@ -392,22 +412,41 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 	}
 	sess := (*s.table.Load())[n.Session]
 	switch n.State {
-	case relay.SessionStarted:
+	case relay.SessionStarted, relay.SessionCodecs:
 		if sess == nil {
-			if len(s.notices) < maxNotices*s.cfg.MaxSessions {
-				s.notices[n.Session] = notice{agent: agent, record: n.Record, server: server, at: s.clock.Now()}
+			old, had := s.notices[n.Session]
+			if !had && len(s.notices) >= maxNotices*s.cfg.MaxSessions {
+				s.mu.Unlock()
+				return nil
 			}
+			x := notice{agent: agent, record: n.Record, server: server, at: s.clock.Now(), types: types}
+			if n.State == relay.SessionCodecs && had {
+				// Only the types change.
+				x = old
+				x.types = types
+			}
+			if x.types == nil && had {
+				x.types = old.types
+			}
+			s.notices[n.Session] = x
 			s.mu.Unlock()
 			return nil
 		}
-		if sess.agent == unknownAgent {
-			sess.agent = agent // the output's name keeps what it was opened with
-		}
-		sess.announced[server] = true
-		if !slices.Contains(sess.servers, server) {
-			sess.servers = append(sess.servers, server)
+		if n.State == relay.SessionStarted {
+			if sess.agent == unknownAgent {
+				sess.agent = agent // the output's name keeps what it was opened with
+			}
+			sess.announced[server] = true
+			if !slices.Contains(sess.servers, server) {
+				sess.servers = append(sess.servers, server)
+			}
 		}
 		s.mu.Unlock()
+		// A notice without types leaves the session's types as they are:
+		// another capture server may have seen the SDP.
+		if types != nil {
+			sess.player.SetPayloadTypes(s.payloadTypes(types))
+		}
 	case relay.SessionStopped:
 		delete(s.notices, n.Session)
 		if sess == nil {
@@ -598,6 +637,9 @@ func (s *Supervisor) Close() error {
 type Totals struct {
 	Packets, Duplicates, Rejected, Refused, BadSessionIDs, Unauthorized uint64
 	SessionsOpened                                                      uint64
+	// BadPayloadTypes counts the payload-type entries of session notices
+	// left out as invalid.
+	BadPayloadTypes uint64
 	// Seconds is the audio every session's Player wrote.
 	Seconds float64
 }
@@ -606,7 +648,7 @@ type Totals struct {
 func (s *Supervisor) Totals() Totals {
 	t := Totals{Packets: s.packets.Load(), Duplicates: s.dups.Load(), Rejected: s.rejected.Load(),
 		Refused: s.refused.Load(), BadSessionIDs: s.badIDs.Load(), Unauthorized: s.unauthorized.Load(),
-		SessionsOpened: s.opened.Load()}
+		SessionsOpened: s.opened.Load(), BadPayloadTypes: s.badPTs.Load()}
 	s.mu.Lock()
 	t.Seconds = s.closedSecs
 	s.mu.Unlock()
