@@ -217,3 +217,46 @@ func TestDebugListen(t *testing.T) {
 		t.Fatalf("flag: exit %d %s: debug.listen %q", code, se, c.DebugListen)
 	}
 }
+
+// TestAuthorizationRules: authorization.rules is read from the file as a
+// list of rules and from SILENTMON_AUTHORIZATION_RULES as YAML text; none
+// is the default; a bad rule, or rules with --insecure, exit 2 with one
+// sentence naming the rule and the value.
+func TestAuthorizationRules(t *testing.T) {
+	pc := pcapFile(t)
+	conf := func(yaml string) string {
+		p := filepath.Join(t.TempDir(), "sm.yaml")
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, code, se := parse(t, nil, "--pcap", pc)
+	if code != 0 || len(c.Rules) != 0 {
+		t.Fatalf("default: exit %d %s, rules %+v", code, se, c.Rules)
+	}
+	c, code, se = parse(t, nil, "--pcap", pc, "--config",
+		conf("authorization:\n  rules:\n    - identities: [\"CN=desk-sales\"]\n      teams: [sales]\n    - identities: [role:admin]\n      all: true\n"))
+	if code != 0 || len(c.Rules) != 2 || c.Rules[0].Identities[0] != "CN=desk-sales" || c.Rules[0].Teams[0] != "sales" || !c.Rules[1].All {
+		t.Fatalf("file: exit %d %s, rules %+v", code, se, c.Rules)
+	}
+	c, code, se = parse(t, map[string]string{"SILENTMON_AUTHORIZATION_RULES": `[{"identities":["desk-2"],"agents":["1001"]}]`}, "--pcap", pc)
+	if code != 0 || len(c.Rules) != 1 || c.Rules[0].Agents[0] != "1001" {
+		t.Fatalf("environment: exit %d %s, rules %+v", code, se, c.Rules)
+	}
+	for _, tc := range []struct {
+		yaml string
+		args []string
+		want string
+	}{
+		{"authorization:\n  rules:\n    - identities: [x]\n      team: [sales]\n", nil, `authorization.rules, rule 1: unknown key "team"`},
+		{"authorization:\n  rules:\n    - identities: [\"\"]\n      all: true\n", nil, "authorization.rules, rule 1: an identity is empty"},
+		{"authorization:\n  rules:\n    - identities: [x]\n      all: true\n    - identities: [y]\n      teams: [\"sales team\"]\n", nil, `authorization.rules, rule 2: team "sales team" is not`},
+		{"authorization:\n  rules:\n    - identities: [x]\n      all: true\n", []string{"--insecure"}, "cannot be enforced with --insecure"},
+	} {
+		_, code, se := parse(t, nil, append([]string{"--pcap", pc, "--config", conf(tc.yaml)}, tc.args...)...)
+		if code != 2 || !strings.Contains(se, tc.want) || strings.Count(strings.TrimSpace(se), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line with %q", tc.yaml, code, se, tc.want)
+		}
+	}
+}

@@ -58,7 +58,7 @@ func ParseRules(v any) ([]Rule, error) {
 		}
 		var parsed any
 		if err := yaml.Unmarshal([]byte(s), &parsed); err != nil {
-			return nil, fmt.Errorf("%s is not a YAML list of rules: %v", KeyRules, firstLine(err.Error()))
+			return nil, fmt.Errorf("configuration key %s is not a YAML list of rules: %v", KeyRules, firstLine(err.Error()))
 		}
 		v = parsed
 	}
@@ -67,13 +67,13 @@ func ParseRules(v any) ([]Rule, error) {
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%s must be a list of rules (each with identities and teams, agents or all), not %T", KeyRules, v)
+		return nil, fmt.Errorf("configuration key %s must be a list of rules (each with identities and teams, agents or all), not %T", KeyRules, v)
 	}
 	rules := make([]Rule, 0, len(list))
 	for i, x := range list {
 		r, err := parseRule(x)
 		if err != nil {
-			return nil, fmt.Errorf("%s rule %d: %w", KeyRules, i+1, err)
+			return nil, fmt.Errorf("configuration key %s, rule %d: %w", KeyRules, i+1, err)
 		}
 		rules = append(rules, r)
 	}
@@ -197,7 +197,7 @@ func compilePolicy(rules []Rule) (*policy, error) {
 	p := &policy{}
 	for i, r := range rules {
 		bad := func(format string, a ...any) error {
-			return fmt.Errorf("%s rule %d: %s", KeyRules, i+1, fmt.Sprintf(format, a...))
+			return fmt.Errorf("configuration key %s, rule %d: %s", KeyRules, i+1, fmt.Sprintf(format, a...))
 		}
 		if len(r.Identities) == 0 {
 			return nil, bad("names no identities; give certificate subjects, common names, fingerprints or role:client / role:admin")

@@ -292,7 +292,7 @@ func TestRulesRefusedAtStart(t *testing.T) {
 		insecure bool
 		want     string
 	}{
-		{[]Rule{{Identities: []string{""}, All: true}}, false, "authorization.rules rule 1: an identity is empty"},
+		{[]Rule{{Identities: []string{""}, All: true}}, false, "authorization.rules, rule 1: an identity is empty"},
 		{[]Rule{{Identities: []string{"x"}, Teams: []string{"bad team"}}}, false, `team "bad team" is not`},
 		{[]Rule{{Identities: []string{"x"}, All: true}}, true, "cannot be enforced with --insecure"},
 	} {
