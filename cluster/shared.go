@@ -500,9 +500,10 @@ func (n *Node) Entries(space string) map[string][]byte {
 // later call, so fn should read Entries again rather than count calls.
 //
 // cancel unregisters fn and waits until no call of fn runs; after it
-// returns fn is not called again. fn must not call cancel. Close stops
-// every subscription too (cancel then returns at once). SubscribeShared is
-// safe for concurrent use; on a closed node it returns a cancel that does
+// returns fn is not called again. fn must not be nil and must not call
+// cancel or Close. Close stops every subscription too, waiting for the
+// calls in progress (cancel then returns at once). SubscribeShared is safe
+// for concurrent use; on a closed node it returns a cancel that does
 // nothing.
 func (n *Node) SubscribeShared(space string, fn func()) (cancel func()) {
 	sub := &sharedSub{fn: fn, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
@@ -560,7 +561,7 @@ func (n *Node) SubscribeShared(space string, fn func()) (cancel func()) {
 
 // SharedStats are the shared store's figures on this member. Puts and
 // Deletes count the writes made on this member; Received the entries from
-// peers (bus and snapshots) that changed the store; Invalid those dropped
+// peers (bus and snapshots) that changed the live entries; Invalid those dropped
 // as malformed (a bad name, a value above SharedMaxValue, no writer, no
 // version); Refused those dropped for the store's bounds (spaces, keys,
 // bytes); TombstonesForgotten the tombstones dropped by

@@ -41,6 +41,15 @@ func (tr *trio) startExtra(t testing.TB, name string, seed int) *Node {
 	return n
 }
 
+// restart starts member i again, under its name but on a new port: while
+// it was down its peers kept dialing the old one, and a dial to a closed
+// loopback port can connect to itself and hold the port.
+func (tr *trio) restart(t testing.TB, i int, refresh time.Duration) {
+	t.Helper()
+	tr.ports[i] = freePort(t, "127.0.0.1")
+	tr.start(t, i, refresh)
+}
+
 // standalone starts a member with no peers.
 func standalone(t testing.TB) *Node {
 	t.Helper()
@@ -327,7 +336,7 @@ func TestSharedSnapshotNewAndRestartedMember(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "1002 gone from A", func() bool { return len(a.Entries("agents")) == 2 })
 
-	tr.start(t, 2, time.Minute)
+	tr.restart(t, 2, time.Minute)
 	c := tr.nodes[2]
 	d := tr.startExtra(t, "D", 1)
 	want := map[string]string{"1001": "alice", "1003": "carol"}
@@ -373,7 +382,7 @@ func TestSharedWriterStops(t *testing.T) {
 		}
 	}
 
-	tr.start(t, 0, time.Minute)
+	tr.restart(t, 0, time.Minute)
 	waitFor(t, 10*time.Second, "restarted A to hold the directory", func() bool {
 		return bytes.Equal(tr.nodes[0].Entries("directory")["file"], dir)
 	})
@@ -408,7 +417,7 @@ func TestSharedLargeValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tr.start(t, 2, time.Minute)
+	tr.restart(t, 2, time.Minute)
 	c := tr.nodes[2]
 	waitFor(t, 30*time.Second, "9 MiB on restarted C", func() bool {
 		got := c.Entries("directory")
