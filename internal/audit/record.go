@@ -43,6 +43,14 @@ const (
 	// authentication (no certificate, another CA, expired, wrong role);
 	// Source, ClientSubject when a certificate was shown, and Reason.
 	ActionAuthRefused = "auth-refused"
+	// ActionAgentBound: a CTI integration asked to bind an agent to
+	// devices (Endpoints) and Extensions; Result says whether it was.
+	ActionAgentBound = "agent-bound"
+	// ActionAgentUnbound: a CTI integration asked to unbind devices and
+	// Extensions of an agent (none named: all of them), or another
+	// agent's bind took them (Reason says which); Result says whether
+	// they were.
+	ActionAgentUnbound = "agent-unbound"
 )
 
 // Results of a start or stop Record.
@@ -116,13 +124,16 @@ type Record struct {
 	Dropped uint64 `json:"dropped,omitempty"`
 	// File is the recording's path (record-begin, record-failed).
 	File string `json:"file,omitempty"`
+	// Extensions are the agent's extensions a bind or unbind named.
+	Extensions []string `json:"extensions,omitempty"`
 }
 
 // Validate reports whether r is a record this package writes, with an
 // error wrapping ErrBadRecord when not:
 //   - Action is one of the Action constants;
-//   - start and stop have Result ResultAccepted or ResultRefused; every
-//     other action has Result "";
+//   - start, stop, agent-bound and agent-unbound have Result
+//     ResultAccepted or ResultRefused (and agent-bound and agent-unbound
+//     an Agent); every other action has Result "";
 //   - end has SessionID and a Reason among the Reason constants;
 //   - capture-begin, capture-end, record-begin and record-failed have
 //     SessionID;
@@ -133,9 +144,12 @@ type Record struct {
 // agent.
 func (r *Record) Validate() error {
 	switch r.Action {
-	case ActionStart, ActionStop:
+	case ActionStart, ActionStop, ActionAgentBound, ActionAgentUnbound:
 		if r.Result != ResultAccepted && r.Result != ResultRefused {
 			return fmt.Errorf("audit record %s has result %q, neither accepted nor refused: %w", r.Action, r.Result, ErrBadRecord)
+		}
+		if (r.Action == ActionAgentBound || r.Action == ActionAgentUnbound) && r.Agent == "" {
+			return fmt.Errorf("audit record %s names no agent: %w", r.Action, ErrBadRecord)
 		}
 		return nil
 	case ActionEnd, ActionCaptureBegin, ActionCaptureEnd, ActionSupervisorConnected,

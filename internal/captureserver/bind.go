@@ -25,11 +25,11 @@ import (
 // agents lists the devices as learned from "cti".
 
 // Audit actions of the CTI hook. Each carries a Result (accepted or
-// refused), the Agent, and in Endpoints the devices the request named
-// followed by its extensions written "ext:N".
+// refused), the Agent, the devices the request named in Endpoints and
+// its Extensions.
 const (
-	actionAgentBound   = "agent-bound"
-	actionAgentUnbound = "agent-unbound"
+	actionAgentBound   = audit.ActionAgentBound
+	actionAgentUnbound = audit.ActionAgentUnbound
 )
 
 // Bounds of the bindings.
@@ -284,7 +284,7 @@ func (s *server) AgentsBind(ctx context.Context, p *relay.Peer, req *relay.Agent
 	}
 	rec := s.auditRecord(p, action)
 	rec.Agent = req.Agent
-	rec.Endpoints = bindAuditEndpoints(req.Devices, req.Extensions)
+	rec.Endpoints, rec.Extensions = req.Devices, req.Extensions
 	if !s.mayBind(p) {
 		subject, _ := smtls.PeerIdentity(p.TLS)
 		err := &relay.Error{Code: relay.CodeUnauthorized,
@@ -304,7 +304,7 @@ func (s *server) AgentsBind(ctx context.Context, p *relay.Peer, req *relay.Agent
 	for _, c := range moved {
 		m := s.auditRecord(p, actionAgentUnbound)
 		m.Agent, m.Result = c.agent, audit.ResultAccepted
-		m.Endpoints = bindAuditEndpoints(c.removedDevices, c.removedExts)
+		m.Endpoints, m.Extensions = c.removedDevices, c.removedExts
 		m.Reason = "bound to agent " + req.Agent
 		s.auditBind(m)
 	}
@@ -318,17 +318,6 @@ func (s *server) auditBind(rec audit.Record) {
 	if err := s.writeAudit(rec); err != nil {
 		s.log.Error("cannot write the audit line of an agent binding", "agent", rec.Agent, "action", rec.Action, "err", err)
 	}
-}
-
-// bindAuditEndpoints lists devices and extensions for an audit line:
-// the devices as given, then "ext:" and each extension.
-func bindAuditEndpoints(devices, exts []string) []string {
-	out := make([]string, 0, len(devices)+len(exts))
-	out = append(out, devices...)
-	for _, x := range exts {
-		out = append(out, "ext:"+x)
-	}
-	return out
 }
 
 // mayBind reports whether p may bind agents: a certificate with the cti
