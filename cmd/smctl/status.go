@@ -201,9 +201,23 @@ func printStatus(w io.Writer, raw []byte) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\t%s\t%v\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops, owner, s.CapturedBy)
 		fmt.Fprintf(tw, "  %s\n", sessionDetails(s, down[s.Supervisor]))
 		for _, x := range s.Streams {
+			if x.Encrypted != "" {
+				fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s, not forwarded\t\t%d\t\n",
+					x.SSRC, x.Direction, x.Src, x.Dst, encryptedText(x.Encrypted), x.Packets)
+				continue
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s lost %d (network %d, capture %d) jitter %.2f ms\t\t%d\t\n",
 				x.SSRC, x.Direction, x.Src, x.Dst, x.Codec, x.Lost, x.LostNet, x.LostCap, x.JitterMs, x.Packets)
 		}
 	}
 	return tw.Flush()
+}
+
+// encryptedText says in words why a stream is not played (the status's
+// stream "encrypted" value).
+func encryptedText(enc string) string {
+	if enc == "srtp-no-keys" {
+		return "encrypted (SRTP, no keys)"
+	}
+	return "encrypted (" + enc + ")"
 }

@@ -311,8 +311,12 @@ func (a *agents) rebuild() {
 	defer a.rmu.Unlock()
 	var learned []*filter.Session
 	keys := srtpKeys{}
+	pts := map[string]map[uint8]string{}
 	for _, sess := range a.s.filter.Sessions() {
 		a.collectKeys(sess, keys)
+		if m := a.payloadTypes(sess); len(m) > 0 {
+			pts[sess.ID] = m
+		}
 		eps := a.endpoints(sess)
 		if len(eps) == 0 {
 			continue
@@ -326,6 +330,9 @@ func (a *agents) rebuild() {
 		a.keys.Store(nil)
 	} else {
 		a.keys.Store(&keys)
+	}
+	if fw := a.s.fw; fw != nil {
+		fw.SetPayloadTypes(pts)
 	}
 }
 
@@ -419,7 +426,11 @@ func reloadOnSIGHUP(w *directory.Watcher, log *slog.Logger) (stop func()) {
 
 // register adds the SIP tracker's figures to reg (silentmon_sip_...).
 func (a *agents) register(reg *prometheus.Registry) {
-	if a == nil || a.tracker == nil {
+	if a == nil {
+		return
+	}
+	a.registerSRTP(reg)
+	if a.tracker == nil {
 		return
 	}
 	stat := func(f func(siptrack.Stats) float64) func() float64 {

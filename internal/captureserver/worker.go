@@ -44,9 +44,14 @@ type worker struct {
 	table    *capture.StreamTable // every RTP stream this worker sees
 	dec      sdes.Decrypter       // SRTP contexts of the monitored calls
 	lastTS   time.Time            // capture time of the last frame
+	// encrypted counts, per stream, the packets of SRTP without keys
+	// (not forwarded); noKeys is their total, for metrics.
+	encrypted map[streamKey]uint64
+	noKeys    atomic.Uint64
 
 	mu        sync.Mutex
 	snap      map[streamKey]uint64
+	encSnap   map[streamKey]uint64                      // published encrypted
 	seen      map[string]sessionSeen                    // published per-session sums of counts, and lastSeen
 	active    []string                                  // sessions with packets in the last activeWindow
 	stats     map[capture.StreamKey]capture.StreamStats // of monitored streams
@@ -73,7 +78,8 @@ const activeWindow = 3 * time.Second
 func newWorker(s *server, src capture.Source, name string, drops *atomic.Uint64) *worker {
 	_, replay := src.(*capture.FileSource)
 	return &worker{s: s, src: src, name: name, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{},
-		table: capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
+		encrypted: map[streamKey]uint64{},
+		table:     capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
 }
 
 // streamStats returns the statistics of the monitored streams and the
@@ -88,6 +94,14 @@ func (w *worker) snapshot() map[streamKey]uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.snap
+}
+
+// encryptedSnapshot returns the published counts of the streams of SRTP
+// without keys, by stream.
+func (w *worker) encryptedSnapshot() map[streamKey]uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.encSnap
 }
 
 // sessionsSeen returns the per-session figures of the last publication.
@@ -121,6 +135,17 @@ func (w *worker) publish(final bool) {
 		x := seen[k.session]
 		x.packets += v
 		seen[k.session] = x
+	}
+	var enc map[streamKey]uint64
+	for k, v := range w.encrypted {
+		if !live[k.session] {
+			delete(w.encrypted, k)
+			continue
+		}
+		if enc == nil {
+			enc = make(map[streamKey]uint64, len(w.encrypted))
+		}
+		enc[k] = v
 	}
 	var active []string
 	now := w.s.now()
@@ -167,6 +192,7 @@ func (w *worker) publish(final bool) {
 	}
 	w.mu.Lock()
 	w.snap = cp
+	w.encSnap = enc
 	w.seen = seen
 	w.active = active
 	w.stats = stats
@@ -315,12 +341,21 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 			data := pkt.UDP
 			// SRTP whose SDES keys the call's SDP gave: the supervisor
 			// gets it decrypted (over TLS), or nothing, never noise.
-			if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, matches[0].Direction == filter.FromAgent); ok {
-				if data, ok = w.dec.Decrypt(addr, matches[0].Direction == filter.FromAgent, key, pkt.UDP); !ok {
+			// SRTP without keys is not forwarded at all: counted, and
+			// shown as encrypted in status.
+			fromAgent := matches[0].Direction == filter.FromAgent
+			if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, fromAgent); ok {
+				if data, ok = w.dec.Decrypt(addr, fromAgent, key, pkt.UDP); !ok {
 					w.s.stats.srtpFailed.Add(1)
 					continue
 				}
 				w.s.stats.srtpDecrypted.Add(1)
+			} else if w.s.agents.srtpNoKey(pkt.Src, pkt.Dst, fromAgent) {
+				w.noKeys.Add(1)
+				for _, m := range matches {
+					w.encrypted[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
+				}
+				continue
 			}
 			for _, m := range matches {
 				mp := relay.MediaPacket{Direction: m.Direction, Time: captured,

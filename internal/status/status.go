@@ -60,6 +60,11 @@ type SessionStatus struct {
 	// WorstMOS is the lowest MOS of the session's streams (0, left out,
 	// when none has one): the session's quality at a glance.
 	WorstMOS float64 `json:"worst_mos,omitempty"`
+	// SRTPUndecryptable counts the packets of the session's streams
+	// whose SDP negotiated SRTP without keys this server can use: they
+	// are not forwarded (never played as noise). Their streams are
+	// listed with Encrypted set.
+	SRTPUndecryptable uint64 `json:"srtp_undecryptable,omitempty"`
 	// Informed: the session is marked "agent informed" (left out when
 	// silent).
 	Informed bool `json:"informed,omitempty"`
@@ -92,6 +97,12 @@ type StreamStatus struct {
 	// point). 0, left out, when the codec is not one the E-model table
 	// holds (G.711, G.729) or nothing was expected yet.
 	MOS float64 `json:"mos,omitempty"`
+	// Encrypted is "srtp-no-keys" for a stream whose SDP negotiated SRTP
+	// without keys this server can use (no a=crypto, an unsupported
+	// suite, DTLS-SRTP): its packets are counted in Packets but not
+	// forwarded. Left out for other streams (plain RTP, and SRTP
+	// decrypted with the SDP's SDES keys).
+	Encrypted string `json:"encrypted,omitempty"`
 }
 
 // KernelStatus sums the capture rings' counters.
