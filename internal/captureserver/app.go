@@ -782,6 +782,8 @@ func (s *server) StartMonitor(ctx context.Context, p *relay.Peer, req *relay.Sta
 	}
 	sess, err := sessionFromRequest(req, s.cfg.maxEndpoints())
 	if err == nil {
+		s.agents.resolveAgent(sess)
+		rec.Agent = sess.Agent
 		// Before anything is said about the agent.
 		if err := s.authorize(p, sess); err != nil {
 			s.unauthorized.Add(1)
@@ -1383,7 +1385,9 @@ func (s *server) status() *status.ServerStatus {
 		st.Capture.Streams += tracked
 		st.Capture.StreamOverflow += overflow
 	}
-	for _, sj := range s.sessionStreams() {
+	streams := s.sessionStreams()
+	s.addEncrypted(streams)
+	for _, sj := range streams {
 		sj.SupervisorState = "idle"
 		if o, ok := owners[sj.ID]; ok {
 			sj.Owner, sj.CapturedBy = o.Owner, o.CapturedBy

@@ -310,7 +310,6 @@ func TestSRTPWithoutKeysNotForwarded(t *testing.T) {
 	r.stop()
 	r.w.publish(true) // the worker's figures, as its loop publishes them
 	st := r.s.status()
-	r.s.addEncrypted(st.Sessions)
 	if len(st.Sessions) != 1 {
 		t.Fatalf("%d sessions in status", len(st.Sessions))
 	}

@@ -2,6 +2,7 @@ package captureserver
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/silentmon/silentmon/filter"
@@ -24,3 +25,35 @@ func (s *server) checkKnown(sess *filter.Session) error {
 
 // knowsAgent reports whether SIP tracking knows sess's agent.
 func (s *server) knowsAgent(sess *filter.Session) bool { return s.agents.known(sess) }
+
+// resolveAgent turns a start by extension alone (smctl monitor start
+// --extension 5001: the agent is the extension) into a start for the
+// agent the directory or a CTI binding gives that extension, so that the
+// session carries the agent's id (status, audit, the supervisor's file
+// names, the authorization rules) and follows all of its phones and
+// extensions. Any other session is left as it is.
+func (a *agents) resolveAgent(sess *filter.Session) {
+	if a == nil || !slices.Contains(sess.Extensions, sess.Agent) {
+		return
+	}
+	d := a.dir.Load()
+	if d != nil {
+		if _, ok := d.ByID(sess.Agent); ok {
+			return
+		}
+	}
+	if a.bound(sess.Agent) != nil {
+		return
+	}
+	if d != nil {
+		if ag, ok := d.ByExtension(sess.Agent); ok {
+			sess.Agent = ag.ID
+			return
+		}
+	}
+	if t := a.binds.Load(); t != nil {
+		if id, ok := t.byExt[sess.Agent]; ok {
+			sess.Agent = id
+		}
+	}
+}

@@ -216,7 +216,9 @@ func TestPolicyOverTLS(t *testing.T) {
 		want string
 	}{
 		{"by id", relay.StartMonitor{Agent: "2001"}, client + "agent 2001 (team support): no authorization rule allows it"},
-		{"by extension", relay.StartMonitor{Agent: "5002", Extensions: []string{"5002"}}, client + "agent 2001 (team support, extension 5002)"},
+		// A start by extension alone is a start for the directory's agent
+		// of that extension.
+		{"by extension", relay.StartMonitor{Agent: "5002", Extensions: []string{"5002"}}, client + "agent 2001 (team support)"},
 		{"by phone", relay.StartMonitor{Agent: "1001", Endpoints: []string{"10.20.0.1"}}, client + "agent 2001 (team support, phone 10.20.0.1)"},
 		{"teamless", relay.StartMonitor{Agent: "3001"}, client + "agent 3001 (no team)"},
 		{"unknown agent", relay.StartMonitor{Agent: "9999", Wait: true}, client + "agent 9999 (not in the agent directory)"},
@@ -255,7 +257,7 @@ func TestPolicyOverTLS(t *testing.T) {
 			accepted = append(accepted, l.Agent)
 		}
 	}
-	if strings.Join(refused, " ") != "2001 5002 1001 3001 9999 1001" || strings.Join(accepted, " ") != "1001 2001" {
+	if strings.Join(refused, " ") != "2001 2001 1001 3001 9999 1001" || strings.Join(accepted, " ") != "1001 2001" {
 		t.Fatalf("audit: refused %v, accepted %v", refused, accepted)
 	}
 	for _, l := range lines {
