@@ -62,6 +62,7 @@ fetched.`,
 	f.StringVar(&team, "team", "", "only this team's agents")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	c.AddCommand(newAgentsBindCmd(relay.BindActionBind), newAgentsBindCmd(relay.BindActionUnbind))
+	c.AddCommand(newAgentsWatchCmd())
 	return c
 }
 
