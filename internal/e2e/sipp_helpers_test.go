@@ -34,7 +34,8 @@ import (
 // the same VLAN at the other end of that veth); in Span, the capture
 // server's SPAN port SpanIf, which receives a copy of every frame AgentIf
 // sends or receives (tc mirred, as a switch's SPAN session would), with
-// its 802.1Q tag.
+// its 802.1Q tag. On a kernel without 802.1Q the addresses sit on the
+// veths themselves and the frames are untagged (VLAN is 0).
 type sippNet struct {
 	Agent, Far, Span string // namespace names
 	AgentIf, SpanIf  string

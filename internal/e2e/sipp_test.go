@@ -33,21 +33,23 @@ const (
 // TestSIPpCallMonitoredByAgent monitors a call between real SIP user
 // agents on a voice VLAN, as a switch's SPAN port shows it: SIPp as agent
 // 1001's phone (in one network namespace) calls SIPp as the far side (in
-// another) with PCMU over 802.1Q VLAN 85; both directions of the phone's
-// port are mirrored with tc to the SPAN port of a third namespace, where
-// smserver captures, smsupervisor writes a WAV and smctl drives them with
-// quickstart's certificates.
+// another) with PCMU over 802.1Q VLAN 85 (untagged on a kernel without
+// 802.1Q); both directions of the phone's port are mirrored with tc to
+// the SPAN port of a third namespace, where smserver captures,
+// smsupervisor writes a WAV and smctl drives them with quickstart's
+// certificates.
 //
 // The session is started with smctl monitor start --agent 1001 --wait,
 // before anything is known of agent 1001. RTP sent from the phone's
 // media address before the call is seen on the SPAN but not captured.
-// During the call, smctl agents shows agent 1001 talking with the media
-// addresses of the SDP, learned from SIP (sip-call), and the session's
-// streams carry VLAN 85. The WAV holds, in nearly every 100 ms window of
+// During the call, smctl agents shows agent 1001 talking, monitored by
+// the session, in a PCMU call with the media addresses of the SDP, and
+// the session's streams carry VLAN 85. Every RTP packet of the call
+// reaches the supervisor. The WAV holds, in nearly every 100 ms window of
 // the call, the agent's 1 kHz tone as the loudest (within 10 Hz) at its
 // sent level, the far side's 440 Hz at its level, and nowhere the 2 kHz
-// of before the call. Without SIP tracking the session captures nothing
-// and the test fails.
+// of before the call. Without SIP tracking (smserver --sip=false) the
+// session captures nothing and the test fails.
 func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	testutil.NeedRoot(t)
 	sipp := testutil.NeedTool(t, "sipp", "ip", "tc")
