@@ -25,7 +25,6 @@ import (
 
 	"github.com/silentmon/silentmon/bench/gen"
 	"github.com/silentmon/silentmon/internal/testutil"
-	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 // sippNet is the network of the SIPp tests, three namespaces made for
@@ -113,18 +112,18 @@ func newSIPpNet(t *testing.T) *sippNet {
 	return n
 }
 
-// startIn starts one of the project's programs, or any program given by
+// startInNetns starts one of the project's programs, or any program given by
 // its path, in the network namespace ns, as start does on the host: the
 // process is forked from a thread that entered ns, so it is the program
 // itself (signals reach it) and it lives in ns.
-func startIn(t *testing.T, ns, name string, args ...string) *proc {
+func startInNetns(t *testing.T, ns, name string, args ...string) *proc {
 	t.Helper()
-	return startInDir(t, ns, "", name, args...)
+	return startInNetnsDir(t, ns, "", name, args...)
 }
 
-// startInDir is startIn with the working directory dir (where SIPp
+// startInNetnsDir is startInNetns with the working directory dir (where SIPp
 // writes its logs).
-func startInDir(t *testing.T, ns, dir, name string, args ...string) *proc {
+func startInNetnsDir(t *testing.T, ns, dir, name string, args ...string) *proc {
 	t.Helper()
 	path := name
 	if !filepath.IsAbs(name) {
@@ -146,23 +145,23 @@ func startInDir(t *testing.T, ns, dir, name string, args ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", filepath.Base(path), tail(p.stdout.String(), 4000),
-				filepath.Base(path), tail(p.stderr.String(), 4000))
+			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", filepath.Base(path), sippTail(p.stdout.String(), 4000),
+				filepath.Base(path), sippTail(p.stderr.String(), 4000))
 		}
 	})
 	return p
 }
 
-func tail(s string, n int) string {
+func sippTail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
 	}
 	return s
 }
 
-// runIn runs smctl in the namespace ns to completion, with a deadline,
+// smctlInNetns runs smctl in the namespace ns to completion, with a deadline,
 // and returns its stdout, stderr and exit code.
-func runIn(t *testing.T, ns string, args ...string) (string, string, int) {
+func smctlInNetns(t *testing.T, ns string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin(t, "smctl"), args...)
 	var so, se bytes.Buffer
@@ -190,11 +189,11 @@ func runIn(t *testing.T, ns string, args ...string) (string, string, int) {
 	return so.String(), se.String(), 0
 }
 
-// smctlJSON runs smctl with args (which include --json) in ns and decodes
+// smctlJSONInNetns runs smctl with args (which include --json) in ns and decodes
 // its output into v; it fails t if smctl fails.
-func smctlJSON(t *testing.T, ns string, v any, args ...string) string {
+func smctlJSONInNetns(t *testing.T, ns string, v any, args ...string) string {
 	t.Helper()
-	so, se, code := runIn(t, ns, args...)
+	so, se, code := smctlInNetns(t, ns, args...)
 	if code != 0 {
 		t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
 	}
@@ -204,9 +203,9 @@ func smctlJSON(t *testing.T, ns string, v any, args ...string) string {
 	return so
 }
 
-// pollUntil calls f every interval until it returns true or timeout
+// pollFor calls f every interval until it returns true or timeout
 // passes, and reports whether it did.
-func pollUntil(timeout, interval time.Duration, f func() bool) bool {
+func pollFor(timeout, interval time.Duration, f func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		if f() {
@@ -315,8 +314,5 @@ func dominantHz(pcm []int16) float64 {
 	return best
 }
 
-// toneLevel is audiotest.ToneLevel: the amplitude of hz in pcm.
-func toneLevel(pcm []int16, hz float64) float64 { return audiotest.ToneLevel(pcm, hz) }
-
-// dB returns level relative to ref in decibels.
-func dB(level, ref float64) float64 { return 20 * math.Log10(max(level, 1e-9)/ref) }
+// sippDB returns level relative to ref in decibels.
+func sippDB(level, ref float64) float64 { return 20 * math.Log10(max(level, 1e-9)/ref) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/internal/testutil"
+	"github.com/silentmon/silentmon/playout/audiotest"
 )
 
 // The call of TestSIPpCallMonitoredByAgent: agent 1001's phone sends a
@@ -78,20 +79,20 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	// loopback carries the control and media links.
 	const srvAddr, supAddr = "127.0.0.1:42228", "127.0.0.1:42229"
 	wav := filepath.Join(dir, "agent1001.wav")
-	sup := startIn(t, n.Span, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
+	sup := startInNetns(t, n.Span, "smsupervisor", "--listen", supAddr, "--security-dir", sec, "--output", "wav:"+wav,
 		"--metrics-listen", "127.0.0.1:19229", "--min-delay-ms", "200", "--max-delay-ms", "600")
-	startIn(t, n.Span, "smserver", "--interface", n.SpanIf, "--listen", srvAddr, "--cluster-listen", "127.0.0.1:42029",
+	startInNetns(t, n.Span, "smserver", "--interface", n.SpanIf, "--listen", srvAddr, "--cluster-listen", "127.0.0.1:42029",
 		"--security-dir", sec, "--metrics-listen", "127.0.0.1:19228")
 	ctl := func(args ...string) []string {
 		return append(args, "--security-dir", sec, "--timeout", "10s")
 	}
-	if !pollUntil(30*time.Second, 200*time.Millisecond, func() bool {
-		_, _, code := runIn(t, n.Span, ctl("status", "--server", srvAddr)...)
+	if !pollFor(30*time.Second, 200*time.Millisecond, func() bool {
+		_, _, code := smctlInNetns(t, n.Span, ctl("status", "--server", srvAddr)...)
 		return code == 0
 	}) {
 		t.Fatalf("smserver on %s in %s did not answer within 30 s", n.SpanIf, n.Span)
 	}
-	so, se, code := runIn(t, n.Span, ctl("monitor", "start", "--server", srvAddr, "--agent", "1001", "--wait",
+	so, se, code := smctlInNetns(t, n.Span, ctl("monitor", "start", "--server", srvAddr, "--agent", "1001", "--wait",
 		"--supervisor", supAddr)...)
 	if code != 0 {
 		t.Fatalf("smctl monitor start --agent 1001 --wait exited %d: %s", code, se)
@@ -114,7 +115,7 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	}
 	srvStatus := func() serverStatus {
 		var st serverStatus
-		smctlJSON(t, n.Span, &st, ctl("status", "--json", "--server", srvAddr)...)
+		smctlJSONInNetns(t, n.Span, &st, ctl("status", "--json", "--server", srvAddr)...)
 		return st
 	}
 	sessionPackets := func(st serverStatus) uint64 {
@@ -128,7 +129,7 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	}
 	supPackets := func() uint64 {
 		var st struct{ Packets uint64 }
-		smctlJSON(t, n.Span, &st, ctl("status", "--json", "--server", supAddr)...)
+		smctlJSONInNetns(t, n.Span, &st, ctl("status", "--json", "--server", supAddr)...)
 		return st.Packets
 	}
 
@@ -136,7 +137,7 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	// sees, but no SIP ties it to agent 1001 yet.
 	sendStray(t, n.Agent, agentMedia, farMedia)
 	var before serverStatus
-	if !pollUntil(20*time.Second, 100*time.Millisecond, func() bool {
+	if !pollFor(20*time.Second, 100*time.Millisecond, func() bool {
 		before = srvStatus()
 		return before.Capture.RTP >= sippStrayPackets
 	}) {
@@ -150,10 +151,10 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 
 	// The call.
 	callStart := time.Now()
-	uas := startInDir(t, n.Far, dir, sipp, "-sf", filepath.Join(dir, "uas.xml"), "-i", n.FarIP.String(), "-p", "5060",
+	uas := startInNetnsDir(t, n.Far, dir, sipp, "-sf", filepath.Join(dir, "uas.xml"), "-i", n.FarIP.String(), "-p", "5060",
 		"-mi", n.FarIP.String(), "-mp", fmt.Sprint(sippFarMediaPort), "-m", "1", "-nostdin",
 		"-timeout", "90s", "-timeout_error", "-trace_err")
-	uac := startInDir(t, n.Agent, dir, sipp, net.JoinHostPort(n.FarIP.String(), "5060"),
+	uac := startInNetnsDir(t, n.Agent, dir, sipp, net.JoinHostPort(n.FarIP.String(), "5060"),
 		"-sf", filepath.Join(dir, "uac.xml"), "-i", n.AgentIP.String(), "-p", "5060",
 		"-mi", n.AgentIP.String(), "-mp", fmt.Sprint(sippAgentMediaPort), "-m", "1", "-nostdin",
 		"-timeout", "90s", "-timeout_error", "-trace_err")
@@ -178,11 +179,11 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	var talking, vlanSeen, lastAgents string
 	var devices []string
 	polls := 0
-	for (talking == "" || vlanSeen == "") && !isDone(uac) {
+	for (talking == "" || vlanSeen == "") && !procExited(uac) {
 		polls++
 		if talking == "" {
 			var list agentList
-			so := smctlJSON(t, n.Span, &list, ctl("agents", "--json", "--server", srvAddr)...)
+			so := smctlJSONInNetns(t, n.Span, &list, ctl("agents", "--json", "--server", srvAddr)...)
 			lastAgents = so
 			for _, a := range list.Agents {
 				if a.ID != "1001" || a.State != "talking" || !slices.Contains(a.Monitored, session) {
@@ -243,7 +244,7 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	// supervisor; then it finishes the WAV.
 	const sent = 2 * uint64(sippTalk/sippPacketTime)
 	var captured, received uint64
-	pollUntil(30*time.Second, 200*time.Millisecond, func() bool {
+	pollFor(30*time.Second, 200*time.Millisecond, func() bool {
 		captured = sessionPackets(srvStatus())
 		received = supPackets()
 		return captured >= sent && received >= captured
@@ -262,8 +263,8 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	t.Logf("test took %v", time.Since(began).Round(time.Millisecond))
 }
 
-// isDone reports whether p has exited.
-func isDone(p *proc) bool {
+// procExited reports whether p has exited.
+func procExited(p *proc) bool {
 	select {
 	case <-p.done:
 		return true
@@ -312,7 +313,7 @@ func checkSIPpWAV(t *testing.T, pcm []int16) {
 	nw := len(pcm) / win
 	first, last := -1, -1
 	for i := range nw {
-		if dB(toneLevel(pcm[i*win:(i+1)*win], sippAgentHz), sippAgentAmp) > -20 {
+		if sippDB(audiotest.ToneLevel(pcm[i*win:(i+1)*win], sippAgentHz), sippAgentAmp) > -20 {
 			if first < 0 {
 				first = i
 			}
@@ -329,7 +330,7 @@ func checkSIPpWAV(t *testing.T, pcm []int16) {
 	var worstAgent, worstFar, worstHz float64
 	for i := range nw {
 		w := pcm[i*win : (i+1)*win]
-		stray := dB(toneLevel(w, sippStrayHz), sippAgentAmp)
+		stray := sippDB(audiotest.ToneLevel(w, sippStrayHz), sippAgentAmp)
 		if stray > -40 {
 			t.Errorf("window at %.1f s holds the %v Hz tone sent before the call at %.1f dB", float64(i)/10, sippStrayHz, stray)
 		}
@@ -338,11 +339,11 @@ func checkSIPpWAV(t *testing.T, pcm []int16) {
 		}
 		windows++
 		hz := dominantHz(w)
-		la, lf := dB(toneLevel(w, sippAgentHz), sippAgentAmp), dB(toneLevel(w, sippFarHz), sippFarAmp)
-		worstHz = max(worstHz, abs64(hz-sippAgentHz))
-		worstAgent = max(worstAgent, abs64(la))
-		worstFar = max(worstFar, abs64(lf))
-		if abs64(hz-sippAgentHz) <= 10 && abs64(la) <= 1.5 && abs64(lf) <= 1.5 {
+		la, lf := sippDB(audiotest.ToneLevel(w, sippAgentHz), sippAgentAmp), sippDB(audiotest.ToneLevel(w, sippFarHz), sippFarAmp)
+		worstHz = max(worstHz, sippAbs(hz-sippAgentHz))
+		worstAgent = max(worstAgent, sippAbs(la))
+		worstFar = max(worstFar, sippAbs(lf))
+		if sippAbs(hz-sippAgentHz) <= 10 && sippAbs(la) <= 1.5 && sippAbs(lf) <= 1.5 {
 			right++
 		} else if len(failures) < 5 {
 			failures = append(failures, fmt.Sprintf("at %.1f s: loudest %.0f Hz, agent's tone %+.1f dB, far side's %+.1f dB", float64(i)/10, hz, la, lf))
@@ -363,7 +364,7 @@ func checkSIPpWAV(t *testing.T, pcm []int16) {
 	}
 }
 
-func abs64(x float64) float64 {
+func sippAbs(x float64) float64 {
 	if x < 0 {
 		return -x
 	}
