@@ -9,24 +9,10 @@ import (
 // agent's bindings after it. A server that does not take bindings (it did
 // not list FeatureBind) is not asked: the error wraps ErrNotSupported.
 func (cl *Client) AgentsBind(ctx context.Context, req AgentsBind) (*AgentsBindReply, error) {
-	r, _, err := cl.request(ctx, MsgAgentsBind, func(id uint64, _ bool) any {
-		cl.mu.Lock()
-		h, server := cl.hello, cl.server
-		cl.mu.Unlock()
-		if !h.HasFeature(FeatureBind) {
-			return errNotAsked{server: server, what: "agent bindings"}
-		}
+	return featureRequest[AgentsBindReply](ctx, cl, MsgAgentsBind, FeatureBind, "agent bindings", func(id uint64) any {
 		req.RequestID = id
 		return req
 	})
-	if err != nil {
-		return nil, err
-	}
-	var rep AgentsBindReply
-	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
-		return nil, err
-	}
-	return &rep, nil
 }
 
 // WatchAgents watches agents (replacing the Client's previous watch; none
@@ -44,23 +30,9 @@ func (cl *Client) WatchAgents(ctx context.Context, agents []string) (*AgentEvent
 }
 
 func (cl *Client) sendWatch(ctx context.Context, agents []string) (*AgentEvents, error) {
-	r, _, err := cl.request(ctx, MsgAgentWatch, func(id uint64, _ bool) any {
-		cl.mu.Lock()
-		h, server := cl.hello, cl.server
-		cl.mu.Unlock()
-		if !h.HasFeature(FeatureEvents) {
-			return errNotAsked{server: server, what: "agent events"}
-		}
+	return featureRequest[AgentEvents](ctx, cl, MsgAgentWatch, FeatureEvents, "agent events", func(id uint64) any {
 		return AgentWatch{RequestID: id, Agents: agents}
 	})
-	if err != nil {
-		return nil, err
-	}
-	var rep AgentEvents
-	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
-		return nil, err
-	}
-	return &rep, nil
 }
 
 // rewatch watches again after a failover.

@@ -700,24 +700,10 @@ func (cl *Client) Status(ctx context.Context) (json.RawMessage, error) {
 // (an identity that is not an administrator: CodeUnauthorized) wraps
 // ErrRemote and an *Error.
 func (cl *Client) AuditQuery(ctx context.Context, req AuditQuery) (*AuditReply, error) {
-	r, _, err := cl.request(ctx, MsgAuditQuery, func(id uint64, _ bool) any {
-		cl.mu.Lock()
-		h, server := cl.hello, cl.server
-		cl.mu.Unlock()
-		if !h.HasFeature(FeatureAudit) {
-			return errNotAsked{server: server, what: "audit queries"}
-		}
+	return featureRequest[AuditReply](ctx, cl, MsgAuditQuery, FeatureAudit, "audit queries", func(id uint64) any {
 		req.RequestID = id
 		return req
 	})
-	if err != nil {
-		return nil, err
-	}
-	var rep AuditReply
-	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
-		return nil, err
-	}
-	return &rep, nil
 }
 
 // AgentsQuery sends one agents query and returns the reply: one page of
@@ -728,20 +714,30 @@ func (cl *Client) AuditQuery(ctx context.Context, req AuditQuery) (*AuditReply, 
 // without sending anything; a refusal (a bad query: CodeBadRequest)
 // wraps ErrRemote and an *Error.
 func (cl *Client) AgentsQuery(ctx context.Context, req AgentsQuery) (*AgentsReply, error) {
-	r, _, err := cl.request(ctx, MsgAgentsQuery, func(id uint64, _ bool) any {
+	return featureRequest[AgentsReply](ctx, cl, MsgAgentsQuery, FeatureAgents, "agent list queries", func(id uint64) any {
+		req.RequestID = id
+		return req
+	})
+}
+
+// featureRequest sends the request build makes (given its request id) to
+// a server that listed feature, and decodes the reply into an R. A server
+// that did not list it is not asked: the error (errNotAsked) names what,
+// the kind of request in the plural, and wraps ErrNotSupported.
+func featureRequest[R any](ctx context.Context, cl *Client, t MsgType, feature, what string, build func(id uint64) any) (*R, error) {
+	r, _, err := cl.request(ctx, t, func(id uint64, _ bool) any {
 		cl.mu.Lock()
 		h, server := cl.hello, cl.server
 		cl.mu.Unlock()
-		if !h.HasFeature(FeatureAgents) {
-			return errNotAsked{server: server, what: "agent list queries"}
+		if !h.HasFeature(feature) {
+			return errNotAsked{server: server, what: what}
 		}
-		req.RequestID = id
-		return req
+		return build(id)
 	})
 	if err != nil {
 		return nil, err
 	}
-	var rep AgentsReply
+	var rep R
 	if err := DecodeJSON(r.t, r.body, &rep); err != nil {
 		return nil, err
 	}
