@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,13 +30,11 @@ func newAgentsBindCmd(action string) *cobra.Command {
 			if err := relay.ValidateAgentsBind(&req); err != nil {
 				return cli.Usagef("%s", remoteMessage(err))
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
-			defer cancel()
-			cl, err := cf.dial(ctx)
+			ctx, cl, done, err := cf.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer done()
 			rep, err := cl.AgentsBind(ctx, req)
 			if err != nil {
 				switch {

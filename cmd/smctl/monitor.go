@@ -50,6 +50,19 @@ func defaultSecurityDir() string {
 // --timeout; requests are sent again with the same idempotency key.
 func (c *connFlags) dial(ctx context.Context) (*relay.Client, error) { return c.dialWith(ctx, nil) }
 
+// connect dials as dial does, under a context of parent bounded by
+// --timeout, for a command's one request. The caller sends the request
+// with ctx, then calls done, which closes the client and ends ctx.
+func (c *connFlags) connect(parent context.Context) (ctx context.Context, cl *relay.Client, done func(), err error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
+	cl, err = c.dial(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, cl, func() { cl.Close(); cancel() }, nil
+}
+
 // dialWith is dial with the client's configuration changed by set (if
 // not nil) before it dials.
 func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig)) (*relay.Client, error) {
@@ -146,13 +159,11 @@ which agents this client's certificate may monitor.`,
 				return cli.Usagef("--request-key %q is not 1 to %d of A-Z a-z 0-9 . _ -", key, filter.MaxIDLen)
 			}
 			req.IdempotencyKey = key
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
-			defer cancel()
-			cl, err := cf.dial(ctx)
+			ctx, cl, done, err := cf.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer done()
 			st, err := cl.StartMonitor(ctx, req)
 			if err != nil {
 				if errors.Is(err, relay.ErrRemote) {
@@ -205,13 +216,11 @@ func newMonitorStopCmd() *cobra.Command {
 			if !filter.ValidID(session) {
 				return cli.Usagef("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", session, filter.MaxIDLen)
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.timeout)
-			defer cancel()
-			cl, err := cf.dial(ctx)
+			ctx, cl, done, err := cf.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer done()
 			st, err := cl.StopMonitor(ctx, session)
 			if err != nil {
 				if errors.Is(err, relay.ErrRemote) {

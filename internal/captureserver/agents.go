@@ -82,13 +82,7 @@ func newAgents(s *server, sip bool, ports []uint16) *agents {
 // this member published, when it has none now), and applies what st
 // holds.
 func (a *agents) share(st sharedStore) {
-	a.cmu.Lock()
-	old := a.cancels
-	a.cancels = nil
-	a.cmu.Unlock()
-	for _, c := range old {
-		c()
-	}
+	a.unsubscribe()
 	a.store.Store(&st)
 	cancels := []func(){st.SubscribeShared(spaceDirectory, a.directoryChanged), st.SubscribeShared(spaceBindings, a.bindingsChanged)}
 	a.cmu.Lock()
@@ -113,6 +107,12 @@ func (a *agents) close() {
 	if a == nil {
 		return
 	}
+	a.unsubscribe()
+}
+
+// unsubscribe ends the store subscriptions that share made, if any; the
+// cancels run outside the lock.
+func (a *agents) unsubscribe() {
 	a.cmu.Lock()
 	old := a.cancels
 	a.cancels = nil

@@ -2,16 +2,12 @@ package captureserver
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/audit"
@@ -39,55 +35,13 @@ func agentOf(rep *relay.AgentsReply, id string) (relay.AgentStatus, bool) {
 // naming nothing removes the rest (logout) and the agent leaves the
 // list; values the relay's validation refuses are refused.
 func TestBindOverTLS(t *testing.T) {
-	base := t.TempDir()
-	pw := []byte("correct horse battery staple")
-	if err := smtls.Quickstart(base, smtls.QuickstartOptions{Password: pw}); err != nil {
-		t.Fatal(err)
-	}
-	roleDir := func(r smtls.Role) string {
-		d := t.TempDir()
-		if err := smtls.Quickstart(d, smtls.QuickstartOptions{Role: r, Password: pw, CADir: filepath.Join(base, smtls.QuickstartCADir)}); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	capDir, ctiDir, cliDir := roleDir(smtls.RoleCapture), roleDir(smtls.RoleCTI), roleDir(smtls.RoleClient)
-	cfg := runConfig(t, filepath.Join("..", "..", "capture", "testdata", "ipv4_rtp.pcap"))
-	cfg.Insecure, cfg.SecurityDir = false, capDir
-	cfg.AuditFile = filepath.Join(t.TempDir(), "audit.log")
-	addr := make(chan net.Addr, 1)
-	cfg.listening = func(r, m net.Addr) { addr <- r }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard) }()
-	var relayAddr net.Addr
-	select {
-	case relayAddr = <-addr:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	dial := func(dir string) *relay.Client {
-		tc, err := smtls.ClientConfig(dir, smtls.Options{PeerRoles: []smtls.Role{smtls.RoleCapture}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer dcancel()
-		cl, err := relay.Dial(dctx, relay.ClientConfig{Servers: []string{relayAddr.String()}, Name: "test",
-			Dial: relay.DialConfig{TLS: tc}, Logger: slog.New(slog.DiscardHandler), RequestTimeout: 10 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cl.Close() })
-		return cl
-	}
-	cti, desk := dial(ctiDir), dial(cliDir)
+	var ctiDir, cliDir string
+	r := newTLSRig(t, func(r *tlsRig, cfg *Config) {
+		ctiDir, cliDir = r.roleSet(t, smtls.RoleCTI), r.roleSet(t, smtls.RoleClient)
+		cfg.SecurityDir = r.roleSet(t, smtls.RoleCapture)
+	})
+	ctx := context.Background()
+	cti, desk := r.client(t, ctiDir), r.client(t, cliDir)
 
 	rep, err := cti.AgentsBind(ctx, relay.AgentsBind{Action: relay.BindActionBind, Agent: "1001",
 		Devices: []string{"10.1.1.5", "vlan85/00:1B:54:AA:BB:CC"}, Extensions: []string{"5001"}})
@@ -146,7 +100,7 @@ func TestBindOverTLS(t *testing.T) {
 
 	var lines []audit.Record
 	waitUntil(t, "the bind audit lines", func() bool {
-		lines, _, _ = audit.ReadFile(cfg.AuditFile, audit.Query{})
+		lines, _, _ = audit.ReadFile(r.audit, audit.Query{})
 		n := 0
 		for _, l := range lines {
 			if l.Action == actionAgentBound || l.Action == actionAgentUnbound {

@@ -1,29 +1,18 @@
 package captureserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
-	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/internal/directory"
-	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
 )
@@ -103,83 +92,14 @@ func deskSet(t *testing.T, base string, pw []byte, cn string) string {
 	return dir
 }
 
-// lockedBuffer is a bytes.Buffer safe for the logger's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// tlsRig is a running capture server over mutual TLS with the quickstart
-// set of base (whose CtiosClient.pem has the admin role), the policy
-// directory and an audit file.
-type tlsRig struct {
-	addr, audit, base string
-	pw                []byte
-	log               *lockedBuffer
-}
-
+// startTLSServer runs a capture server over mutual TLS with the policy
+// directory and rules (see tlsRig).
 func startTLSServer(t *testing.T, rules []Rule) *tlsRig {
 	t.Helper()
-	r := &tlsRig{base: t.TempDir(), pw: []byte("correct horse battery staple"), log: &lockedBuffer{}}
-	if err := smtls.Quickstart(r.base, smtls.QuickstartOptions{Password: r.pw}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := runConfig(t, filepath.Join("..", "..", "capture", "testdata", "ipv4_rtp.pcap"))
-	cfg.Insecure, cfg.SecurityDir, cfg.PcapWaitSession = false, r.base, true
-	cfg.AuditFile = filepath.Join(t.TempDir(), "audit.log")
-	cfg.DirectoryFile, cfg.Rules, cfg.LogLevel = writeDirectory(t), rules, "warn"
-	r.audit = cfg.AuditFile
-	addr := make(chan net.Addr, 1)
-	cfg.listening = func(a, m net.Addr) { addr <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, io.Discard, r.log) }()
-	select {
-	case a := <-addr:
-		r.addr = a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("run: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	return newTLSRig(t, func(r *tlsRig, cfg *Config) {
+		cfg.PcapWaitSession = true
+		cfg.DirectoryFile, cfg.Rules, cfg.LogLevel = writeDirectory(t), rules, "warn"
 	})
-	return r
-}
-
-// client dials the rig with the security directory dir.
-func (r *tlsRig) client(t *testing.T, dir string) *relay.Client {
-	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	tc, err := service.DialTLS(dir, false, false, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := relay.Dial(ctx, relay.ClientConfig{Servers: []string{r.addr}, Dial: relay.DialConfig{TLS: tc}, Name: "test",
-		Logger: quiet, RequestTimeout: 10 * time.Second, DialRetry: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
 }
 
 func startAgent(cl *relay.Client, req relay.StartMonitor) (*relay.SessionStatus, error) {
@@ -360,32 +280,6 @@ func TestParseRules(t *testing.T) {
 			t.Errorf("%v: %v, want one line with %q", tc.v, err, tc.want)
 		}
 	}
-}
-
-// certPeer returns a peer presenting a self-signed certificate with
-// subject name and the given roles (with client usage).
-func certPeer(t *testing.T, name pkix.Name, roles ...smtls.Role) *relay.Peer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: name,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	for _, r := range roles {
-		tmpl.URIs = append(tmpl.URIs, smtls.RoleURI(r))
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &relay.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50002},
-		TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}}
 }
 
 // TestIdentityForms: each form of identity matches the certificates it

@@ -2,53 +2,18 @@ package captureserver
 
 import (
 	"context"
-	"io"
-	"path/filepath"
-	"slices"
-	"strings"
-
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"github.com/silentmon/silentmon/internal/audit"
-	"math/big"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
 )
-
-// peerWithRoles returns a peer presenting a certificate with common name
-// cn, client usage and the given silentmon roles.
-func peerWithRoles(t *testing.T, cn string, roles ...smtls.Role) *relay.Peer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	for _, r := range roles {
-		tmpl.URIs = append(tmpl.URIs, smtls.RoleURI(r))
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &relay.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50001},
-		TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}}
-}
 
 // TestAdminRole: a certificate with the admin role may stop another
 // client's session and read the audit trail without being listed in
@@ -93,40 +58,18 @@ func TestAdminRole(t *testing.T) {
 // the source, the reason and, for the wrong role, the certificate's
 // subject; a client certificate gets in.
 func TestAuthRefusedAudited(t *testing.T) {
-	base := t.TempDir()
-	pw := []byte("correct horse battery staple")
-	if err := smtls.Quickstart(base, smtls.QuickstartOptions{Password: pw}); err != nil {
-		t.Fatal(err)
-	}
-	roleDir := func(r smtls.Role) string {
-		d := t.TempDir()
-		if err := smtls.Quickstart(d, smtls.QuickstartOptions{Role: r, Password: pw, CADir: filepath.Join(base, smtls.QuickstartCADir)}); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	capDir, supDir, cliDir := roleDir(smtls.RoleCapture), roleDir(smtls.RoleSupervisor), roleDir(smtls.RoleClient)
-	cfg := runConfig(t, filepath.Join("..", "..", "capture", "testdata", "ipv4_rtp.pcap"))
-	cfg.Insecure, cfg.SecurityDir = false, capDir
-	cfg.AuditFile = filepath.Join(t.TempDir(), "audit.log")
-	cfg.LockThreshold, cfg.LockDuration = 10, time.Minute
-	addr := make(chan net.Addr, 1)
-	cfg.listening = func(r, m net.Addr) { addr <- r }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard) }()
-	var relayAddr net.Addr
-	select {
-	case relayAddr = <-addr:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	var capDir, supDir, cliDir string
+	r := newTLSRig(t, func(r *tlsRig, cfg *Config) {
+		capDir, supDir, cliDir = r.roleSet(t, smtls.RoleCapture), r.roleSet(t, smtls.RoleSupervisor), r.roleSet(t, smtls.RoleClient)
+		cfg.SecurityDir = capDir
+		cfg.LockThreshold, cfg.LockDuration = 10, time.Minute
+	})
 	dial := func(dir, file string, own ...smtls.Role) error {
 		c, err := smtls.ClientConfig(dir, smtls.Options{File: file, Roles: own})
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn, err := tls.Dial("tcp", relayAddr.String(), c)
+		conn, err := tls.Dial("tcp", r.addr, c)
 		if err != nil {
 			return err
 		}
@@ -151,7 +94,7 @@ func TestAuthRefusedAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	noCert.Certificates = nil
-	if c, err := tls.Dial("tcp", relayAddr.String(), noCert); err == nil {
+	if c, err := tls.Dial("tcp", r.addr, noCert); err == nil {
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		c.Read(make([]byte, 1))
 		c.Close()
@@ -161,7 +104,7 @@ func TestAuthRefusedAudited(t *testing.T) {
 	}
 	var lines []audit.Record
 	waitUntil(t, "three auth-refused lines", func() bool {
-		lines, _, _ = audit.ReadFile(cfg.AuditFile, audit.Query{})
+		lines, _, _ = audit.ReadFile(r.audit, audit.Query{})
 		n := 0
 		for _, l := range lines {
 			if l.Action == audit.ActionAuthRefused {
@@ -170,10 +113,6 @@ func TestAuthRefusedAudited(t *testing.T) {
 		}
 		return n == 3
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
 	var reasons []string
 	for _, l := range lines {
 		if l.Action != audit.ActionAuthRefused {
