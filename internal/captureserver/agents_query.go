@@ -21,7 +21,7 @@ var _ relay.AgentsHandler = (*server)(nil)
 // page at a time. Any client may ask: it is what a supervisor picks an
 // agent from.
 func (s *server) AgentsQuery(ctx context.Context, p *relay.Peer, req *relay.AgentsQuery) (*relay.AgentsReply, error) {
-	all := s.agents.list()
+	all := s.clusterList(ctx)
 	out := &relay.AgentsReply{RequestID: req.RequestID, Agents: []relay.AgentStatus{}}
 	limit := req.Limit
 	if limit <= 0 {
@@ -140,8 +140,16 @@ func (a *agents) list() []relay.AgentStatus {
 					continue
 				}
 				st := get(u)
-				st.Calls = append(st.Calls, callStatus(c, u))
+				ac := callStatus(c, u)
+				st.Calls = append(st.Calls, ac)
 				st.State = busier(st.State, c.State)
+				// The agent's side of the call's SDP names the device it
+				// talks from (a phone, a softphone, a gateway's port).
+				for _, addr := range ac.Local {
+					if !slices.ContainsFunc(st.Devices, func(d relay.AgentDevice) bool { return d.Address == addr }) {
+						st.Devices = append(st.Devices, relay.AgentDevice{Address: addr, Learned: relay.DeviceFromCall, Since: ac.Started})
+					}
+				}
 			}
 		}
 	}

@@ -1098,6 +1098,7 @@ func (s *server) attachNode(node *cluster.Node) {
 	s.node = node
 	s.agents.share(node) // the directories and CTI bindings of every member
 	s.serveAuditGather()
+	s.serveAgentsGather(node) // what this member's SIP knows, for the others
 	node.SubscribeEnds(s.clusterEnded)
 	node.Subscribe(func(ss []*filter.Session) {
 		owners := make(map[string]ownedSession, len(ss))

@@ -20,11 +20,16 @@ func (s *server) checkKnown(sess *filter.Session) error {
 	if len(sess.Extensions) > 0 {
 		what += " (extensions " + strings.Join(sess.Extensions, ", ") + ")"
 	}
-	return fmt.Errorf("nothing is known about %s: the request names no endpoint and the SIP seen on this capture server's SPAN shows no registration or call of it; give --endpoint or --extension, or --wait to capture its next call", what)
+	return fmt.Errorf("nothing is known about %s: the request names no endpoint, the agent directory and the CTI bindings do not name it, and the SIP seen on the cluster's SPAN ports shows no registration or call of it; give --endpoint or --extension, or --wait to capture its next call", what)
 }
 
-// knowsAgent reports whether SIP tracking knows sess's agent.
-func (s *server) knowsAgent(sess *filter.Session) bool { return s.agents.known(sess) }
+// knowsAgent reports whether sess's agent is known: to the directory,
+// a CTI binding or this member's SIP tracking, or else to another
+// member's SIP tracking (the SPAN that sees the agent's signalling may be
+// another member's).
+func (s *server) knowsAgent(sess *filter.Session) bool {
+	return s.agents.known(sess) || s.clusterKnows(sess)
+}
 
 // resolveAgent turns a start by extension alone (smctl monitor start
 // --extension 5001: the agent is the extension) into a start for the

@@ -144,8 +144,9 @@ func TestCTIBindInCluster(t *testing.T) {
 		t.Fatalf("smctl monitor start --agent 1001 at member B exited %d: %s", code, se)
 	}
 	time.Sleep(time.Duration(m.DurationMS)*time.Millisecond + 3*time.Second)
+	disturbed := (&replay{sec: sec, supAddr: supAddr}).disturbances(t)
 	sup.stop(t, syscall.SIGTERM)
-	listenTo(t, "live, bound by the CTI at another member", m, "1001", readWAV(t, filepath.Join(dir, "1001.wav")))
+	listenLive(t, "live, bound by the CTI at another member", m, "1001", readWAV(t, filepath.Join(dir, "1001.wav")), disturbed["1001"])
 
 	if so, se, code := runCmd(t, nil, "smctl", "agents", "unbind", "--server", aAddr, "--security-dir", cti, "--agent", "1001"); code != 0 ||
 		so != "agent 1001 has no bindings\n" {

@@ -228,8 +228,10 @@ func TestSIPpCallMonitoredByAgent(t *testing.T) {
 	} else {
 		t.Logf("during the call (%d polls): smctl agents --json: %s", polls, strings.Join(strings.Fields(talking), " "))
 		// Agent 1001 neither registered nor is in a directory: its
-		// devices can only come from the call.
-		t.Logf("agent 1001's devices: %q", devices)
+		// device can only come from the call's SDP.
+		if want := agentMedia.String() + " (sip-call)"; !slices.Contains(devices, want) {
+			t.Errorf("agent 1001's devices are %q, want %q learned from the call", devices, want)
+		}
 	}
 	if vlanSeen == "" {
 		t.Errorf("in %d polls during the call, the session never had two streams, all on VLAN %d (0: untagged)", polls, n.VLAN)
