@@ -239,3 +239,37 @@ func TestWatchAgainAfterFailover(t *testing.T) {
 		t.Fatal("no watch on the other server after failover")
 	}
 }
+
+// FuzzBindMessages: agents-bind and agent-watch bodies are decoded and
+// validated without a panic; an accepted bind names a valid agent and
+// only devices ParseDevice takes, within the bounds.
+func FuzzBindMessages(f *testing.F) {
+	f.Add([]byte(`{"request_id":7,"action":"bind","agent":"1001","devices":["10.10.0.1","vlan85/00:1b:54:aa:bb:cc"],"extensions":["5001"]}`))
+	f.Add([]byte(`{"request_id":8,"action":"unbind","agent":"1001"}`))
+	f.Add([]byte(`{"request_id":9,"agents":["1001","1002"]}`))
+	f.Add([]byte(`{"action":"bind","agent":"../etc","devices":["10.0.0.1:1-2"]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var b AgentsBind
+		if DecodeJSON(MsgAgentsBind, body, &b) == nil && ValidateAgentsBind(&b) == nil {
+			if !ValidAgentID(b.Agent) || len(b.Devices) > MaxBindDevices {
+				t.Fatalf("accepted bind %+v", b)
+			}
+			for _, d := range b.Devices {
+				if _, err := ParseDevice(d); err != nil {
+					t.Fatalf("accepted bind with device %q: %v", d, err)
+				}
+			}
+		}
+		var w AgentWatch
+		if DecodeJSON(MsgAgentWatch, body, &w) == nil && ValidateAgentWatch(&w) == nil {
+			if len(w.Agents) > MaxWatchAgents {
+				t.Fatalf("accepted watch of %d agents", len(w.Agents))
+			}
+			for _, a := range w.Agents {
+				if !ValidAgentID(a) {
+					t.Fatalf("accepted watch of agent %q", a)
+				}
+			}
+		}
+	})
+}
