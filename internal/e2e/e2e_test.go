@@ -85,11 +85,22 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin(t, name), args...), done: make(chan struct{})}
+	return launch(t, exec.Command(bin(t, name), args...), (*exec.Cmd).Start, func(p *proc) {
+		t.Logf("%s stderr:\n%s", name, p.stderr.String())
+	})
+}
+
+// launch starts cmd with run (cmd.Start, or a start inside a network
+// namespace) and the test's clean environment; the process is killed, if
+// still running, when the test ends, and failed reports it then if the
+// test failed.
+func launch(t *testing.T, cmd *exec.Cmd, run func(*exec.Cmd) error, failed func(*proc)) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.cmd.Env = cleanEnv()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+	if err := run(p.cmd); err != nil {
+		t.Fatalf("start %s: %v", filepath.Base(cmd.Path), err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
@@ -100,7 +111,7 @@ func start(t *testing.T, name string, args ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", name, p.stderr.String())
+			failed(p)
 		}
 	})
 	return p

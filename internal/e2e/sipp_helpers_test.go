@@ -129,27 +129,12 @@ func startInNetnsDir(t *testing.T, ns, dir, name string, args ...string) *proc {
 	if !filepath.IsAbs(name) {
 		path = bin(t, name)
 	}
-	p := &proc{cmd: exec.Command(path, args...), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.Env = cleanEnv()
-	p.cmd.Dir = dir
-	if err := testutil.InNetns(ns, p.cmd.Start); err != nil {
-		t.Fatalf("start %s in %s: %v", name, ns, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", filepath.Base(path), sippTail(p.stdout.String(), 4000),
-				filepath.Base(path), sippTail(p.stderr.String(), 4000))
-		}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	return launch(t, cmd, func(c *exec.Cmd) error { return testutil.InNetns(ns, c.Start) }, func(p *proc) {
+		t.Logf("%s stdout:\n%s\n%s stderr:\n%s", filepath.Base(path), sippTail(p.stdout.String(), 4000),
+			filepath.Base(path), sippTail(p.stderr.String(), 4000))
 	})
-	return p
 }
 
 func sippTail(s string, n int) string {
