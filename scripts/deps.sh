@@ -9,6 +9,7 @@ PACKAGES=(
   libbcg729-dev                               # G.729 decoding (cgo)
   portaudio19-dev libasound2-plugins alsa-utils  # PortAudio playout and its test
   sip-tester baresip                          # real SIP user agents in the SIP tests
+  chromium                                    # the browser the console tests drive (chromedp)
   sox openssl pkg-config valgrind gcc bc curl procps
 )
 
