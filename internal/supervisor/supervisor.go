@@ -108,6 +108,7 @@ type session struct {
 	started              time.Time
 	player               *playout.Player
 	dsink                *deviceSink  // portaudio
+	tap                  *tapSink     // the Player's sink: output and tap
 	last                 atomic.Int64 // clock time of the last media, Unix ns
 	lastPeer             atomic.Pointer[relay.Peer]
 
@@ -249,7 +250,8 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 			return drain(f)
 		}
 	}
-	sess.last.Store(s.clock.Now().UnixNano())
+	now := s.clock.Now()
+	sess.last.Store(now.UnixNano())
 	if sess.lastPeer.Load() != p {
 		s.addServer(sess, p)
 	}
@@ -269,6 +271,7 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 		if err := sess.player.PushFlow(playout.Direction(mp.Direction), flow, time.Unix(0, mp.Time), mp.Data); err != nil {
 			s.rejected.Add(1)
 		}
+		sess.tap.delivered(now, mp.Time)
 	}
 }
 
@@ -323,13 +326,15 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 	}
 	sess.pathAgent = pathAgent(sess.agent)
 	sess.last.Store(now.UnixNano())
-	sink := s.openSink(sess)
+	// The Player mixes stereo: the tap hands the two directions to
+	// listeners and mixes them for the output as a mono Player would.
+	sess.tap = newTapSink(s.openSink(sess), s.clock)
 	cfg := s.cfg.Playout
 	if n, ok := s.notices[id]; ok && n.types != nil {
 		cfg.PayloadTypes = s.payloadTypes(n.types)
 	}
 	delete(s.notices, id)
-	sess.player = playout.NewPlayer(cfg, sink)
+	sess.player = playout.NewPlayer(cfg, sess.tap)
 	next := make(map[string]*session, len(old)+1)
 	for k, v := range old {
 		next[k] = v
