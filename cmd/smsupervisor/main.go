@@ -8,14 +8,23 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/console"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/supervisor"
 	"github.com/silentmon/silentmon/playout"
@@ -30,6 +39,23 @@ func newRootCmd() *cobra.Command { return newRootCmdWith(run) }
 type config struct {
 	cli.Service
 	Supervisor supervisor.Config
+	Console    consoleConfig
+}
+
+// consoleConfig is the web console's part of the configuration.
+type consoleConfig struct {
+	// Listen is the console's address; empty: off.
+	Listen string
+	// Default is set when Listen is the default address: a failure to
+	// listen there is a warning, not a reason to stop.
+	Default bool
+	// Servers are the capture servers the console asks.
+	Servers []string
+	// TokenFile receives the token at each start.
+	TokenFile string
+	// SupervisorAddr is this supervisor's address as capture servers
+	// reach it; empty: derived from the --listen address.
+	SupervisorAddr string
 }
 
 // newRootCmdWith builds the command with run as its action (tests
@@ -56,8 +82,14 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 	f.StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
 	f.Int("max-sessions", supervisor.DefaultMaxSessions, "sessions played at once; media of further sessions is dropped and counted")
 	f.Int("idle-timeout-ms", int(supervisor.DefaultIdleTimeout.Milliseconds()), "close a session (finalise its file) after this long without media")
+	f.String("console-listen", console.DefaultAddr, "address of the web console (token or client certificate; HTTPS off loopback), or off")
+	f.StringArray("console-server", nil, "capture server HOST:PORT the console asks for agents, starts and stops (repeatable)")
+	f.String("console-token-file", "", "file that receives the console's access token at each start (default: console.token in the security directory, or in the working directory with --insecure)")
+	f.String("console-supervisor-address", "", "this supervisor's HOST:PORT as capture servers reach it, for the sessions the console starts (default: the --listen address)")
 	for key, flag := range map[string]string{
-		"output": "output", "playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
+		"console.listen": "console-listen", "console.servers": "console-server", "console.token_file": "console-token-file",
+		"console.supervisor_address": "console-supervisor-address",
+		"output":                     "output", "playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
 		"playout.payload_types": "codec", "supervisor.max_sessions": "max-sessions",
 		"supervisor.idle_timeout_ms": "idle-timeout-ms",
 	} {
@@ -97,7 +129,116 @@ func validate(cfg *cli.Config) (*config, error) {
 	if c.Supervisor.IdleTimeout, err = cfg.Millis("supervisor.idle_timeout_ms", 100, math.MaxInt32); err != nil {
 		return nil, err
 	}
+	if c.Console, err = validateConsole(cfg, c.Service); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+func validateConsole(cfg *cli.Config, svc cli.Service) (consoleConfig, error) {
+	var cc consoleConfig
+	if l := cfg.String("console.listen"); l != "off" {
+		var err error
+		if cc.Listen, err = cfg.Addr("console.listen"); err != nil {
+			return cc, err
+		}
+		cc.Default = cc.Listen == console.DefaultAddr
+		if svc.Insecure && console.NeedsTLS(cc.Listen) {
+			return cc, cli.Usagef("configuration key console.listen has value %q, which is not a loopback address: the console is HTTPS there, and --insecure gives it no certificate", cc.Listen)
+		}
+	}
+	for _, srv := range cfg.Strings("console.servers") {
+		if _, _, err := net.SplitHostPort(srv); err != nil {
+			return cc, cli.Usagef("configuration key console.servers has value %q, which is not HOST:PORT", srv)
+		}
+		cc.Servers = append(cc.Servers, srv)
+	}
+	if a := cfg.String("console.supervisor_address"); a != "" {
+		var err error
+		if cc.SupervisorAddr, err = cfg.Addr("console.supervisor_address"); err != nil {
+			return cc, err
+		}
+	}
+	cc.TokenFile = cfg.String("console.token_file")
+	if cc.TokenFile == "" {
+		cc.TokenFile = consoleTokenName
+		if !svc.Insecure {
+			cc.TokenFile = filepath.Join(svc.SecurityDir, consoleTokenName)
+		}
+	}
+	return cc, nil
+}
+
+// consoleTokenName is the default name of the console's token file.
+const consoleTokenName = "console.token"
+
+// supervisorAddr is the address capture servers are told to send the
+// console's sessions to: cc.SupervisorAddr, else the host of --listen
+// (the host name when it listens on every address) with the port bound.
+func supervisorAddr(cc consoleConfig, listen string, bound net.Addr) string {
+	if cc.SupervisorAddr != "" {
+		return cc.SupervisorAddr
+	}
+	host, _, _ := net.SplitHostPort(listen)
+	_, port, _ := net.SplitHostPort(bound.String())
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host, _ = os.Hostname()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// startConsole starts the web console (nil when it is off, or when the
+// default address is taken: a warning then) and prints its address with
+// the token on stderr.
+func startConsole(cfg *config, sup *supervisor.Supervisor, bound net.Addr, log *slog.Logger, stderr io.Writer) (*console.Server, error) {
+	cc := cfg.Console
+	if cc.Listen == "" {
+		log.Info("the web console is off (console.listen off)")
+		return nil, nil
+	}
+	var tcfg *tls.Config
+	if console.NeedsTLS(cc.Listen) {
+		var err error
+		if tcfg, err = console.ServerTLS(cfg.SecurityDir, cfg.StrictKeys, log); err != nil {
+			return nil, cli.Usagef("configuration key console.listen has value %q: HTTPS needs the supervisor's certificate: %v", cc.Listen, err)
+		}
+	}
+	token, err := console.NewToken()
+	if err != nil {
+		return nil, cli.Failf("%v", err)
+	}
+	ccfg := console.Config{Addr: cc.Listen, TLS: tcfg, Token: token, Name: cfg.Name, Sessions: sup,
+		Supervisor: supervisorAddr(cc, cfg.Listen, bound), Logger: log}
+	var capture *console.RelayCapture
+	if len(cc.Servers) > 0 {
+		dtls, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
+		if err != nil {
+			return nil, cli.Usagef("configuration key console.servers: the console's client certificate: %v", err)
+		}
+		capture = console.NewRelayCapture(console.RelayConfig{Servers: cc.Servers, Dial: relay.DialConfig{TLS: dtls},
+			Name: cfg.Name + " console", Logger: log})
+		ccfg.Capture = capture
+	}
+	con, err := console.New(ccfg)
+	if err != nil {
+		if capture != nil {
+			capture.Close()
+		}
+		if cc.Default && errors.Is(err, syscall.EADDRINUSE) {
+			log.Warn("the web console is off: its default address is taken (set console.listen to another address, or off)", "addr", cc.Listen)
+			return nil, nil
+		}
+		return nil, cli.Usagef("configuration key console.listen has value %q: %v", cc.Listen, err)
+	}
+	if err := console.WriteTokenFile(cc.TokenFile, token); err != nil {
+		con.Close() // closes capture
+		return nil, cli.Usagef("configuration key console.token_file has value %q: %v", cc.TokenFile, err)
+	}
+	con.Start()
+	log.Info("web console started", "addr", con.Addr().String(), "https", tcfg != nil, "token_file", cc.TokenFile,
+		"capture_servers", len(cc.Servers), "supervisor_address", ccfg.Supervisor)
+	fmt.Fprintf(stderr, "console: %s\n", con.URL())
+	return con, nil
 }
 
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
@@ -153,6 +294,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		defer close(done)
 		serveErr = srv.Serve(ln)
 	}()
+	con, err := startConsole(cfg, sup, ln.Addr(), log, stderr)
+	if err != nil {
+		srv.Close()
+		<-done
+		ln.Close()
+		sup.Close()
+		return err
+	}
 	log.Info("smsupervisor started", "listen", ln.Addr().String(), "output", sc.Output, "tls", !cfg.Insecure,
 		"max_sessions", sc.MaxSessions, "idle_timeout", sc.IdleTimeout)
 	select {
@@ -161,6 +310,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	case <-done:
 		// The listener failed for good: nothing can reach the service.
 		log.Error("the listener for capture servers failed; stopping", "listen", ln.Addr().String(), "err", serveErr)
+	}
+	if con != nil {
+		con.Close()
 	}
 	srv.Close()
 	<-done

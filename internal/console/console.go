@@ -50,7 +50,7 @@ type Config struct {
 	// Sessions gives this supervisor's sessions; required.
 	Sessions Sessions
 	// Capture asks the capture servers; nil: the page says that no
-	// capture server is configured.
+	// capture server is configured. The Server owns it: Close closes it.
 	Capture Capture
 	// Listener answers the browsers' WebRTC offers; nil: listening in
 	// the browser is not available.
@@ -108,7 +108,7 @@ func NeedsTLS(addr string) bool {
 	return err != nil || !ip.IsLoopback()
 }
 
-// New checks cfg and opens the listener; Serve (or Start) serves it.
+// New checks cfg and opens the listener; Start serves it.
 func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
@@ -151,17 +151,13 @@ func New(cfg Config) (*Server, error) {
 	s.agents = newAgentsPoller(cfg.Capture, cfg.Clock)
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	return s, nil
 }
 
-// Start is New, then serving in the background until Close.
-func Start(cfg Config) (*Server, error) {
-	s, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
+// Start serves in the background until Close. It is called once.
+func (s *Server) Start() {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -173,7 +169,6 @@ func Start(cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.agents.run(s.ctx)
 	}()
-	return s, nil
 }
 
 // Addr returns the address listened on.
@@ -201,6 +196,9 @@ func (s *Server) Close() error {
 	}
 	s.ln.Close() // for a Server that was never started
 	s.wg.Wait()
+	if s.cfg.Capture != nil {
+		s.cfg.Capture.Close()
+	}
 	return err
 }
 

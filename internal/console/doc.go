@@ -38,7 +38,7 @@
 //
 // # Concurrency
 //
-// A Server is safe for concurrent use. Start starts the HTTP server and
+// A Server is safe for concurrent use. New opens the listener; Start starts the HTTP server and
 // one goroutine that polls the capture servers' agents while event
 // streams are open; Close stops both, ends the open event streams and
 // waits for them. After Close returns nothing of the Server runs.
