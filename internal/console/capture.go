@@ -108,7 +108,7 @@ func (c *RelayCapture) drop(cl *relay.Client, err error) {
 	cl.Close()
 }
 
-func do[R any](ctx context.Context, c *RelayCapture, f func(*relay.Client) (R, error)) (R, error) {
+func call[R any](ctx context.Context, c *RelayCapture, f func(*relay.Client) (R, error)) (R, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	cl, err := c.client(ctx)
@@ -123,7 +123,7 @@ func do[R any](ctx context.Context, c *RelayCapture, f func(*relay.Client) (R, e
 
 // Agents returns every agent, following the pages (at most 20).
 func (c *RelayCapture) Agents(ctx context.Context) ([]relay.AgentStatus, error) {
-	return do(ctx, c, func(cl *relay.Client) ([]relay.AgentStatus, error) {
+	return call(ctx, c, func(cl *relay.Client) ([]relay.AgentStatus, error) {
 		var out []relay.AgentStatus
 		q := relay.AgentsQuery{}
 		for range maxAgentPages {
@@ -143,7 +143,7 @@ func (c *RelayCapture) Agents(ctx context.Context) ([]relay.AgentStatus, error) 
 
 // Start starts a session.
 func (c *RelayCapture) Start(ctx context.Context, req relay.StartMonitor) (*relay.SessionStatus, error) {
-	return do(ctx, c, func(cl *relay.Client) (*relay.SessionStatus, error) {
+	return call(ctx, c, func(cl *relay.Client) (*relay.SessionStatus, error) {
 		st, err := cl.StartMonitor(ctx, req)
 		if err == nil && st.Server == "" {
 			st.Server = cl.Server()
@@ -154,12 +154,12 @@ func (c *RelayCapture) Start(ctx context.Context, req relay.StartMonitor) (*rela
 
 // Stop stops a session.
 func (c *RelayCapture) Stop(ctx context.Context, session string) (*relay.SessionStatus, error) {
-	return do(ctx, c, func(cl *relay.Client) (*relay.SessionStatus, error) { return cl.StopMonitor(ctx, session) })
+	return call(ctx, c, func(cl *relay.Client) (*relay.SessionStatus, error) { return cl.StopMonitor(ctx, session) })
 }
 
 // Audit returns one page of the audit trail.
 func (c *RelayCapture) Audit(ctx context.Context, req relay.AuditQuery) (*relay.AuditReply, error) {
-	return do(ctx, c, func(cl *relay.Client) (*relay.AuditReply, error) { return cl.AuditQuery(ctx, req) })
+	return call(ctx, c, func(cl *relay.Client) (*relay.AuditReply, error) { return cl.AuditQuery(ctx, req) })
 }
 
 // Close closes the connection; later calls return relay.ErrClosed.
