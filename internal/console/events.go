@@ -171,8 +171,12 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.agents.subscribe()()
 	var lastAgents []byte
+	var agentsChanged <-chan struct{}
 	sendAgents := func() error {
-		cur, _ := s.agents.latest()
+		// The answer and the channel come together, so that no change
+		// between them is missed.
+		var cur []byte
+		cur, agentsChanged = s.agents.latest()
 		if cur == nil || bytes.Equal(cur, lastAgents) {
 			return nil
 		}
@@ -214,12 +218,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	defer lt.Stop()
 	defer ht.Stop()
 	for {
-		_, changed := s.agents.latest()
 		var err error
 		select {
 		case <-r.Context().Done():
 			return
-		case <-changed:
+		case <-agentsChanged:
 			err = sendAgents()
 		case <-st.C():
 			err = sendSessions()

@@ -237,3 +237,25 @@ func freeLoopback(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// collect returns the first event of each name, in whatever order they
+// come.
+func collect(t *testing.T, ch <-chan event, names ...string) map[string]event {
+	t.Helper()
+	out := map[string]event{}
+	timeout := time.After(10 * time.Second)
+	for len(out) < len(names) {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("the event stream ended with %d of the events %v", len(out), names)
+			}
+			if _, seen := out[ev.name]; !seen {
+				out[ev.name] = ev
+			}
+		case <-timeout:
+			t.Fatalf("got only %v of the events %v", out, names)
+		}
+	}
+	return out
+}
