@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +160,136 @@ func TestDebugListen(t *testing.T) {
 	if code != 0 || c.DebugListen != "127.0.0.1:6062" {
 		t.Fatalf("flag: exit %d %s: debug.listen %q", code, se, c.DebugListen)
 	}
+}
+
+// TestConsoleKeys checks the console's flags and keys: defaults, values
+// from flags and the environment, and bad values exiting 2 with one
+// sentence naming them.
+func TestConsoleKeys(t *testing.T) {
+	d, code, se := parse(t, nil, "--security-dir", "/sec")
+	if code != 0 || d.Console.Listen != "127.0.0.1:9230" || !d.Console.Default || d.Console.TokenFile != "/sec/console.token" || len(d.Console.Servers) != 0 {
+		t.Fatalf("defaults: exit %d %s: %+v", code, se, d.Console)
+	}
+	c, code, se := parse(t, map[string]string{"SILENTMON_CONSOLE_SERVERS": "cap-a:42228,cap-b:42228"},
+		"--console-listen", "127.0.0.1:9999", "--console-token-file", "/tmp/t", "--console-supervisor-address", "sup:42328")
+	if code != 0 || c.Console.Listen != "127.0.0.1:9999" || c.Console.Default || c.Console.TokenFile != "/tmp/t" ||
+		c.Console.SupervisorAddr != "sup:42328" || len(c.Console.Servers) != 2 || c.Console.Servers[1] != "cap-b:42228" {
+		t.Fatalf("set: exit %d %s: %+v", code, se, c.Console)
+	}
+	c, code, _ = parse(t, nil, "--console-listen", "off", "--insecure")
+	if code != 0 || c.Console.Listen != "" || c.Console.TokenFile != "console.token" {
+		t.Fatalf("off: %+v", c.Console)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--console-listen", "nowhere"}, `smsupervisor: Configuration key console.listen has value "nowhere", which is not HOST:PORT.`},
+		{[]string{"--console-listen", "127.0.0.1:99999"}, `smsupervisor: Configuration key console.listen has value "127.0.0.1:99999": port "99999" is not between 0 and 65535.`},
+		{[]string{"--console-listen", "0.0.0.0:9230", "--insecure"}, `smsupervisor: Configuration key console.listen has value "0.0.0.0:9230", which is not a loopback address`},
+		{[]string{"--console-server", "cap-a"}, `smsupervisor: Configuration key console.servers has value "cap-a", which is not HOST:PORT.`},
+		{[]string{"--console-supervisor-address", "sup"}, `smsupervisor: Configuration key console.supervisor_address has value "sup", which is not HOST:PORT.`},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, code, se := parse(t, nil, tc.args...)
+			if code != 2 || !strings.HasPrefix(se, tc.want) || strings.Count(se, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 2 and one line %q", code, se, tc.want)
+			}
+		})
+	}
+}
+
+// TestConsoleStart runs the service with the console on a free loopback
+// port: stderr carries the line with the URL and token, the token file
+// holds the same token with mode 0600, the URL opens the console, and the
+// next start writes another token.
+func TestConsoleStart(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "console.token")
+	start := func() string {
+		c, code, se := parse(t, nil, "--insecure", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+			"--output", "null", "--console-listen", "127.0.0.1:0", "--console-token-file", tokenFile)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, se)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stderr := &lineWriter{lines: make(chan string, 64)}
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, c, io.Discard, stderr) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}()
+		var url string
+		for url == "" {
+			select {
+			case l := <-stderr.lines:
+				if u, ok := strings.CutPrefix(l, "console: "); ok {
+					url = u
+				}
+			case err := <-done:
+				t.Fatalf("run ended: %v", err)
+			}
+		}
+		token, ok := strings.CutPrefix(url[strings.Index(url, "/?"):], "/?token=")
+		if !strings.HasPrefix(url, "http://127.0.0.1:") || !ok || len(token) != 32 {
+			t.Fatalf("start line %q", url)
+		}
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(tokenFile)
+		if string(b) != token+"\n" || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("token file %q mode %v, token %s", b, fi.Mode().Perm(), token)
+		}
+		cl := &http.Client{Jar: newJar(t)}
+		res, err := cl.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", url, res.StatusCode)
+		}
+		cl.CloseIdleConnections()
+		return token
+	}
+	if a, b := start(), start(); a == b {
+		t.Fatalf("two starts wrote the same token %s", a)
+	}
+}
+
+// lineWriter sends each line written to it on lines.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		select {
+		case w.lines <- string(w.buf[:i]):
+		default:
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func newJar(t *testing.T) http.CookieJar {
+	j, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

@@ -49,9 +49,11 @@ func (h *captureHandler) StopMonitor(_ context.Context, _ *relay.Peer, req *rela
 	return &relay.SessionStatus{RequestID: req.RequestID, Session: req.Session, State: relay.SessionStopped}, nil
 }
 
-func (h *captureHandler) Status(context.Context, *relay.Peer) (any, error) { return map[string]string{}, nil }
-func (h *captureHandler) Media(*relay.Peer, *relay.MediaFrame) error    { return nil }
-func (h *captureHandler) Closed(*relay.Peer, error)                     {}
+func (h *captureHandler) Status(context.Context, *relay.Peer) (any, error) {
+	return map[string]string{}, nil
+}
+func (h *captureHandler) Media(*relay.Peer, *relay.MediaFrame) error { return nil }
+func (h *captureHandler) Closed(*relay.Peer, error)                  {}
 
 func (h *captureHandler) AgentsQuery(_ context.Context, _ *relay.Peer, req *relay.AgentsQuery) (*relay.AgentsReply, error) {
 	h.mu.Lock()
