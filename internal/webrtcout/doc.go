@@ -1,0 +1,42 @@
+// Package webrtcout plays a monitored session's audio to browsers over
+// WebRTC (github.com/pion/webrtc/v4): the web console posts the browser's
+// SDP offer, Answer returns the answer, and the peer connection carries
+// one audio track, PCMU at 8 kHz in 20 ms packets, of the session's two
+// directions mixed with saturation as the WAV output mixes them.
+//
+// # Audio path
+//
+// Each listener subscribes to the session's tap (supervisor.Tap: 20 ms
+// stereo frames, agent left, customer right) and sends one packet every
+// 20 ms of a ticker: the oldest queued frame, or silence when the tap has
+// none, so the browser's jitter buffer stays fed while nothing plays. A
+// listener that falls behind (the tap's burst after a pause, a stalled
+// goroutine) drops its oldest frames down to two queued, so the delay
+// added here stays within 60 ms. The levels (RMS over the last 100 ms per
+// direction, in dBFS) and the pipeline delay come from the same frames.
+//
+// # Network
+//
+// No ICE servers: host candidates only, loopback included, for a browser
+// on the same host or LAN. The browser's mDNS (.local) candidates are
+// resolved where multicast works; otherwise its connectivity checks
+// reach the answer's candidates and the pair is found from them.
+//
+// # Bounds and lifetime
+//
+// At most Config.MaxPerSession listeners per session (8) and
+// Config.MaxListeners in all (32); Answer refuses more with an error
+// wrapping ErrSessionFull or ErrTooManyListeners. A session not playing
+// yet is waited for (Config.SessionWait, 10 s: the first media of a
+// session just started may be on its way). A peer connection that does
+// not connect within Config.ConnectTimeout (30 s) is closed. A listener
+// ends when its browser closes or loses the connection (ICE
+// disconnected, failed or closed), when its session ends, or at Close.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use. Each listener runs one sending
+// goroutine and one reading the browser's RTCP; Close stops them all and
+// waits. After Close returns nothing runs and Answer returns an error
+// wrapping net.ErrClosed.
+package webrtcout

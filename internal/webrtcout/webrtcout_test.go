@@ -1,0 +1,475 @@
+package webrtcout
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/zaf/g711"
+	"go.uber.org/goleak"
+
+	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/supervisor"
+	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/playout/audiotest"
+	"github.com/silentmon/silentmon/relay"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// capturePeer is the capture server the tests' media comes from.
+var capturePeer = &relay.Peer{Hello: relay.Hello{Role: relay.RoleCapture, Name: "capture-1"}}
+
+// leg is one direction of a call: a µ-law tone of amplitude amp, silent
+// until on.
+type leg struct {
+	dir      filter.Direction
+	hz, amp  float64
+	seq      uint16
+	ts, ssrc uint32
+	k        int
+	src, dst netip.AddrPort
+}
+
+func (l *leg) next(on bool) []byte {
+	b := make([]byte, 12, 12+160)
+	b[0] = 0x80
+	binary.BigEndian.PutUint16(b[2:], l.seq)
+	binary.BigEndian.PutUint32(b[4:], l.ts)
+	binary.BigEndian.PutUint32(b[8:], l.ssrc)
+	for range 160 {
+		v := 0.0
+		if on {
+			v = l.amp * math.Sin(2*math.Pi*l.hz*float64(l.k)/playout.SampleRate)
+			l.k++
+		}
+		b = append(b, g711.EncodeUlawFrame(int16(v)))
+	}
+	l.seq++
+	l.ts += 160
+	return b
+}
+
+func send(t *testing.T, sup *supervisor.Supervisor, session string, l *leg, pkt []byte, capture time.Time) {
+	body := relay.AppendMediaHeader(nil, session, 1)
+	body = relay.AppendMediaPacket(body, &relay.MediaPacket{Direction: l.dir, Time: capture.UnixNano(),
+		Src: l.src, Dst: l.dst, Data: pkt})
+	f, err := relay.ParseMedia(body)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := sup.Media(capturePeer, &f); err != nil {
+		t.Error(err)
+	}
+}
+
+// call feeds a session in real time: the agent's 1 kHz tone of amplitude
+// 8000 and the customer's 400 Hz of amplitude 2000, both silent until
+// toneOn.
+type call struct {
+	t        *testing.T
+	sup      *supervisor.Supervisor
+	session  string
+	on       atomic.Bool
+	onAt     atomic.Int64 // capture time of the first tone packet
+	stop     chan struct{}
+	done     chan struct{}
+	agent    leg
+	customer leg
+}
+
+func startCall(t *testing.T, sup *supervisor.Supervisor, session string) *call {
+	c := &call{t: t, sup: sup, session: session, stop: make(chan struct{}), done: make(chan struct{}),
+		agent: leg{dir: filter.FromAgent, hz: 1000, amp: 8000, ssrc: 0x1111, seq: 100,
+			src: netip.MustParseAddrPort("10.0.0.1:4000"), dst: netip.MustParseAddrPort("10.0.0.2:4002")},
+		customer: leg{dir: filter.ToAgent, hz: 400, amp: 2000, ssrc: 0x2222, seq: 900,
+			src: netip.MustParseAddrPort("10.0.0.2:4002"), dst: netip.MustParseAddrPort("10.0.0.1:4000")}}
+	c.send() // the session opens now
+	go c.run()
+	t.Cleanup(c.end)
+	return c
+}
+
+func (c *call) send() {
+	now := time.Now()
+	on := c.on.Load()
+	if on {
+		c.onAt.CompareAndSwap(0, now.UnixNano())
+	}
+	send(c.t, c.sup, c.session, &c.agent, c.agent.next(on), now)
+	send(c.t, c.sup, c.session, &c.customer, c.customer.next(on), now)
+}
+
+func (c *call) run() {
+	defer close(c.done)
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+			c.send()
+		}
+	}
+}
+
+func (c *call) end() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+}
+
+// browser is the test's browser: a pion peer with a receive-only audio
+// transceiver, decoding what it receives.
+type browser struct {
+	t     *testing.T
+	pc    *webrtc.PeerConnection
+	offer string
+
+	mu       sync.Mutex
+	samples  []int16
+	arrivals []time.Time // per packet
+	badPT    int
+	packets  chan struct{}
+
+	connected, gone chan struct{}
+	connOnce        sync.Once
+	goneOnce        sync.Once
+	readers         sync.WaitGroup
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
+		PayloadType:        0}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, pc: pc, packets: make(chan struct{}, 1024), connected: make(chan struct{}), gone: make(chan struct{})}
+	t.Cleanup(b.close)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			b.connOnce.Do(func() { close(b.connected) })
+		case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			b.goneOnce.Do(func() { close(b.gone) })
+		}
+	})
+	var once sync.Once
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		once.Do(func() {
+			b.readers.Add(1)
+			go b.read(tr)
+		})
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	b.offer = pc.LocalDescription().SDP
+	return b
+}
+
+func (b *browser) read(tr *webrtc.TrackRemote) {
+	defer b.readers.Done()
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		b.mu.Lock()
+		if p.PayloadType != 0 || len(p.Payload) != 160 {
+			b.badPT++
+		}
+		for _, u := range p.Payload {
+			b.samples = append(b.samples, g711.DecodeUlawFrame(u))
+		}
+		b.arrivals = append(b.arrivals, now)
+		b.mu.Unlock()
+		select {
+		case b.packets <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *browser) accept(answer string) {
+	b.t.Helper()
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// close closes the peer connection and waits for the track's reader.
+func (b *browser) close() {
+	b.pc.Close()
+	b.readers.Wait()
+}
+
+// waitPackets waits until the browser has received n packets.
+func (b *browser) waitPackets(n int, within time.Duration) {
+	b.t.Helper()
+	deadline := time.After(within)
+	for {
+		b.mu.Lock()
+		got := len(b.arrivals)
+		b.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-b.packets:
+		case <-deadline:
+			b.t.Fatalf("the browser received %d packets in %v, want %d", got, within, n)
+		}
+	}
+}
+
+func waitClosed(t *testing.T, c <-chan struct{}, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(within):
+		t.Fatalf("%s not within %v", what, within)
+	}
+}
+
+func newSupervisor(t *testing.T) *supervisor.Supervisor {
+	t.Helper()
+	sup, err := supervisor.New(supervisor.Config{Output: "null", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sup.Close() })
+	return sup
+}
+
+// dominant returns the frequency, in 1 Hz steps from 100 to 3900 Hz,
+// with the largest Goertzel level in pcm.
+func dominant(pcm []int16) float64 {
+	best, bestHz := 0.0, 0.0
+	for hz := 100.0; hz <= 3900; hz++ {
+		if l := audiotest.ToneLevel(pcm, hz); l > best {
+			best, bestHz = l, hz
+		}
+	}
+	return bestHz
+}
+
+// TestListen: a browser's offer is answered, the peer connection
+// connects over loopback and carries PCMU in 20 ms packets; the decoded
+// audio's dominant frequency is the agent's 1 kHz tone, the customer's
+// 400 Hz is there as mixed (its own amplitude, no halving); the levels
+// per direction are the tones'; the delay from capture to the browser is
+// within the jitter buffer's target plus 100 ms; the browser is
+// disconnected when the session ends.
+func TestListen(t *testing.T) {
+	sup := newSupervisor(t)
+	c := startCall(t, sup, "s1")
+	srv, err := New(Config{Source: sup, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := newBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answer, err := srv.Answer(ctx, "s1", b.offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.accept(answer)
+	waitClosed(t, b.connected, 10*time.Second, "connected")
+	b.waitPackets(15, 5*time.Second) // silence while the tone is off
+	b.mu.Lock()
+	before := len(b.arrivals)
+	b.mu.Unlock()
+	c.on.Store(true)
+	b.waitPackets(before+100, 10*time.Second) // 2 s of tone
+
+	b.mu.Lock()
+	samples := append([]int16(nil), b.samples...)
+	arrivals := append([]time.Time(nil), b.arrivals...)
+	bad := b.badPT
+	b.mu.Unlock()
+	if bad != 0 {
+		t.Errorf("%d packets were not PCMU of 160 samples", bad)
+	}
+	onset := -1
+	for i := before * 160; i < len(samples); i++ {
+		if samples[i] > 1000 || samples[i] < -1000 {
+			onset = i
+			break
+		}
+	}
+	if onset < 0 {
+		t.Fatal("the browser received no tone")
+	}
+	captured := time.Unix(0, c.onAt.Load())
+	// The tone's first sample is at the start of its packet; the onset
+	// found is the packet's first loud sample, one or two samples in.
+	delay := arrivals[onset/160].Sub(captured)
+	target := time.Duration(sup.Snapshot().Sessions[0].TargetMs * float64(time.Millisecond))
+	t.Logf("capture to browser: %v (jitter buffer target %v; pipeline delay reported %v)", delay, target, srv.PipelineDelay("s1"))
+	if delay <= 0 || delay > target+100*time.Millisecond {
+		t.Errorf("capture to browser %v, want at most the target %v + 100ms", delay, target)
+	}
+	if d := srv.PipelineDelay("s1"); d < target || d > target+100*time.Millisecond {
+		t.Errorf("pipeline delay reported %v, want between the target %v and 100 ms more", d, target)
+	}
+
+	win := samples[onset+1600 : onset+1600+8000] // 1 s, past the onset
+	if hz := dominant(win); math.Abs(hz-1000) > 10 {
+		t.Errorf("dominant frequency %v Hz, want the agent's 1000 Hz", hz)
+	}
+	if a, c := audiotest.ToneLevel(win, 1000), audiotest.ToneLevel(win, 400); a < 6400 || a > 9600 || c < 1600 || c > 2400 {
+		t.Errorf("tone levels: agent %.0f (sent 8000), customer %.0f (sent 2000): want each mixed at its own level", a, c)
+	}
+	lv := srv.Levels()["s1"]
+	// RMS of a sine of amplitude A: A/√2.
+	wantA, wantC := 20*math.Log10(8000/math.Sqrt2/32768), 20*math.Log10(2000/math.Sqrt2/32768)
+	if math.Abs(lv.Agent-wantA) > 2 || math.Abs(lv.Customer-wantC) > 2 {
+		t.Errorf("levels %+v, want agent %.1f and customer %.1f dBFS", lv, wantA, wantC)
+	}
+	if n := srv.Listeners("s1"); n != 1 {
+		t.Errorf("%d listeners, want 1", n)
+	}
+
+	c.end()
+	if err := sup.Session(capturePeer, &relay.SessionNotice{Session: "s1", State: relay.SessionStopped, Server: "capture-1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, b.gone, 10*time.Second, "the browser's peer connection ended after the session")
+	for srv.Listeners("s1") != 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := srv.Levels()["s1"]; ok {
+		t.Error("levels still reported for the ended session")
+	}
+}
+
+// TestLimits: Answer refuses a listener beyond the per-session bound,
+// beyond the total bound, for a session that does not play, for an offer
+// without audio, and after Close, each with an error naming the reason.
+func TestLimits(t *testing.T) {
+	sup := newSupervisor(t)
+	for _, id := range []string{"s1", "s2"} {
+		l := leg{dir: filter.FromAgent, hz: 1000, amp: 8000, ssrc: 7, src: netip.MustParseAddrPort("10.0.0.1:4000"),
+			dst: netip.MustParseAddrPort("10.0.0.2:4002")}
+		send(t, sup, id, &l, l.next(true), time.Now())
+	}
+	srv, err := New(Config{Source: sup, Logger: quiet(), MaxPerSession: 2, MaxListeners: 3, SessionWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	answer := func(session string) error {
+		_, err := srv.Answer(ctx, session, newBrowser(t).offer)
+		return err
+	}
+	if err := answer("nope"); !errors.Is(err, ErrNotPlaying) {
+		t.Fatalf("unknown session: %v, want ErrNotPlaying", err)
+	}
+	if _, err := srv.Answer(ctx, "s1", "v=0\r\n"); !errors.Is(err, ErrBadOffer) {
+		t.Fatalf("offer without audio: %v, want ErrBadOffer", err)
+	}
+	for _, s := range []string{"s1", "s1"} {
+		if err := answer(s); err != nil {
+			t.Fatalf("listener of %s: %v", s, err)
+		}
+	}
+	err = answer("s1")
+	if !errors.Is(err, ErrSessionFull) {
+		t.Fatalf("third listener of s1: %v, want ErrSessionFull", err)
+	}
+	t.Log(err)
+	if err := answer("s2"); err != nil {
+		t.Fatalf("listener of s2: %v", err)
+	}
+	err = answer("s2")
+	if !errors.Is(err, ErrTooManyListeners) {
+		t.Fatalf("fourth listener: %v, want ErrTooManyListeners", err)
+	}
+	t.Log(err)
+	if n := srv.Listeners("s1"); n != 2 {
+		t.Errorf("%d listeners of s1, want 2", n)
+	}
+	if len(srv.Levels()) != 2 {
+		t.Errorf("levels of %d sessions, want 2", len(srv.Levels()))
+	}
+	srv.Close()
+	if n := srv.Listeners("s1"); n != 0 {
+		t.Errorf("%d listeners after Close", n)
+	}
+	if err := answer("s1"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestConnectTimeout: a listener whose browser never connects is closed
+// after ConnectTimeout, freeing its place.
+func TestConnectTimeout(t *testing.T) {
+	sup := newSupervisor(t)
+	l := leg{dir: filter.FromAgent, hz: 1000, amp: 8000, ssrc: 7, src: netip.MustParseAddrPort("10.0.0.1:4000"),
+		dst: netip.MustParseAddrPort("10.0.0.2:4002")}
+	send(t, sup, "s1", &l, l.next(true), time.Now())
+	srv, err := New(Config{Source: sup, Logger: quiet(), MaxPerSession: 1, ConnectTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.Answer(context.Background(), "s1", newBrowser(t).offer); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Listeners("s1") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener that never connected is still there after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := srv.Answer(context.Background(), "s1", newBrowser(t).offer); err != nil {
+		t.Fatalf("a new listener after the timed-out one: %v", err)
+	}
+}
