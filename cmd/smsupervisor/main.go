@@ -27,6 +27,7 @@ import (
 	"github.com/silentmon/silentmon/internal/console"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/supervisor"
+	"github.com/silentmon/silentmon/internal/webrtcout"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -169,6 +170,19 @@ func validateConsole(cfg *cli.Config, svc cli.Service) (consoleConfig, error) {
 	return cc, nil
 }
 
+// webrtcListener is the webrtcout.Server as the console's Listener: its
+// levels in the console's type; Listeners and PipelineDelay as they are.
+type webrtcListener struct{ *webrtcout.Server }
+
+func (l webrtcListener) Levels() map[string]console.Levels {
+	in := l.Server.Levels()
+	out := make(map[string]console.Levels, len(in))
+	for id, v := range in {
+		out[id] = console.Levels{Agent: v.Agent, Customer: v.Customer}
+	}
+	return out
+}
+
 // consoleTokenName is the default name of the console's token file.
 const consoleTokenName = "console.token"
 
@@ -190,7 +204,7 @@ func supervisorAddr(cc consoleConfig, listen string, bound net.Addr) string {
 // startConsole starts the web console (nil when it is off, or when the
 // default address is taken: a warning then) and prints its address with
 // the token on stderr.
-func startConsole(cfg *config, sup *supervisor.Supervisor, bound net.Addr, log *slog.Logger, stderr io.Writer) (*console.Server, error) {
+func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener, bound net.Addr, log *slog.Logger, stderr io.Writer) (*console.Server, error) {
 	cc := cfg.Console
 	if cc.Listen == "" {
 		log.Info("the web console is off (console.listen off)")
@@ -208,7 +222,7 @@ func startConsole(cfg *config, sup *supervisor.Supervisor, bound net.Addr, log *
 		return nil, cli.Failf("%v", err)
 	}
 	ccfg := console.Config{Addr: cc.Listen, TLS: tcfg, Token: token, Name: cfg.Name, Sessions: sup,
-		Supervisor: supervisorAddr(cc, cfg.Listen, bound), Logger: log}
+		Supervisor: supervisorAddr(cc, cfg.Listen, bound), Logger: log, Listener: lis}
 	var capture *console.RelayCapture
 	if len(cc.Servers) > 0 {
 		dtls, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
@@ -294,8 +308,20 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		defer close(done)
 		serveErr = srv.Serve(ln)
 	}()
-	con, err := startConsole(cfg, sup, ln.Addr(), log, stderr)
+	var lis console.Listener
+	var web *webrtcout.Server
+	if cfg.Console.Listen != "" {
+		if web, err = webrtcout.New(webrtcout.Config{Source: sup, Logger: log}); err != nil {
+			log.Warn("listening in the browser is not available", "err", err)
+		} else {
+			lis = webrtcListener{web}
+		}
+	}
+	con, err := startConsole(cfg, sup, lis, ln.Addr(), log, stderr)
 	if err != nil {
+		if web != nil {
+			web.Close()
+		}
 		srv.Close()
 		<-done
 		ln.Close()
@@ -313,6 +339,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	if con != nil {
 		con.Close()
+	}
+	if web != nil {
+		web.Close()
 	}
 	srv.Close()
 	<-done

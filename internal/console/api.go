@@ -28,11 +28,13 @@ type Session struct {
 	CaptureServer string   `json:"capture_server"`
 	Record        bool     `json:"record"`
 	Streams       []Stream `json:"streams"`
-	// Listeners is the number of browsers playing the session (1 while
-	// the Listener plays it: the Listener reports sessions, not peers).
+	// Listeners is the number of browsers playing the session (the
+	// Listener's count when it gives one, else 1 while it plays it).
 	Listeners int `json:"listeners"`
 	// PipelineMs is the server-side part of the delay from capture to
-	// playout: the relay's delivery plus the jitter buffer's target.
+	// playout: the Listener's delay from capture to the network when it
+	// gives one and plays the session, else the relay's delivery plus
+	// the jitter buffer's target.
 	PipelineMs float64 `json:"pipeline_ms"`
 }
 
@@ -189,7 +191,7 @@ func (s *Server) sessions() []Session {
 			stopped++
 		}
 		seen[x.ID] = true
-		out = append(out, toSession(x, open, mine, levels))
+		out = append(out, s.toSession(x, open, mine, levels))
 	}
 	var waiting []Session
 	for id, m := range s.started {
@@ -208,7 +210,15 @@ func (s *Server) sessions() []Session {
 	return append(out[:n], append(waiting, out[n:]...)...)
 }
 
-func toSession(x service.SupervisorSession, open bool, mine startedSession, levels map[string]Levels) Session {
+// listenerCounter and pipelineDelayer are what a Listener may also tell:
+// the browsers listening to a session, and the delay from capture to the
+// network at this end (webrtcout.Server tells both).
+type listenerCounter interface{ Listeners(session string) int }
+type pipelineDelayer interface {
+	PipelineDelay(session string) time.Duration
+}
+
+func (s *Server) toSession(x service.SupervisorSession, open bool, mine startedSession, levels map[string]Levels) Session {
 	v := Session{ID: x.ID, Agent: x.Agent, State: "stopped", Started: x.Started, Record: mine.record,
 		CaptureServer: mine.server, Streams: []Stream{}}
 	if len(x.Servers) > 0 {
@@ -220,6 +230,14 @@ func toSession(x service.SupervisorSession, open bool, mine startedSession, leve
 		v.PipelineMs = x.DeliveryMs + x.TargetMs
 		if playing {
 			v.Listeners = 1
+		}
+		if c, ok := s.cfg.Listener.(listenerCounter); ok {
+			v.Listeners = c.Listeners(x.ID)
+		}
+		if d, ok := s.cfg.Listener.(pipelineDelayer); ok && playing {
+			if ms := float64(d.PipelineDelay(x.ID)) / float64(time.Millisecond); ms > 0 {
+				v.PipelineMs = ms
+			}
 		}
 	}
 	for _, p := range x.Streams {
