@@ -7,6 +7,7 @@ GO           ?= go
 BIN          := bin
 PROGRAMS     := smserver smsupervisor smctl smnic
 OUTPUT       ?= wav
+CONSOLE      ?=
 BENCHTIME    ?= 1s
 
 .PHONY: all build deps test vet fmt-check unit bench-smoke demo bench bench-live clean
@@ -38,8 +39,9 @@ bench-smoke:
 
 test: deps fmt-check vet unit bench-smoke
 
+# CONSOLE=1 keeps the demo running, the capture looping, until Ctrl-C.
 demo: deps build
-	@OUTPUT=$(OUTPUT) scripts/demo.sh
+	@OUTPUT=$(OUTPUT) CONSOLE=$(CONSOLE) scripts/demo.sh
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
