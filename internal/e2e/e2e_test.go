@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,11 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	if name == "smsupervisor" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--console-listen") }) {
+		// The console's default address (127.0.0.1:9230) is one for the
+		// whole machine: tests that do not test it turn it off.
+		args = append(args, "--console-listen", "off")
+	}
 	return launch(t, exec.Command(bin(t, name), args...), (*exec.Cmd).Start, func(p *proc) {
 		t.Logf("%s stderr:\n%s", name, p.stderr.String())
 	})
