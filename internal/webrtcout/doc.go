@@ -33,6 +33,14 @@
 // ends when its browser closes or loses the connection (ICE
 // disconnected, failed or closed), when its session ends, or at Close.
 //
+// # Use
+//
+// New(Config{Source: sup}) with a *supervisor.Supervisor; a package that
+// declares its own Listener interface with its own Levels type of the
+// same fields takes As[ThatLevels]{server}. Listeners(session) counts a
+// session's browsers and PipelineDelay(session) is the delay from capture
+// to the network here, for the page.
+//
 // # Concurrency
 //
 // A Server is safe for concurrent use. Each listener runs one sending

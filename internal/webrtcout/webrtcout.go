@@ -531,3 +531,18 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// As is a Server seen through a Listener interface declared elsewhere
+// whose Levels type has the same fields (the web console's): its Levels
+// method returns that type.
+type As[L ~struct{ Agent, Customer float64 }] struct{ *Server }
+
+// Levels returns the Server's levels as L.
+func (a As[L]) Levels() map[string]L {
+	in := a.Server.Levels()
+	out := make(map[string]L, len(in))
+	for k, v := range in {
+		out[k] = L(v)
+	}
+	return out
+}
