@@ -456,7 +456,12 @@ func TestConsoleListenInBrowser(t *testing.T) {
 		}
 		return heard >= 5, fmt.Sprintf("dominant %.1f Hz at %.1f dB", sp.Hz, sp.Peak)
 	})
-	t.Logf("analyser: dominant %.1f Hz at %.1f dB (sample rate %.0f Hz, FFT %d)", sp.Hz, sp.Peak, sp.Rate, sp.FFT)
+	loudest := -200.0
+	for _, l := range sp.Others {
+		loudest = max(loudest, l)
+	}
+	t.Logf("analyser: dominant %.1f Hz at %.1f dB (sample rate %.0f Hz, FFT %d); the other calls' tones at most %.1f dB",
+		sp.Hz, sp.Peak, sp.Rate, sp.FFT, loudest)
 	for i, l := range sp.Others {
 		if l > sp.Peak-40 {
 			t.Errorf("another call's %.0f Hz tone is at %.1f dB, within 40 dB of agent 1001's tone (%.1f dB)", others[i], l, sp.Peak)
@@ -498,13 +503,32 @@ func TestConsoleListenInBrowser(t *testing.T) {
 	  const b = document.querySelector('tr[data-agent="1001"] button[data-action="listen"]');
 	  return [!!b && !b.disabled, b ? 'disabled' : 'no button'];
 	})()`)
+	// The audit trail has the session's start and stop once refreshed
+	// (the console's certificate, quickstart's, has the admin role).
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`section#audit button`))); err != nil {
+		t.Fatalf("click the audit section's Refresh: %v", err)
+	}
+	pollJS(t, ctx, 10*time.Second, "the session's start and stop in the audit section", `(() => {
+	  const rows = [...document.querySelectorAll('section#audit tbody tr')].filter(r => r.textContent.includes('`+session+`'));
+	  return [rows.length >= 2, rows.map(r => r.innerText.replace(/\s+/g, ' ')).join(' | ') || document.querySelector('section#audit').innerText];
+	})()`)
 	screenshots(t, ctx, "audit", "section#audit")
 
 	if pe := eval[[]any](t, ctx, `(window.silentmon && window.silentmon.errors) || []`); len(pe) > 0 {
 		t.Errorf("the page caught errors: %v", pe)
 	}
-	if e := errs.list(); len(e) > 0 {
-		t.Errorf("the browser's console has errors:\n%s", strings.Join(e, "\n"))
+	var bad []string
+	for _, e := range errs.list() {
+		// A page that declares no icon makes Chromium ask for
+		// /favicon.ico; its 404 is the browser's, not the page's.
+		if strings.Contains(e, "404") && strings.Contains(e, c.url+"/favicon.ico") {
+			t.Logf("the page declares no icon: Chromium asked for /favicon.ico and logged %s", e)
+			continue
+		}
+		bad = append(bad, e)
+	}
+	if len(bad) > 0 {
+		t.Errorf("the browser's console has errors:\n%s", strings.Join(bad, "\n"))
 	}
 	cancel()
 
