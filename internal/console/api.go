@@ -74,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.getPage)
 	mux.Handle("GET /app.js", s.static)
 	mux.Handle("GET /style.css", s.static)
+	mux.Handle("GET /favicon.svg", s.static)
 	return s.guard(mux)
 }
 

@@ -190,8 +190,15 @@
   function sessionRow(s) {
     const tr = el('tr', { 'data-session': s.id });
     tr.appendChild(el('th', { scope: 'row', 'data-field': 'agent' }));
-    tr.appendChild(el('td', { 'data-field': 'capture-server' }));
+    // Stop comes first after the agent, so it stays in view on a narrow
+    // panel.
+    const act = el('td', { class: 'action' });
+    const b = el('button', { type: 'button', 'data-action': 'stop', class: 'danger', 'aria-label': 'Stop session ' + s.id }, 'Stop');
+    b.addEventListener('click', () => stop(s.id));
+    act.appendChild(b);
+    tr.appendChild(act);
     tr.appendChild(el('td', { 'data-field': 'state' }));
+    tr.appendChild(el('td', { 'data-field': 'capture-server' }));
     tr.appendChild(el('td', { 'data-field': 'mos' }));
     tr.appendChild(el('td', { 'data-field': 'jitter' }));
     tr.appendChild(el('td', { 'data-field': 'loss' }));
@@ -216,11 +223,6 @@
     bal.appendChild(bl);
     bal.appendChild(r);
     tr.appendChild(bal);
-    const act = el('td', { class: 'action' });
-    const b = el('button', { type: 'button', 'data-action': 'stop', class: 'danger', 'aria-label': 'Stop session ' + s.id }, 'Stop');
-    b.addEventListener('click', () => stop(s.id));
-    act.appendChild(b);
-    tr.appendChild(act);
     return tr;
   }
 
