@@ -1,14 +1,24 @@
 // Package webrtcout plays a monitored session's audio to browsers over
 // WebRTC (github.com/pion/webrtc/v4): the web console posts the browser's
 // SDP offer, Answer returns the answer, and the peer connection carries
-// one audio track, PCMU at 8 kHz in 20 ms packets, of the session's two
-// directions mixed with saturation as the WAV output mixes them.
+// the session's audio, PCMU at 8 kHz in 20 ms packets.
+//
+// # Tracks
+//
+// An offer with one audio transceiver (recvonly or sendrecv) gets one
+// track: the session's two directions mixed with saturation as the WAV
+// output mixes them. An offer with two or more gets two tracks, the
+// agent's side on the first transceiver (stream and track id "agent",
+// TrackAgent) and the customer's on the second ("customer",
+// TrackCustomer), each carrying its direction alone, so that the page can
+// weigh them (a balance) and mix them itself. Further transceivers stay
+// without a track.
 //
 // # Audio path
 //
 // Each listener subscribes to the session's tap (supervisor.Tap: 20 ms
-// stereo frames, agent left, customer right) and sends one packet every
-// 20 ms of a ticker: the oldest queued frame, or silence when the tap has
+// stereo frames, agent left, customer right) and sends one packet per
+// track every 20 ms of a ticker: the oldest queued frame, or silence when the tap has
 // none, so the browser's jitter buffer stays fed while nothing plays. A
 // listener that falls behind (the tap's burst after a pause, a stalled
 // goroutine) drops its oldest frames down to two queued, so the delay
@@ -44,7 +54,7 @@
 // # Concurrency
 //
 // A Server is safe for concurrent use. Each listener runs one sending
-// goroutine and one reading the browser's RTCP; Close stops them all and
+// goroutine and one per track reading the browser's RTCP; Close stops them all and
 // waits. After Close returns nothing runs and Answer returns an error
 // wrapping net.ErrClosed.
 package webrtcout

@@ -23,8 +23,10 @@ import (
 // Listener answers a browser's offer for a session's audio.
 type Listener interface {
 	// Answer returns the SDP answer to offer; the peer connection sends the session's
-	// audio (both directions mixed, PCMU 8 kHz, 20 ms packets) until the browser closes it,
-	// the session ends, or Close.
+	// audio (PCMU 8 kHz, 20 ms packets) until the browser closes it, the session ends, or
+	// Close: both directions mixed on one track, or, when the offer has two audio
+	// transceivers the browser receives on, the agent's on the first (stream and track id
+	// TrackAgent) and the customer's on the second (TrackCustomer).
 	Answer(ctx context.Context, session, offer string) (answer string, err error)
 	// Levels returns the current level per direction of each session being played, in dBFS
 	// (-120 for silence): map[session]Levels{Agent, Customer float64}.
@@ -38,6 +40,13 @@ type Levels struct {
 	Agent    float64 `json:"agent"`
 	Customer float64 `json:"customer"`
 }
+
+// The ids (stream and track) of the two tracks a browser receives when its
+// offer has two audio transceivers: the agent's side and the customer's.
+const (
+	TrackAgent    = "agent"
+	TrackCustomer = "customer"
+)
 
 // Silence is the level of silence in dBFS.
 const Silence = -120.0
@@ -173,7 +182,9 @@ type listener struct {
 	state   *sessionState
 	tap     *supervisor.Tap
 	pc      *webrtc.PeerConnection
-	track   *webrtc.TrackLocalStaticSample
+	// tracks is the mixed track, or the agent's and the customer's
+	// (Tracks of the browser's offer).
+	tracks []*webrtc.TrackLocalStaticSample
 
 	connected, gone    chan struct{}
 	connOnce, goneOnce sync.Once
@@ -239,11 +250,6 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 		return nil, "", err
 	}
 	l := &listener{s: s, session: session, tap: tap, connected: make(chan struct{}), gone: make(chan struct{})}
-	l.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
-		"audio", "silentmon-"+session)
-	if err != nil {
-		return l, "", fmt.Errorf("session %q: audio track: %w", session, err)
-	}
 	l.pc, err = s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return l, "", fmt.Errorf("session %q: peer connection: %w", session, err)
@@ -259,9 +265,25 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return l, "", fmt.Errorf("offer for session %q: %w: %w", session, ErrBadOffer, err)
 	}
-	sender, err := l.pc.AddTrack(l.track)
-	if err != nil {
-		return l, "", fmt.Errorf("offer for session %q: %w: %w", session, ErrBadOffer, err)
+	// Two audio sections the browser receives on: one track per
+	// direction; otherwise the mix.
+	ids := [][2]string{{"audio", "silentmon-" + session}}
+	if audioToSend(l.pc) >= 2 {
+		ids = [][2]string{{TrackAgent, TrackAgent}, {TrackCustomer, TrackCustomer}}
+	}
+	var senders []*webrtc.RTPSender
+	for _, id := range ids {
+		track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
+			id[0], id[1])
+		if err != nil {
+			return l, "", fmt.Errorf("session %q: audio track %s: %w", session, id[0], err)
+		}
+		sender, err := l.pc.AddTrack(track)
+		if err != nil {
+			return l, "", fmt.Errorf("offer for session %q: %w: %w", session, ErrBadOffer, err)
+		}
+		l.tracks = append(l.tracks, track)
+		senders = append(senders, sender)
 	}
 	ans, err := l.pc.CreateAnswer(nil)
 	if err != nil {
@@ -271,8 +293,10 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	if err := l.pc.SetLocalDescription(ans); err != nil {
 		return l, "", fmt.Errorf("session %q: answer: %w", session, err)
 	}
-	if !hasPCMU(sender) {
-		return l, "", fmt.Errorf("offer for session %q does not accept PCMU audio: %w", session, ErrBadOffer)
+	for _, sender := range senders {
+		if !hasPCMU(sender) {
+			return l, "", fmt.Errorf("offer for session %q does not accept PCMU audio: %w", session, ErrBadOffer)
+		}
 	}
 	select {
 	case <-gathered:
@@ -294,12 +318,29 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	st.refs++
 	l.state = st
 	s.listeners[l] = struct{}{}
-	s.wg.Add(2)
+	s.wg.Add(1 + len(senders))
 	s.mu.Unlock()
-	go l.readRTCP(sender)
+	for _, sender := range senders {
+		go l.readRTCP(sender)
+	}
 	go l.run()
-	s.log.Info("browser listening", "session", session)
+	s.log.Info("browser listening", "session", session, "tracks", len(l.tracks))
 	return l, l.pc.LocalDescription().SDP, nil
+}
+
+// audioToSend counts the audio sections of the remote offer this side
+// may send on (the browser's recvonly or sendrecv transceivers).
+func audioToSend(pc *webrtc.PeerConnection) int {
+	n := 0
+	for _, t := range pc.GetTransceivers() {
+		if t.Kind() != webrtc.RTPCodecTypeAudio {
+			continue
+		}
+		if d := t.Direction(); d == webrtc.RTPTransceiverDirectionSendonly || d == webrtc.RTPTransceiverDirectionSendrecv {
+			n++
+		}
+	}
+	return n
 }
 
 // hasPCMU reports whether sender's negotiated codecs include PCMU.
@@ -387,7 +428,6 @@ func (l *listener) loop() string {
 	t := time.NewTicker(frameDur)
 	defer t.Stop()
 	frames := l.tap.Frames()
-	ulaw := make([]byte, supervisor.TapFrameLen)
 	for {
 		select {
 		case <-l.s.stop:
@@ -414,17 +454,35 @@ func (l *listener) loop() string {
 			default:
 				clear(l.pcm[:])
 			}
-			for i := range ulaw {
-				ulaw[i] = g711.EncodeUlawFrame(sat(int32(l.pcm[2*i]) + int32(l.pcm[2*i+1])))
-			}
-			// The track's packetizer keeps no reference to the data
-			// past the write, but interceptors may: a fresh slice each time.
-			if err := l.track.WriteSample(media.Sample{Data: append([]byte(nil), ulaw...), Duration: frameDur}); err != nil {
+			if err := l.write(); err != nil {
 				return "write: " + err.Error()
 			}
 			l.measure(at)
 		}
 	}
+}
+
+// write sends the frame in l.pcm: mixed on a single track, or the agent's
+// (left) and the customer's (right) on their own tracks.
+func (l *listener) write() error {
+	for k, track := range l.tracks {
+		// The track's packetizer keeps no reference to the data past the
+		// write, but interceptors may: a fresh slice each time.
+		ulaw := make([]byte, supervisor.TapFrameLen)
+		for i := range ulaw {
+			var v int16
+			if len(l.tracks) == 1 {
+				v = sat(int32(l.pcm[2*i]) + int32(l.pcm[2*i+1]))
+			} else {
+				v = l.pcm[2*i+k]
+			}
+			ulaw[i] = g711.EncodeUlawFrame(v)
+		}
+		if err := track.WriteSample(media.Sample{Data: ulaw, Duration: frameDur}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // measure updates the session's levels and delay from the frame just

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,16 +139,18 @@ func (c *call) end() {
 	<-c.done
 }
 
-// browser is the test's browser: a pion peer with a receive-only audio
-// transceiver, decoding what it receives.
+// browser is the test's browser: a pion peer with receive-only audio
+// transceivers, decoding what it receives.
 type browser struct {
 	t     *testing.T
 	pc    *webrtc.PeerConnection
 	offer string
 
 	mu       sync.Mutex
-	samples  []int16
-	arrivals []time.Time // per packet
+	samples  []int16     // of the first track received
+	arrivals []time.Time // per packet of the first track
+	first    string      // the first track's stream id
+	streams  map[string]*received
 	badPT    int
 	packets  chan struct{}
 
@@ -156,7 +160,23 @@ type browser struct {
 	readers         sync.WaitGroup
 }
 
+// received is what a browser received on one track.
+type received struct {
+	track   string // the track's id
+	samples []int16
+	packets int
+}
+
+// newBrowser returns a browser offering one receive-only audio
+// transceiver.
 func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	return newBrowserN(t, 1)
+}
+
+// newBrowserN returns a browser offering n receive-only audio
+// transceivers.
+func newBrowserN(t *testing.T, n int) *browser {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -175,11 +195,14 @@ func newBrowser(t *testing.T) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{t: t, pc: pc, packets: make(chan struct{}, 1024), connected: make(chan struct{}), gone: make(chan struct{})}
+	b := &browser{t: t, pc: pc, packets: make(chan struct{}, 1024), connected: make(chan struct{}), gone: make(chan struct{}),
+		streams: map[string]*received{}}
 	t.Cleanup(b.close)
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
+	for range n {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
@@ -189,12 +212,15 @@ func newBrowser(t *testing.T) *browser {
 			b.goneOnce.Do(func() { close(b.gone) })
 		}
 	})
-	var once sync.Once
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		once.Do(func() {
-			b.readers.Add(1)
-			go b.read(tr)
-		})
+		b.mu.Lock()
+		if b.first == "" {
+			b.first = tr.StreamID()
+		}
+		b.streams[tr.StreamID()] = &received{track: tr.ID()}
+		b.mu.Unlock()
+		b.readers.Add(1)
+		go b.read(tr)
 	})
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -221,10 +247,15 @@ func (b *browser) read(tr *webrtc.TrackRemote) {
 		if p.PayloadType != 0 || len(p.Payload) != 160 {
 			b.badPT++
 		}
+		r := b.streams[tr.StreamID()]
 		for _, u := range p.Payload {
-			b.samples = append(b.samples, g711.DecodeUlawFrame(u))
+			r.samples = append(r.samples, g711.DecodeUlawFrame(u))
 		}
-		b.arrivals = append(b.arrivals, now)
+		r.packets++
+		if tr.StreamID() == b.first {
+			b.samples = append(b.samples, r.samples[len(r.samples)-len(p.Payload):]...)
+			b.arrivals = append(b.arrivals, now)
+		}
 		b.mu.Unlock()
 		select {
 		case b.packets <- struct{}{}:
@@ -386,6 +417,111 @@ func TestListen(t *testing.T) {
 	if _, ok := srv.Levels()["s1"]; ok {
 		t.Error("levels still reported for the ended session")
 	}
+}
+
+// TestListenTwoTracks: a browser offering two receive-only audio
+// transceivers gets two PCMU tracks, stream and track ids "agent" on the
+// first transceiver and "customer" on the second; the agent's carries the
+// agent's 1 kHz tone at its level and the customer's the customer's
+// 400 Hz at its level, each at least 40 dB above the other's tone; a
+// browser offering one transceiver on the same session still gets the
+// two directions mixed on one track.
+func TestListenTwoTracks(t *testing.T) {
+	sup := newSupervisor(t)
+	c := startCall(t, sup, "s1")
+	c.on.Store(true)
+	srv, err := New(Config{Source: sup, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	two, one := newBrowserN(t, 2), newBrowser(t)
+	for _, b := range []*browser{two, one} {
+		answer, err := srv.Answer(ctx, "s1", b.offer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.accept(answer)
+		waitClosed(t, b.connected, 10*time.Second, "connected")
+	}
+	// 2 s of each track past the first 0.5 s.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		two.mu.Lock()
+		a, cu := two.streams[TrackAgent], two.streams[TrackCustomer]
+		ready := a != nil && cu != nil && a.packets >= 125 && cu.packets >= 125
+		two.mu.Unlock()
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two-track browser received streams %v within 15 s, want agent and customer, 125 packets each", keys(two))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	one.waitPackets(125, 10*time.Second)
+
+	for i, want := range []string{TrackAgent, TrackCustomer} {
+		tr := two.pc.GetTransceivers()[i].Receiver().Track()
+		if tr == nil || tr.StreamID() != want || tr.ID() != want || !strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypePCMU) {
+			t.Errorf("transceiver %d: track %+v, want stream and track %q, PCMU", i, tr, want)
+		}
+	}
+	two.mu.Lock()
+	agent := append([]int16(nil), two.streams[TrackAgent].samples[4000:20000]...)
+	customer := append([]int16(nil), two.streams[TrackCustomer].samples[4000:20000]...)
+	bad := two.badPT
+	two.mu.Unlock()
+	if bad != 0 {
+		t.Errorf("%d packets were not PCMU of 160 samples", bad)
+	}
+	db := func(x, y float64) float64 { return 20 * math.Log10(x/max(y, 1e-9)) }
+	for _, tc := range []struct {
+		name            string
+		pcm             []int16
+		hz, otherHz, lv float64
+	}{
+		{"agent", agent, 1000, 400, 8000},
+		{"customer", customer, 400, 1000, 2000},
+	} {
+		if hz := dominant(tc.pcm); math.Abs(hz-tc.hz) > 10 {
+			t.Errorf("%s track: dominant frequency %v Hz, want %v Hz", tc.name, hz, tc.hz)
+		}
+		own, other := audiotest.ToneLevel(tc.pcm, tc.hz), audiotest.ToneLevel(tc.pcm, tc.otherHz)
+		t.Logf("%s track: its %.0f Hz at %.0f, the other side's %.0f Hz at %.2f (%.1f dB below)", tc.name, tc.hz, own, tc.otherHz, other, db(own, other))
+		if own < 0.8*tc.lv || own > 1.2*tc.lv {
+			t.Errorf("%s track: its tone at %.0f, want the %.0f sent", tc.name, own, tc.lv)
+		}
+		if db(own, other) < 40 {
+			t.Errorf("%s track: the other side's %.0f Hz tone only %.1f dB below its own, want at least 40 dB", tc.name, tc.otherHz, db(own, other))
+		}
+	}
+
+	one.mu.Lock()
+	mixed := append([]int16(nil), one.samples[4000:12000]...)
+	n := len(one.streams)
+	one.mu.Unlock()
+	if n != 1 {
+		t.Errorf("the one-transceiver browser received %d tracks, want 1", n)
+	}
+	if a, c := audiotest.ToneLevel(mixed, 1000), audiotest.ToneLevel(mixed, 400); a < 6400 || a > 9600 || c < 1600 || c > 2400 {
+		t.Errorf("one-track browser: agent %.0f (sent 8000), customer %.0f (sent 2000): want both mixed at their levels", a, c)
+	}
+	if n := srv.Listeners("s1"); n != 2 {
+		t.Errorf("%d listeners, want 2", n)
+	}
+}
+
+func keys(b *browser) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for k, r := range b.streams {
+		out = append(out, fmt.Sprintf("%s(%d)", k, r.packets))
+	}
+	return out
 }
 
 // TestLimits: Answer refuses a listener beyond the per-session bound,
