@@ -313,7 +313,9 @@ type spectrum struct {
 // the token is) and loads with it; it lists the directory's agents; a
 // click on agent 1001's Listen starts a session on the capture server and
 // WebRTC, and a WebAudio analyser inside the page hears agent 1001's 1 kHz
-// tone (within 10 Hz) and none of the other calls' tones; the agent's level
+// tone (within 10 Hz) and none of the other calls' tones; the page receives
+// the two sides on two tracks and its balance works: at +1 (the customer
+// only) the 1 kHz falls by 30 dB or more, at 0 it comes back; the agent's level
 // meter moves above -60 dBFS; the page shows the end-to-end delay, at most
 // the jitter-buffer ceiling plus 100 ms; Stop ends the session in
 // smserver's status; the browser's console shows no error. With
@@ -468,8 +470,38 @@ func TestConsoleListenInBrowser(t *testing.T) {
 		}
 	}
 
-	// The agent's level meter and the delay.
+	// The balance: the page receives the agent's and the customer's sides
+	// on two tracks; at +1 (the customer only: the far side of agent
+	// 1001's call is silent) the 1 kHz falls by 30 dB or more in what the
+	// page plays, and comes back at 0 (both at full level).
 	sel := fmt.Sprintf(`[data-session=%q]`, session)
+	balance := sel + ` input[data-action="balance"]`
+	pollJS(t, ctx, 10*time.Second, "the balance enabled on two tracks", `(() => {
+	  const r = document.querySelector('`+balance+`'), s = window.silentmon;
+	  return [!!r && !r.disabled && s.tracks === 2, r ? 'disabled ' + r.disabled + ', tracks ' + s.tracks : 'no balance'];
+	})()`)
+	for _, step := range []struct {
+		value string
+		want  func(l float64) bool
+		what  string
+	}{
+		{"1", func(l float64) bool { return l <= sp.Peak-30 }, "at least 30 dB below"},
+		{"0", func(l float64) bool { return l >= sp.Peak-6 }, "back within 6 dB of"},
+	} {
+		setBalance(t, ctx, balance, step.value)
+		var level float64
+		poll(t, 10*time.Second, fmt.Sprintf("the 1 kHz tone with the balance at %s %s %.1f dB", step.value, step.what, sp.Peak), func() (bool, string) {
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[*spectrum](strings.Replace(toneJS, "OTHERS", "[1000]", 1)))
+			if err != nil || v == nil || len(v.Others) != 1 {
+				return false, fmt.Sprint("no spectrum: ", err)
+			}
+			level = v.Others[0]
+			return step.want(level), fmt.Sprintf("%.1f dB", level)
+		})
+		t.Logf("balance %s: the 1 kHz tone at %.1f dB in the page's analyser (%.1f dB with both sides)", step.value, level, sp.Peak)
+	}
+
+	// The agent's level meter and the delay.
 	pollJS(t, ctx, 10*time.Second, "agent 1001's level meter above -60 dBFS", `(() => {
 	  const m = document.querySelector('`+sel+` meter[data-level="agent"]');
 	  return [!!m && m.value > -60, m ? String(m.value) : 'no meter[data-level="agent"]'];
@@ -537,6 +569,18 @@ func TestConsoleListenInBrowser(t *testing.T) {
 	if want := "console: " + c.url + "/?token=" + c.token; !strings.Contains(c.sup.stderr.String(), want) {
 		t.Errorf("smsupervisor's stderr does not have the line %q:\n%s", want, c.sup.stderr.String())
 	}
+}
+
+// setBalance moves the balance slider sel to value as a person would:
+// the value, then the input event the page listens to.
+func setBalance(t *testing.T, ctx context.Context, sel, value string) {
+	t.Helper()
+	eval[bool](t, ctx, fmt.Sprintf(`(() => {
+	  const r = document.querySelector(%q);
+	  r.value = %q;
+	  r.dispatchEvent(new Event('input', {bubbles: true}));
+	  return true;
+	})()`, sel, value))
 }
 
 // serverHasSession reports whether smserver's status lists session.

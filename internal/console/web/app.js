@@ -3,7 +3,9 @@
 'use strict';
 
 (function () {
-  const hook = { analyser: null, sampleRate: 0, errors: [], delayMs: null };
+  // analyser: the audio played (after the balance); analyserAgent and
+  // analyserCustomer: each side as received, when the stream has two tracks.
+  const hook = { analyser: null, analyserAgent: null, analyserCustomer: null, sampleRate: 0, errors: [], delayMs: null, tracks: 0 };
   window.silentmon = hook;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -15,7 +17,7 @@
     levels: {},
     selected: null,
     recent: [], // sessions started here, oldest first
-    play: null, // { session, pc, ctx, statsTimer, gains }
+    play: null, // { session, pc, statsTimer, tracks, gains, nodes }
     es: null,
   };
 
@@ -212,17 +214,23 @@
       wrap.appendChild(m);
       lv.appendChild(wrap);
     }
+    // The balance sits under the meters it weighs: agent left, customer
+    // right.
+    const bal = el('div', { class: 'meter balance' });
+    const bid = 'b-' + s.id;
+    bal.appendChild(el('label', { for: bid, title: 'Balance between agent (left) and customer (right)' }, 'Balance'));
+    const r = el('input', { type: 'range', id: bid, 'data-action': 'balance', min: '-1', max: '1', step: '0.1', value: '0', disabled: '' });
+    r.title = 'Balance: agent only (left), both (middle) or customer only (right); available while this page plays the session';
+    r.setAttribute('aria-valuetext', 'both');
+    r.addEventListener('input', () => {
+      const v = parseFloat(r.value);
+      r.setAttribute('aria-valuetext', v <= -1 ? 'agent only' : v >= 1 ? 'customer only' : v === 0 ? 'both' : v < 0 ? 'more agent' : 'more customer');
+      setBalance(s.id, v);
+    });
+    bal.appendChild(r);
+    lv.appendChild(bal);
     tr.appendChild(lv);
     tr.appendChild(el('td', { 'data-field': 'delay-ms' }, '–'));
-    const bal = el('td', { class: 'balance' });
-    const bid = 'b-' + s.id;
-    const bl = el('label', { for: bid, class: 'visually-hidden' }, 'Balance between agent and customer');
-    const r = el('input', { type: 'range', id: bid, 'data-action': 'balance', min: '-1', max: '1', step: '0.1', value: '0', disabled: '' });
-    r.title = 'Balance: agent (left) or customer (right); available for a stereo stream';
-    r.addEventListener('input', () => setBalance(s.id, parseFloat(r.value)));
-    bal.appendChild(bl);
-    bal.appendChild(r);
-    tr.appendChild(bal);
     return tr;
   }
 
@@ -245,7 +253,15 @@
     const b = tr.querySelector('button[data-action="stop"]');
     b.disabled = s.state !== 'listening';
     tr.classList.toggle('stopped', s.state !== 'listening');
-    tr.classList.toggle('playing', !!(state.play && state.play.session === s.id));
+    const playing = !!(state.play && state.play.session === s.id);
+    tr.classList.toggle('playing', playing);
+    // The balance works while this page plays the session's two sides.
+    const r = tr.querySelector('input[data-action="balance"]');
+    const balance = playing && !!state.play.gains && s.state === 'listening';
+    if (r.disabled === balance) {
+      r.disabled = !balance;
+      if (balance) setBalance(s.id, parseFloat(r.value));
+    }
   }
 
   function renderSessions() {
@@ -350,19 +366,26 @@
     });
   }
 
+  // The role of a received track: the agent's side, the customer's, or
+  // both mixed (a server that sends one track).
+  function trackRole(ev) {
+    const id = ev.streams && ev.streams[0] ? ev.streams[0].id : '';
+    if (id === 'agent' || id === 'customer') return id;
+    if (ev.track.id === 'agent' || ev.track.id === 'customer') return ev.track.id;
+    return 'mixed';
+  }
+
   async function play(session, actx) {
     stopPlayer();
     const pc = new RTCPeerConnection({ iceServers: [] });
-    const p = { session, pc, statsTimer: null, gains: null, source: null };
+    const p = { session, pc, statsTimer: null, tracks: {}, gains: null, nodes: [] };
     state.play = p;
+    // Two receive-only transceivers: the supervisor sends the agent's side
+    // on the first and the customer's on the second, for the balance.
+    pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addEventListener('track', (ev) => {
-      const stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
-      const player = $('#player');
-      player.srcObject = stream;
-      const pr = player.play();
-      if (pr && pr.catch) pr.catch((err) => caught('audio playback: ' + err.message));
-      wireAudio(p, stream, ev.track, actx);
+      p.tracks[trackRole(ev)] = ev.track;
     });
     pc.addEventListener('connectionstatechange', () => {
       if (state.play === p && (pc.connectionState === 'failed' || pc.connectionState === 'closed')) {
@@ -394,53 +417,89 @@
     }
     const answer = await res.text();
     if (state.play !== p) return; // stopped meanwhile
+    // The track events fire while the answer is applied.
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    if (state.play !== p) return;
+    wireAudio(p, actx);
     p.statsTimer = setInterval(() => updateDelay(p), 1000);
     renderSessions();
   }
 
-  function wireAudio(p, stream, track, actx) {
-    if (!actx) return;
-    const src = actx.createMediaStreamSource(stream);
-    const analyser = actx.createAnalyser();
-    analyser.fftSize = 8192;
-    src.connect(analyser);
-    hook.analyser = analyser;
-    hook.sampleRate = actx.sampleRate;
-    p.source = src;
-    const settings = track.getSettings ? track.getSettings() : {};
+  // wireAudio plays what the peer connection receives. With WebAudio, the
+  // graph is each side's track → its gain (the balance) → a mix → the
+  // speakers and window.silentmon.analyser; the <audio> element holds the
+  // stream muted (Chromium feeds a remote track to WebAudio only while an
+  // element holds it), so nothing plays twice. Without WebAudio the
+  // element plays the tracks.
+  function wireAudio(p, actx) {
+    const t = p.tracks;
+    const two = !!(t.agent && t.customer);
+    const list = two ? [t.agent, t.customer] : [t.mixed || t.agent || t.customer].filter(Boolean);
+    hook.tracks = list.length;
+    if (!list.length) throw new Error('the supervisor sent no audio track');
+    const player = $('#player');
+    player.srcObject = new MediaStream(list);
+    player.muted = !!actx;
+    const pr = player.play();
+    if (pr && pr.catch) pr.catch((err) => caught('audio playback: ' + err.message));
     const tr = document.querySelector('tr[data-session="' + CSS.escape(p.session) + '"]');
     const range = tr && tr.querySelector('input[data-action="balance"]');
-    if (settings.channelCount === 2) {
-      // Agent left, customer right: a gain per side, played through
-      // WebAudio (the element stays muted so nothing plays twice).
-      const split = actx.createChannelSplitter(2);
-      const merge = actx.createChannelMerger(2);
-      const gl = actx.createGain();
-      const gr = actx.createGain();
-      src.connect(split);
-      split.connect(gl, 0);
-      split.connect(gr, 1);
-      gl.connect(merge, 0, 0);
-      gr.connect(merge, 0, 1);
-      merge.connect(actx.destination);
-      $('#player').muted = true;
-      p.gains = [gl, gr];
+    if (!actx) {
+      if (range) {
+        range.disabled = true;
+        range.title = 'Balance: not available, this browser has no WebAudio';
+      }
+      return;
+    }
+    const mix = actx.createGain();
+    const analyser = actx.createAnalyser();
+    analyser.fftSize = 8192;
+    mix.connect(actx.destination);
+    mix.connect(analyser);
+    p.nodes.push(mix);
+    const source = (track) => {
+      const src = actx.createMediaStreamSource(new MediaStream([track]));
+      p.nodes.push(src);
+      return src;
+    };
+    if (two) {
+      const gains = [];
+      for (const side of ['agent', 'customer']) {
+        const src = source(t[side]);
+        const g = actx.createGain();
+        const a = actx.createAnalyser();
+        a.fftSize = 8192;
+        src.connect(a);
+        src.connect(g);
+        g.connect(mix);
+        p.nodes.push(g);
+        gains.push(g);
+        hook[side === 'agent' ? 'analyserAgent' : 'analyserCustomer'] = a;
+      }
+      p.gains = gains;
       if (range) {
         range.disabled = false;
         setBalance(p.session, parseFloat(range.value));
       }
-    } else if (range) {
-      range.disabled = true;
-      range.title = 'Balance: not available, the stream mixes both directions';
+    } else {
+      source(list[0]).connect(mix);
+      hook.analyserAgent = hook.analyserCustomer = null;
+      if (range) {
+        range.disabled = true;
+        range.title = 'Balance: not available, the stream mixes both directions';
+      }
     }
+    hook.analyser = analyser;
+    hook.sampleRate = actx.sampleRate;
   }
 
+  // setBalance weighs the two sides: -1 the agent only, 0 both at full
+  // level, +1 the customer only.
   function setBalance(session, v) {
     const p = state.play;
-    if (!p || p.session !== session || !p.gains) return;
-    p.gains[0].gain.value = v > 0 ? 1 - v : 1;
-    p.gains[1].gain.value = v < 0 ? 1 + v : 1;
+    if (!p || p.session !== session || !p.gains || !isFinite(v)) return;
+    p.gains[0].gain.value = Math.min(1, 1 - v);
+    p.gains[1].gain.value = Math.min(1, 1 + v);
   }
 
   async function updateDelay(p) {
@@ -474,10 +533,12 @@
     if (!p) return;
     state.play = null;
     if (p.statsTimer) clearInterval(p.statsTimer);
-    try {
-      if (p.source) p.source.disconnect();
-    } catch (e) {
-      /* already disconnected */
+    for (const n of p.nodes) {
+      try {
+        n.disconnect();
+      } catch (e) {
+        /* already disconnected */
+      }
     }
     p.pc.close();
     const player = $('#player');
