@@ -6,8 +6,10 @@ import "context"
 // package implements it. Implementations are safe for concurrent use.
 type Listener interface {
 	// Answer returns the SDP answer to offer; the peer connection sends
-	// the session's audio (both directions mixed, PCMU 8 kHz, 20 ms
-	// packets) until the browser closes it, the session ends, or Close.
+	// the session's audio (PCMU 8 kHz, 20 ms packets: two tracks, the
+	// agent's and the customer's, to an offer with two audio
+	// transceivers, else both directions mixed on one) until the browser
+	// closes it, the session ends, or Close.
 	Answer(ctx context.Context, session, offer string) (answer string, err error)
 	// Levels returns the current level per direction of each session
 	// being played, in dBFS (-120 for silence).
