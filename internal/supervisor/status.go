@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,7 +30,14 @@ func (s *Supervisor) views(history bool) []view {
 	s.mu.Lock()
 	out := make([]view, 0, len(open)+len(s.history))
 	for _, v := range open {
-		out = append(out, view{s: v, open: true, servers: append([]string(nil), v.servers...), agent: v.agent})
+		servers := append([]string(nil), v.servers...)
+		if p := v.playedFrom.Load(); p != nil {
+			// The server streaming the session first.
+			if i := slices.Index(servers, peerName(p)); i > 0 {
+				servers = append(append([]string{servers[i]}, servers[:i]...), servers[i+1:]...)
+			}
+		}
+		out = append(out, view{s: v, open: true, servers: servers, agent: v.agent})
 	}
 	var closed []view
 	if history {

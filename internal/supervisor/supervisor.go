@@ -111,6 +111,10 @@ type session struct {
 	tap                  *tapSink     // the Player's sink: output and tap
 	last                 atomic.Int64 // clock time of the last media, Unix ns
 	lastPeer             atomic.Pointer[relay.Peer]
+	// playedFrom is the capture server whose packet was played last (not
+	// dropped as a duplicate): the one streaming the session now, which
+	// status names first (after a failover, the member that took over).
+	playedFrom atomic.Pointer[relay.Peer]
 
 	// guarded by the Supervisor's mu
 	servers   []string
@@ -264,6 +268,9 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 		if s.dedup.Seen(f.Session, mp.Direction, mp.Data) {
 			s.dups.Add(1)
 			continue
+		}
+		if sess.playedFrom.Load() != p {
+			sess.playedFrom.Store(p)
 		}
 		flow := playout.Flow{Src: mp.Src, Dst: mp.Dst, VLAN: mp.VLAN & 0x0fff}
 		// The capture time lets the player report the relay's delivery

@@ -400,3 +400,45 @@ func TestLoopbackTwoSessions(t *testing.T) {
 	checkTone(t, "1002-sb.wav", readWAV(t, filepath.Join(dir, "1002-sb.wav")), 1400, 1000)
 	wavSizes(t, filepath.Join(dir, "1001-sa.wav"))
 }
+
+// TestStreamingServerNamedFirst: two capture servers with overlapping
+// SPAN ports push the same session; status names first the one whose
+// packets are played (the other's are duplicates), and after a failover
+// (the first stops sending) the one that took over, so a page or status
+// never names a dead member as the session's capture server.
+func TestStreamingServerNamedFirst(t *testing.T) {
+	r := newRig(t, Config{Output: "null"})
+	a, b := r.peer, &relay.Peer{Hello: relay.Hello{Role: relay.RoleCapture, Name: "capture-2"}}
+	c := newCall("s1", 1000, 1)
+	servers := func() []string {
+		for _, s := range r.sup.Snapshot().Sessions {
+			if s.ID == "s1" {
+				return s.Servers
+			}
+		}
+		return nil
+	}
+	for i := 0; i < 10; i++ { // a first, then b with the same packet: a duplicate
+		pkt := c.next()
+		for _, p := range []*relay.Peer{a, b} {
+			f := frame(t, "s1", c, pkt)
+			if err := r.sup.Media(p, &f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.clock.Advance(20 * time.Millisecond)
+	}
+	if got := servers(); !slices.Equal(got, []string{"capture-1", "capture-2"}) {
+		t.Fatalf("servers while capture-1 streams: %v", got)
+	}
+	for i := 0; i < 10; i++ { // capture-1 is gone: only capture-2's packets
+		f := frame(t, "s1", c, c.next())
+		if err := r.sup.Media(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Advance(20 * time.Millisecond)
+	}
+	if got := servers(); !slices.Equal(got, []string{"capture-2", "capture-1"}) {
+		t.Fatalf("servers after the failover: %v, want capture-2 first", got)
+	}
+}
