@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"github.com/silentmon/silentmon/internal/ticker"
 	"log/slog"
 	"os"
 	"sync"
@@ -13,26 +14,13 @@ const DefaultPollInterval = 2 * time.Second
 
 // Clock makes the tickers a Watcher polls with; tests inject one whose
 // ticks they send by hand.
-type Clock interface {
-	NewTicker(d time.Duration) Ticker
-}
+type Clock = ticker.Clock
 
 // Ticker delivers ticks on C until stopped.
-type Ticker interface {
-	C() <-chan time.Time
-	Stop()
-}
+type Ticker = ticker.Ticker
 
 // SystemClock makes time.Tickers.
-type SystemClock struct{}
-
-// NewTicker returns a time.Ticker as a Ticker.
-func (SystemClock) NewTicker(d time.Duration) Ticker { return sysTicker{time.NewTicker(d)} }
-
-type sysTicker struct{ t *time.Ticker }
-
-func (t sysTicker) C() <-chan time.Time { return t.t.C }
-func (t sysTicker) Stop()               { t.t.Stop() }
+type SystemClock = ticker.System
 
 // WatcherConfig tunes a Watcher; the zero value means the defaults.
 type WatcherConfig struct {
