@@ -1,12 +1,13 @@
 package directory
 
 import (
-	"github.com/silentmon/silentmon/internal/ticker"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/silentmon/silentmon/internal/ticker"
 )
 
 // DefaultPollInterval is how often a Watcher looks at its file.
