@@ -146,7 +146,8 @@ func captureError(what string, err error) (int, string) {
 		case relay.CodeUnknown:
 			return http.StatusNotFound, "agent unknown: " + e.Message
 		case relay.CodeBadRequest:
-			if strings.Contains(e.Message, "unknown") || strings.Contains(e.Message, "not known") {
+			if strings.Contains(e.Message, "unknown") || strings.Contains(e.Message, "not known") ||
+				strings.HasPrefix(e.Message, "nothing is known about") {
 				return http.StatusNotFound, "agent unknown: " + e.Message
 			}
 			return http.StatusBadRequest, what + " refused: " + e.Message
@@ -278,7 +279,10 @@ func (s *Server) postMonitor(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "no capture server configured")
 		return
 	}
-	st, err := s.cfg.Capture.Start(r.Context(), relay.StartMonitor{Agent: req.Agent, Wait: true,
+	// No wait: Listen is for an agent the capture servers know (the
+	// page lists them); one nothing is known about is "agent unknown".
+	// A session that waits for an agent's first call is smctl's --wait.
+	st, err := s.cfg.Capture.Start(r.Context(), relay.StartMonitor{Agent: req.Agent,
 		Supervisor: s.cfg.Supervisor, Record: req.Record, Endpoints: []string{}})
 	if err != nil {
 		code, msg := captureError("monitor start", err)

@@ -145,7 +145,7 @@ func TestCaptureServer(t *testing.T) {
 	h.mu.Lock()
 	got := h.starts[0]
 	h.mu.Unlock()
-	if got.Agent != "1001" || !got.Wait || got.Supervisor != "sup.example:42328" || !got.Record || len(got.Endpoints) != 0 {
+	if got.Agent != "1001" || got.Wait || got.Supervisor != "sup.example:42328" || !got.Record || len(got.Endpoints) != 0 {
 		t.Fatalf("start sent %+v", got)
 	}
 	// No media yet: the session is listed, waiting, with its server.

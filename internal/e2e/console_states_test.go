@@ -386,8 +386,7 @@ func TestConsoleUnknownAgent(t *testing.T) {
 		if err != nil || stopped != http.StatusOK {
 			t.Errorf("stop session %s: %d %v", a.Session, stopped, err)
 		}
-		t.Skipf("skipping: the capture server accepted a monitor request for agent nobody-9999, which its directory does not list "+
-			"(session %s, waiting for the agent's calls), so the console has no \"agent unknown\" to show", a.Session)
+		t.Fatalf("the console started session %s for agent nobody-9999, whom no directory, CTI binding or SIP knows; want 404 \"agent unknown\"", a.Session)
 	}
 	if a.Status != http.StatusNotFound || !strings.HasPrefix(a.Error, "agent unknown") {
 		t.Errorf("POST /api/monitor for agent nobody-9999 answered %d %s, want 404 and an error saying \"agent unknown\"", a.Status, a.Body)
