@@ -17,10 +17,15 @@ all: build
 deps:
 	@scripts/deps.sh
 
+# --version: the commit and its date, when built from a git checkout.
+VERSION_PKG  := github.com/silentmon/silentmon/internal/version
+LDFLAGS      := -X $(VERSION_PKG).commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null) \
+                -X $(VERSION_PKG).date=$(shell git log -1 --format=%cI 2>/dev/null)
+
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/... ./bench/cmd/...
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/smserver ./cmd/smnic
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./bench/cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/smserver ./cmd/smnic
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

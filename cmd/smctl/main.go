@@ -7,15 +7,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/internal/cli"
+	"github.com/silentmon/silentmon/internal/version"
+	"github.com/silentmon/silentmon/playout"
 )
 
 func main() { cli.Main(newRootCmd()) }
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "smctl",
-		Short: "Control silentmon servers, analyze captures, manage certificates",
-		Args:  cobra.NoArgs,
+		Use:     "smctl",
+		Version: version.Get().String(playout.Features()...),
+		Short:   "Control silentmon servers, analyze captures, manage certificates",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cli.Usagef("smctl needs a subcommand: monitor, status, agents, audit, analyze, render or certs")
 		},

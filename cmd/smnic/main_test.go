@@ -255,3 +255,12 @@ func TestListenSendCLI(t *testing.T) {
 		}
 	})
 }
+
+// TestVersion: smnic --version prints the program and its build, exit 0
+// (every program gets --version from cli.Run).
+func TestVersion(t *testing.T) {
+	code, out, errs := run("--version")
+	if code != 0 || !strings.HasPrefix(out, "smnic ") || !strings.Contains(out, "(commit ") || errs != "" {
+		t.Fatalf("smnic --version: exit %d, %q %q", code, out, errs)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/silentmon/silentmon/internal/console"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/supervisor"
+	"github.com/silentmon/silentmon/internal/version"
 	"github.com/silentmon/silentmon/internal/webrtcout"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
@@ -70,9 +71,10 @@ func newRootCmdWith(run func(context.Context, *config, io.Writer, io.Writer) err
 // Keys are the keys smsupervisor knows.
 func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) (*cobra.Command, *cli.Config) {
 	c := &cobra.Command{
-		Use:   "smsupervisor",
-		Short: "silentmon supervisor service: receives monitored calls and plays them, one player per session",
-		Args:  cobra.NoArgs,
+		Use:     "smsupervisor",
+		Version: version.Get().String(playout.Features()...),
+		Short:   "silentmon supervisor service: receives monitored calls and plays them, one player per session",
+		Args:    cobra.NoArgs,
 	}
 	f := c.Flags()
 	cfg := cli.NewConfig()

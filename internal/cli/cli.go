@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/silentmon/silentmon/internal/version"
 	"github.com/spf13/cobra"
 )
 
@@ -116,6 +117,12 @@ func Main(root *cobra.Command) {
 func Run(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if root.Version == "" {
+		// --version: a program with features to report sets Version
+		// itself (version.Get().String(features...)).
+		root.Version = version.Get().String()
+	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetArgs(args)

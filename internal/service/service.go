@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/silentmon/silentmon/internal/version"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -58,7 +59,7 @@ func ListenMetrics(addr string, reg *prometheus.Registry, log *slog.Logger, heal
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen address %q: %w", addr, err)
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	m := &Metrics{Registry: reg, ln: ln, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -265,4 +266,15 @@ func DialTLS(dir string, insecure, strict bool, log *slog.Logger) (*tls.Config, 
 		return nil, nil
 	}
 	return smtls.ClientConfig(dir, smtls.Options{Strict: strict, Logger: log})
+}
+
+// buildInfo is silentmon_build_info: 1, labelled with the program's
+// version, commit, commit date and Go release (internal/version).
+func buildInfo() prometheus.Collector {
+	in := version.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "silentmon", Name: "build_info",
+		Help:        "The build of this program: always 1, with its version, commit, commit date and Go release as labels.",
+		ConstLabels: prometheus.Labels{"version": in.Version, "commit": in.Commit, "date": in.Date, "goversion": in.Go}})
+	g.Set(1)
+	return g
 }

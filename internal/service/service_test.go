@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,4 +122,25 @@ func TestMetricsServeLater(t *testing.T) {
 		t.Fatalf("address still held after Close without Serve: %v", err)
 	}
 	ln.Close()
+}
+
+// TestBuildInfo: /metrics carries silentmon_build_info 1 with the
+// program's version, commit, date and Go release.
+func TestBuildInfo(t *testing.T) {
+	m, err := StartMetrics("127.0.0.1:0", prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	code, body := get(t, "http://"+m.Addr().String()+"/metrics")
+	var line string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "silentmon_build_info{") {
+			line = l
+		}
+	}
+	if code != 200 || !strings.HasSuffix(line, "} 1") || !strings.Contains(line, `goversion="`+runtime.Version()+`"`) ||
+		!strings.Contains(line, `commit="`) || !strings.Contains(line, `version="`) {
+		t.Fatalf("metrics: %d, build info line %q", code, line)
+	}
 }
