@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,63 +287,6 @@ func (c *console) sessionRow(t *testing.T, ctx context.Context, agent string, ex
 		return err == nil && v != "", fmt.Sprint(err, " ", eval[string](t, ctx, `(document.querySelector('#error') || {}).textContent || ''`))
 	})
 	return id
-}
-
-// hears waits until the page's analyser hears agent's call: the dominant
-// frequency within 10 Hz of one of the call's tones, five readings in a
-// row; then every tone of the other calls 50 Hz or more from the call's
-// own tones must be 40 dB or more below it. (The demo-like capture gives
-// agent 1001's phone 1 kHz and its far side silence, and the other calls
-// two tones each, 25 Hz apart from 300 Hz up: closer tones are in the
-// analyser's window leakage.)
-func (c *console) hears(t *testing.T, ctx context.Context, agent string) {
-	t.Helper()
-	var mine, far []float64
-	for _, call := range c.calls {
-		if call.AgentID == agent {
-			for _, hz := range []float64{call.FromAgent.ToneHz, call.ToAgent.ToneHz} {
-				if hz > 0 {
-					mine = append(mine, hz)
-				}
-			}
-		}
-	}
-	for _, call := range c.calls {
-		for _, hz := range []float64{call.FromAgent.ToneHz, call.ToAgent.ToneHz} {
-			if call.AgentID != agent && hz > 0 && !slices.ContainsFunc(mine, func(m float64) bool { return math.Abs(m-hz) < 50 }) {
-				far = append(far, hz)
-			}
-		}
-	}
-	if len(mine) == 0 {
-		t.Fatalf("agent %s's call has no tone in the capture", agent)
-	}
-	js, _ := json.Marshal(far)
-	expr := strings.Replace(toneJS, "OTHERS", string(js), 1)
-	var sp spectrum
-	heard := 0
-	poll(t, 30*time.Second, fmt.Sprintf("agent %s's tones %v in the page's analyser", agent, mine), func() (bool, string) {
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[*spectrum](expr))
-		if err != nil || v == nil {
-			return false, fmt.Sprint("no spectrum: ", err)
-		}
-		sp = *v
-		near := slices.ContainsFunc(mine, func(hz float64) bool { return math.Abs(sp.Hz-hz) <= 10 })
-		if sp.Peak > -70 && near {
-			heard++
-		} else {
-			heard = 0
-		}
-		return heard >= 5, fmt.Sprintf("dominant %.1f Hz at %.1f dB", sp.Hz, sp.Peak)
-	})
-	loudest := -200.0
-	for i, l := range sp.Others {
-		loudest = max(loudest, l)
-		if l > sp.Peak-40 {
-			t.Errorf("another call's %.0f Hz tone is at %.1f dB, within 40 dB of agent %s's tone (%.1f dB)", far[i], l, agent, sp.Peak)
-		}
-	}
-	t.Logf("agent %s (tones %v): dominant %.1f Hz at %.1f dB; the other calls' tones %v at most %.1f dB", agent, mine, sp.Hz, sp.Peak, far, loudest)
 }
 
 // TestConsoleUnknownAgent asks, from the page, POST /api/monitor for an
