@@ -79,8 +79,8 @@ func ValidateAgentsBind(b *AgentsBind) error {
 	if b.Action != BindActionBind && b.Action != BindActionUnbind {
 		return bad("action %q is neither %q nor %q", b.Action, BindActionBind, BindActionUnbind)
 	}
-	if !ValidAgentID(b.Agent) {
-		return bad("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", b.Agent, filter.MaxAgentLen)
+	if err := CheckAgentID(b.Agent); err != nil {
+		return bad("%v", err)
 	}
 	if len(b.Devices) > MaxBindDevices {
 		return bad("%d devices exceed the limit of %d", len(b.Devices), MaxBindDevices)
@@ -138,6 +138,18 @@ func ValidAgentID(id string) bool {
 	return true
 }
 
+// CheckAgentID returns nil when id can be an agent's id (ValidAgentID),
+// else an error naming it (cut to 80 bytes).
+func CheckAgentID(id string) error {
+	if ValidAgentID(id) {
+		return nil
+	}
+	if len(id) > 80 {
+		id = id[:80] + "..."
+	}
+	return fmt.Errorf("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", id, filter.MaxAgentLen)
+}
+
 // AgentWatch asks for the events of Agents (1 to MaxWatchAgents agent
 // ids); it replaces the connection's previous watch, and an empty list
 // ends it. The reply is an AgentEvents with the same RequestID carrying
@@ -155,8 +167,8 @@ func ValidateAgentWatch(w *AgentWatch) error {
 		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%d agents exceed the watch limit of %d", len(w.Agents), MaxWatchAgents)}
 	}
 	for _, a := range w.Agents {
-		if !ValidAgentID(a) {
-			return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", a, filter.MaxAgentLen)}
+		if err := CheckAgentID(a); err != nil {
+			return &Error{Code: CodeBadRequest, Message: err.Error()}
 		}
 	}
 	return nil

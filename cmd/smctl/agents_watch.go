@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/relay"
 )
@@ -35,13 +34,8 @@ one JSON object per line: {"agent":"1001","state":"monitored","sessions":[...]}.
 			if len(agents) == 0 {
 				return cli.Usagef("--agent ID is required (repeatable)")
 			}
-			if len(agents) > relay.MaxWatchAgents {
-				return cli.Usagef("%d agents exceed the watch limit of %d", len(agents), relay.MaxWatchAgents)
-			}
-			for _, a := range agents {
-				if !relay.ValidAgentID(a) {
-					return cli.Usagef("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", a, filter.MaxAgentLen)
-				}
+			if err := relay.ValidateAgentWatch(&relay.AgentWatch{Agents: agents}); err != nil {
+				return cli.Usagef("%v", err)
 			}
 			if count < 0 {
 				return cli.Usagef("--count %d is negative", count)

@@ -271,8 +271,8 @@ func (s *Server) postMonitor(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if !relay.ValidAgentID(req.Agent) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", truncate(req.Agent), filter.MaxAgentLen))
+	if err := relay.CheckAgentID(req.Agent); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if s.cfg.Capture == nil {
@@ -339,9 +339,11 @@ const defaultAuditLimit = 200
 
 func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 	q := relay.AuditQuery{Agent: r.URL.Query().Get("agent"), Limit: defaultAuditLimit}
-	if q.Agent != "" && !relay.ValidAgentID(q.Agent) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("agent %q is not 1 to %d of A-Z a-z 0-9 . _ - @ +", truncate(q.Agent), filter.MaxAgentLen))
-		return
+	if q.Agent != "" {
+		if err := relay.CheckAgentID(q.Agent); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
