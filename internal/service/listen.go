@@ -1,0 +1,107 @@
+package service
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+// ListenConfig describes the 42228 listener.
+type ListenConfig struct {
+	Addr        string
+	SecurityDir string
+	Insecure    bool
+	Strict      bool // refuse key files readable by others
+	// Roles are the roles this program's certificate must carry and
+	// PeerRoles those accepted from the other side (smtls.Options).
+	Roles, PeerRoles []smtls.Role
+	Lockout          smtls.LockoutConfig
+	// Listen tunes the handshakes (limits, deadline); its Logger is
+	// Logger's.
+	Listen smtls.ListenOptions
+	Logger *slog.Logger
+}
+
+// Listener is the 42228 listener with what it needs to report.
+type Listener struct {
+	net.Listener
+	TLS     *smtls.Listener // nil with Insecure
+	Lockout *smtls.Lockout
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Listen opens the listener: mutual TLS with lockout from the security
+// directory, or plaintext when Insecure, logging a warning now and every
+// hour.
+func Listen(cfg ListenConfig) (*Listener, error) {
+	var tcfg *tls.Config
+	if !cfg.Insecure {
+		var err error
+		tcfg, err = smtls.ServerConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger,
+			Roles: cfg.Roles, PeerRoles: cfg.PeerRoles})
+		if err != nil {
+			return nil, err
+		}
+	}
+	inner, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Addr, err)
+	}
+	l := &Listener{Listener: inner, stop: make(chan struct{})}
+	if cfg.Insecure {
+		warn := func() {
+			cfg.Logger.Warn("INSECURE: --insecure is set; port accepts plaintext connections without client certificates, anyone who reaches it can start a monitor session", "addr", inner.Addr().String())
+		}
+		warn()
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-t.C:
+					warn()
+				}
+			}
+		}()
+		return l, nil
+	}
+	l.Lockout = smtls.NewLockout(cfg.Lockout)
+	lo := cfg.Listen
+	lo.Logger = cfg.Logger
+	l.TLS = smtls.ListenWith(inner, tcfg, l.Lockout, lo)
+	l.Listener = l.TLS
+	return l, nil
+}
+
+// Close closes the listener and stops the warning goroutine.
+func (l *Listener) Close() error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	close(l.stop)
+	err := l.Listener.Close()
+	l.wg.Wait()
+	return err
+}
+
+// DialTLS returns the client configuration for links this program dials
+// (a capture server to a supervisor, smctl to a server), or nil with
+// insecure.
+func DialTLS(dir string, insecure, strict bool, log *slog.Logger) (*tls.Config, error) {
+	if insecure {
+		return nil, nil
+	}
+	return smtls.ClientConfig(dir, smtls.Options{Strict: strict, Logger: log})
+}
