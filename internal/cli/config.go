@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix is the prefix of every environment variable that sets a
@@ -29,9 +31,26 @@ const EnvPrefix = "SILENTMON"
 // a default (V.SetDefault) before Load: a key in the file, or a SILENTMON_
 // variable, that names none of them is a usage error naming the nearest
 // known key, so that a misspelt setting is never silently ignored.
+//
+// One file can serve every program: its top-level keys named in Sections
+// ("smserver:", "smsupervisor:", ...) hold one program's keys each. A
+// program reads the file's other top-level keys and its own section, whose
+// keys win, and skips the other programs' sections.
+//
+// A Config is not safe for concurrent use.
 type Config struct {
 	V *viper.Viper
+	// Program names the section of the file this program reads
+	// ("smserver"); LoadAndRun sets it from the root command's name when
+	// it is empty. A name that is not in Sections reads no section.
+	Program string
+
+	known []string // the keys known before the first Load
 }
+
+// Sections are the top-level keys of a configuration file that hold one
+// program's keys.
+var Sections = []string{"smserver", "smsupervisor", "smctl", "smnic"}
 
 // NewConfig returns a Config with the SILENTMON_ environment bound.
 func NewConfig() *Config {
@@ -55,8 +74,12 @@ func (c *Config) Bind(key string, fs *pflag.FlagSet, flag string) {
 }
 
 // Keys returns the configuration keys the program knows, sorted: those
-// bound to a flag and those with a default. Call it before Load.
+// bound to a flag and those with a default, as they were before the first
+// Load.
 func (c *Config) Keys() []string {
+	if c.known != nil {
+		return slices.Clone(c.known)
+	}
 	keys := c.V.AllKeys()
 	slices.Sort(keys)
 	return keys
@@ -75,9 +98,19 @@ var envReplacer = strings.NewReplacer(".", "_", "-", "_")
 // names no known key (naming the variable and the nearest known key's
 // variable), a missing or unreadable file or bad YAML (naming the file),
 // and a key in the file the program does not know, nested keys included
-// (naming the key, the file and the nearest known key).
+// (naming the key, the file and the nearest known key), at top level or in
+// the program's own section ("smserver.interfce").
+//
+// Load may be called again to read the file anew (a reload): the values of
+// the new file replace those of the previous one whole, a key removed from
+// the file falling back to its flag, variable or default. On error the
+// values read before may be partly replaced: read the configuration again
+// before using it.
 func (c *Config) Load(path string) error {
-	known := c.Keys()
+	if c.known == nil {
+		c.known = c.Keys()
+	}
+	known := c.known
 	if err := checkEnv(os.Environ(), known); err != nil {
 		return err
 	}
@@ -97,15 +130,79 @@ func (c *Config) Load(path string) error {
 	if err := file.ReadInConfig(); err != nil {
 		return Usagef("configuration file %q is not valid YAML: %v", path, firstLine(err.Error()))
 	}
-	if err := checkFileKeys(path, file, known); err != nil {
+	own := ""
+	if slices.Contains(Sections, c.Program) {
+		own = c.Program
+	}
+	for _, sec := range Sections {
+		if raw := file.Get(sec); raw != nil {
+			if _, ok := raw.(map[string]any); !ok {
+				return Usagef("configuration file %q gives %s a value, but %s is the section of %s's keys", path, sec, sec, sec)
+			}
+		}
+	}
+	if err := checkFileKeys(path, file, known, own); err != nil {
 		return err
 	}
-	c.V.SetConfigFile(path)
+	merged := sectionValues(file, own)
+	text, err := yaml.Marshal(merged)
+	if err != nil {
+		return Usagef("configuration file %q cannot be read: %v", path, err)
+	}
 	c.V.SetConfigType("yaml")
-	if err := c.V.ReadInConfig(); err != nil {
+	if err := c.V.ReadConfig(bytes.NewReader(text)); err != nil {
 		return Usagef("configuration file %q is not valid YAML: %v", path, firstLine(err.Error()))
 	}
 	return nil
+}
+
+// section returns the section a flattened key of a file belongs to, and
+// the key within it; "" and the key itself for a top-level key.
+func section(key string) (string, string) {
+	first, rest, ok := strings.Cut(key, ".")
+	if ok && slices.Contains(Sections, first) {
+		return first, rest
+	}
+	if !ok && slices.Contains(Sections, key) {
+		return key, ""
+	}
+	return "", key
+}
+
+// sectionValues returns the values of file that program own reads, as
+// nested maps: the top-level keys, then those of section own over them.
+func sectionValues(file *viper.Viper, own string) map[string]any {
+	out := map[string]any{}
+	keys := file.AllKeys()
+	slices.Sort(keys)
+	set := func(key string, v any) {
+		m := out
+		parts := strings.Split(key, ".")
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	for _, pass := range []string{"", own} {
+		for _, k := range keys {
+			sec, rest := section(k)
+			if sec != pass || rest == "" {
+				continue
+			}
+			if v := file.Get(k); v != nil {
+				set(rest, v)
+			}
+		}
+		if own == "" {
+			break
+		}
+	}
+	return out
 }
 
 // checkEnv returns a usage error for the first (by name) SILENTMON_
@@ -138,9 +235,11 @@ func checkEnv(environ, known []string) error {
 }
 
 // checkFileKeys returns a usage error for the first (sorted) key of file,
-// flattened to dotted form, that the program does not know. A group left
-// empty (every key under "tls:" commented out) is accepted.
-func checkFileKeys(path string, file *viper.Viper, known []string) error {
+// flattened to dotted form, that the program does not know, at top level
+// or in section own (named with the section: "smserver.interfce"); the
+// other programs' sections are skipped. A group left empty (every key under
+// "tls:" commented out) is accepted.
+func checkFileKeys(path string, file *viper.Viper, known []string, own string) error {
 	isKnown := make(map[string]bool, len(known))
 	for _, k := range known {
 		isKnown[k] = true
@@ -156,20 +255,31 @@ func checkFileKeys(path string, file *viper.Viper, known []string) error {
 	}
 	keys := file.AllKeys()
 	slices.Sort(keys)
-	for _, k := range keys {
+	for _, full := range keys {
+		sec, k := section(full)
+		if k == "" || (sec != "" && sec != own) {
+			continue // an empty section, or another program's
+		}
+		prefix := ""
+		if sec != "" {
+			prefix = sec + "."
+		}
 		if isKnown[k] {
 			continue
 		}
 		if under := group(k); len(under) > 0 {
-			if file.Get(k) == nil {
+			if file.Get(full) == nil {
 				continue // an empty group
 			}
-			return Usagef("configuration file %q gives %s a value, but %s is a group of keys (%s)", path, k, k, strings.Join(under, ", "))
+			for i := range under {
+				under[i] = prefix + under[i]
+			}
+			return Usagef("configuration file %q gives %s a value, but %s is a group of keys (%s)", path, full, full, strings.Join(under, ", "))
 		}
 		if len(known) == 0 {
-			return Usagef("configuration file %q has unknown key %s", path, k)
+			return Usagef("configuration file %q has unknown key %s", path, full)
 		}
-		return Usagef("configuration file %q has unknown key %s; did you mean %s?", path, k, nearest(k, known))
+		return Usagef("configuration file %q has unknown key %s; did you mean %s%s?", path, full, prefix, nearest(k, known))
 	}
 	return nil
 }
@@ -241,6 +351,9 @@ func (c *Config) Int(key string) (int, error) {
 // program with it.
 func LoadAndRun[C any](cfg *Config, validate func(*Config) (C, error), run func(context.Context, C, io.Writer, io.Writer) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
+		if cfg.Program == "" {
+			cfg.Program = cmd.Root().Name()
+		}
 		if err := cfg.Load(cfg.String("config")); err != nil {
 			return err
 		}

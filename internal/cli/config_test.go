@@ -168,3 +168,154 @@ func TestEnvName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// runProgram is runService for a program named prog, whose section of the
+// file applies.
+func runProgram(t *testing.T, prog, yaml string, args ...string) (Service, int, string, string) {
+	t.Helper()
+	clearEnv(t)
+	path := filepath.Join(t.TempDir(), "silentmon.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "--config", path)
+	c := &cobra.Command{Use: prog + " [flags]", Args: cobra.NoArgs}
+	cfg := NewConfig()
+	AddServiceFlags(c.Flags(), cfg, "listen", "127.0.0.1:9228")
+	var got Service
+	c.RunE = LoadAndRun(cfg, ReadService, func(_ context.Context, s Service, _, _ io.Writer) error { got = s; return nil })
+	var stderr bytes.Buffer
+	code := Run(c, args, io.Discard, &stderr)
+	return got, code, stderr.String(), path
+}
+
+const sectionsYAML = `security_dir: /etc/silentmon/security
+log:
+  level: warn
+lockout:
+  threshold: 4
+smserver:
+  listen: 127.0.0.1:42228
+  metrics:
+    listen: 127.0.0.1:9228
+  log:
+    level: debug
+  interface: [eth1]
+smsupervisor:
+  listen: 127.0.0.1:42229
+  metrics:
+    listen: 127.0.0.1:9229
+  output: wav:/var/lib/silentmon/{session}.wav
+smctl:
+  server: 127.0.0.1:42228
+smnic:
+  vlan: 85
+`
+
+// TestSections checks that each program reads the top-level keys and its
+// own section, whose keys win, and skips the other programs' sections
+// (their keys are unknown to it) without an error.
+func TestSections(t *testing.T) {
+	for _, tc := range []struct {
+		prog, listen, metrics, level string
+	}{
+		{"smsupervisor", "127.0.0.1:42229", "127.0.0.1:9229", "warn"},
+		{"smother", ":42228", "127.0.0.1:9228", "warn"},
+	} {
+		t.Run(tc.prog, func(t *testing.T) {
+			yaml := sectionsYAML
+			if tc.prog != "smsupervisor" {
+				// smserver's interface key is unknown to this test's
+				// service flags, so only programs that skip its section
+				// can read the whole file.
+				yaml = strings.Replace(yaml, "  interface: [eth1]\n", "", 1)
+			}
+			s, code, se, _ := runProgram(t, tc.prog, strings.Replace(yaml, "  output: wav:/var/lib/silentmon/{session}.wav\n", "", 1))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, se)
+			}
+			if s.Listen != tc.listen || s.MetricsListen != tc.metrics || s.LogLevel != tc.level || s.LockThreshold != 4 || s.SecurityDir != "/etc/silentmon/security" {
+				t.Fatalf("read %+v; want listen %s, metrics %s, log level %s, lockout 4", s, tc.listen, tc.metrics, tc.level)
+			}
+		})
+	}
+	t.Run("smserver", func(t *testing.T) {
+		yaml := strings.Replace(sectionsYAML, "  interface: [eth1]\n", "", 1)
+		s, code, se, _ := runProgram(t, "smserver", strings.Replace(yaml, "  output: wav:/var/lib/silentmon/{session}.wav\n", "", 1))
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, se)
+		}
+		if s.Listen != "127.0.0.1:42228" || s.LogLevel != "debug" || s.LockThreshold != 4 {
+			t.Fatalf("read %+v; want smserver's section over the top level", s)
+		}
+	})
+	t.Run("flag over section", func(t *testing.T) {
+		s, code, se, _ := runProgram(t, "smserver", "smserver:\n  log:\n    level: debug\n", "--log-level", "error")
+		if code != 0 || s.LogLevel != "error" {
+			t.Fatalf("exit %d %s, log level %q; want the flag's error", code, se, s.LogLevel)
+		}
+	})
+}
+
+// TestSectionUnknownKey checks that a misspelt key in the program's own
+// section is refused with the sentence naming the section, and that the
+// top level is still checked.
+func TestSectionUnknownKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"own section", "smserver:\n  lisen: 127.0.0.1:1\nsmsupervisor:\n  output: null\n",
+			"has unknown key smserver.lisen; did you mean smserver.listen?"},
+		{"own section nested", "smserver:\n  lockout:\n    treshold: 5\n",
+			"has unknown key smserver.lockout.treshold; did you mean smserver.lockout.threshold?"},
+		{"top level with sections", "smsupervisor:\n  output: null\nlisen: 127.0.0.1:1\n",
+			"has unknown key lisen; did you mean listen?"},
+		{"group given a value", "smserver:\n  lockout: 3\n",
+			"gives smserver.lockout a value, but smserver.lockout is a group of keys (smserver.lockout.duration, smserver.lockout.max_sources, smserver.lockout.threshold)."},
+		{"section given a value", "smserver: 3\n",
+			"gives smserver a value, but smserver is the section of smserver's keys."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, code, se, path := runProgram(t, "smserver", tc.yaml)
+			want := `smserver: Configuration file "` + path + `" ` + tc.want
+			if code != ExitUsage || !strings.HasPrefix(se, want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, se, want)
+			}
+		})
+	}
+}
+
+// TestLoadAgain checks that a second Load reads the file anew: a changed
+// value is seen, and a key removed from the file falls back to its
+// default.
+func TestLoadAgain(t *testing.T) {
+	clearEnv(t)
+	path := filepath.Join(t.TempDir(), "silentmon.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &cobra.Command{Use: "smserver"}
+	cfg := NewConfig()
+	cfg.Program = "smserver"
+	AddServiceFlags(c.Flags(), cfg, "listen", "127.0.0.1:9228")
+	write("lockout:\n  threshold: 7\nsmserver:\n  log:\n    level: debug\n")
+	if err := cfg.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.String("log.level") != "debug" || cfg.V.GetInt("lockout.threshold") != 7 {
+		t.Fatalf("first load: log.level %q, lockout.threshold %d", cfg.String("log.level"), cfg.V.GetInt("lockout.threshold"))
+	}
+	write("smserver:\n  log:\n    level: warn\n")
+	if err := cfg.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.String("log.level") != "warn" || cfg.V.GetInt("lockout.threshold") != 3 {
+		t.Fatalf("second load: log.level %q, lockout.threshold %d; want warn and the default 3", cfg.String("log.level"), cfg.V.GetInt("lockout.threshold"))
+	}
+	write("smserver:\n  log:\n    levl: warn\n")
+	if err := cfg.Load(path); err == nil || !strings.Contains(err.Error(), "smserver.log.levl") {
+		t.Fatalf("a bad key on the second load: %v", err)
+	}
+}
