@@ -123,6 +123,13 @@ func Run(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
 		root.Version = version.Get().String()
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	if len(args) > 0 && args[0] == DocsArg {
+		err := runDocs(root, args[1:])
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %s\n", root.Name(), Sentence(err))
+		}
+		return CodeOf(err)
+	}
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetArgs(args)
