@@ -111,6 +111,11 @@ type Forwarder struct {
 	closed   bool
 	retiring sync.WaitGroup // senders closed by Retain, still draining
 
+	// totals are the Forwarder's figures over its whole life: every
+	// link adds to them as it counts, so they survive links coming and
+	// going (Totals).
+	totals struct{ sent, dropped, lost, bytes, reconnects atomic.Uint64 }
+
 	ptmu  sync.Mutex                            // serialises SetPayloadTypes
 	pts   atomic.Pointer[map[string]payloadSet] // by session id, published whole
 	ptGen uint64                                // guarded by ptmu
@@ -344,6 +349,26 @@ func (f *Forwarder) retain(want map[string]bool) {
 	}
 }
 
+// ForwarderTotals are a Forwarder's figures over its whole life, links
+// closed since included: they only go up.
+type ForwarderTotals struct {
+	// Sent and Bytes count the media packets written to supervisor
+	// connections and the bytes of the frames that carried them.
+	Sent, Bytes uint64
+	// Dropped counts the packets dropped because a queue was full or its
+	// link closed; Lost those whose write failed.
+	Dropped, Lost uint64
+	// Reconnects counts the reconnections to supervisor services.
+	Reconnects uint64
+}
+
+// Totals returns the Forwarder's cumulative figures. Safe for concurrent
+// use.
+func (f *Forwarder) Totals() ForwarderTotals {
+	return ForwarderTotals{Sent: f.totals.sent.Load(), Bytes: f.totals.bytes.Load(),
+		Dropped: f.totals.dropped.Load(), Lost: f.totals.lost.Load(), Reconnects: f.totals.reconnects.Load()}
+}
+
 // Stats returns one entry per supervisor connection, sorted by address.
 func (f *Forwarder) Stats() []SenderStats {
 	m := *f.senders.Load()
@@ -444,6 +469,7 @@ func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 		// Raced with Retain or Close: the sender is gone.
 		s.mu.Unlock()
 		s.dropped.Add(1)
+		s.f.totals.dropped.Add(1)
 		return
 	}
 	if s.n == len(s.q) && len(s.q) < s.f.cfg.QueueLen {
@@ -454,6 +480,7 @@ func (s *sender) enqueue(sess *filter.Session, p *MediaPacket) {
 		s.head = (s.head + 1) % len(s.q)
 		s.n--
 		s.dropped.Add(1)
+		s.f.totals.dropped.Add(1)
 	}
 	e := &s.q[(s.head+s.n)%len(s.q)]
 	s.n++
@@ -553,6 +580,7 @@ func (s *sender) discard() {
 	s.mu.Lock()
 	s.stopped = true
 	s.dropped.Add(uint64(s.n))
+	s.f.totals.dropped.Add(uint64(s.n))
 	s.n = 0
 	s.stops = nil
 	s.mu.Unlock()
@@ -601,6 +629,7 @@ func (s *sender) run() {
 		}
 		if !first {
 			s.reconnects.Add(1)
+			s.f.totals.reconnects.Add(1)
 		}
 		first = false
 		s.setState("connecting", nil)
@@ -698,9 +727,12 @@ func (s *sender) stream(c *conn) error {
 			s.mu.Unlock()
 			if err != nil {
 				s.lost.Add(uint64(s.lastBatch))
+				s.f.totals.lost.Add(uint64(s.lastBatch))
 				return err
 			}
 			s.sent.Add(uint64(s.lastBatch))
+			s.f.totals.sent.Add(uint64(s.lastBatch))
+			s.f.totals.bytes.Add(uint64(len(wb)))
 			continue
 		}
 		select {
