@@ -173,12 +173,13 @@ func linkErrText(err error) string {
 	return errText(err)
 }
 
-// readFile reads path; a missing file wraps ErrFileMissing.
+// readFile reads path; a missing file wraps ErrFileMissing, with
+// MissingFileHint's advice.
 func readFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, newErr(ErrFileMissing, "security file %s does not exist", path)
+			return nil, newErr(ErrFileMissing, "%s", MissingFileHint(path))
 		}
 		return nil, fmt.Errorf("cannot read security file %s: %v", path, errText(err))
 	}
@@ -207,4 +208,42 @@ func checkKeyMode(path string) error {
 			path, m, filepath.Clean(path))
 	}
 	return nil
+}
+
+// MissingFileHint says, in one sentence, that the security file at path
+// does not exist and what makes it:
+//
+//   - when its directory is missing too, that the security directory does
+//     not exist, with the smctl certs quickstart command that creates a
+//     working set there, --security-dir to look elsewhere and --insecure
+//     for a lab;
+//   - for a file of a security directory (CtiosRootCert.pem,
+//     CtiosServer.pem, CtiosPeer.pem, CtiosClient.pem), what the file is
+//     and the smctl certs commands that make it;
+//   - for the CA key CtiosRoot.pem, the smctl certs ca command;
+//   - for any other file, only that it does not exist.
+func MissingFileHint(path string) string {
+	dir, name := filepath.Split(path)
+	dir = filepath.Clean(dir)
+	switch name {
+	case RootCertFile, ServerFile, PeerFile, ClientFile:
+	case RootKeyFile:
+		return fmt.Sprintf("the CA key %s does not exist: give the CA directory that holds it, or create a CA with `smctl certs ca --dir %s`", path, dir)
+	default:
+		return fmt.Sprintf("file %s does not exist", path)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("security directory %s does not exist: create a working set with `smctl certs quickstart --dir %s`, or give --security-dir DIR (or --insecure, for a lab only)", dir, dir)
+	}
+	switch name {
+	case RootCertFile:
+		return fmt.Sprintf("security file %s (the CA certificate) does not exist: copy it from the host where certificates are signed, or create a working set with `smctl certs quickstart --dir %s`", path, dir)
+	case ServerFile:
+		return fmt.Sprintf("security file %s (this server's certificate and key) does not exist: make it with `smctl certs quickstart --dir %s --role capture` (or --role supervisor; add --ca-dir CADIR to sign with an existing CA), or with `smctl certs request`, `smctl certs sign` and `smctl certs bundle`", path, dir)
+	case PeerFile:
+		return fmt.Sprintf("security file %s (the peer certificate and key for the cluster) does not exist: make it with `smctl certs quickstart --dir %s --role capture --ca-dir CADIR`, or with `smctl certs request --role peer`, `smctl certs sign` and `smctl certs bundle`", path, dir)
+	case ClientFile:
+		return fmt.Sprintf("security file %s (the client certificate and key) does not exist: make it with `smctl certs quickstart --dir %s --role client` (add --ca-dir CADIR to sign with an existing CA), or with `smctl certs request`, `smctl certs sign` and `smctl certs bundle`", path, dir)
+	}
+	return fmt.Sprintf("security file %s does not exist", path)
 }

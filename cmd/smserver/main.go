@@ -136,7 +136,7 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 		}
 	}
 	if len(c.Interfaces) == 0 && c.Pcap == "" {
-		return nil, cli.Usagef("smserver needs --interface IF (the SPAN port) or --pcap FILE")
+		return nil, cli.Usagef("no capture source: give --interface IF (the SPAN port) or --pcap FILE (a capture to replay)")
 	}
 	if len(c.Interfaces) > 0 && c.Pcap != "" {
 		return nil, cli.Usagef("give either --interface or --pcap, not both")

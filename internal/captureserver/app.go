@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -201,6 +203,15 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 			if err != nil {
 				for _, l := range s.lives {
 					l.Close()
+				}
+				if errors.Is(err, fs.ErrPermission) {
+					// The sentence names the fix; %.0w wraps the
+					// kernel's refusal without repeating it.
+					exe, xerr := os.Executable()
+					if xerr != nil {
+						exe = "/usr/bin/smserver"
+					}
+					return &cli.Error{Code: cli.ExitUsage, Err: fmt.Errorf("capturing on %s needs the CAP_NET_RAW and CAP_NET_ADMIN capabilities, which this process lacks: run as root, or grant them (the silentmon-server package's unit does, with AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN; or run setcap cap_net_raw,cap_net_admin+ep %s)%.0w", ifname, exe, err)}
 				}
 				return cli.Failf("cannot capture on %s: %v", ifname, err)
 			}
