@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +23,17 @@ import (
 	"github.com/silentmon/silentmon/internal/version"
 )
 
-// Metrics serves /metrics and /healthz over HTTP, and nothing else: the
-// profiles are on Debug's address, so opening the metrics port to a
-// Prometheus server exposes no profile. Its methods are safe for
+// Metrics serves /metrics, /healthz and /readyz over HTTP, and nothing
+// else: the profiles are on Debug's address, so opening the metrics port
+// to a Prometheus server exposes no profile. Its methods are safe for
 // concurrent use.
+//
+// /healthz says the process is alive and its loops turn: 200 "ok", or
+// 503 with one line "not ok: REASON" per failure (the health function of
+// ListenMetrics, the checks of AddHealth, typically Heartbeats.Check).
+// /readyz says it is ready to do its job: one line "NAME: ready" or
+// "NAME: REASON" per check of AddReady, failures first, 503 when one
+// fails.
 type Metrics struct {
 	Registry *prometheus.Registry
 	srv      *http.Server
@@ -33,10 +41,13 @@ type Metrics struct {
 	log      *slog.Logger
 	wg       sync.WaitGroup
 	once     sync.Once
+	health   checkList
+	ready    checkList
 }
 
 // StartMetrics listens on addr (loopback by default) and serves the
-// registry; /healthz answers "ok" while the process serves.
+// registry; /healthz answers "ok" while the process serves, until
+// AddHealth adds checks.
 func StartMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*Metrics, error) {
 	m, err := ListenMetrics(addr, reg, log, nil)
 	if err != nil {
@@ -59,20 +70,36 @@ func ListenMetrics(addr string, reg *prometheus.Registry, log *slog.Logger, heal
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	m := &Metrics{Registry: reg, ln: ln, log: log}
+	if health != nil {
+		m.AddHealth(Check{Name: "health", Check: health})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if health != nil {
-			if err := health(); err != nil {
-				http.Error(w, "not ok: "+err.Error(), http.StatusServiceUnavailable)
-				return
+		var lines []string
+		for _, c := range m.health.list() {
+			if err := c.Check(); err != nil {
+				for _, l := range strings.Split(err.Error(), "\n") {
+					lines = append(lines, "not ok: "+l)
+				}
 			}
+		}
+		if len(lines) > 0 {
+			http.Error(w, strings.Join(lines, "\n"), http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { serveReady(w, m.ready.list()) })
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return m, nil
 }
+
+// AddHealth adds checks to /healthz.
+func (m *Metrics) AddHealth(checks ...Check) { m.health.add(checks...) }
+
+// AddReady adds checks to /readyz, in the order of its lines.
+func (m *Metrics) AddReady(checks ...Check) { m.ready.add(checks...) }
 
 // Serve starts serving in a goroutine that Close stops; calls after the
 // first do nothing.
