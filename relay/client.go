@@ -12,6 +12,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // ClientConfig configures a Client. Zero fields take the defaults given.
@@ -246,6 +248,9 @@ func (cl *Client) connect(ctx context.Context, avoid string, try func(string) bo
 			Features: []string{FeatureStatusParts}}, cl.cfg.RequestTimeout)
 		if err != nil {
 			nc.Close()
+			if cl.cfg.Dial.TLS == nil {
+				err = smtls.ExplainPlaintext(err, addr)
+			}
 			fail(addr, err, true)
 			continue
 		}

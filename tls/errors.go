@@ -40,6 +40,12 @@ var (
 	// ErrWrongRole: a certificate does not carry the silentmon role the
 	// link or the program needs (or carries none: made before roles).
 	ErrWrongRole = errors.New("wrong certificate role")
+	// ErrNotTLS: a TLS client reached a server that answered in
+	// plaintext (one started with --insecure).
+	ErrNotTLS = errors.New("the server does not speak TLS")
+	// ErrExpectsTLS: a plaintext client reached a server that closed the
+	// connection during the greeting, as a TLS server does.
+	ErrExpectsTLS = errors.New("the server expects TLS")
 )
 
 // sentinelError is a message that matches a sentinel with errors.Is

@@ -1,30 +1,42 @@
 package tls
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 )
 
 // ExplainHandshake turns an error from dialing a TLS server at addr (or
 // from the first read, where TLS 1.3 reports a refused client
 // certificate) into one sentence saying what is wrong. The result wraps
 // the matching sentinel (ErrUnknownCA, ErrExpired, ErrNotYetValid,
-// ErrKeyUsage) when there is one, and always err. A nil err stays nil;
-// an error that is not about TLS is returned unchanged.
+// ErrKeyUsage, ErrNotTLS) when there is one, and always err. A server
+// that answers in plaintext (started with --insecure) is ErrNotTLS. An
+// error that holds an explained one (from ExplainHandshake or
+// ExplainPlaintext, wrapped further) gives that one back. A nil err stays
+// nil; an error that is not about TLS is returned unchanged.
 func ExplainHandshake(err error, addr string) error {
 	if err == nil {
 		return nil
 	}
 	var (
+		ex  *explained
 		ua  x509.UnknownAuthorityError
 		ci  x509.CertificateInvalidError
 		he  x509.HostnameError
+		rh  tls.RecordHeaderError
 		ope *net.OpError
 	)
 	switch {
+	case errors.As(err, &ex):
+		return ex
+	case errors.As(err, &rh):
+		return &explained{newErr(ErrNotTLS, "the server at %s does not speak TLS (started with --insecure?): give --insecure to talk to it in plaintext", addr), err}
 	case errors.As(err, &ua):
 		issuer := ""
 		if ua.Cert != nil {
@@ -66,6 +78,21 @@ func ExplainHandshake(err error, addr string) error {
 			return &explained{fmt.Errorf("the server at %s refused our client certificate (%s); check %s and the CA in %s", addr, alert, ClientFile, RootCertFile), err}
 		}
 		return &explained{fmt.Errorf("the server at %s ended the TLS handshake (%s)", addr, alert), err}
+	}
+	return err
+}
+
+// ExplainPlaintext turns an error from the greeting of a plaintext
+// connection to addr (a client given --insecure) into one sentence: a
+// server that closed the connection (end of file, reset) before
+// answering expects TLS, and the result wraps ErrExpectsTLS and err. Any
+// other error, and nil, is returned unchanged.
+func ExplainPlaintext(err error, addr string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return &explained{newErr(ErrExpectsTLS, "the server at %s closed the connection during the greeting: it expects TLS; leave out --insecure", addr), err}
 	}
 	return err
 }

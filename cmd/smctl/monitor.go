@@ -67,10 +67,10 @@ func (c *connFlags) connect(parent context.Context) (ctx context.Context, cl *re
 // not nil) before it dials.
 func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig)) (*relay.Client, error) {
 	if c.timeout <= 0 {
-		return nil, cli.Usagef("--timeout %v is not a positive duration", c.timeout)
+		return nil, cli.Usagef("a --timeout of %v is not a positive duration", c.timeout)
 	}
 	if len(c.servers) == 0 {
-		return nil, cli.Usagef("--server HOST:PORT is required")
+		return nil, cli.Usagef("no capture server given: --server HOST:PORT is required (repeat it to name failovers)")
 	}
 	for _, s := range c.servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
@@ -89,14 +89,21 @@ func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig))
 	}
 	cl, err := relay.Dial(ctx, cc)
 	if err != nil {
-		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), smtls.ExplainHandshake(err, strings.Join(c.servers, ",")))
+		ex := smtls.ExplainHandshake(err, strings.Join(c.servers, ","))
+		if errors.Is(ex, smtls.ErrNotTLS) || errors.Is(ex, smtls.ErrExpectsTLS) {
+			// Reached, but --insecure is wrong: the sentence says so.
+			return nil, cli.Usage(ex)
+		}
+		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), ex)
 	}
 	return cl, nil
 }
 
 func newMonitorCmd() *cobra.Command {
 	c := &cobra.Command{Use: "monitor", Short: "Start and stop monitor sessions",
-		RunE: func(*cobra.Command, []string) error { return cli.Usagef("smctl monitor needs start or stop") }}
+		RunE: func(*cobra.Command, []string) error {
+			return cli.Usagef("no subcommand given: use monitor start or monitor stop")
+		}}
 	c.AddCommand(newMonitorStartCmd(), newMonitorStopCmd())
 	return c
 }
@@ -128,7 +135,7 @@ which agents this client's certificate may monitor.`,
 				agent = extensions[0]
 			}
 			if agent == "" {
-				return cli.Usagef("--agent ID or --extension N is required")
+				return cli.Usagef("no agent given: monitor start needs --agent ID (or --extension N), the agent to monitor")
 			}
 			if !filter.ValidAgent(agent) {
 				return cli.Usagef("agent %q is not 1 to %d printable characters without a slash", agent, filter.MaxAgentLen)
@@ -143,20 +150,23 @@ which agents this client's certificate may monitor.`,
 					return cli.Usage(err)
 				}
 			}
+			if supervisor == "" {
+				return cli.Usagef("no supervisor given: monitor start needs --supervisor HOST:PORT, the supervisor service that receives the audio")
+			}
 			if _, _, err := net.SplitHostPort(supervisor); err != nil {
-				return cli.Usagef("supervisor %q is not HOST:PORT", supervisor)
+				return cli.Usagef("supervisor address %q (--supervisor) is not HOST:PORT", supervisor)
 			}
 			req := relay.StartMonitor{Agent: agent, Endpoints: endpoints, Extensions: extensions, Wait: wait, Supervisor: supervisor, Record: record, InformAgent: inform}
 			if cmd.Flags().Changed("for") {
 				if lifetime < time.Millisecond || lifetime > relay.MaxLifetime {
-					return cli.Usagef("--for %v is not between 1ms and %v", lifetime, relay.MaxLifetime)
+					return cli.Usagef("a lifetime (--for) of %v is not between 1ms and %v", lifetime, relay.MaxLifetime)
 				}
 				req.ForMS = lifetime.Milliseconds()
 			}
 			if key == "" {
 				key = relay.NewIdempotencyKey()
 			} else if !filter.ValidID(key) {
-				return cli.Usagef("--request-key %q is not 1 to %d of A-Z a-z 0-9 . _ -", key, filter.MaxIDLen)
+				return cli.Usagef("request key %q (--request-key) is not 1 to %d of A-Z a-z 0-9 . _ -", key, filter.MaxIDLen)
 			}
 			req.IdempotencyKey = key
 			ctx, cl, done, err := cf.connect(cmd.Context())
@@ -211,7 +221,7 @@ func newMonitorStopCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if session == "" {
-				return cli.Usagef("--session ID is required")
+				return cli.Usagef("no session given: monitor stop needs --session ID, the id that monitor start printed")
 			}
 			if !filter.ValidID(session) {
 				return cli.Usagef("session id %q is not 1 to %d of A-Z a-z 0-9 . _ -", session, filter.MaxIDLen)
