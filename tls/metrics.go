@@ -1,11 +1,6 @@
 package tls
 
-import (
-	"path/filepath"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // Collector exports the counters of a Lockout and a Listener as
 // Prometheus metrics (namespace silentmon, subsystem tls). From the
@@ -116,63 +111,3 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// FileExpiry is the end of validity of the first certificate in a
-// security file, or why the file could not be read.
-type FileExpiry struct {
-	File     string // base name, as CtiosServer.pem
-	NotAfter time.Time
-	Err      error
-}
-
-// ReadFileExpiries reads the first certificate of each of files in dir
-// (base names such as ServerFile). It reads the files at every call: what
-// it reports is what a restart would load.
-func ReadFileExpiries(dir string, files ...string) []FileExpiry {
-	out := make([]FileExpiry, 0, len(files))
-	for _, f := range files {
-		x := FileExpiry{File: f}
-		certs, err := ReadCertificates(filepath.Join(dir, f))
-		switch {
-		case err != nil:
-			x.Err = err
-		case len(certs) == 0:
-			x.Err = newErr(ErrBadPEM, "%s holds no certificate", f)
-		default:
-			x.NotAfter = certs[0].NotAfter
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
-// ExpiryCollector exports, for every certificate expiries lists,
-//
-//	silentmon_tls_certificate_expiry_timestamp_seconds{file}   gauge: the end of its validity, Unix seconds
-//
-// (days left: (x - time()) / 86400). A file that cannot be read has no
-// series. Safe for concurrent use if expiries is.
-type ExpiryCollector struct {
-	expiries func() []FileExpiry
-	desc     *prometheus.Desc
-}
-
-var _ prometheus.Collector = (*ExpiryCollector)(nil)
-
-// NewExpiryCollector returns an ExpiryCollector reading expiries at every
-// scrape.
-func NewExpiryCollector(expiries func() []FileExpiry) *ExpiryCollector {
-	return &ExpiryCollector{expiries: expiries, desc: prometheus.NewDesc("silentmon_tls_certificate_expiry_timestamp_seconds",
-		"End of validity of the certificate of a security file, Unix seconds.", []string{"file"}, nil)}
-}
-
-// Describe implements prometheus.Collector.
-func (c *ExpiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-// Collect implements prometheus.Collector.
-func (c *ExpiryCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, x := range c.expiries() {
-		if x.Err == nil {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(x.NotAfter.UnixNano())/1e9, x.File)
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,6 +262,50 @@ func joinLines(errs []error) error {
 	return errors.Join(errs...)
 }
 
+// Expiry is the end of validity of the certificate of a security file,
+// or why the file could not be read.
+type Expiry struct {
+	File     string // base name, as CtiosServer.pem
+	NotAfter time.Time
+	Err      error
+}
+
+// FileExpiries reads the first certificate of each of files in dir (base
+// names such as smtls.ServerFile) at every call: what a restart would
+// load. A program whose certificates reload (a tls Store) reports the
+// ones in use instead.
+func FileExpiries(dir string, files ...string) []Expiry {
+	out := make([]Expiry, 0, len(files))
+	for _, f := range files {
+		x := Expiry{File: f}
+		certs, err := smtls.ReadCertificates(filepath.Join(dir, f))
+		switch {
+		case err != nil:
+			x.Err = err
+		case len(certs) == 0:
+			x.Err = fmt.Errorf("%s holds no certificate", f)
+		default:
+			x.NotAfter = certs[0].NotAfter
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// StoreExpiries lists the certificates st uses now (CA, then each link's),
+// for CertificateCheck: what the reloaded certificates are, not what is
+// on disk.
+func StoreExpiries(st *smtls.Store) func() []Expiry {
+	return func() []Expiry {
+		list := st.Expiries()
+		out := make([]Expiry, 0, len(list))
+		for _, x := range list {
+			out = append(out, Expiry{File: x.File, NotAfter: x.NotAfter})
+		}
+		return out
+	}
+}
+
 // MinCertificateValidity is how long the certificates must stay valid for
 // /readyz to pass: an operator has two weeks to renew.
 const MinCertificateValidity = 14 * 24 * time.Hour
@@ -270,7 +315,7 @@ const MinCertificateValidity = 14 * 24 * time.Hour
 // for more than minValid at now (MinCertificateValidity if 0). Each
 // failure is one line, as "CtiosServer.pem expires in 9 days
 // (2026-12-11)".
-func CertificateCheck(now func() time.Time, minValid time.Duration, expiries func() []smtls.FileExpiry) Check {
+func CertificateCheck(now func() time.Time, minValid time.Duration, expiries func() []Expiry) Check {
 	if now == nil {
 		now = time.Now
 	}

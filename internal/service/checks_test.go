@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // fakeClock is a settable clock.
@@ -152,18 +150,18 @@ func TestReadyz(t *testing.T) {
 func TestCertificateCheck(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	var list []smtls.FileExpiry
-	c := CertificateCheck(func() time.Time { return now }, 0, func() []smtls.FileExpiry { return list })
+	var list []Expiry
+	c := CertificateCheck(func() time.Time { return now }, 0, func() []Expiry { return list })
 	for _, tc := range []struct {
 		name string
-		list []smtls.FileExpiry
+		list []Expiry
 		want string
 	}{
-		{"valid a year", []smtls.FileExpiry{{File: "CtiosServer.pem", NotAfter: now.Add(365 * day)}}, ""},
-		{"15 days", []smtls.FileExpiry{{File: "CtiosServer.pem", NotAfter: now.Add(15 * day)}}, ""},
-		{"9 days", []smtls.FileExpiry{{File: "CtiosServer.pem", NotAfter: now.Add(9*day + time.Hour)}},
+		{"valid a year", []Expiry{{File: "CtiosServer.pem", NotAfter: now.Add(365 * day)}}, ""},
+		{"15 days", []Expiry{{File: "CtiosServer.pem", NotAfter: now.Add(15 * day)}}, ""},
+		{"9 days", []Expiry{{File: "CtiosServer.pem", NotAfter: now.Add(9*day + time.Hour)}},
 			"CtiosServer.pem expires in 9 days (2026-12-11)"},
-		{"expired and unreadable", []smtls.FileExpiry{
+		{"expired and unreadable", []Expiry{
 			{File: "CtiosRootCert.pem", NotAfter: now.Add(-3 * day)},
 			{File: "CtiosClient.pem", Err: errors.New("open CtiosClient.pem: permission denied")}},
 			"CtiosRootCert.pem expired 3 days ago (2026-11-29)\nCtiosClient.pem cannot be read: open CtiosClient.pem: permission denied"},
