@@ -37,15 +37,27 @@ func openPortAudio(name string, channels int) (Sink, error) {
 	if name != "" {
 		spec += ":" + name
 	}
+	quietSoundLibraries()
+	if ok, why := alsaCanPlay(); !ok && name == "" {
+		return nil, noDevice(spec, "no sound card, and ALSA's default device does not open: %s", strings.ToLower(why))
+	}
 	if err := portaudio.Initialize(); err != nil {
-		return nil, fmt.Errorf("output %q: PortAudio: %w", spec, err)
+		return nil, noDevice(spec, "PortAudio: %v", err)
 	}
 	s, err := openPortAudioDevice(spec, name, channels)
 	if err != nil {
 		portaudio.Terminate()
 		return nil, err
 	}
+	soundLibraryLines() // opened: what was said on the way is of no use
 	return s, nil
+}
+
+// noDevice returns an error wrapping ErrNoSoundDevice with the reason and
+// the sound libraries' lines since the last call.
+func noDevice(spec, format string, args ...any) error {
+	return &deviceError{err: fmt.Errorf("%w for output %q (%s)", ErrNoSoundDevice, spec, fmt.Sprintf(format, args...)),
+		lines: soundLibraryLines()}
 }
 
 func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error) {
@@ -53,13 +65,16 @@ func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error
 	if name == "" {
 		d, err := portaudio.DefaultOutputDevice()
 		if err != nil {
-			return nil, fmt.Errorf("output %q: no default output device: %w", spec, err)
+			if devs, derr := portaudio.Devices(); derr == nil && !hasOutput(devs) {
+				return nil, noDevice(spec, "PortAudio found no output device: no sound card, or none it can use")
+			}
+			return nil, noDevice(spec, "%v", err)
 		}
 		dev = d
 	} else {
 		devs, err := portaudio.Devices()
 		if err != nil {
-			return nil, fmt.Errorf("output %q: list devices: %w", spec, err)
+			return nil, noDevice(spec, "listing the devices: %v", err)
 		}
 		var names []string
 		for _, d := range devs {
@@ -97,14 +112,24 @@ func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error
 	s.rs = resampler{in: SampleRate, out: s.rate, ch: channels}
 	st, err := portaudio.OpenStream(p, &s.buf)
 	if err != nil {
-		return nil, fmt.Errorf("output %q: open device %q at %d Hz: %w", spec, dev.Name, s.rate, err)
+		return nil, noDevice(spec, "opening device %q at %d Hz: %v", dev.Name, s.rate, err)
 	}
 	if err := st.Start(); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("output %q: start device %q: %w", spec, dev.Name, err)
+		return nil, noDevice(spec, "starting device %q: %v", dev.Name, err)
 	}
 	s.st = st
 	return s, nil
+}
+
+// hasOutput reports whether one of devs can play.
+func hasOutput(devs []*portaudio.DeviceInfo) bool {
+	for _, d := range devs {
+		if d.MaxOutputChannels > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Rate returns the device's sample rate.

@@ -263,6 +263,12 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	sc.Logger = log
 	sup, err := supervisor.New(sc)
 	if err != nil {
+		for _, line := range playout.SoundLibraryMessages(err) {
+			log.Debug("sound library", "line", line)
+		}
+		if errors.Is(err, playout.ErrNoSoundDevice) {
+			return cli.Usagef("%v: play into files with --output wav:PATH, or --output null", err)
+		}
 		// A bad spec, a missing directory, a device that does not open:
 		// all are the configuration's to fix.
 		return cli.Usagef("configuration key output has value %q: %v", sc.Output, err)
