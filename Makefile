@@ -10,7 +10,7 @@ OUTPUT       ?= wav
 CONSOLE      ?=
 BENCHTIME    ?= 1s
 
-.PHONY: all build deps test vet fmt-check unit bench-smoke demo bench bench-live clean
+.PHONY: all build deps test vet fmt-check tidy-check unit bench-smoke demo bench bench-live clean package install docs
 
 all: build
 
@@ -27,6 +27,10 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./bench/cmd/...
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/smserver ./cmd/smnic
 
+# go.mod and go.sum as go mod tidy leaves them.
+tidy-check:
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod or go.sum is not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
@@ -42,7 +46,7 @@ unit:
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-test: deps fmt-check vet unit bench-smoke
+test: deps fmt-check tidy-check vet unit bench-smoke
 
 # CONSOLE=1 keeps the demo running, the capture looping, until Ctrl-C.
 demo: deps build
@@ -53,6 +57,54 @@ bench: deps
 
 bench-live: deps build
 	@if [ -x bench/live/run.sh ]; then bench/live/run.sh; else echo "bench/live/run.sh is not built yet"; exit 2; fi
+
+# Debian packages (silentmon-common, silentmon-server, silentmon-supervisor)
+# built with nfpm into out/packages/; packaging/mkpkg says what is in each.
+package: build
+	$(GO) run ./packaging/mkpkg -bin $(BIN) -out out/packages
+
+# The programs' man pages and shell completions, written by the programs
+# themselves (their hidden __generate-docs argument), into out/docs/PROGRAM.
+docs: build
+	@for p in $(PROGRAMS); do rm -rf out/docs/$$p; $(BIN)/$$p __generate-docs out/docs/$$p || exit 1; done
+
+# A plain install: programs, man pages, completions, the systemd units and
+# the configuration file (kept if present). It creates no user: the
+# packages do that (make package).
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+
+install: docs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/silentmon
+	@for p in $(PROGRAMS); do \
+		install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/$$p && \
+		install -m 0644 out/docs/$$p/man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ && \
+		install -m 0644 out/docs/$$p/completion/bash/$$p $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$p && \
+		install -m 0644 out/docs/$$p/completion/zsh/_$$p $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$p && \
+		install -m 0644 out/docs/$$p/completion/fish/$$p.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$p.fish \
+		|| exit 1; \
+	done
+	@for u in smserver.service smsupervisor.service; do \
+		sed -e 's|/usr/bin/|$(PREFIX)/bin/|g' -e 's|/etc/silentmon/|$(SYSCONFDIR)/silentmon/|g' \
+			packaging/systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/silentmon/silentmon.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/silentmon/silentmon.yaml"; \
+	else \
+		sed -e 's|/etc/silentmon/|$(SYSCONFDIR)/silentmon/|g' packaging/etc/silentmon.yaml > $(DESTDIR)$(SYSCONFDIR)/silentmon/silentmon.yaml && \
+		chmod 0640 $(DESTDIR)$(SYSCONFDIR)/silentmon/silentmon.yaml; \
+	fi
+	@echo "installed into $(DESTDIR)$(PREFIX). The units run as the user silentmon, which a plain install does not create:"
+	@echo "  useradd --system --user-group --home-dir /var/lib/silentmon --shell /usr/sbin/nologin silentmon"
+	@echo "  install -d -o silentmon -g silentmon -m 0750 /var/lib/silentmon /var/lib/silentmon/recordings /var/log/silentmon"
+	@echo "  install -d -o root -g silentmon -m 0750 $(SYSCONFDIR)/silentmon/security; chgrp silentmon $(SYSCONFDIR)/silentmon/silentmon.yaml"
+	@echo "  smctl certs quickstart --dir $(SYSCONFDIR)/silentmon/security (a test set), then chown silentmon:silentmon $(SYSCONFDIR)/silentmon/security/Ctios*.pem"
+	@echo "  edit $(SYSCONFDIR)/silentmon/silentmon.yaml, then: systemctl daemon-reload; systemctl enable --now smserver (or smsupervisor)"
+	@echo "(make package builds Debian packages that do all of this.)"
 
 clean:
 	rm -rf $(BIN) out

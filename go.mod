@@ -6,6 +6,7 @@ require (
 	github.com/emiago/sipgo v1.7.3
 	github.com/gopacket/gopacket v1.7.7
 	github.com/gordonklaus/portaudio v0.0.0-20250206071425-98a94950218b
+	github.com/goreleaser/nfpm/v2 v2.45.2
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pion/sdp/v3 v3.0.20
@@ -44,7 +45,6 @@ require (
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
 	github.com/goreleaser/chglog v0.7.4 // indirect
 	github.com/goreleaser/fileglob v1.4.0 // indirect
-	github.com/goreleaser/nfpm/v2 v2.45.2 // indirect
 	github.com/huandu/xstrings v1.5.0 // indirect
 	github.com/jbenet/go-context v0.0.0-20150711004518-d14ea06fba99 // indirect
 	github.com/kevinburke/ssh_config v1.2.0 // indirect
