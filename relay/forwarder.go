@@ -446,7 +446,11 @@ type sender struct {
 	state     string
 	lastErr   string
 	downSince time.Time // see SenderStats.UnreachableSince
-	wake      chan struct{}
+	// failures counts the failed attempts of the current outage, warned
+	// is when it was last logged (zero: not yet); both owned by run.
+	failures int
+	warned   time.Time
+	wake     chan struct{}
 
 	sent, dropped, lost, reconnects atomic.Uint64
 
@@ -639,13 +643,15 @@ func (s *sender) run() {
 			if ctx.Err() != nil {
 				return
 			}
+			err = s.explain(err)
 			s.setState("connecting", err)
+			s.unreachable(err)
 			continue
 		}
 		s.b.connected()
 		s.connected(h)
+		s.reached()
 		s.setState("connected", nil)
-		s.f.log.Info("connected to supervisor", "supervisor", s.addr)
 		if fn := s.f.cfg.OnConnect; fn != nil {
 			var cs *tls.ConnectionState
 			if tc, ok := c.nc.(*tls.Conn); ok {
@@ -665,7 +671,7 @@ func (s *sender) run() {
 		if err == nil {
 			return
 		}
-		s.f.log.Warn("supervisor connection lost", "supervisor", s.addr, "err", err)
+		s.lostLink(err)
 	}
 }
 
