@@ -81,7 +81,7 @@ func newCommand(runFn func(context.Context, *captureserver.Config, io.Writer, io
 		cfg.Bind(key, f, flag)
 	}
 	setDefaults(cfg)
-	c.RunE = cli.LoadAndRun(cfg, validate, runFn)
+	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), runFn)
 	return c, cfg
 }
 
@@ -104,6 +104,26 @@ func setDefaults(cfg *cli.Config) {
 	// A list of rules (see docs/security.md); the environment variable
 	// takes the list as YAML or JSON text.
 	v.SetDefault(captureserver.KeyRules, []any{})
+}
+
+// withReload returns validate that also gives the configuration its file
+// and the reload SIGHUP does: the file read anew, with the environment
+// and the flags, through the same validation as at start.
+func withReload(cfg *cli.Config) func(*cli.Config) (*captureserver.Config, error) {
+	return func(cfg *cli.Config) (*captureserver.Config, error) {
+		c, err := validate(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.ConfigFile = cfg.String("config")
+		c.Reload = func() (*captureserver.Config, error) {
+			if err := cfg.Load(c.ConfigFile); err != nil {
+				return nil, err
+			}
+			return validate(cfg)
+		}
+		return c, nil
+	}
 }
 
 func validate(cfg *cli.Config) (*captureserver.Config, error) {

@@ -2,15 +2,11 @@ package captureserver
 
 import (
 	"bytes"
-	"log/slog"
 	"maps"
 	"net/netip"
-	"os"
-	"os/signal"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -395,33 +391,6 @@ func (a *agents) match(p *capture.Packet, dst []filter.Match) []filter.Match {
 		i++
 	}
 	return dst
-}
-
-// reloadOnSIGHUP reloads the directory of w whenever the process receives
-// SIGHUP, as the audit file is reopened; stop ends it.
-func reloadOnSIGHUP(w *directory.Watcher, log *slog.Logger) (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-ch:
-				if err := w.Reload(); err != nil {
-					log.Warn("agent directory not reloaded", "err", err)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-		<-finished
-	}
 }
 
 // register adds the SIP tracker's figures to reg (silentmon_sip_...).

@@ -29,7 +29,6 @@ import (
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/audit"
 	"github.com/silentmon/silentmon/internal/cli"
-	"github.com/silentmon/silentmon/internal/directory"
 	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/relay"
@@ -51,6 +50,7 @@ type server struct {
 
 	startMu   sync.Mutex      // serialises the look-up and install of starts
 	stops     recentStops     // sessions stopped here lately
+	accessMu  sync.RWMutex    // guards admins and policy, which a reload replaces
 	admins    map[string]bool // normalised fingerprints of administrators
 	authAudit minuteLimiter   // bounds the auth-refused audit lines
 	agents    *agents         // SIP tracking; nil when off
@@ -59,14 +59,22 @@ type server struct {
 	// unauthorized counts the starts the authorization rules refused.
 	unauthorized atomic.Uint64
 
+	// beats holds the heartbeats of the long-running loops (/healthz);
+	// capReady notes the frames for /readyz's capture check.
+	beats    *service.Heartbeats
+	capReady *captureReadiness
+
 	stats   captureStats
 	refused refusals // starts refused by a limit or the supervisor check
 	workers []*worker
 	lives   []*capture.Live
 	node    *cluster.Node // nil without a cluster
 	audit   *audit.Log    // nil without audit.file
-	rec     *recorders
-	reg     *prometheus.Registry
+	// certs holds the certificates of every link (nil with --insecure);
+	// SIGHUP reloads them. Its Expiries tell when they expire.
+	certs *smtls.Store
+	rec   *recorders
+	reg   *prometheus.Registry
 
 	// now is the clock of the session keeper (supervisor grace, lifetime
 	// without a cluster, capture periods) and of the forwarder's
@@ -144,7 +152,8 @@ type captureStats struct {
 // ctx ends, when a replay is done (with ExitAfterReplay), or with exit 1
 // when a capture worker fails for good or the relay listener fails.
 func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
-	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	level := new(slog.LevelVar) // a reload sets log.level
+	log, _ := cli.NewLevelLogger(stderr, cfg.LogFormat, cfg.LogLevel, level)
 	if _, err := compilePolicy(cfg.Rules); err != nil {
 		return cli.Usage(err)
 	}
@@ -158,17 +167,21 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 
 	// Supervisors are dialed with the capture server's own certificate
 	// (role capture) and must present a supervisor's.
+	// Every link takes its certificates from one store, which SIGHUP
+	// reloads.
 	var dialTLS *tls.Config
 	if !cfg.Insecure {
 		var err error
-		dialTLS, err = smtls.ClientConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.StrictKeys, Logger: log,
-			File: smtls.ServerFile, Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleSupervisor}})
+		if s.certs, err = smtls.NewStore(cfg.SecurityDir, smtls.Options{Strict: cfg.StrictKeys, Logger: log}); err != nil {
+			return cli.Usage(err)
+		}
+		dialTLS, err = s.certs.ClientConfig(smtls.ServerFile, []smtls.Role{smtls.RoleCapture}, []smtls.Role{smtls.RoleSupervisor})
 		if err != nil {
 			return cli.Usage(err)
 		}
 	}
 	var err error
-	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
+	s.ln, err = service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir, Store: s.certs,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
 		Roles: []smtls.Role{smtls.RoleCapture}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin, smtls.RoleCTI},
 		Lockout: smtls.LockoutConfig{Threshold: cfg.LockThreshold, Duration: cfg.LockDuration, MaxSources: cfg.LockMaxSources, Logger: log},
@@ -236,29 +249,25 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 			return cli.Usagef("audit file %q: %v", cfg.AuditFile, err)
 		}
 		defer s.audit.Close()
-		stop := audit.ReopenOnSIGHUP(s.audit, func(err error) { log.Error("reopening the audit file failed", "file", cfg.AuditFile, "err", err) })
-		defer stop()
 	}
 
+	// One SIGHUP handler: configuration, certificates, directory, audit
+	// file (reload.go).
+	rl := newReloader(s, level, s.certs)
 	if cfg.DirectoryFile != "" {
-		w, err := directory.NewWatcher(cfg.DirectoryFile, log.With("component", "directory"), func(d *directory.Directory) {
-			log.Info("agent directory loaded", "file", cfg.DirectoryFile, "agents", d.Len(), "teams", len(d.Teams()))
-			s.agents.setDirectory(d)
-			s.updateWatches()
-		})
-		if err != nil {
+		if err := rl.openDirectory(cfg.DirectoryFile); err != nil {
 			return cli.Usage(err)
 		}
-		defer w.Close()
-		stop := reloadOnSIGHUP(w, log)
-		defer stop()
 	}
+	defer rl.close()
+	stopReload := rl.onSIGHUP()
+	defer stopReload()
 
 	reg := prometheus.NewRegistry()
 	s.reg = reg
 	s.registerMetrics(reg)
 	if s.ln.TLS != nil {
-		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS))
+		reg.MustRegister(smtls.NewCollector(s.ln.Lockout, s.ln.TLS), smtls.NewStoreCollector(s.certs))
 	}
 	// Listens now (a bad address fails before anything starts) and serves
 	// once the server is complete.
@@ -271,8 +280,12 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		cfg.listening(s.ln.Addr(), ms.Addr())
 	}
 
+	s.beats = service.NewHeartbeats(s.now)
+	ms.AddHealth(service.Check{Name: "loops", Check: s.beats.Check})
 	for i, src := range sources {
-		s.workers = append(s.workers, newWorker(s, src, names[i], drops[i]))
+		w := newWorker(s, src, names[i], drops[i])
+		w.beat = s.beats.Add("capture worker "+names[i], time.Second)
+		s.workers = append(s.workers, w)
 	}
 	s.newForwarder(relay.DialConfig{TLS: dialTLS, TOS: cfg.MediaTOS})
 	defer s.fw.Close()
@@ -286,6 +299,7 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		HeartbeatTimeout: cfg.HeartbeatTmo})
 
 	// Everything is built: serve.
+	ms.AddReady(s.readyChecks()...)
 	ms.Serve()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.relay.Serve(s.ln) }()
@@ -304,7 +318,8 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	running := len(s.workers)
 	keepCtx, stopKeep := context.WithCancel(context.Background())
 	keepDone := make(chan struct{})
-	go func() { defer close(keepDone); s.keep(keepCtx) }()
+	keepBeat := s.beats.Add("session keeper", time.Second)
+	go func() { defer close(keepDone); s.keep(keepCtx, keepBeat) }()
 	// Runs before the forwarder, the recorders and the audit file close.
 	defer func() {
 		stopKeep()
@@ -369,19 +384,9 @@ wait:
 	return nil
 }
 
-// health is /healthz's check: an error while a capture worker is down
-// (waiting to be restarted) or after one failed for good.
-func (s *server) health() error {
-	for _, w := range s.workers {
-		if err := w.health(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// keep runs tick every second until ctx ends.
-func (s *server) keep(ctx context.Context) {
+// keep runs tick every second until ctx ends, beating beat (may be nil)
+// at each.
+func (s *server) keep(ctx context.Context, beat *service.Heartbeat) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -391,6 +396,7 @@ func (s *server) keep(ctx context.Context) {
 		case <-t.C:
 		}
 		s.tick(s.now())
+		beat.Beat()
 	}
 }
 
@@ -407,6 +413,9 @@ func (s *server) tick(now time.Time) {
 			ids = append(ids, w.activeSessions()...)
 		}
 		s.node.ReportCapturing(ids)
+	}
+	if s.capReady != nil {
+		s.capReady.observe(now)
 	}
 	s.trackCaptures(now, false)
 	s.rec.reportFailures()
@@ -597,83 +606,6 @@ func sourceName(cfg *Config) string {
 		return "pcap:" + cfg.Pcap
 	}
 	return fmt.Sprint(cfg.Interfaces)
-}
-
-func (s *server) relayed() uint64 {
-	var n uint64
-	for _, st := range s.fw.Stats() {
-		n += st.Sent
-	}
-	return n
-}
-
-func (s *server) registerMetrics(reg *prometheus.Registry) {
-	counter := func(name, help string, v *atomic.Uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
-			func() float64 { return float64(v.Load()) }))
-	}
-	s.agents.register(reg)
-	counter("frames_total", "Frames read from the capture sources.", &s.stats.frames)
-	counter("decode_errors_total", "Frames that failed to decode.", &s.stats.decodeErrors)
-	counter("rtp_packets_total", "RTP packets decoded.", &s.stats.rtp)
-	counter("rtcp_packets_total", "RTCP packets decoded.", &s.stats.rtcp)
-	counter("matched_packets_total", "RTP packets belonging to a monitor session.", &s.stats.matched)
-	counter("srtp_decrypted_total", "SRTP packets of monitored calls decrypted with the SDES keys of their SDP.", &s.stats.srtpDecrypted)
-	counter("srtp_failed_total", "SRTP packets of monitored calls that failed authentication or decryption (dropped).", &s.stats.srtpFailed)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Subsystem: "capture", Name: "streams", Help: "RTP streams tracked by the capture's stream tables."},
-		func() float64 {
-			n := 0
-			for _, w := range s.workers {
-				_, t, _ := w.streamStats()
-				n += t
-			}
-			return float64(n)
-		}))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: "streams_over_cap_total", Help: "RTP packets of streams beyond the stream table's cap (not tracked)."},
-		func() float64 {
-			var n uint64
-			for _, w := range s.workers {
-				_, _, o := w.streamStats()
-				n += o
-			}
-			return float64(n)
-		}))
-	kernel := func(name, help string, get func(capture.LiveStats) uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "capture", Name: name, Help: help},
-			func() float64 {
-				var n uint64
-				for _, l := range s.lives {
-					n += get(l.Stats())
-				}
-				return float64(n)
-			}))
-	}
-	kernel("kernel_packets_total", "Frames the kernel passed to the capture rings (after the BPF filter).", func(st capture.LiveStats) uint64 { return st.Packets })
-	kernel("kernel_drops_total", "Frames the kernel dropped because a capture ring was full.", func(st capture.LiveStats) uint64 { return st.Drops })
-	kernel("kernel_freezes_total", "Times a capture ring had no free block.", func(st capture.LiveStats) uint64 { return st.FreezeQueue })
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "silentmon", Name: "sessions", Help: "Active monitor sessions."},
-		func() float64 { return float64(len(s.filter.Sessions())) }))
-	s.registerPolicyMetrics(reg)
-	sender := func(name, help string, get func(relay.SenderStats) uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Subsystem: "relay", Name: name, Help: help},
-			func() float64 {
-				var n uint64
-				if s.fw != nil {
-					for _, st := range s.fw.Stats() {
-						n += get(st)
-					}
-				}
-				return float64(n)
-			}))
-	}
-	reg.MustRegister(newMOSCollector(s.sessionStreams))
-	s.refused.register(reg)
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "silentmon", Name: "record_failures_total",
-		Help: "Recordings (--record) that could not be opened or failed later (write error, disk full)."},
-		func() float64 { return float64(s.rec.failures.Load()) }))
-	sender("media_sent_total", "Media packets sent to supervisor services.", func(st relay.SenderStats) uint64 { return st.Sent })
-	sender("media_dropped_total", "Media packets dropped because a supervisor queue was full.", func(st relay.SenderStats) uint64 { return st.Dropped })
-	sender("reconnects_total", "Reconnections to supervisor services.", func(st relay.SenderStats) uint64 { return st.Reconnects })
 }
 
 // sessionsUpdated wakes whoever waits for a session change, tells each
@@ -963,6 +895,8 @@ func (s *server) isAdmin(p *relay.Peer) bool {
 		return true
 	}
 	_, fp := smtls.PeerIdentity(p.TLS)
+	s.accessMu.RLock()
+	defer s.accessMu.RUnlock()
 	return fp != "" && s.admins[fp]
 }
 
@@ -1086,7 +1020,7 @@ func (s *server) startCluster() error {
 		// Routes present the peer certificate both ways and accept only
 		// peers; a refusal is logged by the route layer and audited here.
 		var err error
-		if cc.TLS, err = smtls.PeerConfig(s.cfg.SecurityDir, smtls.Options{Strict: s.cfg.StrictKeys, Logger: log}); err != nil {
+		if cc.TLS, err = s.certs.PeerConfig(); err != nil {
 			return cli.Usage(err)
 		}
 		cc.OnRouteRefused = s.routeRefused
@@ -1408,6 +1342,10 @@ func (s *server) status() *status.ServerStatus {
 		if ss, ok := sup[sj.Supervisor]; ok {
 			sj.SupervisorState = ss.State
 			sj.QueueDrops = ss.Dropped
+			if ss.State != "connected" && !ss.UnreachableSince.IsZero() {
+				sj.SupervisorError = ss.LastError
+				sj.SupervisorErrorSince = ss.UnreachableSince.UTC().Format(time.RFC3339)
+			}
 		}
 		st.Sessions = append(st.Sessions, sj)
 	}
@@ -1444,6 +1382,9 @@ func (s *server) sessionStreams() []status.SessionStatus {
 			Streams: streams[x.ID], Requester: x.RequesterSubject, Informed: x.Informed}
 		if !x.Until.IsZero() {
 			sj.Until = x.Until.UTC().Format(time.RFC3339)
+		}
+		if !x.Started.IsZero() {
+			sj.Started = x.Started.UTC().Format(time.RFC3339)
 		}
 		if sj.Streams == nil {
 			sj.Streams = []status.StreamStatus{}

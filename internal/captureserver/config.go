@@ -58,9 +58,23 @@ type Config struct {
 	// the session monitors. Administrators may monitor everyone. They
 	// are read at start only.
 	Rules []Rule
+	// ConfigFile is the configuration file the configuration was read
+	// from, named in the messages of a reload; empty: none.
+	ConfigFile string
+	// Reload, if not nil, reads and validates the configuration anew
+	// (the file, the environment and the flags, as at start) when the
+	// process receives SIGHUP: the keys in ReloadableKeys are applied, a
+	// change to any other is logged as needing a restart, and an error
+	// keeps the whole configuration in use. Nil: SIGHUP reloads the
+	// certificates, the agent directory and the audit file only.
+	Reload func() (*Config, error)
 	// Clock is the session keeper's clock (tests inject one); nil means
 	// time.Now.
 	Clock func() time.Time
+	// ReadyFrames is how recently frames must have been read for
+	// /readyz's capture check to pass without looking at the interfaces'
+	// carrier (DefaultReadyFrames, 10 s, when 0).
+	ReadyFrames time.Duration
 	// listening, if not nil, is called with the relay and metrics
 	// addresses as soon as both listen (tests hit them at once).
 	listening func(relay, metrics net.Addr)

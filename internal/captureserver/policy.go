@@ -450,7 +450,9 @@ func sessionTargets(sess *filter.Session, dir *directory.Directory) []target {
 // allow every agent the session monitors; otherwise an error wrapping
 // errUnauthorized naming the client and the first agent not allowed.
 func (s *server) authorize(p *relay.Peer, sess *filter.Session) error {
+	s.accessMu.RLock()
 	pol := s.policy
+	s.accessMu.RUnlock()
 	if pol == nil || len(pol.rules) == 0 || s.isAdmin(p) {
 		return nil
 	}
@@ -471,3 +473,17 @@ func (s *server) authorize(p *relay.Peer, sess *filter.Session) error {
 // errUnauthorized is wrapped by a start refused by the authorization
 // rules (relay.CodeUnauthorized).
 var errUnauthorized = errors.New("not authorized")
+
+// setAccess replaces the authorization rules and the administrators'
+// fingerprints (security.admins) for the requests that follow: a reload.
+func (s *server) setAccess(pol *policy, admins []string) {
+	m := make(map[string]bool, len(admins))
+	for _, fp := range admins {
+		if norm, ok := NormalizeFingerprint(fp); ok {
+			m[norm] = true
+		}
+	}
+	s.accessMu.Lock()
+	s.policy, s.admins = pol, m
+	s.accessMu.Unlock()
+}

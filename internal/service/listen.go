@@ -25,6 +25,11 @@ type ListenConfig struct {
 	// Logger's.
 	Listen smtls.ListenOptions
 	Logger *slog.Logger
+	// Store, if set, holds the certificates the listener presents and
+	// verifies clients against, so that reloading it applies to new
+	// handshakes; nil: Listen makes one from SecurityDir and Strict
+	// (Listener.Store).
+	Store *smtls.Store
 }
 
 // Listener is the 42228 listener with what it needs to report.
@@ -32,8 +37,11 @@ type Listener struct {
 	net.Listener
 	TLS     *smtls.Listener // nil with Insecure
 	Lockout *smtls.Lockout
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// Store holds the certificates in use (nil with Insecure): its
+	// Reload puts new ones to work for new handshakes.
+	Store *smtls.Store
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // Listen opens the listener: mutual TLS with lockout from the security
@@ -41,11 +49,15 @@ type Listener struct {
 // hour.
 func Listen(cfg ListenConfig) (*Listener, error) {
 	var tcfg *tls.Config
+	store := cfg.Store
 	if !cfg.Insecure {
 		var err error
-		tcfg, err = smtls.ServerConfig(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger,
-			Roles: cfg.Roles, PeerRoles: cfg.PeerRoles})
-		if err != nil {
+		if store == nil {
+			if store, err = smtls.NewStore(cfg.SecurityDir, smtls.Options{Strict: cfg.Strict, Logger: cfg.Logger}); err != nil {
+				return nil, err
+			}
+		}
+		if tcfg, err = store.ServerConfig(cfg.Roles, cfg.PeerRoles); err != nil {
 			return nil, err
 		}
 	}
@@ -75,6 +87,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 		}()
 		return l, nil
 	}
+	l.Store = store
 	l.Lockout = smtls.NewLockout(cfg.Lockout)
 	lo := cfg.Listen
 	lo.Logger = cfg.Logger
@@ -104,4 +117,14 @@ func DialTLS(dir string, insecure, strict bool, log *slog.Logger) (*tls.Config, 
 		return nil, nil
 	}
 	return smtls.ClientConfig(dir, smtls.Options{Strict: strict, Logger: log})
+}
+
+// DialTLSFrom is DialTLS with the certificates of store, which a reload
+// replaces for new links; nil with insecure. It presents CtiosClient.pem
+// (role client or admin) and expects a capture server or supervisor.
+func DialTLSFrom(store *smtls.Store, insecure bool) (*tls.Config, error) {
+	if insecure {
+		return nil, nil
+	}
+	return store.ClientConfig(smtls.ClientFile, nil, nil)
 }

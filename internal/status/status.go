@@ -68,6 +68,17 @@ type SessionStatus struct {
 	// Informed: the session is marked "agent informed" (left out when
 	// silent).
 	Informed bool `json:"informed,omitempty"`
+	// Started is when the session was accepted (RFC 3339, UTC).
+	Started string `json:"started,omitempty"`
+	// SupervisorError is why this server cannot reach the session's
+	// supervisor service (one sentence: the address and the reason, such
+	// as a refused connection or a certificate the handshake refused),
+	// and SupervisorErrorSince when it became unreachable (RFC 3339,
+	// UTC): both left out while the supervisor is connected, or not
+	// dialed from this server. The error may be empty during the first
+	// attempt.
+	SupervisorError      string `json:"supervisor_error,omitempty"`
+	SupervisorErrorSince string `json:"supervisor_error_since,omitempty"`
 }
 
 type StreamStatus struct {
