@@ -3,6 +3,7 @@ package playout
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,18 @@ type Player struct {
 	done  chan struct{}
 	once  sync.Once
 	cerr  error
+	// lastTick is the clock time of the last tick, Unix ns (LastTick).
+	lastTick atomic.Int64
+}
+
+// LastTick returns when the Player's clock last ticked (its goroutine
+// turned), or the zero time before the first tick; /healthz names a
+// Player whose clock stopped. Safe for concurrent use.
+func (p *Player) LastTick() time.Time {
+	if n := p.lastTick.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // NewPlayer starts a Player writing to sink, which it owns from now on
@@ -82,7 +95,9 @@ func (p *Player) run(t Ticker) {
 		case <-p.stop:
 			return
 		case <-t.C():
-			p.tick(p.clock.Now())
+			now := p.clock.Now()
+			p.lastTick.Store(now.UnixNano())
+			p.tick(now)
 		}
 	}
 }

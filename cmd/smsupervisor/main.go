@@ -316,6 +316,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		defer close(done)
 		serveErr = srv.Serve(ln)
 	}()
+	sup.AddChecks(ms, supervisor.HealthOptions{Listener: ln.Addr().String(), Stopped: done,
+		SecurityDir: cfg.SecurityDir, Insecure: cfg.Insecure, Client: len(cfg.Console.Servers) > 0})
 	var lis console.Listener
 	var web *webrtcout.Server
 	if cfg.Console.Listen != "" {

@@ -3,8 +3,6 @@ package captureserver
 import (
 	"math"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/internal/quality"
 	"github.com/silentmon/silentmon/internal/status"
@@ -40,44 +38,4 @@ func worstMOS(streams []status.StreamStatus) float64 {
 		}
 	}
 	return w
-}
-
-// mosCollector exports the MOS of every monitored stream and the worst of
-// each session as gauges, computed at each scrape from sessions.
-type mosCollector struct {
-	sessions func() []status.SessionStatus
-	stream   *prometheus.Desc
-	session  *prometheus.Desc
-}
-
-func newMOSCollector(sessions func() []status.SessionStatus) *mosCollector {
-	return &mosCollector{
-		sessions: sessions,
-		stream: prometheus.NewDesc("silentmon_stream_mos",
-			"E-model (ITU-T G.107) MOS of a monitored RTP stream, from its codec, network loss and jitter.",
-			[]string{"session", "agent", "direction", "ssrc", "src", "dst"}, nil),
-		session: prometheus.NewDesc("silentmon_session_worst_mos",
-			"Lowest E-model MOS among a monitor session's streams.",
-			[]string{"session", "agent"}, nil),
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (c *mosCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.stream
-	ch <- c.session
-}
-
-// Collect implements prometheus.Collector.
-func (c *mosCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, x := range c.sessions() {
-		for _, y := range x.Streams {
-			if y.MOS > 0 {
-				ch <- prometheus.MustNewConstMetric(c.stream, prometheus.GaugeValue, y.MOS, x.ID, x.Agent, y.Direction, y.SSRC, y.Src, y.Dst)
-			}
-		}
-		if x.WorstMOS > 0 {
-			ch <- prometheus.MustNewConstMetric(c.session, prometheus.GaugeValue, x.WorstMOS, x.ID, x.Agent)
-		}
-	}
 }

@@ -90,8 +90,8 @@ func TestSessionStreamsMOS(t *testing.T) {
 			values[mf.GetName()] = append(values[mf.GetName()], gauge(m))
 		}
 	}
-	if len(values["silentmon_stream_mos"]) != 2 || len(values["silentmon_session_worst_mos"]) != 1 || values["silentmon_session_worst_mos"][0] != lossy {
-		t.Errorf("metrics %v, want two stream MOS and the session's worst %v", values, lossy)
+	if len(values["silentmon_session_mos"]) != 2 || len(values["silentmon_session_worst_mos"]) != 1 || values["silentmon_session_worst_mos"][0] != lossy {
+		t.Errorf("metrics %v, want the MOS of both directions and the session's worst %v", values, lossy)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/sdes"
+	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/relay"
 )
 
@@ -38,6 +39,10 @@ type worker struct {
 	// down is set while the worker waits to be restarted after a failure,
 	// and for good once it gave up; /healthz reports it.
 	down atomic.Pointer[error]
+	// beat is the worker's heartbeat (/healthz): it waits while blocked
+	// reading and beats at every batch; nil in tests that make no
+	// heartbeats.
+	beat *service.Heartbeat
 
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
@@ -217,6 +222,7 @@ const (
 // worker waits to be restarted, and after it gave up, health reports it.
 // It closes the source when it returns.
 func (w *worker) supervise(ctx context.Context, waitSession bool, restarts int) error {
+	defer w.beat.Done() // ended, or down: health reports it
 	defer w.src.Close()
 	defer w.publish(true)
 	n, backoff := 0, restartBackoff
@@ -280,6 +286,7 @@ func (w *worker) runSafe(ctx context.Context, waitSession bool) (err error) {
 // source ends (nil) or fails (its error).
 func (w *worker) run(ctx context.Context, waitSession bool) error {
 	if waitSession {
+		w.beat.Waiting()
 		if err := w.s.waitSession(ctx); err != nil {
 			return nil
 		}
@@ -292,7 +299,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	st := &w.s.stats
 	lastPub := w.s.now()
 	for ctx.Err() == nil {
+		w.beat.Waiting()
 		n, err := w.src.ReadBatch(frames, infos)
+		w.beat.Beat()
 		now := w.s.now()
 		if n > 0 {
 			w.lastTS = infos[n-1].Timestamp

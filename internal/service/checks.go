@@ -134,8 +134,9 @@ func NewHeartbeats(now func() time.Time) *Heartbeats {
 }
 
 // Heartbeat is one loop's record: the loop calls Beat at every turn (an
-// atomic store), Done when it ends as it should, Stopped when it ends
-// before its time.
+// atomic store), Waiting before it blocks for input that may be long to
+// come (a quiet capture port), Done when it ends as it should, Stopped
+// when it ends before its time.
 type Heartbeat struct {
 	h     *Heartbeats
 	name  string
@@ -147,6 +148,7 @@ type Heartbeat struct {
 
 const (
 	beatRunning int32 = iota
+	beatWaiting
 	beatDone
 	beatStopped
 )
@@ -167,6 +169,18 @@ func (h *Heartbeats) Add(name string, period time.Duration) *Heartbeat {
 func (b *Heartbeat) Beat() {
 	if b != nil {
 		b.last.Store(b.h.now().UnixNano())
+		if b.state.Load() == beatWaiting {
+			b.state.CompareAndSwap(beatWaiting, beatRunning)
+		}
+	}
+}
+
+// Waiting says the loop blocks for its input (a read): it is not checked
+// until its next Beat, so a loop is stuck only when it does not come back
+// to its wait. A nil Heartbeat does nothing.
+func (b *Heartbeat) Waiting() {
+	if b != nil {
+		b.state.CompareAndSwap(beatRunning, beatWaiting)
 	}
 }
 
@@ -225,7 +239,7 @@ func (h *Heartbeats) Check() error {
 	var errs []error
 	for _, b := range beats {
 		switch b.state.Load() {
-		case beatDone:
+		case beatDone, beatWaiting:
 			continue
 		case beatStopped:
 			why := ""

@@ -26,8 +26,8 @@ func (c *fakeClock) add(d time.Duration) {
 
 // TestHeartbeats: a loop is healthy while it turns within 3 periods (at
 // least 10 s), named when it has not turned for longer or when it
-// stopped, healthy again once restarted; a loop that is done is not
-// checked.
+// stopped, healthy again once restarted; a loop that is done, or waiting
+// for its input, is not checked.
 func TestHeartbeats(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
 	h := NewHeartbeats(clk.now)
@@ -57,6 +57,16 @@ func TestHeartbeats(t *testing.T) {
 	if err := h.Check(); err != nil {
 		t.Fatalf("after the restart: %v", err)
 	}
+	// A loop blocked on its input is not stuck; back from it, it is
+	// checked again.
+	worker.Waiting()
+	clk.add(time.Minute)
+	keeper.Beat()
+	if err := h.Check(); err != nil {
+		t.Fatalf("worker waiting for frames a minute: %v", err)
+	}
+	worker.Beat()
+	keeper.Beat()
 	clk.add(time.Minute)
 	err = h.Check()
 	if err == nil || strings.Count(err.Error(), "\n") != 1 || !strings.Contains(err.Error(), "loop session keeper has not turned for 1m0s") ||

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,41 +114,64 @@ func (s *Supervisor) Snapshot() service.SupervisorStatus {
 	return out
 }
 
-// Register registers the Supervisor's metrics in reg: counters of
-// packets and sessions, the open sessions, seconds written, and per
-// direction the playout figures of the open sessions' streams (summed
-// counters; the worst jitter, target and MOS). No label has more values
-// than the two directions.
+// Register registers the Supervisor's metrics in reg, by Prometheus
+// conventions (counters end in _total and only go up, times in seconds):
+// counters of packets and sessions, the open sessions, the audio written;
+// per direction, the playout counters over every session since start and
+// the worst jitter, target and MOS of the open sessions; per open session
+// (labels session and agent only, at most MaxSessions of them, gone when
+// the session closes) its MOS and jitter.
 func (s *Supervisor) Register(reg prometheus.Registerer) error {
-	return reg.Register(&collector{s: s})
+	return reg.Register(&collector{s: s, mono: map[string]float64{}})
 }
 
-type collector struct{ s *Supervisor }
+// collector reads the Supervisor at every scrape. A closing session
+// leaves the table before its last figures join the closed sessions'
+// (finish): mono keeps each counter from going back meanwhile.
+type collector struct {
+	s    *Supervisor
+	mu   sync.Mutex
+	mono map[string]float64
+}
+
+// up returns v, or the largest value key had before if more.
+func (c *collector) up(key string, v float64) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.mono[key]; prev > v {
+		return prev
+	}
+	c.mono[key] = v
+	return v
+}
 
 func desc(sub, name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName("silentmon", sub, name), help, labels, nil)
 }
 
 var (
-	mPackets   = desc("supervisor", "media_packets_total", "Media packets received from capture servers.")
-	mDups      = desc("supervisor", "duplicate_packets_total", "Media packets dropped as duplicates (seen by two capture servers).")
-	mRejected  = desc("supervisor", "rejected_packets_total", "Media packets a session's player refused.")
-	mRefused   = desc("supervisor", "refused_packets_total", "Media packets of sessions refused at the limit of open sessions.")
-	mBadIDs    = desc("supervisor", "bad_session_ids_total", "Media frames and session notices dropped for an invalid session id.")
-	mUnauth    = desc("supervisor", "unauthorized_total", "Connections refused for sending media or session notices without the capture role.")
-	mBadPTs    = desc("supervisor", "bad_payload_types_total", "Payload-type entries of session notices left out as invalid (type outside 0 to 127, bad encoding name, beyond 32).")
-	mOpened    = desc("supervisor", "sessions_opened_total", "Sessions opened (one player and output each).")
-	mSessions  = desc("supervisor", "sessions", "Open sessions.")
-	mSeconds   = desc("supervisor", "seconds_written", "Seconds of audio written by every session's player.")
-	mWorst     = desc("playout", "worst_mos", "Lowest E-model (ITU-T G.107) MOS estimate of the open sessions' streams; 0 when none.")
-	mMOS       = desc("playout", "mos", "Lowest E-model MOS estimate of the open sessions' streams of the direction; 0 when none.", "direction")
-	mJitter    = desc("playout", "jitter_ms", "Largest RFC 3550 interarrival jitter of the open sessions' streams of the direction, milliseconds.", "direction")
-	mTarget    = desc("playout", "target_ms", "Largest jitter buffer target of the open sessions, milliseconds.", "direction")
-	mLost      = desc("playout", "lost_packets", "Sequence numbers never played, summed over the open sessions' streams of the direction.", "direction")
-	mLate      = desc("playout", "late_packets", "Packets that arrived after their playout time, summed over the open sessions' streams of the direction.", "direction")
-	mConcealed = desc("playout", "concealed_frames", "Frames filled by loss concealment, summed over the open sessions' streams of the direction.", "direction")
-	allDescs   = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mBadPTs, mOpened, mSessions, mSeconds,
-		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed}
+	mPackets      = desc("supervisor", "media_packets_total", "Media packets received from capture servers.")
+	mDups         = desc("supervisor", "duplicate_packets_total", "Media packets dropped as duplicates (seen by two capture servers).")
+	mRejected     = desc("supervisor", "rejected_packets_total", "Media packets a session's player refused.")
+	mRefused      = desc("supervisor", "refused_packets_total", "Media packets of sessions refused at the limit of open sessions.")
+	mBadIDs       = desc("supervisor", "bad_session_ids_total", "Media frames and session notices dropped for an invalid session id.")
+	mUnauth       = desc("supervisor", "unauthorized_total", "Connections refused for sending media or session notices without the capture role.")
+	mBadPTs       = desc("supervisor", "bad_payload_types_total", "Payload-type entries of session notices left out as invalid (type outside 0 to 127, bad encoding name, beyond 32).")
+	mOpened       = desc("supervisor", "sessions_opened_total", "Sessions opened (one player and output each).")
+	mSessions     = desc("supervisor", "sessions", "Open sessions.")
+	mSeconds      = desc("supervisor", "audio_written_seconds_total", "Seconds of audio written by every session's player since start.")
+	mWorst        = desc("playout", "worst_mos", "Lowest E-model (ITU-T G.107) MOS estimate of the open sessions' streams; 0 when none.")
+	mMOS          = desc("playout", "mos", "Lowest E-model MOS estimate of the open sessions' streams of the direction; 0 when none.", "direction")
+	mJitter       = desc("playout", "jitter_seconds", "Largest RFC 3550 interarrival jitter of the open sessions' streams of the direction.", "direction")
+	mTarget       = desc("playout", "target_seconds", "Largest jitter buffer target of the open sessions' streams of the direction.", "direction")
+	mLost         = desc("playout", "lost_packets_total", "Sequence numbers never played, over every session's streams of the direction since start.", "direction")
+	mLate         = desc("playout", "late_packets_total", "Packets that arrived after their playout time, over every session's streams of the direction since start.", "direction")
+	mConcealed    = desc("playout", "concealed_frames_total", "Frames filled by loss concealment, over every session's streams of the direction since start.", "direction")
+	mSessionMOS   = desc("playout", "session_mos", "Lowest E-model MOS estimate of an open session's streams; 0 before one is known.", "session", "agent")
+	mSessionJit   = desc("playout", "session_jitter_seconds", "Largest RFC 3550 interarrival jitter of an open session's streams.", "session", "agent")
+	mSessionDelay = desc("playout", "session_delivery_seconds", "Delay from capture to the supervisor of an open session's media.", "session", "agent")
+	allDescs      = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mBadPTs, mOpened, mSessions, mSeconds,
+		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed, mSessionMOS, mSessionJit, mSessionDelay}
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -172,12 +196,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mUnauth, t.Unauthorized)
 	counter(mBadPTs, t.BadPayloadTypes)
 	counter(mOpened, t.SessionsOpened)
-	gauge(mSeconds, t.Seconds)
+	ch <- prometheus.MustNewConstMetric(mSeconds, prometheus.CounterValue, c.up("seconds", t.Seconds))
 	views := c.s.views(false)
 	gauge(mSessions, float64(len(views)))
+	c.s.mu.Lock()
+	closed := c.s.closedDir
+	c.s.mu.Unlock()
 	worst := 0.0
 	for _, d := range []playout.Direction{playout.FromAgent, playout.ToAgent} {
-		var agg playout.StreamStats
+		agg := closed[d]
+		agg.JitterMs, agg.TargetMs, agg.MOS = 0, 0, 0
 		for _, v := range views {
 			x := v.st.Dir(d)
 			agg.Lost += x.Lost
@@ -194,11 +222,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		dir := d.String()
 		gauge(mMOS, agg.MOS, dir)
-		gauge(mJitter, agg.JitterMs, dir)
-		gauge(mTarget, agg.TargetMs, dir)
-		gauge(mLost, float64(agg.Lost), dir)
-		gauge(mLate, float64(agg.Late), dir)
-		gauge(mConcealed, float64(agg.Concealed), dir)
+		gauge(mJitter, agg.JitterMs/1000, dir)
+		gauge(mTarget, agg.TargetMs/1000, dir)
+		ch <- prometheus.MustNewConstMetric(mLost, prometheus.CounterValue, c.up("lost "+dir, float64(agg.Lost)), dir)
+		ch <- prometheus.MustNewConstMetric(mLate, prometheus.CounterValue, c.up("late "+dir, float64(agg.Late)), dir)
+		ch <- prometheus.MustNewConstMetric(mConcealed, prometheus.CounterValue, c.up("concealed "+dir, float64(agg.Concealed)), dir)
 	}
 	gauge(mWorst, worst)
+	for _, v := range views {
+		jitter := 0.0
+		for _, x := range v.st.Streams {
+			jitter = max(jitter, x.JitterMs)
+		}
+		gauge(mSessionMOS, v.st.Worst().MOS, v.s.id, v.agent)
+		gauge(mSessionJit, jitter/1000, v.s.id, v.agent)
+		gauge(mSessionDelay, v.st.DeliveryMs/1000, v.s.id, v.agent)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -72,11 +73,14 @@ type Supervisor struct {
 
 	table atomic.Pointer[map[string]*session] // published whole, under mu
 
-	mu          sync.Mutex
-	closed      bool
-	notices     map[string]notice // announced, no media yet
-	history     []*session        // closed, most recent last
-	closedSecs  float64           // seconds written by closed sessions
+	mu         sync.Mutex
+	closed     bool
+	notices    map[string]notice // announced, no media yet
+	history    []*session        // closed, most recent last
+	closedSecs float64           // seconds written by closed sessions
+	// closedDir sums the closed sessions' playout counters (Lost, Late,
+	// Concealed) by direction, for the metrics' totals.
+	closedDir   [3]playout.StreamStats // index: playout.Direction (1, 2)
 	limitLogged bool
 	badLogged   bool
 
@@ -91,6 +95,11 @@ type Supervisor struct {
 	finishing sync.WaitGroup // sessions being closed outside Close
 	stop      chan struct{}
 	done      chan struct{}
+
+	// beats holds the reaper's heartbeat (Health); writable checks a wav
+	// output's directory (OutputCheck; tests replace it).
+	beats    *service.Heartbeats
+	writable func(dir string) error
 }
 
 type notice struct {
@@ -176,8 +185,10 @@ func New(cfg Config) (*Supervisor, error) {
 	s.kind = kind
 	empty := map[string]*session{}
 	s.table.Store(&empty)
-	t := s.clock.NewTicker(min(max(cfg.IdleTimeout/4, 10*time.Millisecond), time.Second))
-	go s.reap(t)
+	period := min(max(cfg.IdleTimeout/4, 10*time.Millisecond), time.Second)
+	t := s.clock.NewTicker(period)
+	s.beats, s.writable = service.NewHeartbeats(s.clock.Now), dirWritable
+	go s.reap(t, s.beats.Add("session reaper", period))
 	return s, nil
 }
 
@@ -528,6 +539,12 @@ func (s *Supervisor) finish(sess *session, reason string) {
 	s.mu.Lock()
 	sess.reason, sess.final, sess.ended = reason, st, s.clock.Now()
 	s.closedSecs += st.Seconds
+	for _, d := range []playout.Direction{playout.FromAgent, playout.ToAgent} {
+		x := st.Dir(d)
+		s.closedDir[d].Lost += x.Lost
+		s.closedDir[d].Late += x.Late
+		s.closedDir[d].Concealed += x.Concealed
+	}
 	s.history = append(s.history, sess)
 	if len(s.history) > maxHistory {
 		s.history = s.history[len(s.history)-maxHistory:]
@@ -541,15 +558,17 @@ func (s *Supervisor) finish(sess *session, reason string) {
 		"seconds", fmt.Sprintf("%.2f", st.Seconds), "reason", reason)
 }
 
-func (s *Supervisor) reap(t playout.Ticker) {
+func (s *Supervisor) reap(t playout.Ticker, beat *service.Heartbeat) {
 	defer close(s.done)
 	defer t.Stop()
+	defer beat.Done()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C():
 			s.closeIdle(s.clock.Now())
+			beat.Beat()
 		}
 	}
 }

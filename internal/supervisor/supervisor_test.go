@@ -313,7 +313,8 @@ func TestBadOutputs(t *testing.T) {
 }
 
 // TestMetrics: the metrics carry the session count and per-direction
-// figures, with no per-session label.
+// figures; the only labels are the direction and, on per-session series,
+// the session id and agent.
 func TestMetrics(t *testing.T) {
 	r := newRig(t, Config{Output: "null"})
 	r.play(20, newCall("a", 1000, 1), newCall("b", 1400, 2))
@@ -330,7 +331,7 @@ func TestMetrics(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			name := mf.GetName()
 			for _, l := range m.GetLabel() {
-				if l.GetName() != "direction" {
+				if n := l.GetName(); n != "direction" && n != "session" && n != "agent" {
 					t.Errorf("metric %s has label %s", name, l.GetName())
 				}
 				name += "/" + l.GetValue()

@@ -1,0 +1,182 @@
+package captureserver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/silentmon/silentmon/cluster"
+	"github.com/silentmon/silentmon/internal/service"
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+// DefaultReadyFrames is how recently frames must have been read for
+// smserver to be ready without looking at the interfaces.
+const DefaultReadyFrames = 10 * time.Second
+
+// captureReadiness is /readyz's "capture" check: ready while frames were
+// read in the last window; on a quiet SPAN port, ready while every
+// capture interface is up with carrier present; a replay is ready while
+// it runs and after it ends (replay finished). Observe, called by the
+// session keeper every second, notes when the frame count last moved.
+// Safe for concurrent use.
+type captureReadiness struct {
+	now        func() time.Time
+	frames     func() uint64
+	window     time.Duration
+	replay     string      // the capture file, "" when live
+	replayDone func() bool // the replay read its file to the end
+	interfaces []string
+	link       func(ifname string) linkState
+
+	mu        sync.Mutex
+	last      uint64
+	lastMoved time.Time // zero: no frame yet
+}
+
+// linkState is an interface's state as the kernel shows it.
+type linkState struct {
+	Oper    string // operstate: up, down, dormant, lowerlayerdown, unknown...
+	Carrier bool
+	Err     error // the interface is gone or unreadable
+}
+
+// sysClassNet is where the kernel shows interfaces' state.
+var sysClassNet = "/sys/class/net"
+
+// readLink reads the operstate and carrier of ifname from /sys/class/net.
+func readLink(ifname string) linkState {
+	dir := filepath.Join(sysClassNet, ifname)
+	oper, err := os.ReadFile(filepath.Join(dir, "operstate"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return linkState{Err: errors.New("the interface does not exist")}
+		}
+		return linkState{Err: err}
+	}
+	st := linkState{Oper: strings.TrimSpace(string(oper))}
+	// carrier cannot be read while the interface is administratively
+	// down (EINVAL): no carrier then.
+	if c, err := os.ReadFile(filepath.Join(dir, "carrier")); err == nil {
+		st.Carrier = strings.TrimSpace(string(c)) == "1"
+	}
+	return st
+}
+
+// observe notes the frame count at now.
+func (c *captureReadiness) observe(now time.Time) {
+	n := c.frames()
+	c.mu.Lock()
+	if n != c.last {
+		c.last, c.lastMoved = n, now
+	}
+	c.mu.Unlock()
+}
+
+func (c *captureReadiness) check() error {
+	if c.replay != "" {
+		if c.replayDone() {
+			return service.Note("replay finished")
+		}
+		return nil
+	}
+	now := c.now()
+	c.observe(now)
+	c.mu.Lock()
+	moved := c.lastMoved
+	c.mu.Unlock()
+	if !moved.IsZero() && now.Sub(moved) <= c.window {
+		return nil
+	}
+	var errs []error
+	for _, ifname := range c.interfaces {
+		st := c.link(ifname)
+		switch {
+		case st.Err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", ifname, st.Err))
+		case st.Oper == "down" || st.Oper == "notpresent":
+			errs = append(errs, fmt.Errorf("%s is down (operstate %s); bring it up with ip link set %s up", ifname, st.Oper, ifname))
+		case !st.Carrier:
+			errs = append(errs, fmt.Errorf("%s: carrier down (no link: cable unplugged or the switch port down; operstate %s)", ifname, st.Oper))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if moved.IsZero() {
+		return service.Note("no frame yet; %s up with carrier", strings.Join(c.interfaces, ", "))
+	}
+	return service.Note("no frame for %s; %s up with carrier", now.Sub(moved).Round(time.Second), strings.Join(c.interfaces, ", "))
+}
+
+// clusterReadiness is /readyz's "cluster" check: with peers configured,
+// every member this one knows of has a route, and some route exists;
+// status gives the node's view (cluster.Node.Status).
+func clusterReadiness(peers []string, status func() cluster.Status) func() error {
+	return func() error {
+		st := status()
+		routed := map[string]bool{}
+		for _, r := range st.Routes {
+			routed[r.Member] = true
+		}
+		var errs []error
+		for _, m := range st.Members {
+			if m.State == "self" || routed[m.Name] {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("no route to peer %s (%s)", m.Name, m.State))
+		}
+		if len(st.Routes) == 0 && len(peers) > 0 && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("no route to peer %s", strings.Join(peers, " or ")))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// readyChecks are smserver's /readyz checks: capture, cluster (with
+// peers), certificate (over TLS).
+func (s *server) readyChecks() []service.Check {
+	s.capReady = &captureReadiness{now: s.now, frames: s.stats.frames.Load, window: DefaultReadyFrames,
+		replay: s.cfg.Pcap, replayDone: s.stats.replayDone.Load, interfaces: s.cfg.Interfaces, link: readLink}
+	if s.cfg.ReadyFrames > 0 {
+		s.capReady.window = s.cfg.ReadyFrames
+	}
+	checks := []service.Check{{Name: "capture", Check: s.capReady.check}}
+	if s.node != nil && len(s.cfg.Peers) > 0 {
+		checks = append(checks, service.Check{Name: "cluster", Check: clusterReadiness(s.cfg.Peers, s.node.Status)})
+	}
+	if !s.cfg.Insecure {
+		checks = append(checks, service.CertificateCheck(s.now, 0, s.certExpiries))
+	}
+	return checks
+}
+
+// certExpiries lists the certificates smserver uses: the CA, its own
+// (CtiosServer.pem) and, in a cluster, the peer links' one.
+func (s *server) certExpiries() []service.Expiry {
+	files := []string{smtls.RootCertFile, smtls.ServerFile}
+	if s.cfg.Cluster {
+		peer := smtls.PeerFile
+		if _, err := os.Lstat(filepath.Join(s.cfg.SecurityDir, peer)); errors.Is(err, os.ErrNotExist) {
+			peer = smtls.ClientFile
+		}
+		files = append(files, peer)
+	}
+	return service.FileExpiries(s.cfg.SecurityDir, files...)
+}
+
+// health is /healthz's check of the capture workers: an error while one
+// is down (waiting to be restarted) or after one failed for good. The
+// loops' heartbeats are checked beside it.
+func (s *server) health() error {
+	for _, w := range s.workers {
+		if err := w.health(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
