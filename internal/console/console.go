@@ -208,8 +208,17 @@ func (s *Server) Close() error {
 // site CA and carry the client or admin role (the handshake fails
 // otherwise); a browser without one authenticates with the token.
 func ServerTLS(dir string, strict bool, log *slog.Logger) (*tls.Config, error) {
-	c, err := smtls.ServerConfig(dir, smtls.Options{Strict: strict, Logger: log,
-		Roles: []smtls.Role{smtls.RoleSupervisor}, PeerRoles: []smtls.Role{smtls.RoleClient, smtls.RoleAdmin}})
+	st, err := smtls.NewStore(dir, smtls.Options{Strict: strict, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return ServerTLSFrom(st)
+}
+
+// ServerTLSFrom is ServerTLS with the certificates of st: new handshakes
+// use those of its last Reload.
+func ServerTLSFrom(st *smtls.Store) (*tls.Config, error) {
+	c, err := st.ServerConfig([]smtls.Role{smtls.RoleSupervisor}, []smtls.Role{smtls.RoleClient, smtls.RoleAdmin})
 	if err != nil {
 		return nil, err
 	}
