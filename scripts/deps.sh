@@ -13,6 +13,29 @@ PACKAGES=(
   sox openssl pkg-config valgrind gcc bc curl procps
 )
 
+# promtool (the metrics test's `promtool check metrics`) comes from Debian's
+# prometheus package, which would start a Prometheus server if installed:
+# only its promtool is taken, into /usr/local/bin.
+install_promtool() {
+  if command -v promtool >/dev/null || [[ -x /usr/local/bin/promtool ]]; then return 0; fi
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: promtool is missing and installing it into /usr/local/bin needs root; the promtool test will skip" >&2
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) ||
+     { apt-get update -qq >/dev/null 2>&1 && (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); }; then
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+    install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+    echo "deps: installed /usr/local/bin/promtool (from Debian's prometheus package)"
+  else
+    echo "deps: could not download Debian's prometheus package for promtool; the promtool test will skip" >&2
+  fi
+  rm -rf "$tmp"
+}
+install_promtool
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
