@@ -155,9 +155,14 @@ func (s *server) readyChecks() []service.Check {
 	return checks
 }
 
-// certExpiries lists the certificates smserver uses: the CA, its own
-// (CtiosServer.pem) and, in a cluster, the peer links' one.
+// certExpiries lists the certificates smserver uses: those of its
+// certificate store (reloaded on SIGHUP), else, read from the security
+// directory, the CA, its own (CtiosServer.pem) and, in a cluster, the
+// peer links' one.
 func (s *server) certExpiries() []service.Expiry {
+	if s.certs != nil {
+		return service.StoreExpiries(s.certs)()
+	}
 	files := []string{smtls.RootCertFile, smtls.ServerFile}
 	if s.cfg.Cluster {
 		peer := smtls.PeerFile
