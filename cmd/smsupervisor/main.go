@@ -42,6 +42,10 @@ type config struct {
 	cli.Service
 	Supervisor supervisor.Config
 	Console    consoleConfig
+	// file is the configuration file; reload reads and validates the
+	// configuration anew on SIGHUP (reload.go). Either may be empty.
+	file   string
+	reload func() (*config, error)
 }
 
 // consoleConfig is the web console's part of the configuration.
@@ -99,7 +103,7 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 		cfg.Bind(key, f, flag)
 	}
 	cfg.V.SetDefault("playout.initial_delay_ms", 40) // kept within min and max: a clean network starts at the minimum
-	c.RunE = cli.LoadAndRun(cfg, validate, run)
+	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), run)
 	return c, cfg
 }
 
@@ -206,7 +210,7 @@ func supervisorAddr(cc consoleConfig, listen string, bound net.Addr) string {
 // startConsole starts the web console (nil when it is off, or when the
 // default address is taken: a warning then) and prints its address with
 // the token on stderr.
-func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener, bound net.Addr, log *slog.Logger, stderr io.Writer) (*console.Server, error) {
+func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener, bound net.Addr, store *smtls.Store, log *slog.Logger, stderr io.Writer) (*console.Server, error) {
 	cc := cfg.Console
 	if cc.Listen == "" {
 		log.Info("the web console is off (console.listen off)")
@@ -215,7 +219,12 @@ func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener,
 	var tcfg *tls.Config
 	if console.NeedsTLS(cc.Listen) {
 		var err error
-		if tcfg, err = console.ServerTLS(cfg.SecurityDir, cfg.StrictKeys, log); err != nil {
+		if store != nil {
+			tcfg, err = console.ServerTLSFrom(store)
+		} else {
+			tcfg, err = console.ServerTLS(cfg.SecurityDir, cfg.StrictKeys, log)
+		}
+		if err != nil {
 			return nil, cli.Usagef("configuration key console.listen has value %q: HTTPS needs the supervisor's certificate: %v", cc.Listen, err)
 		}
 	}
@@ -227,7 +236,7 @@ func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener,
 		Supervisor: supervisorAddr(cc, cfg.Listen, bound), Logger: log, Listener: lis}
 	var capture *console.RelayCapture
 	if len(cc.Servers) > 0 {
-		dtls, err := service.DialTLS(cfg.SecurityDir, cfg.Insecure, cfg.StrictKeys, log)
+		dtls, err := service.DialTLSFrom(store, cfg.Insecure)
 		if err != nil {
 			return nil, cli.Usagef("configuration key console.servers: the console's client certificate: %v", err)
 		}
@@ -258,7 +267,8 @@ func startConsole(cfg *config, sup *supervisor.Supervisor, lis console.Listener,
 }
 
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	log, _ := cli.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	level := new(slog.LevelVar) // a reload sets log.level
+	log, _ := cli.NewLevelLogger(stderr, cfg.LogFormat, cfg.LogLevel, level)
 	sc := cfg.Supervisor
 	sc.Logger = log
 	sup, err := supervisor.New(sc)
@@ -279,7 +289,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return cli.Usage(err)
 	}
 	defer dbg.Close()
-	ln, err := service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir,
+	// The listener, the console's HTTPS and its links take their
+	// certificates from one store, which SIGHUP reloads.
+	var store *smtls.Store
+	if !cfg.Insecure {
+		if store, err = smtls.NewStore(cfg.SecurityDir, smtls.Options{Strict: cfg.StrictKeys, Logger: log}); err != nil {
+			sup.Close()
+			return cli.Usage(err)
+		}
+	}
+	ln, err := service.Listen(service.ListenConfig{Addr: cfg.Listen, SecurityDir: cfg.SecurityDir, Store: store,
 		Insecure: cfg.Insecure, Strict: cfg.StrictKeys, Logger: log,
 		// Media from capture servers; status from clients and administrators.
 		Roles: []smtls.Role{smtls.RoleSupervisor}, PeerRoles: []smtls.Role{smtls.RoleCapture, smtls.RoleClient, smtls.RoleAdmin},
@@ -298,7 +317,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return cli.Failf("metrics: %v", err)
 	}
 	if ln.TLS != nil {
-		reg.MustRegister(smtls.NewCollector(ln.Lockout, ln.TLS))
+		reg.MustRegister(smtls.NewCollector(ln.Lockout, ln.TLS), smtls.NewStoreCollector(store))
 	}
 	ms, err := service.StartMetrics(cfg.MetricsListen, reg, log)
 	if err != nil {
@@ -327,7 +346,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			lis = webrtcListener{web}
 		}
 	}
-	con, err := startConsole(cfg, sup, lis, ln.Addr(), log, stderr)
+	con, err := startConsole(cfg, sup, lis, ln.Addr(), store, log, stderr)
 	if err != nil {
 		if web != nil {
 			web.Close()
@@ -338,6 +357,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		sup.Close()
 		return err
 	}
+	stopReload := (&reloader{log: log, level: level, store: store, cur: cfg}).onSIGHUP()
+	defer stopReload()
 	log.Info("smsupervisor started", "listen", ln.Addr().String(), "output", sc.Output, "tls", !cfg.Insecure,
 		"max_sessions", sc.MaxSessions, "idle_timeout", sc.IdleTimeout)
 	select {

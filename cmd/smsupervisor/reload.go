@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/silentmon/silentmon/internal/cli"
+	smtls "github.com/silentmon/silentmon/tls"
+)
+
+// reloadableKeys are the configuration keys SIGHUP applies to a running
+// smsupervisor; a change to any other is logged as needing a restart.
+var reloadableKeys = []string{"log.level"}
+
+// restartKeys name the keys that take effect at start only, with how to
+// read each from a config.
+var restartKeys = []struct {
+	key string
+	get func(*config) any
+}{
+	{"listen", func(c *config) any { return c.Listen }},
+	{"security_dir", func(c *config) any { return c.SecurityDir }},
+	{"insecure", func(c *config) any { return c.Insecure }},
+	{"tls.strict", func(c *config) any { return c.StrictKeys }},
+	{"name", func(c *config) any { return c.Name }},
+	{"metrics.listen", func(c *config) any { return c.MetricsListen }},
+	{"debug.listen", func(c *config) any { return c.DebugListen }},
+	{"log.format", func(c *config) any { return c.LogFormat }},
+	{"heartbeat.timeout_ms", func(c *config) any { return c.HeartbeatTmo }},
+	{"lockout", func(c *config) any { return []any{c.LockThreshold, c.LockDuration, c.LockMaxSources} }},
+	{"limits", func(c *config) any { return []any{c.HandshakeTimeout, c.MaxHandshakes, c.MaxHandshakesPerSource} }},
+	{"output", func(c *config) any { return c.Supervisor.Output }},
+	{"playout", func(c *config) any { return c.Supervisor.Playout }},
+	{"supervisor", func(c *config) any { return []any{c.Supervisor.MaxSessions, c.Supervisor.IdleTimeout} }},
+	{"console", func(c *config) any { return c.Console }},
+}
+
+// reloader does what SIGHUP asks of smsupervisor: the configuration file
+// read anew (log.level applied; other changes logged as needing a
+// restart; a refused file keeps the whole configuration in use), then
+// the certificates of the 42228 listener, the console's HTTPS and the
+// console's links to capture servers. One summary line says how each
+// went; each failure is one ERROR line too. Its methods are serialised.
+type reloader struct {
+	log   *slog.Logger
+	level *slog.LevelVar
+	store *smtls.Store // nil with --insecure
+
+	mu  sync.Mutex
+	cur *config
+}
+
+// reload does one reload and returns its summary, also logged.
+func (r *reloader) reload() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	conf := r.reloadConfig()
+	var parts []string
+	if r.store != nil {
+		if err := r.store.Reload(); err != nil {
+			r.log.Error(cli.Sentence(err))
+			parts = append(parts, "certificates refused, the ones in use kept")
+		} else {
+			parts = append(parts, "certificates ok")
+		}
+	}
+	parts = append(parts, "configuration: "+conf)
+	summary := "reloaded: " + strings.Join(parts, ", ")
+	r.log.Info(summary)
+	return summary
+}
+
+func (r *reloader) reloadConfig() string {
+	if r.cur.reload == nil {
+		return "no file"
+	}
+	next, err := r.cur.reload()
+	if err != nil {
+		r.log.Error("configuration not reloaded, the one in use is kept: "+cli.Sentence(err), "file", r.cur.file)
+		return "refused, the one in use kept"
+	}
+	for _, k := range restartKeys {
+		if !reflect.DeepEqual(k.get(r.cur), k.get(next)) {
+			r.log.Warn(fmt.Sprintf("configuration key %s changed in %s but needs a restart; the value in use is kept", k.key, r.cur.file))
+		}
+	}
+	if next.LogLevel == r.cur.LogLevel {
+		return "unchanged"
+	}
+	lv, _ := cli.ParseLevel(next.LogLevel) // validated by reload
+	r.level.Set(lv)
+	kept := *r.cur
+	kept.LogLevel = next.LogLevel
+	r.cur = &kept
+	r.log.Debug("configuration reloaded", "file", r.cur.file, "log.level", r.cur.LogLevel)
+	return "log.level " + strings.ToLower(next.LogLevel)
+}
+
+// onSIGHUP runs reload whenever the process receives SIGHUP, until stop.
+func (r *reloader) onSIGHUP() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ch:
+				r.reload()
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			wg.Wait()
+		})
+	}
+}
+
+// withReload returns validate that also gives the configuration its file
+// and the reload SIGHUP does: the file read anew, with the environment and
+// the flags, through the same validation as at start.
+func withReload(cfg *cli.Config) func(*cli.Config) (*config, error) {
+	return func(cfg *cli.Config) (*config, error) {
+		c, err := validate(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.file = cfg.String("config")
+		c.reload = func() (*config, error) {
+			if err := cfg.Load(c.file); err != nil {
+				return nil, err
+			}
+			return validate(cfg)
+		}
+		return c, nil
+	}
+}
