@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -131,7 +132,7 @@ func sessionDetails(s status.SessionStatus, unreachable time.Time) string {
 	}
 	sup := "supervisor reachable"
 	if !unreachable.IsZero() {
-		sup = "supervisor unreachable since " + unreachable.UTC().Format(time.RFC3339)
+		sup = "supervisor unreachable since " + localTime(unreachable.Format(time.RFC3339))
 	} else if s.SupervisorState == "idle" {
 		sup = "supervisor not connected from here"
 	}
@@ -191,26 +192,131 @@ func printStatus(w io.Writer, raw []byte) error {
 	for _, x := range st.Supervisors {
 		down[x.Supervisor] = x.UnreachableSince
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tAGENT\tENDPOINTS\tSUPERVISOR\tSTATE\tPACKETS\tDROPS\tOWNER\tCAPTURED BY")
+	sessions := sessionTable(st.Sessions, prev)
+	streams := &table{indent: "    ", header: make([]string, 7), right: []bool{false, false, false, false, true, false, false}}
 	for _, s := range st.Sessions {
+		for _, x := range s.Streams {
+			streams.add(streamCells(x)...)
+		}
+	}
+	streams.layout()
+	k := 0 // the next stream row
+	sessions.write(w, func(i int) {
+		s := st.Sessions[i]
+		fmt.Fprintf(w, "  %s\n", sessionDetails(s, down[s.Supervisor]))
+		if s.SupervisorError != "" {
+			fmt.Fprintf(w, "  supervisor error: %s\n", s.SupervisorError)
+		}
+		var where []string
+		if len(s.Endpoints) > 0 {
+			where = append(where, "endpoints "+strings.Join(s.Endpoints, ", "))
+		}
+		if len(s.CapturedBy) > 0 {
+			where = append(where, "captured by "+strings.Join(s.CapturedBy, ", "))
+		}
+		if len(where) > 0 {
+			fmt.Fprintf(w, "  %s\n", strings.Join(where, "; "))
+		}
+		for range s.Streams {
+			io.WriteString(w, streams.line(streams.rows[k]))
+			k++
+		}
+	})
+	return nil
+}
+
+// Column limits of smctl status's session table: longer values are cut
+// with "…" (smctl status --json has them whole). Session ids, agents and
+// supervisor addresses are never cut: they are what other commands take.
+const (
+	maxRequesterColumn = 32
+	maxOwnerColumn     = 32
+)
+
+// sessionTable lays out one row per session: id, agent, start time (local),
+// requester, supervisor and the state of the link to it, packets, queue
+// drops, worst MOS ("-" when unknown) and owner (with the previous one
+// from prev, by session id).
+func sessionTable(sessions []status.SessionStatus, prev map[string]string) *table {
+	t := &table{
+		header: []string{"SESSION", "AGENT", "STARTED", "REQUESTER", "SUPERVISOR", "STATE", "PACKETS", "DROPS", "MOS", "OWNER"},
+		max:    []int{0, 0, 0, maxRequesterColumn, 0, 0, 0, 0, 0, maxOwnerColumn},
+		right:  []bool{false, false, false, false, false, false, true, true, true, false},
+	}
+	for _, s := range sessions {
 		owner := s.Owner
 		if p := prev[s.ID]; p != "" {
 			owner += " (was " + p + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%d\t%d\t%s\t%v\n", s.ID, s.Agent, s.Endpoints, s.Supervisor, s.SupervisorState, s.Packets, s.QueueDrops, owner, s.CapturedBy)
-		fmt.Fprintf(tw, "  %s\n", sessionDetails(s, down[s.Supervisor]))
-		for _, x := range s.Streams {
-			if x.Encrypted != "" {
-				fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s, not forwarded\t\t%d\t\n",
-					x.SSRC, x.Direction, x.Src, x.Dst, encryptedText(x.Encrypted), x.Packets)
-				continue
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s -> %s\t%s lost %d (network %d, capture %d) jitter %.2f ms\t\t%d\t\n",
-				x.SSRC, x.Direction, x.Src, x.Dst, x.Codec, x.Lost, x.LostNet, x.LostCap, x.JitterMs, x.Packets)
+		state := orDash(s.SupervisorState)
+		if s.SupervisorError != "" {
+			state = "unreachable" // the error is on the lines below
+		}
+		mos := "-"
+		if s.WorstMOS > 0 {
+			mos = fmt.Sprintf("%.2f", s.WorstMOS)
+		}
+		t.add(s.ID, s.Agent, localTime(s.Started), orDash(commonName(s.Requester)), s.Supervisor, state,
+			fmt.Sprint(s.Packets), fmt.Sprint(s.QueueDrops), mos, orDash(owner))
+	}
+	return t
+}
+
+// streamCells are the cells of a stream's row under its session.
+func streamCells(x status.StreamStatus) []string {
+	flow := x.Src + " -> " + x.Dst
+	if x.Encrypted != "" {
+		return []string{x.SSRC, x.Direction, flow, encryptedText(x.Encrypted) + ", not forwarded", fmt.Sprintf("%d packets", x.Packets)}
+	}
+	mos := "MOS -"
+	if x.MOS > 0 {
+		mos = fmt.Sprintf("MOS %.2f", x.MOS)
+	}
+	return []string{x.SSRC, x.Direction, flow, fmt.Sprintf("%s lost %d (network %d, capture %d)", orDash(x.Codec), x.Lost, x.LostNet, x.LostCap),
+		fmt.Sprintf("%d packets", x.Packets), fmt.Sprintf("jitter %.2f ms", x.JitterMs), mos}
+}
+
+// commonName returns the common name of an RFC 4514 subject that starts
+// with one ("CN=ops desk,O=example" gives "ops desk"), unescaped; any
+// other text as it is.
+func commonName(subject string) string {
+	rest, ok := strings.CutPrefix(subject, "CN=")
+	if !ok {
+		return subject
+	}
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case c == '\\' && i+1 < len(rest):
+			i++
+			b.WriteByte(rest[i])
+		case c == ',' || c == '+':
+			return b.String()
+		default:
+			b.WriteByte(c)
 		}
 	}
-	return tw.Flush()
+	return b.String()
+}
+
+// localTime shows an RFC 3339 time in the local time zone, to the second;
+// "-" when there is none, the text itself when it does not parse.
+func localTime(rfc3339 string) string {
+	if rfc3339 == "" {
+		return "-"
+	}
+	t, err := time.Parse(time.RFC3339, rfc3339)
+	if err != nil {
+		return rfc3339
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // encryptedText says in words why a stream is not played (the status's
