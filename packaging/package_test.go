@@ -151,7 +151,7 @@ func TestPackages(t *testing.T) {
 	t.Run("user", func(t *testing.T) { checkUser(t) })
 	t.Run("man", func(t *testing.T) { checkMan(t) })
 	t.Run("units", func(t *testing.T) { checkUnits(t) })
-	t.Run("capture", func(t *testing.T) { checkCapture(t) })
+	t.Run("services", func(t *testing.T) { checkServices(t) })
 
 	purge(t)
 	t.Run("purged", func(t *testing.T) { checkPurged(t) })
@@ -462,10 +462,66 @@ func asSilentmon(caps string) []string {
 
 var framesRead = regexp.MustCompile(`frames read ([0-9]+)`)
 
-func checkCapture(t *testing.T) {
+// running is a program started by startUntil.
+type running struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer // the exit summary
+	log    bytes.Buffer // stderr; read it only after stop or a failed start
+	copied chan struct{}
+}
+
+// startUntil starts cmd and waits until its log (stderr) has a line
+// holding marker. It reports false, with the program ended, when the
+// program exits first.
+func startUntil(t *testing.T, cmd *exec.Cmd, marker string) (*running, bool) {
+	t.Helper()
+	r := &running{cmd: cmd, copied: make(chan struct{})}
+	cmd.Stdout = &r.stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan bool, 1)
+	go func() {
+		defer close(r.copied)
+		sc := bufio.NewScanner(stderr)
+		seen := false
+		for sc.Scan() {
+			r.log.WriteString(sc.Text() + "\n")
+			if !seen && strings.Contains(sc.Text(), marker) {
+				seen = true
+				started <- true
+			}
+		}
+		if !seen {
+			started <- false
+		}
+	}()
+	if !<-started {
+		cmd.Wait()
+		<-r.copied
+		return r, false
+	}
+	return r, true
+}
+
+// stop sends SIGTERM and waits for the program and its log.
+func (r *running) stop() error {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	err := r.cmd.Wait()
+	<-r.copied
+	return err
+}
+
+// checkServices runs the installed programs as the silentmon user, with
+// the packaged configuration, in a network namespace of their own.
+func checkServices(t *testing.T) {
 	for _, tool := range []string{"setpriv", "curl", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: the installed smserver is not run", tool)
+			t.Skipf("%s is not installed: the installed programs are not run", tool)
 		}
 	}
 	// A working security directory the service user can read.
@@ -481,47 +537,27 @@ func checkCapture(t *testing.T) {
 	ns := newNetns(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	t.Run("smserver", func(t *testing.T) { checkCapture(ctx, t, ns) })
+	t.Run("smserver-without-capabilities", func(t *testing.T) { checkNoCapabilities(ctx, t, ns) })
+	t.Run("smsupervisor", func(t *testing.T) { checkSupervisor(ctx, t, ns) })
+}
+
+// checkCapture: smserver, as silentmon with only CAP_NET_RAW and
+// CAP_NET_ADMIN, captures the frames sent into the veth.
+func checkCapture(ctx context.Context, t *testing.T, ns netns) {
 	smserver := append(asSilentmon("net_raw,net_admin"), "/usr/bin/smserver",
 		"--config", "/etc/silentmon/silentmon.yaml", "--interface", ns.capture,
 		"--listen", "127.0.0.1:42228", "--cluster=false")
-	cmd := ns.exec(ctx, smserver...)
-	var stdout bytes.Buffer // the exit summary
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	started := make(chan bool, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), "smserver started") {
-				started <- true
-				sent = true
-			}
-		}
-		if !sent {
-			started <- false
-		}
-	}()
-	if !<-started {
-		cmd.Wait()
-		<-copied
-		t.Fatalf("the installed smserver did not start as silentmon with CAP_NET_RAW and CAP_NET_ADMIN:\n%s", log.String())
+	r, ok := startUntil(t, ns.exec(ctx, smserver...), "smserver started")
+	if !ok {
+		t.Fatalf("the installed smserver did not start as silentmon with CAP_NET_RAW and CAP_NET_ADMIN:\n%s", r.log.String())
 	}
 	// Send datagrams into the peer end until smserver's metrics (on the
 	// namespace's loopback, from the packaged configuration) count them.
 	const sent = 20
 	send := fmt.Sprintf("for i in $(seq 1 %d); do echo frame > /dev/udp/10.99.0.2/40000; done", sent)
 	if out, err := ns.exec(ctx, "bash", "-c", send).CombinedOutput(); err != nil {
+		r.stop()
 		t.Fatalf("sending into %s: %v\n%s", ns.peer, err, out)
 	}
 	frames := 0
@@ -537,21 +573,21 @@ func checkCapture(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	werr := cmd.Wait()
-	<-copied
+	werr := r.stop()
 	if frames < sent {
-		t.Fatalf("silentmon_capture_frames_total = %d after %d datagrams into %s:\n%s", frames, sent, ns.peer, log.String())
+		t.Fatalf("silentmon_capture_frames_total = %d after %d datagrams into %s:\n%s", frames, sent, ns.peer, r.log.String())
 	}
 	if werr != nil {
-		t.Errorf("smserver exited with %v after SIGTERM:\n%s", werr, log.String())
+		t.Errorf("smserver exited with %v after SIGTERM:\n%s", werr, r.log.String())
 	}
-	if m := framesRead.FindStringSubmatch(stdout.String()); m == nil || atoi(m[1]) < sent {
-		t.Errorf("smserver's exit summary does not say it read %d frames:\n%s", sent, stdout.String())
+	if m := framesRead.FindStringSubmatch(r.stdout.String()); m == nil || atoi(m[1]) < sent {
+		t.Errorf("smserver's exit summary does not say it read %d frames:\n%s", sent, r.stdout.String())
 	}
+}
 
-	// Without the capabilities, capturing fails with a sentence naming
-	// them.
+// checkNoCapabilities: without the capabilities, capturing fails with a
+// sentence naming them.
+func checkNoCapabilities(ctx context.Context, t *testing.T, ns netns) {
 	noCaps := append(asSilentmon(""), "/usr/bin/smserver",
 		"--config", "/etc/silentmon/silentmon.yaml", "--interface", ns.capture,
 		"--listen", "127.0.0.1:42228", "--cluster=false")
@@ -561,6 +597,36 @@ func checkCapture(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("CAP_NET_RAW")) {
 		t.Errorf("smserver without capabilities does not name CAP_NET_RAW:\n%s", out)
+	}
+}
+
+// checkSupervisor: smsupervisor, as silentmon without capabilities,
+// starts with the packaged configuration (WAV output under
+// /var/lib/silentmon/recordings, the console's token in /var/lib/silentmon)
+// and answers on its metrics address.
+func checkSupervisor(ctx context.Context, t *testing.T, ns netns) {
+	smsupervisor := append(asSilentmon(""), "/usr/bin/smsupervisor", "--config", "/etc/silentmon/silentmon.yaml")
+	r, ok := startUntil(t, ns.exec(ctx, smsupervisor...), "smsupervisor started")
+	if !ok {
+		t.Fatalf("the installed smsupervisor did not start as silentmon with the packaged configuration:\n%s", r.log.String())
+	}
+	out, err := ns.exec(ctx, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:9229/healthz").Output()
+	werr := r.stop()
+	if err != nil || string(out) != "200" {
+		t.Errorf("smsupervisor's /healthz on 127.0.0.1:9229 answered %q, %v:\n%s", out, err, r.log.String())
+	}
+	if werr != nil {
+		t.Errorf("smsupervisor exited with %v after SIGTERM:\n%s", werr, r.log.String())
+	}
+	if !strings.Contains(r.log.String(), "wav:/var/lib/silentmon/recordings/") {
+		t.Errorf("smsupervisor's output is not the packaged WAV path:\n%s", r.log.String())
+	}
+	fi, err := os.Stat("/var/lib/silentmon/console.token")
+	if err != nil {
+		t.Fatalf("the console's token was not written to /var/lib/silentmon/console.token: %v\n%s", err, r.log.String())
+	}
+	if st := fi.Sys().(*syscall.Stat_t); userName(st.Uid) != "silentmon" || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("console.token: mode %04o owner %s, want silentmon's only", fi.Mode().Perm(), userName(st.Uid))
 	}
 }
 
