@@ -116,6 +116,9 @@ func withReload(cfg *cli.Config) func(*cli.Config) (*captureserver.Config, error
 			return nil, err
 		}
 		c.ConfigFile = cfg.String("config")
+		if c.ConfigFile == "" {
+			return c, nil // nothing to read anew
+		}
 		c.Reload = func() (*captureserver.Config, error) {
 			if err := cfg.Load(c.ConfigFile); err != nil {
 				return nil, err

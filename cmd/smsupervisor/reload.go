@@ -140,6 +140,9 @@ func withReload(cfg *cli.Config) func(*cli.Config) (*config, error) {
 			return nil, err
 		}
 		c.file = cfg.String("config")
+		if c.file == "" {
+			return c, nil // nothing to read anew
+		}
 		c.reload = func() (*config, error) {
 			if err := cfg.Load(c.file); err != nil {
 				return nil, err

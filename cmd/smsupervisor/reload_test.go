@@ -36,7 +36,9 @@ func TestReload(t *testing.T) {
 	}
 
 	logs.Reset()
-	r.cur.reload = func() (*config, error) { return nil, errors.New("configuration key log.level has value \"loud\"; use debug, info, warn or error") }
+	r.cur.reload = func() (*config, error) {
+		return nil, errors.New("configuration key log.level has value \"loud\"; use debug, info, warn or error")
+	}
 	if sum := r.reload(); sum != "reloaded: configuration: refused, the one in use kept" {
 		t.Errorf("summary %q", sum)
 	}
