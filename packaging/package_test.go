@@ -477,6 +477,10 @@ func startUntil(t *testing.T, cmd *exec.Cmd, marker string) (*running, bool) {
 	t.Helper()
 	r := &running{cmd: cmd, copied: make(chan struct{})}
 	cmd.Stdout = &r.stdout
+	// A group of its own, so that a signal reaches the program under
+	// ip netns exec, setpriv and strace alike.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -510,7 +514,7 @@ func startUntil(t *testing.T, cmd *exec.Cmd, marker string) (*running, bool) {
 
 // stop sends SIGTERM and waits for the program and its log.
 func (r *running) stop() error {
-	r.cmd.Process.Signal(syscall.SIGTERM)
+	syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
 	err := r.cmd.Wait()
 	<-r.copied
 	return err
@@ -548,7 +552,9 @@ func checkCapture(ctx context.Context, t *testing.T, ns netns) {
 	smserver := append(asSilentmon("net_raw,net_admin"), "/usr/bin/smserver",
 		"--config", "/etc/silentmon/silentmon.yaml", "--interface", ns.capture,
 		"--listen", "127.0.0.1:42228", "--cluster=false")
-	r, ok := startUntil(t, ns.exec(ctx, smserver...), "smserver started")
+	cmd := ns.exec(ctx, smserver...)
+	trace := traced(t, cmd)
+	r, ok := startUntil(t, cmd, "smserver started")
 	if !ok {
 		t.Fatalf("the installed smserver did not start as silentmon with CAP_NET_RAW and CAP_NET_ADMIN:\n%s", r.log.String())
 	}
@@ -583,6 +589,7 @@ func checkCapture(ctx context.Context, t *testing.T, ns netns) {
 	if m := framesRead.FindStringSubmatch(r.stdout.String()); m == nil || atoi(m[1]) < sent {
 		t.Errorf("smserver's exit summary does not say it read %d frames:\n%s", sent, r.stdout.String())
 	}
+	checkSandbox(t, trace, "/usr/bin/smserver")
 }
 
 // checkNoCapabilities: without the capabilities, capturing fails with a
@@ -606,7 +613,9 @@ func checkNoCapabilities(ctx context.Context, t *testing.T, ns netns) {
 // and answers on its metrics address.
 func checkSupervisor(ctx context.Context, t *testing.T, ns netns) {
 	smsupervisor := append(asSilentmon(""), "/usr/bin/smsupervisor", "--config", "/etc/silentmon/silentmon.yaml")
-	r, ok := startUntil(t, ns.exec(ctx, smsupervisor...), "smsupervisor started")
+	cmd := ns.exec(ctx, smsupervisor...)
+	trace := traced(t, cmd)
+	r, ok := startUntil(t, cmd, "smsupervisor started")
 	if !ok {
 		t.Fatalf("the installed smsupervisor did not start as silentmon with the packaged configuration:\n%s", r.log.String())
 	}
@@ -618,6 +627,7 @@ func checkSupervisor(ctx context.Context, t *testing.T, ns netns) {
 	if werr != nil {
 		t.Errorf("smsupervisor exited with %v after SIGTERM:\n%s", werr, r.log.String())
 	}
+	checkSandbox(t, trace, "/usr/bin/smsupervisor")
 	if !strings.Contains(r.log.String(), "wav:/var/lib/silentmon/recordings/") {
 		t.Errorf("smsupervisor's output is not the packaged WAV path:\n%s", r.log.String())
 	}
@@ -628,6 +638,103 @@ func checkSupervisor(ctx context.Context, t *testing.T, ns netns) {
 	if st := fi.Sys().(*syscall.Stat_t); userName(st.Uid) != "silentmon" || fi.Mode().Perm()&0o077 != 0 {
 		t.Errorf("console.token: mode %04o owner %s, want silentmon's only", fi.Mode().Perm(), userName(st.Uid))
 	}
+}
+
+// traced runs cmd (ip netns exec NS PROGRAM...) under strace when it is
+// installed, writing the system calls to a file it returns ("" without
+// strace).
+func traced(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Log("strace is not installed: the units' system call filter and MemoryDenyWriteExecute are not checked against the program")
+		return ""
+	}
+	file := filepath.Join(t.TempDir(), "strace.txt")
+	// ip netns exec NAME, then strace in front of the program.
+	args := append([]string{}, cmd.Args[:4]...)
+	args = append(args, "strace", "-f", "-qq", "-o", file)
+	cmd.Args = append(args, cmd.Args[4:]...)
+	return file
+}
+
+var (
+	syscallName = regexp.MustCompile(`^[0-9]+ +([a-z_0-9]+)\((.*)`)
+	writeExec   = regexp.MustCompile(`PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE|PROT_READ\|PROT_WRITE\|PROT_EXEC`)
+)
+
+// checkSandbox reads the strace of a run and checks that program, from
+// its execve on, made only system calls the units allow
+// (SystemCallFilter=@system-service minus @privileged) and made no memory
+// both writable and executable nor made memory executable later
+// (MemoryDenyWriteExecute=yes), as a systemd service would require.
+func checkSandbox(t *testing.T, file, program string) {
+	t.Helper()
+	if file == "" {
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("no strace output: %v", err)
+	}
+	allowed := syscallGroup(t, "@system-service", map[string]map[string]bool{})
+	for name := range syscallGroup(t, "@privileged", map[string]map[string]bool{}) {
+		delete(allowed, name)
+	}
+	execed := false
+	denied := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		m := syscallName.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if !execed {
+			execed = m[1] == "execve" && strings.HasPrefix(m[2], strconv.Quote(program))
+			continue
+		}
+		if !allowed[m[1]] {
+			denied[m[1]] = l
+		}
+		switch m[1] {
+		case "mmap", "mprotect", "pkey_mprotect":
+			if writeExec.MatchString(l) || (m[1] != "mmap" && strings.Contains(l, "PROT_EXEC")) {
+				t.Errorf("%s breaks MemoryDenyWriteExecute: %s", program, l)
+			}
+		}
+	}
+	if !execed {
+		t.Fatalf("the strace does not show %s starting", program)
+	}
+	for name, l := range denied {
+		t.Errorf("%s calls %s, which SystemCallFilter=@system-service ~@privileged denies: %s", program, name, l)
+	}
+}
+
+// syscallGroup expands a systemd system call group with systemd-analyze.
+func syscallGroup(t *testing.T, group string, seen map[string]map[string]bool) map[string]bool {
+	t.Helper()
+	if g, ok := seen[group]; ok {
+		return g
+	}
+	out, err := exec.Command("systemd-analyze", "syscall-filter", group).Output()
+	if err != nil {
+		t.Fatalf("systemd-analyze syscall-filter %s: %v", group, err)
+	}
+	g := map[string]bool{}
+	seen[group] = g
+	lines := strings.Split(string(out), "\n")
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "@"):
+			for name := range syscallGroup(t, l, seen) {
+				g[name] = true
+			}
+		default:
+			g[l] = true
+		}
+	}
+	return g
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
