@@ -372,3 +372,49 @@ func TestStoreExpiries(t *testing.T) {
 		t.Errorf("series: %v", gauges)
 	}
 }
+
+// TestStoreClientCARemoved checks that a CA removed from
+// CtiosRootCert.pem and reloaded is no longer trusted by a Store's
+// ClientConfig: a server whose certificate it signed is refused by the
+// next handshake.
+func TestStoreClientCARemoved(t *testing.T) {
+	a := quickDir(t, QuickstartOptions{})
+	b := quickDir(t, QuickstartOptions{})
+	caA, _ := os.ReadFile(filepath.Join(a, RootCertFile))
+	caB, _ := os.ReadFile(filepath.Join(b, RootCertFile))
+	dir := t.TempDir()
+	writeTest(t, filepath.Join(dir, RootCertFile), string(caA)+string(caB))
+	client, _ := os.ReadFile(filepath.Join(b, ClientFile))
+	writeTest(t, filepath.Join(dir, ClientFile), string(client))
+
+	st, err := NewStore(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg, err := st.ClientConfig("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg.ServerName = "127.0.0.1"
+	// A server of CA A that accepts clients of either CA.
+	scfg, err := ServerConfig(a, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := x509.NewCertPool()
+	both.AppendCertsFromPEM(append(caA, caB...))
+	scfg.ClientCAs = both
+	addr, _ := echoServer(t, scfg)
+	c, _ := dialServer(t, ccfg, addr)
+	echo(t, c)
+
+	writeTest(t, filepath.Join(dir, RootCertFile), string(caB))
+	if err := st.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tls.Dial("tcp", addr, ccfg)
+	if !errors.Is(err, ErrUnknownCA) {
+		t.Errorf("dialing a server of the removed CA: %v; want %v", err, ErrUnknownCA)
+	}
+	echo(t, c) // the link made before keeps going
+}
