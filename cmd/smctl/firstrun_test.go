@@ -76,6 +76,12 @@ func TestFirstRunErrors(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "nowhere", "security")
 	start := []string{"monitor", "start", "--server", plainAddr, "--insecure", "--timeout", "2s"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String() // nothing listens there once closed
+	ln.Close()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -109,5 +115,12 @@ func TestFirstRunErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr\n%q\nwant exit %d, stderr\n%q", code, errb.String(), cli.ExitUsage, tc.want)
 			}
 		})
+	}
+	// Nothing listens: a failed operation (exit 1), with the likely cause.
+	var out, errb bytes.Buffer
+	code := cli.Run(newRootCmd(), []string{"status", "--server", closed, "--insecure", "--timeout", "2s"}, &out, &errb)
+	want := "smctl: Cannot reach " + closed + ": connection refused: nothing listens there (is the server running, and is the port right?).\n"
+	if code != cli.ExitFailed || errb.String() != want {
+		t.Fatalf("nothing listening: exit %d, stderr\n%q\nwant exit 1, stderr\n%q", code, errb.String(), want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,9 +95,26 @@ func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig))
 			// Reached, but --insecure is wrong: the sentence says so.
 			return nil, cli.Usage(ex)
 		}
-		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), ex)
+		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), dialReason(ex))
 	}
 	return cl, nil
+}
+
+// dialReason shortens an error of relay.Dial whose cause is the network
+// (a refused connection, an unknown host, no answer) to that cause and
+// what it usually means; any other error is shown as it is.
+func dialReason(err error) string {
+	var dnsErr *net.DNSError
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: nothing listens there (is the server running, and is the port right?)"
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Sprintf("host %q is not known", dnsErr.Name)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &oe) && oe.Timeout()):
+		return "no answer within the --timeout (a firewall, or a wrong address?)"
+	}
+	return err.Error()
 }
 
 func newMonitorCmd() *cobra.Command {
