@@ -3,8 +3,10 @@ package captureserver
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,31 +42,23 @@ type captureReadiness struct {
 
 // linkState is an interface's state as the kernel shows it.
 type linkState struct {
-	Oper    string // operstate: up, down, dormant, lowerlayerdown, unknown...
-	Carrier bool
+	Up      bool  // administratively up (IFF_UP)
+	Carrier bool  // operational: carrier present (IFF_RUNNING)
 	Err     error // the interface is gone or unreadable
 }
 
-// sysClassNet is where the kernel shows interfaces' state.
-var sysClassNet = "/sys/class/net"
-
-// readLink reads the operstate and carrier of ifname from /sys/class/net.
+// readLink reads the state of ifname over netlink (net.InterfaceByName),
+// in this process's network namespace: /sys/class/net shows the
+// namespace sysfs was mounted in, which may be another.
 func readLink(ifname string) linkState {
-	dir := filepath.Join(sysClassNet, ifname)
-	oper, err := os.ReadFile(filepath.Join(dir, "operstate"))
+	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if all, lerr := net.Interfaces(); lerr == nil && !slices.ContainsFunc(all, func(x net.Interface) bool { return x.Name == ifname }) {
 			return linkState{Err: errors.New("the interface does not exist")}
 		}
 		return linkState{Err: err}
 	}
-	st := linkState{Oper: strings.TrimSpace(string(oper))}
-	// carrier cannot be read while the interface is administratively
-	// down (EINVAL): no carrier then.
-	if c, err := os.ReadFile(filepath.Join(dir, "carrier")); err == nil {
-		st.Carrier = strings.TrimSpace(string(c)) == "1"
-	}
-	return st
+	return linkState{Up: ifi.Flags&net.FlagUp != 0, Carrier: ifi.Flags&net.FlagRunning != 0}
 }
 
 // observe notes the frame count at now.
@@ -98,10 +92,10 @@ func (c *captureReadiness) check() error {
 		switch {
 		case st.Err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", ifname, st.Err))
-		case st.Oper == "down" || st.Oper == "notpresent":
-			errs = append(errs, fmt.Errorf("%s is down (operstate %s); bring it up with ip link set %s up", ifname, st.Oper, ifname))
+		case !st.Up:
+			errs = append(errs, fmt.Errorf("%s is down; bring it up with ip link set %s up", ifname, ifname))
 		case !st.Carrier:
-			errs = append(errs, fmt.Errorf("%s: carrier down (no link: cable unplugged or the switch port down; operstate %s)", ifname, st.Oper))
+			errs = append(errs, fmt.Errorf("%s: carrier down (no link: cable unplugged or the switch port down)", ifname))
 		}
 	}
 	if len(errs) > 0 {
