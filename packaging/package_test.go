@@ -148,6 +148,7 @@ func TestPackages(t *testing.T) {
 	dpkg(t, append([]string{"-i"}, debs...)...)
 
 	t.Run("files", func(t *testing.T) { checkFiles(t) })
+	t.Run("reinstall", func(t *testing.T) { checkReinstall(t, debs) })
 	t.Run("user", func(t *testing.T) { checkUser(t) })
 	t.Run("man", func(t *testing.T) { checkMan(t) })
 	t.Run("units", func(t *testing.T) { checkUnits(t) })
@@ -279,6 +280,25 @@ func checkFiles(t *testing.T) {
 	if out, _ := exec.Command("dpkg-query", "-S", "/usr/bin/smctl").Output(); strings.TrimSpace(string(out)) != "silentmon-common: /usr/bin/smctl" {
 		t.Errorf("dpkg -S /usr/bin/smctl = %q, want silentmon-common only", out)
 	}
+}
+
+// checkReinstall: installing the packages again (as an upgrade does)
+// keeps an edited configuration file and the owners and modes.
+func checkReinstall(t *testing.T, debs []string) {
+	const conf = "/etc/silentmon/silentmon.yaml"
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const edit = "# edited by the operator\n"
+	f.WriteString(edit)
+	f.Close()
+	dpkg(t, append([]string{"--force-confold", "-i"}, debs...)...)
+	b, _ := os.ReadFile(conf)
+	if !strings.HasSuffix(string(b), edit) {
+		t.Errorf("the reinstall replaced the edited %s", conf)
+	}
+	checkFiles(t)
 }
 
 func userName(uid uint32) string {
