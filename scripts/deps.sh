@@ -11,6 +11,7 @@ PACKAGES=(
   sip-tester baresip                          # real SIP user agents in the SIP tests
   chromium                                    # the browser the console tests drive (chromedp)
   sox openssl pkg-config valgrind gcc bc curl procps
+  adduser man-db strace systemd               # the packaging test: the silentmon user, man -w, system calls, systemd-analyze verify
 )
 
 # promtool (the metrics test's `promtool check metrics`) comes from Debian's
