@@ -336,7 +336,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		serveErr = srv.Serve(ln)
 	}()
 	sup.AddChecks(ms, supervisor.HealthOptions{Listener: ln.Addr().String(), Stopped: done,
-		SecurityDir: cfg.SecurityDir, Insecure: cfg.Insecure, Client: len(cfg.Console.Servers) > 0})
+		SecurityDir: cfg.SecurityDir, Insecure: cfg.Insecure, Client: len(cfg.Console.Servers) > 0, Store: store})
 	var lis console.Listener
 	var web *webrtcout.Server
 	if cfg.Console.Listen != "" {

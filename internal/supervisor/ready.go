@@ -98,6 +98,9 @@ type HealthOptions struct {
 	SecurityDir string
 	Insecure    bool
 	Client      bool
+	// Store, if set, holds the certificates in use (reloaded on SIGHUP):
+	// they are checked instead of the files.
+	Store *smtls.Store
 }
 
 // AddChecks gives ms's /healthz the Supervisor's loops (Health) and its
@@ -118,6 +121,10 @@ func (s *Supervisor) AddChecks(ms *service.Metrics, o HealthOptions) {
 		if o.Client {
 			files = append(files, smtls.ClientFile)
 		}
-		ms.AddReady(service.CertificateCheck(nil, 0, func() []service.Expiry { return service.FileExpiries(o.SecurityDir, files...) }))
+		expiries := func() []service.Expiry { return service.FileExpiries(o.SecurityDir, files...) }
+		if o.Store != nil {
+			expiries = service.StoreExpiries(o.Store)
+		}
+		ms.AddReady(service.CertificateCheck(nil, 0, expiries))
 	}
 }
