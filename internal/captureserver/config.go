@@ -55,8 +55,8 @@ type Config struct {
 	// who may monitor which agents. With none, every client may monitor
 	// every agent (a warning is logged at start); with any, a start is
 	// accepted only when a rule matching the client allows every agent
-	// the session monitors. Administrators may monitor everyone. They
-	// are read at start only.
+	// the session monitors. Administrators may monitor everyone. A
+	// reload (SIGHUP) replaces them.
 	Rules []Rule
 	// ConfigFile is the configuration file the configuration was read
 	// from, named in the messages of a reload; empty: none.
