@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	smtls "github.com/silentmon/silentmon/tls"
 )
 
 // fakeClock is a settable clock.
@@ -187,5 +189,40 @@ func TestCertificateCheck(t *testing.T) {
 				t.Errorf("check = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestStoreAndFileExpiries: the certificate check's two sources agree on
+// a quickstart set: the store's certificates in use and the files; a
+// missing file is reported, not skipped.
+func TestStoreAndFileExpiries(t *testing.T) {
+	dir := t.TempDir()
+	if err := smtls.Quickstart(dir, smtls.QuickstartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := smtls.NewStore(dir, smtls.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ServerConfig([]smtls.Role{smtls.RoleCapture}, []smtls.Role{smtls.RoleClient}); err != nil {
+		t.Fatal(err) // the store holds the certificates of the links made
+	}
+	fromStore := map[string]time.Time{}
+	for _, x := range StoreExpiries(st)() {
+		fromStore[x.File] = x.NotAfter
+	}
+	files := FileExpiries(dir, smtls.RootCertFile, smtls.ServerFile, "missing.pem")
+	for _, x := range files[:2] {
+		if x.Err != nil || x.NotAfter.IsZero() || !x.NotAfter.Equal(fromStore[x.File]) {
+			t.Errorf("%s: file %v (%v), store %v", x.File, x.NotAfter, x.Err, fromStore[x.File])
+		}
+	}
+	if files[2].Err == nil {
+		t.Errorf("missing file: no error")
+	}
+	now := time.Now()
+	c := CertificateCheck(func() time.Time { return now }, 0, StoreExpiries(st))
+	if err := c.Check(); err != nil {
+		t.Errorf("fresh quickstart set: %v", err)
 	}
 }
