@@ -61,6 +61,7 @@ bench-live: deps build
 # Debian packages (silentmon-common, silentmon-server, silentmon-supervisor)
 # built with nfpm into out/packages/; packaging/mkpkg says what is in each.
 package: build
+	@rm -f out/packages/silentmon-*.deb
 	$(GO) run ./packaging/mkpkg -bin $(BIN) -out out/packages
 
 # The programs' man pages and shell completions, written by the programs
