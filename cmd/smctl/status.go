@@ -70,6 +70,10 @@ func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 		fmt.Fprintln(w, "no sessions")
 		return nil
 	}
+	t := &table{
+		header: []string{"SESSION", "AGENT", "STATE", "STARTED", "FROM", "PACKETS", "WRITTEN s", "MOS"},
+		right:  []bool{false, false, false, false, false, true, true, true},
+	}
 	for _, x := range sv.Sessions {
 		state := x.State
 		if x.Closed != "" {
@@ -80,17 +84,26 @@ func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 		} else if sv.Playing != "" && x.State == "open" {
 			state += ", not playing (buffered only)"
 		}
-		fmt.Fprintf(w, "session %s  agent %s  %s  output %s  from %v\n", x.ID, x.Agent, state, x.Output, x.Servers)
+		mos := "-"
+		if x.WorstMOS > 0 {
+			mos = fmt.Sprintf("%.2f", x.WorstMOS)
+		}
+		t.add(x.ID, x.Agent, state, localTime(x.Started), orDash(strings.Join(x.Servers, ", ")),
+			fmt.Sprint(x.Packets), fmt.Sprintf("%.1f", x.SecondsWritten), mos)
+	}
+	var err error
+	t.write(w, func(i int) {
+		x := sv.Sessions[i]
+		fmt.Fprintf(w, "  agent %s, output %s: buffer %.0f ms, added latency p50 %.1f ms p99 %.1f ms\n",
+			x.Agent, x.Output, x.TargetMs, x.AddedLatencyP50Ms, x.AddedLatencyP99Ms)
 		if x.OutputError != "" {
 			fmt.Fprintf(w, "  output error: %s\n", x.OutputError)
 		}
-		fmt.Fprintf(w, "  %.1f s written, buffer %.0f ms, added latency p50 %.1f ms p99 %.1f ms, worst MOS %.2f, %d packets\n",
-			x.SecondsWritten, x.TargetMs, x.AddedLatencyP50Ms, x.AddedLatencyP99Ms, x.WorstMOS, x.Packets)
-		if err := printPlayoutStreams(w, "  ", x.Streams); err != nil {
-			return err
+		if len(x.Streams) > 0 && err == nil {
+			err = printPlayoutStreams(w, "    ", x.Streams)
 		}
-	}
-	return nil
+	})
+	return err
 }
 
 func printPlayoutStreams(w io.Writer, indent string, streams []service.PlayoutStream) error {
