@@ -99,6 +99,7 @@ func setDefaults(cfg *cli.Config) {
 	v.SetDefault("capture.bpf", true)
 	v.SetDefault("capture.track_all_streams", false)
 	v.SetDefault("session.supervisor_grace_ms", 600000)
+	v.SetDefault("metrics.ready_frames_ms", 10000)
 	v.SetDefault(captureserver.KeyMaxSessions, captureserver.DefaultMaxSessions)
 	v.SetDefault(captureserver.KeyMaxEndpoints, captureserver.DefaultMaxEndpoints)
 	// A list of rules (see docs/security.md); the environment variable
@@ -195,6 +196,9 @@ func validate(cfg *cli.Config) (*captureserver.Config, error) {
 		if _, _, err := net.SplitHostPort(p); err != nil {
 			return nil, cli.Usagef("configuration key cluster.peers has value %q, which is not HOST:PORT", p)
 		}
+	}
+	if c.ReadyFrames, err = cfg.Millis("metrics.ready_frames_ms", 1000, 3600_000); err != nil {
+		return nil, err
 	}
 	if c.HeartbeatIntv, err = cfg.Millis("heartbeat.interval_ms", 100, 3600_000); err != nil {
 		return nil, err
