@@ -33,7 +33,8 @@ var ErrDocsUsage = errors.New("__generate-docs needs exactly one argument, the o
 //	dir/completion/zsh/_<program>
 //	dir/completion/fish/<program>.fish
 //
-// The pages' source is "silentmon <version>"; their date is
+// The pages' source is "silentmon <version>" (the commit for a build from
+// a working tree); their date is
 // SOURCE_DATE_EPOCH when set, else the commit's date, else today, so that
 // a rebuild of one commit gives the same pages. Hidden commands are left
 // out.
@@ -51,7 +52,7 @@ func GenerateDocs(root *cobra.Command, dir string) error {
 	date := docsDate()
 	header := &doc.GenManHeader{
 		Section: "1",
-		Source:  "silentmon " + version.Get().Version,
+		Source:  "silentmon " + docsVersion(version.Get()),
 		Manual:  "silentmon manual",
 		Date:    &date,
 	}
@@ -85,6 +86,15 @@ func writeFile(path string, gen func(f *os.File) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// docsVersion is the version the pages' source names: the module
+// version of a release, the commit of a build from a working tree.
+func docsVersion(in version.Info) string {
+	if in.Version == "(devel)" && in.Commit != "unknown" {
+		return in.Commit
+	}
+	return in.Version
 }
 
 // docsDate is the date printed in the manual pages.

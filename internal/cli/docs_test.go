@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/silentmon/silentmon/internal/version"
 )
 
 // docsTree is a small program: a root that must not run, a subcommand
@@ -90,6 +92,23 @@ func TestGenerateDocsUsage(t *testing.T) {
 		}
 		if want := "prog: __generate-docs needs exactly one argument, the output directory.\n"; stderr.String() != want {
 			t.Errorf("Run(%q) stderr = %q, want %q", args, stderr.String(), want)
+		}
+	}
+}
+
+// TestDocsVersion: the pages name a release by its version and a build
+// from a working tree by its commit.
+func TestDocsVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   version.Info
+		want string
+	}{
+		{version.Info{Version: "v1.2.0", Commit: "e724f9dfd612"}, "v1.2.0"},
+		{version.Info{Version: "(devel)", Commit: "e724f9dfd612"}, "e724f9dfd612"},
+		{version.Info{Version: "(devel)", Commit: "unknown"}, "(devel)"},
+	} {
+		if got := docsVersion(tc.in); got != tc.want {
+			t.Errorf("docsVersion(%+v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
