@@ -22,7 +22,25 @@ func newStatusCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status --server HOST:PORT",
 		Short: "Show a server's sessions, streams and supervisor connections",
-		Args:  cobra.NoArgs,
+		Long: `Shows a capture server's capture counters, cluster and monitor sessions, or a
+supervisor service's output and sessions (--server names either).
+
+A capture server's sessions are a table: SESSION, AGENT, STARTED (local time),
+REQUESTER (the common name of the certificate that started the session, cut to
+32 characters with "…"), SUPERVISOR, STATE (of the link to that supervisor
+service: connected, connecting, unreachable, or idle when another member of
+the cluster captures the session), PACKETS, DROPS (queue overflows), MOS (the
+worst of the session's streams, "-" until known) and OWNER (cut to 32). Under
+each row: who requested it and until when, its recording, the supervisor's
+last error while it is unreachable, its endpoints, and one line per stream.
+
+A supervisor service's sessions: SESSION, AGENT, STATE, STARTED, FROM (the
+capture servers whose packets are played), PACKETS, WRITTEN s and MOS, with the
+output and the streams under each row.
+
+--json prints the status as the server sent it, whole (fields are only ever
+added, never renamed).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := cf.dial(cmd.Context())
 			if err != nil {
