@@ -244,6 +244,7 @@ func checkFiles(t *testing.T) {
 		{path: "/var/lib/silentmon", dir: true, mode: 0o750, owner: "silentmon", grp: "silentmon"},
 		{path: "/var/lib/silentmon/recordings", dir: true, mode: 0o750, owner: "silentmon", grp: "silentmon"},
 		{path: "/var/log/silentmon", dir: true, mode: 0o750, owner: "silentmon", grp: "silentmon"},
+		{path: "/usr/share/doc/silentmon-common/README.Debian", mode: 0o644, owner: "root", grp: "root", nonEmptyReg: true},
 		{path: "/lib/systemd/system/smserver.service", mode: 0o644, owner: "root", grp: "root", nonEmptyReg: true},
 		{path: "/lib/systemd/system/smsupervisor.service", mode: 0o644, owner: "root", grp: "root", nonEmptyReg: true},
 	}

@@ -154,6 +154,7 @@ func build(o options) ([]string, error) {
 				dir("/var/lib/silentmon", 0o750),
 				dir("/var/lib/silentmon/recordings", 0o750),
 				dir("/var/log/silentmon", 0o750),
+				doc(filepath.Join(o.src, "README.Debian"), "/usr/share/doc/silentmon-common/README.Debian"),
 				doc(filepath.Join(o.docs, "smserver.example.yaml"), "/usr/share/doc/silentmon-common/examples/smserver.example.yaml"),
 				doc(filepath.Join(o.docs, "smsupervisor.example.yaml"), "/usr/share/doc/silentmon-common/examples/smsupervisor.example.yaml"),
 			},
