@@ -302,7 +302,9 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	ms.AddReady(s.readyChecks()...)
 	ms.Serve()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.relay.Serve(s.ln) }()
+	acceptBeat := s.beats.Add("relay accept loop", time.Second)
+	acceptBeat.Waiting() // blocked in Accept; /healthz names it if it stops
+	go func() { err := s.relay.Serve(s.ln); acceptBeat.Stopped(err); serveErr <- err }()
 	defer s.relay.Close() // waits for Serve
 	log.Info("smserver started", "name", cfg.Name, "listen", s.ln.Addr().String(),
 		"tls", !cfg.Insecure, "source", sourceName(cfg))

@@ -103,11 +103,19 @@ type HealthOptions struct {
 	Store *smtls.Store
 }
 
-// AddChecks gives ms's /healthz the Supervisor's loops (Health) and its
+// AddChecks gives ms's /healthz the Supervisor's loops (Health, and the
+// listener's accept loop) and its
 // /readyz the checks "output" (OutputCheck), "listener" (accepting) and,
 // over TLS, "certificate" (valid for more than 14 days).
 func (s *Supervisor) AddChecks(ms *service.Metrics, o HealthOptions) {
-	ms.AddHealth(service.Check{Name: "loops", Check: s.Health})
+	ms.AddHealth(service.Check{Name: "loops", Check: s.Health}, service.Check{Name: "listener", Check: func() error {
+		select {
+		case <-o.Stopped:
+			return fmt.Errorf("loop relay accept loop on %s stopped", o.Listener)
+		default:
+			return nil
+		}
+	}})
 	ms.AddReady(s.OutputCheck(), service.Check{Name: "listener", Check: func() error {
 		select {
 		case <-o.Stopped:
