@@ -193,3 +193,48 @@ func TestReloadCertificatesAndAudit(t *testing.T) {
 		t.Errorf("ReloadFailures = %d", store.ReloadFailures())
 	}
 }
+
+// TestReloadDirectoryFile checks that a new directory.file is watched
+// from the reload on (the summary counts its agents), that a path that
+// cannot be loaded keeps the directory in use with one error line, and
+// that removing the key is logged as needing a restart.
+func TestReloadDirectoryFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, yaml string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	one := write("one.yaml", "agents:\n  - {id: \"1001\", name: Alice, phone_ip: 10.10.0.1}\n")
+	two := write("two.yaml", "agents:\n  - {id: \"1001\", name: Alice, phone_ip: 10.10.0.1}\n  - {id: \"1002\", name: Bruno, phone_ip: 10.10.0.2}\n")
+	cfg := &Config{DirectoryFile: one}
+	rs := newReloadSetup(t, cfg, nil)
+	if err := rs.r.openDirectory(one); err != nil {
+		t.Fatal(err)
+	}
+	rs.next = changed(cfg, func(*Config) {})
+	if sum := rs.r.reload(); sum != "reloaded: directory ok (1 agents), configuration: unchanged" {
+		t.Errorf("summary %q", sum)
+	}
+	rs.next = changed(cfg, func(c *Config) { c.DirectoryFile = two })
+	if sum := rs.r.reload(); sum != "reloaded: directory ok (2 agents), configuration: directory.file "+two {
+		t.Errorf("summary %q", sum)
+	}
+	if got := rs.s.agents.dir.Load().Len(); got != 2 {
+		t.Errorf("%d agents in use, want the new file's 2", got)
+	}
+	rs.next = changed(cfg, func(c *Config) { c.DirectoryFile = filepath.Join(dir, "missing.yaml") })
+	if sum := rs.r.reload(); sum != "reloaded: directory ok (2 agents), configuration: unchanged" {
+		t.Errorf("summary %q", sum)
+	}
+	if n := lines(rs.logs.String(), "level=ERROR"); n != 1 || !strings.Contains(rs.logs.String(), "missing.yaml") {
+		t.Errorf("want one error line naming missing.yaml:\n%s", rs.logs.String())
+	}
+	rs.next = changed(cfg, func(c *Config) { c.DirectoryFile = "" })
+	rs.r.reload()
+	if lines(rs.logs.String(), "configuration key directory.file removed") != 1 || rs.r.dirFile != two {
+		t.Errorf("removing directory.file: in use %q\n%s", rs.r.dirFile, rs.logs.String())
+	}
+}
