@@ -33,12 +33,17 @@ var restartKeys = []struct {
 	{"debug.listen", func(c *config) any { return c.DebugListen }},
 	{"log.format", func(c *config) any { return c.LogFormat }},
 	{"heartbeat.timeout_ms", func(c *config) any { return c.HeartbeatTmo }},
-	{"lockout", func(c *config) any { return []any{c.LockThreshold, c.LockDuration, c.LockMaxSources} }},
-	{"limits", func(c *config) any { return []any{c.HandshakeTimeout, c.MaxHandshakes, c.MaxHandshakesPerSource} }},
+	{"lockout.threshold", func(c *config) any { return c.LockThreshold }},
+	{"lockout.duration", func(c *config) any { return c.LockDuration }},
+	{"lockout.max_sources", func(c *config) any { return c.LockMaxSources }},
+	{"tls.handshake_timeout_ms", func(c *config) any { return c.HandshakeTimeout }},
+	{"limits.handshakes", func(c *config) any { return c.MaxHandshakes }},
+	{"limits.handshakes_per_source", func(c *config) any { return c.MaxHandshakesPerSource }},
 	{"output", func(c *config) any { return c.Supervisor.Output }},
-	{"playout", func(c *config) any { return c.Supervisor.Playout }},
-	{"supervisor", func(c *config) any { return []any{c.Supervisor.MaxSessions, c.Supervisor.IdleTimeout} }},
-	{"console", func(c *config) any { return c.Console }},
+	{"playout (one of its keys)", func(c *config) any { return c.Supervisor.Playout }},
+	{"supervisor.max_sessions", func(c *config) any { return c.Supervisor.MaxSessions }},
+	{"supervisor.idle_timeout_ms", func(c *config) any { return c.Supervisor.IdleTimeout }},
+	{"console (one of its keys)", func(c *config) any { return c.Console }},
 }
 
 // reloader does what SIGHUP asks of smsupervisor: the configuration file

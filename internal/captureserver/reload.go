@@ -40,19 +40,26 @@ var restartKeys = []struct {
 	{"heartbeat.timeout_ms", func(c *Config) any { return c.HeartbeatTmo }},
 	{"heartbeat.interval_ms", func(c *Config) any { return c.HeartbeatIntv }},
 	{"heartbeat.retries", func(c *Config) any { return c.HeartbeatRetry }},
-	{"lockout", func(c *Config) any { return []any{c.LockThreshold, c.LockDuration, c.LockMaxSources} }},
-	{"limits", func(c *Config) any {
-		return []any{c.HandshakeTimeout, c.MaxHandshakes, c.MaxHandshakesPerSource, c.MaxSessions, c.MaxEndpoints}
-	}},
+	{"lockout.threshold", func(c *Config) any { return c.LockThreshold }},
+	{"lockout.duration", func(c *Config) any { return c.LockDuration }},
+	{"lockout.max_sources", func(c *Config) any { return c.LockMaxSources }},
+	{"tls.handshake_timeout_ms", func(c *Config) any { return c.HandshakeTimeout }},
+	{"limits.handshakes", func(c *Config) any { return c.MaxHandshakes }},
+	{"limits.handshakes_per_source", func(c *Config) any { return c.MaxHandshakesPerSource }},
+	{KeyMaxSessions, func(c *Config) any { return c.MaxSessions }},
+	{KeyMaxEndpoints, func(c *Config) any { return c.MaxEndpoints }},
 	{"cluster.enabled", func(c *Config) any { return c.Cluster }},
 	{"cluster.listen", func(c *Config) any { return c.ClusterListen }},
 	{"cluster.peers", func(c *Config) any { return c.Peers }},
-	{"media", func(c *Config) any { return []any{c.MediaTOS, c.QueueLen} }},
+	{"media.tos", func(c *Config) any { return c.MediaTOS }},
+	{"media.queue_len", func(c *Config) any { return c.QueueLen }},
 	{"audit.file", func(c *Config) any { return c.AuditFile }},
 	{"record.dir", func(c *Config) any { return c.RecordDir }},
-	{"capture", func(c *Config) any { return []any{c.Live, c.TrackAllStreams} }},
+	{"capture.track_all_streams", func(c *Config) any { return c.TrackAllStreams }},
+	{"capture (one of its keys)", func(c *Config) any { return c.Live }},
 	{"session.supervisor_grace_ms", func(c *Config) any { return c.SupervisorGrace }},
-	{"sip", func(c *Config) any { return []any{c.SIP, c.SIPPorts} }},
+	{"sip.enabled", func(c *Config) any { return c.SIP }},
+	{"sip.ports", func(c *Config) any { return c.SIPPorts }},
 }
 
 // reloader does what SIGHUP asks of the capture server, in this order:

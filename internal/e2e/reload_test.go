@@ -168,6 +168,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if got := servedSerial(t, sec, addr); got.Cmp(reissued.SerialNumber) != 0 {
 		t.Fatalf("after SIGHUP a new handshake sees serial %v, want the new file's %v", got, reissued.SerialNumber)
 	}
+	if w := linesWith(log.String(), "needs a restart"); len(w) != 0 {
+		t.Errorf("the same file read anew is said to change keys: %q", w)
+	}
 	if _, se, code := runCmd(t, nil, "smctl", "status", "--server", addr, "--security-dir", sec); code != 0 {
 		t.Fatalf("smctl status with the reissued certificates: exit %d: %s", code, se)
 	}
