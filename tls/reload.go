@@ -37,7 +37,8 @@ import (
 //   - PeerConfig: the certificate presented at both ends; the CA is the one
 //     read when the configuration was made.
 //
-// A Store is safe for concurrent use. The configurations it gives out are
+// Make one with NewStore (the zero value is not usable). A Store is safe
+// for concurrent use and starts no goroutine. The configurations it gives out are
 // fresh values that the caller may adjust before using them (a server
 // configuration's handshakes start from the value as the caller left it);
 // they must not be changed once in use.
