@@ -46,10 +46,11 @@ func startTLSOnly(t *testing.T, cfg *tls.Config) string {
 }
 
 // TestFirstRunErrors: what a new operator gets wrong first is answered
-// with one sentence that says what to do, and exit code 2 (bad usage or
-// configuration): a missing flag of monitor start, monitor stop or
-// status, a missing security directory or client file, --insecure
-// against a TLS server and TLS against an --insecure one. (Before:
+// with one sentence that says what to do: a missing flag of monitor
+// start, monitor stop or status, a missing security directory or client
+// file (exit 2, bad usage or configuration); --insecure against a TLS
+// server, TLS against an --insecure one and nothing listening (exit 1, a
+// failed connection). (Before:
 // `Supervisor "" is not HOST:PORT.`, "Security file ... does not exist.",
 // "EOF." and "first record does not look like a TLS handshake".)
 func TestFirstRunErrors(t *testing.T) {
@@ -87,6 +88,7 @@ func TestFirstRunErrors(t *testing.T) {
 		args []string
 		want string
 	}{
+		// Bad usage or configuration: exit 2.
 		{"monitor alone", []string{"monitor"},
 			"smctl: No subcommand given: use monitor start or monitor stop.\n"},
 		{"monitor start without --agent", append(start, "--supervisor", "127.0.0.1:9"),
@@ -103,10 +105,6 @@ func TestFirstRunErrors(t *testing.T) {
 			"smctl: Security directory " + missing + " does not exist: create a working set with `smctl certs quickstart --dir " + missing + "`, or give --security-dir DIR (or --insecure, for a lab only).\n"},
 		{"no client file", []string{"status", "--server", tlsAddr, "--security-dir", noClient},
 			"smctl: Security file " + filepath.Join(noClient, smtls.ClientFile) + " (the client certificate and key) does not exist: make it with `smctl certs quickstart --dir " + noClient + " --role client` (add --ca-dir CADIR to sign with an existing CA), or with `smctl certs request`, `smctl certs sign` and `smctl certs bundle`.\n"},
-		{"--insecure against TLS", []string{"status", "--server", tlsAddr, "--insecure", "--timeout", "2s"},
-			"smctl: The server at " + tlsAddr + " closed the connection during the greeting: it expects TLS; leave out --insecure.\n"},
-		{"TLS against --insecure", []string{"status", "--server", plainAddr, "--security-dir", sec, "--timeout", "2s"},
-			"smctl: The server at " + plainAddr + " does not speak TLS (started with --insecure?): give --insecure to talk to it in plaintext.\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -116,11 +114,25 @@ func TestFirstRunErrors(t *testing.T) {
 			}
 		})
 	}
-	// Nothing listens: a failed operation (exit 1), with the likely cause.
-	var out, errb bytes.Buffer
-	code := cli.Run(newRootCmd(), []string{"status", "--server", closed, "--insecure", "--timeout", "2s"}, &out, &errb)
-	want := "smctl: Cannot reach " + closed + ": connection refused: nothing listens there (is the server running, and is the port right?).\n"
-	if code != cli.ExitFailed || errb.String() != want {
-		t.Fatalf("nothing listening: exit %d, stderr\n%q\nwant exit 1, stderr\n%q", code, errb.String(), want)
+	// Connections that fail: exit 1, with the cause.
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"--insecure against TLS", []string{"status", "--server", tlsAddr, "--insecure", "--timeout", "2s"},
+			"smctl: The server at " + tlsAddr + " closed the connection during the greeting: it expects TLS; leave out --insecure.\n"},
+		{"TLS against --insecure", []string{"status", "--server", plainAddr, "--security-dir", sec, "--timeout", "2s"},
+			"smctl: The server at " + plainAddr + " does not speak TLS (started with --insecure?): give --insecure to talk to it in plaintext.\n"},
+		{"nothing listening", []string{"status", "--server", closed, "--insecure", "--timeout", "2s"},
+			"smctl: Cannot reach " + closed + ": connection refused: nothing listens there (is the server running, and is the port right?).\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := cli.Run(newRootCmd(), tc.args, &out, &errb)
+			if code != cli.ExitFailed || errb.String() != tc.want {
+				t.Fatalf("exit %d, stderr\n%q\nwant exit %d, stderr\n%q", code, errb.String(), cli.ExitFailed, tc.want)
+			}
+		})
 	}
 }

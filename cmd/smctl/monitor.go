@@ -93,7 +93,8 @@ func (c *connFlags) dialWith(ctx context.Context, set func(*relay.ClientConfig))
 		ex := smtls.ExplainHandshake(err, strings.Join(c.servers, ","))
 		if errors.Is(ex, smtls.ErrNotTLS) || errors.Is(ex, smtls.ErrExpectsTLS) {
 			// Reached, but --insecure is wrong: the sentence says so.
-			return nil, cli.Usage(ex)
+			// A failed connection all the same (exit 1).
+			return nil, &cli.Error{Code: cli.ExitFailed, Err: ex}
 		}
 		return nil, cli.Failf("cannot reach %s: %v", strings.Join(c.servers, " or "), dialReason(ex))
 	}
