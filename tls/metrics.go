@@ -110,4 +110,3 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.tableFull, st.TableFull)
 	}
 }
-
