@@ -369,6 +369,21 @@ func (f *Forwarder) Totals() ForwarderTotals {
 		Dropped: f.totals.dropped.Load(), Lost: f.totals.lost.Load(), Reconnects: f.totals.reconnects.Load()}
 }
 
+// Stuck returns an error naming each connected link whose loop has not
+// turned for longer than bound at now, one line each, or nil. The loop
+// turns at every batch and every heartbeat interval; links not connected
+// (dialling, backing off) are not stuck. Safe for concurrent use.
+func (f *Forwarder) Stuck(now time.Time, bound time.Duration) error {
+	var errs []error
+	for _, s := range *f.senders.Load() {
+		if t := s.turn.Load(); t != 0 && now.Sub(time.Unix(0, t)) > bound {
+			errs = append(errs, fmt.Errorf("loop forwarder to supervisor %s has not turned for %s (bound %s)",
+				s.addr, now.Sub(time.Unix(0, t)).Round(time.Second), bound))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stats returns one entry per supervisor connection, sorted by address.
 func (f *Forwarder) Stats() []SenderStats {
 	m := *f.senders.Load()
@@ -453,6 +468,9 @@ type sender struct {
 	wake     chan struct{}
 
 	sent, dropped, lost, reconnects atomic.Uint64
+	// turn is the clock time (ForwarderConfig.Now) of the last turn of
+	// the connected loop, Unix ns; 0 while not connected (Stuck).
+	turn atomic.Int64
 
 	stop    chan struct{}
 	drain   atomic.Bool
@@ -662,6 +680,7 @@ func (s *sender) run() {
 		}
 		up := s.f.clock.Now()
 		err = s.stream(c)
+		s.turn.Store(0)
 		c.close()
 		s.b.ended(s.f, s.f.clock.Now().Sub(up))
 		s.setState("connecting", err)
@@ -725,6 +744,7 @@ func (s *sender) stream(c *conn) error {
 	var seq uint64
 	var wb []byte
 	for {
+		s.turn.Store(s.f.cfg.Now().UnixNano())
 		wb = s.fill(wb[:0])
 		if len(wb) > 0 {
 			err := c.writeRaw(wb, 10*time.Second)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,4 +49,38 @@ func TestForwarderTotalsSurviveLinks(t *testing.T) {
 	if got := fw.Totals(); got.Sent != 12 || got.Bytes <= bytes {
 		t.Fatalf("after a second link: totals %+v, want 12 sent and more than %d bytes", got, bytes)
 	}
+}
+
+// TestForwarderStuck: a connected link whose loop has not turned for
+// longer than the bound is named; it is not once the loop turns again (a
+// packet to send); a link not connected is never stuck.
+func TestForwarderStuck(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	h := &ptHandler{}
+	_, addr := startServer(t, h, ServerConfig{Role: RoleSupervisor})
+	// Heartbeats an hour apart: the loop turns only for media.
+	fw := NewForwarder(ForwarderConfig{Logger: quiet(), Name: "cap-1", Now: clock, HeartbeatInterval: time.Hour})
+	defer fw.Close()
+	dead := NewForwarder(ForwarderConfig{Logger: quiet(), Name: "cap-2", Now: clock})
+	defer dead.Close()
+	dead.Reach("127.0.0.1:1") // never connects
+	sess := &filter.Session{ID: "one", Agent: "1001", Supervisor: addr}
+	fw.Forward(sess, mediaPacket(0))
+	waitFor(t, "the first packet", func() bool { return h.count() == 1 })
+	if err := fw.Stuck(clock(), 15*time.Second); err != nil {
+		t.Fatalf("just turned: %v", err)
+	}
+	advance(20 * time.Second)
+	err := fw.Stuck(clock(), 15*time.Second)
+	if want := "loop forwarder to supervisor " + addr + " has not turned for 20s (bound 15s)"; err == nil || err.Error() != want {
+		t.Fatalf("stuck: %v, want %q", err, want)
+	}
+	if err := dead.Stuck(clock(), 15*time.Second); err != nil {
+		t.Fatalf("a link never connected: %v", err)
+	}
+	fw.Forward(sess, mediaPacket(1))
+	waitFor(t, "the loop to turn", func() bool { return fw.Stuck(clock(), 15*time.Second) == nil })
 }

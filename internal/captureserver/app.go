@@ -281,7 +281,7 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	}
 
 	s.beats = service.NewHeartbeats(s.now)
-	ms.AddHealth(service.Check{Name: "loops", Check: s.beats.Check})
+	ms.AddHealth(service.Check{Name: "loops", Check: s.beats.Check}, service.Check{Name: "forwarder", Check: s.forwarderHealth})
 	for i, src := range sources {
 		w := newWorker(s, src, names[i], drops[i])
 		w.beat = s.beats.Add("capture worker "+names[i], time.Second)

@@ -179,3 +179,12 @@ func (s *server) health() error {
 	}
 	return nil
 }
+
+// forwarderHealth is /healthz's check of the forwarder: every connected
+// link's loop turned within 3 heartbeat intervals (at least 10 s).
+func (s *server) forwarderHealth() error {
+	if s.fw == nil {
+		return nil
+	}
+	return s.fw.Stuck(s.now(), max(3*s.cfg.HeartbeatIntv, service.MinHeartbeatBound))
+}
