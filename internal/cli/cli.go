@@ -92,18 +92,41 @@ func isCobraUsageError(err error) bool {
 	return false
 }
 
-// Sentence formats err as one sentence: first letter upper-case, one final
+// Sentence formats err as one sentence: first letter upper-case (unless
+// it begins with a program's name or a flag, kept as written), one final
 // period.
 func Sentence(err error) string {
 	s := strings.TrimSpace(err.Error())
 	if s == "" {
 		return "Unknown error."
 	}
-	s = strings.ToUpper(s[:1]) + s[1:]
+	if !startsWithName(s) {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
 	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "?") {
 		s += "."
 	}
 	return s
+}
+
+// programNames are the words a sentence keeps in lower case when it
+// starts with one: the programs' names ("smctl certs ca needs --dir").
+var programNames = []string{"smserver", "smsupervisor", "smctl", "smnic"}
+
+// startsWithName reports whether s begins with a program's name or a
+// flag, which keep their spelling at the start of a sentence.
+func startsWithName(s string) bool {
+	if strings.HasPrefix(s, "--") {
+		return true
+	}
+	word, _, _ := strings.Cut(s, " ")
+	word = strings.TrimRight(word, ":,")
+	for _, n := range programNames {
+		if word == n {
+			return true
+		}
+	}
+	return false
 }
 
 // Main runs root with os.Args, prints any error to stderr as one sentence

@@ -2,10 +2,12 @@ package service
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	smtls "github.com/silentmon/silentmon/tls"
@@ -63,7 +65,7 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	}
 	inner, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen address %q: %w", cfg.Addr, err)
+		return nil, listenError(cfg.Addr, "--listen", err)
 	}
 	l := &Listener{Listener: inner, stop: make(chan struct{})}
 	if cfg.Insecure {
@@ -127,4 +129,25 @@ func DialTLSFrom(store *smtls.Store, insecure bool) (*tls.Config, error) {
 		return nil, nil
 	}
 	return store.ClientConfig(smtls.ClientFile, nil, nil)
+}
+
+// inUseError is a listen address another process holds: its sentence
+// says what to do, and it unwraps to the system's error.
+type inUseError struct {
+	addr, flag string
+	err        error
+}
+
+func (e *inUseError) Error() string {
+	return fmt.Sprintf("listen address %q is taken by another process (on one host smserver and smsupervisor cannot share a port): give %s another address, or stop that process", e.addr, e.flag)
+}
+
+func (e *inUseError) Unwrap() error { return e.err }
+
+// listenError names addr in err; an address in use says what to do.
+func listenError(addr, flag string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &inUseError{addr: addr, flag: flag, err: err}
+	}
+	return fmt.Errorf("listen address %q: %w", addr, err)
 }
