@@ -319,7 +319,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if ln.TLS != nil {
 		reg.MustRegister(smtls.NewCollector(ln.Lockout, ln.TLS), smtls.NewStoreCollector(store))
 	}
-	ms, err := service.StartMetrics(cfg.MetricsListen, reg, log)
+	// Listens now, serves once /healthz and /readyz have their checks.
+	ms, err := service.ListenMetrics(cfg.MetricsListen, reg, log, nil)
 	if err != nil {
 		ln.Close()
 		sup.Close()
@@ -337,6 +338,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}()
 	sup.AddChecks(ms, supervisor.HealthOptions{Listener: ln.Addr().String(), Stopped: done,
 		SecurityDir: cfg.SecurityDir, Insecure: cfg.Insecure, Client: len(cfg.Console.Servers) > 0, Store: store})
+	ms.Serve()
 	var lis console.Listener
 	var web *webrtcout.Server
 	if cfg.Console.Listen != "" {
