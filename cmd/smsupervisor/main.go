@@ -359,7 +359,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		sup.Close()
 		return err
 	}
-	stopReload := (&reloader{log: log, level: level, store: store, cur: cfg}).onSIGHUP()
+	rl := &reloader{log: log, level: level, store: store, cur: cfg}
+	stopReload := cli.OnSIGHUP(func() { rl.reload() })
 	defer stopReload()
 	log.Info("smsupervisor started", "listen", ln.Addr().String(), "output", sc.Output, "tls", !cfg.Insecure,
 		"max_sessions", sc.MaxSessions, "idle_timeout", sc.IdleTimeout)

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/silentmon/silentmon/internal/cli"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -20,30 +15,12 @@ var reloadableKeys = []string{"log.level"}
 
 // restartKeys name the keys that take effect at start only, with how to
 // read each from a config.
-var restartKeys = []struct {
-	key string
-	get func(*config) any
-}{
-	{"listen", func(c *config) any { return c.Listen }},
-	{"security_dir", func(c *config) any { return c.SecurityDir }},
-	{"insecure", func(c *config) any { return c.Insecure }},
-	{"tls.strict", func(c *config) any { return c.StrictKeys }},
-	{"name", func(c *config) any { return c.Name }},
-	{"metrics.listen", func(c *config) any { return c.MetricsListen }},
-	{"debug.listen", func(c *config) any { return c.DebugListen }},
-	{"log.format", func(c *config) any { return c.LogFormat }},
-	{"heartbeat.timeout_ms", func(c *config) any { return c.HeartbeatTmo }},
-	{"lockout.threshold", func(c *config) any { return c.LockThreshold }},
-	{"lockout.duration", func(c *config) any { return c.LockDuration }},
-	{"lockout.max_sources", func(c *config) any { return c.LockMaxSources }},
-	{"tls.handshake_timeout_ms", func(c *config) any { return c.HandshakeTimeout }},
-	{"limits.handshakes", func(c *config) any { return c.MaxHandshakes }},
-	{"limits.handshakes_per_source", func(c *config) any { return c.MaxHandshakesPerSource }},
-	{"output", func(c *config) any { return c.Supervisor.Output }},
-	{"playout (one of its keys)", func(c *config) any { return c.Supervisor.Playout }},
-	{"supervisor.max_sessions", func(c *config) any { return c.Supervisor.MaxSessions }},
-	{"supervisor.idle_timeout_ms", func(c *config) any { return c.Supervisor.IdleTimeout }},
-	{"console (one of its keys)", func(c *config) any { return c.Console }},
+var restartKeys = []cli.RestartKey[*config]{
+	{Key: "output", Get: func(c *config) any { return c.Supervisor.Output }},
+	{Key: "playout (one of its keys)", Get: func(c *config) any { return c.Supervisor.Playout }},
+	{Key: "supervisor.max_sessions", Get: func(c *config) any { return c.Supervisor.MaxSessions }},
+	{Key: "supervisor.idle_timeout_ms", Get: func(c *config) any { return c.Supervisor.IdleTimeout }},
+	{Key: "console (one of its keys)", Get: func(c *config) any { return c.Console }},
 }
 
 // reloader does what SIGHUP asks of smsupervisor: the configuration file
@@ -90,11 +67,8 @@ func (r *reloader) reloadConfig() string {
 		r.log.Error("configuration not reloaded, the one in use is kept: "+cli.Sentence(err), "file", r.cur.file)
 		return "refused, the one in use kept"
 	}
-	for _, k := range restartKeys {
-		if !reflect.DeepEqual(k.get(r.cur), k.get(next)) {
-			r.log.Warn(fmt.Sprintf("configuration key %s changed in %s but needs a restart; the value in use is kept", k.key, r.cur.file))
-		}
-	}
+	cli.WarnRestart(r.log, r.cur.file, append(cli.ChangedKeys(cli.ServiceRestartKeys, &r.cur.Service, &next.Service),
+		cli.ChangedKeys(restartKeys, r.cur, next)...))
 	if next.LogLevel == r.cur.LogLevel {
 		return "unchanged"
 	}
@@ -105,34 +79,6 @@ func (r *reloader) reloadConfig() string {
 	r.cur = &kept
 	r.log.Debug("configuration reloaded", "file", r.cur.file, "log.level", r.cur.LogLevel)
 	return "log.level " + strings.ToLower(next.LogLevel)
-}
-
-// onSIGHUP runs reload whenever the process receives SIGHUP, until stop.
-func (r *reloader) onSIGHUP() (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ch:
-				r.reload()
-			case <-done:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(ch)
-			close(done)
-			wg.Wait()
-		})
-	}
 }
 
 // withReload returns validate that also gives the configuration its file

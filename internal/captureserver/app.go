@@ -260,7 +260,7 @@ func Run(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	}
 	defer rl.close()
-	stopReload := rl.onSIGHUP()
+	stopReload := cli.OnSIGHUP(func() { rl.reload() })
 	defer stopReload()
 
 	reg := prometheus.NewRegistry()

@@ -3,12 +3,9 @@ package captureserver
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/silentmon/silentmon/internal/cli"
 	"github.com/silentmon/silentmon/internal/directory"
@@ -22,44 +19,26 @@ var ReloadableKeys = []string{"log.level", KeyRules, "security.admins", "directo
 // restartKeys name the configuration keys that take effect at start only,
 // with how to read each from a Config, to tell which of them a new file
 // changes.
-var restartKeys = []struct {
-	key string
-	get func(*Config) any
-}{
-	{"interface", func(c *Config) any { return c.Interfaces }},
-	{"pcap", func(c *Config) any { return c.Pcap }},
-	{"pcap_speed", func(c *Config) any { return c.PcapSpeed }},
-	{"listen", func(c *Config) any { return c.Listen }},
-	{"security_dir", func(c *Config) any { return c.SecurityDir }},
-	{"insecure", func(c *Config) any { return c.Insecure }},
-	{"tls.strict", func(c *Config) any { return c.StrictKeys }},
-	{"name", func(c *Config) any { return c.Name }},
-	{"metrics.listen", func(c *Config) any { return c.MetricsListen }},
-	{"debug.listen", func(c *Config) any { return c.DebugListen }},
-	{"log.format", func(c *Config) any { return c.LogFormat }},
-	{"heartbeat.timeout_ms", func(c *Config) any { return c.HeartbeatTmo }},
-	{"heartbeat.interval_ms", func(c *Config) any { return c.HeartbeatIntv }},
-	{"heartbeat.retries", func(c *Config) any { return c.HeartbeatRetry }},
-	{"lockout.threshold", func(c *Config) any { return c.LockThreshold }},
-	{"lockout.duration", func(c *Config) any { return c.LockDuration }},
-	{"lockout.max_sources", func(c *Config) any { return c.LockMaxSources }},
-	{"tls.handshake_timeout_ms", func(c *Config) any { return c.HandshakeTimeout }},
-	{"limits.handshakes", func(c *Config) any { return c.MaxHandshakes }},
-	{"limits.handshakes_per_source", func(c *Config) any { return c.MaxHandshakesPerSource }},
-	{KeyMaxSessions, func(c *Config) any { return c.MaxSessions }},
-	{KeyMaxEndpoints, func(c *Config) any { return c.MaxEndpoints }},
-	{"cluster.enabled", func(c *Config) any { return c.Cluster }},
-	{"cluster.listen", func(c *Config) any { return c.ClusterListen }},
-	{"cluster.peers", func(c *Config) any { return c.Peers }},
-	{"media.tos", func(c *Config) any { return c.MediaTOS }},
-	{"media.queue_len", func(c *Config) any { return c.QueueLen }},
-	{"audit.file", func(c *Config) any { return c.AuditFile }},
-	{"record.dir", func(c *Config) any { return c.RecordDir }},
-	{"capture.track_all_streams", func(c *Config) any { return c.TrackAllStreams }},
-	{"capture (one of its keys)", func(c *Config) any { return c.Live }},
-	{"session.supervisor_grace_ms", func(c *Config) any { return c.SupervisorGrace }},
-	{"sip.enabled", func(c *Config) any { return c.SIP }},
-	{"sip.ports", func(c *Config) any { return c.SIPPorts }},
+var restartKeys = []cli.RestartKey[*Config]{
+	{Key: "interface", Get: func(c *Config) any { return c.Interfaces }},
+	{Key: "pcap", Get: func(c *Config) any { return c.Pcap }},
+	{Key: "pcap_speed", Get: func(c *Config) any { return c.PcapSpeed }},
+	{Key: "heartbeat.interval_ms", Get: func(c *Config) any { return c.HeartbeatIntv }},
+	{Key: "heartbeat.retries", Get: func(c *Config) any { return c.HeartbeatRetry }},
+	{Key: KeyMaxSessions, Get: func(c *Config) any { return c.MaxSessions }},
+	{Key: KeyMaxEndpoints, Get: func(c *Config) any { return c.MaxEndpoints }},
+	{Key: "cluster.enabled", Get: func(c *Config) any { return c.Cluster }},
+	{Key: "cluster.listen", Get: func(c *Config) any { return c.ClusterListen }},
+	{Key: "cluster.peers", Get: func(c *Config) any { return c.Peers }},
+	{Key: "media.tos", Get: func(c *Config) any { return c.MediaTOS }},
+	{Key: "media.queue_len", Get: func(c *Config) any { return c.QueueLen }},
+	{Key: "audit.file", Get: func(c *Config) any { return c.AuditFile }},
+	{Key: "record.dir", Get: func(c *Config) any { return c.RecordDir }},
+	{Key: "capture.track_all_streams", Get: func(c *Config) any { return c.TrackAllStreams }},
+	{Key: "capture (one of its keys)", Get: func(c *Config) any { return c.Live }},
+	{Key: "session.supervisor_grace_ms", Get: func(c *Config) any { return c.SupervisorGrace }},
+	{Key: "sip.enabled", Get: func(c *Config) any { return c.SIP }},
+	{Key: "sip.ports", Get: func(c *Config) any { return c.SIPPorts }},
 }
 
 // reloader does what SIGHUP asks of the capture server, in this order:
@@ -109,34 +88,6 @@ func (r *reloader) close() {
 	if r.dir != nil {
 		r.dir.Close()
 		r.dir = nil
-	}
-}
-
-// onSIGHUP runs reload whenever the process receives SIGHUP, until stop.
-func (r *reloader) onSIGHUP() (stop func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ch:
-				r.reload()
-			case <-done:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(ch)
-			close(done)
-			wg.Wait()
-		})
 	}
 }
 
@@ -195,11 +146,8 @@ func (r *reloader) reloadConfig() string {
 		r.log.Error("configuration not reloaded, the one in use is kept: "+cli.Sentence(err), "file", r.cur.ConfigFile)
 		return "refused, the one in use kept"
 	}
-	for _, k := range restartKeys {
-		if !reflect.DeepEqual(k.get(r.cur), k.get(next)) {
-			r.log.Warn(fmt.Sprintf("configuration key %s changed in %s but needs a restart; the value in use is kept", k.key, r.cur.ConfigFile))
-		}
-	}
+	cli.WarnRestart(r.log, r.cur.ConfigFile, append(cli.ChangedKeys(cli.ServiceRestartKeys, &r.cur.Service, &next.Service),
+		cli.ChangedKeys(restartKeys, r.cur, next)...))
 	var changed []string
 	if next.LogLevel != r.cur.LogLevel {
 		lv, _ := cli.ParseLevel(next.LogLevel) // validated by Reload
