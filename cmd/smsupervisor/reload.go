@@ -43,19 +43,8 @@ func (r *reloader) reload() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	conf := r.reloadConfig()
-	var parts []string
-	if r.store != nil {
-		if err := r.store.Reload(); err != nil {
-			r.log.Error(cli.Sentence(err))
-			parts = append(parts, "certificates refused, the ones in use kept")
-		} else {
-			parts = append(parts, "certificates ok")
-		}
-	}
-	parts = append(parts, "configuration: "+conf)
-	summary := "reloaded: " + strings.Join(parts, ", ")
-	r.log.Info(summary)
-	return summary
+	parts := cli.ReloadCertificates(r.store, r.log)
+	return cli.LogReload(r.log, append(parts, "configuration: "+conf))
 }
 
 func (r *reloader) reloadConfig() string {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/silentmon/silentmon/internal/testutil"
 
 	"github.com/silentmon/silentmon/cluster"
 	"github.com/silentmon/silentmon/internal/service"
@@ -149,17 +149,7 @@ func TestMetricsLint(t *testing.T) {
 	defer s.fw.Close()
 	reg := prometheus.NewRegistry()
 	s.registerMetrics(reg)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	mfs := testutil.LintMetrics(t, reg)
 	names := map[string]bool{}
 	for _, mf := range mfs {
 		names[mf.GetName()] = true

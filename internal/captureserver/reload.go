@@ -96,15 +96,7 @@ func (r *reloader) reload() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	conf := r.reloadConfig()
-	var parts []string
-	if r.store != nil {
-		if err := r.store.Reload(); err != nil {
-			r.log.Error(cli.Sentence(err))
-			parts = append(parts, "certificates refused, the ones in use kept")
-		} else {
-			parts = append(parts, "certificates ok")
-		}
-	}
+	parts := cli.ReloadCertificates(r.store, r.log)
 	if r.dir != nil {
 		if err := r.dir.Reload(); err != nil {
 			r.log.Error("agent directory not reloaded, the one in use is kept", "file", r.dirFile, "err", err.Error())
@@ -121,10 +113,7 @@ func (r *reloader) reload() string {
 			parts = append(parts, "audit file reopened")
 		}
 	}
-	parts = append(parts, "configuration: "+conf)
-	summary := "reloaded: " + strings.Join(parts, ", ")
-	r.log.Info(summary)
-	return summary
+	return cli.LogReload(r.log, append(parts, "configuration: "+conf))
 }
 
 // reloadConfig reads the configuration file anew through cfg.Reload and

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"strings"
+
 	"fmt"
+	smtls "github.com/silentmon/silentmon/tls"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -86,4 +89,26 @@ func WarnRestart(log *slog.Logger, file string, changed []string) {
 	for _, k := range changed {
 		log.Warn(fmt.Sprintf("configuration key %s changed in %s but needs a restart; the value in use is kept", k, file))
 	}
+}
+
+// ReloadCertificates reloads the certificates of st (nil: --insecure,
+// nothing to do) and returns the words of the reload summary; a refused
+// set is one ERROR line naming the file, and the set in use is kept.
+func ReloadCertificates(st *smtls.Store, log *slog.Logger) []string {
+	if st == nil {
+		return nil
+	}
+	if err := st.Reload(); err != nil {
+		log.Error(Sentence(err))
+		return []string{"certificates refused, the ones in use kept"}
+	}
+	return []string{"certificates ok"}
+}
+
+// LogReload logs and returns the summary line of a reload: "reloaded: "
+// and parts.
+func LogReload(log *slog.Logger, parts []string) string {
+	summary := "reloaded: " + strings.Join(parts, ", ")
+	log.Info(summary)
+	return summary
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/silentmon/silentmon/internal/testutil"
 )
 
 // TestMetricsLint (promlint, the linter testutil.GatherAndLint runs):
@@ -18,15 +18,5 @@ func TestMetricsLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	testutil.LintMetrics(t, reg)
 }

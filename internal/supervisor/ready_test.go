@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/silentmon/silentmon/internal/testutil"
 
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/playout/audiotest"
@@ -120,17 +120,7 @@ func TestMetricsConventions(t *testing.T) {
 	}
 	r.settle()
 	gather := func() map[string]float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range problems {
-			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
-		}
+		mfs := testutil.LintMetrics(t, reg)
 		got := map[string]float64{}
 		for _, mf := range mfs {
 			if strings.HasSuffix(mf.GetName(), "_ms") {
