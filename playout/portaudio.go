@@ -38,7 +38,9 @@ func openPortAudio(name string, channels int) (Sink, error) {
 		spec += ":" + name
 	}
 	quietSoundLibraries()
-	if ok, why := alsaCanPlay(); !ok && name == "" {
+	// A named device too: PortAudio cannot list devices without
+	// aborting when ALSA defines none.
+	if ok, why := alsaCanPlay(); !ok {
 		return nil, noDevice(spec, "no sound card, and ALSA's default device does not open: %s", strings.ToLower(why))
 	}
 	if err := portaudio.Initialize(); err != nil {

@@ -15,7 +15,7 @@ import (
 
 // TestPortAudioNoDevice: with an ALSA configuration that defines no
 // device (an empty file) on a host without a sound card, opening the
-// default device returns an error that wraps ErrNoSoundDevice with the
+// default device or a named one returns an error that wraps ErrNoSoundDevice with the
 // reason, instead of PortAudio's enumeration aborting the process, and
 // ALSA's complaints are kept in the error (SoundLibraryMessages), not
 // printed.
@@ -28,14 +28,20 @@ func TestPortAudioNoDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("ALSA_CONFIG_PATH", conf)
-	sink, err := playout.OpenSink("portaudio")
-	if err == nil {
-		sink.Close()
-		t.Fatal("a device opened with an ALSA configuration that defines none")
-	}
-	const want = `no sound device could be opened for output "portaudio" (no sound card, and ALSA's default device does not open: `
-	if !errors.Is(err, playout.ErrNoSoundDevice) || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error %q, want it to start with %q and wrap ErrNoSoundDevice", err, want)
+	var err error
+	// The default device, and a named one: PortAudio is not asked to
+	// list devices it cannot list without aborting.
+	for _, spec := range []string{"portaudio", "portaudio:Speakers"} {
+		var sink playout.Sink
+		sink, err = playout.OpenSink(spec)
+		if err == nil {
+			sink.Close()
+			t.Fatalf("%s opened with an ALSA configuration that defines no device", spec)
+		}
+		want := `no sound device could be opened for output "` + spec + `" (no sound card, and ALSA's default device does not open: `
+		if !errors.Is(err, playout.ErrNoSoundDevice) || !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("error %q, want it to start with %q and wrap ErrNoSoundDevice", err, want)
+		}
 	}
 	if playout.SoundLibraryMessages(errors.New("other")) != nil {
 		t.Error("messages for an error that is not a device's")
