@@ -14,4 +14,8 @@ var (
 	ErrNoServer       = errors.New("no server reachable")
 	ErrClosed         = errors.New("closed")
 	ErrSessionUnknown = errors.New("unknown session")
+	// ErrTLSOnPlaintext: the first bytes are a TLS handshake record, on a
+	// port that speaks the protocol in plaintext (--insecure). It comes
+	// with ErrFrameTooLarge (the record header read as a length).
+	ErrTLSOnPlaintext = errors.New("the peer began a TLS handshake on this plaintext port (--insecure here, not on the peer): give the peer --insecure too, or remove --insecure here")
 )

@@ -97,6 +97,11 @@ func NewReader(r io.Reader, max int) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
+// tlsHandshakeRecord is the first byte of a TLS handshake record (a
+// ClientHello, then the major version 3): read as a frame length, far
+// beyond any maximum.
+const tlsHandshakeRecord = 0x16
+
 // Next reads one frame. The body aliases a buffer of the Reader, valid until
 // the next call. A frame longer than the maximum returns ErrFrameTooLarge
 // without reading its body; a frame cut short returns io.ErrUnexpectedEOF.
@@ -111,6 +116,9 @@ func (r *Reader) Next() (MsgType, []byte, error) {
 	}
 	body := int(n) - 1
 	if body > r.max {
+		if h[0] == tlsHandshakeRecord && h[1] == 3 {
+			return 0, nil, fmt.Errorf("%w: %w", ErrFrameTooLarge, ErrTLSOnPlaintext)
+		}
 		return 0, nil, fmt.Errorf("%w: %d bytes, maximum %d", ErrFrameTooLarge, body, r.max)
 	}
 	if cap(r.buf) < body {

@@ -253,6 +253,11 @@ func (s *Server) serveConn(c *conn) {
 	}
 	if err := s.hello(c, p); err != nil {
 		s.protoErrs.Add(1)
+		if errors.Is(err, ErrTLSOnPlaintext) {
+			// A misconfiguration, not a probe: say what to change.
+			s.log.Warn("connection refused: "+ErrTLSOnPlaintext.Error(), "peer", p.Addr)
+			return
+		}
 		s.log.Info("connection refused", "peer", p.Addr, "err", err)
 		return
 	}
