@@ -148,3 +148,13 @@ func (c *EventCounter) New(ssrc, ts uint32, e Event) bool {
 	c.n = min(c.n+1, maxEventHistory)
 	return true
 }
+
+// RTPPayload returns the payload type, SSRC and timestamp of an RTP
+// version 2 packet and its payload (CSRCs, extension and padding
+// removed), which aliases b. It does not allocate; a packet that is not
+// RTP version 2 or is truncated returns an error wrapping ErrNotRTP or
+// ErrShortRTP.
+func RTPPayload(b []byte) (pt uint8, ssrc, ts uint32, payload []byte, err error) {
+	h, payload, err := parseRTP(b)
+	return h.pt, h.ssrc, h.ts, payload, err
+}
