@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/silentmon/silentmon/capture"
+	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/relay"
 )
 
@@ -275,5 +280,64 @@ func TestUnsupportedCodec(t *testing.T) {
 				t.Fatalf("status unsupported_streams %v", st.Unsupported)
 			}
 		})
+	}
+}
+
+// TestTelephoneEventsRealCapture: the telephone events of a real call
+// (the Wireshark sample SIP_DTMF2, payload type 96 named by its SDP) are
+// read as tshark's rtpevent dissector reads them, 6789123, each digit
+// once although its packets repeat it, in the direction towards the
+// agent (192.168.105.110).
+func TestTelephoneEventsRealCapture(t *testing.T) {
+	src, err := capture.OpenFile(filepath.Join("testdata", "sip-dtmf-events.pcap"), capture.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	r := newRig(t, Config{Output: "null"})
+	r.sdpNotice("dtmf2", relay.SessionStarted, map[uint8]string{8: "PCMA/8000", 96: "telephone-event/8000"}, 0)
+	agent := netip.MustParseAddr("192.168.105.110")
+	frames, infos := make([][]byte, 16), make([]capture.Info, 16)
+	var p capture.Packet
+	sent := 0
+	for {
+		n, err := src.ReadBatch(frames, infos)
+		for i := range n {
+			if p.Decode(frames[i], src.LinkType(), &infos[i]) != nil || p.Kind != capture.KindRTP {
+				continue
+			}
+			dir := filter.ToAgent
+			if p.Src.Addr() == agent {
+				dir = filter.FromAgent
+			}
+			body := relay.AppendMediaHeader(nil, "dtmf2", 1)
+			body = relay.AppendMediaPacket(body, &relay.MediaPacket{Direction: dir, Time: infos[i].Timestamp.UnixNano(),
+				Src: p.Src, Dst: p.Dst, Data: p.UDP})
+			f, err := relay.ParseMedia(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.sup.Media(r.peer, &f); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent != 35 {
+		t.Fatalf("%d RTP packets in the capture, want 35", sent)
+	}
+	if got := r.sup.FullStatus().Sessions[0].Digits; got != "6789123" {
+		t.Fatalf("digits %q, want 6789123", got)
+	}
+	for _, d := range r.sup.DigitsSince(0) {
+		if d.Direction != "to-agent" || !strings.HasPrefix(d.Time, "20") {
+			t.Fatalf("digit %+v: want to-agent with the capture's time", d)
+		}
 	}
 }
