@@ -37,18 +37,6 @@ type ptTable struct {
 var staticNames = map[uint8]string{0: "PCMU", 3: "GSM", 4: "G723", 5: "DVI4", 6: "DVI4", 7: "LPC", 8: "PCMA",
 	9: "G722", 10: "L16", 11: "L16", 12: "QCELP", 13: "CN", 14: "MPA", 15: "G728", 16: "DVI4", 17: "DVI4", 18: "G729"}
 
-// codecBuiltIn reports whether this build decodes c (a codec whose
-// library is left out is known but not playable).
-func codecBuiltIn(c playout.Codec) bool {
-	switch c {
-	case playout.CodecUnknown:
-		return false
-	case playout.CodecG729:
-		return playout.G729BuiltIn
-	}
-	return true
-}
-
 // newPTTable builds the table of a session whose calls' SDP gave sdp
 // (nil: none), with the configuration's explicit mappings (--codec)
 // winning.
@@ -78,7 +66,7 @@ func newPTTable(sdp map[uint8]string, explicit map[uint8]playout.Codec) *ptTable
 			t.kind[pt] = ptRed
 		case c == playout.CodecNone:
 			t.kind[pt] = ptPlay // comfort noise: the Player drops it
-		case !codecBuiltIn(c):
+		case !c.Decodable():
 			t.kind[pt] = ptUnsupported
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 )
 
@@ -340,4 +341,27 @@ func TestTelephoneEventsRealCapture(t *testing.T) {
 			t.Fatalf("digit %+v: want to-agent with the capture's time", d)
 		}
 	}
+}
+
+// TestCodecLeftOut: a G.729 stream (static type 18) is unsupported
+// exactly when this build leaves G.729 out (CGO_ENABLED=0, no bcg729):
+// then it is reported as "G729 (not supported)" with a WARN, else it is
+// played and not reported.
+func TestCodecLeftOut(t *testing.T) {
+	logs := &lockedBuffer{}
+	r := newRig(t, Config{Output: "null", Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := newCall("s1", 1000, 1)
+	for range 20 {
+		p := c.next()[:12+20] // two G.729 frames
+		p[1] = 18
+		r.sendPacket(c, p)
+		r.clock.Advance(20e6)
+	}
+	built := playout.CodecG729.Decodable()
+	st := r.sup.FullStatus().Sessions[0].Streams[0]
+	warned := strings.Contains(logs.String(), "carries G729, which this build cannot play")
+	if st.Playable() != built || warned == built || st.Codec != "G729" {
+		t.Fatalf("G.729 built in %v: stream %+v supported %v, warned %v", built, st, st.Playable(), warned)
+	}
+	t.Logf("G.729 built in: %v", built)
 }
