@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -231,4 +233,38 @@ func (sess *session) eventsView() (string, map[streamKey]string) {
 		}
 	}
 	return string(ev.digits), un
+}
+
+// playerLog is the handler of a session's Player log: it leaves out the
+// Player's report of a payload type it cannot play when the supervisor
+// reports that stream itself (an unsupported codec, in its own words)
+// or reads it (telephone events), so each stream is reported once.
+type playerLog struct {
+	slog.Handler
+	sess *session
+}
+
+func (h playerLog) Handle(ctx context.Context, r slog.Record) error {
+	skip := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "payload_type" && a.Value.Kind() == slog.KindInt64 {
+			pt := a.Value.Int64()
+			t := h.sess.pts.Load()
+			skip = t != nil && pt >= 0 && pt < 128 && t.kind[pt] != ptPlay
+			return false
+		}
+		return true
+	})
+	if skip {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h playerLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return playerLog{Handler: h.Handler.WithAttrs(as), sess: h.sess}
+}
+
+func (h playerLog) WithGroup(name string) slog.Handler {
+	return playerLog{Handler: h.Handler.WithGroup(name), sess: h.sess}
 }

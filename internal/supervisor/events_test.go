@@ -253,6 +253,9 @@ func TestUnsupportedCodec(t *testing.T) {
 			if n := strings.Count(logs.String(), warn); n != 1 {
 				t.Fatalf("%d log lines %q, want 1; log:\n%s", n, warn, logs)
 			}
+			if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+				t.Fatalf("%d warnings, want only %q; log:\n%s", n, warn, logs)
+			}
 			st := r.sup.FullStatus()
 			if len(st.Sessions) != 1 || len(st.Sessions[0].Streams) != 2 {
 				t.Fatalf("status %+v: want one session with two streams", st.Sessions)

@@ -370,6 +370,7 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 		sdp = n.types
 	}
 	sess.pts.Store(newPTTable(sdp, s.cfg.Playout.PayloadTypes))
+	cfg.Logger = slog.New(playerLog{Handler: cfg.Logger.Handler(), sess: sess})
 	delete(s.notices, id)
 	sess.player = playout.NewPlayer(cfg, sess.tap)
 	next := make(map[string]*session, len(old)+1)
