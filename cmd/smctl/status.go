@@ -36,7 +36,10 @@ last error while it is unreachable, its endpoints, and one line per stream.
 
 A supervisor service's sessions: SESSION, AGENT, STATE, STARTED, FROM (the
 capture servers whose packets are played), PACKETS, WRITTEN s and MOS, with the
-output and the streams under each row.
+output, the last 32 digits its calls sent as telephone events ("digits 1234#";
+JSON "digits") and the streams under each row. A stream whose codec this build
+of the supervisor cannot play shows it as "iLBC (not supported)" (JSON "codec"
+and "supported": false); the totals of such streams by codec come first.
 
 --json prints the status as the server sent it, whole (fields are only ever
 added, never renamed).`,
