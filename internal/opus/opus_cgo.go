@@ -29,6 +29,16 @@ func opusErr(code C.int) error {
 	return fmt.Errorf("%w: %s", ErrPacket, C.GoString(C.opus_strerror(code)))
 }
 
+// libopusPacketSamples is libopus's count of the samples packet decodes
+// to at rate, or a negative libopus error; the fuzz test holds
+// PacketSamples to it.
+func libopusPacketSamples(packet []byte, rate int) int {
+	if len(packet) == 0 {
+		return -1
+	}
+	return int(C.opus_packet_get_nb_samples((*C.uchar)(unsafe.Pointer(&packet[0])), C.opus_int32(len(packet)), C.opus_int32(rate)))
+}
+
 // Decoder decodes mono Opus at a fixed output rate. It is not safe for
 // concurrent use.
 type Decoder struct {
