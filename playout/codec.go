@@ -18,10 +18,38 @@ const (
 	CodecPCMU          // G.711 µ-law, static payload type 0
 	CodecPCMA          // G.711 A-law, static payload type 8
 	CodecG729          // G.729, G.729A and G.729B (Annex B SID frames), static payload type 18
+	CodecG722          // G.722 wideband, static payload type 9 (RTP clock 8000 Hz)
+	CodecOpus          // Opus, dynamic payload type (RTP clock 48000 Hz)
 	CodecNone          // known, not rendered: CN (13), telephone-event
 )
 
-var codecNames = [...]string{"unknown", "PCMU", "PCMA", "G729", "none"}
+var codecNames = [...]string{"unknown", "PCMU", "PCMA", "G729", "G722", "opus", "none"}
+
+// ClockRate returns the rate of the codec's RTP timestamps: 48000 for
+// Opus (RFC 7587), 8000 for the others (for G.722 too, although its audio
+// is 16 kHz: RFC 3551, section 4.5.2).
+func (c Codec) ClockRate() int {
+	if c == CodecOpus {
+		return 48000
+	}
+	return 8000
+}
+
+// Decodable reports whether this binary plays the codec's audio: G.711
+// always, G.729, G.722 and Opus when their libraries are built in.
+func (c Codec) Decodable() bool {
+	switch c {
+	case CodecPCMU, CodecPCMA:
+		return true
+	case CodecG729:
+		return G729BuiltIn
+	case CodecG722:
+		return G722BuiltIn
+	case CodecOpus:
+		return OpusBuiltIn
+	}
+	return false
+}
 
 // String returns the codec's SDP name.
 func (c Codec) String() string {
@@ -32,7 +60,7 @@ func (c Codec) String() string {
 }
 
 // ParseCodec maps an SDP encoding name (case-insensitive: PCMU, PCMA, G729,
-// G729A, G729B, CN, telephone-event) to a Codec.
+// G729A, G729B, G722, opus, CN, telephone-event) to a Codec.
 func ParseCodec(name string) (Codec, error) {
 	switch strings.ToUpper(strings.TrimSpace(name)) {
 	case "PCMU", "G711U", "ULAW":
@@ -41,10 +69,14 @@ func ParseCodec(name string) (Codec, error) {
 		return CodecPCMA, nil
 	case "G729", "G729A", "G729B", "G729AB":
 		return CodecG729, nil
+	case "G722", "G.722":
+		return CodecG722, nil
+	case "OPUS":
+		return CodecOpus, nil
 	case "CN", "TELEPHONE-EVENT", "NONE":
 		return CodecNone, nil
 	}
-	return CodecUnknown, fmt.Errorf("codec %q is not one of PCMU, PCMA, G729, CN, telephone-event", name)
+	return CodecUnknown, fmt.Errorf("codec %q is not one of PCMU, PCMA, G729, G722, opus, CN, telephone-event", name)
 }
 
 // staticCodec returns the codec of a static payload type (RFC 3551).
@@ -56,13 +88,16 @@ func staticCodec(pt uint8) Codec {
 		return CodecPCMA
 	case 18:
 		return CodecG729
+	case 9:
+		return CodecG722
 	case 13:
 		return CodecNone
 	}
 	return CodecUnknown
 }
 
-// decoder turns one RTP payload into 8 kHz samples and conceals lost ones.
+// decoder turns one RTP payload into samples at SampleRate and conceals
+// lost ones.
 // A decoder belongs to one stream and is not safe for concurrent use.
 type decoder interface {
 	// samples returns how many samples payload decodes to, 0 if it is not
@@ -87,6 +122,30 @@ type decoder interface {
 	comfort(pcm []int16)
 	// close releases what the decoder holds outside Go memory.
 	close()
+}
+
+// fecDecoder is a decoder that can rebuild the samples just before a
+// packet from that packet's forward error correction data (Opus in-band
+// FEC). recover fills pcm, the last samples of a gap that ends at next,
+// and reports false, leaving pcm alone, when it cannot; the stream then
+// conceals.
+type fecDecoder interface {
+	decoder
+	recover(next []byte, pcm []int16) bool
+}
+
+// newCgoDecoder makes the decoder of a codec built through cgo, or
+// returns the error saying it is not built in.
+func newCgoDecoder(c Codec) (decoder, error) {
+	switch c {
+	case CodecG729:
+		return newG729()
+	case CodecG722:
+		return newG722()
+	case CodecOpus:
+		return newOpus()
+	}
+	return nil, fmt.Errorf("codec %v has no decoder", c)
 }
 
 // Decode tables, built from github.com/zaf/g711 so the values are the
@@ -154,12 +213,14 @@ func ParsePayloadTypes(specs []string) (map[uint8]Codec, error) {
 }
 
 // EncodingCodec maps an SDP rtpmap encoding ("G729/8000",
-// "telephone-event/8000", "PCMU/8000") to the codec that plays it.
-// PCMU, PCMA and G729 (and their aliases, see ParseCodec) are played only
-// at a clock rate of 8000 Hz and with one channel; CN and telephone-event
-// at any rate are CodecNone (known, never played); anything else is
-// CodecUnknown, so a type mapped to it is dropped rather than decoded as
-// another codec.
+// "telephone-event/8000", "PCMU/8000", "G722/8000", "opus/48000/2") to
+// the codec that plays it. PCMU, PCMA, G729 and G722 (and their aliases,
+// see ParseCodec) are played only at a clock rate of 8000 Hz and with one
+// channel; opus only at 48000 Hz with one or two channels (RFC 7587 always
+// writes opus/48000/2; the decoder mixes stereo down); CN and
+// telephone-event at any rate are CodecNone (known, never played);
+// anything else is CodecUnknown, so a type mapped to it is dropped rather
+// than decoded as another codec.
 func EncodingCodec(enc string) Codec {
 	name, rest, _ := strings.Cut(enc, "/")
 	c, err := ParseCodec(name)
@@ -170,6 +231,12 @@ func EncodingCodec(enc string) Codec {
 		return c
 	}
 	rate, channels, _ := strings.Cut(rest, "/")
+	if c == CodecOpus {
+		if rate != "48000" || channels != "" && channels != "1" && channels != "2" {
+			return CodecUnknown
+		}
+		return c
+	}
 	if rate != "" && rate != "8000" || channels != "" && channels != "1" {
 		return CodecUnknown
 	}

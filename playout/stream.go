@@ -67,7 +67,9 @@ type stream struct {
 	started bool               // a packet of this SSRC was buffered
 
 	// unwrapping: the highest extended sequence number seen and its raw
-	// value; the timestamp of the last packet and its extended value.
+	// value; the timestamp of the last packet and its extended value (in
+	// the codec's RTP clock: every other timestamp of the stream is in
+	// samples at SampleRate, see sampleTS).
 	highSeq    int64
 	lastSeqRaw uint16
 	lastTSExt  int64
@@ -159,9 +161,9 @@ func (s *stream) decoderFor(c Codec) (decoder, error) {
 	switch c {
 	case CodecPCMU, CodecPCMA:
 		d = newG711(c)
-	case CodecG729:
+	case CodecG729, CodecG722, CodecOpus:
 		var err error
-		if d, err = newG729(); err != nil {
+		if d, err = newCgoDecoder(c); err != nil {
 			return nil, err
 		}
 	}
@@ -212,16 +214,18 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	s.lastPkt = max(s.lastPkt, now)
 
 	// Unwrap sequence number and timestamp.
-	var seq, ts int64
+	var seq, ts, tsExt int64
 	if !s.started {
-		seq, ts = int64(h.seq), int64(h.ts)
+		seq, tsExt = int64(h.seq), int64(h.ts)
+		ts = sampleTS(tsExt, codec)
 		s.highSeq, s.lastSeqRaw = seq, h.seq
 		s.nextSeq = seq
-		s.lastTSExt, s.lastTSRaw = ts, h.ts
+		s.lastTSExt, s.lastTSRaw = tsExt, h.ts
 		s.started = true
 	} else {
 		seq = s.highSeq + int64(int16(h.seq-s.lastSeqRaw))
-		ts = s.lastTSExt + int64(int32(h.ts-s.lastTSRaw))
+		tsExt = s.lastTSExt + int64(int32(h.ts-s.lastTSRaw))
+		ts = sampleTS(tsExt, codec)
 		ref := s.nextSeq
 		if s.state == stPlaying || s.havePlayed {
 			if d := seq - ref; d > resyncSeq || d < -resyncSeq || s.tsJump(ts) {
@@ -236,7 +240,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	if seq > s.highSeq {
 		s.highSeq, s.lastSeqRaw = seq, h.seq
 	}
-	s.lastTSExt, s.lastTSRaw = ts, h.ts
+	s.lastTSExt, s.lastTSRaw = tsExt, h.ts
 
 	// Too old?
 	if seq < s.nextSeq {
@@ -309,6 +313,17 @@ func (s *stream) schedule(ts, arrival int64) int64 {
 	// Never later than the target after its own arrival: a timestamp
 	// that jumped ahead of the base is not waited for.
 	return min(max(ideal+s.r.target, arrival), arrival+s.r.target)
+}
+
+// sampleTS converts an extended RTP timestamp of codec's clock to a
+// position in samples at SampleRate: Opus's 48000 Hz timestamps advance
+// 960 per 20 ms, which is 160 samples at 8000 Hz; the 8000 Hz clocks
+// (G.711, G.729, G.722) map one to one at SampleRate 8000.
+func sampleTS(ts int64, c Codec) int64 {
+	if r := int64(c.ClockRate()); r != SampleRate {
+		return floorDiv(ts*SampleRate, r)
+	}
+	return ts
 }
 
 // floorDiv divides rounding toward minus infinity.
@@ -544,7 +559,9 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
 			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
-			s.dec.conceal(s.pcm[:n])
+			if f, ok := s.dec.(fecDecoder); !ok || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n]) {
+				s.dec.conceal(s.pcm[:n])
+			}
 			s.stage(n, true, false)
 			s.st.Concealed++
 			continue

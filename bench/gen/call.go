@@ -3,6 +3,7 @@ package gen
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,7 +16,34 @@ const (
 	PCMU Codec = iota // G.711 µ-law, payload type 0
 	PCMA              // G.711 A-law, payload type 8
 	G729              // G.729 (annex A/B compatible bit stream), payload type 18
+	G722              // G.722 at 64 kbit/s, payload type 9 (RTP clock 8000 Hz)
+	Opus              // Opus (mono, 32 kbit/s), dynamic payload type OpusPayloadType (RTP clock 48000 Hz)
 )
+
+// OpusPayloadType is the dynamic payload type Opus is sent on unless
+// Call.PayloadType says otherwise (WebRTC's usual 111; a=rtpmap:111
+// opus/48000/2). A receiver without the SDP needs --codec 111=opus.
+const OpusPayloadType = 111
+
+// OpusBitrate is the bit rate the generator encodes Opus at.
+const OpusBitrate = 32000
+
+// ClockRate returns the codec's RTP timestamp rate: 48000 for Opus, 8000
+// for the others (G.722 too: RFC 3551).
+func (c Codec) ClockRate() int {
+	if c == Opus {
+		return 48000
+	}
+	return SampleRate
+}
+
+// rtpmap returns the codec's SDP encoding, as in a=rtpmap:PT ENCODING.
+func (c Codec) rtpmap() string {
+	if c == Opus {
+		return "opus/48000/2"
+	}
+	return c.String() + "/8000"
+}
 
 // PayloadType returns the codec's static RTP payload type.
 func (c Codec) PayloadType() uint8 {
@@ -24,6 +52,10 @@ func (c Codec) PayloadType() uint8 {
 		return 8
 	case G729:
 		return 18
+	case G722:
+		return 9
+	case Opus:
+		return OpusPayloadType
 	}
 	return 0
 }
@@ -37,12 +69,16 @@ func (c Codec) String() string {
 		return "PCMA"
 	case G729:
 		return "G729"
+	case G722:
+		return "G722"
+	case Opus:
+		return "opus"
 	}
 	return fmt.Sprintf("Codec(%d)", uint8(c))
 }
 
-// ParseCodec parses a codec name (PCMU, PCMA, G729; case-insensitive; also
-// ulaw, alaw, g711u, g711a).
+// ParseCodec parses a codec name (PCMU, PCMA, G729, G722, opus;
+// case-insensitive; also ulaw, alaw, g711u, g711a).
 func ParseCodec(s string) (Codec, error) {
 	switch strings.ToLower(s) {
 	case "pcmu", "ulaw", "g711u", "mulaw":
@@ -51,20 +87,28 @@ func ParseCodec(s string) (Codec, error) {
 		return PCMA, nil
 	case "g729", "g729a", "g729b":
 		return G729, nil
+	case "g722", "g.722":
+		return G722, nil
+	case "opus":
+		return Opus, nil
 	}
-	return 0, fmt.Errorf("unknown codec %q (want PCMU, PCMA or G729)", s)
+	return 0, fmt.Errorf("unknown codec %q (want PCMU, PCMA, G729, G722 or opus)", s)
 }
 
 // bytesPerSecond is the payload rate at 8 kHz.
 func (c Codec) bytesFor(samples int) int {
-	if c == G729 {
+	switch c {
+	case G729:
 		return samples / 8 // 10 bytes per 80 samples
+	case Opus:
+		return opusMaxPacket // variable: the encoder returns the length
 	}
-	return samples
+	return samples // G.711; G.722 at 64 kbit/s: one byte per 8 kHz sample
 }
 
-// SampleRate is the RTP clock rate and audio sample rate of every codec the
-// generator writes.
+// SampleRate is the audio sample rate of every codec the generator writes,
+// and the RTP clock rate of all but Opus (see Codec.ClockRate). G.722 is
+// encoded from it in spandsp's 8 kHz mode (the upper sub-band empty).
 const SampleRate = 8000
 
 // DefaultPtime is the packet time used when Call.Ptime is zero.
@@ -231,7 +275,8 @@ func (c *Call) ptime() time.Duration {
 	return c.Ptime
 }
 
-// samplesPerPacket returns the RTP timestamp increment per packet.
+// samplesPerPacket returns the samples (at SampleRate) per packet; the
+// RTP timestamp advances by this times Codec.ClockRate()/SampleRate.
 func (c *Call) samplesPerPacket() int {
 	return int(c.ptime() * SampleRate / time.Second)
 }
@@ -261,7 +306,7 @@ func (c *Call) validate(i int) error {
 	if c.Priority > 7 || c.OuterPriority > 7 {
 		return bad("priority %d or outer priority %d is above 7", c.Priority, c.OuterPriority)
 	}
-	if c.Codec > G729 {
+	if c.Codec > Opus {
 		return bad("unknown codec %d", c.Codec)
 	}
 	if pt := c.PayloadType; pt != 0 && (pt < 96 || pt > 127 || pt == EventPayloadType) {
@@ -273,6 +318,9 @@ func (c *Call) validate(i int) error {
 	}
 	if c.Codec == G729 && p%(10*time.Millisecond) != 0 {
 		return bad("packet time %v is not a multiple of 10ms, the G.729 frame", p)
+	}
+	if c.Codec == Opus && !slices.Contains([]time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond}, p) {
+		return bad("packet time %v is not 10, 20, 40 or 60 ms, an Opus frame", p)
 	}
 	if c.Codec.bytesFor(c.samplesPerPacket()) > maxPayload {
 		return bad("packet time %v makes a payload above %d bytes", p, maxPayload)

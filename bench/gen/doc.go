@@ -11,9 +11,14 @@
 // and the demo.
 //
 // The payload is real audio, a tone or caller-supplied PCM samples, encoded
-// with the call's codec (G.711 µ-law, A-law, or G.729 when built with cgo),
-// so tests can compare what a decoder renders with what went in. Write
-// returns, per stream, what it wrote and what it dropped.
+// with the call's codec (G.711 µ-law, A-law; G.729, G.722 and Opus when
+// built with cgo and bcg729, libspandsp and libopus), so tests can compare
+// what a decoder renders with what went in. G.722 goes on payload type 9
+// (encoded from the 8 kHz audio in spandsp's narrowband mode, RTP clock
+// 8000); Opus on 111 (OpusPayloadType, 32 kbit/s, RTP clock 48000: 960
+// per 20 ms), with a=rtpmap:111 opus/48000/2 in the SDP and telephone
+// events at 48000. Write returns, per stream, what it wrote and what it
+// dropped.
 //
 // # Timing model
 //

@@ -262,7 +262,7 @@ func (s *ScenarioSpec) streamDir(i int) (*Call, *Direction) {
 // RTP timestamp.
 func (s *ScenarioSpec) slotOf(i int, ts uint32) int {
 	c, d := s.streamDir(i)
-	return int((ts - d.Timestamp) / uint32(c.samplesPerPacket()))
+	return int((ts - d.Timestamp) / uint32(c.samplesPerPacket()*c.Codec.ClockRate()/SampleRate))
 }
 
 func (s *ScenarioSpec) lostSpans(i int) []Span {

@@ -402,10 +402,10 @@ func (s *dialogState) sdpBody(at time.Duration, agent bool, ci int, dir, label s
 		ip = "IP6"
 	}
 	pts := []int{int(c.rtpPayloadType())}
-	rtpmap := map[string]string{strconv.Itoa(pts[0]): c.Codec.String() + "/8000"}
+	rtpmap := map[string]string{strconv.Itoa(pts[0]): c.Codec.rtpmap()}
 	if c.Codec == G729 || c.hasEvents() {
 		pts = append(pts, EventPayloadType)
-		rtpmap[strconv.Itoa(EventPayloadType)] = "telephone-event/8000"
+		rtpmap[strconv.Itoa(EventPayloadType)] = "telephone-event/" + strconv.Itoa(c.Codec.ClockRate())
 	}
 	formats := make([]string, len(pts))
 	attrs := []sdp.Attribute{}

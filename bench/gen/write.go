@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// frameEncoder encodes 10 ms G.729 frames; internal/g729 provides it when
-// built with cgo.
+// frameEncoder encodes a packet's frames: 10 ms G.729 frames
+// (internal/g729), G.722 (internal/g722) or an Opus frame (internal/opus)
+// when built with cgo.
 type frameEncoder interface {
 	Encode(pcm []int16, out []byte) (int, error)
 	Close() error
@@ -38,6 +39,7 @@ type stream struct {
 	enc   frameEncoder
 
 	ptime   time.Duration
+	clk     int // RTP clock ticks per sample: Codec.ClockRate() / SampleRate
 	spp     int // samples per packet
 	plen    int // payload bytes per packet
 	slots   int
@@ -126,7 +128,7 @@ func (s *stream) generate(im *Impairments, record bool) error {
 	payload = payload[:n]
 	marker := k == 0 || s.held
 	s.held = false
-	ts := s.dir.Timestamp + uint32(sample)
+	ts := s.dir.Timestamp + uint32(sample*int64(s.clk))
 	seq := s.seq
 	s.seq++
 	if s.res.Sent == 0 {
@@ -189,9 +191,9 @@ func (s *stream) generate(im *Impairments, record bool) error {
 // three times, 5 ms apart. Events are not impaired.
 func (s *stream) event(ev *Event, k, first, n int, off time.Duration) {
 	code, _ := eventCode(ev.Digit)
-	dur := min((k-first+1)*s.spp, 0xffff)
+	dur := min((k-first+1)*s.spp*s.clk, 0xffff)
 	end := k == first+n-1
-	ts := s.dir.Timestamp + uint32(first*s.spp)
+	ts := s.dir.Timestamp + uint32(first*s.spp*s.clk)
 	copies := 1
 	if end {
 		copies = 3
@@ -246,6 +248,20 @@ func (s *stream) encode(out []byte, sample int64) (int, error) {
 				n += m
 				sid = true
 			}
+		}
+		return n, nil
+	case G722:
+		s.audio.fill(s.pcm, sample)
+		n, err := s.enc.Encode(s.pcm, out)
+		if err != nil {
+			return 0, fmt.Errorf("encoding G.722 for agent %q: %w", s.call.AgentID, err)
+		}
+		return n, nil
+	case Opus:
+		s.audio.fill(s.pcm, sample)
+		n, err := s.enc.Encode(s.pcm, out)
+		if err != nil {
+			return 0, fmt.Errorf("encoding Opus for agent %q: %w", s.call.AgentID, err)
 		}
 		return n, nil
 	}
@@ -317,6 +333,9 @@ func (cfg *Config) Validate() error {
 			return fmt.Errorf("%w: G.729 for call %d (agent %q) needs a build with cgo and libbcg729",
 				ErrCodecUnavailable, i, cfg.Calls[i].AgentID)
 		}
+		if err := codecAvailable(cfg.Calls[i].Codec); err != nil {
+			return fmt.Errorf("%w: call %d (agent %q): %v", ErrCodecUnavailable, i, cfg.Calls[i].AgentID, err)
+		}
 	}
 	return nil
 }
@@ -358,7 +377,7 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			}
 			s := &stream{
 				idx: idx, call: c, dir: dir, res: &res.Streams[idx], rng: rng,
-				ptime: c.ptime(), spp: c.samplesPerPacket(), slots: c.slots(),
+				ptime: c.ptime(), spp: c.samplesPerPacket(), slots: c.slots(), clk: c.Codec.ClockRate() / SampleRate,
 				seq: dir.Seq, ipID: uint16(rng.Uint64()),
 			}
 			s.plen = c.Codec.bytesFor(s.spp)
@@ -387,6 +406,13 @@ func Write(w io.Writer, cfg *Config) (*Result, error) {
 			}
 			if c.Codec == G729 {
 				enc, err := newG729Encoder(c.VAD)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %v", ErrCodecUnavailable, err)
+				}
+				s.enc = enc
+			}
+			if c.Codec == G722 || c.Codec == Opus {
+				enc, err := newWidebandEncoder(c.Codec)
 				if err != nil {
 					return nil, fmt.Errorf("%w: %v", ErrCodecUnavailable, err)
 				}

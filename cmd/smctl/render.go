@@ -96,6 +96,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	portSpecs, _ := fl.GetStringArray("sip-port")
 	var follow *sipFollower
+	var sdpNames map[uint8]string // encoding names from the SDP
 	skips := &srtpSkips{}
 	if agent != "" {
 		if !filter.ValidAgent(agent) {
@@ -112,13 +113,14 @@ func runRender(cmd *cobra.Command, path string) error {
 		// the agent has calls at all; the render itself follows the SIP
 		// as it goes, so each call's media is matched only while the
 		// call lasts (an address reused by another phone later is not).
-		sdpCodecs, calls, err := sipCalls(path, users, ports)
+		sdpCodecs, names, calls, err := sipCalls(path, users, ports)
 		if err != nil {
 			return cli.Usage(err)
 		}
 		if calls == 0 && len(eps) == 0 {
 			return cli.Failf("capture %q holds no SIP call of agent %s (SIP on ports %s)", path, strings.Join(users, ", "), strings.Join(portSpecs, ", "))
 		}
+		sdpNames = names
 		fmt.Fprintf(stderr, "render: agent %s: %s found in the SIP\n", agent, plural(calls, "call"))
 		specs = append(specs, "agent "+agent)
 		if codecs == nil {
@@ -134,10 +136,11 @@ func runRender(cmd *cobra.Command, path string) error {
 		return cli.Usagef("--extension needs --agent")
 	} else {
 		// The SDP of every call maps the dynamic payload types.
-		sdpCodecs, _, err := sipCalls(path, nil, ports)
+		sdpCodecs, names, _, err := sipCalls(path, nil, ports)
 		if err != nil {
 			return cli.Usage(err)
 		}
+		sdpNames = names
 		for pt, c := range sdpCodecs {
 			if codecs == nil {
 				codecs = map[uint8]playout.Codec{}
@@ -149,7 +152,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	}
 	minD, _ := fl.GetDuration("min-delay")
 	maxD, _ := fl.GetDuration("max-delay")
-	unknown := &skipLog{}
+	unknown := &skipLog{sdpNames: sdpNames}
 	cfg := playout.Config{MinDelay: minD, MaxDelay: maxD, PayloadTypes: codecs, Logger: slog.New(unknown)}
 	if err := cfg.Validate(); err != nil {
 		return cli.Usage(err)
@@ -246,7 +249,7 @@ func runRender(cmd *cobra.Command, path string) error {
 	if st.Seconds == 0 {
 		if skipped.streams > 0 {
 			return cli.Failf("capture %q: no RTP to or from %s could be decoded (%s of payload type %s skipped)",
-				path, strings.Join(specs, ", "), plural(skipped.streams, "stream"), joinInts(skipped.types))
+				path, strings.Join(specs, ", "), plural(skipped.streams, "stream"), unknown.typeNames(skipped.types))
 		}
 		return cli.Failf("capture %q: %s to or from %s decoded to no audio (comfort noise, events or invalid payloads only)",
 			path, plural(int(t.Packets), "RTP packet"), strings.Join(specs, ", "))
@@ -415,7 +418,7 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 		if len(pts) > 0 {
 			names := make([]string, len(pts))
 			for i, pt := range pts {
-				names[i] = ptName(pt)
+				names[i] = skips.ptName(pt)
 				if !slices.Contains(sum.types, pt) {
 					sum.types = append(sum.types, pt)
 				}
@@ -423,6 +426,9 @@ func reportSkipped(w io.Writer, st playout.Stats, skips *skipLog) skipSummary {
 			what = "of payload type " + strings.Join(names, ", ")
 		}
 		reason := "smctl render cannot decode"
+		if skips.sdpName(pts) != "" {
+			reason = "this build cannot play"
+		}
 		if why := skip.reason; why != "" && !strings.HasPrefix(why, "unknown payload type") {
 			reason = "smctl render cannot decode (" + why + ")"
 		}
@@ -459,6 +465,42 @@ func ptName(pt int) string {
 // each once per stream, with the stream's direction, flow and SSRC).
 type skipLog struct {
 	byStream map[string]*skipEntry
+	// sdpNames are the encoding names the capture's SDP gives payload
+	// types.
+	sdpNames map[uint8]string
+}
+
+// sdpName returns the SDP's name of the first of pts it names, or "".
+func (l *skipLog) sdpName(pts []int) string {
+	for _, pt := range pts {
+		if n := l.sdpNames[uint8(pt)]; pt >= 0 && pt < 128 && n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// ptName names a payload type for a message, by the SDP's name when the
+// capture's SDP gives one: "99 (iLBC, named by the SDP)"; else as the
+// package's ptName.
+func (l *skipLog) ptName(pt int) string {
+	if n := l.sdpName([]int{pt}); n != "" {
+		return fmt.Sprintf("%d (%s, named by the SDP)", pt, n)
+	}
+	return ptName(pt)
+}
+
+// typeNames lists payload types, each with the SDP's name if any: "99
+// (iLBC), 98".
+func (l *skipLog) typeNames(pts []int) string {
+	out := make([]string, len(pts))
+	for i, pt := range pts {
+		out[i] = strconv.Itoa(pt)
+		if n := l.sdpName([]int{pt}); n != "" {
+			out[i] += " (" + n + ")"
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 type skipEntry struct {

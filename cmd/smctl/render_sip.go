@@ -20,10 +20,14 @@ import (
 // the player needs those before the render starts, so they take a pass of
 // their own. When calls map one type to different codecs, the first
 // mapping wins.
-func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Codec, int, error) {
+//
+// names holds the encoding name the SDP gives each payload type ("iLBC",
+// "AMR-WB"), played or not, so that a stream that cannot be played is
+// named by its codec.
+func sipCalls(path string, users []string, ports []uint16) (codecs map[uint8]playout.Codec, names map[uint8]string, calls int, err error) {
 	src, err := capture.OpenFile(path, capture.FileOptions{})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	defer src.Close()
 	tr := siptrack.New(siptrack.Config{Ports: ports, CallLinger: 1 << 62})
@@ -34,10 +38,9 @@ func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Co
 		return true
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	codecs := map[uint8]playout.Codec{}
-	calls := 0
+	codecs, names = map[uint8]playout.Codec{}, map[uint8]string{}
 	for _, c := range tr.Snapshot().Calls {
 		mine := false
 		for _, l := range c.Legs {
@@ -48,6 +51,9 @@ func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Co
 			for _, m := range l.Media {
 				for pt, name := range m.PayloadTypes {
 					enc, _, _ := strings.Cut(name, "/")
+					if _, named := names[pt]; !named && enc != "" {
+						names[pt] = enc
+					}
 					if _, known := codecs[pt]; known {
 						continue
 					}
@@ -61,7 +67,7 @@ func sipCalls(path string, users []string, ports []uint16) (map[uint8]playout.Co
 			calls++
 		}
 	}
-	return codecs, calls, nil
+	return codecs, names, calls, nil
 }
 
 // sipFollower feeds the SIP of a capture being rendered to a tracker and

@@ -148,7 +148,7 @@ func TestRenderErrors(t *testing.T) {
 		{[]string{"render", filepath.Join(dir, "none.pcap"), "--out", filepath.Join(dir, "o.wav")}, 2, "none.pcap"},
 		{[]string{"render", notCap, "--out", filepath.Join(dir, "o.wav")}, 2, "x.txt"},
 		{[]string{"render", in, "--out", filepath.Join(dir, "o.wav"), "--endpoint", "10.0.0"}, 2, `"10.0.0"`},
-		{[]string{"render", in, "--out", filepath.Join(dir, "o.wav"), "--codec", "96=OPUS"}, 2, "OPUS"},
+		{[]string{"render", in, "--out", filepath.Join(dir, "o.wav"), "--codec", "96=iLBC"}, 2, "iLBC"},
 		{[]string{"render", in, "--out", filepath.Join(dir, "o.wav"), "--endpoint", "192.0.2.1"}, 1, "192.0.2.1"},
 		{[]string{"render", in, "--out", filepath.Join(dir, "no", "o.wav")}, 1, "o.wav"},
 	} {
@@ -472,11 +472,11 @@ func TestRenderCallFlows(t *testing.T) {
 		{
 			name:   "mixed-decodable-undecodable",
 			calls:  []gen.Call{callA(p1, g1, 0)},
-			extra:  rtpRun(phoneEP(1, 20020), gatewayEP(9, 30020), 0, 0x909, 9, 2*s, 100, g722Payload),
+			extra:  rtpRun(phoneEP(1, 20020), gatewayEP(9, 30020), 0, 0x909, 3, 2*s, 100, g722Payload),
 			args:   []string{"--endpoint", "10.10.0.1"},
 			want:   heardA,
 			secs:   9.9,
-			stderr: []string{"render: skipped stream ssrc 0x00000909 10.10.0.1:20020->10.20.0.9:30020 (from-agent): 100 packets of payload type 9 (G722)"},
+			stderr: []string{"render: skipped stream ssrc 0x00000909 10.10.0.1:20020->10.20.0.9:30020 (from-agent): 100 packets of payload type 3 (GSM)"},
 		},
 		{
 			name:  "dynamic-type-mapped",
@@ -536,11 +536,11 @@ func TestRenderUndecodable(t *testing.T) {
 		existing bool     // out exists before the render
 		stderr   []string // substrings of stderr
 	}{
-		{"g722-auto-endpoint", both(9), nil, false, []string{
+		{"gsm-auto-endpoint", both(3), nil, false, []string{
 			"render: no --endpoint given and no decodable RTP; using 10.10.0.1",
-			"render: skipped stream ssrc 0x000000a1 10.10.0.1:20000->10.20.0.1:30000 (from-agent): 250 packets of payload type 9 (G722)",
-			"render: skipped stream ssrc 0x000000a2 10.20.0.1:30000->10.10.0.1:20000 (to-agent): 250 packets of payload type 9 (G722)",
-			"no RTP to or from 10.10.0.1 could be decoded (2 streams of payload type 9 skipped)",
+			"render: skipped stream ssrc 0x000000a1 10.10.0.1:20000->10.20.0.1:30000 (from-agent): 250 packets of payload type 3 (GSM)",
+			"render: skipped stream ssrc 0x000000a2 10.20.0.1:30000->10.10.0.1:20000 (to-agent): 250 packets of payload type 3 (GSM)",
+			"no RTP to or from 10.10.0.1 could be decoded (2 streams of payload type 3 skipped)",
 		}},
 		{"dynamic-unmapped", both(97), []string{"--endpoint", "10.10.0.1"}, true, []string{
 			"payload type 97 (dynamic; map it with --codec 97=NAME",

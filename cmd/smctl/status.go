@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/silentmon/silentmon/internal/cli"
-	"github.com/silentmon/silentmon/internal/service"
 	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/relay"
 )
@@ -36,7 +36,10 @@ last error while it is unreachable, its endpoints, and one line per stream.
 
 A supervisor service's sessions: SESSION, AGENT, STATE, STARTED, FROM (the
 capture servers whose packets are played), PACKETS, WRITTEN s and MOS, with the
-output and the streams under each row.
+output, the last 32 digits its calls sent as telephone events ("digits 1234#";
+JSON "digits") and the streams under each row. A stream whose codec this build
+of the supervisor cannot play shows it as "iLBC (not supported)" (JSON "codec"
+and "supported": false); the totals of such streams by codec come first.
 
 --json prints the status as the server sent it, whole (fields are only ever
 added, never renamed).`,
@@ -66,7 +69,7 @@ added, never renamed).`,
 	return c
 }
 
-func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
+func printSupervisorStatus(w io.Writer, sv *status.SupervisorStatus) error {
 	fmt.Fprintf(w, "supervisor service: %d packets received, %d duplicates dropped, %.1f s of audio written, max delivery delay %.1f ms\n",
 		sv.Packets, sv.Duplicates, sv.SecondsWritten, sv.DeliveryMs)
 	if sv.Output != "" {
@@ -79,6 +82,14 @@ func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 	if sv.RefusedPackets+sv.BadSessionIDs+sv.Unauthorized+sv.Rejected > 0 {
 		fmt.Fprintf(w, "dropped: %d packets over the session limit, %d frames or notices with a bad session id, %d unauthorized peers, %d packets refused by a player\n",
 			sv.RefusedPackets, sv.BadSessionIDs, sv.Unauthorized, sv.Rejected)
+	}
+	if len(sv.Unsupported) > 0 {
+		names := make([]string, 0, len(sv.Unsupported))
+		for c, n := range sv.Unsupported {
+			names = append(names, fmt.Sprintf("%s %d", c, n))
+		}
+		sort.Strings(names)
+		fmt.Fprintf(w, "streams not played, their codec not supported by this build: %s\n", strings.Join(names, ", "))
 	}
 	if sv.Sessions == nil {
 		// An older supervisor: streams only.
@@ -117,6 +128,9 @@ func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 		if x.OutputError != "" {
 			fmt.Fprintf(w, "  output error: %s\n", x.OutputError)
 		}
+		if x.Digits != "" {
+			fmt.Fprintf(w, "  digits %s\n", x.Digits)
+		}
 		if len(x.Streams) > 0 && err == nil {
 			err = printPlayoutStreams(w, "    ", x.Streams)
 		}
@@ -124,7 +138,7 @@ func printSupervisorStatus(w io.Writer, sv *service.SupervisorStatus) error {
 	return err
 }
 
-func printPlayoutStreams(w io.Writer, indent string, streams []service.PlayoutStream) error {
+func printPlayoutStreams(w io.Writer, indent string, streams []status.PlayoutStream) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, indent+"DIRECTION\tFLOW\tSSRC\tCODEC\tACTIVE\tPACKETS\tLOST\tLATE\tCONCEALED\tJITTER ms\tBUFFER ms\tMOS")
 	for _, x := range streams {
@@ -135,7 +149,11 @@ func printPlayoutStreams(w io.Writer, indent string, streams []service.PlayoutSt
 				flow = fmt.Sprintf("vlan%d/%s", x.VLAN, flow)
 			}
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%v\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\n", indent, x.Direction, flow, x.SSRC, x.Codec,
+		codec := x.Codec
+		if !x.Playable() {
+			codec += " (not supported)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%v\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\n", indent, x.Direction, flow, x.SSRC, codec,
 			x.Active, x.Packets, x.Lost, x.Late, x.Concealed, x.JitterMs, x.TargetMs, x.MOS)
 	}
 	return tw.Flush()
@@ -174,7 +192,7 @@ func sessionDetails(s status.SessionStatus, unreachable time.Time) string {
 }
 
 func printStatus(w io.Writer, raw []byte) error {
-	var sv service.SupervisorStatus
+	var sv status.SupervisorStatus
 	if json.Unmarshal(raw, &sv) == nil && sv.Role == relay.RoleSupervisor {
 		return printSupervisorStatus(w, &sv)
 	}

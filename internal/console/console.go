@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/status"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -34,6 +35,16 @@ const (
 // implements it.
 type Sessions interface {
 	Snapshot() service.SupervisorStatus
+}
+
+// Digits gives the telephone events (RFC 4733 digits) of the
+// supervisor's sessions; *supervisor.Supervisor implements it. When
+// Config.Sessions implements it too, the event stream sends a "digit"
+// event per digit (status.Digit: session, agent, direction, digit,
+// time).
+type Digits interface {
+	// DigitsSince returns the digits numbered after seq, oldest first.
+	DigitsSince(seq uint64) []status.Digit
 }
 
 // Config configures a Server. Zero fields take the defaults given.

@@ -152,9 +152,11 @@ func (e *sse) comment(text string) error {
 
 // getEvents serves the event stream: agents (on change, polled every
 // second), sessions (every 500 ms while there are sessions), levels
-// (every 100 ms while a session is played), a comment every 15 s. Each
-// kind is sent at once when the stream opens, and once more when it
-// becomes empty.
+// (every 100 ms while a session is played), a digit per telephone event
+// of a session's calls received after the stream opened (checked with
+// the sessions; Digits), a comment every 15 s. Each of agents, sessions
+// and levels is sent at once when the stream opens, and once more when
+// it becomes empty.
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.events.take() {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many event streams are open (at most %d)", s.cfg.MaxEventStreams))
@@ -210,6 +212,26 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(out)
 		return e.send("levels", b)
 	}
+	digits, _ := s.cfg.Sessions.(Digits)
+	var digitSeq uint64
+	if digits != nil {
+		for _, d := range digits.DigitsSince(0) {
+			digitSeq = max(digitSeq, d.Seq)
+		}
+	}
+	sendDigits := func() error {
+		if digits == nil {
+			return nil
+		}
+		for _, d := range digits.DigitsSince(digitSeq) {
+			digitSeq = d.Seq
+			b, _ := json.Marshal(d)
+			if err := e.send("digit", b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if sendAgents() != nil || sendSessions() != nil || sendLevels() != nil {
 		return
 	}
@@ -225,7 +247,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		case <-agentsChanged:
 			err = sendAgents()
 		case <-st.C():
-			err = sendSessions()
+			if err = sendDigits(); err == nil {
+				err = sendSessions()
+			}
 		case <-lt.C():
 			err = sendLevels()
 		case <-ht.C():

@@ -9,7 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 )
@@ -114,6 +116,64 @@ func (s *Supervisor) Snapshot() service.SupervisorStatus {
 	return out
 }
 
+// FullStatus returns the Supervisor's status as a status request gets
+// it: Snapshot with, per session, its digits and, per stream, whether
+// its codec can be played (an unsupported stream's codec named from the
+// SDP, as "iLBC").
+func (s *Supervisor) FullStatus() status.SupervisorStatus {
+	snap := s.Snapshot()
+	out := status.SupervisorStatus{SupervisorStatus: snap, Streams: []status.PlayoutStream{},
+		Sessions: make([]status.SupervisorSession, 0, len(snap.Sessions))}
+	s.mu.Lock()
+	if len(s.unsupported) > 0 {
+		out.Unsupported = make(map[string]uint64, len(s.unsupported))
+		for k, v := range s.unsupported {
+			out.Unsupported[k] = v
+		}
+	}
+	byID := map[string]*session{}
+	for _, v := range s.history {
+		byID[v.id] = v
+	}
+	s.mu.Unlock()
+	for id, v := range *s.table.Load() {
+		byID[id] = v
+	}
+	mark := func(ps service.PlayoutStream, un map[streamKey]string) status.PlayoutStream {
+		yes, no := true, false
+		x := status.PlayoutStream{PlayoutStream: ps, Supported: &yes}
+		var ssrc uint32
+		if _, err := fmt.Sscanf(ps.SSRC, "0x%x", &ssrc); err != nil {
+			return x
+		}
+		for _, d := range []playout.Direction{playout.FromAgent, playout.ToAgent} {
+			if name, ok := un[streamKey{filter.Direction(d), ssrc}]; ok && d.String() == ps.Direction &&
+				ps.Codec == playout.CodecUnknown.String() {
+				x.Codec, x.Supported = name, &no
+			}
+		}
+		return x
+	}
+	for _, x := range snap.Sessions {
+		y := status.SupervisorSession{SupervisorSession: x, Streams: make([]status.PlayoutStream, 0, len(x.Streams))}
+		var un map[streamKey]string
+		if sess := byID[x.ID]; sess != nil {
+			y.Digits, un = sess.eventsView()
+		}
+		for _, ps := range x.Streams {
+			y.Streams = append(y.Streams, mark(ps, un))
+		}
+		if x.State == "open" {
+			for _, ps := range y.Streams {
+				ps.Session = x.ID
+				out.Streams = append(out.Streams, ps)
+			}
+		}
+		out.Sessions = append(out.Sessions, y)
+	}
+	return out
+}
+
 // Register registers the Supervisor's metrics in reg, by Prometheus
 // conventions (counters end in _total and only go up, times in seconds):
 // counters of packets and sessions, the open sessions, the audio written;
@@ -170,8 +230,10 @@ var (
 	mSessionMOS   = desc("playout", "session_mos", "Lowest E-model MOS estimate of an open session's streams; 0 before one is known.", "session", "agent")
 	mSessionJit   = desc("playout", "session_jitter_seconds", "Largest RFC 3550 interarrival jitter of an open session's streams.", "session", "agent")
 	mSessionDelay = desc("playout", "session_delivery_seconds", "Delay from capture to the supervisor of an open session's media.", "session", "agent")
+	mUnsupported  = desc("playout", "unsupported_streams_total", "Streams whose codec this build cannot play, by codec (the SDP name of a bounded list; other beyond it, unknown for a payload type nothing maps).", "codec")
+	mDigits       = desc("supervisor", "telephone_events_total", "Telephone events (RFC 4733 digits) received, each counted once however often its packets repeat it.")
 	allDescs      = []*prometheus.Desc{mPackets, mDups, mRejected, mRefused, mBadIDs, mUnauth, mBadPTs, mOpened, mSessions, mSeconds,
-		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed, mSessionMOS, mSessionJit, mSessionDelay}
+		mWorst, mMOS, mJitter, mTarget, mLost, mLate, mConcealed, mSessionMOS, mSessionJit, mSessionDelay, mUnsupported, mDigits}
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -196,6 +258,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mUnauth, t.Unauthorized)
 	counter(mBadPTs, t.BadPayloadTypes)
 	counter(mOpened, t.SessionsOpened)
+	c.s.mu.Lock()
+	for codec, n := range c.s.unsupported {
+		ch <- prometheus.MustNewConstMetric(mUnsupported, prometheus.CounterValue, float64(n), codec)
+	}
+	counter(mDigits, c.s.digitSeq)
+	c.s.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(mSeconds, prometheus.CounterValue, c.up("seconds", t.Seconds))
 	views := c.s.views(false)
 	gauge(mSessions, float64(len(views)))

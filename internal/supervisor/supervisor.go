@@ -15,6 +15,7 @@ import (
 
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/status"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
 	smtls "github.com/silentmon/silentmon/tls"
@@ -83,6 +84,12 @@ type Supervisor struct {
 	closedDir   [3]playout.StreamStats // index: playout.Direction (1, 2)
 	limitLogged bool
 	badLogged   bool
+	// unsupported counts the streams whose codec cannot be played, by
+	// codec label (codecLabel); digitLog keeps the last digits of every
+	// session for the event streams, numbered by digitSeq.
+	unsupported map[string]uint64
+	digitLog    []status.Digit
+	digitSeq    uint64
 
 	packets, dups, rejected, refused, badIDs, unauthorized, opened atomic.Uint64
 	// badPTs counts the payload-type entries of session notices left out
@@ -124,6 +131,10 @@ type session struct {
 	// dropped as a duplicate): the one streaming the session now, which
 	// status names first (after a failover, the member that took over).
 	playedFrom atomic.Pointer[relay.Peer]
+	// pts says what to do with each payload type besides playing it
+	// (digits, unsupported codecs); events holds what that found.
+	pts    atomic.Pointer[ptTable]
+	events sessionEvents
 
 	// guarded by the Supervisor's mu
 	servers   []string
@@ -163,7 +174,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Clock = playout.SystemClock{}
 	}
 	s := &Supervisor{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, dedup: relay.NewDedup(),
-		notices: map[string]notice{}, stop: make(chan struct{}), done: make(chan struct{})}
+		notices: map[string]notice{}, unsupported: map[string]uint64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	kind, arg, hasArg := strings.Cut(cfg.Output, ":")
 	switch {
 	case kind == "wav" && hasArg && arg != "":
@@ -290,6 +301,11 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 			s.rejected.Add(1)
 		}
 		sess.tap.delivered(now, mp.Time)
+		if len(mp.Data) > 1 {
+			if t := sess.pts.Load(); t.kind[mp.Data[1]&0x7f] != ptPlay {
+				s.special(sess, t.kind[mp.Data[1]&0x7f], t, &mp)
+			}
+		}
 	}
 }
 
@@ -348,9 +364,13 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 	// listeners and mixes them for the output as a mono Player would.
 	sess.tap = newTapSink(s.openSink(sess), s.clock)
 	cfg := s.cfg.Playout
+	var sdp map[uint8]string
 	if n, ok := s.notices[id]; ok && n.types != nil {
 		cfg.PayloadTypes = s.payloadTypes(n.types)
+		sdp = n.types
 	}
+	sess.pts.Store(newPTTable(sdp, s.cfg.Playout.PayloadTypes))
+	cfg.Logger = slog.New(playerLog{Handler: cfg.Logger.Handler(), sess: sess})
 	delete(s.notices, id)
 	sess.player = playout.NewPlayer(cfg, sess.tap)
 	next := make(map[string]*session, len(old)+1)
@@ -469,6 +489,7 @@ func (s *Supervisor) Session(p *relay.Peer, n *relay.SessionNotice) error {
 		// another capture server may have seen the SDP.
 		if types != nil {
 			sess.player.SetPayloadTypes(s.payloadTypes(types))
+			sess.pts.Store(newPTTable(types, s.cfg.Playout.PayloadTypes))
 		}
 	case relay.SessionStopped:
 		delete(s.notices, n.Session)
@@ -716,4 +737,5 @@ func addrString(a netip.AddrPort) string {
 }
 
 // Status implements relay.Handler.
-func (s *Supervisor) Status(context.Context, *relay.Peer) (any, error) { return s.Snapshot(), nil }
+// It returns FullStatus.
+func (s *Supervisor) Status(context.Context, *relay.Peer) (any, error) { return s.FullStatus(), nil }

@@ -15,6 +15,7 @@
     agentsKey: '',
     sessions: [],
     levels: {},
+    digits: {}, // session id -> the last telephone-event digits (at most 32)
     selected: null,
     recent: [], // sessions started here, oldest first
     play: null, // { session, pc, statsTimer, tracks, gains, nodes }
@@ -242,6 +243,7 @@
     if (s.state === 'listening' && s.streams.length === 0) label = 'waiting for a call';
     if (state.play && state.play.session === s.id && s.state === 'listening') label += ' · in browser';
     if (s.record) label += ' · recording';
+    if (state.digits[s.id]) label += ' · digits ' + state.digits[s.id];
     setText(st, label);
     st.className = 'state state-' + s.state;
     const mos = s.streams.filter((x) => x.mos > 0).map((x) => x.mos);
@@ -291,6 +293,14 @@
     }
     renderSessions();
     renderAgents();
+  }
+
+  // A telephone event (RFC 4733) of a session's call: shown after its
+  // state, the last 32 digits.
+  function onDigit(d) {
+    if (!d || typeof d.session !== 'string' || typeof d.digit !== 'string') return;
+    state.digits[d.session] = ((state.digits[d.session] || '') + d.digit).slice(-32);
+    renderSessions();
   }
 
   function onLevels(data) {
@@ -616,6 +626,7 @@
     on('agents', onAgents);
     on('sessions', onSessions);
     on('levels', onLevels);
+    on('digit', onDigit);
   }
 
   // ---- keyboard ------------------------------------------------------
