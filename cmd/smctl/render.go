@@ -455,7 +455,7 @@ func ptName(pt int) string {
 		return fmt.Sprintf("%d (%s)", pt, n)
 	}
 	if pt >= 96 && pt <= 127 {
-		return fmt.Sprintf("%d (dynamic; map it with --codec %d=NAME if it is PCMU, PCMA or G729)", pt, pt)
+		return fmt.Sprintf("%d (dynamic; map it with --codec %d=NAME if it is PCMU, PCMA, G729, G722 or OPUS)", pt, pt)
 	}
 	return strconv.Itoa(pt)
 }
@@ -658,9 +658,7 @@ func pickEndpoint(path string, cfg playout.Config, sipPorts []uint16) (picked, e
 
 // decodable reports whether RTP of codec c (the payload type's, with the
 // --codec mappings) can be rendered: G.711 or G.729.
-func decodable(c playout.Codec) bool {
-	return c == playout.CodecPCMU || c == playout.CodecPCMA || c == playout.CodecG729
-}
+func decodable(c playout.Codec) bool { return c.Decodable() }
 
 // thousands formats n with commas: 1,000.
 func thousands(n int) string {

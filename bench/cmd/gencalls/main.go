@@ -117,7 +117,7 @@ own. Impairment rates are percentages; the same --seed writes the same file.` + 
 	f.Uint16Var(&o.vlan, "vlan", 0, "802.1Q VLAN ID (0: untagged)")
 	f.Uint8Var(&o.priority, "priority", 5, "802.1p priority of the VLAN tag (used with --vlan)")
 	f.Uint16Var(&o.outerVLAN, "outer-vlan", 0, "802.1ad (QinQ) outer VLAN ID (0: none)")
-	f.StringVar(&o.codec, "codec", "PCMU", "codec: PCMU, PCMA or G729")
+	f.StringVar(&o.codec, "codec", "PCMU", "codec: PCMU, PCMA, G729, G722 or opus")
 	f.DurationVar(&o.ptime, "ptime", 20*time.Millisecond, "packet time")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "duration of every call")
 	f.DurationVar(&o.spread, "spread", 0, "stagger call starts over this span (0: one packet time)")
