@@ -11,46 +11,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/silentmon/silentmon/internal/testutil"
 )
 
-func tone(hz, amp float64, rate, n int) []int16 {
-	out := make([]int16, n)
-	for i := range out {
-		out[i] = int16(math.Round(amp * math.Sin(2*math.Pi*hz*float64(i)/float64(rate))))
-	}
-	return out
-}
+var (
+	tone  = testutil.Tone
+	rms   = testutil.RMS
+	power = testutil.Power
+)
 
-func rms(s []int16) float64 {
-	var e float64
-	for _, v := range s {
-		e += float64(v) * float64(v)
-	}
-	return math.Sqrt(e / float64(len(s)))
-}
-
-func power(s []int16, hz float64, rate int) float64 {
-	w := 2 * math.Pi * hz / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range s {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - c*s1*s2
-}
-
-// loudest returns the frequency, on a 10 Hz grid up to 4 kHz, where s has
-// the most power.
-func loudest(s []int16, rate int) float64 {
-	best, bestHz := -1.0, 0.0
-	for hz := 10.0; hz < 4000; hz += 10 {
-		if p := power(s, hz, rate); p > best {
-			best, bestHz = p, hz
-		}
-	}
-	return bestHz
-}
+func loudest(s []int16, rate int) float64 { return testutil.Loudest(s, rate, 4000) }
 
 // encodePackets encodes pcm (at 48 kHz) in 20 ms packets.
 func encodePackets(t testing.TB, pcm []int16, cfg EncoderConfig) [][]byte {
