@@ -16,9 +16,8 @@ import (
 )
 
 var (
-	tone  = testutil.Tone
-	rms   = testutil.RMS
-	power = testutil.Power
+	tone = testutil.Tone
+	rms  = testutil.RMS
 )
 
 func loudest(s []int16, rate int) float64 { return testutil.Loudest(s, rate, 4000) }
