@@ -52,7 +52,7 @@ func TestCommandLine(t *testing.T) {
 		{"demo", []string{"--calls", "20", "--vlan", "85", "--duration", "1s", "--agent-tone", "1000", "--out", out}, 0,
 			[]string{"1001   10.10.0.1:20000", "1000Hz      silence", "1020 ", "40 streams, 2000 frames", "wrote " + out}, ""},
 		{"missing out", []string{"--calls", "2"}, 2, nil, "--out is required"},
-		{"bad codec", []string{"--codec", "opus", "--out", out}, 2, nil, `unknown codec "opus"`},
+		{"bad codec", []string{"--codec", "ilbc", "--out", out}, 2, nil, `unknown codec "ilbc"`},
 		{"bad loss", []string{"--loss", "150", "--out", out}, 2, nil, "--loss 150 is outside"},
 		{"bad vlan", []string{"--vlan", "4095", "--out", out}, 2, nil, "above 4094"},
 		{"bad calls", []string{"--calls", "0", "--out", out}, 2, nil, "number of calls 0"},
