@@ -9,7 +9,8 @@ import (
 )
 
 // sonamePackages maps the shared libraries silentmon's programs link (the
-// cgo ones: PortAudio and bcg729) to the Debian packages that hold them.
+// cgo ones: PortAudio, bcg729, spandsp for G.722 and libopus) to the Debian
+// packages that hold them.
 var sonamePackages = map[string]string{
 	"libc.so.6":         "libc6",
 	"libm.so.6":         "libc6",
@@ -20,6 +21,8 @@ var sonamePackages = map[string]string{
 	"libportaudio.so.2": "libportaudio2",
 	"libbcg729.so.0":    "libbcg729-0",
 	"libasound.so.2":    "libasound2",
+	"libspandsp.so.2":   "libspandsp2",
+	"libopus.so.0":      "libopus0",
 }
 
 // RuntimeDepends returns the Depends entries of the program at path: one
