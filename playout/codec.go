@@ -79,7 +79,11 @@ func ParseCodec(name string) (Codec, error) {
 	return CodecUnknown, fmt.Errorf("codec %q is not one of PCMU, PCMA, G729, G722, opus, CN, telephone-event", name)
 }
 
-// staticCodec returns the codec of a static payload type (RFC 3551).
+// staticCodec returns the codec of a static payload type (RFC 3551), and
+// CodecNone for payload type 101, which nearly every phone uses for
+// telephone events (RFC 4733): it is used only when neither the SDP nor a
+// --codec mapping names the type (see Config.Codec), so a capture without
+// SIP does not report its digits as a stream that could not be played.
 func staticCodec(pt uint8) Codec {
 	switch pt {
 	case 0:
@@ -90,7 +94,7 @@ func staticCodec(pt uint8) Codec {
 		return CodecG729
 	case 9:
 		return CodecG722
-	case 13:
+	case 13, 101:
 		return CodecNone
 	}
 	return CodecUnknown
