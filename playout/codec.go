@@ -100,8 +100,9 @@ func staticCodec(pt uint8) Codec {
 	return CodecUnknown
 }
 
-// decoder turns one RTP payload into samples at SampleRate and conceals
-// lost ones.
+// decoder turns one RTP payload into samples and conceals lost ones.
+// Durations (samples, decode's result) are in time units of 1/8000 s;
+// slices of samples hold perUnit (see unitSamples) samples per unit.
 // A decoder belongs to one stream and is not safe for concurrent use.
 type decoder interface {
 	// samples returns how many samples payload decodes to, 0 if it is not
@@ -140,14 +141,16 @@ type fecDecoder interface {
 
 // newCgoDecoder makes the decoder of a codec built through cgo, or
 // returns the error saying it is not built in.
-func newCgoDecoder(c Codec) (decoder, error) {
+// rate is the session's output rate: G.722 and Opus decode at it (G.722
+// at 16000 at most), G.729 at 8000.
+func newCgoDecoder(c Codec, rate int) (decoder, error) {
 	switch c {
 	case CodecG729:
 		return newG729()
 	case CodecG722:
-		return newG722()
+		return newG722(rate)
 	case CodecOpus:
-		return newOpus()
+		return newOpus(rate)
 	}
 	return nil, fmt.Errorf("codec %v has no decoder", c)
 }

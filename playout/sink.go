@@ -98,6 +98,7 @@ type WAVSink struct {
 	f        *os.File
 	w        *bufio.Writer
 	ch       int
+	rate     int
 	frames   int64
 	sinceHdr int64
 	buf      []byte
@@ -134,16 +135,28 @@ func CreateWAV(path string, channels int) (*WAVSink, error) {
 // its start: the caller chose the name and the permissions. The sink owns
 // f from now on (Close closes it).
 func NewWAVSink(f *os.File, channels int) (*WAVSink, error) {
+	return NewWAVSinkRate(f, channels, SampleRate)
+}
+
+// NewWAVSinkRate is NewWAVSink for samples at rate (8000, 16000 or 48000:
+// a Renderer's Config.SampleRate), which the header records.
+func NewWAVSinkRate(f *os.File, channels, rate int) (*WAVSink, error) {
 	if channels != 2 {
 		channels = 1
 	}
-	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
+	if rate != 8000 && rate != 16000 && rate != 48000 {
+		return nil, fmt.Errorf("WAV sample rate %d is not 8000, 16000 or 48000: %w", rate, ErrSampleRate)
+	}
+	if _, err := f.Write(wavHeader(channels, rate, 0)); err != nil {
 		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	return &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}, nil
+	return &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, rate: rate, buf: make([]byte, 0, 4096)}, nil
 }
 
-func wavHeader(channels int, dataBytes uint32) []byte {
+// Rate returns the sample rate the file records.
+func (s *WAVSink) Rate() int { return s.rate }
+
+func wavHeader(channels, rate int, dataBytes uint32) []byte {
 	h := make([]byte, wavHeaderLen)
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
@@ -151,8 +164,8 @@ func wavHeader(channels int, dataBytes uint32) []byte {
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
 	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
-	binary.LittleEndian.PutUint32(h[24:], SampleRate)
-	binary.LittleEndian.PutUint32(h[28:], SampleRate*uint32(channels)*2)
+	binary.LittleEndian.PutUint32(h[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(rate*channels*2))
 	binary.LittleEndian.PutUint16(h[32:], uint16(channels)*2)
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
@@ -181,7 +194,7 @@ func (s *WAVSink) Write(p []int16) error {
 		s.frames += int64(n / s.ch)
 		s.sinceHdr += int64(n / s.ch)
 	}
-	if s.sinceHdr >= SampleRate {
+	if s.sinceHdr >= int64(s.rate) {
 		s.sinceHdr = 0
 		return s.sync()
 	}
@@ -194,7 +207,7 @@ func (s *WAVSink) sync() error {
 		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
 		return s.err
 	}
-	if _, err := s.f.WriteAt(wavHeader(s.ch, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
+	if _, err := s.f.WriteAt(wavHeader(s.ch, s.rate, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
 		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
 		return s.err
 	}
@@ -202,7 +215,7 @@ func (s *WAVSink) sync() error {
 }
 
 func (s *WAVSink) Channels() int    { return s.ch }
-func (s *WAVSink) Seconds() float64 { return float64(s.frames) / SampleRate }
+func (s *WAVSink) Seconds() float64 { return float64(s.frames) / float64(s.rate) }
 
 // Close writes the final header and closes the file.
 func (s *WAVSink) Close() error {

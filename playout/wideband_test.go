@@ -1,0 +1,235 @@
+package playout_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/silentmon/silentmon/internal/g722"
+	"github.com/silentmon/silentmon/internal/opus"
+	"github.com/silentmon/silentmon/playout"
+	"github.com/zaf/g711"
+)
+
+// renderWAV renders arr through a Renderer at cfg.SampleRate into a WAV
+// file and returns the file's header rate and samples.
+func renderWAV(t *testing.T, cfg playout.Config, arr []arrival) (int, []int16) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.wav")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := playout.NewWAVSinkRate(f, 1, cfg.SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := runRenderer(t, cfg, arr)
+	if err := sink.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 44 || string(b[36:40]) != "data" {
+		t.Fatalf("not a WAV: %d bytes", len(b))
+	}
+	rate := int(binary.LittleEndian.Uint32(b[24:]))
+	if br := int(binary.LittleEndian.Uint32(b[28:])); br != rate*2 {
+		t.Errorf("byte rate %d, want %d", br, rate*2)
+	}
+	pcm := make([]int16, (len(b)-44)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
+	}
+	return rate, pcm
+}
+
+// TestWidebandG722WAV: a G.722 session is played at 16 kHz (RateFor), the
+// WAV records 16000 Hz, its samples are spandsp's wideband decode of the
+// payloads sample for sample, and a 6 kHz tone (in G.722's upper
+// sub-band) survives at its level. At 8 kHz the upper sub-band is gone:
+// a 6 kHz tone cannot be represented at all.
+func TestWidebandG722WAV(t *testing.T) {
+	in := sine(6000, 8000, 16000, 2*16000)
+	pays := g722Packets(t, in)
+	dec, err := g722.NewDecoder(16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var want []int16
+	var arr []arrival
+	for i, p := range pays {
+		buf := make([]int16, 320)
+		if n, err := dec.Decode(p, buf); err != nil || n != 320 {
+			t.Fatal(n, err)
+		}
+		want = append(want, buf...)
+		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.ToAgent,
+			rtpPacket(9, uint16(i+65500), uint32(i*160)-800, 7, i == 0, p)})
+	}
+	cfg := playout.Config{SampleRate: playout.RateFor(playout.CodecPCMU, playout.CodecG722)}
+	if cfg.SampleRate != 16000 {
+		t.Fatalf("RateFor(PCMU, G722) = %d, want 16000", cfg.SampleRate)
+	}
+	rate, out := renderWAV(t, cfg, arr)
+	if rate != 16000 {
+		t.Errorf("WAV header rate %d, want 16000", rate)
+	}
+	if i := firstDiff(out, want); i >= 0 {
+		t.Fatalf("differs from spandsp at 16 kHz at sample %d (%d vs %d samples)", i, len(out), len(want))
+	}
+	w := out[1600:]
+	if f := loudestHz(w, 16000); f != 6000 {
+		t.Errorf("loudest at %.0f Hz, want 6000", f)
+	}
+	db := 20 * math.Log10(rms(w)/rms(in[1600:]))
+	if math.Abs(db) > 1 {
+		t.Errorf("6 kHz tone at %+.2f dB from the input, want within 1 dB", db)
+	}
+	t.Logf("6 kHz tone at 16 kHz: %+.2f dB", db)
+}
+
+// TestWidebandOpus48k: an Opus session is played at 48 kHz, exactly as
+// libopus decodes the packets at 48 kHz (960 samples per 20 ms), and a
+// 12 kHz tone comes out at 12 kHz.
+func TestWidebandOpus48k(t *testing.T) {
+	in := sine(12000, 8000, 48000, 2*48000)
+	pkts := opusPackets(t, in, false)
+	dec, err := opus.NewDecoder(48000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var want []int16
+	buf := make([]int16, 960)
+	for _, p := range pkts {
+		n, err := dec.Decode(p, buf)
+		if err != nil || n != 960 {
+			t.Fatal(n, err)
+		}
+		want = append(want, buf[:n]...)
+	}
+	cfg := playout.Config{SampleRate: playout.RateFor(playout.CodecG722, playout.CodecOpus),
+		PayloadTypes: map[uint8]playout.Codec{111: playout.CodecOpus}}
+	if cfg.SampleRate != 48000 {
+		t.Fatalf("RateFor(G722, opus) = %d, want 48000", cfg.SampleRate)
+	}
+	rate, out := renderWAV(t, cfg, opusArrivals(pkts, nil))
+	if rate != 48000 {
+		t.Errorf("WAV header rate %d, want 48000", rate)
+	}
+	if i := firstDiff(out, want); i >= 0 {
+		t.Fatalf("differs from libopus at 48 kHz at sample %d (%d vs %d samples)", i, len(out), len(want))
+	}
+	if f := loudestHz(out[4800:14400], 48000); f != 12000 {
+		t.Errorf("loudest at %.0f Hz, want 12000", f)
+	}
+}
+
+// TestWidebandOpusLoss48k: a lost Opus packet in a 48 kHz session is
+// concealed by libopus (not silent) and the output keeps its length.
+func TestWidebandOpusLoss48k(t *testing.T) {
+	pkts := opusPackets(t, sine(440, 8000, 48000, 2*48000), false)
+	cfg := playout.Config{SampleRate: 48000, PayloadTypes: map[uint8]playout.Codec{111: playout.CodecOpus}}
+	out, st := runRenderer(t, cfg, opusArrivals(pkts, map[int]bool{20: true, 60: true}))
+	if len(out) != len(pkts)*960 {
+		t.Fatalf("%d samples, want %d", len(out), len(pkts)*960)
+	}
+	if s := st.Dir(playout.FromAgent); s.Lost != 2 || s.Concealed < 2 {
+		t.Errorf("stats %+v", s)
+	}
+	if r := rms(out[20*960 : 21*960]); r < 1000 {
+		t.Errorf("lost packet concealed at RMS %.0f", r)
+	}
+}
+
+// TestWidebandUpsampleG711: a G.711 stream in a 16 kHz session (beside a
+// G.722 one) is upsampled with a filter, not by linear interpolation: its
+// 1 kHz tone keeps its level and the 7 kHz image the 8 kHz samples carry
+// is at least 60 dB below it (linear interpolation leaves it about 24 dB
+// below). The session's output holds both tones.
+func TestWidebandUpsampleG711(t *testing.T) {
+	tone := sine(1000, 8000, 8000, 2*8000)
+	var arr []arrival
+	for i := 0; i < 100; i++ {
+		p := ulawOf(tone[i*160 : i*160+160])
+		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.FromAgent,
+			rtpPacket(0, uint16(i), uint32(i*160), 1, i == 0, p)})
+	}
+	cfg := playout.Config{SampleRate: 16000}
+	out, st := runRenderer(t, cfg, arr)
+	if len(out) != 2*len(tone) {
+		t.Fatalf("%d samples at 16 kHz, want %d", len(out), 2*len(tone))
+	}
+	w := out[1600 : len(out)-1600]
+	if f := loudestHz(w, 16000); f != 1000 {
+		t.Errorf("loudest at %.0f Hz, want 1000", f)
+	}
+	db := 20 * math.Log10(rms(w)/rms(tone))
+	if math.Abs(db) > 0.5 {
+		t.Errorf("1 kHz tone at %+.2f dB, want within 0.5 dB", db)
+	}
+	image := 10 * math.Log10(goertzel(w, 7000, 16000)/goertzel(w, 1000, 16000))
+	if image > -60 {
+		t.Errorf("7 kHz image at %.1f dB below the tone, want at most -60 dB", image)
+	}
+	t.Logf("upsampled 1 kHz tone: level %+.2f dB, 7 kHz image %.1f dB", db, image)
+	if s := st.Dir(playout.FromAgent); s.Frames != 100 || s.Codec != playout.CodecPCMU {
+		t.Errorf("stats %+v", s)
+	}
+
+	// With a G.722 stream beside it, both tones are heard.
+	if !playout.G722BuiltIn {
+		t.Skip("skipping the mix: G.722 is not built in (needs cgo and libspandsp-dev)")
+	}
+	pays := g722Packets(t, sine(6000, 8000, 16000, 2*16000))
+	for i, p := range pays {
+		arr = append(arr, arrival{time.Duration(i)*20*time.Millisecond + time.Millisecond, playout.ToAgent,
+			rtpPacket(9, uint16(i), uint32(i*160), 2, i == 0, p)})
+	}
+	sortArrivals(arr)
+	out, _ = runRenderer(t, cfg, arr)
+	w = out[3200 : len(out)-3200]
+	p1, p6 := goertzel(w, 1000, 16000), goertzel(w, 6000, 16000)
+	if r := 10 * math.Log10(p1/p6); math.Abs(r) > 3 {
+		t.Errorf("1 kHz (G.711) and 6 kHz (G.722) differ by %.1f dB in the mix, want within 3", r)
+	}
+}
+
+// TestSampleRateChecked: a rate other than 8000, 16000 and 48000 is
+// refused by Validate and by the WAV sink, naming the rate.
+func TestSampleRateChecked(t *testing.T) {
+	err := playout.Config{SampleRate: 44100}.Validate()
+	if !errors.Is(err, playout.ErrSampleRate) {
+		t.Errorf("Validate(44100) = %v, want ErrSampleRate", err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "x.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := playout.NewWAVSinkRate(f, 1, 22050); !errors.Is(err, playout.ErrSampleRate) {
+		t.Errorf("NewWAVSinkRate(22050) = %v, want ErrSampleRate", err)
+	}
+	if r := playout.RateFor(playout.CodecPCMA, playout.CodecG729); r != 8000 {
+		t.Errorf("RateFor(PCMA, G729) = %d, want 8000", r)
+	}
+}
+
+func ulawOf(pcm []int16) []byte {
+	b := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+	}
+	return g711.EncodeUlaw(b)
+}
