@@ -100,20 +100,7 @@ func init() {
 // designUp builds the l phases of a Kaiser-windowed sinc whose cut-off is
 // 0.45 of the input rate, scaled so each phase has unity gain at DC.
 func designUp(l int) [][upTaps]float32 {
-	const beta = 8.0
-	n := upTaps * l
-	h := make([]float64, n)
-	fc := 0.45 / float64(l) // of the output rate
-	i0b := bessel0(beta)
-	for i := range n {
-		x := float64(i) - float64(n-1)/2
-		s := 2 * fc
-		if x != 0 {
-			s = math.Sin(2*math.Pi*fc*x) / (math.Pi * x)
-		}
-		r := 2*float64(i)/float64(n-1) - 1
-		h[i] = s * bessel0(beta*math.Sqrt(1-r*r)) / i0b
-	}
+	h := designLP(l)
 	c := make([][upTaps]float32, l)
 	for p := range l {
 		var sum float64
@@ -127,6 +114,26 @@ func designUp(l int) [][upTaps]float32 {
 		}
 	}
 	return c
+}
+
+// designLP returns upTaps*l taps of a Kaiser-windowed sinc low-pass
+// filter whose cut-off is 0.45/l of its rate (0.45 of the lower rate).
+func designLP(l int) []float64 {
+	const beta = 8.0
+	n := upTaps * l
+	h := make([]float64, n)
+	fc := 0.45 / float64(l)
+	i0b := bessel0(beta)
+	for i := range n {
+		x := float64(i) - float64(n-1)/2
+		s := 2 * fc
+		if x != 0 {
+			s = math.Sin(2*math.Pi*fc*x) / (math.Pi * x)
+		}
+		r := 2*float64(i)/float64(n-1) - 1
+		h[i] = s * bessel0(beta*math.Sqrt(1-r*r)) / i0b
+	}
+	return h
 }
 
 // bessel0 is the modified Bessel function of the first kind, order 0.
@@ -179,4 +186,65 @@ func RateFor(codecs ...Codec) int {
 		}
 	}
 	return rate
+}
+
+// Downsampler converts interleaved 16-bit frames from a session's rate
+// (16000 or 48000 Hz) down to 8000 Hz, for outputs that are narrowband
+// (the browser console's PCMU): a Kaiser-windowed sinc low-pass filter
+// (cut-off 3.6 kHz, 24 taps at 8 kHz, about 80 dB down beyond 4 kHz)
+// then every second or sixth frame. It delays the audio by 1.5 ms. The
+// zero value is not usable; a Downsampler is not safe for concurrent use.
+type Downsampler struct {
+	l     int
+	ch    int
+	coef  []float32 // oldest input first
+	hist  []float32 // per channel, len(coef) each, oldest first
+	phase int       // inputs since the last output
+}
+
+// NewDownsampler returns a Downsampler from rate (16000 or 48000; any
+// multiple of 8000) to 8000 Hz for 1 or 2 channels.
+func NewDownsampler(rate, channels int) *Downsampler {
+	l := max(rate/SampleRate, 1)
+	h := designLP(l)
+	var sum float64
+	for _, v := range h {
+		sum += v
+	}
+	c := make([]float32, len(h))
+	for i, v := range h {
+		c[len(h)-1-i] = float32(v / sum)
+	}
+	return &Downsampler{l: l, ch: max(channels, 1), coef: c, hist: make([]float32, len(c)*max(channels, 1))}
+}
+
+// Reset forgets the signal history.
+func (d *Downsampler) Reset() { clear(d.hist); d.phase = 0 }
+
+// Process appends to dst the 8 kHz frames of the frames in src and
+// returns it. Frames are carried over between calls, so src may be any
+// whole number of frames.
+func (d *Downsampler) Process(dst, src []int16) []int16 {
+	n := len(d.coef)
+	for f := 0; f+d.ch <= len(src); f += d.ch {
+		for c := range d.ch {
+			h := d.hist[c*n : (c+1)*n]
+			copy(h, h[1:])
+			h[n-1] = float32(src[f+c])
+		}
+		d.phase++
+		if d.phase < d.l {
+			continue
+		}
+		d.phase = 0
+		for c := range d.ch {
+			h := d.hist[c*n : (c+1)*n]
+			var acc float32
+			for k, v := range h {
+				acc += d.coef[k] * v
+			}
+			dst = append(dst, sat(int32(math.Round(float64(acc)))))
+		}
+	}
+	return dst
 }

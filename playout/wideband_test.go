@@ -233,3 +233,42 @@ func ulawOf(pcm []int16) []byte {
 	}
 	return g711.EncodeUlaw(b)
 }
+
+// TestDownsampler: from 48 and 16 kHz to 8 kHz, a 1 kHz tone keeps its
+// level (within 0.5 dB) and a tone above 4 kHz is filtered out (at least
+// 60 dB down where it would fold), in both channels independently;
+// frames are carried over between calls of any size.
+func TestDownsampler(t *testing.T) {
+	for _, rate := range []int{16000, 48000} {
+		lo, hi := sine(1000, 8000, rate, rate), sine(6000, 8000, rate, rate)
+		in := make([]int16, 2*rate)
+		for i := range lo {
+			in[2*i], in[2*i+1] = lo[i], hi[i]
+		}
+		d := playout.NewDownsampler(rate, 2)
+		var out []int16
+		for off := 0; off < len(in); off += 2 * 77 { // odd chunks
+			out = d.Process(out, in[off:min(off+2*77, len(in))])
+		}
+		if len(out) != 2*8000 {
+			t.Fatalf("%d Hz: %d samples out, want %d", rate, len(out), 2*8000)
+		}
+		left, right := make([]int16, 0, 8000), make([]int16, 0, 8000)
+		for i := 400; i < 8000; i++ {
+			left, right = append(left, out[2*i]), append(right, out[2*i+1])
+		}
+		db := 20 * math.Log10(rms(left)/rms(lo))
+		if math.Abs(db) > 0.5 {
+			t.Errorf("%d Hz: 1 kHz at %+.2f dB, want within 0.5 dB", rate, db)
+		}
+		folded := 6000.0 - 4000 // 6 kHz folds to 2 kHz at 8 kHz
+		if rate == 48000 {
+			folded = 2000
+		}
+		rej := 10 * math.Log10(goertzel(right, folded, 8000)/goertzel(left, 1000, 8000))
+		if rej > -60 {
+			t.Errorf("%d Hz: 6 kHz comes out at %.1f dB, want at most -60 dB", rate, rej)
+		}
+		t.Logf("%d Hz to 8 kHz: 1 kHz %+.2f dB, 6 kHz %.1f dB", rate, db, rej)
+	}
+}
