@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,33 +28,55 @@ func codecCapture(t *testing.T, name string, c gen.Codec) (string, *gen.Manifest
 
 // TestCodecScenariosListenOffline renders the G.722 and Opus versions of
 // the call-flow scenarios with smctl render, once per monitored agent with
-// the agent's endpoints and no --codec (the SDP in the capture names Opus),
-// and listens to the result as TestScenariosListenOffline does: every
-// active leg heard, held legs silent, no other call's tone; the packets and
-// losses it reports per stream are those the generator wrote.
+// the agent's endpoints, and listens to the result as
+// TestScenariosListenOffline does: every active leg heard, held legs
+// silent, no other call's tone; the packets and losses it reports per
+// stream are those the generator wrote, and no stream is reported as one
+// that could not be played. Each scenario is rendered twice: with its SIP
+// and no --codec (the SDP names Opus's payload type 111), and without SIP,
+// G.722 on its static payload type 9 and Opus mapped with --codec
+// 111=opus.
 func TestCodecScenariosListenOffline(t *testing.T) {
 	for _, c := range []gen.Codec{gen.G722, gen.Opus} {
 		for _, name := range codecScenarios {
-			t.Run(c.String()+"/"+name, func(t *testing.T) {
-				t.Parallel()
-				pcap, m := codecCapture(t, name, c)
-				for _, mon := range m.Monitored {
-					out := filepath.Join(t.TempDir(), mon.Agent+".wav")
-					args := []string{"render", pcap, "--out", out}
-					for _, e := range mon.Endpoints {
-						args = append(args, "--endpoint", e)
-					}
-					so, se, code := runCmd(t, nil, "smctl", args...)
-					if code != 0 {
-						t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
-					}
-					if strings.Contains(se, "not rendered") || strings.Contains(se, "cannot play") {
-						t.Errorf("smctl render of a %v call reports a stream it could not play: %s", c, se)
-					}
-					listenTo(t, "offline "+c.String(), m, mon.Agent, readWAV(t, out))
-					checkLoss(t, m, mon.Agent, so)
+			for _, sip := range []bool{true, false} {
+				how := "with SIP"
+				if !sip {
+					how = "without SIP"
 				}
-			})
+				t.Run(c.String()+"/"+name+"/"+how, func(t *testing.T) {
+					t.Parallel()
+					var args []string
+					var pcap string
+					var m *gen.Manifest
+					if sip {
+						pcap, m = codecCapture(t, name, c)
+					} else {
+						pcap, m = writeScenario(t, name, func(name string, seed uint64) (*gen.ScenarioSpec, error) {
+							return gen.ScenarioWith(name, seed, gen.ScenarioOptions{Codec: &c})
+						})
+						if c == gen.Opus {
+							args = append(args, "--codec", fmt.Sprintf("%d=opus", gen.OpusPayloadType))
+						}
+					}
+					for _, mon := range m.Monitored {
+						out := filepath.Join(t.TempDir(), mon.Agent+".wav")
+						args := append([]string{"render", pcap, "--out", out}, args...)
+						for _, e := range mon.Endpoints {
+							args = append(args, "--endpoint", e)
+						}
+						so, se, code := runCmd(t, nil, "smctl", args...)
+						if code != 0 {
+							t.Fatalf("smctl %s exited %d: %s", strings.Join(args, " "), code, se)
+						}
+						if strings.Contains(se, "not rendered") || strings.Contains(se, "cannot play") {
+							t.Errorf("smctl render of a %v call %s reports a stream it could not play: %s", c, how, se)
+						}
+						listenTo(t, "offline "+c.String()+" "+how, m, mon.Agent, readWAV(t, out))
+						checkLoss(t, m, mon.Agent, so)
+					}
+				})
+			}
 		}
 	}
 }
