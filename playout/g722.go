@@ -37,7 +37,8 @@ func newG722(rate int) (decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrG722NotBuilt, err)
 	}
-	return &g722Decoder{d: d, per: rate / SampleRate}, nil
+	per := rate / SampleRate
+	return &g722Decoder{d: d, per: per, plc: plc{k: per}}, nil
 }
 
 // samples is the payload's duration: one 8000 Hz tick per byte.

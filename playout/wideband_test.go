@@ -272,3 +272,38 @@ func TestDownsampler(t *testing.T) {
 		t.Logf("%d Hz to 8 kHz: 1 kHz %+.2f dB, 6 kHz %.1f dB", rate, db, rej)
 	}
 }
+
+// TestWidebandG722Concealment: in a 16 kHz session, G.722's concealment
+// searches the pitch range in time (5 to 15 ms), not in 8 kHz samples: a
+// lost packet of a 100 Hz tone (a 10 ms period, 160 samples at 16 kHz) is
+// continued in phase, within 20 dB of the lossless decode over its first
+// 10 ms. With the 8 kHz lags (at most 120 samples, 7.5 ms) the repeated
+// period is wrong and the continuation is out of phase.
+func TestWidebandG722Concealment(t *testing.T) {
+	pays := g722Packets(t, sine(100, 8000, 16000, 2*16000))
+	cfg := playout.Config{SampleRate: 16000}
+	var all, lossy []arrival
+	for i, p := range pays {
+		a := arrival{time.Duration(i) * 20 * time.Millisecond, playout.FromAgent,
+			rtpPacket(9, uint16(i), uint32(i*160), 3, false, p)}
+		all = append(all, a)
+		if i != 50 {
+			lossy = append(lossy, a)
+		}
+	}
+	ref, _ := runRenderer(t, cfg, all)
+	out, st := runRenderer(t, cfg, lossy)
+	if len(out) != len(ref) || st.Dir(playout.FromAgent).Lost != 1 {
+		t.Fatalf("%d samples (lossless %d), stats %+v", len(out), len(ref), st.Dir(playout.FromAgent))
+	}
+	a, b := out[50*320:50*320+160], ref[50*320:50*320+160]
+	diff := make([]int16, len(a))
+	for i := range a {
+		diff[i] = a[i] - b[i]
+	}
+	snr := 20 * math.Log10(rms(b)/max(rms(diff), 1e-9))
+	if snr < 20 {
+		t.Errorf("concealed 10 ms at %.1f dB from the lossless decode, want at least 20 dB", snr)
+	}
+	t.Logf("G.722 concealment at 16 kHz: %.1f dB signal to difference", snr)
+}
