@@ -86,15 +86,15 @@ func wavRate(t *testing.T, path string) int {
 	return int(binary.LittleEndian.Uint32(b[24:]))
 }
 
-// TestWidebandSession: a session whose first media is G.722 plays at 16
-// kHz: its WAV records 16000 Hz and holds spandsp's wideband decode of
+// TestWidebandSession: with Wideband, a session whose first media is
+// G.722 plays at 16 kHz: its WAV records 16000 Hz and holds spandsp's wideband decode of
 // every payload, sample for sample, so a 6 kHz tone survives; its
 // listeners' frames stay 8 kHz (TapFrameLen per 20 ms) with the 6 kHz
 // tone filtered out, not folded to 2 kHz. A G.711 session beside it keeps
 // its 8 kHz file.
 func TestWidebandSession(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav")})
+	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav"), Wideband: true})
 	w := newG722Call(t, "wide", 6000, 5)
 	n := newCall("narrow", 1000, 6)
 	var tap *Tap
@@ -151,5 +151,27 @@ func TestWidebandSession(t *testing.T) {
 	}
 	if l := audiotest.ToneLevel(heard, 2000); l > 50 {
 		t.Errorf("tap holds the 6 kHz tone folded to 2 kHz at level %.1f, want it filtered out", l)
+	}
+}
+
+// TestWidebandOff: without Wideband (the default) a G.722 session plays
+// at 8 kHz as before: its WAV records 8000 Hz.
+func TestWidebandOff(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav")})
+	w := newG722Call(t, "w8", 1000, 7)
+	for range 20 {
+		f := frame(t, w.id, w.call, w.packet(t))
+		if err := r.sup.Media(r.peer, &f); err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Advance(20 * time.Millisecond)
+	}
+	r.settle()
+	if err := r.sup.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wavRate(t, filepath.Join(dir, "w8.wav")); got != 8000 {
+		t.Errorf("WAV at %d Hz, want 8000 without Wideband", got)
 	}
 }
