@@ -41,7 +41,7 @@ type upDecoder struct {
 	d   decoder
 	in  int // samples per unit d writes
 	fir upFIR
-	tmp [maxSamples * 2]int16
+	tmp [maxSamples]int16 // the wrapped decoder's samples: at most 16 kHz G.722, 960 per payload
 }
 
 func (u *upDecoder) unitSamples() int        { return u.in * u.fir.l }
