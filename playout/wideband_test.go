@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -386,5 +387,37 @@ func TestUpsampleMatchesSox(t *testing.T) {
 			t.Errorf("%d Hz: %.1f dB signal to difference against sox (lag %d), want at least 40 dB", rate, sdr, lag)
 		}
 		t.Logf("%d Hz: %.1f dB signal to difference against sox, our delay %d samples", rate, sdr, lag)
+	}
+}
+
+// TestOpenSinkRate: the null and WAV sinks count seconds at their rate and
+// the WAV header records it; a rate other than 8, 16 and 48 kHz is
+// refused naming it.
+func TestOpenSinkRate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.wav")
+	for _, spec := range []string{"null", "wav:" + path} {
+		s, err := playout.OpenSinkRate(spec, 1, 48000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(make([]int16, 24000)); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Seconds(); got != 0.5 {
+			t.Errorf("%s: %v s for 24000 samples at 48 kHz, want 0.5", spec, got)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) != 44+48000 {
+		t.Fatalf("%d bytes, %v", len(b), err)
+	}
+	if r := binary.LittleEndian.Uint32(b[24:]); r != 48000 {
+		t.Errorf("header rate %d, want 48000", r)
+	}
+	if _, err := playout.OpenSinkRate("null", 1, 44100); !errors.Is(err, playout.ErrSampleRate) || !strings.Contains(err.Error(), "44100") {
+		t.Errorf("OpenSinkRate(44100) = %v, want ErrSampleRate naming 44100", err)
 	}
 }
