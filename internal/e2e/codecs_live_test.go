@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/silentmon/silentmon/bench/gen"
+	"github.com/silentmon/silentmon/playout"
 )
 
 // codecScenarios are the call flows the G.722 and Opus listening tests
@@ -81,13 +83,42 @@ func TestCodecScenariosListenOffline(t *testing.T) {
 	}
 }
 
+// wideRate is the rate smsupervisor writes a session of the codec at: its
+// best rate, G.722's 16 kHz and Opus's 48 kHz.
+var wideRate = map[gen.Codec]int{gen.G722: 16000, gen.Opus: 48000}
+
+// readSessionWAV reads a session's WAV file, checks it was written at
+// rate, and returns its samples brought down to 8 kHz by playout's
+// filter, as the listening check takes them.
+func readSessionWAV(t *testing.T, path string, rate int) []int16 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pcm, got, err := gen.ReadWAVRate(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != rate {
+		t.Errorf("%s is written at %d Hz, want %d Hz", filepath.Base(path), got, rate)
+	}
+	if got == 8000 {
+		return pcm
+	}
+	return playout.NewDownsampler(got, 1).Process(nil, pcm)
+}
+
 // TestCodecScenariosListenLive replays the G.722 and Opus versions of the
 // call-flow scenarios, SIP included, through smserver at their recorded
 // pace; each agent is monitored with smctl monitor start --agent ID --wait
 // alone, so the capture server follows the SIP and the supervisor learns
-// the Opus payload type from the SDP. Each session's WAV is listened to as
-// in TestSIPScenariosListenLive, with the same allowance for the late
-// packets, slips and stretches a loaded machine causes.
+// the Opus payload type from the SDP. Each session's WAV must be written
+// at the codec's rate (16 kHz for G.722, 48 kHz for Opus); brought down
+// to 8 kHz, it is listened to as in TestSIPScenariosListenLive, with the
+// same allowance for the late packets, slips and stretches a loaded
+// machine causes.
 func TestCodecScenariosListenLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: the live scenarios replay about 13 s each in real time")
@@ -112,7 +143,8 @@ func TestCodecScenariosListenLive(t *testing.T) {
 				disturbed := r.disturbances(t)
 				r.sup.stop(t, syscall.SIGTERM)
 				for _, mon := range m.Monitored {
-					listenLive(t, "live "+c.String(), m, mon.Agent, readWAV(t, filepath.Join(dir, mon.Agent+".wav")), disturbed[mon.Agent])
+					pcm := readSessionWAV(t, filepath.Join(dir, mon.Agent+".wav"), wideRate[c])
+					listenLive(t, "live "+c.String(), m, mon.Agent, pcm, disturbed[mon.Agent])
 				}
 			})
 		}
