@@ -104,9 +104,11 @@ func tone(rate int) []int16 {
 
 // BenchmarkPlayoutCall measures the CPU of one monitored call, both
 // directions, from RTP packets to mixed samples (jitter buffer, decoding,
-// mixing; no sink). One op is one second of audio, so ns/op ÷ 1000 is µs
-// of CPU per second of call, and ns/op ÷ 10⁷ is the share of one core
-// (%core/call; the target is 3 at most). SetBytes counts the RTP packets
+// mixing; no sink) at the session's rate (playout.RateFor: 8 kHz for
+// G.711 and G.729, 16 kHz for G.722, 48 kHz for Opus). One op is one
+// second of audio, so ns/op ÷ 1000 is µs of CPU per second of call, and
+// ns/op ÷ 10⁷ is the share of one core (%core/call; the target is 3 at
+// most). SetBytes counts the RTP packets
 // of both directions. G.722 is sent on its static payload type 9 (RTP
 // clock 8000 Hz, 160 bytes per 20 ms); Opus on payload type 111 as the
 // SDP maps it (RTP clock 48000 Hz, 32 kbit/s, mono). allocs/op is per
@@ -125,7 +127,7 @@ func BenchmarkPlayoutCall(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			pays := callPayloads(b, tc.codec)
-			cfg := playout.Config{}
+			cfg := playout.Config{SampleRate: playout.RateFor(tc.codec)}
 			if tc.codec == playout.CodecOpus {
 				cfg.PayloadTypes = map[uint8]playout.Codec{tc.pt: playout.CodecOpus}
 			}
@@ -161,8 +163,8 @@ func BenchmarkPlayoutCall(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if samples < (b.N-1)*8000 {
-				b.Fatalf("rendered %d samples for %d s", samples, b.N)
+			if samples < (b.N-1)*cfg.SampleRate {
+				b.Fatalf("rendered %d samples at %d Hz for %d s", samples, cfg.SampleRate, b.N)
 			}
 			if st := r.Stats().Total(); st.Concealed != 0 {
 				b.Fatalf("%d frames concealed in a clean call: the packets were not played as sent", st.Concealed)
