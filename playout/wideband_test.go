@@ -15,6 +15,7 @@ import (
 	"github.com/silentmon/silentmon/internal/g722"
 	"github.com/silentmon/silentmon/internal/opus"
 	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/playout/audiotest"
 	"github.com/zaf/g711"
 )
 
@@ -419,5 +420,36 @@ func TestOpenSinkRate(t *testing.T) {
 	}
 	if _, err := playout.OpenSinkRate("null", 1, 44100); !errors.Is(err, playout.ErrSampleRate) || !strings.Contains(err.Error(), "44100") {
 		t.Errorf("OpenSinkRate(44100) = %v, want ErrSampleRate naming 44100", err)
+	}
+}
+
+// TestPlayerWideband: a live Player of a 48 kHz session feeds a real-time
+// sink six samples per 1/8000 s, continuously: a second of a G.711 call
+// (upsampled) comes out as 48000 samples, its first within the minimum
+// target plus a 10 ms block, as at 8 kHz.
+func TestPlayerWideband(t *testing.T) {
+	clk := audiotest.NewClock(t0)
+	sink := audiotest.NewSink(1, true, clk)
+	p := playout.NewPlayer(playout.Config{Clock: clk, SampleRate: 48000}, sink)
+	audio := speechLike(8000, false, 3)
+	for off := 0; off < len(audio); off += 160 {
+		p.Push(playout.FromAgent, clk.Now(), rtpPacket(0, uint16(off/160), uint32(off), 1, false, audio[off:off+160]))
+		clk.Advance(20 * time.Millisecond)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := sink.Writes()
+	if len(w) == 0 {
+		t.Fatal("nothing written")
+	}
+	if lat, limit := w[0].At.Sub(t0), playout.DefaultMinDelay+10*time.Millisecond; lat > limit {
+		t.Errorf("first sample after %v, want within %v", lat, limit)
+	}
+	if n := len(sink.Samples()); n < 48000 {
+		t.Errorf("%d samples for a second of call at 48 kHz, want at least 48000", n)
+	}
+	if st := p.Stats(); st.Dir(playout.FromAgent).Frames != 50 || math.Abs(st.Seconds-float64(len(sink.Samples()))/48000) > 1e-9 {
+		t.Errorf("stats: %d frames, %.3f s for %d samples", st.Dir(playout.FromAgent).Frames, st.Seconds, len(sink.Samples()))
 	}
 }
