@@ -200,7 +200,8 @@ type Downsampler struct {
 	l     int
 	ch    int
 	coef  []float32 // oldest input first
-	hist  []float32 // per channel, len(coef) each, oldest first
+	hist  []float32 // per channel 2*len(coef): a ring written twice, so a window is contiguous
+	pos   int       // the oldest input's index in each channel's ring
 	phase int       // inputs since the last output
 }
 
@@ -217,11 +218,11 @@ func NewDownsampler(rate, channels int) *Downsampler {
 	for i, v := range h {
 		c[len(h)-1-i] = float32(v / sum)
 	}
-	return &Downsampler{l: l, ch: max(channels, 1), coef: c, hist: make([]float32, len(c)*max(channels, 1))}
+	return &Downsampler{l: l, ch: max(channels, 1), coef: c, hist: make([]float32, 2*len(c)*max(channels, 1))}
 }
 
 // Reset forgets the signal history.
-func (d *Downsampler) Reset() { clear(d.hist); d.phase = 0 }
+func (d *Downsampler) Reset() { clear(d.hist); d.pos, d.phase = 0, 0 }
 
 // Process appends to dst the 8 kHz frames of the frames in src and
 // returns it. Frames are carried over between calls, so src may be any
@@ -230,9 +231,12 @@ func (d *Downsampler) Process(dst, src []int16) []int16 {
 	n := len(d.coef)
 	for f := 0; f+d.ch <= len(src); f += d.ch {
 		for c := range d.ch {
-			h := d.hist[c*n : (c+1)*n]
-			copy(h, h[1:])
-			h[n-1] = float32(src[f+c])
+			h := d.hist[2*c*n : 2*(c+1)*n]
+			h[d.pos], h[d.pos+n] = float32(src[f+c]), float32(src[f+c])
+		}
+		d.pos++
+		if d.pos == n {
+			d.pos = 0
 		}
 		d.phase++
 		if d.phase < d.l {
@@ -240,7 +244,7 @@ func (d *Downsampler) Process(dst, src []int16) []int16 {
 		}
 		d.phase = 0
 		for c := range d.ch {
-			h := d.hist[c*n : (c+1)*n]
+			h := d.hist[2*c*n+d.pos : 2*c*n+d.pos+n]
 			var acc float32
 			for k, v := range h {
 				acc += d.coef[k] * v

@@ -241,7 +241,7 @@ func ulawOf(pcm []int16) []byte {
 // TestDownsampler: from 48 and 16 kHz to 8 kHz, a 1 kHz tone keeps its
 // level (within 0.5 dB) and a tone above 4 kHz is filtered out (at least
 // 60 dB down where it would fold), in both channels independently;
-// frames are carried over between calls of any size.
+// frames are carried over between calls of any size; no allocation.
 func TestDownsampler(t *testing.T) {
 	for _, rate := range []int{16000, 48000} {
 		lo, hi := sine(1000, 8000, rate, rate), sine(6000, 8000, rate, rate)
@@ -274,6 +274,10 @@ func TestDownsampler(t *testing.T) {
 			t.Errorf("%d Hz: 6 kHz comes out at %.1f dB, want at most -60 dB", rate, rej)
 		}
 		t.Logf("%d Hz to 8 kHz: 1 kHz %+.2f dB, 6 kHz %.1f dB", rate, db, rej)
+		buf := make([]int16, 0, 2*160)
+		if n := testing.AllocsPerRun(100, func() { buf = d.Process(buf[:0], in[:2*rate/50]) }); n != 0 {
+			t.Errorf("%d Hz: %v allocations per 20 ms, want 0", rate, n)
+		}
 	}
 }
 
