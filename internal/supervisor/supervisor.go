@@ -49,12 +49,13 @@ type Config struct {
 	OpenDevice func(spec string) (playout.Sink, error)
 	// Clock times the sessions' idleness (the system clock).
 	Clock playout.Clock
-	// Wideband plays each session at its best rate, fixed when it opens
-	// from the codecs of its first media (16 kHz for G.722, 48 kHz for
-	// Opus, else 8 kHz); its WAV file records that rate and its
-	// listeners still get 8 kHz frames. False (the default) plays every
-	// session at 8 kHz, as before. A portaudio output stays at 8 kHz.
-	Wideband bool
+	// Narrowband plays every session at 8 kHz, as before wideband
+	// output. By default (false) each session plays at its best rate,
+	// fixed when it opens from the codecs of its first media (16 kHz for
+	// G.722, 48 kHz for Opus, else 8 kHz); its WAV file records that rate
+	// and its listeners still get 8 kHz frames. A portaudio output stays
+	// at 8 kHz.
+	Narrowband bool
 }
 
 // maxHistory bounds the closed sessions kept for status and the summary.
@@ -429,15 +430,15 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 	return playout.NewNullSinkRate(1, sess.rate)
 }
 
-// sessionRate is the output rate of a session: 8 kHz unless
-// Config.Wideband; then fixed when it opens, from the codecs of its first
+// sessionRate is the output rate of a session (8 kHz with
+// Config.Narrowband): fixed when it opens, from the codecs of its first
 // media frame (playout.RateFor: 16 kHz for G.722,
 // 48 kHz for Opus, else 8 kHz), so a WAV never changes rate; a later call
 // of a higher rate in the same session plays at the session's rate
 // (G.722 in a session that began with G.711 plays its lower sub-band). A
 // sound card, shared by every session and opened once, keeps 8 kHz.
 func (s *Supervisor) sessionRate(cfg playout.Config, first relay.MediaFrame) int {
-	if !s.cfg.Wideband || s.kind == "portaudio" {
+	if s.cfg.Narrowband || s.kind == "portaudio" {
 		return playout.SampleRate
 	}
 	var codecs []playout.Codec

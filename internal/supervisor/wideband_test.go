@@ -86,15 +86,15 @@ func wavRate(t *testing.T, path string) int {
 	return int(binary.LittleEndian.Uint32(b[24:]))
 }
 
-// TestWidebandSession: with Wideband, a session whose first media is
-// G.722 plays at 16 kHz: its WAV records 16000 Hz and holds spandsp's wideband decode of
+// TestWidebandSession: a session whose first media is G.722 plays at 16
+// kHz: its WAV records 16000 Hz and holds spandsp's wideband decode of
 // every payload, sample for sample, so a 6 kHz tone survives; its
 // listeners' frames stay 8 kHz (TapFrameLen per 20 ms) with the 6 kHz
 // tone filtered out, not folded to 2 kHz. A G.711 session beside it keeps
 // its 8 kHz file.
 func TestWidebandSession(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav"), Wideband: true})
+	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav")})
 	w := newG722Call(t, "wide", 6000, 5)
 	n := newCall("narrow", 1000, 6)
 	var tap *Tap
@@ -154,11 +154,11 @@ func TestWidebandSession(t *testing.T) {
 	}
 }
 
-// TestWidebandOff: without Wideband (the default) a G.722 session plays
-// at 8 kHz as before: its WAV records 8000 Hz.
+// TestWidebandOff: with Narrowband a G.722 session plays at 8 kHz as
+// before wideband output: its WAV records 8000 Hz.
 func TestWidebandOff(t *testing.T) {
 	dir := t.TempDir()
-	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav")})
+	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav"), Narrowband: true})
 	w := newG722Call(t, "w8", 1000, 7)
 	for range 20 {
 		f := frame(t, w.id, w.call, w.packet(t))
@@ -172,6 +172,6 @@ func TestWidebandOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := wavRate(t, filepath.Join(dir, "w8.wav")); got != 8000 {
-		t.Errorf("WAV at %d Hz, want 8000 without Wideband", got)
+		t.Errorf("WAV at %d Hz, want 8000 with Narrowband", got)
 	}
 }
