@@ -79,7 +79,11 @@ func ParseCodec(name string) (Codec, error) {
 	return CodecUnknown, fmt.Errorf("codec %q is not one of PCMU, PCMA, G729, G722, opus, CN, telephone-event", name)
 }
 
-// staticCodec returns the codec of a static payload type (RFC 3551).
+// staticCodec returns the codec of a static payload type (RFC 3551), and
+// CodecNone for payload type 101, which nearly every phone uses for
+// telephone events (RFC 4733): it is used only when neither the SDP nor a
+// --codec mapping names the type (see Config.Codec), so a capture without
+// SIP does not report its digits as a stream that could not be played.
 func staticCodec(pt uint8) Codec {
 	switch pt {
 	case 0:
@@ -90,14 +94,15 @@ func staticCodec(pt uint8) Codec {
 		return CodecG729
 	case 9:
 		return CodecG722
-	case 13:
+	case 13, 101:
 		return CodecNone
 	}
 	return CodecUnknown
 }
 
-// decoder turns one RTP payload into samples at SampleRate and conceals
-// lost ones.
+// decoder turns one RTP payload into samples and conceals lost ones.
+// Durations (samples, decode's result) are in time units of 1/8000 s;
+// slices of samples hold perUnit (see unitSamples) samples per unit.
 // A decoder belongs to one stream and is not safe for concurrent use.
 type decoder interface {
 	// samples returns how many samples payload decodes to, 0 if it is not
@@ -136,14 +141,16 @@ type fecDecoder interface {
 
 // newCgoDecoder makes the decoder of a codec built through cgo, or
 // returns the error saying it is not built in.
-func newCgoDecoder(c Codec) (decoder, error) {
+// rate is the session's output rate: G.722 and Opus decode at it (G.722
+// at 16000 at most), G.729 at 8000.
+func newCgoDecoder(c Codec, rate int) (decoder, error) {
 	switch c {
 	case CodecG729:
 		return newG729()
 	case CodecG722:
-		return newG722()
+		return newG722(rate)
 	case CodecOpus:
-		return newOpus()
+		return newOpus(rate)
 	}
 	return nil, fmt.Errorf("codec %v has no decoder", c)
 }

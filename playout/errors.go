@@ -22,4 +22,7 @@ var (
 	// ErrBadDirection is returned for a direction other than FromAgent
 	// and ToAgent.
 	ErrBadDirection = errors.New("bad direction")
+	// ErrSampleRate is returned for an output rate other than 8000,
+	// 16000 and 48000 Hz.
+	ErrSampleRate = errors.New("unsupported sample rate")
 )

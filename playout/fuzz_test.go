@@ -31,8 +31,12 @@ func FuzzRenderer(f *testing.F) {
 }
 
 // fuzzRenderer is FuzzRenderer's body.
+//
+// The input's length picks the session's rate (8, 16 or 48 kHz), so every
+// input also runs the wideband sample buffers and the upsamplers.
 func fuzzRenderer(t testing.TB, data []byte) {
-	r := NewRenderer(Config{}, 1, false)
+	rate := [...]int{8000, 16000, 48000}[len(data)%3]
+	r := NewRenderer(Config{SampleRate: rate}, 1, false)
 	defer r.Close()
 	start := time.Unix(1000, 0)
 	now := start
@@ -87,7 +91,7 @@ func fuzzRenderer(t testing.TB, data []byte) {
 	// A jump may write the pause (capped) and play out what was
 	// buffered before it.
 	bound := int(elapsed/time.Millisecond*8) + blockLen + jumps*(maxPause+numSlots*maxSamples+heldBlocks*blockLen)
-	if out > bound {
+	if out > bound*r.m {
 		t.Fatalf("rendered %d samples in %v and %d jumps", out, elapsed, jumps)
 	}
 	rounds := 0
@@ -110,7 +114,7 @@ const maxFuzzRecords = 40
 // check verifies the Renderer's bookkeeping.
 func (r *Renderer) check(t testing.TB) {
 	t.Helper()
-	if cap(r.held) != heldBlocks*blockLen*r.ch || cap(r.out) != SampleRate/10*r.ch {
+	if cap(r.held) != heldBlocks*blockLen*r.m*r.ch || cap(r.out) != r.cfg.SampleRate/10*r.ch {
 		t.Fatal("a buffer grew")
 	}
 	if len(r.active) > r.cfg.MaxStreams || len(r.retired) > maxRetired {
@@ -129,7 +133,7 @@ func (r *Renderer) check(t testing.TB) {
 		if s.count > 0 && s.lowest() == nil {
 			t.Fatalf("count %d but nothing playable from seq %d to %d", s.count, s.nextSeq, s.highSeq)
 		}
-		if used != s.count || s.count > numSlots || s.pcmOff > s.pcmLen || s.pcmLen > maxSamples {
+		if used != s.count || s.count > numSlots || s.pcmOff > s.pcmLen || s.pcmLen > maxSamples*r.m || s.pcmLen%r.m != 0 {
 			t.Fatalf("count %d, used %d, pcm %d/%d", s.count, used, s.pcmOff, s.pcmLen)
 		}
 	}

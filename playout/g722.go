@@ -22,30 +22,38 @@ var G722BuiltIn = g722.Available()
 // by SampleRate/ClockRate.
 type g722Decoder struct {
 	d   *g722.Decoder
+	per int // samples per 1/8000 s: 1 at 8 kHz, 2 at 16 kHz
 	plc plc
 }
 
-func newG722() (decoder, error) {
+// newG722 decodes at 16 kHz for a session of 16 kHz or more (a 48 kHz
+// session upsamples it), else at 8 kHz.
+func newG722(rate int) (decoder, error) {
 	if !g722.Available() {
 		return nil, ErrG722NotBuilt
 	}
-	d, err := g722.NewDecoder(SampleRate)
+	rate = min(rate, 16000)
+	d, err := g722.NewDecoder(rate)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrG722NotBuilt, err)
 	}
-	return &g722Decoder{d: d}, nil
+	per := rate / SampleRate
+	return &g722Decoder{d: d, per: per, plc: plc{k: per}}, nil
 }
 
-func (d *g722Decoder) samples(p []byte) int { return g722.PayloadSamples(len(p), SampleRate) }
+// samples is the payload's duration: one 8000 Hz tick per byte.
+func (d *g722Decoder) samples(p []byte) int { return len(p) }
+
+func (d *g722Decoder) unitSamples() int { return d.per }
 
 func (d *g722Decoder) decode(p []byte, pcm []int16) int {
 	n, err := d.d.Decode(p, pcm)
 	if err != nil { // cannot happen: the stream sizes pcm by samples()
-		n = d.samples(p)
+		n = len(p) * d.per
 		clear(pcm[:n])
 	}
 	d.plc.good(pcm[:n])
-	return n
+	return n / d.per
 }
 
 func (d *g722Decoder) conceal(pcm []int16) { d.plc.conceal(pcm) }

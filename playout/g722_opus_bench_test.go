@@ -67,6 +67,26 @@ var wideCodecs = []codecCase{
 	{"Opus", playout.Config{PayloadTypes: map[uint8]playout.Codec{111: playout.CodecOpus}}, 111, 960, func(t testing.TB) [][]byte {
 		return opusPackets(t, sine(1000, 8000, 48000, 48000), false)
 	}},
+	// At the session rates: G.722 at 16 kHz, Opus at 48 kHz, and G.711
+	// upsampled in a 16 and a 48 kHz session.
+	{"G722-16k", playout.Config{SampleRate: 16000}, 9, 160, func(t testing.TB) [][]byte {
+		return g722Packets(t, sine(1000, 8000, 16000, 16000))
+	}},
+	{"Opus-48k", playout.Config{SampleRate: 48000, PayloadTypes: map[uint8]playout.Codec{111: playout.CodecOpus}}, 111, 960, func(t testing.TB) [][]byte {
+		return opusPackets(t, sine(1000, 8000, 48000, 48000), false)
+	}},
+	{"PCMU-16k", playout.Config{SampleRate: 16000}, 0, 160, pcmuPackets},
+	{"PCMU-48k", playout.Config{SampleRate: 48000}, 0, 160, pcmuPackets},
+}
+
+// pcmuPackets returns a second of a 1 kHz tone in 20 ms µ-law payloads.
+func pcmuPackets(testing.TB) [][]byte {
+	tone := sine(1000, 8000, 8000, 8000)
+	var out [][]byte
+	for off := 0; off+160 <= len(tone); off += 160 {
+		out = append(out, ulawOf(tone[off:off+160]))
+	}
+	return out
 }
 
 // TestWidebandPushRenderNoAllocs: once a G.722 or Opus call plays,

@@ -10,11 +10,8 @@ import (
 // libopus-dev).
 var OpusBuiltIn = opus.Available()
 
-// opusFrameMax is the longest Opus packet at SampleRate (120 ms).
-const opusFrameMax = opus.MaxPacketMs * SampleRate / 1000
-
-// opusStep is the granularity of Opus concealment: 2.5 ms.
-const opusStep = SampleRate / 400
+// opusFrameMax is the longest Opus packet at 48 kHz (120 ms).
+const opusFrameMax = opus.MaxPacketMs * 48000 / 1000
 
 // opusDecoder decodes Opus with libopus straight at SampleRate (libopus
 // decodes at 8, 12, 16, 24 or 48 kHz, so the wideband pipeline only
@@ -25,23 +22,27 @@ const opusStep = SampleRate / 400
 // too.
 type opusDecoder struct {
 	d     *opus.Decoder
+	rate  int                 // the rate libopus decodes at: the session's
+	per   int                 // samples per 1/8000 s
 	frame int                 // samples of the last packet, the size of a concealed frame
 	tmp   [opusFrameMax]int16 // concealment not yet handed out
 	tOff  int
 	tLen  int
 }
 
-func newOpus() (decoder, error) {
+// newOpus decodes at the session's rate (8000, 16000 or 48000).
+func newOpus(rate int) (decoder, error) {
 	if !opus.Available() {
 		return nil, ErrOpusNotBuilt
 	}
-	d, err := opus.NewDecoder(SampleRate)
+	d, err := opus.NewDecoder(rate)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrOpusNotBuilt, err)
 	}
-	return &opusDecoder{d: d, frame: SampleRate / 50}, nil
+	return &opusDecoder{d: d, rate: rate, per: rate / SampleRate, frame: rate / 50}, nil
 }
 
+// samples is the packet's duration in 1/8000 s.
 func (d *opusDecoder) samples(p []byte) int {
 	n, err := opus.PacketSamples(p, SampleRate)
 	if err != nil {
@@ -50,16 +51,18 @@ func (d *opusDecoder) samples(p []byte) int {
 	return n
 }
 
+func (d *opusDecoder) unitSamples() int { return d.per }
+
 func (d *opusDecoder) decode(p []byte, pcm []int16) int {
 	d.tOff, d.tLen = 0, 0
 	n, err := d.d.Decode(p, pcm)
 	if err != nil { // a packet libopus rejects past its TOC: silence
 		n = d.samples(p)
-		clear(pcm[:n])
+		clear(pcm[:n*d.per])
 		return n
 	}
 	d.frame = n
-	return n
+	return n / d.per
 }
 
 // conceal hands out libopus's concealment, one frame of the last packet's
@@ -85,7 +88,7 @@ func (d *opusDecoder) conceal(pcm []int16) {
 // alone, when pcm is not a whole number of 2.5 ms steps or concealment
 // of a frame is under way (then conceal continues it).
 func (d *opusDecoder) recover(next []byte, pcm []int16) bool {
-	if len(pcm) == 0 || len(pcm)%opusStep != 0 || len(pcm) > opusFrameMax || d.tOff != d.tLen {
+	if len(pcm) == 0 || len(pcm)%(d.rate/400) != 0 || len(pcm) > opusFrameMax || d.tOff != d.tLen {
 		return false
 	}
 	n, err := d.d.DecodeFEC(next, pcm)
@@ -98,7 +101,7 @@ func (d *opusDecoder) newTalkspurt() { d.tOff, d.tLen = 0, 0 }
 
 // reset starts afresh (new SSRC: another encoder).
 func (d *opusDecoder) reset() {
-	d.tOff, d.tLen, d.frame = 0, 0, SampleRate/50
+	d.tOff, d.tLen, d.frame = 0, 0, d.rate/50
 	d.d.Reset()
 }
 

@@ -9,14 +9,20 @@ import "math"
 // after 60 ms), and the first good samples after a loss are cross-faded
 // with the continued repetition over 4 ms so the seam does not click.
 //
-// The zero value is ready to use. A plc is not safe for concurrent use.
+// The constants below are in samples at 8 kHz; k scales them for a
+// decoder writing k samples per 1/8000 s (G.722 at 16 kHz: 2), so the
+// pitch range, the fades and the history keep their durations.
+//
+// The zero value is ready to use at 8 kHz. A plc is not safe for
+// concurrent use.
 type plc struct {
-	hist    [plcHist]int16 // last good samples, oldest first
-	have    int            // valid samples at the end of hist
-	period  int            // pitch period while concealing, 0 when not
-	phase   int            // position inside the repeated period
-	erased  int            // samples concealed in the current loss
-	pending bool           // the next good frame starts with a cross-fade
+	k       int                      // samples per 1/8000 s; 0 is 1
+	hist    [plcMaxK * plcHist]int16 // last good samples, oldest first, in the last k*plcHist
+	have    int                      // valid samples at the end of the history
+	period  int                      // pitch period while concealing, 0 when not
+	phase   int                      // position inside the repeated period
+	erased  int                      // samples concealed in the current loss
+	pending bool                     // the next good frame starts with a cross-fade
 }
 
 const (
@@ -27,15 +33,23 @@ const (
 	plcFull    = 80  // 10 ms at full gain
 	plcFade    = 400 // then to zero over 50 ms
 	plcOverlap = 32  // 4 ms cross-fade at the end of a loss
+	plcMaxK    = 2   // 16 kHz at most
 )
 
-func (p *plc) reset() { *p = plc{} }
+func (p *plc) reset() { *p = plc{k: p.k} }
+
+// scale returns k, at least 1 and at most plcMaxK.
+func (p *plc) scale() int { return min(max(p.k, 1), plcMaxK) }
+
+// h returns the history: the last scale()*plcHist samples.
+func (p *plc) h() []int16 { return p.hist[len(p.hist)-p.scale()*plcHist:] }
 
 // good records decoded samples; after a loss it cross-fades their start
 // with the concealment (modifying pcm).
 func (p *plc) good(pcm []int16) {
+	k := p.scale()
 	if p.pending && p.period > 0 {
-		n := min(plcOverlap, len(pcm))
+		n := min(plcOverlap*k, len(pcm))
 		for i := range n {
 			c := int32(p.next())
 			w := int32(i + 1)
@@ -44,35 +58,39 @@ func (p *plc) good(pcm []int16) {
 		}
 	}
 	p.pending, p.period, p.erased, p.phase = false, 0, 0, 0
-	if len(pcm) >= plcHist {
-		copy(p.hist[:], pcm[len(pcm)-plcHist:])
+	h, n := p.h(), k*plcHist
+	if len(pcm) >= n {
+		copy(h, pcm[len(pcm)-n:])
 	} else {
-		copy(p.hist[:], p.hist[len(pcm):])
-		copy(p.hist[plcHist-len(pcm):], pcm)
+		copy(h, h[len(pcm):])
+		copy(h[n-len(pcm):], pcm)
 	}
-	p.have = min(plcHist, p.have+len(pcm))
+	p.have = min(n, p.have+len(pcm))
 }
 
 // next returns the next sample of the repeated period, attenuated.
 func (p *plc) next() int16 {
-	s := p.hist[plcHist-p.period+p.phase]
+	h := p.h()
+	s := h[len(h)-p.period+p.phase]
 	p.phase++
 	if p.phase == p.period {
 		p.phase = 0
 	}
+	m := p.scale()
+	full, fade := plcFull*m, plcFade*m
 	k := p.erased
 	p.erased++
 	switch {
-	case k < plcFull:
+	case k < full:
 		return s
-	case k >= plcFull+plcFade:
+	case k >= full+fade:
 		return 0
 	}
-	return int16(int32(s) * int32(plcFull+plcFade-k) / plcFade)
+	return int16(int32(s) * int32(full+fade-k) / int32(fade))
 }
 
 func (p *plc) conceal(pcm []int16) {
-	if p.have < plcMaxLag+plcWindow {
+	if k := p.scale(); p.have < k*(plcMaxLag+plcWindow) {
 		clear(pcm)
 		return
 	}
@@ -89,12 +107,13 @@ func (p *plc) conceal(pcm []int16) {
 // pitch returns the lag in [plcMinLag, plcMaxLag] with the largest
 // normalized autocorrelation over the last plcWindow samples.
 func (p *plc) pitch() int {
-	h := p.hist[:]
+	h := p.h()
+	k := p.scale()
 	end := len(h)
-	best, bestLag := math.Inf(-1), plcMinLag
-	for lag := plcMinLag; lag <= plcMaxLag; lag++ {
+	best, bestLag := math.Inf(-1), k*plcMinLag
+	for lag := k * plcMinLag; lag <= k*plcMaxLag; lag++ {
 		var c, e int64
-		for n := end - plcWindow; n < end; n++ {
+		for n := end - k*plcWindow; n < end; n++ {
 			a, b := int64(h[n]), int64(h[n-lag])
 			c += a * b
 			e += b * b

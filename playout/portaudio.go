@@ -13,13 +13,14 @@ import (
 const PortAudioBuiltIn = true
 
 // PortAudioSink plays on a sound card through PortAudio's blocking API.
-// It opens the device at 8 kHz when the device takes that rate (no
-// resampling: what is written is exactly what the mixer produced),
-// otherwise at the device's default rate with linear-interpolation
-// resampling from 8 kHz. It is not safe for concurrent use.
+// It opens the device at the session's rate (8, 16 or 48 kHz) when the
+// device takes that rate (no resampling: what is written is exactly what
+// the mixer produced), otherwise at the device's default rate with
+// linear-interpolation resampling. It is not safe for concurrent use.
 type PortAudioSink struct {
 	st     *portaudio.Stream
 	ch     int
+	in     int // the rate written to the sink
 	rate   int
 	rs     resampler
 	buf    []int16 // the stream's buffer: resliced before each Write
@@ -32,7 +33,7 @@ var _ RealtimeSink = (*PortAudioSink)(nil)
 // Realtime reports true: a sound card plays at its own pace.
 func (s *PortAudioSink) Realtime() bool { return true }
 
-func openPortAudio(name string, channels int) (Sink, error) {
+func openPortAudio(name string, channels, rate int) (Sink, error) {
 	spec := "portaudio"
 	if name != "" {
 		spec += ":" + name
@@ -46,7 +47,7 @@ func openPortAudio(name string, channels int) (Sink, error) {
 	if err := portaudio.Initialize(); err != nil {
 		return nil, noDevice(spec, "PortAudio: %v", err)
 	}
-	s, err := openPortAudioDevice(spec, name, channels)
+	s, err := openPortAudioDevice(spec, name, channels, rate)
 	if err != nil {
 		portaudio.Terminate()
 		return nil, err
@@ -62,7 +63,7 @@ func noDevice(spec, format string, args ...any) error {
 		lines: soundLibraryLines()}
 }
 
-func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error) {
+func openPortAudioDevice(spec, name string, channels, in int) (*PortAudioSink, error) {
 	var dev *portaudio.DeviceInfo
 	if name == "" {
 		d, err := portaudio.DefaultOutputDevice()
@@ -98,10 +99,10 @@ func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error
 		return nil, fmt.Errorf("output %q: device %q has %d output channels, need %d: %w",
 			spec, dev.Name, dev.MaxOutputChannels, channels, ErrBadSinkSpec)
 	}
-	s := &PortAudioSink{ch: channels, buf: make([]int16, 0, 8192)}
+	s := &PortAudioSink{ch: channels, in: in, buf: make([]int16, 0, 8192)}
 	p := portaudio.StreamParameters{
 		Output:          portaudio.StreamDeviceParameters{Device: dev, Channels: channels, Latency: dev.DefaultHighOutputLatency},
-		SampleRate:      SampleRate,
+		SampleRate:      float64(in),
 		FramesPerBuffer: portaudio.FramesPerBufferUnspecified,
 	}
 	if portaudio.IsFormatSupported(p, &s.buf) != nil {
@@ -111,7 +112,7 @@ func openPortAudioDevice(spec, name string, channels int) (*PortAudioSink, error
 	if s.rate <= 0 {
 		return nil, fmt.Errorf("output %q: device %q reports sample rate %v", spec, dev.Name, p.SampleRate)
 	}
-	s.rs = resampler{in: SampleRate, out: s.rate, ch: channels}
+	s.rs = resampler{in: in, out: s.rate, ch: channels}
 	st, err := portaudio.OpenStream(p, &s.buf)
 	if err != nil {
 		return nil, noDevice(spec, "opening device %q at %d Hz: %v", dev.Name, s.rate, err)
@@ -145,7 +146,7 @@ func (s *PortAudioSink) Write(p []int16) error {
 	for len(p) > 0 {
 		// at most 1024 input frames per device write
 		n := min(len(p), 1024*s.ch)
-		if s.rate == SampleRate {
+		if s.rate == s.in {
 			s.buf = append(s.buf[:0], p[:n]...)
 		} else {
 			s.buf = s.rs.process(s.buf[:0], p[:n])
@@ -162,7 +163,7 @@ func (s *PortAudioSink) Write(p []int16) error {
 }
 
 func (s *PortAudioSink) Channels() int    { return s.ch }
-func (s *PortAudioSink) Seconds() float64 { return float64(s.frames) / SampleRate }
+func (s *PortAudioSink) Seconds() float64 { return float64(s.frames) / float64(s.in) }
 
 // Close waits for the device to play what it holds, then releases it.
 func (s *PortAudioSink) Close() error {

@@ -60,6 +60,11 @@ type Config struct {
 	// Clock paces a Player (nil: the system clock). A Renderer takes time
 	// from its callers instead.
 	Clock Clock
+	// SampleRate is the session's output rate: 8000 (the default, every
+	// narrowband codec), 16000 (G.722's both sub-bands) or 48000 (Opus).
+	// It is fixed for the Renderer's life (RateFor picks it from the
+	// session's codecs); streams of a lower rate are resampled up to it.
+	SampleRate int
 }
 
 // Validate reports the first bad field as an error naming its value.
@@ -70,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDelay < c.MinDelay || c.MaxDelay > 2*time.Second {
 		return fmt.Errorf("jitter buffer maximum delay %v is outside the minimum (%v) to 2s", c.MaxDelay, c.MinDelay)
+	}
+	if c.SampleRate != 8000 && c.SampleRate != 16000 && c.SampleRate != 48000 {
+		return fmt.Errorf("sample rate %d is not 8000, 16000 or 48000: %w", c.SampleRate, ErrSampleRate)
 	}
 	for pt := range c.PayloadTypes {
 		if pt > 127 {
@@ -102,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = SystemClock{}
+	}
+	if c.SampleRate == 0 {
+		c.SampleRate = SampleRate
 	}
 	return c
 }
@@ -292,6 +303,11 @@ type Renderer struct {
 	cfg      Config
 	ch       int
 	realtime bool
+	// m is the output samples per time unit: the Renderer keeps its
+	// time in units of 1/8000 s (RTP timestamps of the narrowband
+	// clocks), and each unit is m samples at the session's rate (1, 2
+	// or 6).
+	m int
 
 	active  []*stream // in order of first packet
 	free    []*stream // retired streams' buffers, for reuse
@@ -313,11 +329,11 @@ type Renderer struct {
 	heldOff  int
 	pendZero int64 // pause frames beyond held
 	emitZero int64
-	stash    [2 * blockLen]int16
+	stash    [2 * maxBlock]int16
 	stashLen int
-	blk      [blockLen]int16
-	acc      [2][blockLen]int32 // per direction
-	tacc     [2][blockLen]int32 // concealment of dry buffers, per direction
+	blk      [maxBlock]int16
+	acc      [2][maxBlock]int32 // per direction
+	tacc     [2][maxBlock]int32 // concealment of dry buffers, per direction
 	draining bool
 	invalid  uint64
 	delivMax time.Duration
@@ -342,8 +358,12 @@ func NewRenderer(cfg Config, channels int, realtime bool) *Renderer {
 		channels = 1
 	}
 	r := &Renderer{cfg: cfg.withDefaults(), ch: channels, realtime: realtime}
-	r.out = make([]int16, 0, SampleRate/10*channels) // 100 ms per Render
-	r.held = make([]int16, 0, heldBlocks*blockLen*channels)
+	if r.cfg.SampleRate != 16000 && r.cfg.SampleRate != 48000 {
+		r.cfg.SampleRate = SampleRate // as other bounds, a bad rate is clamped
+	}
+	r.m = r.cfg.SampleRate / SampleRate
+	r.out = make([]int16, 0, r.cfg.SampleRate/10*channels) // 100 ms per Render
+	r.held = make([]int16, 0, heldBlocks*blockLen*r.m*channels)
 	r.active = make([]*stream, 0, r.cfg.MaxStreams)
 	r.target = int64(r.cfg.InitialDelay)
 	return r
@@ -511,7 +531,7 @@ func (r *Renderer) render(now int64) []int16 {
 			r.stashLen = 0
 			continue
 		}
-		if room < blockLen*r.ch || !r.started || r.next > now {
+		if room < blockLen*r.m*r.ch || !r.started || r.next > now {
 			break
 		}
 		if r.draining && !r.pending() {
@@ -558,7 +578,7 @@ func (r *Renderer) skip(k int64) {
 	if r.realtime || !r.written {
 		return
 	}
-	r.pendZero = min(r.pendZero+k*blockLen, maxPause)
+	r.pendZero = min(r.pendZero+k*blockLen*int64(r.m), maxPause*int64(r.m))
 }
 
 // block produces the block starting at r.next and queues or appends it.
@@ -577,7 +597,7 @@ func (r *Renderer) block(out []int16) []int16 {
 		clear(r.tacc[d][:])
 	}
 	for _, s := range r.active {
-		rl, tn := s.fill(r.blk[:], t, r.draining)
+		rl, tn := s.fill(r.blk[:blockLen*r.m], t, r.draining)
 		d := s.dir - 1
 		a := &r.acc[d]
 		switch {
@@ -589,7 +609,7 @@ func (r *Renderer) block(out []int16) []int16 {
 		default:
 			continue // silence
 		}
-		for i, v := range r.blk {
+		for i, v := range r.blk[:blockLen*r.m] {
 			a[i] += int32(v)
 		}
 	}
@@ -598,18 +618,19 @@ func (r *Renderer) block(out []int16) []int16 {
 	for d := range 2 {
 		if tentDir[d] && !realDir[d] {
 			tent = true
-			for i, v := range r.tacc[d] {
+			for i, v := range r.tacc[d][:blockLen*r.m] {
 				r.acc[d][i] += v
 			}
 		}
 	}
-	b := r.stash[:blockLen*r.ch]
+	bl := blockLen * r.m
+	b := r.stash[:bl*r.ch]
 	if r.ch == 1 {
-		for i := range blockLen {
+		for i := range bl {
 			b[i] = sat(r.acc[0][i] + r.acc[1][i])
 		}
 	} else {
-		for i := range blockLen {
+		for i := range bl {
 			b[2*i], b[2*i+1] = sat(r.acc[0][i]), sat(r.acc[1][i])
 		}
 	}
@@ -639,7 +660,7 @@ func (r *Renderer) block(out []int16) []int16 {
 	case r.pendZero == 0 && len(r.held)+len(b) <= cap(r.held):
 		r.held = append(r.held, b...) // zeros: a pause
 	default:
-		r.pendZero += blockLen
+		r.pendZero += int64(bl)
 	}
 	return out
 }
@@ -690,7 +711,7 @@ func (r *Renderer) Stats() Stats {
 	s.Streams = append(s.Streams, r.retired...)
 	s.RetiredDropped = r.dropped
 	s.Evicted = r.evicted
-	s.Seconds = float64(r.frames) / SampleRate
+	s.Seconds = float64(r.frames) / float64(r.cfg.SampleRate)
 	s.Invalid = r.invalid
 	s.DeliveryMs = float64(r.delivMax) / 1e6
 	s.AddedLatencyP50Ms = r.lat.quantile(0.5)

@@ -57,6 +57,16 @@ func OpenSink(spec string) (Sink, error) { return OpenSinkChannels(spec, 1) }
 
 // OpenSinkChannels is OpenSink with 1 (mono) or 2 (stereo) channels.
 func OpenSinkChannels(spec string, channels int) (Sink, error) {
+	return OpenSinkRate(spec, channels, SampleRate)
+}
+
+// OpenSinkRate is OpenSinkChannels for samples at rate (8000, 16000 or
+// 48000: a Renderer's Config.SampleRate): a WAV file records it, a sound
+// card is opened at it when it takes it.
+func OpenSinkRate(spec string, channels, rate int) (Sink, error) {
+	if rate != 8000 && rate != 16000 && rate != 48000 {
+		return nil, fmt.Errorf("output %q: sample rate %d is not 8000, 16000 or 48000: %w", spec, rate, ErrSampleRate)
+	}
 	if channels != 1 && channels != 2 {
 		return nil, fmt.Errorf("output %q: %d channels, want 1 or 2: %w", spec, channels, ErrBadSinkSpec)
 	}
@@ -66,11 +76,11 @@ func OpenSinkChannels(spec string, channels int) (Sink, error) {
 		if !hasArg || arg == "" {
 			return nil, fmt.Errorf("output %q needs a file name, as in wav:/tmp/out.wav: %w", spec, ErrBadSinkSpec)
 		}
-		return CreateWAV(arg, channels)
+		return CreateWAVRate(arg, channels, rate)
 	case kind == "null" && !hasArg:
-		return NewNullSink(channels), nil
+		return NewNullSinkRate(channels, rate), nil
 	case kind == "portaudio":
-		return openPortAudio(arg, channels)
+		return openPortAudio(arg, channels, rate)
 	}
 	return nil, fmt.Errorf("output %q is not portaudio, portaudio:DEVICE, wav:PATH or null: %w", spec, ErrBadSinkSpec)
 }
@@ -79,15 +89,22 @@ func OpenSinkChannels(spec string, channels int) (Sink, error) {
 // use.
 type NullSink struct {
 	ch     int
+	rate   int
 	frames int64
 }
 
-// NewNullSink returns a NullSink with 1 or 2 channels.
-func NewNullSink(channels int) *NullSink { return &NullSink{ch: channels} }
+// NewNullSink returns a NullSink with 1 or 2 channels at 8 kHz.
+func NewNullSink(channels int) *NullSink { return &NullSink{ch: channels, rate: SampleRate} }
+
+// NewNullSinkRate returns a NullSink with 1 or 2 channels at rate, which
+// Seconds counts in.
+func NewNullSinkRate(channels, rate int) *NullSink {
+	return &NullSink{ch: channels, rate: max(rate, 1)}
+}
 
 func (s *NullSink) Write(p []int16) error { s.frames += int64(len(p) / s.ch); return nil }
 func (s *NullSink) Channels() int         { return s.ch }
-func (s *NullSink) Seconds() float64      { return float64(s.frames) / SampleRate }
+func (s *NullSink) Seconds() float64      { return float64(s.frames) / float64(s.rate) }
 func (s *NullSink) Close() error          { return nil }
 
 // WAVSink writes a 16-bit PCM WAV file at 8 kHz. The header is written
@@ -98,6 +115,7 @@ type WAVSink struct {
 	f        *os.File
 	w        *bufio.Writer
 	ch       int
+	rate     int
 	frames   int64
 	sinceHdr int64
 	buf      []byte
@@ -114,6 +132,11 @@ const wavHeaderLen = 44
 // for a link the message says so. A link among the directories of path
 // is followed: the directory is the operator's choice.
 func CreateWAV(path string, channels int) (*WAVSink, error) {
+	return CreateWAVRate(path, channels, SampleRate)
+}
+
+// CreateWAVRate is CreateWAV for samples at rate (8000, 16000 or 48000).
+func CreateWAVRate(path string, channels, rate int) (*WAVSink, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
@@ -121,7 +144,7 @@ func CreateWAV(path string, channels int) (*WAVSink, error) {
 		}
 		return nil, fmt.Errorf("output %q: %w", "wav:"+path, err)
 	}
-	s, err := NewWAVSink(f, channels)
+	s, err := NewWAVSinkRate(f, channels, rate)
 	if err != nil {
 		f.Close()
 		os.Remove(path)
@@ -134,16 +157,28 @@ func CreateWAV(path string, channels int) (*WAVSink, error) {
 // its start: the caller chose the name and the permissions. The sink owns
 // f from now on (Close closes it).
 func NewWAVSink(f *os.File, channels int) (*WAVSink, error) {
+	return NewWAVSinkRate(f, channels, SampleRate)
+}
+
+// NewWAVSinkRate is NewWAVSink for samples at rate (8000, 16000 or 48000:
+// a Renderer's Config.SampleRate), which the header records.
+func NewWAVSinkRate(f *os.File, channels, rate int) (*WAVSink, error) {
 	if channels != 2 {
 		channels = 1
 	}
-	if _, err := f.Write(wavHeader(channels, 0)); err != nil {
+	if rate != 8000 && rate != 16000 && rate != 48000 {
+		return nil, fmt.Errorf("WAV sample rate %d is not 8000, 16000 or 48000: %w", rate, ErrSampleRate)
+	}
+	if _, err := f.Write(wavHeader(channels, rate, 0)); err != nil {
 		return nil, fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	return &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, buf: make([]byte, 0, 4096)}, nil
+	return &WAVSink{f: f, w: bufio.NewWriterSize(f, 16<<10), ch: channels, rate: rate, buf: make([]byte, 0, 4096)}, nil
 }
 
-func wavHeader(channels int, dataBytes uint32) []byte {
+// Rate returns the sample rate the file records.
+func (s *WAVSink) Rate() int { return s.rate }
+
+func wavHeader(channels, rate int, dataBytes uint32) []byte {
 	h := make([]byte, wavHeaderLen)
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
@@ -151,8 +186,8 @@ func wavHeader(channels int, dataBytes uint32) []byte {
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
 	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
-	binary.LittleEndian.PutUint32(h[24:], SampleRate)
-	binary.LittleEndian.PutUint32(h[28:], SampleRate*uint32(channels)*2)
+	binary.LittleEndian.PutUint32(h[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(rate*channels*2))
 	binary.LittleEndian.PutUint16(h[32:], uint16(channels)*2)
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
@@ -181,7 +216,7 @@ func (s *WAVSink) Write(p []int16) error {
 		s.frames += int64(n / s.ch)
 		s.sinceHdr += int64(n / s.ch)
 	}
-	if s.sinceHdr >= SampleRate {
+	if s.sinceHdr >= int64(s.rate) {
 		s.sinceHdr = 0
 		return s.sync()
 	}
@@ -194,7 +229,7 @@ func (s *WAVSink) sync() error {
 		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
 		return s.err
 	}
-	if _, err := s.f.WriteAt(wavHeader(s.ch, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
+	if _, err := s.f.WriteAt(wavHeader(s.ch, s.rate, uint32(s.frames)*uint32(s.ch)*2), 0); err != nil {
 		s.err = fmt.Errorf("write %s: %w", s.f.Name(), err)
 		return s.err
 	}
@@ -202,7 +237,7 @@ func (s *WAVSink) sync() error {
 }
 
 func (s *WAVSink) Channels() int    { return s.ch }
-func (s *WAVSink) Seconds() float64 { return float64(s.frames) / SampleRate }
+func (s *WAVSink) Seconds() float64 { return float64(s.frames) / float64(s.rate) }
 
 // Close writes the final header and closes the file.
 func (s *WAVSink) Close() error {

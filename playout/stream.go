@@ -13,7 +13,8 @@ const (
 	numSlots   = 64
 	maxPayload = 480                  // 60 ms of G.711, 480 ms of G.729
 	maxSamples = maxPayload / 10 * 80 // G.729: 80 samples per 10-byte frame
-	blockLen   = 80                   // 10 ms: the mixer's step
+	blockLen   = 80                   // 10 ms: the mixer's step, in time units (1/8000 s)
+	maxBlock   = blockLen * 6         // the mixer's step in samples at 48 kHz
 	// maxUnderrun is how long a stream whose buffer ran dry is continued
 	// by concealment before its talkspurt is taken as ended.
 	maxUnderrun = 480 // 60 ms
@@ -83,11 +84,11 @@ type stream struct {
 	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
 	lastEnd     int64 // timestamp after the last packet played, late or slipped
 	played      uint64
-	frame       int // samples per packet, for concealment
-	underrun    int // samples concealed since the buffer ran dry
-	cnLeft      int // samples of comfort noise still to play in a silence (DTX)
-	pcm         [maxSamples]int16
-	pcmOff      int
+	frame       int     // samples per packet, for concealment
+	underrun    int     // samples concealed since the buffer ran dry
+	cnLeft      int     // samples of comfort noise still to play in a silence (DTX)
+	pcm         []int16 // maxSamples time units at the session's rate
+	pcmOff      int     // in samples at the session's rate, as pcmLen
 	pcmLen      int
 	stagedAdv   bool // the staged samples advance playTS (false: stretch)
 	stagedTent  bool // the staged samples are concealment of an empty buffer
@@ -114,8 +115,11 @@ type stream struct {
 // init readies a stream, new or taken from the free list, for the stream
 // k whose first packet arrives at now.
 func (s *stream) init(r *Renderer, k streamKey, now int64) {
-	decs := s.decs
-	*s = stream{r: r, streamKey: k, decs: decs, first: now, lastPkt: now}
+	decs, pcm := s.decs, s.pcm
+	*s = stream{r: r, streamKey: k, decs: decs, pcm: pcm, first: now, lastPkt: now}
+	if len(s.pcm) != maxSamples*r.m {
+		s.pcm = make([]int16, maxSamples*r.m)
+	}
 	for _, d := range s.decs {
 		if d != nil {
 			d.reset()
@@ -163,10 +167,11 @@ func (s *stream) decoderFor(c Codec) (decoder, error) {
 		d = newG711(c)
 	case CodecG729, CodecG722, CodecOpus:
 		var err error
-		if d, err = newCgoDecoder(c); err != nil {
+		if d, err = newCgoDecoder(c, s.r.cfg.SampleRate); err != nil {
 			return nil, err
 		}
 	}
+	d = upsampled(d, s.r.m)
 	s.decs[c] = d
 	return d, nil
 }
@@ -492,6 +497,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 	if s.state != stPlaying {
 		return false, s.comfort(out, drain) > 0
 	}
+	m := s.r.m
 	i := 0
 	for i < len(out) {
 		if s.pcmOff < s.pcmLen {
@@ -499,7 +505,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			s.pcmOff += n
 			i += n
 			if s.stagedAdv {
-				s.playTS += int64(n)
+				s.playTS += int64(n / m)
 			}
 			if s.stagedTent {
 				tent = true
@@ -522,8 +528,8 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 				break
 			}
 			n := min(s.frame, maxUnderrun-s.underrun)
-			s.dec.conceal(s.pcm[:n])
-			s.stage(n, true, true)
+			s.dec.conceal(s.pcm[:n*m])
+			s.stage(n*m, true, true)
 			s.underrun += n
 			s.st.Concealed++
 			s.st.Underruns++
@@ -559,10 +565,10 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
 			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
-			if f, ok := s.dec.(fecDecoder); !ok || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n]) {
-				s.dec.conceal(s.pcm[:n])
+			if f, ok := s.dec.(fecDecoder); !ok || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n*m]) {
+				s.dec.conceal(s.pcm[:n*m])
 			}
-			s.stage(n, true, false)
+			s.stage(n*m, true, false)
 			s.st.Concealed++
 			continue
 		}
@@ -593,25 +599,25 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		if s.strPending && s.frame > 0 {
 			s.strPending = false
 			s.st.Stretches++
-			s.dec.conceal(s.pcm[:s.frame])
-			s.stage(s.frame, false, false)
+			s.dec.conceal(s.pcm[:s.frame*m])
+			s.stage(s.frame*m, false, false)
 			// put p back: it plays after the stretch
 			p.used = true
 			s.count++
 			s.nextSeq = p.seq
 			continue
 		}
-		s.r.lat.add(now + int64(i)*nsPerSample - p.arrival)
-		n := s.dec.decode(p.data[:p.n], s.pcm[:])
+		s.r.lat.add(now + int64(i/m)*nsPerSample - p.arrival)
+		n := s.dec.decode(p.data[:p.n], s.pcm)
 		s.frame = n
 		s.cnLeft = 0
 		if s.dec.dtx() {
-			s.cnLeft = maxComfort
+			s.cnLeft = maxComfort * m
 		}
-		s.stage(n, true, false)
+		s.stage(n*m, true, false)
 		// A late packet plays from where its time has come; its payload
 		// may hold fewer samples than its timestamps span.
-		s.pcmOff = min(skip, n)
+		s.pcmOff = min(skip, n) * m
 		s.underrun = 0
 		s.st.Frames++
 		s.mark(true)

@@ -49,6 +49,13 @@ type Config struct {
 	OpenDevice func(spec string) (playout.Sink, error)
 	// Clock times the sessions' idleness (the system clock).
 	Clock playout.Clock
+	// Narrowband plays every session at 8 kHz, as before wideband
+	// output. By default (false) each session plays at its best rate,
+	// fixed when it opens from the codecs of its first media (16 kHz for
+	// G.722, 48 kHz for Opus, else 8 kHz); its WAV file records that rate
+	// and its listeners still get 8 kHz frames. A portaudio output stays
+	// at 8 kHz.
+	Narrowband bool
 }
 
 // maxHistory bounds the closed sessions kept for status and the summary.
@@ -122,6 +129,7 @@ type session struct {
 	id, agent, pathAgent string
 	output, outputErr    string
 	started              time.Time
+	rate                 int // output sample rate, fixed at open (sessionRate)
 	player               *playout.Player
 	dsink                *deviceSink  // portaudio
 	tap                  *tapSink     // the Player's sink: output and tap
@@ -271,7 +279,7 @@ func (s *Supervisor) Media(p *relay.Peer, f *relay.MediaFrame) error {
 			s.badID(p, f.Session)
 			return drain(f)
 		}
-		if sess = s.open(p, string(f.Session)); sess == nil {
+		if sess = s.open(p, string(f.Session), *f); sess == nil {
 			s.refused.Add(n)
 			return drain(f)
 		}
@@ -332,8 +340,10 @@ func (s *Supervisor) addServer(sess *session, p *relay.Peer) {
 }
 
 // open returns the session id, opening it unless the Supervisor is closed
-// or the session bound is reached (nil then).
-func (s *Supervisor) open(p *relay.Peer, id string) *session {
+// or the session bound is reached (nil then). first is the session's
+// first media frame (a copy: its packets are read, not consumed); its
+// codecs fix the session's output rate (sessionRate).
+func (s *Supervisor) open(p *relay.Peer, id string, first relay.MediaFrame) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -360,15 +370,17 @@ func (s *Supervisor) open(p *relay.Peer, id string) *session {
 	}
 	sess.pathAgent = pathAgent(sess.agent)
 	sess.last.Store(now.UnixNano())
-	// The Player mixes stereo: the tap hands the two directions to
-	// listeners and mixes them for the output as a mono Player would.
-	sess.tap = newTapSink(s.openSink(sess), s.clock)
 	cfg := s.cfg.Playout
 	var sdp map[uint8]string
 	if n, ok := s.notices[id]; ok && n.types != nil {
 		cfg.PayloadTypes = s.payloadTypes(n.types)
 		sdp = n.types
 	}
+	cfg.SampleRate = s.sessionRate(cfg, first)
+	sess.rate = cfg.SampleRate
+	// The Player mixes stereo: the tap hands the two directions to
+	// listeners and mixes them for the output as a mono Player would.
+	sess.tap = newTapSink(s.openSink(sess), s.clock, cfg.SampleRate)
 	sess.pts.Store(newPTTable(sdp, s.cfg.Playout.PayloadTypes))
 	cfg.Logger = slog.New(playerLog{Handler: cfg.Logger.Handler(), sess: sess})
 	delete(s.notices, id)
@@ -403,7 +415,7 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 		f, path, err := createNew(name)
 		if err == nil {
 			var w *playout.WAVSink
-			if w, err = playout.NewWAVSink(f, 1); err == nil {
+			if w, err = playout.NewWAVSinkRate(f, 1, sess.rate); err == nil {
 				sess.output = path
 				return w
 			}
@@ -415,7 +427,32 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 	default:
 		sess.output = "null"
 	}
-	return playout.NewNullSink(1)
+	return playout.NewNullSinkRate(1, sess.rate)
+}
+
+// sessionRate is the output rate of a session (8 kHz with
+// Config.Narrowband): fixed when it opens, from the codecs of its first
+// media frame (playout.RateFor: 16 kHz for G.722,
+// 48 kHz for Opus, else 8 kHz), so a WAV never changes rate; a later call
+// of a higher rate in the same session plays at the session's rate
+// (G.722 in a session that began with G.711 plays its lower sub-band). A
+// sound card, shared by every session and opened once, keeps 8 kHz.
+func (s *Supervisor) sessionRate(cfg playout.Config, first relay.MediaFrame) int {
+	if s.cfg.Narrowband || s.kind == "portaudio" {
+		return playout.SampleRate
+	}
+	var codecs []playout.Codec
+	var mp relay.MediaPacket
+	for len(codecs) < 16 {
+		ok, err := first.Next(&mp)
+		if err != nil || !ok {
+			break
+		}
+		if len(mp.Data) >= 12 && mp.Data[0]>>6 == 2 {
+			codecs = append(codecs, cfg.Codec(mp.Data[1]&0x7f))
+		}
+	}
+	return playout.RateFor(codecs...)
 }
 
 // payloadTypes is the codec map of a session whose calls' SDP gave

@@ -22,7 +22,8 @@ var (
 
 // Tap constants.
 const (
-	// TapFrameLen is the stereo frames of a TapFrame: 20 ms at 8 kHz.
+	// TapFrameLen is the stereo frames of a TapFrame: 20 ms at 8 kHz,
+	// whatever the session's rate (a wideband session is downsampled).
 	TapFrameLen = playout.SampleRate / 50
 	// TapQueue is the frames a subscriber's queue holds (500 ms); when it
 	// is full the oldest frame is dropped and counted.
@@ -123,6 +124,8 @@ type tapSink struct {
 	out      playout.Sink
 	realtime bool
 	clock    playout.Clock
+	down     *playout.Downsampler // the session's rate to the frames' 8 kHz; nil at 8 kHz
+	narrow   []int16
 	delivery atomic.Int64 // ns from capture to arrival of the latest packet
 
 	// owned by the Player's goroutine
@@ -137,9 +140,15 @@ type tapSink struct {
 
 var _ playout.RealtimeSink = (*tapSink)(nil)
 
-func newTapSink(out playout.Sink, clock playout.Clock) *tapSink {
+// newTapSink returns the tap of a session whose Player writes at rate:
+// its frames are 8 kHz whatever the rate (downsampled above it).
+func newTapSink(out playout.Sink, clock playout.Clock, rate int) *tapSink {
 	r, ok := out.(playout.RealtimeSink)
-	return &tapSink{out: out, realtime: ok && r.Realtime(), clock: clock}
+	k := &tapSink{out: out, realtime: ok && r.Realtime(), clock: clock}
+	if rate > playout.SampleRate {
+		k.down = playout.NewDownsampler(rate, 2)
+	}
+	return k
 }
 
 // delivered records a packet's delay from capture to arrival.
@@ -179,7 +188,14 @@ func (k *tapSink) Write(p []int16) error {
 	k.mu.Unlock()
 	if subs == 0 {
 		k.n = 0 // nobody listens: frames start afresh
+		if k.down != nil {
+			k.down.Reset()
+		}
 		return err
+	}
+	if k.down != nil {
+		k.narrow = k.down.Process(k.narrow[:0], p)
+		p = k.narrow
 	}
 	for len(p) >= 2 {
 		c := copy(k.frame.Samples[2*k.n:], p)
