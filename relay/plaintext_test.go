@@ -7,28 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/silentmon/silentmon/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestTLSClientOnPlaintextPort: a TLS client (a supervisor or smctl
 // without --insecure) reaching an --insecure server is refused with a
@@ -36,7 +19,7 @@ func (s *syncBuffer) String() string {
 // 369 MB; the reader reports it as ErrTLSOnPlaintext, still a frame too
 // large.
 func TestTLSClientOnPlaintextPort(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	_, addr := startServer(t, &testHandler{}, ServerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +19,8 @@ import (
 	"github.com/silentmon/silentmon/filter"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/relay"
+
+	"github.com/silentmon/silentmon/internal/testutil"
 )
 
 // eventPacket returns a telephone-event packet of c's stream (same SSRC
@@ -169,24 +170,6 @@ func TestDigitsBounded(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // gather returns the metrics by name and label values.
 func gather(t *testing.T, s *Supervisor) map[string]float64 {
 	t.Helper()
@@ -234,7 +217,7 @@ func TestUnsupportedCodec(t *testing.T) {
 		{"rare codec", map[uint8]string{99: "x-exotic/8000"}, 99, "x-exotic", "other", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &testutil.SyncBuffer{}
 			r := newRig(t, Config{Output: "null", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			c := newCall("s1", 1000, 1)
 			g := newCall("s1", 1000, 2)
@@ -351,7 +334,7 @@ func TestTelephoneEventsRealCapture(t *testing.T) {
 // then it is reported as "G729 (not supported)" with a WARN, else it is
 // played and not reported.
 func TestCodecLeftOut(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	r := newRig(t, Config{Output: "null", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	c := newCall("s1", 1000, 1)
 	for range 20 {
