@@ -87,22 +87,7 @@ func g722Packets(t testing.TB, in []int16) [][]byte {
 func TestG722Tone(t *testing.T) {
 	in := sine(1000, 8000, 16000, 2*16000)
 	pays := g722Packets(t, in)
-	dec, err := g722.NewDecoder(playout.SampleRate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	var want []int16
-	var arr []arrival
-	for i, p := range pays {
-		buf := make([]int16, 160)
-		if n, err := dec.Decode(p, buf); err != nil || n != 160 {
-			t.Fatal(n, err)
-		}
-		want = append(want, buf...)
-		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.ToAgent,
-			rtpPacket(9, uint16(i+65500), uint32(i*160)-800, 7, i == 0, p)})
-	}
+	want, arr := g722Session(t, pays, playout.SampleRate)
 	out, st := runRenderer(t, playout.Config{}, arr)
 	if i := firstDiff(out, want); i >= 0 {
 		t.Fatalf("differs from spandsp at sample %d (%d vs %d samples)", i, len(out), len(want))
@@ -185,4 +170,28 @@ func TestCodecNamesAndRates(t *testing.T) {
 			t.Errorf("Features() %v lacks %q", playout.Features(), want)
 		}
 	}
+}
+
+// g722Session decodes pays with spandsp at rate (the samples a session
+// at that rate must play) and returns them with the packets' arrivals:
+// one every 20 ms towards the agent, sequence numbers and timestamps
+// wrapping.
+func g722Session(t *testing.T, pays [][]byte, rate int) (want []int16, arr []arrival) {
+	t.Helper()
+	dec, err := g722.NewDecoder(rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	n := 160 * rate / 8000
+	for i, p := range pays {
+		buf := make([]int16, n)
+		if got, err := dec.Decode(p, buf); err != nil || got != n {
+			t.Fatal(got, err)
+		}
+		want = append(want, buf...)
+		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.ToAgent,
+			rtpPacket(9, uint16(i+65500), uint32(i*160)-800, 7, i == 0, p)})
+	}
+	return want, arr
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/silentmon/silentmon/internal/g722"
 	"github.com/silentmon/silentmon/internal/opus"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/playout/audiotest"
@@ -65,22 +64,7 @@ func renderWAV(t *testing.T, cfg playout.Config, arr []arrival) (int, []int16) {
 func TestWidebandG722WAV(t *testing.T) {
 	in := sine(6000, 8000, 16000, 2*16000)
 	pays := g722Packets(t, in)
-	dec, err := g722.NewDecoder(16000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	var want []int16
-	var arr []arrival
-	for i, p := range pays {
-		buf := make([]int16, 320)
-		if n, err := dec.Decode(p, buf); err != nil || n != 320 {
-			t.Fatal(n, err)
-		}
-		want = append(want, buf...)
-		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.ToAgent,
-			rtpPacket(9, uint16(i+65500), uint32(i*160)-800, 7, i == 0, p)})
-	}
+	want, arr := g722Session(t, pays, 16000)
 	cfg := playout.Config{SampleRate: playout.RateFor(playout.CodecPCMU, playout.CodecG722)}
 	if cfg.SampleRate != 16000 {
 		t.Fatalf("RateFor(PCMU, G722) = %d, want 16000", cfg.SampleRate)
