@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/testutil"
 	smtls "github.com/silentmon/silentmon/tls"
 )
 
@@ -117,16 +119,14 @@ func (ca *testCA) tlsPair(t testing.TB, name string) (srv, cli *tls.Config) {
 	return srv, cli
 }
 
-// freePort returns a TCP port on host that was free a moment ago. Route
-// URLs need real ports, so the test reserves them up front.
+// freePort returns a TCP port on host that was free a moment ago and
+// that no other call returned. Route URLs need real ports, so the test
+// reserves them up front.
 func freePort(t testing.TB, host string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testutil.FreeAddr(t, host))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // syncBuffer is a goroutine-safe log sink.

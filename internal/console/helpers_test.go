@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/silentmon/silentmon/internal/service"
+	"github.com/silentmon/silentmon/internal/testutil"
 	"github.com/silentmon/silentmon/relay"
 )
 
@@ -228,14 +228,11 @@ func next(t *testing.T, ch <-chan event, name string) event {
 	}
 }
 
-// freeLoopback returns a free port on 127.0.0.1.
+// freeLoopback returns a loopback address whose port no other call
+// returned.
 func freeLoopback(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Helper()
+	return testutil.FreeAddr(t, "127.0.0.1")
 }
 
 // collect returns the first event of each name, in whatever order they
