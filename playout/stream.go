@@ -40,7 +40,11 @@ const (
 )
 
 type slot struct {
-	used    bool
+	used bool
+	// event marks a telephone event or comfort noise packet of the
+	// voice's sequence space: it holds its sequence number's place (not
+	// a loss) and plays as silence, with no payload kept.
+	event   bool
 	seq     int64 // extended sequence number
 	ts      int64 // extended timestamp
 	arrival int64 // ns
@@ -82,6 +86,7 @@ type stream struct {
 	nextSeq     int64 // next sequence number to play
 	playTS      int64 // timestamp of the next sample out
 	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
+	evSilence   bool  // an event was played last: the gap up to the voice is silence
 	lastEnd     int64 // timestamp after the last packet played, late or slipped
 	played      uint64
 	frame       int     // samples per packet, for concealment
@@ -150,6 +155,7 @@ func (s *stream) reset() {
 	s.pcmOff, s.pcmLen = 0, 0
 	s.underrun = 0
 	s.cnLeft = 0
+	s.evSilence = false
 	s.haveTransit = false
 	s.slipPending, s.strPending = false, false
 	if s.dec != nil {
@@ -193,6 +199,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	switch codec {
 	case CodecNone:
 		s.st.Ignored++
+		s.pushEvent(h, now)
 		return
 	case CodecUnknown:
 		s.refuse(h, "unknown payload type, packets dropped")
@@ -291,7 +298,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		}
 		return
 	}
-	sl.used, sl.seq, sl.ts, sl.arrival = true, seq, ts, now
+	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, false, seq, ts, now
 	sl.n, sl.samples = int16(copy(sl.data[:], payload)), int16(n)
 	s.count++
 	s.measure(ts, n, now)
@@ -299,6 +306,52 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		s.state = stWaiting
 		s.startAt = s.schedule(ts, now)
 	}
+}
+
+// pushEvent takes a packet that carries no sound (an RFC 4733 telephone
+// event, RFC 3389 comfort noise) but uses a sequence number of the voice
+// stream, as phones send digits: while voice plays or waits to, it is
+// buffered as an event slot, so that its sequence number is accounted for
+// (not a loss) and the time it stands for plays as silence rather than as
+// concealment (see fill). Its timestamp is the event's start, not its
+// sending time, so it is kept out of the jitter and delay measures. While
+// nothing plays (nothing is buffered) its place is taken at once: the
+// next voice starts a talkspurt. Before any voice it is dropped.
+func (s *stream) pushEvent(h rtpHeader, now int64) {
+	if !s.started || s.dec == nil {
+		return
+	}
+	seq := s.highSeq + int64(int16(h.seq-s.lastSeqRaw))
+	tsExt := s.lastTSExt + int64(int32(h.ts-s.lastTSRaw))
+	if seq < s.nextSeq {
+		if back := s.nextSeq - seq; back <= 64 && s.played&(1<<(back-1)) != 0 {
+			s.st.Duplicates++
+		}
+		return // its place was passed: nothing to play
+	}
+	if seq >= s.nextSeq+numSlots {
+		return // too far ahead: not worth a restart
+	}
+	if seq > s.highSeq {
+		s.highSeq, s.lastSeqRaw = seq, h.seq
+	}
+	s.lastTSExt, s.lastTSRaw = tsExt, h.ts
+	s.lastPkt = max(s.lastPkt, now)
+	if s.state == stIdle && s.count == 0 {
+		s.nextSeq = seq + 1
+		return
+	}
+	sl := &s.slots[seq&(numSlots-1)]
+	if sl.used {
+		if sl.seq == seq {
+			s.st.Duplicates++
+			return
+		}
+		s.count--
+	}
+	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, true, seq, sampleTS(tsExt, s.codec), now
+	sl.n, sl.samples = 0, 0
+	s.count++
 }
 
 // schedule returns when a talkspurt starting with the packet of timestamp
@@ -456,6 +509,9 @@ func (s *stream) lowest() *slot {
 // packets); tent reports concealment of a buffer that ran dry only.
 // drain stops at an empty buffer instead of concealing.
 func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
+	if s.state == stWaiting {
+		s.skipEvents()
+	}
 	if s.state == stWaiting && now < s.startAt {
 		// Packets that arrived while waiting may have shown a faster
 		// path than the first one took (the first packets of a call
@@ -472,22 +528,29 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			tgt := s.r.target / nsPerSample
 			if hi := &s.slots[s.highSeq&(numSlots-1)]; hi.used && hi.seq == s.highSeq {
 				end := hi.ts + int64(hi.samples)
-				for p != hi && end-p.ts > tgt+2*int64(p.samples)+blockLen {
+				for p != hi && !hi.event && end-p.ts > tgt+2*int64(p.samples)+blockLen {
 					p.used = false
 					s.count--
 					s.st.Stale++
 					s.nextSeq = p.seq + 1
+					s.skipEvents()
 					p = s.lowest()
 				}
 			}
 			if s.havePlayed {
 				s.st.Talkspurts++
 			}
+			if s.evSilence && p.seq > s.nextSeq {
+				// Voice lost at the end of a digit: the events
+				// kept count of the sequence numbers.
+				s.st.Lost += uint64(p.seq - s.nextSeq)
+			}
 			s.state = stPlaying
 			s.playTS = p.ts
 			s.lastEnd = p.ts
 			s.nextSeq = p.seq
 			s.underrun = 0
+			s.evSilence = false
 			s.winEnd, s.delay, s.lastDelay = 0, 0, 0
 			s.dec.newTalkspurt()
 		} else {
@@ -523,6 +586,13 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 				s.state = stIdle
 				break
 			}
+			if s.evSilence {
+				// A digit: the phone sends events instead of voice.
+				// Silence until the voice resumes, which starts a
+				// talkspurt; nothing was lost.
+				s.state = stIdle
+				break
+			}
 			if drain || s.underrun >= maxUnderrun || s.frame == 0 {
 				s.state = stIdle
 				break
@@ -544,7 +614,17 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// (at most numSlots packets) whatever the timestamps say.
 			k := p.seq - s.nextSeq
 			limit := s.lastEnd + k*int64(max(s.frame, blockLen))
-			if k == 0 || s.playTS >= limit {
+			if k == 0 || s.playTS >= limit || s.evSilence {
+				if p.event {
+					// The packets missing before an event are
+					// lost; the pause up to it is silence.
+					s.st.Lost += uint64(k)
+					for range k {
+						s.mark(false)
+					}
+					s.takeEvent(p)
+					continue
+				}
 				// After a pause in timestamps: a new talkspurt. Start
 				// it after the target delay from its arrival (this is
 				// where the delay adapts).
@@ -565,7 +645,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
 			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
-			if f, ok := s.dec.(fecDecoder); !ok || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n*m]) {
+			if f, ok := s.dec.(fecDecoder); !ok || p.event || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n*m]) {
 				s.dec.conceal(s.pcm[:n*m])
 			}
 			s.stage(n*m, true, false)
@@ -578,6 +658,10 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			for q := s.nextSeq; q < p.seq; q++ {
 				s.mark(false)
 			}
+		}
+		if p.event {
+			s.takeEvent(p)
+			continue
 		}
 		s.nextSeq = p.seq + 1
 		p.used = false
@@ -611,6 +695,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		n := s.dec.decode(p.data[:p.n], s.pcm)
 		s.frame = n
 		s.cnLeft = 0
+		s.evSilence = false
 		if s.dec.dtx() {
 			s.cnLeft = maxComfort * m
 		}
@@ -628,6 +713,26 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		clear(out[i:])
 	}
 	return real, tent
+}
+
+// takeEvent plays the event slot p, the lowest buffered: its sequence
+// number is accounted for and the stream is silent until the voice
+// resumes (see pushEvent).
+func (s *stream) takeEvent(p *slot) {
+	s.nextSeq = p.seq + 1
+	p.used = false
+	s.count--
+	s.mark(true)
+	s.evSilence = true
+}
+
+// skipEvents takes the event slots at the head of a stream waiting to
+// play: a talkspurt starts with voice. Sequence numbers missing before
+// them are not counted (as before any talkspurt).
+func (s *stream) skipEvents() {
+	for p := s.lowest(); p != nil && p.event; p = s.lowest() {
+		s.takeEvent(p)
+	}
 }
 
 // comfort fills out with comfort noise while the stream is in a G.729B
