@@ -31,6 +31,10 @@ type ListenOptions struct {
 	SilenceDBFS float64
 	// MaxFailures bounds ListenResult.Failures; 0 means 10.
 	MaxFailures int
+	// EventMargin is how far inside a leg's digit period (Leg.Events) its
+	// silence is checked; 0 means 20 ms. Periods shorter than 2×margin
+	// plus 20 ms are not checked.
+	EventMargin time.Duration
 }
 
 func (o *ListenOptions) defaults() {
@@ -54,6 +58,9 @@ func (o *ListenOptions) defaults() {
 	}
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 10
+	}
+	if o.EventMargin <= 0 {
+		o.EventMargin = 20 * time.Millisecond
 	}
 }
 
@@ -117,6 +124,12 @@ type listenTone struct {
 //     one that reaches no agent's phone) must be absent at all times;
 //   - when every monitored leg is inactive, the window's RMS level must be
 //     at most o.SilenceDBFS.
+//
+// Each digit period of a monitored leg (Leg.Events: the phone sent
+// telephone events instead of the voice) is checked as one more window,
+// o.EventMargin inside its ends: the leg's tone must be absent (level <
+// o.PresentDB), as silence or comfort noise, not the concealment of a
+// lost voice. It is skipped when another leg of the same tone is active.
 //
 // Windows where a monitored leg starts or ends within the guard are
 // skipped. Pauses are expected at their real length; audio missing at the
@@ -341,7 +354,52 @@ func (o ListenOptions) Check(m *Manifest, agent string, pcm []int16) ListenResul
 			res.Right++
 		}
 	}
+	o.checkEvents(&res, tones[:nMon], audio, fail)
 	return res
+}
+
+// checkEvents checks that the digit periods of the monitored legs are
+// silent in audio (padded pcm) aligned at res.Offset; see Check.
+func (o ListenOptions) checkEvents(res *ListenResult, tones []*listenTone, audio []float64, fail func(string, ...any)) {
+	for _, t := range tones {
+		for _, l := range t.legs {
+			for _, ev := range l.Events {
+				from, to := ev.from()+o.EventMargin, ev.to()-o.EventMargin
+				if to-from < 20*time.Millisecond || state(t.legs, from, to, 0, false) != stInactive {
+					continue
+				}
+				a := int((from - res.Offset) * SampleRate / time.Second)
+				z := int((to - res.Offset) * SampleRate / time.Second)
+				if a < 0 || z > len(audio) {
+					continue
+				}
+				res.Windows++
+				if lv := toneLevel(audio[a:z], t.hz, t.amplitude); lv >= o.PresentDB {
+					fail("digit %.2f–%.2f s (wav %.2f s): %s leg %g Hz heard at %.1f dB: the voice concealed, not silent",
+						ev.from().Seconds(), ev.to().Seconds(), (from - res.Offset).Seconds(), l.Name, t.hz, lv)
+					continue
+				}
+				res.Right++
+			}
+		}
+	}
+}
+
+// toneLevel returns the level of hz in seg, Hann-windowed, in dB relative
+// to amplitude.
+func toneLevel(seg []float64, hz, amplitude float64) float64 {
+	w := 2 * math.Pi * hz / SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2, hsum float64
+	for i, v := range seg {
+		h := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(seg)))
+		hsum += h
+		s1, s2 = v*h+c*s1-s2, s1
+	}
+	re := s1 - s2*math.Cos(w)
+	im := s2 * math.Sin(w)
+	a := 2 * math.Sqrt(re*re+im*im) / hsum
+	return 20 * math.Log10(a/amplitude+1e-9)
 }
 
 // Window states of a tone.
