@@ -100,7 +100,13 @@ func (r *Resampler) Process(dst, src []int16) []int16 {
 	if frames == 0 || r.h.st == nil {
 		return dst
 	}
-	room := (frames*r.out+r.in-1)/r.in + 2 // at most one more for a fractional ratio
+	// An integer upsampling ratio gives exactly frames*out/in frames (so
+	// a dst of exactly that room is written in place); otherwise at most
+	// one more than the rounded-up share.
+	room := frames * r.out / r.in
+	if r.out%r.in != 0 {
+		room = (frames*r.out+r.in-1)/r.in + 1
+	}
 	dst = slices.Grow(dst, room*r.ch)
 	for frames > 0 {
 		free := dst[len(dst):cap(dst)]
