@@ -1,0 +1,197 @@
+package webrtcout
+
+import (
+	"context"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/silentmon/silentmon/playout"
+	"github.com/silentmon/silentmon/playout/audiotest"
+)
+
+// levelAt is the level of the hz tone in pcm sampled at rate
+// (audiotest.ToneLevel measures at 8 kHz; the Goertzel filter depends
+// only on hz/rate).
+func levelAt(pcm []int16, hz float64, rate int) float64 {
+	return audiotest.ToneLevel(pcm, hz*playout.SampleRate/float64(rate))
+}
+
+// medianLevel is the median over pcm's 20 ms blocks of the hz tone's
+// level: a tone's level unmoved by a frame lost or repeated on the way
+// (which shifts its phase and lowers a whole-window measure).
+func medianLevel(pcm []int16, hz float64, rate int) float64 {
+	n := rate / 50
+	var ls []float64
+	for i := 0; i+n <= len(pcm); i += n {
+		ls = append(ls, levelAt(pcm[i:i+n], hz, rate))
+	}
+	if len(ls) == 0 {
+		return 0
+	}
+	sort.Float64s(ls)
+	return ls[len(ls)/2]
+}
+
+// dominantAt returns the frequency, in 10 Hz steps from 100 Hz to
+// 100 Hz below half of rate, with the largest level in pcm.
+func dominantAt(pcm []int16, rate int) float64 {
+	best, bestHz := 0.0, 0.0
+	for hz := 100.0; hz <= float64(rate/2-100); hz += 10 {
+		if l := levelAt(pcm, hz, rate); l > best {
+			best, bestHz = l, hz
+		}
+	}
+	return bestHz
+}
+
+// listenTwo answers a two-transceiver browser (with Opus or PCMU only)
+// for session and waits for 2 s of packets on both tracks.
+func listenTwo(t *testing.T, srv *Server, session string, withOpus bool) (*browser, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := newBrowserWith(t, 2, withOpus)
+	answer, err := srv.Answer(ctx, session, b.offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.accept(answer)
+	waitClosed(t, b.connected, 10*time.Second, "connected")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b.mu.Lock()
+		a, cu := b.streams[TrackAgent], b.streams[TrackCustomer]
+		ready := a != nil && cu != nil && a.packets >= 125 && cu.packets >= 125
+		b.mu.Unlock()
+		if ready {
+			return b, answer
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser received streams %v within 15 s, want agent and customer, 125 packets each", keys(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkTrack checks that pcm (at rate) carries hz as its dominant
+// frequency at level lv within tol (a fraction: the median over 20 ms
+// blocks), and otherHz at least 30 dB below it.
+func checkTrack(t *testing.T, name string, pcm []int16, rate int, hz, lv, tol, otherHz float64) {
+	t.Helper()
+	if got := dominantAt(pcm, rate); math.Abs(got-hz) > 20 {
+		t.Errorf("%s track: dominant frequency %v Hz, want %v Hz", name, got, hz)
+	}
+	own, other := medianLevel(pcm, hz, rate), medianLevel(pcm, otherHz, rate)
+	db := 20 * math.Log10(own/max(other, 1e-9))
+	t.Logf("%s track: %.0f Hz at %.0f (sent %.0f), the other side's %.0f Hz at %.1f (%.1f dB below)", name, hz, own, lv, otherHz, other, db)
+	if math.Abs(own-lv) > tol*lv {
+		t.Errorf("%s track: its %.0f Hz tone at %.0f, want %.0f ± %.0f%%", name, hz, own, lv, 100*tol)
+	}
+	if db < 30 {
+		t.Errorf("%s track: the other side's %.0f Hz only %.1f dB below its own tone, want at least 30 dB", name, otherHz, db)
+	}
+}
+
+// TestListenOpus: a browser offering Opus (and PCMU) gets Opus on both
+// tracks, with the browser's payload type and timestamps advancing 960
+// (48 kHz) per 20 ms packet, and the answer says the audio is mono at the
+// session's rate (sprop-maxcapturerate). Decoded with libopus, the
+// agent's track carries the agent's tone and the customer's the
+// customer's, each at its level within 10 % (the median over 20 ms
+// blocks) and the other side's tone 30 dB below: a 16 kHz (G.722) session's 6 kHz tone and a 48 kHz (Opus)
+// session's 12 kHz tone, which a PCMU path at 8 kHz cannot carry.
+func TestListenOpus(t *testing.T) {
+	for _, tc := range []struct {
+		name, codec       string
+		rate              int
+		agentHz, custHz   float64
+		agentAmp, custAmp float64
+	}{
+		{"16kHz", "G722", 16000, 6000, 1000, 8000, 4000},
+		{"48kHz", "Opus", 48000, 1000, 12000, 8000, 4000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sup := newSupervisor(t)
+			c := startCallOf(t, sup, "s1", tc.codec, tc.agentHz, tc.agentAmp, tc.custHz, tc.custAmp)
+			c.on.Store(true)
+			srv, err := New(Config{Source: sup, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			b, answer := listenTwo(t, srv, "s1", true)
+			if !strings.Contains(answer, "opus/48000/2") || !strings.Contains(answer, "sprop-maxcapturerate="+strconv.Itoa(tc.rate)) {
+				t.Errorf("answer does not offer Opus at %d Hz:\n%s", tc.rate, answer)
+			}
+			for i, want := range []string{TrackAgent, TrackCustomer} {
+				tr := b.pc.GetTransceivers()[i].Receiver().Track()
+				if tr == nil || tr.StreamID() != want || !strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeOpus) ||
+					tr.Codec().ClockRate != 48000 || tr.Codec().Channels != 2 {
+					t.Errorf("transceiver %d: track %+v, want %q, opus/48000/2", i, tr, want)
+				}
+			}
+			b.mu.Lock()
+			a, cu := b.streams[TrackAgent], b.streams[TrackCustomer]
+			bad := a.bad + cu.bad
+			// 1 s past the first 0.5 s, at 48 kHz.
+			agent := append([]int16(nil), a.samples[24000:72000]...)
+			customer := append([]int16(nil), cu.samples[24000:72000]...)
+			b.mu.Unlock()
+			if bad != 0 {
+				t.Errorf("%d packets were not 20 ms of Opus on payload type 111 with timestamps 960 apart", bad)
+			}
+			checkTrack(t, "agent", agent, 48000, tc.agentHz, tc.agentAmp, 0.1, tc.custHz)
+			checkTrack(t, "customer", customer, 48000, tc.custHz, tc.custAmp, 0.1, tc.agentHz)
+		})
+	}
+}
+
+// TestListenPCMUFallback: a browser offering PCMU only still gets PCMU at
+// 8 kHz (160 bytes and 160 ticks per packet) from a 16 kHz (G.722)
+// session: the agent's track carries the 1 kHz tone at its level within
+// 10 %; the customer's 6 kHz tone, above PCMU's band, is filtered out,
+// not folded to 2 kHz.
+func TestListenPCMUFallback(t *testing.T) {
+	sup := newSupervisor(t)
+	c := startCallOf(t, sup, "s1", "G722", 1000, 8000, 6000, 4000)
+	c.on.Store(true)
+	srv, err := New(Config{Source: sup, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b, answer := listenTwo(t, srv, "s1", false)
+	if strings.Contains(strings.ToLower(answer), "opus") {
+		t.Errorf("answer to a PCMU-only offer names Opus:\n%s", answer)
+	}
+	b.mu.Lock()
+	a, cu := b.streams[TrackAgent], b.streams[TrackCustomer]
+	mimes := []string{a.mime, cu.mime}
+	bad := a.bad + cu.bad
+	agent := append([]int16(nil), a.samples[4000:12000]...)
+	customer := append([]int16(nil), cu.samples[4000:12000]...)
+	b.mu.Unlock()
+	for _, m := range mimes {
+		if !strings.EqualFold(m, webrtc.MimeTypePCMU) {
+			t.Errorf("track codec %s, want PCMU", m)
+		}
+	}
+	if bad != 0 {
+		t.Errorf("%d packets were not PCMU of 160 samples 160 ticks apart", bad)
+	}
+	if hz := dominant(agent); math.Abs(hz-1000) > 10 {
+		t.Errorf("agent track: dominant frequency %v Hz, want 1000 Hz", hz)
+	}
+	if l := audiotest.ToneLevel(agent, 1000); math.Abs(l-8000) > 800 {
+		t.Errorf("agent track: 1 kHz at %.0f, want 8000 ± 10%%", l)
+	}
+	if l := audiotest.ToneLevel(customer, 2000); l > 80 {
+		t.Errorf("customer track: 2 kHz (the 6 kHz tone folded) at %.0f, want it filtered out (below 80)", l)
+	}
+}
