@@ -83,7 +83,8 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 	f := c.Flags()
 	cfg := cli.NewConfig()
 	cli.AddServiceFlags(f, cfg, "address where capture servers push media", "127.0.0.1:9229")
-	f.String("output", "portaudio", "portaudio[:DEVICE] (plays the most recently started session), wav:PATH (one file per session; PATH may hold {session} and {agent}) or null")
+	f.String("output", "portaudio", "portaudio[:DEVICE] (plays the most recently started session, at its own rate on a card opened at 48 kHz), wav:PATH (one file per session at its rate; PATH may hold {session} and {agent}) or null")
+	f.Bool("narrowband", false, "play every session at 8 kHz, as before wideband output (default: 16 kHz for G.722, 48 kHz for Opus, else 8 kHz)")
 	f.Int("min-delay-ms", 40, "jitter buffer: smallest target delay")
 	f.Int("max-delay-ms", 200, "jitter buffer: largest target delay")
 	f.StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
@@ -103,7 +104,11 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 		cfg.Bind(key, f, flag)
 	}
 	cfg.V.SetDefault("playout.initial_delay_ms", 40) // kept within min and max: a clean network starts at the minimum
-	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), run)
+	// --narrowband is a flag only: it holds for the process's life.
+	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), func(ctx context.Context, conf *config, stdout, stderr io.Writer) error {
+		conf.Supervisor.Narrowband, _ = f.GetBool("narrowband")
+		return run(ctx, conf, stdout, stderr)
+	})
 	return c, cfg
 }
 
