@@ -3,6 +3,7 @@ package webrtcout
 import (
 	"context"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,5 +194,48 @@ func TestListenPCMUFallback(t *testing.T) {
 	}
 	if l := audiotest.ToneLevel(customer, 2000); l > 80 {
 		t.Errorf("customer track: 2 kHz (the 6 kHz tone folded) at %.0f, want it filtered out (below 80)", l)
+	}
+}
+
+// TestAnswerChromiumOffer answers the offer of the web console's page as
+// headless Chromium 156 makes it (testdata/chromium_offer.sdp: two
+// receive-only audio sections offering opus, red, G722, PCMU, PCMA, CN
+// and telephone-event) for a 16 kHz session: each of the answer's two
+// audio sections offers Opus alone, on the payload type the browser chose
+// (111, and 109 when the offer numbers Opus 109 as Firefox does), with
+// sprop-stereo=0 and sprop-maxcapturerate=16000, which the page shows as
+// "Opus 16 kHz".
+func TestAnswerChromiumOffer(t *testing.T) {
+	golden, err := os.ReadFile("testdata/chromium_offer.sdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup := newSupervisor(t)
+	startCallOf(t, sup, "s1", "G722", 1000, 8000, 400, 2000)
+	srv, err := New(Config{Source: sup, Logger: quiet(), MaxPerSession: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, pt := range []string{"111", "109"} {
+		offer := strings.NewReplacer(" 111 ", " "+pt+" ", ":111 ", ":"+pt+" ", "111/111", pt+"/"+pt).Replace(string(golden))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		answer, err := srv.Answer(ctx, "s1", offer)
+		cancel()
+		if err != nil {
+			t.Fatalf("Opus on %s: %v", pt, err)
+		}
+		sections := strings.Split(answer, "m=audio ")[1:]
+		if len(sections) != 2 {
+			t.Fatalf("Opus on %s: answer has %d audio sections, want 2:\n%s", pt, len(sections), answer)
+		}
+		for i, sec := range sections {
+			mline, _, _ := strings.Cut(sec, "\r\n")
+			fields := strings.Fields(mline)
+			if len(fields) != 3 || fields[2] != pt || !strings.Contains(sec, "a=rtpmap:"+pt+" opus/48000/2\r\n") ||
+				!strings.Contains(sec, "a=fmtp:"+pt+" minptime=10;useinbandfec=1;sprop-stereo=0;sprop-maxcapturerate=16000\r\n") {
+				t.Errorf("Opus on %s: answer's audio section %d is not Opus alone on %s, mono at 16 kHz:\nm=audio %s", pt, i, pt, sec)
+			}
+		}
 	}
 }
