@@ -32,7 +32,7 @@ type ListenOptions struct {
 	// MaxFailures bounds ListenResult.Failures; 0 means 10.
 	MaxFailures int
 	// EventMargin is how far inside a leg's digit period (Leg.Events) its
-	// silence is checked; 0 means 20 ms. Periods shorter than 2×margin
+	// silence is checked; 0 means 10 ms. Periods shorter than 2×margin
 	// plus 20 ms are not checked.
 	EventMargin time.Duration
 }
@@ -60,7 +60,7 @@ func (o *ListenOptions) defaults() {
 		o.MaxFailures = 10
 	}
 	if o.EventMargin <= 0 {
-		o.EventMargin = 20 * time.Millisecond
+		o.EventMargin = 10 * time.Millisecond
 	}
 }
 
@@ -359,8 +359,20 @@ func (o ListenOptions) Check(m *Manifest, agent string, pcm []int16) ListenResul
 }
 
 // checkEvents checks that the digit periods of the monitored legs are
-// silent in audio (padded pcm) aligned at res.Offset; see Check.
+// silent in audio (padded pcm) aligned at res.Offset; see Check. A jitter
+// buffer's delay moves between talkspurts (each digit ends one), so each
+// digit is aligned on its own within eventSearch: at the shift where the
+// voice before and after it is loudest against the digit.
 func (o ListenOptions) checkEvents(res *ListenResult, tones []*listenTone, audio []float64, fail func(string, ...any)) {
+	const edge = 60 * time.Millisecond // the voice measured on each side
+	level := func(t *listenTone, from, to time.Duration) (float64, bool) {
+		a := int((from - res.Offset) * SampleRate / time.Second)
+		z := int((to - res.Offset) * SampleRate / time.Second)
+		if a < 0 || z > len(audio) || z <= a {
+			return 0, false
+		}
+		return toneLevel(audio[a:z], t.hz, t.amplitude), true
+	}
 	for _, t := range tones {
 		for _, l := range t.legs {
 			for _, ev := range l.Events {
@@ -368,15 +380,37 @@ func (o ListenOptions) checkEvents(res *ListenResult, tones []*listenTone, audio
 				if to-from < 20*time.Millisecond || state(t.legs, from, to, 0, false) != stInactive {
 					continue
 				}
-				a := int((from - res.Offset) * SampleRate / time.Second)
-				z := int((to - res.Offset) * SampleRate / time.Second)
-				if a < 0 || z > len(audio) {
+				// The sides that are voice, with no packet lost.
+				pre := state(t.legs, ev.from()-edge-o.EventMargin, ev.from()-o.EventMargin, 0, true) == stActive
+				post := state(t.legs, ev.to()+o.EventMargin, ev.to()+edge+o.EventMargin, 0, true) == stActive
+				best, bestS, mid, found := math.Inf(-1), time.Duration(0), 0.0, false
+				for s := -eventSearch; s <= eventSearch; s += 5 * time.Millisecond {
+					m, ok := level(t, from+s, to+s)
+					if !ok {
+						continue
+					}
+					score := 0.0
+					if pre {
+						if v, ok := level(t, ev.from()-edge-o.EventMargin+s, ev.from()-o.EventMargin+s); ok {
+							score = v
+						}
+					}
+					if post {
+						if v, ok := level(t, ev.to()+o.EventMargin+s, ev.to()+edge+o.EventMargin+s); ok && (!pre || v < score) {
+							score = v
+						}
+					}
+					if score -= m; score > best || score == best && s.Abs() < bestS.Abs() {
+						best, bestS, mid, found = score, s, m, true
+					}
+				}
+				if !found {
 					continue
 				}
 				res.Windows++
-				if lv := toneLevel(audio[a:z], t.hz, t.amplitude); lv >= o.PresentDB {
-					fail("digit %.2f–%.2f s (wav %.2f s): %s leg %g Hz heard at %.1f dB: the voice concealed, not silent",
-						ev.from().Seconds(), ev.to().Seconds(), (from - res.Offset).Seconds(), l.Name, t.hz, lv)
+				if mid >= o.PresentDB {
+					fail("digit %.2f–%.2f s: %s leg %g Hz heard at %.1f dB: the voice concealed, not silent",
+						ev.from().Seconds(), ev.to().Seconds(), l.Name, t.hz, mid)
 					continue
 				}
 				res.Right++
@@ -384,6 +418,10 @@ func (o ListenOptions) checkEvents(res *ListenResult, tones []*listenTone, audio
 		}
 	}
 }
+
+// eventSearch bounds the alignment of a digit period around the audio's
+// offset.
+const eventSearch = 50 * time.Millisecond
 
 // toneLevel returns the level of hz in seg, Hann-windowed, in dB relative
 // to amplitude.
