@@ -219,3 +219,29 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("closed: SetRates = %v, want ErrClosed", err)
 	}
 }
+
+// BenchmarkProcess resamples 20 ms packets: from 8 kHz to 16 and 48 kHz
+// (a narrowband stream in a wideband session) and from 48 kHz stereo to
+// 8 kHz (the console's PCMU).
+func BenchmarkProcess(b *testing.B) {
+	for _, c := range []struct {
+		name         string
+		from, to, ch int
+	}{{"8k-16k", 8000, 16000, 1}, {"8k-48k", 8000, 48000, 1}, {"48k-8k-stereo", 48000, 8000, 2}} {
+		b.Run(c.name, func(b *testing.B) {
+			r, err := New(c.from, c.to, c.ch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			in := make([]int16, c.from/50*c.ch)
+			copy(in, testutil.Tone(1000, 8000, c.from, len(in)))
+			out := make([]int16, 0, c.to/50*c.ch+8)
+			b.ReportAllocs()
+			b.SetBytes(int64(2 * len(in)))
+			for b.Loop() {
+				out = r.Process(out[:0], in)
+			}
+		})
+	}
+}
