@@ -7,11 +7,16 @@ import (
 
 // Jitter buffer limits. A slot holds one packet's payload; the ring covers
 // numSlots consecutive sequence numbers. 64 slots of 20 ms packets are
-// 1.28 s, far beyond the largest target, and a stream stays under 64 KiB
-// (see BenchmarkStreamMemory).
+// 1.28 s, far beyond the largest target. The payloads' room and the
+// decoded samples' buffer are sized by what the stream sends (grown, never
+// shrunk, up to maxPayload and maxSamples), so a stream of 20 ms packets
+// stays under 64 KiB at any session rate (TestStreamMemory,
+// BenchmarkPlayoutMemory).
 const (
 	numSlots   = 64
 	maxPayload = 480                  // 60 ms of G.711, 480 ms of G.729
+	minPayload = 160                  // the room a slot starts with: 20 ms of G.711
+	payloadRnd = 80                   // the room grows in steps of this
 	maxSamples = maxPayload / 10 * 80 // G.729: 80 samples per 10-byte frame
 	blockLen   = 80                   // 10 ms: the mixer's step, in time units (1/8000 s)
 	maxBlock   = blockLen * 6         // the mixer's step in samples at 48 kHz
@@ -48,9 +53,8 @@ type slot struct {
 	seq     int64 // extended sequence number
 	ts      int64 // extended timestamp
 	arrival int64 // ns
-	n       int16 // payload bytes
+	n       int16 // payload bytes, in the stream's arena
 	samples int16
-	data    [maxPayload]byte
 }
 
 // stream is the jitter buffer, decoder and statistics of one RTP stream:
@@ -61,6 +65,10 @@ type stream struct {
 	streamKey
 	slots [numSlots]slot
 	count int // used slots
+	// arena holds the slots' payloads, room bytes each (slot i at
+	// i×room); room grows with the largest payload.
+	arena []byte
+	room  int
 
 	first   int64 // ns: arrival of the stream's first packet
 	lastPkt int64 // ns: arrival of its latest packet
@@ -92,7 +100,7 @@ type stream struct {
 	frame       int     // samples per packet, for concealment
 	underrun    int     // samples concealed since the buffer ran dry
 	cnLeft      int     // samples of comfort noise still to play in a silence (DTX)
-	pcm         []int16 // maxSamples time units at the session's rate
+	pcm         []int16 // decoded samples at the session's rate: see buf
 	pcmOff      int     // in samples at the session's rate, as pcmLen
 	pcmLen      int
 	stagedAdv   bool // the staged samples advance playTS (false: stretch)
@@ -120,11 +128,8 @@ type stream struct {
 // init readies a stream, new or taken from the free list, for the stream
 // k whose first packet arrives at now.
 func (s *stream) init(r *Renderer, k streamKey, now int64) {
-	decs, pcm := s.decs, s.pcm
-	*s = stream{r: r, streamKey: k, decs: decs, pcm: pcm, first: now, lastPkt: now}
-	if len(s.pcm) != maxSamples*r.m {
-		s.pcm = make([]int16, maxSamples*r.m)
-	}
+	decs, pcm, arena, room := s.decs, s.pcm, s.arena, s.room
+	*s = stream{r: r, streamKey: k, decs: decs, pcm: pcm, arena: arena, room: room, first: now, lastPkt: now}
 	for _, d := range s.decs {
 		if d != nil {
 			d.reset()
@@ -299,7 +304,8 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		return
 	}
 	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, false, seq, ts, now
-	sl.n, sl.samples = int16(copy(sl.data[:], payload)), int16(n)
+	s.fit(len(payload))
+	sl.n, sl.samples = int16(copy(s.payload(seq), payload)), int16(n)
 	s.count++
 	s.measure(ts, n, now)
 	if s.state == stIdle {
@@ -598,7 +604,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 				break
 			}
 			n := min(s.frame, maxUnderrun-s.underrun)
-			s.dec.conceal(s.pcm[:n*m])
+			s.dec.conceal(s.buf(n * m))
 			s.stage(n*m, true, true)
 			s.underrun += n
 			s.st.Concealed++
@@ -645,8 +651,8 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
 			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
-			if f, ok := s.dec.(fecDecoder); !ok || p.event || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n*m]) {
-				s.dec.conceal(s.pcm[:n*m])
+			if f, ok := s.dec.(fecDecoder); !ok || p.event || int64(n) != d || !f.recover(s.payload(p.seq)[:p.n], s.buf(n*m)) {
+				s.dec.conceal(s.buf(n * m))
 			}
 			s.stage(n*m, true, false)
 			s.st.Concealed++
@@ -683,7 +689,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		if s.strPending && s.frame > 0 {
 			s.strPending = false
 			s.st.Stretches++
-			s.dec.conceal(s.pcm[:s.frame*m])
+			s.dec.conceal(s.buf(s.frame * m))
 			s.stage(s.frame*m, false, false)
 			// put p back: it plays after the stretch
 			p.used = true
@@ -692,7 +698,15 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			continue
 		}
 		s.r.lat.add(now + int64(i/m)*nsPerSample - p.arrival)
-		n := s.dec.decode(p.data[:p.n], s.pcm)
+		// The payload was measured by the decoder of its arrival; the
+		// stream may have switched codec since (a payload this decoder
+		// does not take gets the largest room).
+		pl := s.payload(p.seq)[:p.n]
+		ns := s.dec.samples(pl)
+		if ns == 0 {
+			ns = maxSamples
+		}
+		n := s.dec.decode(pl, s.buf(ns*m))
 		s.frame = n
 		s.cnLeft = 0
 		s.evSilence = false
@@ -749,6 +763,39 @@ func (s *stream) comfort(out []int16, drain bool) int {
 	}
 	clear(out[n:])
 	return n
+}
+
+// buf returns the decoded-sample buffer holding n samples, grown if it is
+// shorter (to 20 ms at least); nothing is staged when it is called.
+func (s *stream) buf(n int) []int16 {
+	if cap(s.pcm) < n {
+		s.pcm = make([]int16, max(n, 2*blockLen*s.r.m))
+	}
+	return s.pcm[:n]
+}
+
+// payload returns the room of sequence number seq's slot in the arena.
+func (s *stream) payload(seq int64) []byte {
+	i := int(seq & (numSlots - 1))
+	return s.arena[i*s.room : (i+1)*s.room]
+}
+
+// fit grows the slots' room to hold a payload of n bytes (at most
+// maxPayload), moving what is buffered.
+func (s *stream) fit(n int) {
+	if n <= s.room {
+		return
+	}
+	room := min(maxPayload, max(minPayload, (n+payloadRnd-1)/payloadRnd*payloadRnd))
+	arena := make([]byte, numSlots*room)
+	if s.room > 0 {
+		for i := range s.slots {
+			if sl := &s.slots[i]; sl.used && !sl.event {
+				copy(arena[i*room:], s.arena[i*s.room:i*s.room+int(sl.n)])
+			}
+		}
+	}
+	s.arena, s.room = arena, room
 }
 
 func (s *stream) stage(n int, adv, tent bool) {
