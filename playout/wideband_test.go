@@ -507,3 +507,62 @@ func TestWidebandOpusFEC48k(t *testing.T) {
 		}
 	}
 }
+
+// TestWidebandUpsampledConcealment: behind the resampler a narrowband
+// stream keeps its decoder's concealment and comfort noise. A lost G.711
+// packet of a 1 kHz tone in a 16 and a 48 kHz session is concealed (not
+// silent, still 1 kHz) and the output keeps its length; the silences of
+// a G.729B call in a 16 kHz session are comfort noise, never digital
+// silence.
+func TestWidebandUpsampledConcealment(t *testing.T) {
+	needResampler(t)
+	tone := sine(1000, 8000, 8000, 2*8000)
+	var arr []arrival
+	for i := 0; i < 100; i++ {
+		if i == 50 {
+			continue
+		}
+		arr = append(arr, arrival{time.Duration(i) * 20 * time.Millisecond, playout.FromAgent,
+			rtpPacket(0, uint16(i), uint32(i*160), 1, i == 0, ulawOf(tone[i*160:i*160+160]))})
+	}
+	for _, rate := range []int{16000, 48000} {
+		m := rate / 8000
+		out, st := runRenderer(t, playout.Config{SampleRate: rate}, arr)
+		if len(out) != 100*160*m {
+			t.Fatalf("%d Hz: %d samples, want %d", rate, len(out), 100*160*m)
+		}
+		if s := st.Dir(playout.FromAgent); s.Lost != 1 || s.Concealed < 1 {
+			t.Errorf("%d Hz: stats %+v, want 1 lost and concealed", rate, s)
+		}
+		lost := out[50*160*m : 51*160*m]
+		if r := rms(lost); r < 0.3*rms(tone) {
+			t.Errorf("%d Hz: the lost packet is concealed at RMS %.0f, the tone's is %.0f", rate, r, rms(tone))
+		}
+		if f := loudestHz(lost, rate); math.Abs(f-1000) > 60 {
+			t.Errorf("%d Hz: the concealed packet is loudest at %.0f Hz, want about 1000", rate, f)
+		}
+	}
+
+	const noise = 60.0
+	talk := [][2]int{{0, 8000}, {24000, 32000}, {48000, 56000}}
+	g729, _ := vadCall(t, 7, talk, noise)
+	out, st := runRenderer(t, playout.Config{SampleRate: 16000}, g729)
+	if st.Dir(playout.FromAgent).Comfort == 0 {
+		t.Errorf("no comfort noise counted: %+v", st.Dir(playout.FromAgent))
+	}
+	for _, gap := range [][2]int{{12000, 20000}, {36000, 44000}} {
+		seg := out[2*gap[0] : 2*gap[1]]
+		zeros, run := 0, 0
+		for _, v := range seg {
+			if v == 0 {
+				run++
+				zeros = max(zeros, run)
+			} else {
+				run = 0
+			}
+		}
+		if lvl := rms(seg); zeros > 80 || lvl < noise/4 || lvl > noise*4 {
+			t.Errorf("silence %v at 16 kHz: RMS %.1f (sender's noise %.0f), %d zero samples in a row: want comfort noise", gap, lvl, noise, zeros)
+		}
+	}
+}
