@@ -132,18 +132,25 @@ func TestListenOpus(t *testing.T) {
 			}
 			for i, want := range []string{TrackAgent, TrackCustomer} {
 				tr := b.pc.GetTransceivers()[i].Receiver().Track()
-				if tr == nil || tr.StreamID() != want || !strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeOpus) ||
-					tr.Codec().ClockRate != 48000 || tr.Codec().Channels != 2 {
-					t.Errorf("transceiver %d: track %+v, want %q, opus/48000/2", i, tr, want)
+				if tr == nil {
+					t.Errorf("transceiver %d: no track, want %q", i, want)
+					continue
+				}
+				if c := tr.Codec(); tr.StreamID() != want || !strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) || c.ClockRate != 48000 || c.Channels != 2 {
+					t.Errorf("transceiver %d: track %q in %s/%d/%d, want %q in opus/48000/2", i, tr.StreamID(), c.MimeType, c.ClockRate, c.Channels, want)
 				}
 			}
 			b.mu.Lock()
 			a, cu := b.streams[TrackAgent], b.streams[TrackCustomer]
 			bad := a.bad + cu.bad
-			// 1 s past the first 0.5 s, at 48 kHz.
-			agent := append([]int16(nil), a.samples[24000:72000]...)
-			customer := append([]int16(nil), cu.samples[24000:72000]...)
+			agent, customer := append([]int16(nil), a.samples...), append([]int16(nil), cu.samples...)
+			mimes := a.mime + " and " + cu.mime
 			b.mu.Unlock()
+			// 1 s past the first 0.5 s, at 48 kHz.
+			if len(agent) < 72000 || len(customer) < 72000 {
+				t.Fatalf("received %d and %d samples of %s in 125 packets, want 2.5 s of Opus at 48 kHz", len(agent), len(customer), mimes)
+			}
+			agent, customer = agent[24000:72000], customer[24000:72000]
 			if bad != 0 {
 				t.Errorf("%d packets were not 20 ms of Opus on payload type 111 with timestamps 960 apart", bad)
 			}
