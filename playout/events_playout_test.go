@@ -218,3 +218,38 @@ func TestDigitsInAnOpusStream(t *testing.T) {
 		t.Errorf("the tone after the digit is at %.0f, want about 8000", lv)
 	}
 }
+
+// TestDigitsNoAllocs: once a call plays, its digits (event packets kept in
+// the jitter buffer, the silence, the voice resuming) allocate nothing.
+func TestDigitsNoAllocs(t *testing.T) {
+	const frame = 160
+	audio := speechLike(600*frame, false, 5)
+	c := digitCall{slots: 600, n: 5, tsPerSlot: 160, eventPT: 101,
+		voice: func(k int) []byte { return audio[k*frame : (k+1)*frame] }}
+	for k := 20; k < 600; k += 15 {
+		c.digits = append(c.digits, k)
+	}
+	arr := c.arrivals()
+	r := playout.NewRenderer(playout.Config{MinDelay: 100 * time.Millisecond}, 1, false)
+	defer r.Close()
+	i := 0
+	step := func() {
+		at := arr[i].at
+		for ; i < len(arr) && arr[i].at == at; i++ {
+			if err := r.Push(arr[i].dir, t0.Add(at), arr[i].pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for b := r.Render(t0.Add(at)); len(b) > 0; b = r.Render(t0.Add(at)) {
+		}
+	}
+	for i < len(arr) && arr[i].at < 2*time.Second { // several digits played
+		step()
+	}
+	if n := testing.AllocsPerRun(300, step); n != 0 {
+		t.Fatalf("%v allocations per push and render, want 0", n)
+	}
+	if s := r.Stats().Dir(playout.FromAgent); s.Lost != 0 || s.Frames == 0 {
+		t.Errorf("lost %d, frames %d", s.Lost, s.Frames)
+	}
+}
