@@ -318,7 +318,7 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	}
 	l := &listener{s: s, session: session, tap: tap, rate: tap.Rate(), connected: make(chan struct{}), gone: make(chan struct{})}
 	l.frame.Rate = l.rate
-	l.useOpus = opus.Available() && offersOpus(offer)
+	l.useOpus = opus.Available() && offersOpus(offer) && opusRate(l.rate)
 	l.pc, err = s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return l, "", fmt.Errorf("session %q: peer connection: %w", session, err)
@@ -503,6 +503,15 @@ func (l *listener) newCoders() error {
 		l.enc = append(l.enc, e)
 	}
 	return nil
+}
+
+// opusRate reports whether libopus takes input at rate as it is.
+func opusRate(rate int) bool {
+	switch rate {
+	case 8000, 12000, 16000, 24000, 48000:
+		return true
+	}
+	return false
 }
 
 // codecName is the codec sent: "Opus" or "PCMU".
