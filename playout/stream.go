@@ -303,8 +303,8 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		}
 		return
 	}
-	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, false, seq, ts, now
 	s.fit(len(payload))
+	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, false, seq, ts, now
 	sl.n, sl.samples = int16(copy(s.payload(seq), payload)), int16(n)
 	s.count++
 	s.measure(ts, n, now)
