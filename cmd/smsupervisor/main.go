@@ -99,16 +99,12 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 		"console.supervisor_address": "console-supervisor-address",
 		"output":                     "output", "playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
 		"playout.payload_types": "codec", "supervisor.max_sessions": "max-sessions",
-		"supervisor.idle_timeout_ms": "idle-timeout-ms",
+		"supervisor.idle_timeout_ms": "idle-timeout-ms", "supervisor.narrowband": "narrowband",
 	} {
 		cfg.Bind(key, f, flag)
 	}
 	cfg.V.SetDefault("playout.initial_delay_ms", 40) // kept within min and max: a clean network starts at the minimum
-	// --narrowband is a flag only: it holds for the process's life.
-	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), func(ctx context.Context, conf *config, stdout, stderr io.Writer) error {
-		conf.Supervisor.Narrowband, _ = f.GetBool("narrowband")
-		return run(ctx, conf, stdout, stderr)
-	})
+	c.RunE = cli.LoadAndRun(cfg, withReload(cfg), run)
 	return c, cfg
 }
 
@@ -139,6 +135,9 @@ func validate(cfg *cli.Config) (*config, error) {
 		return nil, err
 	}
 	if c.Supervisor.IdleTimeout, err = cfg.Millis("supervisor.idle_timeout_ms", 100, math.MaxInt32); err != nil {
+		return nil, err
+	}
+	if c.Supervisor.Narrowband, err = cfg.Bool("supervisor.narrowband"); err != nil {
 		return nil, err
 	}
 	if c.Console, err = validateConsole(cfg, c.Service); err != nil {

@@ -41,6 +41,13 @@ func TestDeviceSessionRate(t *testing.T) {
 	n := newCall("narrow", 1000, 6)
 	r.play(50, n)
 	r.settle()
+	// Seconds are counted at the session's rate: the wide session sent 1 s
+	// of 16 kHz audio (counted at 8 kHz it would read about 2 s).
+	for _, s := range r.sup.FullStatus().Sessions {
+		if s.ID == "wide" && (s.SecondsPlayed <= 0 || s.SecondsPlayed > 1.05) {
+			t.Errorf("wide played %.2f s on the card of the 1 s it sent", s.SecondsPlayed)
+		}
+	}
 	if err := r.sup.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ type Config struct {
 	// output. By default (false) each session plays at its best rate,
 	// fixed when it opens from the codecs of its first media (16 kHz for
 	// G.722, 48 kHz for Opus, else 8 kHz); its WAV file records that rate
-	// and its listeners still get 8 kHz frames. A portaudio output's
+	// and its listeners get frames at that rate. A portaudio output's
 	// sound card is opened once at 48 kHz (its default rate when it
 	// refuses 48 kHz; 8 kHz with Narrowband) and plays each session at
 	// its own rate, resampled by libspeexdsp to the card's.
