@@ -12,7 +12,9 @@ import (
 type Codec uint8
 
 // Codecs. CodecNone marks payload types that are known but carry no sound
-// to render (comfort noise, telephone events): they are dropped silently.
+// to render (comfort noise, telephone events): they are never decoded;
+// sent in a voice stream's sequence numbers, as phones send digits, they
+// hold their place (not counted lost) and play as silence.
 const (
 	CodecUnknown Codec = iota
 	CodecPCMU          // G.711 µ-law, static payload type 0

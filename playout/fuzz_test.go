@@ -27,6 +27,12 @@ func FuzzRenderer(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 20, 80, 0, 0, 2, 0, 0, 0, 160, 20, 80})
 	f.Add([]byte{1, 255, 255, 255, 255, 255, 0, 0, 80, 1, 0, 0, 0, 0, 0, 160, 40, 80, 1, 0, 0, 0, 0, 0, 160, 0, 80})
 	f.Add([]byte{2, 0, 5, 0, 0, 1, 0, 255, 240, 6, 0, 4, 128, 0, 0, 0, 1, 1})
+	// A digit in the voice's sequence numbers: PCMU (flags 0xc0) then
+	// two telephone events (payload type 101, flags 0xca) on the same
+	// SSRC with the event's start timestamp, then the voice again.
+	f.Add([]byte{0xc0, 0, 1, 0, 0, 0, 0, 20, 80, 0xc0, 0, 2, 0, 0, 0, 160, 20, 80,
+		0xca, 0, 3, 0, 0, 1, 64, 20, 2, 0xca, 0, 4, 0, 0, 1, 64, 20, 2,
+		0xc0, 0, 5, 0, 0, 2, 128, 20, 80, 0xc0, 0, 6, 0, 0, 3, 32, 20, 80})
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRenderer(t, data) })
 }
 

@@ -11,7 +11,7 @@ import (
 
 // TestG722OpusLeftOut: without cgo, a G.722 or Opus stream plays nothing,
 // is reported once in the log and counted per packet, and Features says
-// both are left out.
+// both are left out, with G.729, the resampler and PortAudio.
 func TestG722OpusLeftOut(t *testing.T) {
 	if playout.G722BuiltIn || playout.OpusBuiltIn || playout.CodecG722.Decodable() || playout.CodecOpus.Decodable() {
 		t.Fatal("G.722 or Opus reported built in without cgo")
@@ -33,7 +33,8 @@ func TestG722OpusLeftOut(t *testing.T) {
 		}
 	}
 	f := playout.Features()
-	want := map[string]bool{"G.722 left out": false, "Opus left out": false}
+	want := map[string]bool{"G.722 left out": false, "Opus left out": false, "G.729 left out": false,
+		"resampler left out": false, "PortAudio left out": false}
 	for _, s := range f {
 		if _, ok := want[s]; ok {
 			want[s] = true

@@ -7,25 +7,29 @@ import (
 	"strings"
 
 	"github.com/gordonklaus/portaudio"
+	"github.com/silentmon/silentmon/internal/resample"
 )
 
 // PortAudioBuiltIn says whether this binary can play on a sound card.
 const PortAudioBuiltIn = true
 
 // PortAudioSink plays on a sound card through PortAudio's blocking API.
-// It opens the device at the session's rate (8, 16 or 48 kHz) when the
+// It opens the device at the rate it is given (8, 16 or 48 kHz) when the
 // device takes that rate (no resampling: what is written is exactly what
-// the mixer produced), otherwise at the device's default rate with
-// linear-interpolation resampling. It is not safe for concurrent use.
+// the mixer produced), otherwise at the device's default rate, with
+// libspeexdsp's resampler (internal/resample) between the two. The rate
+// written may change between two writes (SetInputRate): a device opened
+// once at 48 kHz plays sessions of 8, 16 and 48 kHz. It is not safe for
+// concurrent use.
 type PortAudioSink struct {
-	st     *portaudio.Stream
-	ch     int
-	in     int // the rate written to the sink
-	rate   int
-	rs     resampler
-	buf    []int16 // the stream's buffer: resliced before each Write
-	frames int64
-	closed bool
+	st      *portaudio.Stream
+	ch      int
+	in      int // the rate written to the sink
+	rate    int
+	rs      *resample.Resampler // nil while in == rate
+	buf     []int16             // the stream's buffer: resliced before each Write
+	seconds float64             // of audio written, at the rates it was written at
+	closed  bool
 }
 
 var _ RealtimeSink = (*PortAudioSink)(nil)
@@ -99,7 +103,7 @@ func openPortAudioDevice(spec, name string, channels, in int) (*PortAudioSink, e
 		return nil, fmt.Errorf("output %q: device %q has %d output channels, need %d: %w",
 			spec, dev.Name, dev.MaxOutputChannels, channels, ErrBadSinkSpec)
 	}
-	s := &PortAudioSink{ch: channels, in: in, buf: make([]int16, 0, 8192)}
+	s := &PortAudioSink{ch: channels, in: in, buf: make([]int16, 0, 6*1024*channels+64)}
 	p := portaudio.StreamParameters{
 		Output:          portaudio.StreamDeviceParameters{Device: dev, Channels: channels, Latency: dev.DefaultHighOutputLatency},
 		SampleRate:      float64(in),
@@ -112,7 +116,9 @@ func openPortAudioDevice(spec, name string, channels, in int) (*PortAudioSink, e
 	if s.rate <= 0 {
 		return nil, fmt.Errorf("output %q: device %q reports sample rate %v", spec, dev.Name, p.SampleRate)
 	}
-	s.rs = resampler{in: in, out: s.rate, ch: channels}
+	if err := s.SetInputRate(in); err != nil {
+		return nil, fmt.Errorf("output %q: %w", spec, err)
+	}
 	st, err := portaudio.OpenStream(p, &s.buf)
 	if err != nil {
 		return nil, noDevice(spec, "opening device %q at %d Hz: %v", dev.Name, s.rate, err)
@@ -138,18 +144,46 @@ func hasOutput(devs []*portaudio.DeviceInfo) bool {
 // Rate returns the device's sample rate.
 func (s *PortAudioSink) Rate() int { return s.rate }
 
+// InputRate returns the rate the sink takes samples at.
+func (s *PortAudioSink) InputRate() int { return s.in }
+
+// SetInputRate sets the rate of the samples written from now on (8000,
+// 16000 or 48000 Hz); the device keeps its rate and the resampler
+// converts. An error names the rate and wraps ErrSampleRate, or says the
+// resampler is not built in.
+func (s *PortAudioSink) SetInputRate(rate int) error {
+	if rate != 8000 && rate != 16000 && rate != 48000 {
+		return fmt.Errorf("sample rate %d is not 8000, 16000 or 48000: %w", rate, ErrSampleRate)
+	}
+	if rate == s.rate || rate == s.in && s.rs != nil {
+		s.in = rate
+		return nil
+	}
+	if s.rs == nil {
+		rs, err := resample.New(rate, s.rate, s.ch)
+		if err != nil {
+			return fmt.Errorf("playing %d Hz on a device at %d Hz: %w", rate, s.rate, err)
+		}
+		s.rs = rs
+	} else if err := s.rs.SetRates(rate, s.rate); err != nil {
+		return fmt.Errorf("playing %d Hz on a device at %d Hz: %w", rate, s.rate, err)
+	}
+	s.in = rate
+	return nil
+}
+
 func (s *PortAudioSink) Write(p []int16) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.frames += int64(len(p) / s.ch)
+	s.seconds += float64(len(p)/s.ch) / float64(s.in)
 	for len(p) > 0 {
 		// at most 1024 input frames per device write
 		n := min(len(p), 1024*s.ch)
 		if s.rate == s.in {
 			s.buf = append(s.buf[:0], p[:n]...)
 		} else {
-			s.buf = s.rs.process(s.buf[:0], p[:n])
+			s.buf = s.rs.Process(s.buf[:0], p[:n])
 		}
 		p = p[n:]
 		if len(s.buf) == 0 {
@@ -163,7 +197,7 @@ func (s *PortAudioSink) Write(p []int16) error {
 }
 
 func (s *PortAudioSink) Channels() int    { return s.ch }
-func (s *PortAudioSink) Seconds() float64 { return float64(s.frames) / float64(s.in) }
+func (s *PortAudioSink) Seconds() float64 { return s.seconds }
 
 // Close waits for the device to play what it holds, then releases it.
 func (s *PortAudioSink) Close() error {
@@ -177,6 +211,9 @@ func (s *PortAudioSink) Close() error {
 	}
 	if terr := portaudio.Terminate(); err == nil {
 		err = terr
+	}
+	if s.rs != nil {
+		s.rs.Close()
 	}
 	return err
 }

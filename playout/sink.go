@@ -10,12 +10,13 @@ import (
 	"syscall"
 )
 
-// SampleRate is the rate of every sample playout produces and every Sink
-// receives.
+// SampleRate is the narrowband rate, 8000 Hz: the unit of playout's
+// timing (RTP's 8 kHz clock) and the output rate of a session of G.711 or
+// G.729 (Config.SampleRate; RateFor).
 const SampleRate = 8000
 
 // Sink receives the mixed 16-bit samples of a Player: interleaved frames of
-// Channels() samples at SampleRate. A Sink is used by one goroutine at a
+// Channels() samples at the Player's Config.SampleRate (8000 unless set). A Sink is used by one goroutine at a
 // time (a Player writes from its own goroutine); it is not safe for
 // concurrent use.
 type Sink interface {
@@ -46,7 +47,7 @@ func isRealtime(s Sink) bool {
 
 // OpenSink opens a mono sink from its spec:
 //
-//	wav:PATH               16-bit PCM WAV file, 8 kHz
+//	wav:PATH               16-bit PCM WAV file (8 kHz; OpenSinkRate: any of 8, 16, 48 kHz)
 //	null                   discard (counts seconds)
 //	portaudio              the default output device
 //	portaudio:DEVICE NAME  the output device with that name
@@ -62,7 +63,8 @@ func OpenSinkChannels(spec string, channels int) (Sink, error) {
 
 // OpenSinkRate is OpenSinkChannels for samples at rate (8000, 16000 or
 // 48000: a Renderer's Config.SampleRate): a WAV file records it, a sound
-// card is opened at it when it takes it.
+// card is opened at it when it takes it, else at its default rate with
+// libspeexdsp's resampler between the two (PortAudioSink).
 func OpenSinkRate(spec string, channels, rate int) (Sink, error) {
 	if rate != 8000 && rate != 16000 && rate != 48000 {
 		return nil, fmt.Errorf("output %q: sample rate %d is not 8000, 16000 or 48000: %w", spec, rate, ErrSampleRate)
@@ -107,7 +109,8 @@ func (s *NullSink) Channels() int         { return s.ch }
 func (s *NullSink) Seconds() float64      { return float64(s.frames) / float64(s.rate) }
 func (s *NullSink) Close() error          { return nil }
 
-// WAVSink writes a 16-bit PCM WAV file at 8 kHz. The header is written
+// WAVSink writes a 16-bit PCM WAV file at 8 kHz (CreateWAVRate and
+// NewWAVSinkRate: 16 or 48 kHz too). The header is written
 // first and its sizes are brought up to date every second of audio and at
 // Close, so a killed process still leaves a readable file. It is not safe
 // for concurrent use.

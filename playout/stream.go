@@ -7,11 +7,16 @@ import (
 
 // Jitter buffer limits. A slot holds one packet's payload; the ring covers
 // numSlots consecutive sequence numbers. 64 slots of 20 ms packets are
-// 1.28 s, far beyond the largest target, and a stream stays under 64 KiB
-// (see BenchmarkStreamMemory).
+// 1.28 s, far beyond the largest target. The payloads' room and the
+// decoded samples' buffer are sized by what the stream sends (grown, never
+// shrunk, up to maxPayload and maxSamples), so a stream of 20 ms packets
+// stays under 64 KiB at any session rate (TestStreamMemory,
+// BenchmarkPlayoutMemory).
 const (
 	numSlots   = 64
 	maxPayload = 480                  // 60 ms of G.711, 480 ms of G.729
+	minPayload = 160                  // the room a slot starts with: 20 ms of G.711
+	payloadRnd = 80                   // the room grows in steps of this
 	maxSamples = maxPayload / 10 * 80 // G.729: 80 samples per 10-byte frame
 	blockLen   = 80                   // 10 ms: the mixer's step, in time units (1/8000 s)
 	maxBlock   = blockLen * 6         // the mixer's step in samples at 48 kHz
@@ -40,13 +45,16 @@ const (
 )
 
 type slot struct {
-	used    bool
+	used bool
+	// event marks a telephone event or comfort noise packet of the
+	// voice's sequence space: it holds its sequence number's place (not
+	// a loss) and plays as silence, with no payload kept.
+	event   bool
 	seq     int64 // extended sequence number
 	ts      int64 // extended timestamp
 	arrival int64 // ns
-	n       int16 // payload bytes
+	n       int16 // payload bytes, in the stream's arena
 	samples int16
-	data    [maxPayload]byte
 }
 
 // stream is the jitter buffer, decoder and statistics of one RTP stream:
@@ -57,6 +65,10 @@ type stream struct {
 	streamKey
 	slots [numSlots]slot
 	count int // used slots
+	// arena holds the slots' payloads, room bytes each (slot i at
+	// i×room); room grows with the largest payload.
+	arena []byte
+	room  int
 
 	first   int64 // ns: arrival of the stream's first packet
 	lastPkt int64 // ns: arrival of its latest packet
@@ -82,12 +94,13 @@ type stream struct {
 	nextSeq     int64 // next sequence number to play
 	playTS      int64 // timestamp of the next sample out
 	havePlayed  bool  // nextSeq-1 was played or concealed in this SSRC
+	evSilence   bool  // an event was played last: the gap up to the voice is silence
 	lastEnd     int64 // timestamp after the last packet played, late or slipped
 	played      uint64
 	frame       int     // samples per packet, for concealment
 	underrun    int     // samples concealed since the buffer ran dry
 	cnLeft      int     // samples of comfort noise still to play in a silence (DTX)
-	pcm         []int16 // maxSamples time units at the session's rate
+	pcm         []int16 // decoded samples at the session's rate: see buf
 	pcmOff      int     // in samples at the session's rate, as pcmLen
 	pcmLen      int
 	stagedAdv   bool // the staged samples advance playTS (false: stretch)
@@ -115,11 +128,8 @@ type stream struct {
 // init readies a stream, new or taken from the free list, for the stream
 // k whose first packet arrives at now.
 func (s *stream) init(r *Renderer, k streamKey, now int64) {
-	decs, pcm := s.decs, s.pcm
-	*s = stream{r: r, streamKey: k, decs: decs, pcm: pcm, first: now, lastPkt: now}
-	if len(s.pcm) != maxSamples*r.m {
-		s.pcm = make([]int16, maxSamples*r.m)
-	}
+	decs, pcm, arena, room := s.decs, s.pcm, s.arena, s.room
+	*s = stream{r: r, streamKey: k, decs: decs, pcm: pcm, arena: arena, room: room, first: now, lastPkt: now}
 	for _, d := range s.decs {
 		if d != nil {
 			d.reset()
@@ -150,6 +160,7 @@ func (s *stream) reset() {
 	s.pcmOff, s.pcmLen = 0, 0
 	s.underrun = 0
 	s.cnLeft = 0
+	s.evSilence = false
 	s.haveTransit = false
 	s.slipPending, s.strPending = false, false
 	if s.dec != nil {
@@ -193,6 +204,7 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 	switch codec {
 	case CodecNone:
 		s.st.Ignored++
+		s.pushEvent(h, now)
 		return
 	case CodecUnknown:
 		s.refuse(h, "unknown payload type, packets dropped")
@@ -291,14 +303,61 @@ func (s *stream) push(h rtpHeader, payload []byte, now int64) {
 		}
 		return
 	}
-	sl.used, sl.seq, sl.ts, sl.arrival = true, seq, ts, now
-	sl.n, sl.samples = int16(copy(sl.data[:], payload)), int16(n)
+	s.fit(len(payload))
+	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, false, seq, ts, now
+	sl.n, sl.samples = int16(copy(s.payload(seq), payload)), int16(n)
 	s.count++
 	s.measure(ts, n, now)
 	if s.state == stIdle {
 		s.state = stWaiting
 		s.startAt = s.schedule(ts, now)
 	}
+}
+
+// pushEvent takes a packet that carries no sound (an RFC 4733 telephone
+// event, RFC 3389 comfort noise) but uses a sequence number of the voice
+// stream, as phones send digits: while voice plays or waits to, it is
+// buffered as an event slot, so that its sequence number is accounted for
+// (not a loss) and the time it stands for plays as silence rather than as
+// concealment (see fill). Its timestamp is the event's start, not its
+// sending time, so it is kept out of the jitter and delay measures. While
+// nothing plays (nothing is buffered) its place is taken at once: the
+// next voice starts a talkspurt. Before any voice it is dropped.
+func (s *stream) pushEvent(h rtpHeader, now int64) {
+	if !s.started || s.dec == nil {
+		return
+	}
+	seq := s.highSeq + int64(int16(h.seq-s.lastSeqRaw))
+	tsExt := s.lastTSExt + int64(int32(h.ts-s.lastTSRaw))
+	if seq < s.nextSeq {
+		if back := s.nextSeq - seq; back <= 64 && s.played&(1<<(back-1)) != 0 {
+			s.st.Duplicates++
+		}
+		return // its place was passed: nothing to play
+	}
+	if seq >= s.nextSeq+numSlots {
+		return // too far ahead: not worth a restart
+	}
+	if seq > s.highSeq {
+		s.highSeq, s.lastSeqRaw = seq, h.seq
+	}
+	s.lastTSExt, s.lastTSRaw = tsExt, h.ts
+	s.lastPkt = max(s.lastPkt, now)
+	if s.state == stIdle && s.count == 0 {
+		s.nextSeq = seq + 1
+		return
+	}
+	sl := &s.slots[seq&(numSlots-1)]
+	if sl.used {
+		if sl.seq == seq {
+			s.st.Duplicates++
+			return
+		}
+		s.count--
+	}
+	sl.used, sl.event, sl.seq, sl.ts, sl.arrival = true, true, seq, sampleTS(tsExt, s.codec), now
+	sl.n, sl.samples = 0, 0
+	s.count++
 }
 
 // schedule returns when a talkspurt starting with the packet of timestamp
@@ -456,6 +515,9 @@ func (s *stream) lowest() *slot {
 // packets); tent reports concealment of a buffer that ran dry only.
 // drain stops at an empty buffer instead of concealing.
 func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
+	if s.state == stWaiting {
+		s.skipEvents()
+	}
 	if s.state == stWaiting && now < s.startAt {
 		// Packets that arrived while waiting may have shown a faster
 		// path than the first one took (the first packets of a call
@@ -472,22 +534,29 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			tgt := s.r.target / nsPerSample
 			if hi := &s.slots[s.highSeq&(numSlots-1)]; hi.used && hi.seq == s.highSeq {
 				end := hi.ts + int64(hi.samples)
-				for p != hi && end-p.ts > tgt+2*int64(p.samples)+blockLen {
+				for p != hi && !hi.event && end-p.ts > tgt+2*int64(p.samples)+blockLen {
 					p.used = false
 					s.count--
 					s.st.Stale++
 					s.nextSeq = p.seq + 1
+					s.skipEvents()
 					p = s.lowest()
 				}
 			}
 			if s.havePlayed {
 				s.st.Talkspurts++
 			}
+			if s.evSilence && p.seq > s.nextSeq {
+				// Voice lost at the end of a digit: the events
+				// kept count of the sequence numbers.
+				s.st.Lost += uint64(p.seq - s.nextSeq)
+			}
 			s.state = stPlaying
 			s.playTS = p.ts
 			s.lastEnd = p.ts
 			s.nextSeq = p.seq
 			s.underrun = 0
+			s.evSilence = false
 			s.winEnd, s.delay, s.lastDelay = 0, 0, 0
 			s.dec.newTalkspurt()
 		} else {
@@ -523,12 +592,19 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 				s.state = stIdle
 				break
 			}
+			if s.evSilence {
+				// A digit: the phone sends events instead of voice.
+				// Silence until the voice resumes, which starts a
+				// talkspurt; nothing was lost.
+				s.state = stIdle
+				break
+			}
 			if drain || s.underrun >= maxUnderrun || s.frame == 0 {
 				s.state = stIdle
 				break
 			}
 			n := min(s.frame, maxUnderrun-s.underrun)
-			s.dec.conceal(s.pcm[:n*m])
+			s.dec.conceal(s.buf(n * m))
 			s.stage(n*m, true, true)
 			s.underrun += n
 			s.st.Concealed++
@@ -544,7 +620,17 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// (at most numSlots packets) whatever the timestamps say.
 			k := p.seq - s.nextSeq
 			limit := s.lastEnd + k*int64(max(s.frame, blockLen))
-			if k == 0 || s.playTS >= limit {
+			if k == 0 || s.playTS >= limit || s.evSilence {
+				if p.event {
+					// The packets missing before an event are
+					// lost; the pause up to it is silence.
+					s.st.Lost += uint64(k)
+					for range k {
+						s.mark(false)
+					}
+					s.takeEvent(p)
+					continue
+				}
 				// After a pause in timestamps: a new talkspurt. Start
 				// it after the target delay from its arrival (this is
 				// where the delay adapts).
@@ -565,8 +651,8 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			// A gap in sequence numbers: loss (or reordering not yet
 			// resolved) inside a talkspurt. Conceal up to the packet.
 			n := int(min(d, int64(max(s.frame, blockLen)), limit-s.playTS))
-			if f, ok := s.dec.(fecDecoder); !ok || int64(n) != d || !f.recover(p.data[:p.n], s.pcm[:n*m]) {
-				s.dec.conceal(s.pcm[:n*m])
+			if f, ok := s.dec.(fecDecoder); !ok || p.event || int64(n) != d || !f.recover(s.payload(p.seq)[:p.n], s.buf(n*m)) {
+				s.dec.conceal(s.buf(n * m))
 			}
 			s.stage(n*m, true, false)
 			s.st.Concealed++
@@ -578,6 +664,10 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			for q := s.nextSeq; q < p.seq; q++ {
 				s.mark(false)
 			}
+		}
+		if p.event {
+			s.takeEvent(p)
+			continue
 		}
 		s.nextSeq = p.seq + 1
 		p.used = false
@@ -599,7 +689,7 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 		if s.strPending && s.frame > 0 {
 			s.strPending = false
 			s.st.Stretches++
-			s.dec.conceal(s.pcm[:s.frame*m])
+			s.dec.conceal(s.buf(s.frame * m))
 			s.stage(s.frame*m, false, false)
 			// put p back: it plays after the stretch
 			p.used = true
@@ -608,9 +698,18 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 			continue
 		}
 		s.r.lat.add(now + int64(i/m)*nsPerSample - p.arrival)
-		n := s.dec.decode(p.data[:p.n], s.pcm)
+		// The payload was measured by the decoder of its arrival; the
+		// stream may have switched codec since (a payload this decoder
+		// does not take gets the largest room).
+		pl := s.payload(p.seq)[:p.n]
+		ns := s.dec.samples(pl)
+		if ns == 0 {
+			ns = maxSamples
+		}
+		n := s.dec.decode(pl, s.buf(ns*m))
 		s.frame = n
 		s.cnLeft = 0
+		s.evSilence = false
 		if s.dec.dtx() {
 			s.cnLeft = maxComfort * m
 		}
@@ -630,6 +729,26 @@ func (s *stream) fill(out []int16, now int64, drain bool) (real, tent bool) {
 	return real, tent
 }
 
+// takeEvent plays the event slot p, the lowest buffered: its sequence
+// number is accounted for and the stream is silent until the voice
+// resumes (see pushEvent).
+func (s *stream) takeEvent(p *slot) {
+	s.nextSeq = p.seq + 1
+	p.used = false
+	s.count--
+	s.mark(true)
+	s.evSilence = true
+}
+
+// skipEvents takes the event slots at the head of a stream waiting to
+// play: a talkspurt starts with voice. Sequence numbers missing before
+// them are not counted (as before any talkspurt).
+func (s *stream) skipEvents() {
+	for p := s.lowest(); p != nil && p.event; p = s.lowest() {
+		s.takeEvent(p)
+	}
+}
+
 // comfort fills out with comfort noise while the stream is in a G.729B
 // silence (within maxComfort of its SID, not draining) and with zeros
 // after; it returns the comfort noise samples written. Comfort noise is
@@ -644,6 +763,39 @@ func (s *stream) comfort(out []int16, drain bool) int {
 	}
 	clear(out[n:])
 	return n
+}
+
+// buf returns the decoded-sample buffer holding n samples, grown if it is
+// shorter (to 20 ms at least); nothing is staged when it is called.
+func (s *stream) buf(n int) []int16 {
+	if cap(s.pcm) < n {
+		s.pcm = make([]int16, max(n, 2*blockLen*s.r.m))
+	}
+	return s.pcm[:n]
+}
+
+// payload returns the room of sequence number seq's slot in the arena.
+func (s *stream) payload(seq int64) []byte {
+	i := int(seq & (numSlots - 1))
+	return s.arena[i*s.room : (i+1)*s.room]
+}
+
+// fit grows the slots' room to hold a payload of n bytes (at most
+// maxPayload), moving what is buffered.
+func (s *stream) fit(n int) {
+	if n <= s.room {
+		return
+	}
+	room := min(maxPayload, max(minPayload, (n+payloadRnd-1)/payloadRnd*payloadRnd))
+	arena := make([]byte, numSlots*room)
+	if s.room > 0 {
+		for i := range s.slots {
+			if sl := &s.slots[i]; sl.used && !sl.event {
+				copy(arena[i*room:], s.arena[i*s.room:i*s.room+int(sl.n)])
+			}
+		}
+	}
+	s.arena, s.room = arena, room
 }
 
 func (s *stream) stage(n int, adv, tent bool) {

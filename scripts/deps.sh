@@ -9,6 +9,7 @@ PACKAGES=(
   libbcg729-dev                               # G.729 decoding (cgo)
   libspandsp-dev libspandsp2                  # G.722 decoding and the generator's encoder (cgo)
   libopus-dev libopus0                        # Opus decoding and the generator's encoder (cgo)
+  libspeexdsp-dev libspeexdsp1                # the resampler of wideband sessions and the sound card (cgo)
   ffmpeg                                      # the independent G.722 and Opus decoders the codec tests compare with
   portaudio19-dev libasound2-plugins alsa-utils  # PortAudio playout and its test
   sip-tester baresip                          # real SIP user agents in the SIP tests

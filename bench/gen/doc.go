@@ -59,6 +59,7 @@
 //	   "vlan": 85,                            // null when untagged
 //	   "active": [{"from_ms": 0, "to_ms": 4000}, {"from_ms": 8000, "to_ms": 12000}],
 //	   "lost": [{"from_ms": 1220, "to_ms": 1300}], // omitted when none
+//	   "events": [{"from_ms": 1000, "to_ms": 1100}], // DTMF digits sent instead of the voice; omitted when none
 //	   "monitored": true, "codec": "PCMU"}],
 //	 "other": [{"protocol": "dns", "src": "10.10.0.1:51234", "dst": "10.0.0.53:53",
 //	   "vlan": 85, "packets": 6}],
@@ -107,6 +108,7 @@
 // the manifest (the audio's first sample is the first audible packet),
 // then measures each leg's tone with a Goertzel filter: active legs must be
 // audible, held and foreign legs silent, and a window where all the
-// agent's legs are inactive quiet. ScenarioSpec.IdealAudio renders what a
+// agent's legs are inactive quiet. A digit period (the leg's "events",
+// not in its "active" spans) must be silent, not the voice concealed. ScenarioSpec.IdealAudio renders what a
 // perfect session sounds like.
 package gen

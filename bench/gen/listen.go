@@ -31,6 +31,10 @@ type ListenOptions struct {
 	SilenceDBFS float64
 	// MaxFailures bounds ListenResult.Failures; 0 means 10.
 	MaxFailures int
+	// EventMargin is how far inside a leg's digit period (Leg.Events) its
+	// silence is checked; 0 means 10 ms. Periods shorter than 2×margin
+	// plus 20 ms are not checked.
+	EventMargin time.Duration
 }
 
 func (o *ListenOptions) defaults() {
@@ -54,6 +58,9 @@ func (o *ListenOptions) defaults() {
 	}
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 10
+	}
+	if o.EventMargin <= 0 {
+		o.EventMargin = 10 * time.Millisecond
 	}
 }
 
@@ -117,6 +124,12 @@ type listenTone struct {
 //     one that reaches no agent's phone) must be absent at all times;
 //   - when every monitored leg is inactive, the window's RMS level must be
 //     at most o.SilenceDBFS.
+//
+// Each digit period of a monitored leg (Leg.Events: the phone sent
+// telephone events instead of the voice) is checked as one more window,
+// o.EventMargin inside its ends: the leg's tone must be absent (level <
+// o.PresentDB), as silence or comfort noise, not the concealment of a
+// lost voice. It is skipped when another leg of the same tone is active.
 //
 // Windows where a monitored leg starts or ends within the guard are
 // skipped. Pauses are expected at their real length; audio missing at the
@@ -341,7 +354,90 @@ func (o ListenOptions) Check(m *Manifest, agent string, pcm []int16) ListenResul
 			res.Right++
 		}
 	}
+	o.checkEvents(&res, tones[:nMon], audio, fail)
 	return res
+}
+
+// checkEvents checks that the digit periods of the monitored legs are
+// silent in audio (padded pcm) aligned at res.Offset; see Check. A jitter
+// buffer's delay moves between talkspurts (each digit ends one), so each
+// digit is aligned on its own within eventSearch: at the shift where the
+// voice before and after it is loudest against the digit.
+func (o ListenOptions) checkEvents(res *ListenResult, tones []*listenTone, audio []float64, fail func(string, ...any)) {
+	const edge = 60 * time.Millisecond // the voice measured on each side
+	level := func(t *listenTone, from, to time.Duration) (float64, bool) {
+		a := int((from - res.Offset) * SampleRate / time.Second)
+		z := int((to - res.Offset) * SampleRate / time.Second)
+		if a < 0 || z > len(audio) || z <= a {
+			return 0, false
+		}
+		return toneLevel(audio[a:z], t.hz, t.amplitude), true
+	}
+	for _, t := range tones {
+		for _, l := range t.legs {
+			for _, ev := range l.Events {
+				from, to := ev.from()+o.EventMargin, ev.to()-o.EventMargin
+				if to-from < 20*time.Millisecond || state(t.legs, from, to, 0, false) != stInactive {
+					continue
+				}
+				// The sides that are voice, with no packet lost.
+				pre := state(t.legs, ev.from()-edge-o.EventMargin, ev.from()-o.EventMargin, 0, true) == stActive
+				post := state(t.legs, ev.to()+o.EventMargin, ev.to()+edge+o.EventMargin, 0, true) == stActive
+				best, bestS, mid, found := math.Inf(-1), time.Duration(0), 0.0, false
+				for s := -eventSearch; s <= eventSearch; s += 5 * time.Millisecond {
+					m, ok := level(t, from+s, to+s)
+					if !ok {
+						continue
+					}
+					score := 0.0
+					if pre {
+						if v, ok := level(t, ev.from()-edge-o.EventMargin+s, ev.from()-o.EventMargin+s); ok {
+							score = v
+						}
+					}
+					if post {
+						if v, ok := level(t, ev.to()+o.EventMargin+s, ev.to()+edge+o.EventMargin+s); ok && (!pre || v < score) {
+							score = v
+						}
+					}
+					if score -= m; score > best || score == best && s.Abs() < bestS.Abs() {
+						best, bestS, mid, found = score, s, m, true
+					}
+				}
+				if !found {
+					continue
+				}
+				res.Windows++
+				if mid >= o.PresentDB {
+					fail("digit %.2f–%.2f s: %s leg %g Hz heard at %.1f dB: the voice concealed, not silent",
+						ev.from().Seconds(), ev.to().Seconds(), l.Name, t.hz, mid)
+					continue
+				}
+				res.Right++
+			}
+		}
+	}
+}
+
+// eventSearch bounds the alignment of a digit period around the audio's
+// offset.
+const eventSearch = 50 * time.Millisecond
+
+// toneLevel returns the level of hz in seg, Hann-windowed, in dB relative
+// to amplitude.
+func toneLevel(seg []float64, hz, amplitude float64) float64 {
+	w := 2 * math.Pi * hz / SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2, hsum float64
+	for i, v := range seg {
+		h := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(seg)))
+		hsum += h
+		s1, s2 = v*h+c*s1-s2, s1
+	}
+	re := s1 - s2*math.Cos(w)
+	im := s2 * math.Sin(w)
+	a := 2 * math.Sqrt(re*re+im*im) / hsum
+	return 20 * math.Log10(a/amplitude+1e-9)
 }
 
 // Window states of a tone.

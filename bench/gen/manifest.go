@@ -76,6 +76,11 @@ type Leg struct {
 	Active []Span `json:"active"`
 	// Lost spans are the packet times of packets the generator dropped.
 	Lost []Span `json:"lost,omitempty"`
+	// Events are the packet times in which the phone sent a DTMF digit
+	// as RFC 4733 telephone events instead of the voice, as phones do.
+	// They are not in Active: the voice is not sent there, and a session
+	// plays them as silence (not as concealment of lost voice).
+	Events []Span `json:"events,omitempty"`
 	// Monitored says whether the leg must be heard in its agent's
 	// monitoring session (when that agent is monitored). False for legs
 	// that do not belong to the agent's session, such as a call after it

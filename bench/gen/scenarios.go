@@ -174,7 +174,43 @@ func (b *builder) applyOptions(o ScenarioOptions) error {
 	if end := c.FromAgent.Events[len(o.Digits)-1].At + DefaultEventDuration; end > c.Duration {
 		return fmt.Errorf("%w: digits %q need %v of agent 1001's first call, which lasts %v", ErrBadCall, o.Digits, end, c.Duration)
 	}
+	b.markEvents(first)
 	return nil
+}
+
+// markEvents takes the packet times of call idx's events out of its
+// agent-side legs' active spans and records them as the legs' events:
+// the phone sends the digit instead of the voice there.
+func (b *builder) markEvents(idx int) {
+	c := &b.cfg.Calls[idx]
+	p := c.ptime()
+	for _, e := range c.FromAgent.Events {
+		k := int(e.At / p)
+		n := max(1, int((e.duration()+p-1)/p))
+		from := (c.Start + time.Duration(k)*p).Milliseconds()
+		to := (c.Start + time.Duration(k+n)*p).Milliseconds()
+		for i := range b.m.Legs {
+			l := &b.m.Legs[i]
+			if l.stream != 2*idx {
+				continue
+			}
+			var rest []Span
+			for _, sp := range l.Active {
+				if sp.ToMS <= from || sp.FromMS >= to {
+					rest = append(rest, sp)
+					continue
+				}
+				l.Events = append(l.Events, Span{max(sp.FromMS, from), min(sp.ToMS, to)})
+				if sp.FromMS < from {
+					rest = append(rest, Span{sp.FromMS, from})
+				}
+				if sp.ToMS > to {
+					rest = append(rest, Span{to, sp.ToMS})
+				}
+			}
+			l.Active = rest
+		}
+	}
 }
 
 func scenario(name string, seed uint64, o ScenarioOptions) (*ScenarioSpec, error) {

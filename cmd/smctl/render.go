@@ -31,8 +31,11 @@ decoders and mixer as the supervisor service, offline: as fast as possible,
 with the capture's timestamps as the clock. Every RTP stream (SSRC within
 its addresses and VLAN) has its own jitter buffer, so SSRC changes,
 overlapping calls, stray packets and held calls all render. Both directions
-are mixed (sum with saturation) into a 16-bit PCM WAV at 8 kHz, mono unless
---stereo.
+are mixed (sum with saturation) into a 16-bit PCM WAV, mono unless
+--stereo. The WAV's rate is the best of the codecs rendered: 8 kHz for
+G.711 and G.729 (narrowband streams beside wideband ones are resampled
+with libspeexdsp), 16 kHz when a G.722 stream is among them, 48 kHz with
+Opus; --rate 8000, 16000 or 48000 forces one.
 
 With --endpoint, RTP from an endpoint is the agent's side and RTP to it the
 customer's. An endpoint is written as for "smctl monitor start": IP,
@@ -59,7 +62,23 @@ complete.`,
 	c.Flags().StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
 	c.Flags().Duration("min-delay", playout.DefaultMinDelay, "jitter buffer's smallest target")
 	c.Flags().Duration("max-delay", playout.DefaultMaxDelay, "jitter buffer's largest target")
+	c.Flags().Int("rate", 0, "WAV sample rate: 8000, 16000 or 48000 (default: 16000 with G.722, 48000 with Opus, else 8000)")
 	return c
+}
+
+// renderRate returns the --rate given, 0 when none: the codecs decide.
+func renderRate(cmd *cobra.Command) (int, error) {
+	rate, _ := cmd.Flags().GetInt("rate")
+	if !cmd.Flags().Changed("rate") {
+		return 0, nil
+	}
+	if rate != 8000 && rate != 16000 && rate != 48000 {
+		return 0, cli.Usagef("--rate %d is not 8000, 16000 or 48000", rate)
+	}
+	if rate != 8000 && !playout.ResamplerBuiltIn {
+		return 0, cli.Usagef("--rate %d needs the resampler, which this build leaves out (it needs cgo and libspeexdsp)", rate)
+	}
+	return rate, nil
 }
 
 func parseCodecMap(specs []string) (map[uint8]playout.Codec, error) {
@@ -150,6 +169,10 @@ func runRender(cmd *cobra.Command, path string) error {
 			}
 		}
 	}
+	rate, err := renderRate(cmd)
+	if err != nil {
+		return err
+	}
 	minD, _ := fl.GetDuration("min-delay")
 	maxD, _ := fl.GetDuration("max-delay")
 	unknown := &skipLog{sdpNames: sdpNames}
@@ -202,19 +225,29 @@ func runRender(cmd *cobra.Command, path string) error {
 				pk.addr, thousands(pk.packets), plural(pk.streams, "stream"))
 		}
 	}
-	f := filter.New()
-	f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
-	var other func(p *capture.Packet, ts time.Time)
-	var payload func(p *capture.Packet, fromAgent bool) ([]byte, bool)
-	if follow != nil {
-		follow.start(f)
-		other, payload = follow.packet, follow.payload
-	} else {
-		sr := &sdpRender{idx: newSDPIndex(ports), skips: skips}
-		other, payload = sr.packet, sr.payload
+	// prepare returns a fresh filter and the SIP and SDP state of one
+	// pass over the capture, reporting skipped SRTP to sk.
+	prepare := func(sk *srtpSkips) (*filter.Filter, func(*capture.Packet, time.Time), func(*capture.Packet, bool) ([]byte, bool)) {
+		f := filter.New()
+		f.Set([]*filter.Session{{ID: "render", Agent: "render", Endpoints: eps}})
+		if follow != nil {
+			sf := &sipFollower{users: follow.users, ports: follow.ports, static: slices.Clone(follow.static), skips: sk}
+			sf.start(f)
+			return f, sf.packet, sf.payload
+		}
+		sr := &sdpRender{idx: newSDPIndex(ports), skips: sk}
+		return f, sr.packet, sr.payload
 	}
+	if rate == 0 {
+		f, other, payload := prepare(&srtpSkips{})
+		if rate, err = codecsRate(path, f, cfg, other, payload); err != nil {
+			return err
+		}
+	}
+	cfg.SampleRate = rate
+	f, other, payload := prepare(skips)
 
-	sink, err := playout.NewWAVSink(tmp, channels)
+	sink, err := playout.NewWAVSinkRate(tmp, channels, rate)
 	if err != nil {
 		tmp.Close()
 		return cli.Failf("cannot write %s: %v", out, osErr(err))
@@ -333,6 +366,45 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 		}
 	}
 	return r.Stats(), nil
+}
+
+// codecsRate reads the capture at path once, as render would, and returns
+// the rate its rendered streams are best written at (playout.RateFor of
+// the codecs of the RTP it matches).
+func codecsRate(path string, f *filter.Filter, cfg playout.Config, other func(*capture.Packet, time.Time),
+	payload func(*capture.Packet, bool) ([]byte, bool)) (int, error) {
+	src, err := capture.OpenFile(path, capture.FileOptions{})
+	if err != nil {
+		return 0, cli.Usage(err)
+	}
+	defer src.Close()
+	var seen [128]bool
+	var codecs []playout.Codec
+	err = eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		if p.Kind != capture.KindRTP {
+			if other != nil {
+				other(p, ts)
+			}
+			return true
+		}
+		m, ok := f.Match(p)
+		if !ok {
+			return true
+		}
+		data := p.UDP
+		if data, ok = payload(p, m.Direction == filter.FromAgent); !ok || len(data) < 2 {
+			return true
+		}
+		if pt := data[1] & 0x7f; !seen[pt] {
+			seen[pt] = true
+			codecs = append(codecs, cfg.Codec(pt))
+		}
+		return true
+	})
+	if err != nil {
+		return 0, cli.Failf("read capture %q: %v", path, err)
+	}
+	return playout.RateFor(codecs...), nil
 }
 
 // eachRTP calls fn with every RTP packet of src and its capture time, in

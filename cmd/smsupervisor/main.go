@@ -83,7 +83,8 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 	f := c.Flags()
 	cfg := cli.NewConfig()
 	cli.AddServiceFlags(f, cfg, "address where capture servers push media", "127.0.0.1:9229")
-	f.String("output", "portaudio", "portaudio[:DEVICE] (plays the most recently started session), wav:PATH (one file per session; PATH may hold {session} and {agent}) or null")
+	f.String("output", "portaudio", "portaudio[:DEVICE] (plays the most recently started session, at its own rate on a card opened at 48 kHz), wav:PATH (one file per session at its rate; PATH may hold {session} and {agent}) or null")
+	f.Bool("narrowband", false, "play every session at 8 kHz, as before wideband output (default: 16 kHz for G.722, 48 kHz for Opus, else 8 kHz)")
 	f.Int("min-delay-ms", 40, "jitter buffer: smallest target delay")
 	f.Int("max-delay-ms", 200, "jitter buffer: largest target delay")
 	f.StringArray("codec", nil, "map a dynamic payload type to a codec, as 96=G729; repeatable")
@@ -98,7 +99,7 @@ func newCommand(run func(context.Context, *config, io.Writer, io.Writer) error) 
 		"console.supervisor_address": "console-supervisor-address",
 		"output":                     "output", "playout.min_delay_ms": "min-delay-ms", "playout.max_delay_ms": "max-delay-ms",
 		"playout.payload_types": "codec", "supervisor.max_sessions": "max-sessions",
-		"supervisor.idle_timeout_ms": "idle-timeout-ms",
+		"supervisor.idle_timeout_ms": "idle-timeout-ms", "supervisor.narrowband": "narrowband",
 	} {
 		cfg.Bind(key, f, flag)
 	}
@@ -134,6 +135,9 @@ func validate(cfg *cli.Config) (*config, error) {
 		return nil, err
 	}
 	if c.Supervisor.IdleTimeout, err = cfg.Millis("supervisor.idle_timeout_ms", 100, math.MaxInt32); err != nil {
+		return nil, err
+	}
+	if c.Supervisor.Narrowband, err = cfg.Bool("supervisor.narrowband"); err != nil {
 		return nil, err
 	}
 	if c.Console, err = validateConsole(cfg, c.Service); err != nil {

@@ -80,6 +80,19 @@ func TestSessionKeys(t *testing.T) {
 	}
 }
 
+// TestNarrowbandFlag: by default sessions play at their best rate;
+// --narrowband plays them all at 8 kHz (supervisor.Config.Narrowband).
+func TestNarrowbandFlag(t *testing.T) {
+	c, code, se := parse(t, nil, "--output", "null")
+	if code != 0 || c.Supervisor.Narrowband {
+		t.Fatalf("default: exit %d %s, Narrowband %v; want false", code, se, c != nil && c.Supervisor.Narrowband)
+	}
+	c, code, se = parse(t, nil, "--output", "null", "--narrowband")
+	if code != 0 || !c.Supervisor.Narrowband {
+		t.Fatalf("--narrowband: exit %d %s; want Narrowband", code, se)
+	}
+}
+
 // exampleFile is the shipped example of smsupervisor's configuration.
 const exampleFile = "../../docs/smsupervisor.example.yaml"
 

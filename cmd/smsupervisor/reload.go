@@ -20,6 +20,7 @@ var restartKeys = []cli.RestartKey[*config]{
 	{Key: "playout (one of its keys)", Get: func(c *config) any { return c.Supervisor.Playout }},
 	{Key: "supervisor.max_sessions", Get: func(c *config) any { return c.Supervisor.MaxSessions }},
 	{Key: "supervisor.idle_timeout_ms", Get: func(c *config) any { return c.Supervisor.IdleTimeout }},
+	{Key: "supervisor.narrowband", Get: func(c *config) any { return c.Supervisor.Narrowband }},
 	{Key: "console (one of its keys)", Get: func(c *config) any { return c.Console }},
 }
 

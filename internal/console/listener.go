@@ -6,7 +6,8 @@ import "context"
 // package implements it. Implementations are safe for concurrent use.
 type Listener interface {
 	// Answer returns the SDP answer to offer; the peer connection sends
-	// the session's audio (PCMU 8 kHz, 20 ms packets: two tracks, the
+	// the session's audio (Opus at the session's rate when the offer has
+	// Opus, else PCMU 8 kHz; 20 ms packets: two tracks, the
 	// agent's and the customer's, to an offer with two audio
 	// transceivers, else both directions mixed on one) until the browser
 	// closes it, the session ends, or Close.

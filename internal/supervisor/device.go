@@ -52,10 +52,11 @@ func (k *deviceSink) Write(p []int16) error {
 
 func (k *deviceSink) Channels() int    { return k.d.dev.Channels() }
 func (k *deviceSink) Realtime() bool   { return true }
-func (k *deviceSink) Seconds() float64 { return float64(k.frames.Load()) / playout.SampleRate }
+func (k *deviceSink) Seconds() float64 { return float64(k.frames.Load()) / float64(k.s.rate) }
 
-// Played returns the seconds that reached the device.
-func (k *deviceSink) Played() float64 { return float64(k.played.Load()) / playout.SampleRate }
+// Played returns the seconds that reached the device, counted at the
+// session's rate (what was written, before the card's resampling).
+func (k *deviceSink) Played() float64 { return float64(k.played.Load()) / float64(k.s.rate) }
 
 // Close does nothing: the device outlives the session (Supervisor.Close
 // closes it).

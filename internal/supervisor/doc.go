@@ -26,7 +26,7 @@
 //
 // # Outputs
 //
-// "wav:PATH" writes each session to its own 16-bit 8 kHz mono WAV file.
+// "wav:PATH" writes each session to its own 16-bit mono WAV at the session's rate (8, 16 or 48 kHz) file.
 // PATH's file name may hold {session} and {agent} (the agent made safe:
 // characters outside the id set become "_", an empty one "unknown"); the
 // directory must exist (it is not created) and may not hold placeholders.

@@ -53,8 +53,10 @@ type Config struct {
 	// output. By default (false) each session plays at its best rate,
 	// fixed when it opens from the codecs of its first media (16 kHz for
 	// G.722, 48 kHz for Opus, else 8 kHz); its WAV file records that rate
-	// and its listeners still get 8 kHz frames. A portaudio output stays
-	// at 8 kHz.
+	// and its listeners get frames at that rate. A portaudio output's
+	// sound card is opened once at 48 kHz (its default rate when it
+	// refuses 48 kHz; 8 kHz with Narrowband) and plays each session at
+	// its own rate, resampled by libspeexdsp to the card's.
 	Narrowband bool
 }
 
@@ -176,7 +178,10 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Playout.Logger = cfg.Logger
 	}
 	if cfg.OpenDevice == nil {
-		cfg.OpenDevice = playout.OpenSink
+		cfg.OpenDevice = openDevice
+		if cfg.Narrowband {
+			cfg.OpenDevice = playout.OpenSink
+		}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = playout.SystemClock{}
@@ -198,6 +203,9 @@ func New(cfg Config) (*Supervisor, error) {
 			return nil, err
 		}
 		s.dev = &device{spec: cfg.Output, dev: d}
+		if r, ok := d.(inputRateSetter); ok {
+			s.dev.dev = &rateDevice{Sink: d, set: r, playing: &s.dev.playing, rate: r.InputRate()}
+		}
 	default:
 		return nil, fmt.Errorf("output %q is not portaudio, portaudio:DEVICE, wav:PATH or null: %w", cfg.Output, ErrBadOutput)
 	}
@@ -436,10 +444,16 @@ func (s *Supervisor) openSink(sess *session) playout.Sink {
 // 48 kHz for Opus, else 8 kHz), so a WAV never changes rate; a later call
 // of a higher rate in the same session plays at the session's rate
 // (G.722 in a session that began with G.711 plays its lower sub-band). A
-// sound card, shared by every session and opened once, keeps 8 kHz.
+// sound card, shared by every session and opened once, plays each session
+// at its rate when it can take any rate (rateDevice), else at 8 kHz.
 func (s *Supervisor) sessionRate(cfg playout.Config, first relay.MediaFrame) int {
-	if s.cfg.Narrowband || s.kind == "portaudio" {
+	if s.cfg.Narrowband {
 		return playout.SampleRate
+	}
+	if s.dev != nil {
+		if _, ok := s.dev.dev.(*rateDevice); !ok {
+			return playout.SampleRate
+		}
 	}
 	var codecs []playout.Codec
 	var mp relay.MediaPacket

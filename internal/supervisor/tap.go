@@ -22,26 +22,45 @@ var (
 
 // Tap constants.
 const (
-	// TapFrameLen is the stereo frames of a TapFrame: 20 ms at 8 kHz,
-	// whatever the session's rate (a wideband session is downsampled).
-	TapFrameLen = playout.SampleRate / 50
-	// TapQueue is the frames a subscriber's queue holds (500 ms); when it
-	// is full the oldest frame is dropped and counted.
+	// TapFrameMs is the duration of a TapFrame.
+	TapFrameMs = 20
+	// TapMaxRate is the highest rate a session plays at, the one
+	// TapFrame's array is sized for.
+	TapMaxRate = 48000
+	// TapMaxFrameLen is the most stereo frames a TapFrame holds: 20 ms at
+	// TapMaxRate.
+	TapMaxFrameLen = TapMaxRate * TapFrameMs / 1000
+	// TapQueue is the frames a subscriber's queue holds (500 ms at any
+	// rate); when it is full the oldest frame is dropped and counted.
 	TapQueue = 25
 	// MaxTapsPerSession bounds a session's subscribers.
 	MaxTapsPerSession = 16
 )
 
-// TapFrame is 20 ms of a session's decoded audio as its Player wrote it:
-// TapFrameLen interleaved stereo frames, the agent's voice (from-agent)
-// left, the customer's (to-agent) right. Mixing the two with saturation
-// gives the session's mono output.
+// TapFrame is 20 ms of a session's decoded audio as its Player wrote it,
+// at the session's rate (8000, 16000 or 48000 Hz: nothing is resampled):
+// Len() interleaved stereo frames at the start of Samples, the agent's
+// voice (from-agent) left, the customer's (to-agent) right. Mixing the
+// two with saturation gives the session's mono output. A TapFrame is a
+// value (the array travels with it), so a subscriber owns what it
+// receives and the tap allocates nothing per frame.
 type TapFrame struct {
-	Samples [2 * TapFrameLen]int16
+	// Samples holds 2*Len() samples; the rest of the array is unused.
+	Samples [2 * TapMaxFrameLen]int16
+	// Rate is the session's sample rate in Hz.
+	Rate int
 	// At is the Supervisor's clock when the frame's last sample was
 	// written.
 	At time.Time
 }
+
+// Len returns the stereo frames the frame holds: 20 ms at its Rate (160
+// at 8 kHz, 320 at 16 kHz, 960 at 48 kHz).
+func (f *TapFrame) Len() int { return f.Rate * TapFrameMs / 1000 }
+
+// Stereo returns the frame's interleaved samples (2*Len()), aliasing
+// Samples.
+func (f *TapFrame) Stereo() []int16 { return f.Samples[:2*f.Len()] }
 
 // Tap is one subscription to a session's audio (Supervisor.Tap). Its
 // frames arrive on Frames in the order played, through a queue of
@@ -59,6 +78,10 @@ type Tap struct {
 // Frames returns the channel the session's frames arrive on; it is
 // closed when the session ends or the Tap is closed.
 func (t *Tap) Frames() <-chan TapFrame { return t.ch }
+
+// Rate returns the session's sample rate in Hz, the Rate of every frame
+// (fixed when the session opened).
+func (t *Tap) Rate() int { return t.hub.rate }
 
 // Dropped returns the frames dropped because the subscriber's queue was
 // full.
@@ -109,7 +132,8 @@ func (s *Supervisor) PipelineDelay(session string) (d time.Duration, ok bool) {
 // tapSink is a session's sink as its Player sees it: stereo. It mixes
 // every write to mono with saturation for the session's output (the WAV
 // file, the device or the null sink), as a mono Player would have mixed
-// it, and cuts the stereo samples into TapFrames for the subscribers. It
+// it, and cuts the stereo samples into TapFrames at the session's rate
+// for the subscribers. It
 // is real-time when the output is, so the Player writes exactly what it
 // would have written to the output alone.
 //
@@ -124,8 +148,7 @@ type tapSink struct {
 	out      playout.Sink
 	realtime bool
 	clock    playout.Clock
-	down     *playout.Downsampler // the session's rate to the frames' 8 kHz; nil at 8 kHz
-	narrow   []int16
+	rate     int          // the session's, the frames' rate
 	delivery atomic.Int64 // ns from capture to arrival of the latest packet
 
 	// owned by the Player's goroutine
@@ -140,14 +163,17 @@ type tapSink struct {
 
 var _ playout.RealtimeSink = (*tapSink)(nil)
 
-// newTapSink returns the tap of a session whose Player writes at rate:
-// its frames are 8 kHz whatever the rate (downsampled above it).
+// newTapSink returns the tap of a session whose Player writes at rate
+// (8000, 16000 or 48000 Hz): its frames are at that rate. A rate outside
+// 8000 to TapMaxRate, or not a whole number of samples per 20 ms, is
+// taken as 8000 (the Supervisor opens none).
 func newTapSink(out playout.Sink, clock playout.Clock, rate int) *tapSink {
-	r, ok := out.(playout.RealtimeSink)
-	k := &tapSink{out: out, realtime: ok && r.Realtime(), clock: clock}
-	if rate > playout.SampleRate {
-		k.down = playout.NewDownsampler(rate, 2)
+	if rate < playout.SampleRate || rate > TapMaxRate || rate%(1000/TapFrameMs) != 0 {
+		rate = playout.SampleRate
 	}
+	r, ok := out.(playout.RealtimeSink)
+	k := &tapSink{out: out, realtime: ok && r.Realtime(), clock: clock, rate: rate}
+	k.frame.Rate = rate
 	return k
 }
 
@@ -188,21 +214,15 @@ func (k *tapSink) Write(p []int16) error {
 	k.mu.Unlock()
 	if subs == 0 {
 		k.n = 0 // nobody listens: frames start afresh
-		if k.down != nil {
-			k.down.Reset()
-		}
 		return err
 	}
-	if k.down != nil {
-		k.narrow = k.down.Process(k.narrow[:0], p)
-		p = k.narrow
-	}
+	size := k.frame.Len()
 	for len(p) >= 2 {
-		c := copy(k.frame.Samples[2*k.n:], p)
+		c := copy(k.frame.Samples[2*k.n:2*size], p)
 		c -= c % 2
 		k.n += c / 2
 		p = p[c:]
-		if k.n == TapFrameLen {
+		if k.n == size {
 			k.publish()
 		}
 	}
@@ -239,7 +259,7 @@ func (k *tapSink) publish() {
 func (k *tapSink) Close() error {
 	err := k.out.Close()
 	if k.n > 0 {
-		clear(k.frame.Samples[2*k.n:])
+		clear(k.frame.Samples[2*k.n : 2*k.frame.Len()])
 		k.publish()
 	}
 	k.mu.Lock()

@@ -111,9 +111,10 @@ func drainTap(t *Tap) []TapFrame {
 // channels splits frames into their left and right samples.
 func channels(frames []TapFrame) (left, right []int16) {
 	for _, f := range frames {
-		for i := 0; i < len(f.Samples); i += 2 {
-			left = append(left, f.Samples[i])
-			right = append(right, f.Samples[i+1])
+		st := f.Stereo()
+		for i := 0; i < len(st); i += 2 {
+			left = append(left, st[i])
+			right = append(right, st[i+1])
 		}
 	}
 	return left, right

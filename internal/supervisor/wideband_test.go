@@ -89,9 +89,9 @@ func wavRate(t *testing.T, path string) int {
 // TestWidebandSession: a session whose first media is G.722 plays at 16
 // kHz: its WAV records 16000 Hz and holds spandsp's wideband decode of
 // every payload, sample for sample, so a 6 kHz tone survives; its
-// listeners' frames stay 8 kHz (TapFrameLen per 20 ms) with the 6 kHz
-// tone filtered out, not folded to 2 kHz. A G.711 session beside it keeps
-// its 8 kHz file.
+// listeners' frames are 16 kHz too (320 stereo frames per 20 ms, Rate
+// 16000) and carry the 6 kHz tone at its level, not folded to 2 kHz. A
+// G.711 session beside it keeps its 8 kHz file.
 func TestWidebandSession(t *testing.T) {
 	dir := t.TempDir()
 	r := newRig(t, Config{Output: "wav:" + filepath.Join(dir, "{session}.wav")})
@@ -99,11 +99,15 @@ func TestWidebandSession(t *testing.T) {
 	n := newCall("narrow", 1000, 6)
 	var tap *Tap
 	var heard []int16 // the tap's left channel (from-agent)
+	var badFrames int
 	drain := func() {
 		for {
 			select {
 			case fr := <-tap.Frames():
-				for i := 0; i < TapFrameLen; i++ {
+				if fr.Rate != 16000 || fr.Len() != 320 {
+					badFrames++
+				}
+				for i := 0; i < fr.Len(); i++ {
 					heard = append(heard, fr.Samples[2*i])
 				}
 			default:
@@ -145,12 +149,23 @@ func TestWidebandSession(t *testing.T) {
 	checkExact(t, "wide", wavSamples(t, wide), w.want)
 	checkExact(t, "narrow", readWAV(t, narrow), n.sent)
 
-	// The listeners' frames: 8 kHz, 2 s of the call, no 6 kHz folded to 2 kHz.
-	if len(heard) < 15000 || len(heard) > 17000 {
-		t.Errorf("tap gave %d samples for 2 s of call, want about 16000 at 8 kHz", len(heard))
+	// The listeners' frames: 16 kHz, 2 s of the call, the 6 kHz tone at
+	// its level (8000), nothing folded to 2 kHz.
+	if badFrames != 0 {
+		t.Errorf("%d tap frames not of 320 stereo frames at 16000 Hz", badFrames)
 	}
-	if l := audiotest.ToneLevel(heard, 2000); l > 50 {
-		t.Errorf("tap holds the 6 kHz tone folded to 2 kHz at level %.1f, want it filtered out", l)
+	if len(heard) < 30000 || len(heard) > 34000 {
+		t.Errorf("tap gave %d samples for 2 s of call, want about 32000 at 16 kHz", len(heard))
+	}
+	if len(heard) > 24000 {
+		// ToneLevel measures at 8 kHz: half the frequency reads 16 kHz.
+		win := heard[8000:24000]
+		if l := audiotest.ToneLevel(win, 6000/2); l < 7000 || l > 9000 {
+			t.Errorf("tap holds the 6 kHz tone at level %.1f, want about 8000", l)
+		}
+		if l := audiotest.ToneLevel(win, 2000/2); l > 50 {
+			t.Errorf("tap holds a 2 kHz tone (6 kHz folded) at level %.1f, want none", l)
+		}
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math"
 	"testing"
-
-	"github.com/silentmon/silentmon/internal/supervisor"
 )
 
 // otherLevels and otherListener stand for a Listener interface declared
@@ -22,7 +20,8 @@ type otherListener interface {
 // interface and reports its levels in that package's type.
 func TestAs(t *testing.T) {
 	srv := &Server{sessions: map[string]*sessionState{"s1": {}}}
-	srv.sessions["s1"].sq[0] = [2]float64{supervisor.TapFrameLen * 16384 * 16384, 0}
+	srv.sessions["s1"].sq[0] = [2]float64{320 * 16384 * 16384, 0}
+	srv.sessions["s1"].n[0] = 320 // a 16 kHz frame
 	var l otherListener = As[otherLevels]{srv}
 	got := l.Levels()["s1"]
 	// Half scale in one frame of the five: a mean square of 1/4 / 5.

@@ -1,7 +1,22 @@
 // Package webrtcout plays a monitored session's audio to browsers over
 // WebRTC (github.com/pion/webrtc/v4): the web console posts the browser's
 // SDP offer, Answer returns the answer, and the peer connection carries
-// the session's audio, PCMU at 8 kHz in 20 ms packets.
+// the session's audio in 20 ms packets.
+//
+// # Codecs
+//
+// Opus (RFC 7587, opus/48000/2) is preferred: when every audio section of
+// the offer lists it (a browser's does by default) the session's audio is
+// encoded with libopus at the session's own rate, 8, 16 or 48 kHz, with
+// no resampling: mono, 20 ms frames, application VoIP, in-band FEC on
+// (tuned for 5 % loss), DTX off, at OpusBitrate (20 kbit/s narrowband, 32
+// kbit/s wideband, 48 kbit/s fullband). The RTP timestamps advance at 48
+// kHz whatever the rate (960 per packet) and the answer's format
+// parameters say sprop-stereo=0 and sprop-maxcapturerate (the session's
+// rate), which the web console shows. An offer without Opus gets PCMU at
+// 8 kHz, a wideband session downsampled with playout.Downsampler (its
+// content above 4 kHz filtered out, not folded). A build without cgo
+// offers PCMU only and says so once in its log when the Server is made.
 //
 // # Tracks
 //
@@ -17,7 +32,8 @@
 // # Audio path
 //
 // Each listener subscribes to the session's tap (supervisor.Tap: 20 ms
-// stereo frames, agent left, customer right) and sends one packet per
+// stereo frames at the session's rate, agent left, customer right) and
+// sends one packet per
 // track every 20 ms of a ticker: the oldest queued frame, or silence when the tap has
 // none, so the browser's jitter buffer stays fed while nothing plays. A
 // listener that falls behind (the tap's burst after a pause, a stalled

@@ -11,7 +11,7 @@ var (
 	// already.
 	ErrSessionFull = errors.New("too many listeners of the session")
 	// ErrBadOffer: the offer is not an SDP offer this Server can answer
-	// (no audio, no PCMU).
+	// (no audio, neither Opus nor PCMU).
 	ErrBadOffer = errors.New("bad offer")
 	// ErrNotPlaying: the session is not playing here (it never received
 	// media within Config.SessionWait, or it ended).

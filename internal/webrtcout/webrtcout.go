@@ -13,20 +13,24 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/zaf/g711"
 
+	"github.com/silentmon/silentmon/internal/opus"
 	"github.com/silentmon/silentmon/internal/supervisor"
+	"github.com/silentmon/silentmon/playout"
 )
 
 // Listener answers a browser's offer for a session's audio.
 type Listener interface {
 	// Answer returns the SDP answer to offer; the peer connection sends the session's
-	// audio (PCMU 8 kHz, 20 ms packets) until the browser closes it, the session ends, or
-	// Close: both directions mixed on one track, or, when the offer has two audio
-	// transceivers the browser receives on, the agent's on the first (stream and track id
-	// TrackAgent) and the customer's on the second (TrackCustomer).
+	// audio in 20 ms packets (Opus at the session's rate when the offer has Opus and
+	// Opus is built in, else PCMU at 8 kHz) until the browser closes it, the session
+	// ends, or Close: both directions mixed on one track, or, when the offer has two
+	// audio transceivers the browser receives on, the agent's on the first (stream and
+	// track id TrackAgent) and the customer's on the second (TrackCustomer).
 	Answer(ctx context.Context, session, offer string) (answer string, err error)
 	// Levels returns the current level per direction of each session being played, in dBFS
 	// (-120 for silence): map[session]Levels{Agent, Customer float64}.
@@ -87,9 +91,42 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// packet timing: 20 ms of 8 kHz.
+// The codecs sent. Opus is sent mono (RFC 7587 signals it as
+// opus/48000/2 whatever the channels; sprop-stereo=0 says it is mono),
+// with its RTP clock at 48 kHz whatever the session's rate.
 const (
-	frameDur = 20 * time.Millisecond
+	// OpusPayloadType is the payload type offered for Opus when this side
+	// offers; in an answer the browser's own number is used.
+	OpusPayloadType = 111
+	// opusFmtp is the Opus format parameters: 10 ms frames at least,
+	// in-band FEC.
+	opusFmtp = "minptime=10;useinbandfec=1"
+	// opusLossPercent is the loss the Opus encoder expects, so that its
+	// in-band FEC is sent (the browser's decoder uses it when a packet is
+	// lost).
+	opusLossPercent = 5
+	// maxOpusPacket is the largest Opus packet (RFC 6716).
+	maxOpusPacket = 1275
+)
+
+// OpusBitrate is the bit rate of the Opus sent for a session at rate:
+// 20 kbit/s at 8 kHz (narrowband), 32 kbit/s at 16 kHz (wideband), 48
+// kbit/s at 48 kHz (fullband), each transparent for speech at its
+// bandwidth.
+func OpusBitrate(rate int) int {
+	switch {
+	case rate <= 8000:
+		return 20000
+	case rate <= 16000:
+		return 32000
+	default:
+		return 48000
+	}
+}
+
+// packet timing: 20 ms at any rate.
+const (
+	frameDur = supervisor.TapFrameMs * time.Millisecond
 	// maxQueued is the frames a listener leaves queued at a tick; older
 	// ones are dropped so the delay added here stays bounded.
 	maxQueued = 2
@@ -121,6 +158,7 @@ type sessionState struct {
 	refs  int // listeners running, under the Server's mu
 	mu    sync.Mutex
 	sq    [levelFrames][2]float64 // sum of squares per frame and direction
+	n     [levelFrames]int        // samples per direction of each frame (its rate / 50)
 	i     int
 	lag   time.Duration // from the tap to the send of the latest frame
 }
@@ -147,18 +185,34 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	api, err := newAPI()
+	api, err := newAPI(opus.Available())
 	if err != nil {
 		return nil, err
+	}
+	if !opus.Available() {
+		cfg.Logger.Warn("browsers hear PCMU at 8 kHz only: " + opus.ErrNotBuilt.Error())
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, api: api, perSess: map[string]int{},
 		sessions: map[string]*sessionState{}, listeners: map[*listener]struct{}{}, stop: make(chan struct{})}, nil
 }
 
-// newAPI returns the pion API: PCMU only, the default interceptors (RTCP
-// reports), host candidates including loopback.
-func newAPI() (*webrtc.API, error) {
+// opusCodec is the capability of the Opus tracks.
+var opusCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: opus.RTPClockRate, Channels: 2, SDPFmtpLine: opusFmtp}
+
+// pcmuCodec is the capability of the PCMU tracks.
+var pcmuCodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}
+
+// newAPI returns the pion API: Opus first when withOpus, then PCMU, the
+// default interceptors (RTCP reports), host candidates including
+// loopback.
+func newAPI(withOpus bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
+	if withOpus {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCodec, PayloadType: OpusPayloadType},
+			webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("register Opus: %w", err)
+		}
+	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
 		PayloadType:        0,
@@ -185,10 +239,23 @@ type listener struct {
 	// tracks is the mixed track, or the agent's and the customer's
 	// (Tracks of the browser's offer).
 	tracks []*webrtc.TrackLocalStaticSample
+	rate   int // the session's
+	// useOpus: Opus at rate, one encoder per track; else PCMU at 8 kHz,
+	// through down when rate is above it.
+	useOpus bool
+	enc     []*opus.Encoder
+	down    *playout.Downsampler
 
 	connected, gone    chan struct{}
 	connOnce, goneOnce sync.Once
-	pcm                [2 * supervisor.TapFrameLen]int16
+
+	// owned by the sending goroutine
+	frame  supervisor.TapFrame // the frame being sent
+	narrow []int16             // frame at 8 kHz (PCMU above 8 kHz)
+	mono   [supervisor.TapMaxFrameLen]int16
+	// payload is a packet's payload; the track's packetizer copies it, so
+	// it is reused.
+	payload [maxOpusPacket]byte
 }
 
 // Answer implements Listener. Errors wrap ErrTooManyListeners,
@@ -249,7 +316,9 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	if err != nil {
 		return nil, "", err
 	}
-	l := &listener{s: s, session: session, tap: tap, connected: make(chan struct{}), gone: make(chan struct{})}
+	l := &listener{s: s, session: session, tap: tap, rate: tap.Rate(), connected: make(chan struct{}), gone: make(chan struct{})}
+	l.frame.Rate = l.rate
+	l.useOpus = opus.Available() && offersOpus(offer) && opusRate(l.rate)
 	l.pc, err = s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return l, "", fmt.Errorf("session %q: peer connection: %w", session, err)
@@ -271,10 +340,13 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 	if audioToSend(l.pc) >= 2 {
 		ids = [][2]string{{TrackAgent, TrackAgent}, {TrackCustomer, TrackCustomer}}
 	}
+	codec := pcmuCodec
+	if l.useOpus {
+		codec = opusCodec
+	}
 	var senders []*webrtc.RTPSender
 	for _, id := range ids {
-		track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
-			id[0], id[1])
+		track, err := webrtc.NewTrackLocalStaticSample(codec, id[0], id[1])
 		if err != nil {
 			return l, "", fmt.Errorf("session %q: audio track %s: %w", session, id[0], err)
 		}
@@ -282,8 +354,14 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 		if err != nil {
 			return l, "", fmt.Errorf("offer for session %q: %w: %w", session, ErrBadOffer, err)
 		}
+		if err := l.prefer(sender, codec); err != nil {
+			return l, "", fmt.Errorf("offer for session %q: %w: %w", session, ErrBadOffer, err)
+		}
 		l.tracks = append(l.tracks, track)
 		senders = append(senders, sender)
+	}
+	if err := l.newCoders(); err != nil {
+		return l, "", fmt.Errorf("session %q: %w", session, err)
 	}
 	ans, err := l.pc.CreateAnswer(nil)
 	if err != nil {
@@ -294,8 +372,8 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 		return l, "", fmt.Errorf("session %q: answer: %w", session, err)
 	}
 	for _, sender := range senders {
-		if !hasPCMU(sender) {
-			return l, "", fmt.Errorf("offer for session %q does not accept PCMU audio: %w", session, ErrBadOffer)
+		if !hasCodec(sender, codec.MimeType) {
+			return l, "", fmt.Errorf("offer for session %q does not accept %s audio: %w", session, l.codecName(), ErrBadOffer)
 		}
 	}
 	select {
@@ -324,7 +402,7 @@ func (s *Server) answer(ctx context.Context, session, offer string) (*listener, 
 		go l.readRTCP(sender)
 	}
 	go l.run()
-	s.log.Info("browser listening", "session", session, "tracks", len(l.tracks))
+	s.log.Info("browser listening", "session", session, "tracks", len(l.tracks), "codec", l.codecName(), "rate", l.sentRate())
 	return l, l.pc.LocalDescription().SDP, nil
 }
 
@@ -343,14 +421,114 @@ func audioToSend(pc *webrtc.PeerConnection) int {
 	return n
 }
 
-// hasPCMU reports whether sender's negotiated codecs include PCMU.
-func hasPCMU(sender *webrtc.RTPSender) bool {
+// hasCodec reports whether sender's negotiated codecs include mime.
+func hasCodec(sender *webrtc.RTPSender, mime string) bool {
 	for _, c := range sender.GetParameters().Codecs {
-		if strings.EqualFold(c.MimeType, webrtc.MimeTypePCMU) {
+		if strings.EqualFold(c.MimeType, mime) {
 			return true
 		}
 	}
 	return false
+}
+
+// offersOpus reports whether every audio section of offer lists
+// opus/48000/2 (a browser's offer does by default).
+func offersOpus(offer string) bool {
+	var d sdp.SessionDescription
+	if d.UnmarshalString(offer) != nil {
+		return false
+	}
+	n := 0
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" {
+			continue
+		}
+		n++
+		found := false
+		for _, a := range m.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			if _, enc, ok := strings.Cut(a.Value, " "); ok && strings.EqualFold(strings.TrimSpace(enc), "opus/48000/2") {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return n > 0
+}
+
+// prefer narrows sender's transceiver to codec, keeping the payload type
+// the browser offered; for Opus its format parameters say the audio is
+// mono at the session's rate (sprop-stereo=0, sprop-maxcapturerate), so
+// the page can show the rate.
+func (l *listener) prefer(sender *webrtc.RTPSender, codec webrtc.RTPCodecCapability) error {
+	var tr *webrtc.RTPTransceiver
+	for _, t := range l.pc.GetTransceivers() {
+		if t.Sender() == sender {
+			tr = t
+		}
+	}
+	if tr == nil {
+		return nil
+	}
+	for _, c := range sender.GetParameters().Codecs {
+		if !strings.EqualFold(c.MimeType, codec.MimeType) {
+			continue
+		}
+		if l.useOpus {
+			c.SDPFmtpLine = fmt.Sprintf("%s;sprop-stereo=0;sprop-maxcapturerate=%d", opusFmtp, l.rate)
+		}
+		return tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c})
+	}
+	return nil // hasCodec refuses the answer
+}
+
+// newCoders makes the listener's encoders: an Opus encoder per track at
+// the session's rate, or the downsampler to PCMU's 8 kHz.
+func (l *listener) newCoders() error {
+	if !l.useOpus {
+		if l.rate > playout.SampleRate {
+			l.down = playout.NewDownsampler(l.rate, 2)
+		}
+		return nil
+	}
+	for range l.tracks {
+		e, err := opus.NewEncoder(opus.EncoderConfig{Rate: l.rate, Bitrate: OpusBitrate(l.rate), FEC: true, LossPercent: opusLossPercent})
+		if err != nil {
+			return fmt.Errorf("Opus encoder at %d Hz: %w", l.rate, err)
+		}
+		l.enc = append(l.enc, e)
+	}
+	return nil
+}
+
+// opusRate reports whether libopus takes input at rate as it is.
+func opusRate(rate int) bool {
+	switch rate {
+	case 8000, 12000, 16000, 24000, 48000:
+		return true
+	}
+	return false
+}
+
+// codecName is the codec sent: "Opus" or "PCMU".
+func (l *listener) codecName() string {
+	if l.useOpus {
+		return "Opus"
+	}
+	return "PCMU"
+}
+
+// sentRate is the rate of the audio sent: the session's for Opus, 8 kHz
+// for PCMU.
+func (l *listener) sentRate() int {
+	if l.useOpus {
+		return l.rate
+	}
+	return playout.SampleRate
 }
 
 // waitTap subscribes to session, waiting up to SessionWait for it to
@@ -384,6 +562,9 @@ func (s *Server) waitTap(ctx context.Context, session string) (*supervisor.Tap, 
 func (l *listener) release() {
 	if l.pc != nil {
 		l.pc.Close()
+	}
+	for _, e := range l.enc {
+		e.Close()
 	}
 	l.tap.Close()
 	s := l.s
@@ -450,9 +631,10 @@ func (l *listener) loop() string {
 				if !ok {
 					return "session ended"
 				}
-				l.pcm, at = f.Samples, f.At
+				l.frame, at = f, f.At
 			default:
-				clear(l.pcm[:])
+				l.frame.Rate = l.rate
+				clear(l.frame.Stereo())
 			}
 			if err := l.write(); err != nil {
 				return "write: " + err.Error()
@@ -462,23 +644,40 @@ func (l *listener) loop() string {
 	}
 }
 
-// write sends the frame in l.pcm: mixed on a single track, or the agent's
-// (left) and the customer's (right) on their own tracks.
+// write sends l.frame: mixed on a single track, or the agent's (left)
+// and the customer's (right) on their own tracks; Opus at the frame's
+// rate or PCMU at 8 kHz. The track's packetizer copies the payload, so
+// its buffer is reused.
 func (l *listener) write() error {
+	st := l.frame.Stereo()
+	if !l.useOpus && l.down != nil {
+		l.narrow = l.down.Process(l.narrow[:0], st)
+		st = l.narrow
+	}
+	n := len(st) / 2
 	for k, track := range l.tracks {
-		// The track's packetizer keeps no reference to the data past the
-		// write, but interceptors may: a fresh slice each time.
-		ulaw := make([]byte, supervisor.TapFrameLen)
-		for i := range ulaw {
-			var v int16
+		pcm := l.mono[:n]
+		for i := range pcm {
 			if len(l.tracks) == 1 {
-				v = sat(int32(l.pcm[2*i]) + int32(l.pcm[2*i+1]))
+				pcm[i] = sat(int32(st[2*i]) + int32(st[2*i+1]))
 			} else {
-				v = l.pcm[2*i+k]
+				pcm[i] = st[2*i+k]
 			}
-			ulaw[i] = g711.EncodeUlawFrame(v)
 		}
-		if err := track.WriteSample(media.Sample{Data: ulaw, Duration: frameDur}); err != nil {
+		var data []byte
+		if l.useOpus {
+			m, err := l.enc[k].Encode(pcm, l.payload[:])
+			if err != nil {
+				return err
+			}
+			data = l.payload[:m]
+		} else {
+			data = l.payload[:n]
+			for i, v := range pcm {
+				data[i] = g711.EncodeUlawFrame(v)
+			}
+		}
+		if err := track.WriteSample(media.Sample{Data: data, Duration: frameDur}); err != nil {
 			return err
 		}
 	}
@@ -494,13 +693,15 @@ func (l *listener) measure(at time.Time) {
 		return
 	}
 	var sq [2]float64
-	for i := 0; i < len(l.pcm); i += 2 {
-		a, c := float64(l.pcm[i]), float64(l.pcm[i+1])
+	pcm := l.frame.Stereo()
+	for i := 0; i+1 < len(pcm); i += 2 {
+		a, c := float64(pcm[i]), float64(pcm[i+1])
 		sq[0] += a * a
 		sq[1] += c * c
 	}
 	st.mu.Lock()
 	st.sq[st.i] = sq
+	st.n[st.i] = len(pcm) / 2
 	st.i = (st.i + 1) % levelFrames
 	if !at.IsZero() {
 		st.lag = max(time.Since(at), 0)
@@ -511,12 +712,18 @@ func (l *listener) measure(at time.Time) {
 func (st *sessionState) levels() Levels {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	// Over the whole 100 ms: frames not sent yet count as silence.
 	var sum [2]float64
-	for _, x := range st.sq {
+	frameLen := 0
+	for i, x := range st.sq {
 		sum[0] += x[0]
 		sum[1] += x[1]
+		frameLen = max(frameLen, st.n[i])
 	}
-	n := float64(levelFrames * supervisor.TapFrameLen)
+	if frameLen == 0 {
+		return Levels{Agent: Silence, Customer: Silence}
+	}
+	n := float64(levelFrames * frameLen)
 	return Levels{Agent: dBFS(sum[0] / n), Customer: dBFS(sum[1] / n)}
 }
 

@@ -22,6 +22,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/silentmon/silentmon/filter"
+	"github.com/silentmon/silentmon/internal/g722"
+	"github.com/silentmon/silentmon/internal/opus"
 	"github.com/silentmon/silentmon/internal/supervisor"
 	"github.com/silentmon/silentmon/playout"
 	"github.com/silentmon/silentmon/playout/audiotest"
@@ -35,8 +37,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // capturePeer is the capture server the tests' media comes from.
 var capturePeer = &relay.Peer{Hello: relay.Hello{Role: relay.RoleCapture, Name: "capture-1"}}
 
-// leg is one direction of a call: a µ-law tone of amplitude amp, silent
-// until on.
+// leg is one direction of a call: a tone of amplitude amp, silent until
+// on; µ-law unless g722 or opus is set (payload types 9 and 111).
 type leg struct {
 	dir      filter.Direction
 	hz, amp  float64
@@ -44,24 +46,49 @@ type leg struct {
 	ts, ssrc uint32
 	k        int
 	src, dst netip.AddrPort
+	g722     *g722.Encoder // 16 kHz input
+	opus     *opus.Encoder // 48 kHz input
 }
 
 func (l *leg) next(on bool) []byte {
-	b := make([]byte, 12, 12+160)
-	b[0] = 0x80
+	rate, n, pt, ticks := playout.SampleRate, 160, byte(0), uint32(160)
+	switch {
+	case l.g722 != nil:
+		rate, n, pt = 16000, 320, 9
+	case l.opus != nil:
+		rate, n, pt, ticks = 48000, 960, 111, 960
+	}
+	pcm := make([]int16, n)
+	if on {
+		for i := range pcm {
+			pcm[i] = int16(l.amp * math.Sin(2*math.Pi*l.hz*float64(l.k)/float64(rate)))
+			l.k++
+		}
+	}
+	b := make([]byte, 12, 12+1275)
+	b[0], b[1] = 0x80, pt
 	binary.BigEndian.PutUint16(b[2:], l.seq)
 	binary.BigEndian.PutUint32(b[4:], l.ts)
 	binary.BigEndian.PutUint32(b[8:], l.ssrc)
-	for range 160 {
-		v := 0.0
-		if on {
-			v = l.amp * math.Sin(2*math.Pi*l.hz*float64(l.k)/playout.SampleRate)
-			l.k++
+	var err error
+	switch {
+	case l.g722 != nil:
+		b = b[:12+160]
+		_, err = l.g722.Encode(pcm, b[12:])
+	case l.opus != nil:
+		var m int
+		m, err = l.opus.Encode(pcm, b[12:12+1275])
+		b = b[:12+m]
+	default:
+		for _, v := range pcm {
+			b = append(b, g711.EncodeUlawFrame(v))
 		}
-		b = append(b, g711.EncodeUlawFrame(int16(v)))
+	}
+	if err != nil {
+		panic(err) // the tests' encoders take every frame
 	}
 	l.seq++
-	l.ts += 160
+	l.ts += ticks
 	return b
 }
 
@@ -95,11 +122,43 @@ type call struct {
 }
 
 func startCall(t *testing.T, sup *supervisor.Supervisor, session string) *call {
+	return startCallOf(t, sup, session, "PCMU", 1000, 8000, 400, 2000)
+}
+
+// startCallOf is startCall in codec ("PCMU", "G722" at 16 kHz, "Opus" at
+// 48 kHz) with the agent's tone of agentHz at amplitude agentAmp and the
+// customer's of customerHz at customerAmp.
+func startCallOf(t *testing.T, sup *supervisor.Supervisor, session, codec string, agentHz, agentAmp, customerHz, customerAmp float64) *call {
+	t.Helper()
 	c := &call{t: t, sup: sup, session: session, stop: make(chan struct{}), done: make(chan struct{}),
-		agent: leg{dir: filter.FromAgent, hz: 1000, amp: 8000, ssrc: 0x1111, seq: 100,
+		agent: leg{dir: filter.FromAgent, hz: agentHz, amp: agentAmp, ssrc: 0x1111, seq: 100,
 			src: netip.MustParseAddrPort("10.0.0.1:4000"), dst: netip.MustParseAddrPort("10.0.0.2:4002")},
-		customer: leg{dir: filter.ToAgent, hz: 400, amp: 2000, ssrc: 0x2222, seq: 900,
+		customer: leg{dir: filter.ToAgent, hz: customerHz, amp: customerAmp, ssrc: 0x2222, seq: 900,
 			src: netip.MustParseAddrPort("10.0.0.2:4002"), dst: netip.MustParseAddrPort("10.0.0.1:4000")}}
+	for _, l := range []*leg{&c.agent, &c.customer} {
+		switch codec {
+		case "G722":
+			if !g722.Available() {
+				t.Skip("skipping: G.722 is not built in (needs cgo and libspandsp-dev)")
+			}
+			e, err := g722.NewEncoder(16000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			l.g722 = e
+		case "Opus":
+			if !opus.Available() {
+				t.Skip("skipping: Opus is not built in (needs cgo and libopus-dev)")
+			}
+			e, err := opus.NewEncoder(opus.EncoderConfig{Rate: 48000, Bitrate: 96000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			l.opus = e
+		}
+	}
 	c.send() // the session opens now
 	go c.run()
 	t.Cleanup(c.end)
@@ -162,9 +221,13 @@ type browser struct {
 
 // received is what a browser received on one track.
 type received struct {
-	track   string // the track's id
-	samples []int16
+	track   string  // the track's id
+	mime    string  // the track's codec
+	samples []int16 // decoded: 8 kHz for PCMU, 48 kHz for Opus
 	packets int
+	bad     int // packets not of the codec's 20 ms (payload, timestamp step)
+	lastTS  uint32
+	dec     *opus.Decoder
 }
 
 // newBrowser returns a browser offering one receive-only audio
@@ -175,10 +238,26 @@ func newBrowser(t *testing.T) *browser {
 }
 
 // newBrowserN returns a browser offering n receive-only audio
-// transceivers.
+// transceivers with PCMU only.
 func newBrowserN(t *testing.T, n int) *browser {
 	t.Helper()
+	return newBrowserWith(t, n, false)
+}
+
+// newBrowserWith returns a browser offering n receive-only audio
+// transceivers, with Opus (payload type 111, as browsers offer it) then
+// PCMU when withOpus, else PCMU only.
+func newBrowserWith(t *testing.T, n int, withOpus bool) *browser {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
+	if withOpus {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+				SDPFmtpLine: "minptime=10;useinbandfec=1"},
+			PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
 		PayloadType:        0}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -217,7 +296,15 @@ func newBrowserN(t *testing.T, n int) *browser {
 		if b.first == "" {
 			b.first = tr.StreamID()
 		}
-		b.streams[tr.StreamID()] = &received{track: tr.ID()}
+		r := &received{track: tr.ID(), mime: tr.Codec().MimeType}
+		if strings.EqualFold(r.mime, webrtc.MimeTypeOpus) {
+			d, err := opus.NewDecoder(48000)
+			if err != nil {
+				t.Error(err)
+			}
+			r.dec = d
+		}
+		b.streams[tr.StreamID()] = r
 		b.mu.Unlock()
 		b.readers.Add(1)
 		go b.read(tr)
@@ -237,23 +324,43 @@ func newBrowserN(t *testing.T, n int) *browser {
 
 func (b *browser) read(tr *webrtc.TrackRemote) {
 	defer b.readers.Done()
+	pcm := make([]int16, 5760)
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
+			b.mu.Lock()
+			if r := b.streams[tr.StreamID()]; r.dec != nil {
+				r.dec.Close()
+			}
+			b.mu.Unlock()
 			return
 		}
 		now := time.Now()
 		b.mu.Lock()
-		if p.PayloadType != 0 || len(p.Payload) != 160 {
-			b.badPT++
-		}
 		r := b.streams[tr.StreamID()]
-		for _, u := range p.Payload {
-			r.samples = append(r.samples, g711.DecodeUlawFrame(u))
+		n := 0
+		if r.dec != nil {
+			// Opus: the offered payload type, 960 ticks of 48 kHz per
+			// 20 ms, whatever the audio's rate.
+			n, err = r.dec.Decode(p.Payload, pcm)
+			if err != nil || n != 960 || p.PayloadType != 111 || (r.packets > 0 && p.Timestamp-r.lastTS != 960) {
+				r.bad++
+			}
+		} else {
+			if p.PayloadType != 0 || len(p.Payload) != 160 || (r.packets > 0 && p.Timestamp-r.lastTS != 160) {
+				b.badPT++
+				r.bad++
+			}
+			for i, u := range p.Payload {
+				pcm[i] = g711.DecodeUlawFrame(u)
+			}
+			n = len(p.Payload)
 		}
+		r.lastTS = p.Timestamp
+		r.samples = append(r.samples, pcm[:n]...)
 		r.packets++
 		if tr.StreamID() == b.first {
-			b.samples = append(b.samples, r.samples[len(r.samples)-len(p.Payload):]...)
+			b.samples = append(b.samples, pcm[:n]...)
 			b.arrivals = append(b.arrivals, now)
 		}
 		b.mu.Unlock()
@@ -307,7 +414,8 @@ func waitClosed(t *testing.T, c <-chan struct{}, within time.Duration, what stri
 
 func newSupervisor(t *testing.T) *supervisor.Supervisor {
 	t.Helper()
-	sup, err := supervisor.New(supervisor.Config{Output: "null", Logger: quiet()})
+	sup, err := supervisor.New(supervisor.Config{Output: "null", Logger: quiet(),
+		Playout: playout.Config{PayloadTypes: map[uint8]playout.Codec{111: playout.CodecOpus}}})
 	if err != nil {
 		t.Fatal(err)
 	}

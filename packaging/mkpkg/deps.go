@@ -9,7 +9,8 @@ import (
 )
 
 // sonamePackages maps the shared libraries silentmon's programs link (the
-// cgo ones: PortAudio, bcg729, spandsp for G.722 and libopus) to the Debian
+// cgo ones: PortAudio, bcg729, spandsp for G.722, libopus and libspeexdsp's
+// resampler) to the Debian
 // packages that hold them.
 var sonamePackages = map[string]string{
 	"libc.so.6":         "libc6",
@@ -23,6 +24,7 @@ var sonamePackages = map[string]string{
 	"libasound.so.2":    "libasound2",
 	"libspandsp.so.2":   "libspandsp2",
 	"libopus.so.0":      "libopus0",
+	"libspeexdsp.so.1":  "libspeexdsp1",
 }
 
 // RuntimeDepends returns the Depends entries of the program at path: one

@@ -5,7 +5,7 @@
 (function () {
   // analyser: the audio played (after the balance); analyserAgent and
   // analyserCustomer: each side as received, when the stream has two tracks.
-  const hook = { analyser: null, analyserAgent: null, analyserCustomer: null, sampleRate: 0, errors: [], delayMs: null, tracks: 0 };
+  const hook = { analyser: null, analyserAgent: null, analyserCustomer: null, sampleRate: 0, errors: [], delayMs: null, tracks: 0, format: '' };
   window.silentmon = hook;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -241,7 +241,9 @@
     const st = cell(tr, 'state');
     let label = s.state;
     if (s.state === 'listening' && s.streams.length === 0) label = 'waiting for a call';
-    if (state.play && state.play.session === s.id && s.state === 'listening') label += ' · in browser';
+    if (state.play && state.play.session === s.id && s.state === 'listening') {
+      label += ' · in browser' + (state.play.format ? ' (' + state.play.format + ')' : '');
+    }
     if (s.record) label += ' · recording';
     if (state.digits[s.id]) label += ' · digits ' + state.digits[s.id];
     setText(st, label);
@@ -385,6 +387,31 @@
     return 'mixed';
   }
 
+  // audioFormat names the audio an answer sends, from its first audio
+  // section's first payload type: "Opus 16 kHz" (the rate from
+  // sprop-maxcapturerate, the session's) or "PCMU 8 kHz"; '' if unknown.
+  function audioFormat(sdp) {
+    const lines = sdp.split(/\r?\n/);
+    const m = lines.findIndex((l) => l.startsWith('m=audio '));
+    if (m < 0) return '';
+    const pt = lines[m].split(' ')[3];
+    let name = '';
+    let rate = 0;
+    for (let i = m + 1; i < lines.length && !lines[i].startsWith('m='); i++) {
+      const l = lines[i];
+      if (l.startsWith('a=rtpmap:' + pt + ' ')) {
+        const enc = l.slice(l.indexOf(' ') + 1).split('/');
+        name = enc[0];
+        rate = parseInt(enc[1], 10) || 0;
+      }
+      const cap = l.startsWith('a=fmtp:' + pt + ' ') && /sprop-maxcapturerate=(\d+)/.exec(l);
+      if (cap) rate = parseInt(cap[1], 10);
+    }
+    if (!name) return '';
+    if (name.toLowerCase() === 'opus') name = 'Opus';
+    return rate ? name + ' ' + fmt(rate / 1000, rate % 1000 ? 1 : 0) + ' kHz' : name;
+  }
+
   async function play(session, actx) {
     stopPlayer();
     const pc = new RTCPeerConnection({ iceServers: [] });
@@ -430,6 +457,8 @@
     // The track events fire while the answer is applied.
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     if (state.play !== p) return;
+    p.format = audioFormat(answer);
+    hook.format = p.format;
     wireAudio(p, actx);
     p.statsTimer = setInterval(() => updateDelay(p), 1000);
     renderSessions();
