@@ -5,11 +5,8 @@ package playout_test
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,31 +26,13 @@ import (
 // turns its stream number into a pointer, which the race detector's
 // pointer checks reject for any stream but a process's first.
 func TestPortAudioInputRateALSAFile(t *testing.T) {
-	testutil.NeedTool(t, "aplay") // alsa-utils: the ALSA plugins are there
 	if !playout.ResamplerBuiltIn {
 		t.Skip("skipping: the resampler is not built in (needs cgo and libspeexdsp-dev)")
 	}
-	if os.Getenv("SILENTMON_TEST_PORTAUDIO_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPortAudioInputRateALSAFile$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "SILENTMON_TEST_PORTAUDIO_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("child process:\n%s", out)
-		if err != nil {
-			t.Fatalf("the child process failed: %v", err)
-		}
-		if strings.Contains(string(out), "--- SKIP") {
-			t.Skip("skipping: the child process skipped")
-		}
+	if !testutil.InChild(t) {
 		return
 	}
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "out.raw")
-	conf := filepath.Join(dir, "asound.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
-`, raw)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ALSA_CONFIG_PATH", conf)
+	raw := testutil.ALSAFileDevice(t)
 	sink, err := playout.OpenSinkRate("portaudio", 1, 48000)
 	if err != nil {
 		t.Skipf("skipping: no PortAudio device through ALSA here: %v", err)

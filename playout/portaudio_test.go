@@ -4,9 +4,7 @@ package playout_test
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,15 +16,7 @@ import (
 // TestPortAudioALSAFile plays a G.711 stream through PortAudio into an
 // ALSA file device and checks the raw samples equal the decode.
 func TestPortAudioALSAFile(t *testing.T) {
-	testutil.NeedTool(t, "aplay") // alsa-utils: the ALSA plugins are there
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "out.raw")
-	conf := filepath.Join(dir, "asound.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
-`, raw)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ALSA_CONFIG_PATH", conf)
+	raw := testutil.ALSAFileDevice(t)
 	sink, err := playout.OpenSink("portaudio")
 	if err != nil {
 		t.Skipf("skipping: no PortAudio device through ALSA here: %v", err)

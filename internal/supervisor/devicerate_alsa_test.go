@@ -4,12 +4,8 @@ package supervisor
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,31 +23,13 @@ import (
 // turns its stream number into a pointer, which the race detector's
 // pointer checks reject for any stream but a process's first.
 func TestPortAudioWidebandALSAFile(t *testing.T) {
-	testutil.NeedTool(t, "aplay") // alsa-utils: the ALSA plugins are there
 	if !playout.G722BuiltIn || !playout.ResamplerBuiltIn {
 		t.Skip("skipping: G.722 or the resampler is not built in")
 	}
-	if os.Getenv("SILENTMON_TEST_PORTAUDIO_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPortAudioWidebandALSAFile$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "SILENTMON_TEST_PORTAUDIO_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("child process:\n%s", out)
-		if err != nil {
-			t.Fatalf("the child process failed: %v", err)
-		}
-		if strings.Contains(string(out), "--- SKIP") {
-			t.Skip("skipping: the child process skipped")
-		}
+	if !testutil.InChild(t) {
 		return
 	}
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "out.raw")
-	conf := filepath.Join(dir, "asound.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
-`, raw)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ALSA_CONFIG_PATH", conf)
+	raw := testutil.ALSAFileDevice(t)
 	var card playout.Sink
 	r := newRig(t, Config{Output: "portaudio", OpenDevice: func(spec string) (playout.Sink, error) {
 		sink, err := openDevice(spec) // the default

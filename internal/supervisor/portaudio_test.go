@@ -4,9 +4,7 @@ package supervisor
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,15 +18,7 @@ import (
 // the real device path (playout.OpenSink, PortAudio) into an ALSA file
 // device: the card receives a's tone, then b's, then a's again.
 func TestPortAudioHandOverALSAFile(t *testing.T) {
-	testutil.NeedTool(t, "aplay") // alsa-utils: the ALSA plugins are there
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "out.raw")
-	conf := filepath.Join(dir, "asound.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`pcm.!default { type file; slave.pcm { type null }; file %q; format "raw" }
-`, raw)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ALSA_CONFIG_PATH", conf)
+	raw := testutil.ALSAFileDevice(t)
 	clock := audiotest.NewClock(time.Unix(1_700_000_000, 0))
 	open := func(spec string) (playout.Sink, error) {
 		sink, err := playout.OpenSink(spec)
