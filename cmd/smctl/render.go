@@ -329,29 +329,19 @@ func render(src capture.Source, f *filter.Filter, cfg playout.Config, sink playo
 		return nil
 	}
 	var werr error
-	err := eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
-		if p.Kind != capture.KindRTP {
-			if other != nil {
-				other(p, ts)
-			}
-			return true
-		}
-		m, ok := f.Match(p)
-		if !ok {
-			return true
-		}
+	err := eachMatched(src, f, other, func(p *capture.Packet, ts time.Time, dir filter.Direction) bool {
 		for b := r.Render(ts); len(b) > 0; b = r.Render(ts) {
 			if werr = write(b); werr != nil {
 				return false
 			}
 		}
-		data := p.UDP
+		data, ok := p.UDP, true
 		if payload != nil {
-			if data, ok = payload(p, m.Direction == filter.FromAgent); !ok {
+			if data, ok = payload(p, dir == filter.FromAgent); !ok {
 				return true
 			}
 		}
-		r.PushFlow(playout.Direction(m.Direction), packetFlow(p), ts, data)
+		r.PushFlow(playout.Direction(dir), packetFlow(p), ts, data)
 		return true
 	})
 	if werr != nil {
@@ -380,19 +370,12 @@ func codecsRate(path string, f *filter.Filter, cfg playout.Config, other func(*c
 	defer src.Close()
 	var seen [128]bool
 	var codecs []playout.Codec
-	err = eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
-		if p.Kind != capture.KindRTP {
-			if other != nil {
-				other(p, ts)
-			}
-			return true
+	err = eachMatched(src, f, other, func(p *capture.Packet, ts time.Time, dir filter.Direction) bool {
+		data, ok := p.UDP, true
+		if payload != nil {
+			data, ok = payload(p, dir == filter.FromAgent)
 		}
-		m, ok := f.Match(p)
-		if !ok {
-			return true
-		}
-		data := p.UDP
-		if data, ok = payload(p, m.Direction == filter.FromAgent); !ok || len(data) < 2 {
+		if !ok || len(data) < 2 {
 			return true
 		}
 		if pt := data[1] & 0x7f; !seen[pt] {
@@ -405,6 +388,25 @@ func codecsRate(path string, f *filter.Filter, cfg playout.Config, other func(*c
 		return 0, cli.Failf("read capture %q: %v", path, err)
 	}
 	return playout.RateFor(codecs...), nil
+}
+
+// eachMatched calls fn with every RTP packet of src that f matches, its
+// capture time and direction, in the capture's order, until fn returns
+// false or src ends; other, if not nil, sees every other packet first
+// (the SIP that updates f). It returns the read error that ended src, nil
+// at its end. p is reused between calls.
+func eachMatched(src capture.Source, f *filter.Filter, other func(*capture.Packet, time.Time),
+	fn func(p *capture.Packet, ts time.Time, dir filter.Direction) bool) error {
+	return eachPacket(src, func(p *capture.Packet, ts time.Time) bool {
+		if p.Kind != capture.KindRTP {
+			if other != nil {
+				other(p, ts)
+			}
+			return true
+		}
+		m, ok := f.Match(p)
+		return !ok || fn(p, ts, m.Direction)
+	})
 }
 
 // eachRTP calls fn with every RTP packet of src and its capture time, in
