@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zaf/g711"
+
 	"github.com/silentmon/silentmon/capture"
 	"github.com/silentmon/silentmon/internal/opus"
 	"github.com/silentmon/silentmon/internal/testutil"
@@ -399,16 +401,17 @@ func TestRenderRealOpus(t *testing.T) {
 	t.Logf("Opus: energy above 8 kHz %.1f dB of the whole", hi)
 }
 
+// minG729SNR is a little below the signal to difference measured between
+// smctl render (bcg729) and ffmpeg's G.729 decoder on the sample G.729A
+// call, 23.8 dB (largest sample difference 631, correlation 0.9985, lag
+// 0): the two implementations differ in their postfilters, not in what is
+// heard.
+const minG729SNR = 20
+
 // TestRenderRealG729A renders the Wireshark sample G.729A call: an 8 kHz
 // WAV of the capture's 8.50 s which, once aligned, ffmpeg's own G.729
 // decoder (an independent implementation) fed the same payloads matches
 // within minG729SNR of signal to difference.
-//
-// minG729SNR is a little below the figure measured on this capture,
-// 23.8 dB (largest sample difference 631, correlation 0.9985, lag 0):
-// bcg729 and ffmpeg differ in their postfilters, not in what is heard.
-const minG729SNR = 20
-
 func TestRenderRealG729A(t *testing.T) {
 	if !playout.G729BuiltIn {
 		t.Skip("skipping: G.729 is not built in (needs cgo and libbcg729-dev)")
@@ -445,4 +448,218 @@ func TestRenderRealG729A(t *testing.T) {
 	if snr < minG729SNR {
 		t.Errorf("%.1f dB of signal to difference from ffmpeg's G.729 decode, want at least %d dB", snr, minG729SNR)
 	}
+}
+
+// realEvent is one RFC 4733 event of a real capture, read by the test
+// itself: its code, start timestamp and final duration (timestamp units).
+type realEvent struct {
+	code     uint8
+	ts       uint32
+	duration uint32
+}
+
+// digitOf names an RFC 4733 DTMF event code.
+func digitOf(code uint8) byte { return "0123456789*#ABCD"[code] }
+
+// TestRenderRealDTMF renders the Wireshark sample call SIP_DTMF2: a PCMA
+// call in which 192.168.105.172 sends the digits 6789123 as RFC 4733
+// events on payload type 96 in its voice's SSRC and sequence numbers.
+// render and analyze report that stream with 0 lost (the events hold
+// their sequence numbers); the digits the supervisor's status shows
+// (playout.ParseEvents and EventCounter over the stream) are those
+// tshark finds; in the WAV the events are silence (below -50 dBFS from
+// 10 ms after each event's start to 10 ms before its end) while the voice
+// around them is heard, sample for sample as the PCMA sent.
+func TestRenderRealDTMF(t *testing.T) {
+	const name = "SIP_DTMF2.pcap"
+	const ssrc = 0x5711bf84 // 192.168.105.172 -> 192.168.105.110
+	pkts := realStream(t, realPath(name), ssrc)
+
+	// The events, read here from the payloads' bytes.
+	var events []realEvent
+	var voice []realPkt
+	for _, p := range pkts {
+		switch p.pt {
+		case 8:
+			voice = append(voice, p)
+			continue
+		case 96:
+		default:
+			t.Fatalf("payload type %d in stream 0x%08x", p.pt, ssrc)
+		}
+		if len(p.payload) != 4 {
+			t.Fatalf("event payload of %d bytes", len(p.payload))
+		}
+		code, dur := p.payload[0], uint32(binary.BigEndian.Uint16(p.payload[2:]))
+		if n := len(events); n > 0 && events[n-1].ts == p.ts && events[n-1].code == code {
+			events[n-1].duration = max(events[n-1].duration, dur)
+			continue
+		}
+		events = append(events, realEvent{code: code, ts: p.ts, duration: dur})
+	}
+	var digits []byte
+	for _, e := range events {
+		digits = append(digits, digitOf(e.code))
+	}
+	t.Logf("digits %s in %d event packets, %d voice packets", digits, len(pkts)-len(voice), len(voice))
+	if string(digits) != "6789123" {
+		t.Errorf("the capture's events read as %q, want 6789123", digits)
+	}
+	if ts, err := exec.LookPath("tshark"); err != nil {
+		t.Log("tshark is not installed: the digits are not checked against it")
+	} else {
+		out, err := exec.Command(ts, "-r", realPath(name), "-Y", "rtpevent", "-T", "fields", "-e", "rtp.timestamp", "-e", "rtpevent.event_id").Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		var td []byte
+		last := ""
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 || f[0] == last {
+				continue
+			}
+			last = f[0]
+			var code uint8
+			for _, c := range f[1] {
+				code = code*10 + uint8(c-'0')
+			}
+			td = append(td, digitOf(code))
+		}
+		if !bytes.Equal(td, digits) {
+			t.Errorf("tshark reads the digits %q, the test %q", td, digits)
+		}
+	}
+	// What status shows: the digits playout reads, each event once.
+	var ec playout.EventCounter
+	var shown []byte
+	for _, p := range pkts {
+		if p.pt != 96 {
+			continue
+		}
+		evs, err := playout.ParseEvents(p.payload, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if ec.New(ssrc, p.ts, e) {
+				shown = append(shown, e.Digit())
+			}
+		}
+	}
+	if !bytes.Equal(shown, digits) {
+		t.Errorf("playout reads the digits %q, the capture carries %q", shown, digits)
+	}
+
+	for _, s := range analyzeJSON(t, realPath(name)).Streams {
+		if s.SSRC == "0x5711bf84" && (s.Packets != 666 || s.Lost != 0) {
+			t.Errorf("analyze: stream %s: %d packets, %d lost; want 666, 0 lost", s.SSRC, s.Packets, s.Lost)
+		}
+	}
+	rate, ch, pcm, stdout := renderReal(t, name, "--endpoint", "192.168.105.110", "--stereo")
+	if rate != 8000 || ch != 2 {
+		t.Fatalf("WAV at %d Hz, %d channels; want 8000, stereo", rate, ch)
+	}
+	if !strings.Contains(stdout, "to-agent   ssrc 0x5711bf84 192.168.105.172:4376->192.168.105.110:4376 PCMA: 666 packets, 0 lost,") {
+		t.Errorf("render did not report the stream with events as 666 packets, 0 lost:\n%s", stdout)
+	}
+	right := make([]int16, len(pcm)/2) // the customer: 192.168.105.172
+	for i := range right {
+		right[i] = pcm[2*i+1]
+	}
+
+	// The voice the phone sent, decoded here, at its timestamps.
+	ts0 := voice[0].ts
+	end := voice[len(voice)-1].ts - ts0 + uint32(len(voice[len(voice)-1].payload))
+	sent := make([]int16, end)
+	for _, p := range voice {
+		lp := g711.DecodeAlaw(p.payload)
+		for i := range len(lp) / 2 {
+			sent[p.ts-ts0+uint32(i)] = int16(binary.LittleEndian.Uint16(lp[2*i:]))
+		}
+	}
+	// Each talkspurt (the voice before the first digit, between two
+	// digits, after the last) has its own place in the WAV: the jitter
+	// buffer schedules a talkspurt's start on the mixer's 10 ms blocks.
+	// Find each one's lag and check it is the phone's voice sample for
+	// sample.
+	type spurt struct{ from, to, lag int } // in sent
+	var spurts []spurt
+	from := 0
+	for _, e := range events {
+		spurts = append(spurts, spurt{from: from, to: int(e.ts - ts0)})
+		for _, p := range voice {
+			if p.ts > e.ts {
+				from = int(p.ts - ts0)
+				break
+			}
+		}
+	}
+	spurts = append(spurts, spurt{from: from, to: len(sent)})
+	lag0, c := bestLag(right, sent, 4096, 2*8000)
+	for i := range spurts {
+		sp := &spurts[i]
+		sp.lag, c = lagNear(right, sent[sp.from:sp.to], sp.from, lag0, 2*blockSamples)
+		differ := 0
+		for j := sp.from; j < sp.to && j+sp.lag < len(right); j++ {
+			if right[j+sp.lag] != sent[j] {
+				differ++
+			}
+		}
+		t.Logf("talkspurt %d: %.3f s of voice at %.1f ms into the WAV (correlation %.6f), %d samples differ from what the phone sent",
+			i, float64(sp.to-sp.from)/8000, float64(sp.from+sp.lag)/8, c, differ)
+		if differ > 0 {
+			t.Errorf("talkspurt %d: %d samples differ from the voice the phone sent", i, differ)
+		}
+		if d := sp.lag - spurts[0].lag; d < 0 || d > blockSamples {
+			t.Errorf("talkspurt %d plays %d samples later than the first, want 0 to %d (one block)", i, d, blockSamples)
+		}
+	}
+	const margin = 80 // 10 ms
+	for i, e := range events {
+		at := spurts[i].lag + int(e.ts-ts0) // where the voice before it ended
+		next := spurts[i+1].lag + spurts[i+1].from
+		span := right[at+margin : at+int(e.duration)-margin]
+		gap := right[at+int(e.duration) : next]
+		before, after := right[at-800:at], right[next:next+800]
+		t.Logf("digit %c at %.3f s: %.0f ms of event at %.1f dBFS, %.0f ms more until the voice at %.1f dBFS; voice %.1f dBFS in the 100 ms before, %.1f dBFS after",
+			digitOf(e.code), float64(at)/8000, float64(e.duration)/8, dBFS(span), float64(len(gap))/8, dBFS(gap), dBFS(before), dBFS(after))
+		if l := dBFS(span); l > -50 {
+			t.Errorf("digit %c: %.1f dBFS during the event, want silence (below -50 dBFS)", digitOf(e.code), l)
+		}
+		// The voice around is the phone's (checked above) and heard: this
+		// phone's background between digits is quiet, but not silence.
+		for _, v := range [][]int16{before, after} {
+			if l := dBFS(v); l < -60 {
+				t.Errorf("digit %c: the voice next to it at %.1f dBFS, want what the phone sent (above -60 dBFS)", digitOf(e.code), l)
+			}
+		}
+	}
+}
+
+// blockSamples is the mixer's block at 8 kHz (10 ms).
+const blockSamples = 80
+
+// lagNear returns the lag within around±maxDev at which ours[at+i+lag]
+// best matches ref[i] by normalised cross-correlation, and the
+// correlation there.
+func lagNear(ours, ref []int16, at, around, maxDev int) (int, float64) {
+	best, bestC := around, math.Inf(-1)
+	er := energy(ref)
+	for lag := around - maxDev; lag <= around+maxDev; lag++ {
+		if at+lag < 0 || at+lag+len(ref) > len(ours) {
+			continue
+		}
+		o := ours[at+lag : at+lag+len(ref)]
+		var xy float64
+		for i := range ref {
+			xy += float64(o[i]) * float64(ref[i])
+		}
+		if eo := energy(o); eo > 0 && er > 0 {
+			if c := xy / math.Sqrt(eo*er); c > bestC {
+				best, bestC = lag, c
+			}
+		}
+	}
+	return best, bestC
 }
