@@ -663,3 +663,49 @@ func lagNear(ours, ref []int16, at, around, maxDev int) (int, float64) {
 	}
 	return best, bestC
 }
+
+// TestRenderRealLeftOut: in a build without a codec (CGO_ENABLED=0), the
+// sample G.722, Opus and G.729A calls are not written as silence: render
+// names the stream, its codec from the SDP and what the build lacks on
+// stderr, exits 1 and writes no WAV. (SIP_DTMF2, G.711, still plays:
+// TestRenderRealDTMF runs in such a build too.)
+func TestRenderRealLeftOut(t *testing.T) {
+	ran := 0
+	for _, tc := range []struct {
+		name, ssrc, flow, pt string
+		built                bool
+		lacks                string
+	}{
+		{"sip-rtp-g722.pcap", "0x043daaba", "10.0.2.15:17472->10.0.2.20:6000", "9 (G722, named by the SDP)", playout.G722BuiltIn,
+			"G.722 is not built into this binary (it needs cgo and libspandsp-dev)"},
+		{"sip-rtp-opus.pcap", "0x043eee04", "10.0.2.15:24196->10.0.2.20:6000", "99 (opus, named by the SDP)", playout.OpusBuiltIn,
+			"Opus is not built into this binary (it needs cgo and libopus-dev)"},
+		{"sip-rtp-g729a.pcap", "0x044559a1", "10.0.2.15:28120->10.0.2.20:6000", "18 (G729, named by the SDP)", playout.G729BuiltIn,
+			"G.729 is not built into this binary (it needs cgo and libbcg729-dev)"},
+	} {
+		if tc.built {
+			t.Logf("%s: its codec is built in (TestRenderRealG722, TestRenderRealOpus, TestRenderRealG729A check it)", tc.name)
+			continue
+		}
+		ran++
+		out := filepath.Join(t.TempDir(), "out.wav")
+		stdout, stderr, code := runSmctl("render", realPath(tc.name), "--out", out)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1: %s", tc.name, code, stderr)
+		}
+		want := "render: skipped stream ssrc " + tc.ssrc + " " + tc.flow + " (from-agent): 425 packets of payload type " + tc.pt +
+			", which smctl render cannot decode (" + tc.lacks + "); not rendered"
+		if !strings.Contains(stderr, want) {
+			t.Errorf("%s: stderr %q lacks %q", tc.name, stderr, want)
+		}
+		if strings.Contains(stdout, "wrote") {
+			t.Errorf("%s: stdout %q", tc.name, stdout)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: a render that played nothing wrote %s", tc.name, out)
+		}
+	}
+	if ran == 0 {
+		t.Skip("skipping: G.722, Opus and G.729 are all built in; run with CGO_ENABLED=0 to check a build without them")
+	}
+}
