@@ -1,0 +1,113 @@
+package filter
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+)
+
+// addrIndex maps IP addresses to their rules on the packet path. It is
+// built once per filter table and never changed, so lookups take no lock.
+//
+// Layout: open addressing with linear probing, at most half full, of
+// 24-byte entries holding the address itself (its two 64-bit halves and
+// whether it is IPv6) and where its rules start in one shared rule array.
+// A lookup hashes the address with one 64x64→128-bit multiplication by the
+// index's random seeds and reads one entry (rarely two): no generic map,
+// no call, no allocation. Zoned IPv6 addresses (never produced by Decode,
+// refused by ParseEndpoint) stay in a plain map beside it, so that the
+// index answers exactly what a map keyed by netip.Addr would.
+type addrIndex struct {
+	entries []addrEntry
+	rules   []rule
+	mask    uint64
+	seed    [2]uint64
+	zoned   map[netip.Addr][]rule
+}
+
+// addrEntry is one address of an addrIndex; meta is 0 for an empty entry.
+type addrEntry struct {
+	hi, lo uint64 // the address as 16 bytes, big-endian halves
+	first  uint32 // its rules are rules[first : first+n]
+	meta   uint32 // n, | entryV6 for an IPv6 address (so ::ffff:a.b.c.d differs from a.b.c.d)
+}
+
+const entryV6 = 1 << 31
+
+// addrHalves returns the halves of a's 16-byte form.
+func addrHalves(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+func (x *addrIndex) hash(hi, lo uint64) uint64 {
+	h, l := bits.Mul64(lo^x.seed[0], hi^x.seed[1])
+	return h ^ l
+}
+
+// newAddrIndex builds the index of byIP.
+func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
+	x := &addrIndex{seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	if len(byIP) == 0 {
+		return x
+	}
+	size := 8
+	for size < 2*len(byIP) {
+		size *= 2
+	}
+	x.entries = make([]addrEntry, size)
+	x.mask = uint64(size - 1)
+	for a, rs := range byIP {
+		if a.Zone() != "" {
+			if x.zoned == nil {
+				x.zoned = map[netip.Addr][]rule{}
+			}
+			x.zoned[a] = rs
+			continue
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		hi, lo := addrHalves(a)
+		j := x.hash(hi, lo) & x.mask
+		for x.entries[j].meta != 0 {
+			j = (j + 1) & x.mask
+		}
+		meta := uint32(len(rs))
+		if !a.Is4() {
+			meta |= entryV6
+		}
+		x.entries[j] = addrEntry{hi: hi, lo: lo, first: uint32(len(x.rules)), meta: meta}
+		x.rules = append(x.rules, rs...)
+	}
+	return x
+}
+
+// lookup returns the rules of a, or nil. The slice is shared and must not
+// be modified.
+func (x *addrIndex) lookup(a netip.Addr) []rule {
+	var v6 uint32
+	if !a.Is4() {
+		if a.Zone() != "" {
+			return x.zoned[a]
+		}
+		v6 = entryV6
+	}
+	if x.entries == nil {
+		return nil
+	}
+	hi, lo := addrHalves(a)
+	for j := x.hash(hi, lo) & x.mask; ; j = (j + 1) & x.mask {
+		e := &x.entries[j]
+		if e.meta == 0 {
+			return nil
+		}
+		if e.lo == lo && e.hi == hi && e.meta&entryV6 == v6 {
+			// A full slice: appending to it must not write into the
+			// next address's rules.
+			end := e.first + e.meta&^entryV6
+			return x.rules[e.first:end:end]
+		}
+	}
+}
