@@ -201,6 +201,7 @@ const (
 	// same at every size and only the tables' growth shows.
 	pathFrames = 200000
 	pathBatch  = 256 // frames per ring read, as smserver's worker reads
+	pathChunk  = 32  // frames decoded before the stream table takes them, as smserver's worker
 	pathPT     = 20 * time.Millisecond
 )
 
@@ -346,28 +347,33 @@ type pathWorker struct {
 }
 
 func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
-	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathBatch), times: make([]time.Time, pathBatch),
+	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), times: make([]time.Time, pathChunk),
 		matches: make([]filter.Match, 0, 8)}
 }
 
-// run decodes a block, updates the stream table with it and returns how
-// many of its packets matched a session.
+// run decodes a block 32 frames at a time (UpdateBatch's chunk), hands
+// each chunk to the stream table and looks its packets up in the filter,
+// as smserver's worker does, and returns how many packets matched a
+// session.
 func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
-	pkts, times := w.pkts[:len(frames)], w.times[:len(frames)]
-	for i := range frames {
-		if pkts[i].Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil {
-			pkts[i].Kind = capture.KindOther
-		}
-		times[i] = infos[i].Timestamp
-	}
-	w.tab.UpdateBatch(pkts, times)
 	matched := 0
-	for i := range pkts {
-		if pkts[i].Kind != capture.KindRTP {
-			continue
+	for base := 0; base < len(frames); base += pathChunk {
+		end := min(base+pathChunk, len(frames))
+		pkts, times := w.pkts[:end-base], w.times[:end-base]
+		for i := range pkts {
+			if pkts[i].Decode(frames[base+i], capture.LinkEthernet, &infos[base+i]) != nil {
+				pkts[i].Kind = capture.KindOther
+			}
+			times[i] = infos[base+i].Timestamp
 		}
-		if w.matches = w.f.MatchAll(&pkts[i], w.matches[:0]); len(w.matches) > 0 {
-			matched++
+		w.tab.UpdateBatch(pkts, times)
+		for i := range pkts {
+			if pkts[i].Kind != capture.KindRTP {
+				continue
+			}
+			if w.matches = w.f.MatchAll(&pkts[i], w.matches[:0]); len(w.matches) > 0 {
+				matched++
+			}
 		}
 	}
 	return matched
