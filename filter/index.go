@@ -15,10 +15,16 @@ import (
 // whether it is IPv6) and where its rules start in one shared rule array.
 // A lookup hashes the address with one 64x64→128-bit multiplication by the
 // index's random seeds and reads one entry (rarely two): no generic map,
-// no call, no allocation. Zoned IPv6 addresses (never produced by Decode,
+// no call, no allocation. In front of the entries, a bitmap of 8 to 16
+// bits per address (128 KiB for 100,000 addresses, against 6 MiB of
+// entries) answers most lookups of an address that is not there (the far
+// end of nearly every monitored packet, both ends of every other one)
+// without touching the entries. Zoned IPv6 addresses (never produced by Decode,
 // refused by ParseEndpoint) stay in a plain map beside it, so that the
 // index answers exactly what a map keyed by netip.Addr would.
 type addrIndex struct {
+	bits    []uint64 // bit h>>32 & bmask set for every address of hash h
+	bmask   uint64
 	entries []addrEntry
 	rules   []rule
 	mask    uint64
@@ -48,7 +54,7 @@ func (x *addrIndex) hash(hi, lo uint64) uint64 {
 
 // newAddrIndex builds the index of byIP.
 func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
-	x := &addrIndex{seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
+	x := &addrIndex{seed: [2]uint64{rand.Uint64(), rand.Uint64()}, bits: make([]uint64, 1)}
 	if len(byIP) == 0 {
 		return x
 	}
@@ -58,6 +64,8 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 	}
 	x.entries = make([]addrEntry, size)
 	x.mask = uint64(size - 1)
+	x.bits = make([]uint64, max(1, size/16)) // 4 bits per entry: 8 to 16 per address
+	x.bmask = uint64(len(x.bits)*64 - 1)
 	for a, rs := range byIP {
 		if a.Zone() != "" {
 			if x.zoned == nil {
@@ -70,7 +78,10 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 			continue
 		}
 		hi, lo := addrHalves(a)
-		j := x.hash(hi, lo) & x.mask
+		h := x.hash(hi, lo)
+		b := h >> 32 & x.bmask
+		x.bits[b/64] |= 1 << (b % 64)
+		j := h & x.mask
 		for x.entries[j].meta != 0 {
 			j = (j + 1) & x.mask
 		}
@@ -94,11 +105,12 @@ func (x *addrIndex) lookup(a netip.Addr) []rule {
 		}
 		v6 = entryV6
 	}
-	if x.entries == nil {
+	hi, lo := addrHalves(a)
+	h := x.hash(hi, lo)
+	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
 		return nil
 	}
-	hi, lo := addrHalves(a)
-	for j := x.hash(hi, lo) & x.mask; ; j = (j + 1) & x.mask {
+	for j := h & x.mask; ; j = (j + 1) & x.mask {
 		e := &x.entries[j]
 		if e.meta == 0 {
 			return nil
