@@ -356,26 +356,29 @@ func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
 // as smserver's worker does, and returns how many packets matched a
 // session.
 func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
+	tab, f, matches := w.tab, w.f, w.matches[:0]
 	matched := 0
 	for base := 0; base < len(frames); base += pathChunk {
 		end := min(base+pathChunk, len(frames))
 		pkts, times := w.pkts[:end-base], w.times[:end-base]
+		fr, in := frames[base:end], infos[base:end]
 		for i := range pkts {
-			if pkts[i].Decode(frames[base+i], capture.LinkEthernet, &infos[base+i]) != nil {
+			if pkts[i].Decode(fr[i], capture.LinkEthernet, &in[i]) != nil {
 				pkts[i].Kind = capture.KindOther
 			}
-			times[i] = infos[base+i].Timestamp
+			times[i] = in[i].Timestamp
 		}
-		w.tab.UpdateBatch(pkts, times)
+		tab.UpdateBatch(pkts, times)
 		for i := range pkts {
 			if pkts[i].Kind != capture.KindRTP {
 				continue
 			}
-			if w.matches = w.f.MatchAll(&pkts[i], w.matches[:0]); len(w.matches) > 0 {
+			if matches = f.MatchAll(&pkts[i], matches[:0]); len(matches) > 0 {
 				matched++
 			}
 		}
 	}
+	w.matches = matches
 	return matched
 }
 

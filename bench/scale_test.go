@@ -77,12 +77,14 @@ func BenchmarkCaptureScale(b *testing.B) {
 // every packet up in the filter, and account only the matched ones in the
 // stream table.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
+	tab, f, matches := w.tab, w.f, w.matches[:0]
 	matched := 0
 	for base := 0; base < len(frames); base += pathChunk {
 		end := min(base+pathChunk, len(frames))
 		pkts := w.pkts[:end-base]
+		fr, in := frames[base:end], infos[base:end]
 		for i := range pkts {
-			if pkts[i].Decode(frames[base+i], capture.LinkEthernet, &infos[base+i]) != nil {
+			if pkts[i].Decode(fr[i], capture.LinkEthernet, &in[i]) != nil {
 				pkts[i].Kind = capture.KindOther
 			}
 		}
@@ -90,11 +92,12 @@ func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 			if pkts[i].Kind != capture.KindRTP {
 				continue
 			}
-			if w.matches = w.f.MatchAll(&pkts[i], w.matches[:0]); len(w.matches) > 0 {
+			if matches = f.MatchAll(&pkts[i], matches[:0]); len(matches) > 0 {
 				matched++
-				w.tab.Update(&pkts[i], infos[base+i].Timestamp)
+				tab.Update(&pkts[i], in[i].Timestamp)
 			}
 		}
 	}
+	w.matches = matches
 	return matched
 }

@@ -327,15 +327,25 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	if p.Kind == capture.KindOther {
 		return dst
 	}
-	vlan := packetVLANs(p)
 	if t.byIP != nil {
-		if rs := t.byIP.lookup(p.Src.Addr()); rs != nil {
-			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
+		var srcRules, dstRules []rule
+		if src, dsta := p.Src.Addr(), p.Dst.Addr(); src.Is4() && dsta.Is4() {
+			srcRules, dstRules = t.byIP.lookup4(src.As4(), dsta.As4())
+		} else {
+			srcRules, dstRules = t.byIP.lookup(src), t.byIP.lookup(dsta)
 		}
-		if rs := t.byIP.lookup(p.Dst.Addr()); rs != nil {
-			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
+		if srcRules == nil && dstRules == nil && t.byMAC == nil {
+			return dst // most packets on a busy port
+		}
+		vlan := packetVLANs(p)
+		if srcRules != nil {
+			dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
+		}
+		if dstRules != nil {
+			dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
 		}
 	}
+	vlan := packetVLANs(p)
 	if t.byMAC != nil && p.HasMAC {
 		if rs, ok := t.byMAC[p.SrcMAC]; ok {
 			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)

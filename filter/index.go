@@ -96,20 +96,54 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 }
 
 // lookup returns the rules of a, or nil. The slice is shared and must not
-// be modified.
+// be modified. The bitmap test is small enough to be inlined into the
+// caller; the entries are read by find.
 func (x *addrIndex) lookup(a netip.Addr) []rule {
-	var v6 uint32
 	if !a.Is4() {
-		if a.Zone() != "" {
-			return x.zoned[a]
-		}
-		v6 = entryV6
+		return x.lookup6(a)
 	}
 	hi, lo := addrHalves(a)
 	h := x.hash(hi, lo)
 	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
 		return nil
 	}
+	return x.find(h, hi, lo, 0)
+}
+
+// lookup4 is lookup of two IPv4 addresses at once (a packet's source
+// and destination): one call, and no look at the entries for an address
+// the bitmap does not have.
+func (x *addrIndex) lookup4(src, dst [4]byte) (srcRules, dstRules []rule) {
+	const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
+	slo := mapped | uint64(binary.BigEndian.Uint32(src[:]))
+	dlo := mapped | uint64(binary.BigEndian.Uint32(dst[:]))
+	sh, dh := x.hash(0, slo), x.hash(0, dlo)
+	sb, db := sh>>32&x.bmask, dh>>32&x.bmask
+	if x.bits[sb/64]&(1<<(sb%64)) != 0 {
+		srcRules = x.find(sh, 0, slo, 0)
+	}
+	if x.bits[db/64]&(1<<(db%64)) != 0 {
+		dstRules = x.find(dh, 0, dlo, 0)
+	}
+	return srcRules, dstRules
+}
+
+// lookup6 is lookup of an IPv6 address.
+func (x *addrIndex) lookup6(a netip.Addr) []rule {
+	if a.Zone() != "" {
+		return x.zoned[a]
+	}
+	hi, lo := addrHalves(a)
+	h := x.hash(hi, lo)
+	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
+		return nil
+	}
+	return x.find(h, hi, lo, entryV6)
+}
+
+// find returns the rules of the address hi, lo of hash h (v6 is entryV6
+// for an IPv6 address, else 0), or nil.
+func (x *addrIndex) find(h, hi, lo uint64, v6 uint32) []rule {
 	for j := h & x.mask; ; j = (j + 1) & x.mask {
 		e := &x.entries[j]
 		if e.meta == 0 {

@@ -11,7 +11,8 @@ import (
 
 // TestAddrIndexMatchesMap checks that the packet path's address index
 // answers what a map keyed by netip.Addr answers, for addresses present
-// and absent, IPv4 and IPv6, an IPv4 address against its IPv4-mapped IPv6
+// and absent (lookup, and lookup4 for a pair of IPv4 addresses), IPv4 and
+// IPv6, an IPv4 address against its IPv4-mapped IPv6
 // form (distinct addresses), and zoned IPv6 addresses.
 func TestAddrIndexMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -52,6 +53,22 @@ func TestAddrIndexMatchesMap(t *testing.T) {
 			for k := range got {
 				if got[k] != want[k] {
 					t.Fatalf("%d addresses: lookup(%v) rule %d is %+v, the map's %+v", n, a, k, got[k], want[k])
+				}
+			}
+			if a.Is4() {
+				// lookup4 answers as lookup for both addresses.
+				b := randAddr()
+				for !b.Is4() {
+					b = randAddr()
+				}
+				s4, d4 := x.lookup4(a.As4(), b.As4())
+				if len(s4) != len(got) || len(d4) != len(byIP[b]) {
+					t.Fatalf("%d addresses: lookup4(%v, %v) gives %d and %d rules, the map %d and %d", n, a, b, len(s4), len(d4), len(got), len(byIP[b]))
+				}
+				for k := range s4 {
+					if s4[k] != got[k] {
+						t.Fatalf("lookup4(%v, ...) rule %d differs from lookup's", a, k)
+					}
 				}
 			}
 			if len(got) > 0 && a.Zone() == "" && cap(got) != len(got) {
