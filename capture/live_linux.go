@@ -54,10 +54,9 @@ type LiveSource struct {
 	ring     []byte
 	bsize    int
 	nblocks  int
-	cur      int    // current block
-	held     bool   // the current block belongs to us
-	pkt      uint32 // offset of the next packet in the block
-	left     uint32 // packets left in the block
+	cur      int       // current block
+	held     bool      // the current block belongs to us
+	walk     blockWalk // the reader's position in the current block
 	closed   atomic.Bool
 	mu       sync.Mutex // guards reading and the end of the ring's life
 	reading  bool
@@ -237,6 +236,13 @@ func packetStats(fd int) (*unix.TpacketStatsV3, error) {
 // LinkType implements Source: frames start with an Ethernet header.
 func (s *LiveSource) LinkType() LinkType { return LinkEthernet }
 
+// blockBytes returns ring block i.
+func (s *LiveSource) blockBytes(i int) []byte {
+	return s.ring[i*s.bsize : (i+1)*s.bsize : (i+1)*s.bsize]
+}
+
+// block returns the header of ring block i, whose status the kernel and
+// the reader hand over to each other.
 func (s *LiveSource) block(i int) *unix.TpacketHdrV1 {
 	return (*unix.TpacketHdrV1)(unsafe.Pointer(&s.ring[i*s.bsize+8]))
 }
@@ -269,7 +275,7 @@ func (s *LiveSource) readBatch(frames [][]byte, infos []Info) (int, error) {
 	if max == 0 {
 		return 0, nil
 	}
-	if s.held && s.left == 0 {
+	if s.held && s.walk.left == 0 {
 		s.release()
 	}
 	for !s.held {
@@ -290,36 +296,12 @@ func (s *LiveSource) readBatch(frames [][]byte, infos []Info) (int, error) {
 			s.live.statsMu.Unlock()
 		}
 		s.held = true
-		s.left = h.Num_pkts
-		s.pkt = h.Offset_to_first_pkt
-		if s.left == 0 {
+		s.walk = startBlock(s.blockBytes(s.cur))
+		if s.walk.left == 0 {
 			s.release()
 		}
 	}
-	base := s.cur * s.bsize
-	n := 0
-	for n < max && s.left > 0 {
-		off := base + int(s.pkt)
-		ph := (*unix.Tpacket3Hdr)(unsafe.Pointer(&s.ring[off]))
-		start := off + int(ph.Mac)
-		end := start + int(ph.Snaplen)
-		frames[n] = s.ring[start:end:end]
-		in := &infos[n]
-		in.Timestamp = time.Unix(int64(ph.Sec), int64(ph.Nsec))
-		in.CaptureLength = int(ph.Snaplen)
-		in.Length = int(ph.Len)
-		in.InterfaceIndex = 0
-		in.VLANValid = ph.Status&unix.TP_STATUS_VLAN_VALID != 0
-		in.VLANTCI = uint16(ph.Hv1.Vlan_tci)
-		in.VLANTPID = 0
-		if ph.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-			in.VLANTPID = ph.Hv1.Vlan_tpid
-		}
-		n++
-		s.left--
-		s.pkt += ph.Next_offset
-	}
-	return n, nil
+	return s.walk.next(s.blockBytes(s.cur), frames[:max], infos[:max]), nil
 }
 
 // release hands the current block back to the kernel.

@@ -21,7 +21,9 @@
 # replay (FILE, or FILE.<senders>s.<run> when there are several runs;
 # PROFILE_SECONDS, default 5); STRACE=1 counts silentmon's system calls
 # during each replay (strace -c -f; it slows the capture, so its CPU
-# figures are not comparable).
+# figures are not comparable); PERF=FILE records smserver's stacks, kernel
+# included, with perf record -g during each replay (FILE or
+# FILE.<senders>s.<run>; perf report -i FILE).
 #
 # At the default sizes a run takes about 10 s on a quiet machine, so the
 # whole benchmark (2 × 5 runs) takes about 2 minutes.
@@ -123,6 +125,14 @@ one_run() {
 		stpid=$!
 		sleep 0.5
 	fi
+	local perfpid=""
+	if [ -n "${PERF:-}" ]; then
+		local perff=$PERF
+		if [ "$nruns" -gt 1 ]; then perff=$PERF.${senders}s.$run; fi
+		perf record -q -g -F 999 -p "$smreal" -o "$perff" >/dev/null 2>&1 &
+		perfpid=$!
+		sleep 0.5
+	fi
 	local sm0 td0 smw0 tdw0
 	sm0=$(cpu_ticks "$smreal")
 	td0=$(cpu_ticks "$tdreal")
@@ -151,6 +161,10 @@ one_run() {
 	if [ -n "$stpid" ]; then
 		kill -INT "$stpid" 2>/dev/null || true
 		wait "$stpid" || true
+	fi
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null || true
+		wait "$perfpid" || true
 	fi
 
 	local metrics=""
