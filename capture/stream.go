@@ -425,48 +425,63 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 // first slot, so that the cache misses of a large table overlap instead of
 // following one another, then updates each stream.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
-	const chunk = 32
+	const (
+		chunk = 32
+		ahead = 4 // packets between a slot's first load and its update
+	)
 	var hs [chunk]uint64
+	var keyed [chunk]int32 // indexes in pkts of the chunk's packets from Decode
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
-		var sink uint64
 		// Hash every packet of the chunk and load its first index
-		// entry; then, once those loads are under way, each slot the
-		// entries point at. Loads that do not depend on each other
-		// overlap; Update's would follow one another.
+		// entry: these loads do not depend on each other, so their
+		// cache misses overlap. Then, while updating each stream, load
+		// the slot of the stream ahead packets on, whose index entry is
+		// in the cache by now.
+		var sink uint64
+		k := 0
 		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.Kind == KindRTP && p.key3&keyValid != 0 {
+			if p := &pkts[i]; p.key3&keyValid != 0 && p.Kind == KindRTP {
 				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
-				hs[i-base] = h
+				hs[k], keyed[k] = h, int32(i)
+				k++
 				sink += t.index[h&t.mask]
 			}
 		}
-		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.Kind == KindRTP && p.key3&keyValid != 0 {
-				h := hs[i-base]
-				if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
-					s := &t.slots[uint32(e)-1]
-					sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
-				}
-			}
+		for j := 0; j < min(ahead, k); j++ {
+			sink += t.touch(hs[j])
 		}
-		t.sink += sink
+		j := 0
 		for i := base; i < end; i++ {
 			p := &pkts[i]
-			switch {
-			case p.Kind != KindRTP:
-				continue
-			case p.key3&keyValid == 0: // not from Decode
-				if t.Update(p, times[i]) {
+			if j < k && int(keyed[j]) == i {
+				if j+ahead < k {
+					sink += t.touch(hs[j+ahead])
+				}
+				if t.update(p, hs[j], times[i].UnixNano()) {
 					n++
 				}
-			case t.update(p, hs[i-base], times[i].UnixNano()):
+				j++
+				continue
+			}
+			if p.Kind == KindRTP && t.Update(p, times[i]) { // not from Decode
 				n++
 			}
 		}
+		t.sink += sink
 	}
 	return n
+}
+
+// touch loads both cache lines of the slot the first index entry of hash
+// h points at, if it is that hash's, and returns a word of each.
+func (t *StreamTable) touch(h uint64) uint64 {
+	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
+		s := &t.slots[uint32(e)-1]
+		return s.flow + s.packets + uint64(s.key3)
+	}
+	return 0
 }
 
 // Stats returns the statistics of the stream k and whether it is

@@ -358,6 +358,12 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 }
 
 func appendRules(dst []Match, rs []rule, port uint16, vlan vlanTags, d Direction) []Match {
+	if len(rs) == 1 && len(dst) == 0 { // one session on the address: nothing to deduplicate
+		if rs[0].accepts(port, vlan) {
+			dst = append(dst, Match{Session: rs[0].sess, Direction: d})
+		}
+		return dst
+	}
 next:
 	for i := range rs {
 		r := &rs[i]
