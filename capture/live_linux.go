@@ -30,9 +30,10 @@ type Live struct {
 // LiveSource is one worker's ring. It implements Source: ReadBatch returns
 // the frames of one ring block at a time, without copying; they alias the
 // ring and stay valid until the next ReadBatch or Close, when the block is
-// handed back to the kernel. It is not safe for concurrent use, except
-// Close, which may be called from another goroutine to stop a blocked
-// ReadBatch.
+// handed back to the kernel. A ReadBatch waiting for a block parks its
+// goroutine in the runtime's network poller and holds no OS thread. It is
+// not safe for concurrent use, except Close, which may be called from
+// another goroutine to stop a blocked ReadBatch.
 type LiveSource struct {
 	live *Live
 	fd   int // the socket's number; used only while opening, when nothing else can close it
