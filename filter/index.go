@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
-	"unsafe"
 )
 
 // addrIndex maps IP addresses to their rules on the packet path. It is
@@ -39,10 +38,10 @@ type addrIndex struct {
 // phone) is kept in the entry itself, so that a lookup reads one place in
 // memory, not two.
 type addrEntry struct {
-	hi, lo uint64 // the address as 16 bytes, big-endian halves
-	first  uint32 // with more than one rule: they are rules[first : first+n]
-	meta   uint32 // n, | entryV6 for an IPv6 address (so ::ffff:a.b.c.d differs from a.b.c.d)
-	one    rule   // the rule when n is 1
+	hi, lo uint64  // the address as 16 bytes, big-endian halves
+	first  uint32  // with more than one rule: they are rules[first : first+n]
+	meta   uint32  // n, | entryV6 for an IPv6 address (so ::ffff:a.b.c.d differs from a.b.c.d)
+	one    [1]rule // the rule when n is 1
 }
 
 const entryV6 = 1 << 31
@@ -97,7 +96,7 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 		}
 		x.entries[j] = addrEntry{hi: hi, lo: lo, meta: meta}
 		if len(rs) == 1 {
-			x.entries[j].one = rs[0]
+			x.entries[j].one[0] = rs[0]
 		} else {
 			x.entries[j].first = uint32(len(x.rules))
 			x.rules = append(x.rules, rs...)
@@ -118,7 +117,7 @@ func (x *addrIndex) lookup(a netip.Addr) []rule {
 	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
 		return nil
 	}
-	return x.find(h, hi, lo, 0)
+	return x.rulesOf(x.find(h, hi, lo, 0))
 }
 
 // lookup4 is lookup of two IPv4 addresses at once (a packet's source
@@ -131,10 +130,10 @@ func (x *addrIndex) lookup4(src, dst [4]byte) (srcRules, dstRules []rule) {
 	sh, dh := x.hash(0, slo), x.hash(0, dlo)
 	sb, db := sh>>32&x.bmask, dh>>32&x.bmask
 	if x.bits[sb/64]&(1<<(sb%64)) != 0 {
-		srcRules = x.find(sh, 0, slo, 0)
+		srcRules = x.rulesOf(x.find(sh, 0, slo, 0))
 	}
 	if x.bits[db/64]&(1<<(db%64)) != 0 {
-		dstRules = x.find(dh, 0, dlo, 0)
+		dstRules = x.rulesOf(x.find(dh, 0, dlo, 0))
 	}
 	return srcRules, dstRules
 }
@@ -149,26 +148,32 @@ func (x *addrIndex) lookup6(a netip.Addr) []rule {
 	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
 		return nil
 	}
-	return x.find(h, hi, lo, entryV6)
+	return x.rulesOf(x.find(h, hi, lo, entryV6))
 }
 
-// find returns the rules of the address hi, lo of hash h (v6 is entryV6
+// find returns the entry of the address hi, lo of hash h (v6 is entryV6
 // for an IPv6 address, else 0), or nil.
-func (x *addrIndex) find(h, hi, lo uint64, v6 uint32) []rule {
+func (x *addrIndex) find(h, hi, lo uint64, v6 uint32) *addrEntry {
 	for j := h & x.mask; ; j = (j + 1) & x.mask {
 		e := &x.entries[j]
 		if e.meta == 0 {
 			return nil
 		}
 		if e.lo == lo && e.hi == hi && e.meta&entryV6 == v6 {
-			// Full slices: appending to one must not write into
-			// what follows.
-			n := e.meta &^ entryV6
-			if n == 1 {
-				return unsafe.Slice(&e.one, 1)
-			}
-			end := e.first + n
-			return x.rules[e.first:end:end]
+			return e
 		}
 	}
+}
+
+// rulesOf returns the rules of entry e, nil if e is nil. The slice is a
+// full one: appending to it must not write into what follows.
+func (x *addrIndex) rulesOf(e *addrEntry) []rule {
+	switch {
+	case e == nil:
+		return nil
+	case e.meta&^entryV6 == 1:
+		return e.one[:]
+	}
+	end := e.first + e.meta&^entryV6
+	return x.rules[e.first:end:end]
 }
