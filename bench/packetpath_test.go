@@ -22,11 +22,8 @@ import (
 
 // packetPathCalls calls of 20 packets per direction: 20,000 streams and
 // 400,000 frames of 218 bytes (87 MB with slice headers), far more than
-// the caches hold.
-const (
-	packetPathCalls  = 10000
-	packetPathAgents = 10000
-)
+// the caches hold (BenchmarkCaptureRing replays them).
+const packetPathCalls = 10000
 
 var packetPath struct {
 	once   sync.Once
@@ -85,127 +82,70 @@ func loadPacketPath(b *testing.B) ([][]byte, []capture.Info, time.Duration) {
 // Ethernet, one 802.1Q tag, IPv4 without options, UDP.
 const rtpOffset = 14 + 4 + 20 + 8
 
-// continuation returns, per frame, what to add to its RTP sequence number
-// and timestamp so that a second pass over the frames continues each
-// stream: the stream's packet count, and the timestamp span of its packets
-// plus one packet time.
-func continuation(b *testing.B, frames [][]byte) (seqAdd []uint16, tsAdd []uint32) {
-	b.Helper()
-	type span struct {
-		n           int
-		first, last uint32
-	}
-	streams := map[capture.StreamKey]*span{}
-	keys := make([]capture.StreamKey, len(frames))
-	var p capture.Packet
-	for i, f := range frames {
-		if err := p.Decode(f, capture.LinkEthernet, nil); err != nil || p.Kind != capture.KindRTP || len(f) < rtpOffset+12 || f[rtpOffset] != 0x80 {
-			b.Fatalf("frame %d is not plain RTP in a tagged IPv4 frame (%v)", i, err)
-		}
-		k := capture.StreamKey{Src: p.Src, Dst: p.Dst, SSRC: p.RTP.SSRC}
-		keys[i] = k
-		sp := streams[k]
-		if sp == nil {
-			sp = &span{first: p.RTP.Timestamp}
-			streams[k] = sp
-		}
-		sp.n++
-		sp.last = p.RTP.Timestamp
-	}
-	seqAdd, tsAdd = make([]uint16, len(frames)), make([]uint32, len(frames))
-	for i, k := range keys {
-		sp := streams[k]
-		seqAdd[i] = uint16(sp.n)
-		tsAdd[i] = sp.last - sp.first
-		if sp.n > 1 {
-			tsAdd[i] += (sp.last - sp.first) / uint32(sp.n-1)
-		}
-	}
-	return seqAdd, tsAdd
-}
-
-// agentFilter configures one session per agent, keyed by the phone IP the
-// generator gives call i (10.10.i/250.i%250+1).
-func agentFilter(b *testing.B) *filter.Filter {
-	b.Helper()
-	f := filter.New()
-	sessions := make([]*filter.Session, packetPathAgents)
-	for i := range sessions {
-		ep, err := filter.ParseEndpoint(netip.AddrFrom4([4]byte{10, 10, byte(i / 250), byte(i%250 + 1)}).String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		sessions[i] = &filter.Session{ID: fmt.Sprint("s", i), Agent: fmt.Sprint(1001 + i), Endpoints: []filter.Endpoint{ep}, Supervisor: "127.0.0.1:42228"}
-	}
-	f.Set(sessions)
-	return f
-}
-
 // BenchmarkPacketPath measures, per packet (one packet per op), what a
-// capture worker does: decode in place, update the RTP stream table and
-// look the packet up in the filter of 10,000 agents; then the parts, and
-// gopacket's two decoders on the same frames for comparison (gopacket has
-// no RTP layer: they stop at the UDP payload).
+// capture worker does with a ring block: decode every frame in place,
+// update the RTP stream table with the block (UpdateBatch) and look every
+// packet up in the filter (MatchAll), at 10 to 100,000 streams with as
+// many filter endpoints (see pathSet), so that one run shows whether the
+// cost stays flat as the tables grow. "unbatched" is the same with one
+// Update per packet. Then the parts, and gopacket's two decoders on the
+// same frames for comparison (gopacket has no RTP layer: they stop at the
+// UDP payload).
+//
+// One pass over the frames before the timer starts puts every stream in
+// the table (pathSet.warm); between passes, outside the timer, every
+// stream's sequence numbers, timestamps and capture times move on
+// (pathSet.advance), so that every pass continues every stream in order.
 func BenchmarkPacketPath(b *testing.B) {
-	frames, infos, span := loadPacketPath(b)
-	n := len(frames)
-	// Each pass over the frames moves, outside the timer, their capture
-	// times on by the capture's span and each stream's RTP sequence
-	// numbers and timestamps on by its packets in the capture, so that
-	// every pass continues every stream in order (a replay of the same
-	// sequence numbers would be all duplicates, which is not what a
-	// capture worker sees).
-	infos = append([]capture.Info(nil), infos...)
-	seqAdd, tsAdd := continuation(b, frames)
-	next := func(b *testing.B, i int) int {
-		j := i % n
-		if j == 0 && i > 0 {
-			b.StopTimer()
-			for k := range infos {
-				infos[k].Timestamp = infos[k].Timestamp.Add(span)
-				rtp := frames[k][rtpOffset:]
-				binary.BigEndian.PutUint16(rtp[2:4], binary.BigEndian.Uint16(rtp[2:4])+seqAdd[k])
-				binary.BigEndian.PutUint32(rtp[4:8], binary.BigEndian.Uint32(rtp[4:8])+tsAdd[k])
+	for _, n := range pathSizes {
+		// Built by the first sub-benchmark that runs, so that a run of
+		// one size builds only that size.
+		var ps *pathSet
+		var f *filter.Filter
+		set := func(b *testing.B) (*pathSet, *filter.Filter) {
+			if ps == nil {
+				ps = newPathSet(b, n/2, n)
+				f = ps.filter(b)
 			}
-			b.StartTimer()
+			return ps, f
 		}
-		return j
+		for _, v := range []struct {
+			name      string
+			unbatched bool
+		}{{"decode+stream+filter", false}, {"unbatched", true}} {
+			b.Run(fmt.Sprintf("%s/streams=%d", v.name, n), func(b *testing.B) {
+				ps, f := set(b)
+				tab := capture.NewStreamTable(capture.StreamTableConfig{MaxStreams: 2 * pathMaxSize})
+				pw := newPathWorker(tab, f)
+				step := pw.run
+				if v.unbatched {
+					step = pw.runUnbatched
+				}
+				ps.warm(step)
+				b.SetBytes(int64(len(ps.frames[0])))
+				b.ReportAllocs()
+				b.ResetTimer()
+				matched := ps.run(b, step)
+				b.StopTimer()
+				if matched != b.N {
+					b.Fatalf("%d of %d packets matched an endpoint, want all", matched, b.N)
+				}
+				checkInOrder(b, tab)
+			})
+		}
+		ps, f = nil, nil
 	}
-	b.Run("decode+stream+filter", func(b *testing.B) {
-		f := agentFilter(b)
-		tab := capture.NewStreamTable(capture.StreamTableConfig{})
-		var p capture.Packet
-		matched := 0
-		b.SetBytes(int64(len(frames[0])))
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			j := next(b, i)
-			if p.Decode(frames[j], capture.LinkEthernet, &infos[j]) != nil {
-				b.Fatal("decode failed")
-			}
-			tab.Update(&p, infos[j].Timestamp)
-			if _, ok := f.Match(&p); ok {
-				matched++
-			}
+	var frames [][]byte
+	var infos []capture.Info
+	n := 0
+	decodeSet := func(b *testing.B) {
+		if frames == nil {
+			ps := newPathSet(b, packetPathDecodeSize/2, packetPathDecodeSize)
+			frames, infos, n = ps.frames, ps.infos, len(ps.frames)
 		}
-		if b.N >= n && matched < b.N/2 {
-			b.Fatalf("only %d of %d packets matched an agent", matched, b.N)
-		}
-	})
-	b.Run("decode+stream", func(b *testing.B) {
-		tab := capture.NewStreamTable(capture.StreamTableConfig{})
-		var p capture.Packet
-		b.SetBytes(int64(len(frames[0])))
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			j := next(b, i)
-			p.Decode(frames[j], capture.LinkEthernet, &infos[j])
-			tab.Update(&p, infos[j].Timestamp)
-		}
-	})
+	}
 	b.Run("decode", func(b *testing.B) {
+		decodeSet(b)
 		var p capture.Packet
 		b.SetBytes(int64(len(frames[0])))
 		b.ReportAllocs()
@@ -216,6 +156,7 @@ func BenchmarkPacketPath(b *testing.B) {
 		}
 	})
 	b.Run("gopacket.NewPacket", func(b *testing.B) {
+		decodeSet(b)
 		b.SetBytes(int64(len(frames[0])))
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -227,6 +168,7 @@ func BenchmarkPacketPath(b *testing.B) {
 		}
 	})
 	b.Run("gopacket.DecodingLayerParser", func(b *testing.B) {
+		decodeSet(b)
 		var eth layers.Ethernet
 		var dot1q layers.Dot1Q
 		var ip4 layers.IPv4
@@ -246,6 +188,229 @@ func BenchmarkPacketPath(b *testing.B) {
 			}
 		}
 	})
+}
+
+// pathSizes are the numbers of streams, and of filter endpoints, of
+// BenchmarkPacketPath's sized runs.
+var pathSizes = []int{10, 100, 1000, 10000, 100000}
+
+const (
+	pathMaxSize          = 100000
+	packetPathDecodeSize = 10000 // streams of the frames the decoders alone read
+	// pathFrames is about how many frames a pathSet holds whatever its
+	// number of streams (a whole number of rounds): 44 MB of frames, far
+	// more than the caches hold, so that reading the frames costs the
+	// same at every size and only the tables' growth shows.
+	pathFrames = 200000
+	pathBatch  = 256 // frames per ring read, as smserver's worker reads
+	pathChunk  = 32  // frames decoded before the stream table takes them, as smserver's worker
+	pathPT     = 20 * time.Millisecond
+)
+
+// pathSet is a synthetic capture for the sized packet-path benchmarks:
+// calls of two streams each (phone to gateway, gateway to phone),
+// 218-byte frames of 802.1Q-tagged G.711 (VLAN 85) like the generator's,
+// in rounds: each round has one packet of every stream, the streams'
+// packets spread evenly over the round's 20 ms, so that between two
+// packets of a stream come one of every other stream (the working set is
+// the whole table). Call c's phone is 10.1.c/256.c%256 (c < 65,536), its
+// gateway 10.2.c/256.c%256. The frames lie in one buffer in arrival
+// order.
+type pathSet struct {
+	calls, endpoints int
+	rounds           int // packets per stream in frames
+	frames           [][]byte
+	infos            []capture.Info
+	buf              []byte
+}
+
+func pathPhone(c int) netip.Addr   { return netip.AddrFrom4([4]byte{10, 1, byte(c >> 8), byte(c)}) }
+func pathGateway(c int) netip.Addr { return netip.AddrFrom4([4]byte{10, 2, byte(c >> 8), byte(c)}) }
+func pathIdle(c int) netip.Addr    { return netip.AddrFrom4([4]byte{10, 3, byte(c >> 8), byte(c)}) }
+
+// newPathSet builds a pathSet of calls calls; endpoints is the size of its
+// filter (pathSet.filter).
+func newPathSet(b *testing.B, calls, endpoints int) *pathSet {
+	b.Helper()
+	if calls < 1 || calls > 65536 {
+		b.Fatalf("pathSet of %d calls: 1 to 65,536", calls)
+	}
+	streams := 2 * calls
+	ps := &pathSet{calls: calls, endpoints: endpoints, rounds: max(1, (pathFrames+streams-1)/streams)}
+	payload := make([]byte, 160)
+	tmpl := make([][]byte, streams)
+	for s := range tmpl {
+		c := s / 2
+		phone := netip.AddrPortFrom(pathPhone(c), uint16(20000+c%5000*2))
+		gw := netip.AddrPortFrom(pathGateway(c), uint16(30000+c%5000*2))
+		src, dst := phone, gw
+		if s%2 == 1 {
+			src, dst = gw, phone
+		}
+		tmpl[s] = capturetest.Build(capturetest.Frame{
+			VLANs: []capture.VLANTag{{TPID: 0x8100, TCI: 5<<13 | 85}},
+			Src:   src, Dst: dst,
+			// Sequence numbers start anywhere, so that streams wrap at
+			// 65535 at different times, as they do.
+			RTP:     &capturetest.RTP{SSRC: uint32(s)*2654435761 + 1, Seq: uint16(s * 7919), Timestamp: uint32(s) * 977},
+			Payload: payload,
+		})
+	}
+	size := len(tmpl[0])
+	total := ps.rounds * streams
+	ps.buf = make([]byte, total*size)
+	ps.frames = make([][]byte, total)
+	ps.infos = make([]capture.Info, total)
+	t0 := time.Unix(1700000000, 0)
+	for r := 0; r < ps.rounds; r++ {
+		for s := 0; s < streams; s++ {
+			k := r*streams + s
+			fr := ps.buf[k*size : (k+1)*size : (k+1)*size]
+			copy(fr, tmpl[s])
+			rtp := fr[rtpOffset:]
+			binary.BigEndian.PutUint16(rtp[2:4], binary.BigEndian.Uint16(rtp[2:4])+uint16(r))
+			binary.BigEndian.PutUint32(rtp[4:8], binary.BigEndian.Uint32(rtp[4:8])+uint32(r)*160)
+			ps.frames[k] = fr
+			ps.infos[k] = capture.Info{Timestamp: t0.Add(time.Duration(r)*pathPT + time.Duration(s)*pathPT/time.Duration(streams)),
+				CaptureLength: size, Length: size}
+		}
+	}
+	return ps
+}
+
+// advance moves every stream on by one pass over the frames: its packets'
+// sequence numbers, timestamps and capture times by rounds packets.
+func (ps *pathSet) advance() {
+	d := time.Duration(ps.rounds) * pathPT
+	for k, fr := range ps.frames {
+		rtp := fr[rtpOffset:]
+		binary.BigEndian.PutUint16(rtp[2:4], binary.BigEndian.Uint16(rtp[2:4])+uint16(ps.rounds))
+		binary.BigEndian.PutUint32(rtp[4:8], binary.BigEndian.Uint32(rtp[4:8])+uint32(ps.rounds)*160)
+		ps.infos[k].Timestamp = ps.infos[k].Timestamp.Add(d)
+	}
+}
+
+// filter returns a filter of ps.endpoints sessions of one phone IP each:
+// the phones of the first calls (as many as there are calls and
+// endpoints), then phones with no call.
+func (ps *pathSet) filter(b *testing.B) *filter.Filter {
+	return pathFilter(b, ps.endpoints, func(i int) netip.Addr {
+		if i < ps.calls {
+			return pathPhone(i)
+		}
+		return pathIdle(i)
+	})
+}
+
+// pathFilter returns a filter of n sessions, session i for agent 1001+i
+// at the phone IP addr(i).
+func pathFilter(b *testing.B, n int, addr func(int) netip.Addr) *filter.Filter {
+	b.Helper()
+	f := filter.New()
+	sessions := make([]*filter.Session, n)
+	for i := range sessions {
+		ep, err := filter.ParseEndpoint(addr(i).String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sessions[i] = &filter.Session{ID: fmt.Sprint("s", i), Agent: fmt.Sprint(1001 + i), Endpoints: []filter.Endpoint{ep}, Supervisor: "127.0.0.1:42228"}
+	}
+	f.Set(sessions)
+	return f
+}
+
+// warm makes one pass over the frames with step and advances the streams:
+// every stream is then in the table, and the timed passes measure a
+// capture's steady state (calls last minutes), not the first packets of
+// 100,000 streams, their inserts, the table's growth and the page faults
+// of its fresh memory.
+func (ps *pathSet) warm(step func(frames [][]byte, infos []capture.Info) int) {
+	for j := 0; j < len(ps.frames); j += pathBatch {
+		end := min(j+pathBatch, len(ps.frames))
+		step(ps.frames[j:end], ps.infos[j:end])
+	}
+	ps.advance()
+}
+
+// run calls step on the frames in ring-read batches for b.N packets,
+// advancing the streams between passes outside the timer, and returns the
+// sum of what step returned.
+func (ps *pathSet) run(b *testing.B, step func(frames [][]byte, infos []capture.Info) int) int {
+	total, sum := len(ps.frames), 0
+	for i := 0; i < b.N; {
+		j := i % total
+		if j == 0 && i > 0 {
+			b.StopTimer()
+			ps.advance()
+			b.StartTimer()
+		}
+		end := min(j+pathBatch, total, j+b.N-i)
+		sum += step(ps.frames[j:end], ps.infos[j:end])
+		i += end - j
+	}
+	return sum
+}
+
+// pathWorker is the per-block work of smserver's capture worker, without
+// forwarding: decode, stream table, filter.
+type pathWorker struct {
+	tab     *capture.StreamTable
+	f       *filter.Filter
+	pkts    []capture.Packet
+	times   []time.Time
+	matches []filter.Match
+}
+
+func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
+	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), times: make([]time.Time, pathChunk),
+		matches: make([]filter.Match, 0, 8)}
+}
+
+// run decodes a block 32 frames at a time (UpdateBatch's chunk), hands
+// each chunk to the stream table and looks its packets up in the filter,
+// as smserver's worker does, and returns how many packets matched a
+// session.
+func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
+	tab, f, matches := w.tab, w.f, w.matches[:0]
+	matched := 0
+	for base := 0; base < len(frames); base += pathChunk {
+		end := min(base+pathChunk, len(frames))
+		pkts, times := w.pkts[:end-base], w.times[:end-base]
+		fr, in := frames[base:end], infos[base:end]
+		for i := range pkts {
+			if pkts[i].Decode(fr[i], capture.LinkEthernet, &in[i]) != nil {
+				pkts[i].Kind = capture.KindOther
+			}
+			times[i] = in[i].Timestamp
+		}
+		tab.UpdateBatch(pkts, times)
+		for i := range pkts {
+			if pkts[i].Kind != capture.KindRTP {
+				continue
+			}
+			if matches = f.MatchAll(&pkts[i], matches[:0]); len(matches) > 0 {
+				matched++
+			}
+		}
+	}
+	w.matches = matches
+	return matched
+}
+
+// runUnbatched is run one packet at a time, decoding into one Packet.
+func (w *pathWorker) runUnbatched(frames [][]byte, infos []capture.Info) int {
+	p := &w.pkts[0]
+	matched := 0
+	for i := range frames {
+		if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
+			continue
+		}
+		w.tab.Update(p, infos[i].Timestamp)
+		if w.matches = w.f.MatchAll(p, w.matches[:0]); len(w.matches) > 0 {
+			matched++
+		}
+	}
+	return matched
 }
 
 // streamPackets decodes the first packet of n VLAN-tagged G.711 streams,

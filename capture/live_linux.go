@@ -30,9 +30,10 @@ type Live struct {
 // LiveSource is one worker's ring. It implements Source: ReadBatch returns
 // the frames of one ring block at a time, without copying; they alias the
 // ring and stay valid until the next ReadBatch or Close, when the block is
-// handed back to the kernel. It is not safe for concurrent use, except
-// Close, which may be called from another goroutine to stop a blocked
-// ReadBatch.
+// handed back to the kernel. A ReadBatch waiting for a block parks its
+// goroutine in the runtime's network poller and holds no OS thread. It is
+// not safe for concurrent use, except Close, which may be called from
+// another goroutine to stop a blocked ReadBatch.
 type LiveSource struct {
 	live *Live
 	fd   int // the socket's number; used only while opening, when nothing else can close it
@@ -40,17 +41,23 @@ type LiveSource struct {
 	// through conn.Control, which holds the descriptor open until they
 	// return: a Close in between closes the socket after them, so the
 	// number is never reused under a call (Control fails after Close).
-	sock     *os.File
-	conn     syscall.RawConn
+	sock *os.File
+	conn syscall.RawConn
+	// waiter is a duplicate of the socket's descriptor registered with
+	// the runtime's network poller: a reader waiting for a block parks its
+	// goroutine on it instead of holding an OS thread in poll. Closing it
+	// waits for a parked reader to leave, which is why it is apart from
+	// sock, whose Close must not wait (a statistics read may close the
+	// source from inside conn.Control).
+	waiter   *os.File
+	wconn    syscall.RawConn
 	getStats func(fd int) (*unix.TpacketStatsV3, error) // PACKET_STATISTICS; tests replace it
-	efd      int                                        // eventfd that wakes poll on Close
 	ring     []byte
 	bsize    int
 	nblocks  int
-	cur      int    // current block
-	held     bool   // the current block belongs to us
-	pkt      uint32 // offset of the next packet in the block
-	left     uint32 // packets left in the block
+	cur      int       // current block
+	held     bool      // the current block belongs to us
+	walk     blockWalk // the reader's position in the current block
 	closed   atomic.Bool
 	mu       sync.Mutex // guards reading and the end of the ring's life
 	reading  bool
@@ -97,8 +104,9 @@ func (l *Live) openSocket(ifindex int) (*LiveSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AF_PACKET socket: %w", err)
 	}
-	s := &LiveSource{live: l, fd: fd, efd: -1, bsize: cfg.BlockSize, nblocks: cfg.NumBlocks, getStats: packetStats}
-	// A blocking descriptor: os.File keeps it out of the runtime's poller.
+	s := &LiveSource{live: l, fd: fd, bsize: cfg.BlockSize, nblocks: cfg.NumBlocks, getStats: packetStats}
+	// A blocking descriptor: os.File keeps it out of the runtime's poller,
+	// and its Close does not wait for calls in flight.
 	s.sock = os.NewFile(uintptr(fd), "AF_PACKET socket")
 	if s.conn, err = s.sock.SyscallConn(); err != nil {
 		s.sock.Close()
@@ -155,9 +163,20 @@ func (l *Live) openSocket(ifindex int) (*LiveSource, error) {
 			return fail(fmt.Sprintf("join fanout group %d", cfg.FanoutGroup), err)
 		}
 	}
-	s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	// The duplicate shares the socket's open file description, so the
+	// non-blocking flag os.NewFile needs to register it applies to both;
+	// only the ring is read, never the socket itself.
+	wfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return fail("eventfd", err)
+		return fail("duplicate the socket", err)
+	}
+	if err := unix.SetNonblock(wfd, true); err != nil {
+		unix.Close(wfd)
+		return fail("set the socket non-blocking", err)
+	}
+	s.waiter = os.NewFile(uintptr(wfd), "AF_PACKET socket (poller)")
+	if s.wconn, err = s.waiter.SyscallConn(); err != nil {
+		return fail("register the socket with the poller", err)
 	}
 	return s, nil
 }
@@ -218,6 +237,13 @@ func packetStats(fd int) (*unix.TpacketStatsV3, error) {
 // LinkType implements Source: frames start with an Ethernet header.
 func (s *LiveSource) LinkType() LinkType { return LinkEthernet }
 
+// blockBytes returns ring block i.
+func (s *LiveSource) blockBytes(i int) []byte {
+	return s.ring[i*s.bsize : (i+1)*s.bsize : (i+1)*s.bsize]
+}
+
+// block returns the header of ring block i, whose status the kernel and
+// the reader hand over to each other.
 func (s *LiveSource) block(i int) *unix.TpacketHdrV1 {
 	return (*unix.TpacketHdrV1)(unsafe.Pointer(&s.ring[i*s.bsize+8]))
 }
@@ -250,7 +276,7 @@ func (s *LiveSource) readBatch(frames [][]byte, infos []Info) (int, error) {
 	if max == 0 {
 		return 0, nil
 	}
-	if s.held && s.left == 0 {
+	if s.held && s.walk.left == 0 {
 		s.release()
 	}
 	for !s.held {
@@ -271,36 +297,12 @@ func (s *LiveSource) readBatch(frames [][]byte, infos []Info) (int, error) {
 			s.live.statsMu.Unlock()
 		}
 		s.held = true
-		s.left = h.Num_pkts
-		s.pkt = h.Offset_to_first_pkt
-		if s.left == 0 {
+		s.walk = startBlock(s.blockBytes(s.cur))
+		if s.walk.left == 0 {
 			s.release()
 		}
 	}
-	base := s.cur * s.bsize
-	n := 0
-	for n < max && s.left > 0 {
-		off := base + int(s.pkt)
-		ph := (*unix.Tpacket3Hdr)(unsafe.Pointer(&s.ring[off]))
-		start := off + int(ph.Mac)
-		end := start + int(ph.Snaplen)
-		frames[n] = s.ring[start:end:end]
-		in := &infos[n]
-		in.Timestamp = time.Unix(int64(ph.Sec), int64(ph.Nsec))
-		in.CaptureLength = int(ph.Snaplen)
-		in.Length = int(ph.Len)
-		in.InterfaceIndex = 0
-		in.VLANValid = ph.Status&unix.TP_STATUS_VLAN_VALID != 0
-		in.VLANTCI = uint16(ph.Hv1.Vlan_tci)
-		in.VLANTPID = 0
-		if ph.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-			in.VLANTPID = ph.Hv1.Vlan_tpid
-		}
-		n++
-		s.left--
-		s.pkt += ph.Next_offset
-	}
-	return n, nil
+	return s.walk.next(s.blockBytes(s.cur), frames[:max], infos[:max]), nil
 }
 
 // release hands the current block back to the kernel.
@@ -310,35 +312,32 @@ func (s *LiveSource) release() {
 	s.cur = (s.cur + 1) % s.nblocks
 }
 
-// wait polls the socket and the eventfd Close writes to. The poll runs
-// inside conn.Control, so a Close meanwhile closes the socket only after
-// the poll returns (woken by the eventfd).
+// wait parks the goroutine in the runtime's network poller until the
+// kernel hands over the current block (it signals the socket when it
+// retires a block, full or timed out) or Close closes the socket. The
+// check runs inside conn.Read, which holds the descriptor open, and
+// re-runs on every readiness event, so a block retired between the check
+// and the park is not missed.
 func (s *LiveSource) wait() error {
-	var err error
-	cerr := s.conn.Control(func(fd uintptr) {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}, {Fd: int32(s.efd), Events: unix.POLLIN}}
-		for {
-			_, err = unix.Poll(fds, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				err = fmt.Errorf("poll capture socket: %w", err)
-			} else if fds[1].Revents != 0 || s.closed.Load() {
-				err = net.ErrClosed
-			}
-			return
-		}
+	h := s.block(s.cur)
+	err := s.wconn.Read(func(uintptr) bool {
+		return s.closed.Load() || atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
 	})
-	if cerr != nil {
+	if s.closed.Load() {
+		// Close evicts the socket from the poller, which wakes the
+		// reader with an error.
 		return net.ErrClosed
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("wait for the capture ring: %w", err)
+	}
+	return nil
 }
 
 // Close implements Source: it closes the socket and wakes a ReadBatch
-// blocked in another goroutine, which then returns net.ErrClosed. The ring
-// is unmapped when no ReadBatch is running, so frames returned earlier are
+// blocked in another goroutine, which then returns net.ErrClosed; the
+// socket is closed once that ReadBatch has stopped waiting. The ring is
+// unmapped when no ReadBatch is running, so frames returned earlier are
 // invalid after Close.
 func (s *LiveSource) Close() error {
 	s.mu.Lock()
@@ -346,26 +345,23 @@ func (s *LiveSource) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if s.efd >= 0 {
-		unix.Write(s.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	var werr error
+	if s.waiter != nil {
+		// Wakes a parked reader, and returns once it has left conn.Read.
+		werr = s.waiter.Close()
 	}
-	err := s.sock.Close()
+	err := errors.Join(s.sock.Close(), werr)
 	if !s.reading {
 		s.unmap()
 	}
 	return err
 }
 
-// unmap releases the ring and the eventfd; s.mu is held and no ReadBatch
-// is running.
+// unmap releases the ring; s.mu is held and no ReadBatch is running.
 func (s *LiveSource) unmap() {
 	if s.ring != nil {
 		unix.Munmap(s.ring)
 		s.ring = nil
-	}
-	if s.efd >= 0 {
-		unix.Close(s.efd)
-		s.efd = -1
 	}
 }
 

@@ -27,27 +27,34 @@ type StreamKey struct {
 // than by Decode.
 func keyed(p *Packet) Packet {
 	q := *p
-	src, dst := p.Src.Addr(), p.Dst.Addr()
-	vlan := uint32(NoVLAN)
+	vlan := uint16(NoVLAN)
 	if p.NumVLANs != 0 {
-		vlan = uint32(p.VLANs[0].TCI & 0x0fff)
+		vlan = p.VLANs[0].TCI & 0x0fff
 	}
-	q.key3 = vlan | keyValid
-	if src.Is4() && dst.Is4() {
-		s, d := src.As4(), dst.As4()
-		q.flow = uint64(binary.LittleEndian.Uint32(s[:])) | uint64(binary.LittleEndian.Uint32(d[:]))<<32
-	} else {
-		var b [32]byte
-		*(*[16]byte)(b[:16]), *(*[16]byte)(b[16:]) = src.As16(), dst.As16()
-		q.flow = foldIPv6(&b)
-		q.key3 |= keyV6
-	}
-	q.key2 = uint64(p.RTP.SSRC)<<32 | uint64(p.Src.Port())<<16 | uint64(p.Dst.Port())
+	q.flow, q.key2, q.key3 = streamKey(p.Src, p.Dst, p.RTP.SSRC, vlan)
 	q.mpt = p.RTP.PayloadType & 0x7f
 	if p.RTP.Marker {
 		q.mpt |= 0x80
 	}
 	return q
+}
+
+// streamKey returns the stream table's key words of a stream, as Decode
+// fills them in.
+func streamKey(srcAP, dstAP netip.AddrPort, ssrc uint32, vlan uint16) (flow, key2 uint64, key3 uint32) {
+	src, dst := srcAP.Addr(), dstAP.Addr()
+	key3 = uint32(vlan) | keyValid
+	if src.Is4() && dst.Is4() {
+		s, d := src.As4(), dst.As4()
+		flow = uint64(binary.LittleEndian.Uint32(s[:])) | uint64(binary.LittleEndian.Uint32(d[:]))<<32
+	} else {
+		var b [32]byte
+		*(*[16]byte)(b[:16]), *(*[16]byte)(b[16:]) = src.As16(), dst.As16()
+		flow = foldIPv6(&b)
+		key3 |= keyV6
+	}
+	key2 = uint64(ssrc)<<32 | uint64(srcAP.Port())<<16 | uint64(dstAP.Port())
+	return flow, key2, key3
 }
 
 // hash mixes a packet's key with the table's two secret seeds: one
@@ -294,12 +301,17 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		q := keyed(p) // not from Decode
 		p = &q
 	}
-	now := ts.UnixNano() - t.epoch // the epoch is set with the first stream
+	return t.update(p, hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1]), ts.UnixNano())
+}
+
+// update is Update of a packet with its key filled in, of hash h, captured
+// at unixNs.
+func (t *StreamTable) update(p *Packet, h uint64, unixNs int64) bool {
+	now := unixNs - t.epoch // the epoch is set with the first stream
 	var drops uint64
 	if t.cfg.Drops != nil {
 		drops = t.cfg.Drops.Load()
 	}
-	h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
 		e := t.index[j]
 		if e == 0 {
@@ -413,34 +425,86 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 // first slot, so that the cache misses of a large table overlap instead of
 // following one another, then updates each stream.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
-	const chunk = 32
+	const (
+		chunk = 32
+		ahead = 4 // packets between a slot's first load and its update
+	)
 	var hs [chunk]uint64
+	var keyed [chunk]int32 // indexes in pkts of the chunk's packets from Decode
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
+		// Hash every packet of the chunk and load its first index
+		// entry: these loads do not depend on each other, so their
+		// cache misses overlap. Then, while updating each stream, load
+		// the slot of the stream ahead packets on, whose index entry is
+		// in the cache by now.
 		var sink uint64
+		k := 0
 		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.Kind == KindRTP {
-				hs[i-base] = hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
-				sink += t.index[hs[i-base]&t.mask]
+			if p := &pkts[i]; p.key3&keyValid != 0 && p.Kind == KindRTP {
+				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
+				hs[k], keyed[k] = h, int32(i)
+				k++
+				sink += t.index[h&t.mask]
 			}
 		}
+		for j := 0; j < min(ahead, k); j++ {
+			sink += t.touch(hs[j])
+		}
+		j := 0
 		for i := base; i < end; i++ {
-			if pkts[i].Kind == KindRTP {
-				if e := t.index[hs[i-base]&t.mask]; e != 0 && (e^hs[i-base])>>32 == 0 {
-					s := &t.slots[uint32(e)-1]
-					sink += s.flow + s.packets + uint64(s.key3) // both cache lines of the slot
+			p := &pkts[i]
+			if j < k && int(keyed[j]) == i {
+				if j+ahead < k {
+					sink += t.touch(hs[j+ahead])
 				}
+				if t.update(p, hs[j], times[i].UnixNano()) {
+					n++
+				}
+				j++
+				continue
 			}
-		}
-		t.sink += sink
-		for i := base; i < end; i++ {
-			if t.Update(&pkts[i], times[i]) {
+			if p.Kind == KindRTP && t.Update(p, times[i]) { // not from Decode
 				n++
 			}
 		}
+		t.sink += sink
 	}
 	return n
+}
+
+// touch loads both cache lines of the slot the first index entry of hash
+// h points at, if it is that hash's, and returns a word of each.
+func (t *StreamTable) touch(h uint64) uint64 {
+	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
+		s := &t.slots[uint32(e)-1]
+		return s.flow + s.packets + uint64(s.key3)
+	}
+	return 0
+}
+
+// Stats returns the statistics of the stream k and whether it is
+// tracked. It looks the one stream up, as Update does, rather than walking
+// the table: a status page that shows a few monitored streams out of
+// 100,000 calls Stats for each instead of taking a Snapshot. It does not
+// allocate.
+func (t *StreamTable) Stats(k StreamKey) (StreamStats, bool) {
+	flow, key2, key3 := streamKey(k.Src, k.Dst, k.SSRC, k.VLAN)
+	h := hash(flow, key2, key3, t.seed[0], t.seed[1])
+	for j := h & t.mask; ; j = (j + 1) & t.mask {
+		e := t.index[j]
+		if e == 0 {
+			return StreamStats{}, false
+		}
+		if (e^h)>>32 != 0 {
+			continue
+		}
+		i := uint32(e) - 1
+		if s := &t.slots[i]; s.key3 == key3 && s.flow == flow && s.key2 == key2 && t.cold[i].key == k {
+			return s.stats(&t.cold[i], t.epoch), true
+		}
+	}
 }
 
 // Expire forgets the streams silent since now - IdleTimeout and returns

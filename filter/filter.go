@@ -178,7 +178,7 @@ func (r *rule) accepts(port uint16, vlan vlanTags) bool {
 
 // table is an immutable lookup table; a new one is built on every change.
 type table struct {
-	byIP     map[netip.Addr][]rule
+	byIP     *addrIndex // nil without IP endpoints
 	byMAC    map[[6]byte][]rule
 	sessions []*Session // sorted by ID
 }
@@ -256,8 +256,8 @@ func (f *Filter) Session(id string) (*Session, bool) {
 }
 
 func build(sessions []*Session) *table {
+	byIP := make(map[netip.Addr][]rule)
 	t := &table{
-		byIP:     make(map[netip.Addr][]rule),
 		byMAC:    make(map[[6]byte][]rule),
 		sessions: append([]*Session(nil), sessions...),
 	}
@@ -268,12 +268,12 @@ func build(sessions []*Session) *table {
 			if e.HasMAC {
 				t.byMAC[e.MAC] = append(t.byMAC[e.MAC], r)
 			} else if e.IP.IsValid() {
-				t.byIP[e.IP] = append(t.byIP[e.IP], r)
+				byIP[e.IP] = append(byIP[e.IP], r)
 			}
 		}
 	}
-	if len(t.byIP) == 0 {
-		t.byIP = nil
+	if len(byIP) != 0 {
+		t.byIP = newAddrIndex(byIP)
 	}
 	if len(t.byMAC) == 0 {
 		t.byMAC = nil
@@ -290,10 +290,10 @@ func (f *Filter) Match(p *capture.Packet) (Match, bool) {
 	}
 	vlan := packetVLANs(p)
 	if t.byIP != nil {
-		if r := firstRule(t.byIP[p.Src.Addr()], p.Src.Port(), vlan); r != nil {
+		if r := firstRule(t.byIP.lookup(p.Src.Addr()), p.Src.Port(), vlan); r != nil {
 			return Match{Session: r.sess, Direction: FromAgent}, true
 		}
-		if r := firstRule(t.byIP[p.Dst.Addr()], p.Dst.Port(), vlan); r != nil {
+		if r := firstRule(t.byIP.lookup(p.Dst.Addr()), p.Dst.Port(), vlan); r != nil {
 			return Match{Session: r.sess, Direction: ToAgent}, true
 		}
 	}
@@ -327,15 +327,25 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	if p.Kind == capture.KindOther {
 		return dst
 	}
-	vlan := packetVLANs(p)
 	if t.byIP != nil {
-		if rs, ok := t.byIP[p.Src.Addr()]; ok {
-			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
+		var srcRules, dstRules []rule
+		if src, dsta := p.Src.Addr(), p.Dst.Addr(); src.Is4() && dsta.Is4() {
+			srcRules, dstRules = t.byIP.lookup4(src.As4(), dsta.As4())
+		} else {
+			srcRules, dstRules = t.byIP.lookup(src), t.byIP.lookup(dsta)
 		}
-		if rs, ok := t.byIP[p.Dst.Addr()]; ok {
-			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
+		if srcRules == nil && dstRules == nil && t.byMAC == nil {
+			return dst // most packets on a busy port
+		}
+		vlan := packetVLANs(p)
+		if srcRules != nil {
+			dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
+		}
+		if dstRules != nil {
+			dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
 		}
 	}
+	vlan := packetVLANs(p)
 	if t.byMAC != nil && p.HasMAC {
 		if rs, ok := t.byMAC[p.SrcMAC]; ok {
 			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
@@ -348,6 +358,12 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 }
 
 func appendRules(dst []Match, rs []rule, port uint16, vlan vlanTags, d Direction) []Match {
+	if len(rs) == 1 && len(dst) == 0 { // one session on the address: nothing to deduplicate
+		if rs[0].accepts(port, vlan) {
+			dst = append(dst, Match{Session: rs[0].sess, Direction: d})
+		}
+		return dst
+	}
 next:
 	for i := range rs {
 		r := &rs[i]

@@ -521,7 +521,8 @@ func onVLAN(e Endpoint, p *capture.Packet) bool {
 // sessions: nothing panics, Match returns the first of MatchAll, MatchAll
 // names a session at most once and only sessions that own one of the
 // packet's addresses, with the direction of an address it owns (source
-// for FromAgent, destination for ToAgent).
+// for FromAgent, destination for ToAgent), and every session that owns
+// one (in its port range) is named.
 func FuzzMatch(f *testing.F) {
 	for _, c := range matchCases() {
 		f.Add(c.f.bytes())
@@ -555,7 +556,32 @@ func FuzzMatch(f *testing.F) {
 				t.Fatalf("session %s matched %v → %v %v, but does not own that side", m.Session.ID, p.Src, p.Dst, m.Direction)
 			}
 		}
+		// And none is missed: every session with an endpoint that names
+		// one side, on its VLAN and in its port range, is matched.
+		if p.Kind == capture.KindOther {
+			return
+		}
+		for _, s := range sessions {
+			if !seen[s] && (ownsPort(s, &p, true) || ownsPort(s, &p, false)) {
+				t.Fatalf("session %s owns %v → %v but was not matched (%v)", s.ID, p.Src, p.Dst, gotWants(all))
+			}
+		}
 	})
+}
+
+// ownsPort is ownsSide with the endpoints' port ranges.
+func ownsPort(s *Session, p *capture.Packet, src bool) bool {
+	ip, hw, port := p.Dst.Addr(), p.DstMAC, p.Dst.Port()
+	if src {
+		ip, hw, port = p.Src.Addr(), p.SrcMAC, p.Src.Port()
+	}
+	for _, e := range s.Endpoints {
+		inRange := e.PortHi == 0 || (port >= e.PortLo && port <= e.PortHi)
+		if ((e.HasMAC && p.HasMAC && e.MAC == hw) || (!e.HasMAC && e.IP == ip)) && onVLAN(e, p) && inRange {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDirection(t *testing.T) {

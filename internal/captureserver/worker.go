@@ -62,7 +62,6 @@ type worker struct {
 	stats     map[capture.StreamKey]capture.StreamStats // of monitored streams
 	tracked   int
 	overflow  uint64
-	statsBuf  []capture.StreamStats
 	lastStats time.Time
 }
 
@@ -177,21 +176,20 @@ func (w *worker) publish(final bool) {
 		if !w.lastTS.IsZero() {
 			w.table.Expire(w.lastTS)
 		}
-		want := make(map[capture.StreamKey]bool, len(cp))
+		// The monitored streams are looked up one by one: a snapshot of
+		// the whole table (up to 100,000 streams, copied and sorted) on
+		// this goroutine would hold up the capture for milliseconds.
 		for k := range cp {
 			vlan := uint16(capture.NoVLAN)
 			if k.vlan != 0 {
 				vlan = k.vlan & 0x0fff
 			}
-			want[capture.StreamKey{VLAN: vlan, Src: k.src, Dst: k.dst, SSRC: k.ssrc}] = true
-		}
-		if len(want) > 0 {
-			stats = make(map[capture.StreamKey]capture.StreamStats, len(want))
-			w.statsBuf = w.table.Snapshot(w.statsBuf[:0])
-			for _, st := range w.statsBuf {
-				if want[st.StreamKey] {
-					stats[st.StreamKey] = st
+			sk := capture.StreamKey{VLAN: vlan, Src: k.src, Dst: k.dst, SSRC: k.ssrc}
+			if st, ok := w.table.Stats(sk); ok {
+				if stats == nil {
+					stats = make(map[capture.StreamKey]capture.StreamStats, len(cp))
 				}
+				stats[sk] = st
 			}
 		}
 	}
@@ -293,7 +291,13 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	}
 	frames := make([][]byte, batchSize)
 	infos := make([]capture.Info, batchSize)
-	var pkt capture.Packet
+	// A block is decoded decodeChunk frames at a time into pkts; the
+	// stream table takes the chunk's RTP packets at once (UpdateBatch
+	// overlaps their cache misses), then each packet goes through the
+	// filter in capture order.
+	var pkts [decodeChunk]capture.Packet
+	var decErr [decodeChunk]bool
+	var times [decodeChunk]time.Time
 	matches := make([]filter.Match, 0, 8)
 	lt := w.src.LinkType()
 	st := &w.s.stats
@@ -308,74 +312,34 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		}
 		// Counters are added once per batch, not per packet.
 		var nDecErr, nRTCP, nRTP, nMatched uint64
-		for i := 0; i < n; i++ {
-			if err := pkt.Decode(frames[i], lt, &infos[i]); err != nil {
-				nDecErr++
-				continue
-			}
-			switch pkt.Kind {
-			case capture.KindRTCP:
-				nRTCP++
-				continue
-			case capture.KindRTP:
-				nRTP++
-				if w.s.cfg.TrackAllStreams {
-					w.table.Update(&pkt, infos[i].Timestamp)
+		for base := 0; base < n; base += decodeChunk {
+			end := min(base+decodeChunk, n)
+			for i := base; i < end; i++ {
+				p := &pkts[i-base]
+				decErr[i-base] = p.Decode(frames[i], lt, &infos[i]) != nil
+				if decErr[i-base] {
+					p.Kind = capture.KindOther
 				}
-			default:
-				// SIP (UDP or TCP) finds the agents' calls; nothing
-				// else here is monitored.
-				w.s.agents.packet(&pkt, infos[i].Timestamp)
-				continue
+				times[i-base] = infos[i].Timestamp
 			}
-			matches = w.s.filter.MatchAll(&pkt, matches[:0])
-			matches = w.s.agents.match(&pkt, matches)
-			if len(matches) == 0 {
-				continue
+			if w.s.cfg.TrackAllStreams {
+				w.table.UpdateBatch(pkts[:end-base], times[:end-base])
 			}
-			nMatched++
-			if !w.s.cfg.TrackAllStreams {
-				w.table.Update(&pkt, infos[i].Timestamp)
-			}
-			// A replayed file's timestamps are from when it was recorded;
-			// its packets are "captured" now.
-			captured := infos[i].Timestamp.UnixNano()
-			if w.replay {
-				captured = now.UnixNano()
-			}
-			var vlan uint16
-			if pkt.NumVLANs > 0 {
-				vlan = pkt.VLANs[0].TCI
-			}
-			data := pkt.UDP
-			// SRTP whose SDES keys the call's SDP gave: the supervisor
-			// gets it decrypted (over TLS), or nothing, never noise.
-			// SRTP without keys is not forwarded at all: counted, and
-			// shown as encrypted in status.
-			fromAgent := matches[0].Direction == filter.FromAgent
-			if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, fromAgent); ok {
-				if data, ok = w.dec.Decrypt(addr, fromAgent, key, pkt.UDP); !ok {
-					w.s.stats.srtpFailed.Add(1)
+			for i := base; i < end; i++ {
+				if decErr[i-base] {
+					nDecErr++
 					continue
 				}
-				w.s.stats.srtpDecrypted.Add(1)
-			} else if w.s.agents.srtpNoKey(pkt.Src, pkt.Dst, fromAgent) {
-				w.noKeys.Add(1)
-				for _, m := range matches {
-					w.encrypted[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
+				m, c, r := w.packet(&pkts[i-base], frames[i], &infos[i], lt, now, matches[:0])
+				matches = m
+				if c {
+					nRTCP++
 				}
-				continue
-			}
-			for _, m := range matches {
-				mp := relay.MediaPacket{Direction: m.Direction, Time: captured,
-					Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: data}
-				w.s.fw.Forward(m.Session, &mp)
-				w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
-				w.lastSeen[m.Session.ID] = now
-				if m.Session.Record {
-					if rec := w.s.rec.get(m.Session.ID); rec != nil {
-						rec.write(frames[i], lt, &infos[i])
-					}
+				if r {
+					nRTP++
+				}
+				if len(matches) > 0 && r {
+					nMatched++
 				}
 			}
 		}
@@ -399,4 +363,74 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		}
 	}
 	return nil
+}
+
+// decodeChunk is how many frames of a block are decoded before the stream
+// table takes them (UpdateBatch's own chunk).
+const decodeChunk = 32
+
+// packet filters and forwards one decoded packet (the stream table has
+// seen it when every stream is tracked) and returns the sessions it
+// matched (appended to matches), and whether it was RTCP or RTP.
+func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, lt capture.LinkType, now time.Time, matches []filter.Match) (_ []filter.Match, rtcp, rtp bool) {
+	switch pkt.Kind {
+	case capture.KindRTCP:
+		return matches, true, false
+	case capture.KindRTP:
+	default:
+		// SIP (UDP or TCP) finds the agents' calls; nothing else here
+		// is monitored.
+		w.s.agents.packet(pkt, info.Timestamp)
+		return matches, false, false
+	}
+	matches = w.s.filter.MatchAll(pkt, matches[:0])
+	matches = w.s.agents.match(pkt, matches)
+	if len(matches) == 0 {
+		return matches, false, true
+	}
+	if !w.s.cfg.TrackAllStreams {
+		w.table.Update(pkt, info.Timestamp)
+	}
+	// A replayed file's timestamps are from when it was recorded;
+	// its packets are "captured" now.
+	captured := info.Timestamp.UnixNano()
+	if w.replay {
+		captured = now.UnixNano()
+	}
+	var vlan uint16
+	if pkt.NumVLANs > 0 {
+		vlan = pkt.VLANs[0].TCI
+	}
+	data := pkt.UDP
+	// SRTP whose SDES keys the call's SDP gave: the supervisor
+	// gets it decrypted (over TLS), or nothing, never noise.
+	// SRTP without keys is not forwarded at all: counted, and
+	// shown as encrypted in status.
+	fromAgent := matches[0].Direction == filter.FromAgent
+	if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, fromAgent); ok {
+		if data, ok = w.dec.Decrypt(addr, fromAgent, key, pkt.UDP); !ok {
+			w.s.stats.srtpFailed.Add(1)
+			return matches, false, true
+		}
+		w.s.stats.srtpDecrypted.Add(1)
+	} else if w.s.agents.srtpNoKey(pkt.Src, pkt.Dst, fromAgent) {
+		w.noKeys.Add(1)
+		for _, m := range matches {
+			w.encrypted[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
+		}
+		return matches, false, true
+	}
+	for _, m := range matches {
+		mp := relay.MediaPacket{Direction: m.Direction, Time: captured,
+			Src: pkt.Src, Dst: pkt.Dst, VLAN: vlan, Data: data}
+		w.s.fw.Forward(m.Session, &mp)
+		w.counts[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
+		w.lastSeen[m.Session.ID] = now
+		if m.Session.Record {
+			if rec := w.s.rec.get(m.Session.ID); rec != nil {
+				rec.write(frame, lt, info)
+			}
+		}
+	}
+	return matches, false, true
 }
