@@ -748,17 +748,22 @@ func (s *sender) stream(c *conn) error {
 		wb = s.fill(wb[:0])
 		if len(wb) > 0 {
 			err := c.writeRaw(wb, 10*time.Second)
+			// The counters are updated before the batch stops being in
+			// flight, so that Flush returns only once they count it.
+			if err != nil {
+				s.lost.Add(uint64(s.lastBatch))
+				s.f.totals.lost.Add(uint64(s.lastBatch))
+			} else {
+				s.sent.Add(uint64(s.lastBatch))
+				s.f.totals.sent.Add(uint64(s.lastBatch))
+				s.f.totals.bytes.Add(uint64(len(wb)))
+			}
 			s.mu.Lock()
 			s.inflight = false
 			s.mu.Unlock()
 			if err != nil {
-				s.lost.Add(uint64(s.lastBatch))
-				s.f.totals.lost.Add(uint64(s.lastBatch))
 				return err
 			}
-			s.sent.Add(uint64(s.lastBatch))
-			s.f.totals.sent.Add(uint64(s.lastBatch))
-			s.f.totals.bytes.Add(uint64(len(wb)))
 			continue
 		}
 		select {
