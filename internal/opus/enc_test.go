@@ -25,7 +25,7 @@ var power = func(s []int16, hz float64, rate int) float64 {
 
 // TestEncodeAtSessionRates encodes a tone at each rate a session plays
 // at, with the browser output's settings (20 ms frames, VoIP, in-band
-// FEC, no DTX; 20, 32 and 48 kbit/s), and decodes it at 48 kHz: the
+// FEC, no DTX; 32, 48 and 64 kbit/s), and decodes it at 48 kHz: the
 // tone is there at its frequency and its level within 25 % (the figures
 // are logged), content above narrowband (6 kHz at 16 kHz, 12 kHz at 48
 // kHz) included; libopus reports the settings asked for.
@@ -34,11 +34,11 @@ func TestEncodeAtSessionRates(t *testing.T) {
 		rate, bitrate int
 		hz            float64
 	}{
-		{8000, 20000, 1000},
-		{16000, 32000, 1000},
-		{16000, 32000, 6000},
-		{48000, 48000, 1000},
-		{48000, 48000, 12000},
+		{8000, 32000, 1000},
+		{16000, 48000, 1000},
+		{16000, 48000, 6000},
+		{48000, 64000, 1000},
+		{48000, 64000, 12000},
 	} {
 		cfg := EncoderConfig{Rate: tc.rate, Bitrate: tc.bitrate, FEC: true, LossPercent: 5}
 		enc, err := NewEncoder(cfg)

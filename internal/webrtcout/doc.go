@@ -9,8 +9,8 @@
 // the offer lists it (a browser's does by default) the session's audio is
 // encoded with libopus at the session's own rate, 8, 16 or 48 kHz, with
 // no resampling: mono, 20 ms frames, application VoIP, in-band FEC on
-// (tuned for 5 % loss), DTX off, at OpusBitrate (20 kbit/s narrowband, 32
-// kbit/s wideband, 48 kbit/s fullband). The RTP timestamps advance at 48
+// (tuned for 5 % loss), DTX off, at OpusBitrate (32 kbit/s narrowband, 48
+// kbit/s wideband, 64 kbit/s fullband). The RTP timestamps advance at 48
 // kHz whatever the rate (960 per packet) and the answer's format
 // parameters say sprop-stereo=0 and sprop-maxcapturerate (the session's
 // rate), which the web console shows. An offer without Opus gets PCMU at
