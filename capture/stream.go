@@ -228,7 +228,6 @@ type StreamTable struct {
 	epoch    int64   // Unix ns; 0 until set
 	overflow uint64
 	expired  uint64
-	sink     uint64 // keeps UpdateBatch's early loads alive
 }
 
 // minSlots keeps the slot array a large allocation (32 KiB and more),
@@ -421,43 +420,37 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 
 // UpdateBatch is Update for a batch of decoded packets (those whose Kind
 // is not KindRTP are skipped), captured at times[i]; it returns how many it
-// accounted. It first hashes the whole batch and touches each packet's
-// first slot, so that the cache misses of a large table overlap instead of
-// following one another, then updates each stream.
+// accounted. It first hashes a chunk of the batch and asks the processor
+// for each packet's index line, then, while updating each stream, for the
+// slot of the packet batchAhead packets on (whose index line has arrived
+// by then): the cache misses of a large table overlap instead of following
+// one another, and a prefetch, unlike a load, does not hold the processor
+// back while its line is on the way.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
-	const (
-		chunk = 32
-		ahead = 4 // packets between a slot's first load and its update
-	)
+	const chunk = 32
 	var hs [chunk]uint64
 	var keyed [chunk]int32 // indexes in pkts of the chunk's packets from Decode
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
-		// Hash every packet of the chunk and load its first index
-		// entry: these loads do not depend on each other, so their
-		// cache misses overlap. Then, while updating each stream, load
-		// the slot of the stream ahead packets on, whose index entry is
-		// in the cache by now.
-		var sink uint64
 		k := 0
 		for i := base; i < end; i++ {
 			if p := &pkts[i]; p.key3&keyValid != 0 && p.Kind == KindRTP {
 				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 				hs[k], keyed[k] = h, int32(i)
 				k++
-				sink += t.index[h&t.mask]
+				prefetchLines((*byte)(unsafe.Pointer(&t.index[h&t.mask])), 1)
 			}
 		}
-		for j := 0; j < min(ahead, k); j++ {
-			sink += t.touch(hs[j])
+		for j := 0; j < min(batchAhead, k); j++ {
+			t.prefetchSlot(hs[j])
 		}
 		j := 0
 		for i := base; i < end; i++ {
 			p := &pkts[i]
 			if j < k && int(keyed[j]) == i {
-				if j+ahead < k {
-					sink += t.touch(hs[j+ahead])
+				if j+batchAhead < k {
+					t.prefetchSlot(hs[j+batchAhead])
 				}
 				if t.update(p, hs[j], times[i].UnixNano()) {
 					n++
@@ -469,19 +462,30 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 				n++
 			}
 		}
-		t.sink += sink
 	}
 	return n
 }
 
-// touch loads both cache lines of the slot the first index entry of hash
-// h points at, if it is that hash's, and returns a word of each.
-func (t *StreamTable) touch(h uint64) uint64 {
-	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
-		s := &t.slots[uint32(e)-1]
-		return s.flow + s.packets + uint64(s.key3)
+// batchAhead is how many packets ahead of the one being updated
+// UpdateBatch asks for a slot.
+const batchAhead = 4
+
+// prefetchSlot asks for both cache lines of the slot that hash h's index
+// entry points at, looking at the entries of h's first index line only.
+func (t *StreamTable) prefetchSlot(h uint64) {
+	for j := h & t.mask; ; j++ {
+		e := t.index[j]
+		if e == 0 {
+			return
+		}
+		if (e^h)>>32 == 0 {
+			prefetchLines((*byte)(unsafe.Pointer(&t.slots[uint32(e)-1])), 2)
+			return
+		}
+		if j&7 == 7 || j == t.mask {
+			return
+		}
 	}
-	return 0
 }
 
 // Stats returns the statistics of the stream k and whether it is
