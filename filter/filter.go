@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -169,6 +170,19 @@ type rule struct {
 	vlan   vlanRule
 }
 
+// acceptsPacket is accepts for packet p, whose VLAN tags are read only
+// when the rule names a VLAN (small enough to be inlined).
+func (r *rule) acceptsPacket(port uint16, p *capture.Packet) bool {
+	if r.vlan.vlan != 0 {
+		return r.acceptsVLANs(port, p)
+	}
+	return r.hi == 0 || (port >= r.lo && port <= r.hi)
+}
+
+func (r *rule) acceptsVLANs(port uint16, p *capture.Packet) bool {
+	return r.accepts(port, packetVLANs(p))
+}
+
 func (r *rule) accepts(port uint16, vlan vlanTags) bool {
 	if !r.vlan.accepts(vlan) {
 		return false
@@ -327,32 +341,91 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	if p.Kind == capture.KindOther {
 		return dst
 	}
-	if t.byIP != nil {
-		var srcRules, dstRules []rule
-		if src, dsta := p.Src.Addr(), p.Dst.Addr(); src.Is4() && dsta.Is4() {
-			srcRules, dstRules = t.byIP.lookup4(src.As4(), dsta.As4())
-		} else {
-			srcRules, dstRules = t.byIP.lookup(src), t.byIP.lookup(dsta)
+	if x := t.byIP; x != nil {
+		s4, d4, ok := p.IPv4()
+		if !ok {
+			src, dsta := p.Src.Addr(), p.Dst.Addr()
+			if !src.Is4() || !dsta.Is4() {
+				dst = matchIP(dst, p, x.lookup(src), x.lookup(dsta))
+				goto mac
+			}
+			s4, d4 = addr4(src), addr4(dsta)
 		}
-		if srcRules == nil && dstRules == nil && t.byMAC == nil {
-			return dst // most packets on a busy port
-		}
-		vlan := packetVLANs(p)
-		if srcRules != nil {
-			dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
-		}
-		if dstRules != nil {
-			dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
+		// Both IPv4 (nearly every packet): one bitmap probe per address,
+		// and nothing more for an address that is not an endpoint, which
+		// is both ends of most packets on a busy port.
+		const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
+		slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
+		sh, dh := x.hash(0, slo), x.hash(0, dlo)
+		sb, db := sh>>32&x.bmask, dh>>32&x.bmask
+		sin := x.bits[sb/64] & (1 << (sb % 64))
+		din := x.bits[db/64] & (1 << (db % 64))
+		if sin|din != 0 {
+			dst = x.match4(dst, p, sin != 0, din != 0, sh, dh, slo, dlo)
 		}
 	}
-	vlan := packetVLANs(p)
+mac:
 	if t.byMAC != nil && p.HasMAC {
+		vlan := packetVLANs(p)
 		if rs, ok := t.byMAC[p.SrcMAC]; ok {
 			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
 		}
 		if rs, ok := t.byMAC[p.DstMAC]; ok {
 			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
 		}
+	}
+	return dst
+}
+
+// addr4 returns IPv4 address a as a number (a.b.c.d is a<<24 | b<<16 |
+// c<<8 | d).
+func addr4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// match4 is MatchAll's IPv4 lookup once the bitmap has an address (sin
+// for the source, din for the destination) of hashes sh and dh and low
+// halves slo and dlo: it reads the index entries, and when the address
+// has one rule, that rule from the entry itself, then appends as
+// appendRules.
+func (x *addrIndex) match4(dst []Match, p *capture.Packet, sin, din bool, sh, dh, slo, dlo uint64) []Match {
+	var se, de *addrEntry
+	if sin {
+		se = x.find(sh, 0, slo, 0)
+	}
+	if din {
+		de = x.find(dh, 0, dlo, 0)
+	}
+	if se != nil && de == nil && se.meta == 1 && len(dst) == 0 {
+		// The common hit: one session on the source address.
+		if r := &se.one[0]; r.acceptsPacket(p.Src.Port(), p) {
+			dst = append(dst, Match{Session: r.sess, Direction: FromAgent})
+		}
+		return dst
+	}
+	if de != nil && se == nil && de.meta == 1 && len(dst) == 0 {
+		// The same on the destination address.
+		if r := &de.one[0]; r.acceptsPacket(p.Dst.Port(), p) {
+			dst = append(dst, Match{Session: r.sess, Direction: ToAgent})
+		}
+		return dst
+	}
+	return matchIP(dst, p, x.rulesOf(se), x.rulesOf(de))
+}
+
+// matchIP appends the sessions of the rules of p's source address and of
+// its destination address, in that order.
+func matchIP(dst []Match, p *capture.Packet, srcRules, dstRules []rule) []Match {
+	if srcRules == nil && dstRules == nil {
+		return dst
+	}
+	vlan := packetVLANs(p)
+	if srcRules != nil {
+		dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
+	}
+	if dstRules != nil {
+		dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
 	}
 	return dst
 }
