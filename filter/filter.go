@@ -357,11 +357,9 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 		const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
 		slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
 		sh, dh := x.hash(0, slo), x.hash(0, dlo)
-		sb, db := sh>>32&x.bmask, dh>>32&x.bmask
-		sin := x.bits[sb/64] & (1 << (sb % 64))
-		din := x.bits[db/64] & (1 << (db % 64))
-		if sin|din != 0 {
-			dst = x.match4(dst, p, sin != 0, din != 0, sh, dh, slo, dlo)
+		sin, din := x.maybe(sh), x.maybe(dh)
+		if sin || din {
+			dst = x.match4(dst, p, sin, din, sh, dh, slo, dlo)
 		}
 	}
 mac:
