@@ -171,14 +171,15 @@ type rule struct {
 }
 
 // acceptsPacket is accepts for packet p, whose VLAN tags are read only
-// when the rule names a VLAN (small enough to be inlined).
+// when the rule names a VLAN or a port range (small enough to be inlined:
+// a rule with neither, nearly all, costs two comparisons).
 func (r *rule) acceptsPacket(port uint16, p *capture.Packet) bool {
-	if r.vlan.vlan != 0 {
-		return r.acceptsVLANs(port, p)
-	}
-	return r.hi == 0 || (port >= r.lo && port <= r.hi)
+	return r.vlan.vlan == 0 && r.hi == 0 || r.acceptsVLANs(port, p)
 }
 
+// acceptsVLANs is accepts with p's VLAN tags.
+//
+//go:noinline
 func (r *rule) acceptsVLANs(port uint16, p *capture.Packet) bool {
 	return r.accepts(port, packetVLANs(p))
 }
@@ -357,9 +358,28 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 		const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
 		slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
 		sh, dh := x.hash(0, slo), x.hash(0, dlo)
-		sin, din := x.maybe(sh), x.maybe(dh)
-		if sin || din {
-			dst = x.match4(dst, p, sin, din, sh, dh, slo, dlo)
+		var se, de *addrEntry
+		if x.maybe(sh) {
+			se = x.find(sh, 0, slo, 0)
+		}
+		if x.maybe(dh) {
+			de = x.find(dh, 0, dlo, 0)
+		}
+		switch {
+		case se == nil && de == nil:
+		case se != nil && de == nil && se.meta == 1 && len(dst) == 0:
+			// The common hit: one session on the source address, read
+			// from the entry itself.
+			if r := &se.one[0]; r.acceptsPacket(p.Src.Port(), p) {
+				dst = append(dst, Match{Session: r.sess, Direction: FromAgent})
+			}
+		case de != nil && se == nil && de.meta == 1 && len(dst) == 0:
+			// The same on the destination address.
+			if r := &de.one[0]; r.acceptsPacket(p.Dst.Port(), p) {
+				dst = append(dst, Match{Session: r.sess, Direction: ToAgent})
+			}
+		default:
+			dst = matchIP(dst, p, x.rulesOf(se), x.rulesOf(de))
 		}
 	}
 mac:
@@ -380,36 +400,6 @@ mac:
 func addr4(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.BigEndian.Uint32(b[:])
-}
-
-// match4 is MatchAll's IPv4 lookup once the bitmap has an address (sin
-// for the source, din for the destination) of hashes sh and dh and low
-// halves slo and dlo: it reads the index entries, and when the address
-// has one rule, that rule from the entry itself, then appends as
-// appendRules.
-func (x *addrIndex) match4(dst []Match, p *capture.Packet, sin, din bool, sh, dh, slo, dlo uint64) []Match {
-	var se, de *addrEntry
-	if sin {
-		se = x.find(sh, 0, slo, 0)
-	}
-	if din {
-		de = x.find(dh, 0, dlo, 0)
-	}
-	if se != nil && de == nil && se.meta == 1 && len(dst) == 0 {
-		// The common hit: one session on the source address.
-		if r := &se.one[0]; r.acceptsPacket(p.Src.Port(), p) {
-			dst = append(dst, Match{Session: r.sess, Direction: FromAgent})
-		}
-		return dst
-	}
-	if de != nil && se == nil && de.meta == 1 && len(dst) == 0 {
-		// The same on the destination address.
-		if r := &de.one[0]; r.acceptsPacket(p.Dst.Port(), p) {
-			dst = append(dst, Match{Session: r.sess, Direction: ToAgent})
-		}
-		return dst
-	}
-	return matchIP(dst, p, x.rulesOf(se), x.rulesOf(de))
 }
 
 // matchIP appends the sessions of the rules of p's source address and of
