@@ -50,3 +50,42 @@ func TestMatchAllDecodedEqualsHand(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchAllOneRule: an address with a single rule (read from its
+// index entry on the packet path) still has that rule's port range and
+// VLAN checked, in both directions, for decoded packets.
+func TestMatchAllOneRule(t *testing.T) {
+	f := New()
+	f.Set([]*Session{
+		{ID: "gw", Agent: "2001", Endpoints: mustEndpoints(t, "10.9.0.3:20000-20999"), Supervisor: "127.0.0.1:42228"},
+		{ID: "vl", Agent: "2002", Endpoints: mustEndpoints(t, "vlan85/10.1.0.20"), Supervisor: "127.0.0.1:42228"},
+	})
+	cases := []struct {
+		src, dst string
+		vlans    []uint16
+		want     string
+	}{
+		{"10.9.0.3:19999", "10.30.0.1:40000", nil, ""},
+		{"10.9.0.3:20000", "10.30.0.1:40000", nil, "gw/from-agent"},
+		{"10.9.0.3:20999", "10.30.0.1:40000", nil, "gw/from-agent"},
+		{"10.9.0.3:21000", "10.30.0.1:40000", nil, ""},
+		{"10.30.0.1:40000", "10.9.0.3:20500", nil, "gw/to-agent"},
+		{"10.30.0.1:40000", "10.9.0.3:21000", nil, ""},
+		{"10.1.0.20:4000", "10.30.0.1:40000", []uint16{85}, "vl/from-agent"},
+		{"10.1.0.20:4000", "10.30.0.1:40000", []uint16{86}, ""},
+		{"10.1.0.20:4000", "10.30.0.1:40000", nil, ""},
+		{"10.30.0.1:40000", "10.1.0.20:4000", []uint16{300, 85}, "vl/to-agent"},
+		{"10.30.0.1:40000", "10.1.0.20:4000", []uint16{85}, "vl/to-agent"},
+		{"10.30.0.1:40000", "10.1.0.20:4000", []uint16{300, 86}, ""},
+	}
+	for _, c := range cases {
+		p := frame{src: ap(c.src), dst: ap(c.dst), vlans: c.vlans, ssrc: 1}.decode(t, nil)
+		got := ""
+		for _, m := range f.MatchAll(p, nil) {
+			got += m.Session.ID + "/" + m.Direction.String()
+		}
+		if got != c.want {
+			t.Errorf("%s → %s vlans %v: MatchAll gives %q, want %q", c.src, c.dst, c.vlans, got, c.want)
+		}
+	}
+}
