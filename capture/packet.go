@@ -235,10 +235,14 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	p.IPProto = 17
 	p.TOS = h[1]
 	rtp := frame[off+28 : off+20+ulen : off+20+ulen]
+	payload := rtp[12:]
+	// The four pointer stores one after the other share one check of
+	// the garbage collector's write barrier.
 	p.UDP = rtp
-	p.RTCPType = 0
+	p.RTP.Payload = payload
 	p.RTPErr = nil
 	p.TCP = nil
+	p.RTCPType = 0
 	r := &p.RTP
 	r.Marker = mpt&0x80 != 0
 	r.PayloadType = mpt & 0x7f
@@ -246,7 +250,6 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	r.Timestamp = binary.BigEndian.Uint32(h[32:36])
 	r.SSRC = ssrc
 	r.CSRCCount, r.Extension, r.Padding = 0, false, false
-	r.Payload = rtp[12:]
 	return nil
 }
 
