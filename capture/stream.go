@@ -276,6 +276,7 @@ func (t *StreamTable) Expired() uint64 { return t.expired }
 // slots.
 func (t *StreamTable) rebuild(size int) {
 	t.index = make([]uint64, size)
+	adviseHuge(unsafe.Pointer(&t.index[0]), uintptr(size)*8)
 	t.mask = uint64(size - 1)
 	for i := range t.slots {
 		if s := &t.slots[i]; s.key3 != 0 {
@@ -384,6 +385,7 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 		if len(t.slots) == cap(t.slots) {
 			// Grow by hand: append would not keep the 128-byte alignment.
 			slots := make([]slot, len(t.slots), 2*cap(t.slots))
+			adviseHuge(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(cap(slots))*unsafe.Sizeof(slot{}))
 			copy(slots, t.slots)
 			t.slots = slots
 		}
@@ -439,8 +441,10 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 				hs[k], keyed[k] = h, int32(i)
 				k++
-				prefetchLines((*byte)(unsafe.Pointer(&t.index[h&t.mask])), 1)
 			}
+		}
+		if k > 0 {
+			prefetchIndex(&t.index[0], &hs[0], k, t.mask)
 		}
 		for j := 0; j < min(batchAhead, k); j++ {
 			t.prefetchSlot(hs[j])
@@ -470,21 +474,12 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 // UpdateBatch asks for a slot.
 const batchAhead = 4
 
-// prefetchSlot asks for both cache lines of the slot that hash h's index
-// entry points at, looking at the entries of h's first index line only.
+// prefetchSlot asks for both cache lines of the slot that hash h's first
+// index entry points at, if that entry is h's (most are: the index is at
+// most half full).
 func (t *StreamTable) prefetchSlot(h uint64) {
-	for j := h & t.mask; ; j++ {
-		e := t.index[j]
-		if e == 0 {
-			return
-		}
-		if (e^h)>>32 == 0 {
-			prefetchLines((*byte)(unsafe.Pointer(&t.slots[uint32(e)-1])), 2)
-			return
-		}
-		if j&7 == 7 || j == t.mask {
-			return
-		}
+	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
+		prefetchPair((*byte)(unsafe.Pointer(&t.slots[uint32(e)-1])))
 	}
 }
 
