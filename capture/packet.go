@@ -77,7 +77,8 @@ type Packet struct {
 	IPProto  uint8
 	TOS      uint8 // IPv4 ToS or IPv6 traffic class
 
-	// UDP is the UDP payload; it aliases the frame.
+	// UDP is the UDP payload; it aliases the frame, and its capacity ends
+	// with it (an append cannot overwrite the rest of the frame).
 	UDP []byte
 	// RTP is valid when Kind is KindRTP.
 	RTP RTPHeader
@@ -362,12 +363,12 @@ func (p *Packet) decodeIPv4(b []byte) error {
 		return ErrFragment
 	}
 	if p.IPProto == 6 {
-		return p.decodeTCP(b[ihl:total], src, dst)
+		return p.decodeTCP(b[ihl:total:total], src, dst)
 	}
 	if p.IPProto != 17 {
 		return nil
 	}
-	return p.decodeUDP(b[ihl:total], src, dst)
+	return p.decodeUDP(b[ihl:total:total], src, dst)
 }
 
 func (p *Packet) decodeIPv6(b []byte) error {
@@ -388,7 +389,7 @@ func (p *Packet) decodeIPv6(b []byte) error {
 	p.flow = foldIPv6((*[32]byte)(b[8:40]))
 	p.key3 = keyV6
 	next := b[6]
-	rest := b[40 : 40+plen]
+	rest := b[40 : 40+plen : 40+plen]
 	// Skip the common extension headers.
 	for i := 0; i < 8; i++ {
 		switch next {
@@ -454,7 +455,7 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	}
 	p.key2 = uint64(sport)<<16 | uint64(dport)
 	p.key3 |= uint32(vlan)
-	p.UDP = b[8:ulen]
+	p.UDP = b[8:ulen:ulen]
 	p.Kind = KindUDP
 	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 || servicePorts2(uint32(sport)<<16|uint32(dport)) {
 		return nil
