@@ -276,8 +276,8 @@ func (t *StreamTable) Expired() uint64 { return t.expired }
 // slots.
 func (t *StreamTable) rebuild(size int) {
 	t.index = make([]uint64, size)
-	adviseHuge(unsafe.Pointer(&t.index[0]), uintptr(size)*8)
 	t.mask = uint64(size - 1)
+	defer adviseHuge(unsafe.Pointer(&t.index[0]), uintptr(size)*8)
 	for i := range t.slots {
 		if s := &t.slots[i]; s.key3 != 0 {
 			h := hash(s.flow, s.key2, s.key3, t.seed[0], t.seed[1])
@@ -385,8 +385,8 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 		if len(t.slots) == cap(t.slots) {
 			// Grow by hand: append would not keep the 128-byte alignment.
 			slots := make([]slot, len(t.slots), 2*cap(t.slots))
-			adviseHuge(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(cap(slots))*unsafe.Sizeof(slot{}))
 			copy(slots, t.slots)
+			adviseHuge(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(cap(slots))*unsafe.Sizeof(slot{}))
 			t.slots = slots
 		}
 		t.slots = t.slots[:len(t.slots)+1]
