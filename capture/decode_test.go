@@ -368,6 +368,8 @@ func FuzzDecode(f *testing.F) {
 			len(g.RTP.Payload) != len(p.RTP.Payload) {
 			t.Fatalf("fast and general decoding differ:\n%+v %v\n%+v %v", p, err, g, gerr)
 		}
+		checkIPv4(t, &p)
+		checkIPv4(t, &g)
 		if p.Kind == capture.KindRTP {
 			f1, k1, v1, m1 := p.StreamKeyFields()
 			f2, k2, v2, m2 := g.StreamKeyFields()

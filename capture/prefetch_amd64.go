@@ -6,3 +6,15 @@ package capture
 //
 //go:noescape
 func prefetchLines(p *byte, lines uintptr)
+
+// prefetchIndex asks for the line of index[hs[i]&mask] for each of the n
+// hashes from hs on: one call for a chunk of a batch.
+//
+//go:noescape
+func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64)
+
+// prefetchPair asks for the two lines of 64 bytes from p on (a stream
+// table slot).
+//
+//go:noescape
+func prefetchPair(p *byte)

@@ -13,3 +13,28 @@ loop:
 	JNE loop
 done:
 	RET
+
+// func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64)
+TEXT ·prefetchIndex(SB), NOSPLIT, $0-32
+	MOVQ index+0(FP), AX
+	MOVQ hs+8(FP), BX
+	MOVQ n+16(FP), CX
+	MOVQ mask+24(FP), DX
+	TESTQ CX, CX
+	JLE idone
+iloop:
+	MOVQ (BX), SI
+	ANDQ DX, SI
+	PREFETCHT0 (AX)(SI*8)
+	ADDQ $8, BX
+	DECQ CX
+	JNE iloop
+idone:
+	RET
+
+// func prefetchPair(p *byte)
+TEXT ·prefetchPair(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	RET

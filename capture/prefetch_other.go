@@ -5,3 +5,9 @@ package capture
 // prefetchLines does nothing on this architecture: the walk of a ring
 // block reads each packet without a hint ahead.
 func prefetchLines(p *byte, lines uintptr) {}
+
+// prefetchIndex does nothing on this architecture.
+func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64) {}
+
+// prefetchPair does nothing on this architecture.
+func prefetchPair(p *byte) {}

@@ -228,7 +228,6 @@ type StreamTable struct {
 	epoch    int64   // Unix ns; 0 until set
 	overflow uint64
 	expired  uint64
-	sink     uint64 // keeps UpdateBatch's early loads alive
 }
 
 // minSlots keeps the slot array a large allocation (32 KiB and more),
@@ -278,6 +277,7 @@ func (t *StreamTable) Expired() uint64 { return t.expired }
 func (t *StreamTable) rebuild(size int) {
 	t.index = make([]uint64, size)
 	t.mask = uint64(size - 1)
+	defer adviseHuge(unsafe.Pointer(&t.index[0]), uintptr(size)*8)
 	for i := range t.slots {
 		if s := &t.slots[i]; s.key3 != 0 {
 			h := hash(s.flow, s.key2, s.key3, t.seed[0], t.seed[1])
@@ -386,6 +386,7 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 			// Grow by hand: append would not keep the 128-byte alignment.
 			slots := make([]slot, len(t.slots), 2*cap(t.slots))
 			copy(slots, t.slots)
+			adviseHuge(unsafe.Pointer(unsafe.SliceData(slots)), uintptr(cap(slots))*unsafe.Sizeof(slot{}))
 			t.slots = slots
 		}
 		t.slots = t.slots[:len(t.slots)+1]
@@ -421,43 +422,39 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 
 // UpdateBatch is Update for a batch of decoded packets (those whose Kind
 // is not KindRTP are skipped), captured at times[i]; it returns how many it
-// accounted. It first hashes the whole batch and touches each packet's
-// first slot, so that the cache misses of a large table overlap instead of
-// following one another, then updates each stream.
+// accounted. It first hashes a chunk of the batch and asks the processor
+// for each packet's index line, then, while updating each stream, for the
+// slot of the packet batchAhead packets on (whose index line has arrived
+// by then): the cache misses of a large table overlap instead of following
+// one another, and a prefetch, unlike a load, does not hold the processor
+// back while its line is on the way.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
-	const (
-		chunk = 32
-		ahead = 4 // packets between a slot's first load and its update
-	)
+	const chunk = 32
 	var hs [chunk]uint64
 	var keyed [chunk]int32 // indexes in pkts of the chunk's packets from Decode
 	n := 0
 	for base := 0; base < len(pkts); base += chunk {
 		end := min(base+chunk, len(pkts), len(times))
-		// Hash every packet of the chunk and load its first index
-		// entry: these loads do not depend on each other, so their
-		// cache misses overlap. Then, while updating each stream, load
-		// the slot of the stream ahead packets on, whose index entry is
-		// in the cache by now.
-		var sink uint64
 		k := 0
 		for i := base; i < end; i++ {
 			if p := &pkts[i]; p.key3&keyValid != 0 && p.Kind == KindRTP {
 				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
 				hs[k], keyed[k] = h, int32(i)
 				k++
-				sink += t.index[h&t.mask]
 			}
 		}
-		for j := 0; j < min(ahead, k); j++ {
-			sink += t.touch(hs[j])
+		if k > 0 {
+			prefetchIndex(&t.index[0], &hs[0], k, t.mask)
+		}
+		for j := 0; j < min(batchAhead, k); j++ {
+			t.prefetchSlot(hs[j])
 		}
 		j := 0
 		for i := base; i < end; i++ {
 			p := &pkts[i]
 			if j < k && int(keyed[j]) == i {
-				if j+ahead < k {
-					sink += t.touch(hs[j+ahead])
+				if j+batchAhead < k {
+					t.prefetchSlot(hs[j+batchAhead])
 				}
 				if t.update(p, hs[j], times[i].UnixNano()) {
 					n++
@@ -469,19 +466,21 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 				n++
 			}
 		}
-		t.sink += sink
 	}
 	return n
 }
 
-// touch loads both cache lines of the slot the first index entry of hash
-// h points at, if it is that hash's, and returns a word of each.
-func (t *StreamTable) touch(h uint64) uint64 {
+// batchAhead is how many packets ahead of the one being updated
+// UpdateBatch asks for a slot.
+const batchAhead = 4
+
+// prefetchSlot asks for both cache lines of the slot that hash h's first
+// index entry points at, if that entry is h's (most are: the index is at
+// most half full).
+func (t *StreamTable) prefetchSlot(h uint64) {
 	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
-		s := &t.slots[uint32(e)-1]
-		return s.flow + s.packets + uint64(s.key3)
+		prefetchPair((*byte)(unsafe.Pointer(&t.slots[uint32(e)-1])))
 	}
-	return 0
 }
 
 // Stats returns the statistics of the stream k and whether it is

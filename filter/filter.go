@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -169,6 +170,20 @@ type rule struct {
 	vlan   vlanRule
 }
 
+// acceptsPacket is accepts for packet p, whose VLAN tags are read only
+// when the rule names a VLAN or a port range (small enough to be inlined:
+// a rule with neither, nearly all, costs two comparisons).
+func (r *rule) acceptsPacket(port uint16, p *capture.Packet) bool {
+	return r.vlan.vlan == 0 && r.hi == 0 || r.acceptsVLANs(port, p)
+}
+
+// acceptsVLANs is accepts with p's VLAN tags.
+//
+//go:noinline
+func (r *rule) acceptsVLANs(port uint16, p *capture.Packet) bool {
+	return r.accepts(port, packetVLANs(p))
+}
+
 func (r *rule) accepts(port uint16, vlan vlanTags) bool {
 	if !r.vlan.accepts(vlan) {
 		return false
@@ -327,32 +342,78 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 	if p.Kind == capture.KindOther {
 		return dst
 	}
-	if t.byIP != nil {
-		var srcRules, dstRules []rule
-		if src, dsta := p.Src.Addr(), p.Dst.Addr(); src.Is4() && dsta.Is4() {
-			srcRules, dstRules = t.byIP.lookup4(src.As4(), dsta.As4())
-		} else {
-			srcRules, dstRules = t.byIP.lookup(src), t.byIP.lookup(dsta)
+	if x := t.byIP; x != nil {
+		s4, d4, ok := p.IPv4()
+		if !ok {
+			src, dsta := p.Src.Addr(), p.Dst.Addr()
+			if !src.Is4() || !dsta.Is4() {
+				dst = matchIP(dst, p, x.lookup(src), x.lookup(dsta))
+				goto mac
+			}
+			s4, d4 = addr4(src), addr4(dsta)
 		}
-		if srcRules == nil && dstRules == nil && t.byMAC == nil {
-			return dst // most packets on a busy port
+		// Both IPv4 (nearly every packet): one bitmap probe per address,
+		// and nothing more for an address that is not an endpoint, which
+		// is both ends of most packets on a busy port.
+		const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
+		slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
+		sh, dh := x.hash(0, slo), x.hash(0, dlo)
+		var se, de *addrEntry
+		if x.maybe(sh) {
+			se = x.find(sh, 0, slo, 0)
 		}
-		vlan := packetVLANs(p)
-		if srcRules != nil {
-			dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
+		if x.maybe(dh) {
+			de = x.find(dh, 0, dlo, 0)
 		}
-		if dstRules != nil {
-			dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
+		switch {
+		case se == nil && de == nil:
+		case se != nil && de == nil && se.meta == 1 && len(dst) == 0:
+			// The common hit: one session on the source address, read
+			// from the entry itself.
+			if r := &se.one[0]; r.acceptsPacket(p.Src.Port(), p) {
+				dst = append(dst, Match{Session: r.sess, Direction: FromAgent})
+			}
+		case de != nil && se == nil && de.meta == 1 && len(dst) == 0:
+			// The same on the destination address.
+			if r := &de.one[0]; r.acceptsPacket(p.Dst.Port(), p) {
+				dst = append(dst, Match{Session: r.sess, Direction: ToAgent})
+			}
+		default:
+			dst = matchIP(dst, p, x.rulesOf(se), x.rulesOf(de))
 		}
 	}
-	vlan := packetVLANs(p)
+mac:
 	if t.byMAC != nil && p.HasMAC {
+		vlan := packetVLANs(p)
 		if rs, ok := t.byMAC[p.SrcMAC]; ok {
 			dst = appendRules(dst, rs, p.Src.Port(), vlan, FromAgent)
 		}
 		if rs, ok := t.byMAC[p.DstMAC]; ok {
 			dst = appendRules(dst, rs, p.Dst.Port(), vlan, ToAgent)
 		}
+	}
+	return dst
+}
+
+// addr4 returns IPv4 address a as a number (a.b.c.d is a<<24 | b<<16 |
+// c<<8 | d).
+func addr4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// matchIP appends the sessions of the rules of p's source address and of
+// its destination address, in that order.
+func matchIP(dst []Match, p *capture.Packet, srcRules, dstRules []rule) []Match {
+	if srcRules == nil && dstRules == nil {
+		return dst
+	}
+	vlan := packetVLANs(p)
+	if srcRules != nil {
+		dst = appendRules(dst, srcRules, p.Src.Port(), vlan, FromAgent)
+	}
+	if dstRules != nil {
+		dst = appendRules(dst, dstRules, p.Dst.Port(), vlan, ToAgent)
 	}
 	return dst
 }

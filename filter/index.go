@@ -16,16 +16,16 @@ import (
 // start in one shared rule array.
 // A lookup hashes the address with one 64x64→128-bit multiplication by the
 // index's random seeds and reads one entry (rarely two): no generic map,
-// no call, no allocation. In front of the entries, a bitmap of 8 to 16
-// bits per address (128 KiB for 100,000 addresses, against 10 MiB of
-// entries) answers most lookups of an address that is not there (the far
+// no call, no allocation. In front of the entries, a bitmap of 16 to 32
+// bits per address, one of them set for each (256 KiB for 100,000
+// addresses, against 10 MiB of entries) answers most lookups of an address that is not there (the far
 // end of nearly every monitored packet, both ends of every other one)
 // without touching the entries. Zoned IPv6 addresses (never produced by Decode,
 // refused by ParseEndpoint) stay in a plain map beside it, so that the
 // index answers exactly what a map keyed by netip.Addr would.
 type addrIndex struct {
-	bits    []uint64 // bit h>>32 & bmask set for every address of hash h
-	bmask   uint64
+	bits    []uint64 // bitsOf(h) set in word(h) for every address of hash h
+	wmask   uint64   // len(bits) - 1 (a power of two minus one)
 	entries []addrEntry
 	rules   []rule
 	mask    uint64
@@ -57,6 +57,16 @@ func (x *addrIndex) hash(hi, lo uint64) uint64 {
 	return h ^ l
 }
 
+// word returns the index in bits of the word that holds the bit of hash
+// h, and bitsOf that bit (from bits of h that neither the word's index
+// nor the entries' index use).
+func (x *addrIndex) word(h uint64) uint64 { return h >> 38 & x.wmask }
+func bitsOf(h uint64) uint64              { return 1 << (h >> 32 & 63) }
+
+// maybe reports whether an address of hash h may be in the index: false
+// is certain, true must be confirmed by find.
+func (x *addrIndex) maybe(h uint64) bool { return x.bits[x.word(h)]&bitsOf(h) != 0 }
+
 // newAddrIndex builds the index of byIP.
 func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 	x := &addrIndex{seed: [2]uint64{rand.Uint64(), rand.Uint64()}, bits: make([]uint64, 1)}
@@ -69,8 +79,8 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 	}
 	x.entries = make([]addrEntry, size)
 	x.mask = uint64(size - 1)
-	x.bits = make([]uint64, max(1, size/16)) // 4 bits per entry: 8 to 16 per address
-	x.bmask = uint64(len(x.bits)*64 - 1)
+	x.bits = make([]uint64, max(1, size/8)) // 8 bits per entry: 16 to 32 per address
+	x.wmask = uint64(len(x.bits) - 1)
 	for a, rs := range byIP {
 		if a.Zone() != "" {
 			if x.zoned == nil {
@@ -84,8 +94,7 @@ func newAddrIndex(byIP map[netip.Addr][]rule) *addrIndex {
 		}
 		hi, lo := addrHalves(a)
 		h := x.hash(hi, lo)
-		b := h >> 32 & x.bmask
-		x.bits[b/64] |= 1 << (b % 64)
+		x.bits[x.word(h)] |= bitsOf(h)
 		j := h & x.mask
 		for x.entries[j].meta != 0 {
 			j = (j + 1) & x.mask
@@ -114,7 +123,7 @@ func (x *addrIndex) lookup(a netip.Addr) []rule {
 	}
 	hi, lo := addrHalves(a)
 	h := x.hash(hi, lo)
-	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
+	if !x.maybe(h) {
 		return nil
 	}
 	return x.rulesOf(x.find(h, hi, lo, 0))
@@ -128,11 +137,10 @@ func (x *addrIndex) lookup4(src, dst [4]byte) (srcRules, dstRules []rule) {
 	slo := mapped | uint64(binary.BigEndian.Uint32(src[:]))
 	dlo := mapped | uint64(binary.BigEndian.Uint32(dst[:]))
 	sh, dh := x.hash(0, slo), x.hash(0, dlo)
-	sb, db := sh>>32&x.bmask, dh>>32&x.bmask
-	if x.bits[sb/64]&(1<<(sb%64)) != 0 {
+	if x.maybe(sh) {
 		srcRules = x.rulesOf(x.find(sh, 0, slo, 0))
 	}
-	if x.bits[db/64]&(1<<(db%64)) != 0 {
+	if x.maybe(dh) {
 		dstRules = x.rulesOf(x.find(dh, 0, dlo, 0))
 	}
 	return srcRules, dstRules
@@ -145,7 +153,7 @@ func (x *addrIndex) lookup6(a netip.Addr) []rule {
 	}
 	hi, lo := addrHalves(a)
 	h := x.hash(hi, lo)
-	if b := h >> 32 & x.bmask; x.bits[b/64]&(1<<(b%64)) == 0 {
+	if !x.maybe(h) {
 		return nil
 	}
 	return x.rulesOf(x.find(h, hi, lo, entryV6))
