@@ -64,17 +64,25 @@ func listenTwo(t *testing.T, srv *Server, session string, withOpus bool) (*brows
 	}
 	b.accept(answer)
 	waitClosed(t, b.connected, 10*time.Second, "connected")
+	b.waitBothTracks(t, 125)
+	return b, answer
+}
+
+// waitBothTracks waits up to 15 s for n packets on the agent's and the
+// customer's tracks.
+func (b *browser) waitBothTracks(t *testing.T, n int) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b.mu.Lock()
 		a, cu := b.streams[TrackAgent], b.streams[TrackCustomer]
-		ready := a != nil && cu != nil && a.packets >= 125 && cu.packets >= 125
+		ready := a != nil && cu != nil && a.packets >= n && cu.packets >= n
 		b.mu.Unlock()
 		if ready {
-			return b, answer
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the browser received streams %v within 15 s, want agent and customer, 125 packets each", keys(b))
+			t.Fatalf("the browser received streams %v within 15 s, want agent and customer, %d packets each", keys(b), n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

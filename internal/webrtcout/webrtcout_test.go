@@ -555,20 +555,7 @@ func TestListenTwoTracks(t *testing.T) {
 		waitClosed(t, b.connected, 10*time.Second, "connected")
 	}
 	// 2 s of each track past the first 0.5 s.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		two.mu.Lock()
-		a, cu := two.streams[TrackAgent], two.streams[TrackCustomer]
-		ready := a != nil && cu != nil && a.packets >= 125 && cu.packets >= 125
-		two.mu.Unlock()
-		if ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the two-track browser received streams %v within 15 s, want agent and customer, 125 packets each", keys(two))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	two.waitBothTracks(t, 125)
 	one.waitPackets(125, 10*time.Second)
 
 	for i, want := range []string{TrackAgent, TrackCustomer} {
