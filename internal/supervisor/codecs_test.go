@@ -45,11 +45,7 @@ func newG729Call(t *testing.T, id string, pt, ev uint8) *g729Call {
 // packets returns the call's next RTP packets: a 20 ms G.729 packet, and
 // after every fifth a telephone event.
 func (c *g729Call) packets(t *testing.T) [][]byte {
-	b := make([]byte, 12, 12+20)
-	b[0], b[1] = 0x80, c.pt
-	binary.BigEndian.PutUint16(b[2:], c.seq)
-	binary.BigEndian.PutUint32(b[4:], c.ts)
-	binary.BigEndian.PutUint32(b[8:], c.ssrc)
+	b := c.header(c.pt, 20)
 	for range 2 {
 		pcm := make([]int16, 80)
 		for i := range pcm {

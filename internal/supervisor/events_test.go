@@ -27,11 +27,8 @@ import (
 // and sequence space, as phones send them) on payload type pt: digit
 // code, started at timestamp ts, with the end bit and duration given.
 func eventPacket(c *call, pt uint8, ts uint32, code uint8, end bool, dur uint16) []byte {
-	b := make([]byte, 12, 16)
-	b[0], b[1] = 0x80, pt
-	binary.BigEndian.PutUint16(b[2:], c.seq)
+	b := c.header(pt, 4)
 	binary.BigEndian.PutUint32(b[4:], ts)
-	binary.BigEndian.PutUint32(b[8:], c.ssrc)
 	c.seq++
 	flags := byte(10)
 	if end {
@@ -43,11 +40,8 @@ func eventPacket(c *call, pt uint8, ts uint32, code uint8, end bool, dur uint16)
 // redPacket wraps an event in RFC 2198 redundancy (type red) with the
 // previous event as the redundant block.
 func redPacket(c *call, red, ev uint8, ts uint32, prevOff uint16, prev, cur []byte) []byte {
-	b := make([]byte, 12, 32)
-	b[0], b[1] = 0x80, red
-	binary.BigEndian.PutUint16(b[2:], c.seq)
+	b := c.header(red, 20)
 	binary.BigEndian.PutUint32(b[4:], ts)
-	binary.BigEndian.PutUint32(b[8:], c.ssrc)
 	c.seq++
 	h := uint32(0x80|uint32(ev))<<24 | uint32(prevOff)<<10 | uint32(len(prev))
 	b = binary.BigEndian.AppendUint32(b, h)

@@ -44,13 +44,21 @@ func newCall(id string, hz float64, n byte) *call {
 		dst: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, 0, n}), 30000)}
 }
 
-// next returns the call's next 20 ms RTP packet.
-func (c *call) next() []byte {
-	b := make([]byte, 12, 12+160)
-	b[0], b[1] = 0x80, 0 // PCMU
+// header returns the call's next RTP header (version 2, payload type
+// pt, its sequence number, timestamp and SSRC) with room for a payload
+// of size bytes after it.
+func (c *call) header(pt uint8, size int) []byte {
+	b := make([]byte, 12, 12+size)
+	b[0], b[1] = 0x80, pt
 	binary.BigEndian.PutUint16(b[2:], c.seq)
 	binary.BigEndian.PutUint32(b[4:], c.ts)
 	binary.BigEndian.PutUint32(b[8:], c.ssrc)
+	return b
+}
+
+// next returns the call's next 20 ms RTP packet.
+func (c *call) next() []byte {
+	b := c.header(0, 160) // PCMU
 	for i := 0; i < 160; i++ {
 		v := int16(8000 * math.Sin(2*math.Pi*c.hz*float64(c.k)/playout.SampleRate))
 		u := g711.EncodeUlawFrame(v)

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"encoding/binary"
 	"math"
 	"testing"
 	"time"
@@ -37,11 +36,7 @@ func (c *opusCall) packet(t *testing.T) []byte {
 		pcm[i] = int16(8000 * math.Sin(2*math.Pi*c.hz*float64(c.k)/48000))
 		c.k++
 	}
-	b := make([]byte, 12+1275)
-	b[0], b[1] = 0x80, 111
-	binary.BigEndian.PutUint16(b[2:], c.seq)
-	binary.BigEndian.PutUint32(b[4:], c.ts)
-	binary.BigEndian.PutUint32(b[8:], c.ssrc)
+	b := c.header(111, 1275)[:12+1275]
 	n, err := c.enc.Encode(pcm, b[12:])
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,7 @@ func (c *g722Call) packet(t *testing.T) []byte {
 		pcm[i] = int16(8000 * math.Sin(2*math.Pi*c.hz*float64(c.k)/16000))
 		c.k++
 	}
-	b := make([]byte, 12+160)
-	b[0], b[1] = 0x80, 9
-	binary.BigEndian.PutUint16(b[2:], c.seq)
-	binary.BigEndian.PutUint32(b[4:], c.ts)
-	binary.BigEndian.PutUint32(b[8:], c.ssrc)
+	b := c.header(9, 160)[:12+160]
 	if n, err := c.enc.Encode(pcm, b[12:]); err != nil || n != 160 {
 		t.Fatalf("encode: %d, %v", n, err)
 	}
