@@ -78,12 +78,20 @@ type Client struct {
 	nextID   uint64
 	pending  map[uint64]chan reply
 	sessions map[string]StartMonitor
-	watch    []string // the agents watched (WatchAgents)
-	failover int
-	missed   int
-	lastErr  error // why the last connection attempt failed
-	closed   bool
-	changed  chan struct{} // closed and replaced when connected
+	// reasserting holds, per session being re-asserted after a failover,
+	// a channel closed when that start has its answer: a StopMonitor of
+	// the session waits for it, so that the stop never overtakes the
+	// re-assertion on the wire.
+	reasserting map[string]chan struct{}
+	// afterSnapshot, if not nil, runs once a failover has listed the
+	// sessions to re-assert (tests).
+	afterSnapshot func()
+	watch         []string // the agents watched (WatchAgents)
+	failover      int
+	missed        int
+	lastErr       error // why the last connection attempt failed
+	closed        bool
+	changed       chan struct{} // closed and replaced when connected
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -116,7 +124,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		cfg.RequestTimeout = 10 * time.Second
 	}
 	cl := &Client{cfg: cfg, log: cfg.Logger, pending: map[uint64]chan reply{},
-		sessions: map[string]StartMonitor{}, stop: make(chan struct{}), changed: make(chan struct{})}
+		sessions: map[string]StartMonitor{}, reasserting: map[string]chan struct{}{}, stop: make(chan struct{}), changed: make(chan struct{})}
 	if err := cl.dialRetry(ctx); err != nil {
 		return nil, err
 	}
@@ -482,11 +490,30 @@ func (cl *Client) reconnect(old string) {
 	for _, r := range cl.sessions {
 		reqs = append(reqs, r)
 	}
+	hook := cl.afterSnapshot
 	cl.mu.Unlock()
 	cl.log.Info("failed over", "server", server, "sessions", len(reqs))
+	if hook != nil {
+		hook()
+	}
 	for _, r := range reqs {
+		// A session stopped since the snapshot is not re-asserted; one
+		// still here is marked, and its stop waits for this start.
+		cl.mu.Lock()
+		if _, ok := cl.sessions[r.Session]; !ok {
+			cl.mu.Unlock()
+			continue
+		}
+		done := make(chan struct{})
+		cl.reasserting[r.Session] = done
+		cl.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), cl.cfg.RequestTimeout)
-		if _, err := cl.start(ctx, r, false); err != nil {
+		_, err := cl.start(ctx, r, false)
+		cl.mu.Lock()
+		delete(cl.reasserting, r.Session)
+		cl.mu.Unlock()
+		close(done)
+		if err != nil {
 			cl.log.Warn("re-asserting session failed", "session", r.Session, "err", err)
 			var e *Error
 			if errors.As(err, &e) && (e.Code == CodeUnknown || e.Code == CodeUnauthorized) {
@@ -658,7 +685,15 @@ func (cl *Client) start(ctx context.Context, req StartMonitor, remember bool) (*
 func (cl *Client) StopMonitor(ctx context.Context, session string) (*SessionStatus, error) {
 	cl.mu.Lock()
 	delete(cl.sessions, session)
+	busy := cl.reasserting[session]
 	cl.mu.Unlock()
+	if busy != nil {
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	r, sentBefore, err := cl.request(ctx, MsgStopMonitor, func(id uint64, retry bool) any {
 		return StopMonitor{RequestID: id, Session: session, Retry: retry}
 	})

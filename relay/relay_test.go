@@ -1031,3 +1031,118 @@ func FuzzStatusPart(f *testing.F) {
 		}
 	})
 }
+
+// orderHandler records the starts and stops it is asked for, in order, and
+// stops the sessions it knows.
+type orderHandler struct {
+	testHandler
+	log []string
+}
+
+func (h *orderHandler) StartMonitor(ctx context.Context, p *Peer, req *StartMonitor) (*SessionStatus, error) {
+	h.mu.Lock()
+	h.log = append(h.log, "start "+req.Session)
+	h.mu.Unlock()
+	return h.testHandler.StartMonitor(ctx, p, req)
+}
+
+func (h *orderHandler) StopMonitor(ctx context.Context, p *Peer, req *StopMonitor) (*SessionStatus, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log = append(h.log, "stop "+req.Session)
+	return &SessionStatus{Session: req.Session, State: SessionStopped}, nil
+}
+
+// TestStopDuringReassert: a session stopped while a failover re-asserts
+// the sessions it listed is not started again after its stop (a stray
+// start the server must refuse and audit).
+func TestStopDuringReassert(t *testing.T) {
+	h := &orderHandler{}
+	_, addr := startServer(t, h, ServerConfig{Name: "a"})
+	px := newBreakProxy(t, addr)
+	cl, err := Dial(context.Background(), ClientConfig{Servers: []string{px.addr}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	st, err := cl.StartMonitor(context.Background(), StartMonitor{Agent: "1001", Endpoints: []string{"10.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	cl.mu.Lock()
+	cl.afterSnapshot = func() {
+		_, err := cl.StopMonitor(context.Background(), st.Session)
+		stopped <- err
+	}
+	cl.mu.Unlock()
+	px.breakAll()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("stop during the re-assertion: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no failover within 5 s")
+	}
+	// Anything the re-assertion sends goes on the connection after the
+	// stop; a status request behind it makes sure it has arrived.
+	if _, err := cl.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if want := []string{"start ", "stop " + st.Session}; !slices.Equal(h.log, want) {
+		t.Fatalf("server saw %q, want %q", h.log, want)
+	}
+}
+
+// breakProxy carries connections to a backend until breakAll closes the
+// ones open; later connections are carried again.
+type breakProxy struct {
+	addr  string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newBreakProxy(t *testing.T, backend string) *breakProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &breakProxy{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); p.breakAll(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(b, c); b.Close() }()
+			go func() { defer wg.Done(); io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *breakProxy) breakAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
