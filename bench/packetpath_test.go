@@ -357,47 +357,61 @@ type pathWorker struct {
 	tab     *capture.StreamTable
 	f       *filter.Filter
 	pkts    []capture.Packet
-	times   []time.Time
+	briefs  []capture.Brief
+	ns      []int64
 	matches []filter.Match
 }
 
 func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
-	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), times: make([]time.Time, pathChunk),
-		matches: make([]filter.Match, 0, 8)}
+	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), briefs: make([]capture.Brief, pathChunk),
+		ns: make([]int64, pathChunk), matches: make([]filter.Match, 0, 8)}
 }
 
-// run decodes a block 32 frames at a time (UpdateBatch's chunk), hands
-// each chunk to the stream table and looks its packets up in the filter,
-// as smserver's worker does, and returns how many packets matched a
-// session.
+// run takes a block as smserver's worker does when it tracks every
+// stream: 32 frames at a time read into Briefs, handed to the stream
+// table at once (UpdateBriefs), then looked up in the filter
+// (MatchBrief); it returns how many packets matched a session. A frame
+// Brief.Decode refuses (none in these captures) is decoded whole, after
+// the Briefs before it, as the worker does.
 func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
 	tab, f, matches := w.tab, w.f, w.matches[:0]
-	matched := 0
-	for base := 0; base < len(frames); base += pathChunk {
-		end := min(base+pathChunk, len(frames))
-		pkts, times := w.pkts[:end-base], w.times[:end-base]
-		fr, in := frames[base:end], infos[base:end]
-		for i := range pkts {
-			if pkts[i].Decode(fr[i], capture.LinkEthernet, &in[i]) != nil {
-				pkts[i].Kind = capture.KindOther
-			}
-			times[i] = in[i].Timestamp
-		}
-		tab.UpdateBatch(pkts, times)
-		for i := range pkts {
-			if pkts[i].Kind != capture.KindRTP {
-				continue
-			}
-			if matches = f.MatchAll(&pkts[i], matches[:0]); len(matches) > 0 {
+	bs, ns := w.briefs[:pathChunk], w.ns[:pathChunk]
+	matched, k := 0, 0
+	flush := func() {
+		tab.UpdateBriefs(bs[:k], ns[:k])
+		for j := range bs[:k] {
+			if matches = f.MatchBrief(&bs[j], matches[:0]); len(matches) > 0 {
 				matched++
 			}
 		}
+		k = 0
 	}
+	for i := range frames {
+		if bs[k].Decode(frames[i], &infos[i]) {
+			ns[k] = infos[i].Timestamp.UnixNano()
+			if k++; k == pathChunk {
+				flush()
+			}
+			continue
+		}
+		flush()
+		p := &w.pkts[0]
+		if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
+			continue
+		}
+		tab.Update(p, infos[i].Timestamp)
+		if matches = f.MatchAll(p, matches[:0]); len(matches) > 0 {
+			matched++
+		}
+	}
+	flush()
 	w.matches = matches
 	return matched
 }
 
-// runUnbatched is run one packet at a time, decoding into one Packet.
+// runUnbatched is run one packet at a time, decoding each into one whole
+// Packet (Decode, Update, MatchAll), as smserver's worker did before the
+// Briefs.
 func (w *pathWorker) runUnbatched(frames [][]byte, infos []capture.Info) int {
 	p := &w.pkts[0]
 	matched := 0

@@ -74,28 +74,28 @@ func BenchmarkCaptureScale(b *testing.B) {
 	}
 }
 
-// runMonitored is run as smserver does by default: decode a chunk, look
-// every packet up in the filter, and account only the matched ones in the
-// stream table.
+// runMonitored is run as smserver does by default: read every frame of a
+// chunk into a Brief, look each up in the filter (MatchBrief), and decode
+// whole and account in the stream table only the matched ones.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 	tab, f, matches := w.tab, w.f, w.matches[:0]
+	p, b := &w.pkts[0], &w.briefs[0]
 	matched := 0
-	for base := 0; base < len(frames); base += pathChunk {
-		end := min(base+pathChunk, len(frames))
-		pkts := w.pkts[:end-base]
-		fr, in := frames[base:end], infos[base:end]
-		for i := range pkts {
-			if pkts[i].Decode(fr[i], capture.LinkEthernet, &in[i]) != nil {
-				pkts[i].Kind = capture.KindOther
-			}
-		}
-		for i := range pkts {
-			if pkts[i].Kind != capture.KindRTP {
+	for i := range frames {
+		if !b.Decode(frames[i], &infos[i]) {
+			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
 				continue
 			}
-			if matches = f.MatchAll(&pkts[i], matches[:0]); len(matches) > 0 {
+			if matches = f.MatchAll(p, matches[:0]); len(matches) > 0 {
 				matched++
-				tab.Update(&pkts[i], in[i].Timestamp)
+				tab.Update(p, infos[i].Timestamp)
+			}
+			continue
+		}
+		if matches = f.MatchBrief(b, matches[:0]); len(matches) > 0 {
+			matched++
+			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) == nil {
+				tab.Update(p, infos[i].Timestamp)
 			}
 		}
 	}

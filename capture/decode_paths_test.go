@@ -55,11 +55,38 @@ func samePacket(t *testing.T, name string, frame []byte, p, g *capture.Packet, p
 	}
 }
 
+// sameBrief fails unless Brief.Decode of frame, when it takes it, agrees
+// with g, the general path's Packet of the frame: an RTP packet with the
+// same Brief, every field and accessor compared.
+func sameBrief(t *testing.T, name string, frame []byte, lt capture.LinkType, info *capture.Info, g *capture.Packet, gerr error) {
+	t.Helper()
+	var b capture.Brief
+	if lt != capture.LinkEthernet || !b.Decode(frame, info) {
+		return
+	}
+	if gerr != nil || g.Kind != capture.KindRTP || b != g.BriefOf() {
+		t.Fatalf("%s: Brief.Decode took the frame as %+v; the general path: %v %v %+v", name, b, gerr, g.Kind, g.BriefOf())
+	}
+	vlan, tagged := b.VLAN()
+	s4, d4, ok := b.IPv4()
+	gs4, gd4, _ := g.IPv4()
+	if b.Src() != g.Src || b.Dst() != g.Dst || b.SrcPort() != g.Src.Port() || b.DstPort() != g.Dst.Port() ||
+		!ok || s4 != gs4 || d4 != gd4 || tagged != (g.NumVLANs == 1) || (tagged && vlan != g.VLANs[0].ID()) ||
+		b.SrcMAC() != g.SrcMAC || b.DstMAC() != g.DstMAC || b.SSRC() != g.RTP.SSRC ||
+		b.SequenceNumber() != g.RTP.SequenceNumber || b.Timestamp() != g.RTP.Timestamp ||
+		b.PayloadType() != g.RTP.PayloadType || b.Marker() != g.RTP.Marker || b.PayloadLen() != len(g.RTP.Payload) {
+		t.Fatalf("%s: the Brief's accessors disagree with the Packet:\n%+v\n%+v", name, b, g)
+	}
+}
+
 // TestDecodePathsAgree: Decode (whose straight pass takes the common
 // frames) and the general path alone decode every frame of the golden
 // captures in testdata and of FuzzDecode's committed corpus to the same
 // Packet, every field compared, into a Packet that held another frame
-// before (so that a field the straight pass forgot to write shows).
+// before (so that a field the straight pass forgot to write shows); and
+// Brief.Decode takes only frames the general path finds to be RTP, with
+// the same fields. At least one frame of every golden capture of RTP over
+// Ethernet and IPv4 must take the Brief's path.
 func TestDecodePathsAgree(t *testing.T) {
 	var frames []struct {
 		name string
@@ -122,6 +149,7 @@ func TestDecodePathsAgree(t *testing.T) {
 		add(f, []byte(b), capture.LinkType(lt), &capture.Info{VLANValid: valid, VLANTCI: uint16(tci)})
 	}
 	var p, g capture.Packet
+	briefs := 0
 	for i, fr := range frames {
 		// Fill both with the previous frame first.
 		prev := frames[(i+len(frames)-1)%len(frames)]
@@ -130,5 +158,13 @@ func TestDecodePathsAgree(t *testing.T) {
 		perr := p.Decode(fr.b, fr.lt, fr.info)
 		gerr := g.DecodeGeneral(fr.b, fr.lt, fr.info)
 		samePacket(t, fr.name, fr.b, &p, &g, perr, gerr)
+		sameBrief(t, fr.name, fr.b, fr.lt, fr.info, &g, gerr)
+		var b capture.Brief
+		if fr.lt == capture.LinkEthernet && b.Decode(fr.b, fr.info) {
+			briefs++
+		}
+	}
+	if briefs < 100 {
+		t.Fatalf("only %d frames took Brief.Decode's path", briefs)
 	}
 }

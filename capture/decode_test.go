@@ -368,6 +368,11 @@ func FuzzDecode(f *testing.F) {
 			len(g.RTP.Payload) != len(p.RTP.Payload) {
 			t.Fatalf("fast and general decoding differ:\n%+v %v\n%+v %v", p, err, g, gerr)
 		}
+		var br capture.Brief
+		if capture.LinkType(lt) == capture.LinkEthernet && br.Decode(b, &info) &&
+			(gerr != nil || g.Kind != capture.KindRTP || br != g.BriefOf()) {
+			t.Fatalf("Brief.Decode took the frame as %+v; the general path: %v %v %+v", br, gerr, g.Kind, g.BriefOf())
+		}
 		checkIPv4(t, &p)
 		checkIPv4(t, &g)
 		if p.Kind == capture.KindRTP {

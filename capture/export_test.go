@@ -8,8 +8,11 @@ func (p *Packet) DecodeGeneral(frame []byte, lt LinkType, info *Info) error {
 
 // StreamKeyFields returns the stream table's key fields Decode filled in.
 func (p *Packet) StreamKeyFields() (flow, key2 uint64, key3 uint32, mpt uint8) {
-	return p.flow, p.key2, p.key3, p.mpt
+	return p.b.flow, p.b.key2, p.b.key3, p.b.mpt
 }
 
 // ServicePorts lists the registered service ports at 1024 and above.
 var ServicePorts = servicePorts[:]
+
+// BriefOf returns the Brief Decode filled in.
+func (p *Packet) BriefOf() Brief { return p.b }

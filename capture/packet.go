@@ -97,16 +97,13 @@ type Packet struct {
 	TCPSeq   uint32
 	TCPFlags uint8
 
-	// flow, key2 and key3 are the stream table's key, filled in by Decode
-	// for UDP: flow is both IPv4 addresses as on the wire (or a digest of
-	// both IPv6 addresses), key2 the SSRC << 32 | source port << 16 |
-	// destination port, key3 the outer VLAN ID (NoVLAN when untagged) |
-	// keyValid | keyV6. mpt is the RTP header's second byte (marker and
-	// payload type).
-	flow uint64
-	key2 uint64
-	key3 uint32
-	mpt  uint8
+	// b is the stream table's view of the packet, filled in by Decode
+	// for UDP: its key (flow is both IPv4 addresses as on the wire, or a
+	// digest of both IPv6 addresses with keyV6; key2 the SSRC << 32 |
+	// source port << 16 | destination port; key3 the outer VLAN ID,
+	// NoVLAN when untagged, | keyValid when RTP) and the RTP fields (its
+	// MACs only on Decode's straight pass).
+	b Brief
 }
 
 const (
@@ -131,10 +128,10 @@ func foldIPv6(b *[32]byte) uint64 {
 // Src.Addr().As4() costs tens; it does not see a change made to Src or
 // Dst after Decode.
 func (p *Packet) IPv4() (src, dst uint32, ok bool) {
-	if p.flow == 0 || p.key3&keyV6 != 0 || p.Kind == KindOther {
+	if p.b.flow == 0 || p.b.key3&keyV6 != 0 || p.Kind == KindOther {
 		return 0, 0, false
 	}
-	return bits.ReverseBytes32(uint32(p.flow)), bits.ReverseBytes32(uint32(p.flow >> 32)), true
+	return bits.ReverseBytes32(uint32(p.b.flow)), bits.ReverseBytes32(uint32(p.b.flow >> 32)), true
 }
 
 // OuterVLAN returns the outermost VLAN tag and whether there is one.
@@ -172,70 +169,43 @@ const (
 // path, which overwrites whatever the straight pass may have read; the
 // fuzzer checks that both agree.
 func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
-	if lt != LinkEthernet || len(frame) < 14+40 {
+	if lt != LinkEthernet {
 		return p.decode(frame, lt, info)
 	}
-	var tci, tpid uint16
-	tagged := false
-	key3 := uint32(NoVLAN) | keyValid
-	if info != nil && info.VLANValid {
-		tci, tpid, tagged = info.VLANTCI, info.VLANTPID, true
-		if tpid == 0 {
-			tpid = etherTypeVLAN
-		}
-		key3 = uint32(tci&0x0fff) | keyValid
-	}
-	off := 14
-	et := binary.BigEndian.Uint16(frame[12:14])
-	if et == etherTypeVLAN && !tagged {
-		if len(frame) < 18+40 {
-			return p.decode(frame, lt, info)
-		}
-		tci, tpid, tagged = binary.BigEndian.Uint16(frame[14:16]), etherTypeVLAN, true
-		key3 = uint32(tci&0x0fff) | keyValid
-		et = binary.BigEndian.Uint16(frame[16:18])
-		off = 18
-	}
-	// IPv4 header without options (20), UDP header (8), RTP header (12):
-	// one length check, then constant offsets.
-	h := (*[40]byte)(frame[off:])
-	le := binary.LittleEndian
-	// Version 4 and 20-byte header, not a fragment (flags other than DF,
-	// offset), UDP, RTP version 2 without padding, extension or CSRCs, and
-	// a second byte that secondByteKind takes for RTP.
-	if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 {
+	off := p.b.decode(frame, info)
+	if off == 0 {
 		return p.decode(frame, lt, info)
 	}
-	mpt := h[29]
-	if secondByteKind(mpt) != KindRTP {
-		return p.decode(frame, lt, info)
-	}
-	total := int(binary.BigEndian.Uint16(h[2:4]))
-	ulen := int(binary.BigEndian.Uint16(h[24:26]))
-	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
-	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 || servicePorts2(ports) {
-		return p.decode(frame, lt, info)
-	}
-	ssrc := binary.BigEndian.Uint32(h[36:40])
+	p.fill(frame, off, info)
+	return nil
+}
+
+// fill fills in the rest of p from frame, whose Brief p.b.decode took with
+// the IPv4 header at off.
+func (p *Packet) fill(frame []byte, off int, info *Info) {
+	b := &p.b
+	var tag VLANTag
 	n := 0
-	if tagged {
-		n = 1
+	if off == 18 {
+		tag, n = VLANTag{TPID: etherTypeVLAN, TCI: binary.BigEndian.Uint16(frame[14:16])}, 1
+	} else if info != nil && info.VLANValid {
+		tag, n = VLANTag{TPID: info.VLANTPID, TCI: info.VLANTCI}, 1
+		if tag.TPID == 0 {
+			tag.TPID = etherTypeVLAN
+		}
 	}
 	p.Kind = KindRTP
-	p.DstMAC = [6]byte(frame[0:6])
-	p.SrcMAC = [6]byte(frame[6:12])
+	p.DstMAC = [6]byte(b.macs[0:6])
+	p.SrcMAC = [6]byte(b.macs[6:12])
 	p.HasMAC = true
-	p.VLANs[0] = VLANTag{TPID: tpid, TCI: tci}
+	p.VLANs[0] = tag
 	p.NumVLANs = n
-	p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[12:16])), uint16(ports>>16))
-	p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h[16:20])), uint16(ports))
-	p.flow = le.Uint64(h[12:20])
-	p.key2 = uint64(ssrc)<<32 | uint64(ports)
-	p.key3 = key3
-	p.mpt = mpt
+	p.Src = netip.AddrPortFrom(wireAddr4(uint32(b.flow)), uint16(b.key2>>16))
+	p.Dst = netip.AddrPortFrom(wireAddr4(uint32(b.flow>>32)), uint16(b.key2))
 	p.IPProto = 17
-	p.TOS = h[1]
-	rtp := frame[off+28 : off+20+ulen : off+20+ulen]
+	p.TOS = frame[off+1]
+	end := off + 40 + int(b.plen)
+	rtp := frame[off+28 : end : end]
 	payload := rtp[12:]
 	// The four pointer stores one after the other share one check of
 	// the garbage collector's write barrier.
@@ -245,19 +215,18 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	p.TCP = nil
 	p.RTCPType = 0
 	r := &p.RTP
-	r.Marker = mpt&0x80 != 0
-	r.PayloadType = mpt & 0x7f
-	r.SequenceNumber = binary.BigEndian.Uint16(h[30:32])
-	r.Timestamp = binary.BigEndian.Uint32(h[32:36])
-	r.SSRC = ssrc
+	r.Marker = b.mpt&0x80 != 0
+	r.PayloadType = b.mpt & 0x7f
+	r.SequenceNumber = b.seq
+	r.Timestamp = b.ts
+	r.SSRC = uint32(b.key2 >> 32)
 	r.CSRCCount, r.Extension, r.Padding = 0, false, false
-	return nil
 }
 
 // decode is the general path of Decode.
 func (p *Packet) decode(frame []byte, lt LinkType, info *Info) error {
 	p.Kind = KindOther
-	p.flow, p.key2, p.key3, p.mpt = 0, 0, 0, 0
+	p.b = Brief{}
 	p.HasMAC = false
 	p.NumVLANs = 0
 	p.Src, p.Dst = netip.AddrPort{}, netip.AddrPort{}
@@ -285,6 +254,7 @@ func (p *Packet) decode(frame []byte, lt LinkType, info *Info) error {
 		copy(p.DstMAC[:], frame[0:6])
 		copy(p.SrcMAC[:], frame[6:12])
 		p.HasMAC = true
+		p.b.macs = [12]byte(frame[0:12])
 		etherType = binary.BigEndian.Uint16(frame[12:14])
 		b = frame[14:]
 	case LinkSLL:
@@ -358,7 +328,7 @@ func (p *Packet) decodeIPv4(b []byte) error {
 	src := netip.AddrFrom4([4]byte(b[12:16]))
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	p.Src, p.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-	p.flow = binary.LittleEndian.Uint64(b[12:20])
+	p.b.flow = binary.LittleEndian.Uint64(b[12:20])
 	if frag := binary.BigEndian.Uint16(b[6:8]); frag&0x3fff != 0 {
 		return ErrFragment
 	}
@@ -386,8 +356,8 @@ func (p *Packet) decodeIPv6(b []byte) error {
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
 	p.Src, p.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-	p.flow = foldIPv6((*[32]byte)(b[8:40]))
-	p.key3 = keyV6
+	p.b.flow = foldIPv6((*[32]byte)(b[8:40]))
+	p.b.key3 = keyV6
 	next := b[6]
 	rest := b[40 : 40+plen : 40+plen]
 	// Skip the common extension headers.
@@ -453,8 +423,8 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 	if p.NumVLANs != 0 {
 		vlan = p.VLANs[0].TCI & 0x0fff
 	}
-	p.key2 = uint64(sport)<<16 | uint64(dport)
-	p.key3 |= uint32(vlan)
+	p.b.key2 = uint64(sport)<<16 | uint64(dport)
+	p.b.key3 |= uint32(vlan)
 	p.UDP = b[8:ulen:ulen]
 	p.Kind = KindUDP
 	if len(p.UDP) < 2 || p.UDP[0]>>6 != 2 || servicePorts2(uint32(sport)<<16|uint32(dport)) {
@@ -475,9 +445,10 @@ func (p *Packet) decodeUDP(b []byte, src, dst netip.Addr) error {
 		p.RTPErr = err
 		return nil
 	}
-	p.key2 |= uint64(p.RTP.SSRC) << 32
-	p.key3 |= keyValid
-	p.mpt = p.UDP[1]
+	p.b.key2 |= uint64(p.RTP.SSRC) << 32
+	p.b.key3 |= keyValid
+	p.b.mpt = p.UDP[1]
+	p.b.seq, p.b.ts, p.b.plen = p.RTP.SequenceNumber, p.RTP.Timestamp, uint32(len(p.RTP.Payload))
 	p.Kind = KindRTP
 	return nil
 }

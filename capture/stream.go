@@ -22,21 +22,26 @@ type StreamKey struct {
 	SSRC     uint32
 }
 
-// keyed returns p with the stream table's key fields filled in from Src,
-// Dst, SSRC and the outer VLAN, for a Packet put together by hand rather
-// than by Decode.
-func keyed(p *Packet) Packet {
-	q := *p
-	vlan := uint16(NoVLAN)
-	if p.NumVLANs != 0 {
-		vlan = p.VLANs[0].TCI & 0x0fff
+// brief returns the stream table's view of p, an RTP packet: its key as
+// Decode filled it in, or for a Packet put together by hand rather than
+// by Decode, from Src, Dst, SSRC and the outer VLAN; its RTP fields from
+// p.RTP, so that a change made to them after Decode counts.
+func (p *Packet) brief() Brief {
+	b := p.b
+	if b.key3&keyValid == 0 {
+		vlan := uint16(NoVLAN)
+		if p.NumVLANs != 0 {
+			vlan = p.VLANs[0].TCI & 0x0fff
+		}
+		b.flow, b.key2, b.key3 = streamKey(p.Src, p.Dst, p.RTP.SSRC, vlan)
 	}
-	q.flow, q.key2, q.key3 = streamKey(p.Src, p.Dst, p.RTP.SSRC, vlan)
-	q.mpt = p.RTP.PayloadType & 0x7f
-	if p.RTP.Marker {
-		q.mpt |= 0x80
+	r := &p.RTP
+	b.mpt = r.PayloadType & 0x7f
+	if r.Marker {
+		b.mpt |= 0x80
 	}
-	return q
+	b.seq, b.ts, b.plen = r.SequenceNumber, r.Timestamp, uint32(len(r.Payload))
+	return b
 }
 
 // streamKey returns the stream table's key words of a stream, as Decode
@@ -294,19 +299,17 @@ func (t *StreamTable) rebuild(size int) {
 // captured at ts. It does not allocate once the stream exists, and returns
 // false when the packet was not RTP or the table was full.
 func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
-	if p.key3&keyValid == 0 || p.Kind != KindRTP {
-		if p.Kind != KindRTP {
-			return false
-		}
-		q := keyed(p) // not from Decode
-		p = &q
+	if p.Kind != KindRTP {
+		return false
 	}
-	return t.update(p, hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1]), ts.UnixNano())
+	b := p.brief()
+	return t.update(&b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano())
 }
 
-// update is Update of a packet with its key filled in, of hash h, captured
-// at unixNs.
-func (t *StreamTable) update(p *Packet, h uint64, unixNs int64) bool {
+// update is Update of b, of hash h, captured at unixNs; p is the Packet b
+// was taken from, needed for an IPv6 key (nil for a Brief from
+// Brief.Decode, always IPv4).
+func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) bool {
 	now := unixNs - t.epoch // the epoch is set with the first stream
 	var drops uint64
 	if t.cfg.Drops != nil {
@@ -315,27 +318,26 @@ func (t *StreamTable) update(p *Packet, h uint64, unixNs int64) bool {
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
 		e := t.index[j]
 		if e == 0 {
-			return t.insert(p, h, j, now, drops)
+			return t.insert(b, p, h, j, now, drops)
 		}
 		if (e^h)>>32 != 0 {
 			continue
 		}
 		i := uint32(e) - 1
 		s := &t.slots[i]
-		if s.key3 != p.key3 || s.flow != p.flow || s.key2 != p.key2 ||
-			p.key3&keyV6 != 0 && !t.cold[i].key.equal(p) {
+		if s.key3 != b.key3 || s.flow != b.flow || s.key2 != b.key2 ||
+			b.key3&keyV6 != 0 && !t.cold[i].key.equal(b, p) {
 			continue
 		}
-		r := &p.RTP
-		seq := r.SequenceNumber
+		seq := b.seq
 		// The in-order packet: the next sequence number, not past fastEnd
 		// (no wrap, no change of tshark's wrap state), the payload type of
 		// the last packet, with a clock rate, not comfort noise, no marker,
 		// and a timestamp less than 2^31 after the stream's first, modulo
 		// 2^32 (so in tshark's time sequence, across a timestamp wrap too).
-		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || p.mpt != s.fastMPT ||
-			r.Timestamp-s.firstTS >= 0x80000000 {
-			s.update(&t.cold[i], p, now, drops)
+		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || b.mpt != s.fastMPT ||
+			b.ts-s.firstTS >= 0x80000000 {
+			s.update(&t.cold[i], b, now, drops)
 			return true
 		}
 		if d := now - s.lastNs; d > s.maxDelta {
@@ -343,7 +345,7 @@ func (t *StreamTable) update(p *Packet, h uint64, unixNs int64) bool {
 		}
 		s.lastNs = now
 		cur := nsToMs(now)
-		nominal := float64(r.Timestamp-s.firstTS) / tickMs[s.pt&0x7f]
+		nominal := float64(b.ts-s.firstTS) / tickMs[s.pt&0x7f]
 		diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
 		jit := (15*s.jitter + diff) / 16
 		s.jitter = jit
@@ -360,19 +362,20 @@ func (t *StreamTable) update(p *Packet, h uint64, unixNs int64) bool {
 		s.maxSeq = seq
 		s.run++
 		s.packets++
-		s.bytes += uint64(len(r.Payload))
+		s.bytes += uint64(b.plen)
 		s.drops = drops
 		return true
 	}
 }
 
-// equal reports whether k is the key of packet p.
-func (k *StreamKey) equal(p *Packet) bool {
-	return k.SSRC == p.RTP.SSRC && k.Src == p.Src && k.Dst == p.Dst && uint32(k.VLAN) == p.key3&0xffff
+// equal reports whether k is the key of packet p, whose brief is b.
+func (k *StreamKey) equal(b *Brief, p *Packet) bool {
+	return k.SSRC == p.RTP.SSRC && k.Src == p.Src && k.Dst == p.Dst && uint32(k.VLAN) == b.key3&0xffff
 }
 
-// insert starts p's stream, of hash h, at the empty index entry j.
-func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bool {
+// insert starts b's stream, of hash h, at the empty index entry j; p is
+// b's Packet or nil (see update).
+func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops uint64) bool {
 	if t.n >= t.cfg.MaxStreams {
 		t.overflow++
 		return false
@@ -399,16 +402,21 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 		t.epoch, now = now, 0 // no stream yet, so now is Unix ns
 	}
 	c := &t.cold[ci]
-	r := &p.RTP
 	*s = slot{
-		flow: p.flow, key2: p.key2, key3: p.key3,
-		lastNs: now, packets: 1, bytes: uint64(len(r.Payload)), drops: drops,
-		wsTime: nsToMs(now), firstTS: r.Timestamp, maxSeq: r.SequenceNumber, pt: r.PayloadType,
+		flow: b.flow, key2: b.key2, key3: b.key3,
+		lastNs: now, packets: 1, bytes: uint64(b.plen), drops: drops,
+		wsTime: nsToMs(now), firstTS: b.ts, maxSeq: b.seq, pt: b.PayloadType(),
+	}
+	key := StreamKey{VLAN: uint16(b.key3), SSRC: b.SSRC()}
+	if p != nil {
+		key.Src, key.Dst = p.Src, p.Dst
+	} else {
+		key.Src, key.Dst = b.Src(), b.Dst()
 	}
 	*c = cold{
-		key:     StreamKey{VLAN: uint16(p.key3), Src: p.Src, Dst: p.Dst, SSRC: r.SSRC},
-		firstNs: now, maxExt: int64(r.SequenceNumber) + 1<<32, // room below for early packets
-		startSeq: r.SequenceNumber, stopSeq: r.SequenceNumber,
+		key:     key,
+		firstNs: now, maxExt: int64(b.seq) + 1<<32, // room below for early packets
+		startSeq: b.seq, stopSeq: b.seq,
 	}
 	c.minExt = c.maxExt
 	c.window[0] = 1
@@ -422,56 +430,85 @@ func (t *StreamTable) insert(p *Packet, h, j uint64, now int64, drops uint64) bo
 
 // UpdateBatch is Update for a batch of decoded packets (those whose Kind
 // is not KindRTP are skipped), captured at times[i]; it returns how many it
-// accounted. It first hashes a chunk of the batch and asks the processor
-// for each packet's index line, then, while updating each stream, for the
-// slot of the packet batchAhead packets on (whose index line has arrived
-// by then): the cache misses of a large table overlap instead of following
-// one another, and a prefetch, unlike a load, does not hold the processor
-// back while its line is on the way.
+// accounted. It takes them as UpdateBriefs does, in order.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
-	const chunk = 32
-	var hs [chunk]uint64
-	var keyed [chunk]int32 // indexes in pkts of the chunk's packets from Decode
-	n := 0
-	for base := 0; base < len(pkts); base += chunk {
-		end := min(base+chunk, len(pkts), len(times))
-		k := 0
-		for i := base; i < end; i++ {
-			if p := &pkts[i]; p.key3&keyValid != 0 && p.Kind == KindRTP {
-				h := hash(p.flow, p.key2, p.key3, t.seed[0], t.seed[1])
-				hs[k], keyed[k] = h, int32(i)
-				k++
-			}
+	var bs [briefChunk]Brief
+	var ns [briefChunk]int64
+	n, k := 0, 0
+	for i := range min(len(pkts), len(times)) {
+		p := &pkts[i]
+		if p.Kind != KindRTP {
+			continue
 		}
-		if k > 0 {
-			prefetchIndex(&t.index[0], &hs[0], k, t.mask)
-		}
-		for j := 0; j < min(batchAhead, k); j++ {
-			t.prefetchSlot(hs[j])
-		}
-		j := 0
-		for i := base; i < end; i++ {
-			p := &pkts[i]
-			if j < k && int(keyed[j]) == i {
-				if j+batchAhead < k {
-					t.prefetchSlot(hs[j+batchAhead])
-				}
-				if t.update(p, hs[j], times[i].UnixNano()) {
-					n++
-				}
-				j++
-				continue
-			}
-			if p.Kind == KindRTP && t.Update(p, times[i]) { // not from Decode
+		bs[k] = p.brief()
+		if bs[k].key3&keyV6 != 0 {
+			// An IPv6 stream's key is compared in full, with the Packet.
+			n += t.updateChunk(bs[:k], ns[:k])
+			k = 0
+			if t.Update(p, times[i]) {
 				n++
 			}
+			continue
+		}
+		ns[k] = times[i].UnixNano()
+		if k++; k == briefChunk {
+			n += t.updateChunk(bs[:k], ns[:k])
+			k = 0
+		}
+	}
+	return n + t.updateChunk(bs[:k], ns[:k])
+}
+
+// UpdateBriefs is Update for a batch of packets that Brief.Decode took
+// (a zero Brief is skipped), captured at unixNs[i] (nanoseconds since the
+// Unix epoch); it returns how many it accounted. It hashes a chunk of the
+// batch and asks the processor for each packet's index line, then, while
+// updating each stream, for the slot of the packet batchAhead packets on
+// (whose index line has arrived by then): the cache misses of a large
+// table overlap instead of following one another, and a prefetch, unlike
+// a load, does not hold the processor back while its line is on the way.
+// It does not allocate once the streams exist.
+func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64) int {
+	n := 0
+	for base := 0; base < len(bs); base += briefChunk {
+		end := min(base+briefChunk, len(bs), len(unixNs))
+		n += t.updateChunk(bs[base:end], unixNs[base:end])
+	}
+	return n
+}
+
+// briefChunk is how many packets UpdateBriefs hashes and prefetches at once.
+const briefChunk = 32
+
+// updateChunk is UpdateBriefs of at most briefChunk packets.
+func (t *StreamTable) updateChunk(bs []Brief, ns []int64) int {
+	if len(bs) == 0 {
+		return 0
+	}
+	var hs [briefChunk]uint64
+	bs, ns = bs[:min(len(bs), briefChunk)], ns[:len(bs)]
+	s0, s1 := t.seed[0], t.seed[1]
+	for i := range bs {
+		hs[i] = hash(bs[i].flow, bs[i].key2, bs[i].key3, s0, s1)
+	}
+	prefetchIndex(&t.index[0], &hs[0], len(bs), t.mask)
+	for i := range min(batchAhead, len(bs)) {
+		t.prefetchSlot(hs[i])
+	}
+	n := 0
+	for i := range bs {
+		if i+batchAhead < len(bs) {
+			t.prefetchSlot(hs[i+batchAhead])
+		}
+		if b := &bs[i]; b.key3&keyValid != 0 && t.update(b, nil, hs[i], ns[i]) {
+			n++
 		}
 	}
 	return n
 }
 
 // batchAhead is how many packets ahead of the one being updated
-// UpdateBatch asks for a slot.
+// updateChunk asks for a slot.
 const batchAhead = 4
 
 // prefetchSlot asks for both cache lines of the slot that hash h's first
@@ -600,9 +637,8 @@ func shiftWindow(w [2]uint64, d uint64, seen bool) [2]uint64 {
 
 // update is the general path: every packet that is not the next in order
 // of an unchanged stream.
-func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
+func (s *slot) update(c *cold, b *Brief, now int64, drops uint64) {
 	s.catchUp(c)
-	h := &p.RTP
 	delta := now - s.lastNs
 	if delta > s.maxDelta {
 		s.maxDelta = delta
@@ -610,7 +646,7 @@ func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
 	s.lastNs = now
 
 	// Extended sequence number nearest the highest seen.
-	ext := c.maxExt + int64(int16(h.SequenceNumber-uint16(c.maxExt)))
+	ext := c.maxExt + int64(int16(b.seq-uint16(c.maxExt)))
 	switch d := ext - c.maxExt; {
 	case d > 0:
 		if d == 1 {
@@ -644,9 +680,9 @@ func (s *slot) update(c *cold, p *Packet, now int64, drops uint64) {
 	}
 	s.maxSeq = uint16(c.maxExt)
 	s.drops = drops
-	s.wsUpdate(c, p, now)
+	s.wsUpdate(c, b, now)
 	s.packets++
-	s.bytes += uint64(len(h.Payload))
+	s.bytes += uint64(b.plen)
 	s.setFast(c)
 }
 
@@ -664,16 +700,16 @@ func nsToMs(ns int64) float64 {
 // wsUpdate reproduces the per-packet analysis of Wireshark's RTP stream
 // statistics (tshark -z rtp,streams) for Lost, Max Delta, Max Jitter and
 // Mean Jitter. s.packets is still the count before this packet.
-func (s *slot) wsUpdate(c *cold, p *Packet, now int64) {
-	h := &p.RTP
+func (s *slot) wsUpdate(c *cold, b *Brief, now int64) {
 	cur := nsToMs(now)
-	seq := h.SequenceNumber
+	seq := b.seq
+	pt := b.PayloadType()
 	// tshark's in_time_sequence: the timestamp is less than 2^31 after the
 	// stream's first, directly or across the wrap at 2^32 (where tshark
 	// counts 0xffffffff - first + timestamp, one less than the distance).
-	d := h.Timestamp - s.firstTS
-	inTime := (s.firstTS <= h.Timestamp && d < 0x80000000) ||
-		(s.firstTS > h.Timestamp && uint64(0xffffffff-s.firstTS)+uint64(h.Timestamp) < 0x80000000)
+	d := b.ts - s.firstTS
+	inTime := (s.firstTS <= b.ts && d < 0x80000000) ||
+		(s.firstTS > b.ts && uint64(0xffffffff-s.firstTS)+uint64(b.ts) < 0x80000000)
 
 	switch {
 	case seq < c.startSeq && inTime && !s.under:
@@ -686,10 +722,10 @@ func (s *slot) wsUpdate(c *cold, p *Packet, now int64) {
 		s.under = false
 	}
 
-	cn := isCN(h.PayloadType)
+	cn := isCN(pt)
 	followCN := isCN(s.pt)
-	s.pt = h.PayloadType
-	tick := tickMs[h.PayloadType&0x7f]
+	s.pt = pt
+	tick := tickMs[pt]
 
 	var delta float64
 	if inTime {
@@ -702,7 +738,7 @@ func (s *slot) wsUpdate(c *cold, p *Packet, now int64) {
 			s.lastNominal = nominal
 		}
 	}
-	if !h.Marker && !cn && inTime && !followCN {
+	if !b.Marker() && !cn && inTime && !followCN {
 		if delta > s.wsMaxDelta {
 			s.wsMaxDelta = delta
 		}

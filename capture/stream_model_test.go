@@ -162,12 +162,15 @@ func (s *refStream) check(t *testing.T, step int, got StreamStats) {
 // TestStreamTableMatchesModel drives a table and the model with random
 // streams (in order mostly, with loss, reordering, duplicates, markers,
 // comfort noise, payload-type changes, timestamp jumps, sequence wraps and
-// capture drops) and compares every figure after every packet.
+// capture drops) and compares every figure after every packet. A second
+// table takes the same packets as Briefs (UpdateBriefs, smserver's path)
+// and must hold the same figures.
 func TestStreamTableMatchesModel(t *testing.T) {
 	for seed := uint64(1); seed <= 41; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		var drops atomic.Uint64
 		tab := NewStreamTable(StreamTableConfig{Drops: &drops})
+		briefs := NewStreamTable(StreamTableConfig{Drops: &drops})
 		var ref refStream
 		seq := uint16(rng.IntN(65536))
 		if seed%4 == 0 {
@@ -220,14 +223,16 @@ func TestStreamTableMatchesModel(t *testing.T) {
 			p.Kind = KindRTP
 			p.Src = netip.MustParseAddrPort("10.0.0.1:4000")
 			p.Dst = netip.MustParseAddrPort("10.0.0.2:4002")
-			q := keyed(&p)
 			if step == 0 {
 				ref.start(r, now-now, drops.Load())
 			} else {
 				ref.update(r, now-tab.epoch, drops.Load())
 			}
-			if !tab.Update(&q, time.Unix(0, now)) {
+			if !tab.Update(&p, time.Unix(0, now)) {
 				t.Fatalf("seed %d step %d: Update refused", seed, step)
+			}
+			if b := p.brief(); briefs.UpdateBriefs([]Brief{b}, []int64{now}) != 1 {
+				t.Fatalf("seed %d step %d: UpdateBriefs refused", seed, step)
 			}
 			if step%7 == 0 || step > steps-10 {
 				ss := tab.Snapshot(nil)
@@ -235,6 +240,9 @@ func TestStreamTableMatchesModel(t *testing.T) {
 					t.Fatalf("%d streams", len(ss))
 				}
 				ref.check(t, step, ss[0])
+				if bs := briefs.Snapshot(nil); len(bs) != 1 || bs[0] != ss[0] {
+					t.Fatalf("seed %d step %d: the Briefs' table holds %+v, want %+v", seed, step, bs, ss[0])
+				}
 			}
 		}
 	}

@@ -352,19 +352,8 @@ func (f *Filter) MatchAll(p *capture.Packet, dst []Match) []Match {
 			}
 			s4, d4 = addr4(src), addr4(dsta)
 		}
-		// Both IPv4 (nearly every packet): one bitmap probe per address,
-		// and nothing more for an address that is not an endpoint, which
-		// is both ends of most packets on a busy port.
-		const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
-		slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
-		sh, dh := x.hash(0, slo), x.hash(0, dlo)
-		var se, de *addrEntry
-		if x.maybe(sh) {
-			se = x.find(sh, 0, slo, 0)
-		}
-		if x.maybe(dh) {
-			de = x.find(dh, 0, dlo, 0)
-		}
+		// Both IPv4 (nearly every packet).
+		se, de := x.find4(s4, d4)
 		switch {
 		case se == nil && de == nil:
 		case se != nil && de == nil && se.meta == 1 && len(dst) == 0:
@@ -393,6 +382,58 @@ mac:
 		}
 	}
 	return dst
+}
+
+// MatchBrief is MatchAll for a packet that capture's Brief.Decode took
+// (RTP over IPv4 and Ethernet, at most one VLAN tag): the same sessions in
+// the same order, from the Brief alone. It allocates only if dst lacks
+// capacity.
+func (f *Filter) MatchBrief(b *capture.Brief, dst []Match) []Match {
+	t := f.t.Load()
+	s4, d4, ok := b.IPv4()
+	if !ok {
+		return dst
+	}
+	if x := t.byIP; x != nil {
+		se, de := x.find4(s4, d4)
+		switch {
+		case se == nil && de == nil:
+		case se != nil && de == nil && se.meta == 1 && len(dst) == 0:
+			if r := &se.one[0]; r.accepts(b.SrcPort(), briefVLANs(b)) {
+				dst = append(dst, Match{Session: r.sess, Direction: FromAgent})
+			}
+		case de != nil && se == nil && de.meta == 1 && len(dst) == 0:
+			if r := &de.one[0]; r.accepts(b.DstPort(), briefVLANs(b)) {
+				dst = append(dst, Match{Session: r.sess, Direction: ToAgent})
+			}
+		default:
+			vlan := briefVLANs(b)
+			if se != nil {
+				dst = appendRules(dst, x.rulesOf(se), b.SrcPort(), vlan, FromAgent)
+			}
+			if de != nil {
+				dst = appendRules(dst, x.rulesOf(de), b.DstPort(), vlan, ToAgent)
+			}
+		}
+	}
+	if t.byMAC != nil {
+		vlan := briefVLANs(b)
+		if rs, ok := t.byMAC[b.SrcMAC()]; ok {
+			dst = appendRules(dst, rs, b.SrcPort(), vlan, FromAgent)
+		}
+		if rs, ok := t.byMAC[b.DstMAC()]; ok {
+			dst = appendRules(dst, rs, b.DstPort(), vlan, ToAgent)
+		}
+	}
+	return dst
+}
+
+// briefVLANs is packetVLANs of a Brief: its one tag, if any, is the outer.
+func briefVLANs(b *capture.Brief) vlanTags {
+	if id, ok := b.VLAN(); ok {
+		return vlanTags{outer: id}
+	}
+	return vlanTags{}
 }
 
 // addr4 returns IPv4 address a as a number (a.b.c.d is a<<24 | b<<16 |

@@ -522,7 +522,8 @@ func onVLAN(e Endpoint, p *capture.Packet) bool {
 // names a session at most once and only sessions that own one of the
 // packet's addresses, with the direction of an address it owns (source
 // for FromAgent, destination for ToAgent), and every session that owns
-// one (in its port range) is named.
+// one (in its port range) is named; MatchBrief answers as MatchAll for a
+// frame capture's Brief.Decode takes.
 func FuzzMatch(f *testing.F) {
 	for _, c := range matchCases() {
 		f.Add(c.f.bytes())
@@ -536,6 +537,12 @@ func FuzzMatch(f *testing.F) {
 			return
 		}
 		all := fl.MatchAll(&p, nil)
+		var br capture.Brief
+		if br.Decode(b, nil) {
+			if got := fl.MatchBrief(&br, nil); fmt.Sprint(got) != fmt.Sprint(all) {
+				t.Fatalf("MatchBrief = %v, MatchAll = %v", gotWants(got), gotWants(all))
+			}
+		}
 		m, ok := fl.Match(&p)
 		if ok != (len(all) > 0) || (ok && m != all[0]) {
 			t.Fatalf("Match = %v %v, MatchAll = %v", m, ok, gotWants(all))

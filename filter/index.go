@@ -146,6 +146,23 @@ func (x *addrIndex) lookup4(src, dst [4]byte) (srcRules, dstRules []rule) {
 	return srcRules, dstRules
 }
 
+// find4 returns the entries of two IPv4 addresses (a.b.c.d as a<<24 |
+// b<<16 | c<<8 | d), nil for one that is not there: one bitmap probe per
+// address, and nothing more for an address that is not an endpoint, which
+// is both ends of most packets on a busy port.
+func (x *addrIndex) find4(s4, d4 uint32) (se, de *addrEntry) {
+	const mapped = 0xffff << 32 // the low half of an IPv4 address's 16-byte form
+	slo, dlo := mapped|uint64(s4), mapped|uint64(d4)
+	sh, dh := x.hash(0, slo), x.hash(0, dlo)
+	if x.maybe(sh) {
+		se = x.find(sh, 0, slo, 0)
+	}
+	if x.maybe(dh) {
+		de = x.find(dh, 0, dlo, 0)
+	}
+	return se, de
+}
+
 // lookup6 is lookup of an IPv6 address.
 func (x *addrIndex) lookup6(a netip.Addr) []rule {
 	if a.Zone() != "" {

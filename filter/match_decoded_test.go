@@ -89,3 +89,62 @@ func TestMatchAllOneRule(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchBriefEqualsMatchAll: for every frame that capture's
+// Brief.Decode takes, MatchBrief answers what MatchAll answers for the
+// Packet of the same frame, with dst empty and not empty: every matching
+// case, every address pair of the sessions' endpoints and their
+// neighbours, every VLAN combination, and tags from the kernel. Frames
+// with two tags are left to Decode (Brief.Decode refuses them), which the
+// test checks too.
+func TestMatchBriefEqualsMatchAll(t *testing.T) {
+	f := New()
+	f.Set(testSessions(t))
+	briefs := 0
+	check := func(name string, fr frame, info *capture.Info) {
+		t.Helper()
+		b := fr.bytes()
+		var br capture.Brief
+		if !br.Decode(b, info) {
+			if len(fr.vlans) < 2 && !fr.notUDP && fr.src.Addr().Is4() && (info == nil || len(fr.vlans) == 0) {
+				t.Fatalf("%s: Brief.Decode refused a frame of its path", name)
+			}
+			return
+		}
+		briefs++
+		var p capture.Packet
+		if err := p.Decode(b, capture.LinkEthernet, info); err != nil {
+			t.Fatal(err)
+		}
+		for _, pre := range [][]Match{nil, {{Session: &Session{ID: "other"}, Direction: ToAgent}}} {
+			got := fmt.Sprint(f.MatchBrief(&br, append([]Match(nil), pre...)))
+			want := fmt.Sprint(f.MatchAll(&p, append([]Match(nil), pre...)))
+			if got != want {
+				t.Fatalf("%s: MatchBrief %s, MatchAll %s", name, got, want)
+			}
+		}
+	}
+	for _, c := range matchCases() {
+		check(c.name, c.f, c.info)
+	}
+	addrs := []string{"10.1.0.1", "10.1.0.2", "10.9.0.1", "10.9.0.2", "10.1.0.5", "10.1.0.7", "10.1.0.8", "10.1.0.10", "10.30.0.1"}
+	ports := []string{"20000", "20999", "21000", "30500", "40000", "19999"}
+	vlans := [][]uint16{nil, {85}, {300, 85}, {86}}
+	for _, s := range addrs {
+		for _, d := range addrs {
+			for i, port := range ports {
+				for _, v := range vlans {
+					fr := frame{src: ap(s + ":" + port), dst: ap(d + ":" + ports[(i+1)%len(ports)]), vlans: v, ssrc: 1}
+					name := fmt.Sprintf("%s:%s→%s vlans %v", s, port, d, v)
+					check(name, fr, nil)
+					if len(v) == 0 {
+						check(name+" kernel tag 85", fr, &capture.Info{VLANValid: true, VLANTCI: 5<<13 | 85})
+					}
+				}
+			}
+		}
+	}
+	if briefs < 500 {
+		t.Fatalf("only %d frames took Brief.Decode's path", briefs)
+	}
+}

@@ -291,14 +291,16 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	}
 	frames := make([][]byte, batchSize)
 	infos := make([]capture.Info, batchSize)
-	// A block is decoded decodeChunk frames at a time into pkts; the
-	// stream table takes the chunk's RTP packets at once (UpdateBatch
-	// overlaps their cache misses), then each packet goes through the
-	// filter in capture order.
-	var pkts [decodeChunk]capture.Packet
-	var decErr [decodeChunk]bool
-	var times [decodeChunk]time.Time
-	matches := make([]filter.Match, 0, 8)
+	// A block is taken decodeChunk frames at a time. A frame of the
+	// common RTP shape is read into a Brief only (capture.Brief.Decode);
+	// the stream table takes the chunk's Briefs at once (UpdateBriefs
+	// overlaps their cache misses), then each goes through the filter,
+	// and only those a session wants are decoded whole, to be forwarded.
+	// Any other frame is decoded whole at once (SIP, RTCP, RTP of another
+	// shape), after the Briefs before it, so that every stream's packets
+	// keep their capture order.
+	var c chunk
+	c.matches = make([]filter.Match, 0, 8)
 	lt := w.src.LinkType()
 	st := &w.s.stats
 	lastPub := w.s.now()
@@ -311,43 +313,43 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 			w.lastTS = infos[n-1].Timestamp
 		}
 		// Counters are added once per batch, not per packet.
-		var nDecErr, nRTCP, nRTP, nMatched uint64
+		c.counts = chunkCounts{}
 		for base := 0; base < n; base += decodeChunk {
 			end := min(base+decodeChunk, n)
 			for i := base; i < end; i++ {
-				p := &pkts[i-base]
-				decErr[i-base] = p.Decode(frames[i], lt, &infos[i]) != nil
-				if decErr[i-base] {
-					p.Kind = capture.KindOther
-				}
-				times[i-base] = infos[i].Timestamp
-			}
-			if w.s.cfg.TrackAllStreams {
-				w.table.UpdateBatch(pkts[:end-base], times[:end-base])
-			}
-			for i := base; i < end; i++ {
-				if decErr[i-base] {
-					nDecErr++
+				if lt == capture.LinkEthernet && c.briefs[c.k].Decode(frames[i], &infos[i]) {
+					c.at[c.k], c.ns[c.k] = i, infos[i].Timestamp.UnixNano()
+					c.k++
 					continue
 				}
-				m, c, r := w.packet(&pkts[i-base], frames[i], &infos[i], lt, now, matches[:0])
-				matches = m
-				if c {
-					nRTCP++
+				w.flush(&c, frames, infos, lt, now)
+				p := &c.pkt
+				if p.Decode(frames[i], lt, &infos[i]) != nil {
+					c.counts.decodeErrors++
+					continue
 				}
-				if r {
-					nRTP++
+				if w.s.cfg.TrackAllStreams {
+					w.table.Update(p, infos[i].Timestamp)
 				}
-				if len(matches) > 0 && r {
-					nMatched++
+				m, rtcp, rtp := w.packet(p, frames[i], &infos[i], lt, now, c.matches[:0])
+				c.matches = m
+				if rtcp {
+					c.counts.rtcp++
+				}
+				if rtp {
+					c.counts.rtp++
+					if len(m) > 0 {
+						c.counts.matched++
+					}
 				}
 			}
+			w.flush(&c, frames, infos, lt, now)
 		}
 		st.frames.Add(uint64(n))
-		st.decodeErrors.Add(nDecErr)
-		st.rtcp.Add(nRTCP)
-		st.rtp.Add(nRTP)
-		st.matched.Add(nMatched)
+		st.decodeErrors.Add(c.counts.decodeErrors)
+		st.rtcp.Add(c.counts.rtcp)
+		st.rtp.Add(c.counts.rtp)
+		st.matched.Add(c.counts.matched)
 		if now.Sub(lastPub) > 500*time.Millisecond {
 			lastPub = now
 			w.publish(false)
@@ -365,9 +367,57 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	return nil
 }
 
-// decodeChunk is how many frames of a block are decoded before the stream
-// table takes them (UpdateBatch's own chunk).
+// decodeChunk is how many frames of a block are taken before the stream
+// table takes their Briefs.
 const decodeChunk = 32
+
+// chunk is a worker's state for the chunk of a block it is taking: the
+// Briefs read and not yet handled (k of them; at[j] is the index in the
+// block of the frame of briefs[j], ns[j] its capture time in Unix ns),
+// the Packet frames are decoded into, and the block's counts.
+type chunk struct {
+	briefs  [decodeChunk]capture.Brief
+	at      [decodeChunk]int
+	ns      [decodeChunk]int64
+	k       int
+	pkt     capture.Packet
+	matches []filter.Match
+	counts  chunkCounts
+}
+
+type chunkCounts struct{ decodeErrors, rtcp, rtp, matched uint64 }
+
+// flush handles the chunk's pending Briefs, in capture order: the stream
+// table takes them at once when every stream is tracked, then each is
+// looked up in the filter, and a packet some session wants is decoded
+// whole and forwarded.
+func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt capture.LinkType, now time.Time) {
+	if c.k == 0 {
+		return
+	}
+	bs := c.briefs[:c.k]
+	if w.s.cfg.TrackAllStreams {
+		w.table.UpdateBriefs(bs, c.ns[:c.k])
+	}
+	c.counts.rtp += uint64(len(bs))
+	for j := range bs {
+		c.matches = w.s.filter.MatchBrief(&bs[j], c.matches[:0])
+		c.matches = w.s.agents.matchBrief(&bs[j], c.matches)
+		if len(c.matches) == 0 {
+			continue
+		}
+		c.counts.matched++
+		i := c.at[j]
+		if c.pkt.Decode(frames[i], lt, &infos[i]) != nil || c.pkt.Kind != capture.KindRTP {
+			// Brief.Decode promises otherwise; a frame changed under us
+			// would be one more decode error.
+			c.counts.decodeErrors++
+			continue
+		}
+		w.deliver(&c.pkt, frames[i], &infos[i], lt, now, c.matches)
+	}
+	c.k = 0
+}
 
 // packet filters and forwards one decoded packet (the stream table has
 // seen it when every stream is tracked) and returns the sessions it
@@ -385,9 +435,16 @@ func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, l
 	}
 	matches = w.s.filter.MatchAll(pkt, matches[:0])
 	matches = w.s.agents.match(pkt, matches)
-	if len(matches) == 0 {
-		return matches, false, true
+	if len(matches) > 0 {
+		w.deliver(pkt, frame, info, lt, now, matches)
 	}
+	return matches, false, true
+}
+
+// deliver forwards an RTP packet to the sessions that matched it (at
+// least one), accounting it in the stream table first when only the
+// monitored streams are tracked.
+func (w *worker) deliver(pkt *capture.Packet, frame []byte, info *capture.Info, lt capture.LinkType, now time.Time, matches []filter.Match) {
 	if !w.s.cfg.TrackAllStreams {
 		w.table.Update(pkt, info.Timestamp)
 	}
@@ -410,7 +467,7 @@ func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, l
 	if addr, key, ok := w.s.agents.srtpKey(pkt.Src, pkt.Dst, fromAgent); ok {
 		if data, ok = w.dec.Decrypt(addr, fromAgent, key, pkt.UDP); !ok {
 			w.s.stats.srtpFailed.Add(1)
-			return matches, false, true
+			return
 		}
 		w.s.stats.srtpDecrypted.Add(1)
 	} else if w.s.agents.srtpNoKey(pkt.Src, pkt.Dst, fromAgent) {
@@ -418,7 +475,7 @@ func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, l
 		for _, m := range matches {
 			w.encrypted[streamKey{m.Session.ID, m.Direction, pkt.RTP.SSRC, pkt.Src, pkt.Dst, vlan}]++
 		}
-		return matches, false, true
+		return
 	}
 	for _, m := range matches {
 		mp := relay.MediaPacket{Direction: m.Direction, Time: captured,
@@ -432,5 +489,4 @@ func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, l
 			}
 		}
 	}
-	return matches, false, true
 }

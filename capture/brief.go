@@ -1,0 +1,146 @@
+package capture
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// Brief is what the packet path needs of an RTP packet, and no more: the
+// stream table's key (outer VLAN, both IPv4 addresses and UDP ports,
+// SSRC), the RTP marker, payload type, sequence number, timestamp and
+// payload length, and both MAC addresses. A capture worker decodes every
+// frame into a Brief (48 bytes, a handful of stores), updates the stream
+// table and asks the filter with it, and decodes a whole Packet only for
+// the few frames a session wants and those Brief.Decode leaves to Decode.
+//
+// The zero value is an empty Brief that no table or filter matches. A
+// Brief holds no reference to the frame it was decoded from. It is a
+// value: copy it freely; it is not safe for concurrent writes.
+type Brief struct {
+	flow uint64 // both IPv4 addresses as on the wire (in a Packet: a digest of IPv6 ones with keyV6)
+	key2 uint64 // SSRC << 32 | source port << 16 | destination port
+	key3 uint32 // outer VLAN ID (NoVLAN when untagged) | keyValid | keyV6; 0 when not RTP
+	ts   uint32 // RTP timestamp
+	plen uint32 // RTP payload length
+	seq  uint16 // RTP sequence number
+	mpt  uint8  // RTP marker and payload type (the header's second byte)
+	_    uint8
+	macs [12]byte // destination then source MAC, as in the frame
+	_    [4]byte
+}
+
+// Decode decodes frame, an Ethernet frame, into b when it is what nearly
+// every frame of a voice capture is, and reports whether it was: no tag or
+// one 802.1Q tag (in the frame or, from the kernel, in info, not both),
+// IPv4 without options or fragmentation, UDP between ports of no
+// well-known service (ServicePort), RTP version 2 without CSRCs, extension
+// or padding whose second byte secondByteKind takes for RTP, and lengths
+// that agree. For such a frame Packet.Decode gives the same packet (Kind
+// KindRTP); for any other it returns false and leaves b's contents
+// undefined: Packet.Decode then decides what the frame is. info may be nil.
+// It does not allocate.
+func (b *Brief) Decode(frame []byte, info *Info) bool {
+	return b.decode(frame, info) != 0
+}
+
+// decode is Decode, returning the offset of the IPv4 header (14 or 18),
+// or 0 when the frame is not for the fast path.
+func (b *Brief) decode(frame []byte, info *Info) int {
+	if len(frame) < 14+40 {
+		return 0
+	}
+	key3 := uint32(NoVLAN) | keyValid
+	tagged := false
+	if info != nil && info.VLANValid {
+		key3 = uint32(info.VLANTCI&0x0fff) | keyValid
+		tagged = true
+	}
+	off := 14
+	et := binary.BigEndian.Uint16(frame[12:14])
+	if et == etherTypeVLAN && !tagged {
+		if len(frame) < 18+40 {
+			return 0
+		}
+		key3 = uint32(binary.BigEndian.Uint16(frame[14:16])&0x0fff) | keyValid
+		et = binary.BigEndian.Uint16(frame[16:18])
+		off = 18
+	}
+	// IPv4 header without options (20), UDP header (8), RTP header (12):
+	// one length check, then constant offsets.
+	h := (*[40]byte)(frame[off:])
+	le := binary.LittleEndian
+	// Version 4 and 20-byte header, not a fragment (flags other than DF,
+	// offset), UDP, RTP version 2 without padding, extension or CSRCs, and
+	// a second byte that secondByteKind takes for RTP.
+	if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 {
+		return 0
+	}
+	mpt := h[29]
+	if secondByteKind(mpt) != KindRTP {
+		return 0
+	}
+	total := int(binary.BigEndian.Uint16(h[2:4]))
+	ulen := int(binary.BigEndian.Uint16(h[24:26]))
+	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
+	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 || servicePorts2(ports) {
+		return 0
+	}
+	b.flow = le.Uint64(h[12:20])
+	b.key2 = uint64(binary.BigEndian.Uint32(h[36:40]))<<32 | uint64(ports)
+	b.key3 = key3
+	b.ts = binary.BigEndian.Uint32(h[32:36])
+	b.plen = uint32(ulen - 8 - 12)
+	b.seq = binary.BigEndian.Uint16(h[30:32])
+	b.mpt = mpt
+	b.macs = [12]byte(frame[0:12])
+	return off
+}
+
+// IPv4 returns the source and destination IPv4 addresses as numbers (a.b.c.d
+// is a<<24 | b<<16 | c<<8 | d) and true; false for a Brief that holds no
+// IPv4 RTP packet.
+func (b *Brief) IPv4() (src, dst uint32, ok bool) {
+	if b.key3&keyValid == 0 || b.key3&keyV6 != 0 {
+		return 0, 0, false
+	}
+	return bits.ReverseBytes32(uint32(b.flow)), bits.ReverseBytes32(uint32(b.flow >> 32)), true
+}
+
+// Src and Dst return the source and destination address and port of a
+// Brief that holds an IPv4 RTP packet.
+func (b *Brief) Src() netip.AddrPort {
+	return netip.AddrPortFrom(wireAddr4(uint32(b.flow)), b.SrcPort())
+}
+func (b *Brief) Dst() netip.AddrPort {
+	return netip.AddrPortFrom(wireAddr4(uint32(b.flow>>32)), b.DstPort())
+}
+
+// wireAddr4 is the IPv4 address whose four bytes, as on the wire, read a
+// as a little-endian number.
+func wireAddr4(a uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(a), byte(a >> 8), byte(a >> 16), byte(a >> 24)})
+}
+
+// SrcPort and DstPort return the UDP ports.
+func (b *Brief) SrcPort() uint16 { return uint16(b.key2 >> 16) }
+func (b *Brief) DstPort() uint16 { return uint16(b.key2) }
+
+// VLAN returns the outer VLAN ID and whether the packet was tagged.
+func (b *Brief) VLAN() (uint16, bool) {
+	id := uint16(b.key3)
+	return id, id != NoVLAN
+}
+
+// SrcMAC and DstMAC return the frame's MAC addresses.
+func (b *Brief) SrcMAC() [6]byte { return [6]byte(b.macs[6:12]) }
+func (b *Brief) DstMAC() [6]byte { return [6]byte(b.macs[0:6]) }
+
+// SSRC, SequenceNumber, Timestamp, PayloadType and Marker return the RTP
+// header's fields; PayloadLen the length of its payload.
+func (b *Brief) SSRC() uint32           { return uint32(b.key2 >> 32) }
+func (b *Brief) SequenceNumber() uint16 { return b.seq }
+func (b *Brief) Timestamp() uint32      { return b.ts }
+func (b *Brief) PayloadType() uint8     { return b.mpt & 0x7f }
+func (b *Brief) Marker() bool           { return b.mpt&0x80 != 0 }
+func (b *Brief) PayloadLen() int        { return int(b.plen) }
