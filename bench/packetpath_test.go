@@ -359,53 +359,65 @@ type pathWorker struct {
 	pkts    []capture.Packet
 	briefs  []capture.Brief
 	ns      []int64
+	ids     []int32
+	v       *filter.Verdicts
 	matches []filter.Match
 }
 
 func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
 	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), briefs: make([]capture.Brief, pathChunk),
-		ns: make([]int64, pathChunk), matches: make([]filter.Match, 0, 8)}
+		ns: make([]int64, pathChunk), ids: make([]int32, pathChunk), v: filter.NewVerdicts(f), matches: make([]filter.Match, 0, 8)}
 }
 
 // run takes a block as smserver's worker does when it tracks every
 // stream: 32 frames at a time read into Briefs, handed to the stream
-// table at once (UpdateBriefs), then looked up in the filter
-// (MatchBrief); it returns how many packets matched a session. A frame
+// table at once (UpdateBriefs), then looked up in the filter through the
+// streams' cached verdicts (filter.Verdicts: the filter itself is asked
+// once per stream and filter change); it returns how many packets matched
+// a session. A frame
 // Brief.Decode refuses (none in these captures) is decoded whole, after
 // the Briefs before it, as the worker does.
 func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
-	tab, f, matches := w.tab, w.f, w.matches[:0]
 	bs, ns := w.briefs[:pathChunk], w.ns[:pathChunk]
 	matched, k := 0, 0
-	flush := func() {
-		tab.UpdateBriefs(bs[:k], ns[:k])
-		for j := range bs[:k] {
-			if matches = f.MatchBrief(&bs[j], matches[:0]); len(matches) > 0 {
-				matched++
-			}
-		}
-		k = 0
-	}
 	for i := range frames {
-		if bs[k].Decode(frames[i], &infos[i]) {
+		if k < len(bs) && bs[k].Decode(frames[i], &infos[i]) {
 			ns[k] = infos[i].Timestamp.UnixNano()
-			if k++; k == pathChunk {
-				flush()
+			if k++; k == len(bs) {
+				matched += w.flush(bs, ns)
+				k = 0
 			}
 			continue
 		}
-		flush()
+		matched += w.flush(bs[:k], ns[:k])
+		k = 0
 		p := &w.pkts[0]
 		if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
 			continue
 		}
-		tab.Update(p, infos[i].Timestamp)
-		if matches = f.MatchAll(p, matches[:0]); len(matches) > 0 {
+		w.tab.Update(p, infos[i].Timestamp)
+		if w.matches = w.f.MatchAll(p, w.matches[:0]); len(w.matches) > 0 {
 			matched++
 		}
 	}
-	flush()
-	w.matches = matches
+	return matched + w.flush(bs[:k], ns[:k])
+}
+
+// flush hands Briefs to the stream table and looks them up in the filter,
+// and returns how many matched a session.
+func (w *pathWorker) flush(bs []capture.Brief, ns []int64) int {
+	if len(bs) == 0 {
+		return 0
+	}
+	tab, v, ids := w.tab, w.v, w.ids[:len(bs)]
+	v.Begin(tab)
+	tab.UpdateBriefs(bs, ns, ids)
+	matched := 0
+	for j := range bs {
+		if len(v.Match(tab, ids[j], &bs[j])) > 0 {
+			matched++
+		}
+	}
 	return matched
 }
 

@@ -134,8 +134,8 @@ type StreamStats struct {
 // Times are nanoseconds since the table's epoch, except the Wireshark
 // figures, which are float64 milliseconds computed as tshark computes them.
 type slot struct {
-	flow        uint64 // Packet.flow
-	key2        uint64 // Packet.key2
+	flow        uint64 // Brief.flow
+	key2        uint64 // Brief.key2
 	lastNs      int64  // arrival of the last packet
 	packets     uint64 // also tshark's packet count
 	bytes       uint64
@@ -147,14 +147,14 @@ type slot struct {
 	wsMaxDelta  float64
 	maxJitter   float64
 	meanJitter  float64
-	key3        uint32 // Packet.key3; 0 for an empty slot
-	_           int32
+	key3        uint32 // Brief.key3; 0 for an empty slot
+	mark        uint32 // the caller's (Mark)
 	firstTS     uint32 // RTP timestamp of the first packet
 	run         uint16 // in-order packets since the cold entry's maxExt and window were brought up to date
 	maxSeq      uint16 // uint16(maxExt + run)
 	fastEnd     uint16 // the in-order path takes sequence numbers up to this one (none if maxSeq)
 	pt          uint8  // payload type of the last packet
-	fastMPT     uint8  // Packet.mpt the in-order path takes, or noFastMPT
+	fastMPT     uint8  // Brief.mpt the in-order path takes, or noFastMPT
 	under       bool   // tshark's under flag (sequence wrapped below start_seq_nr)
 }
 
@@ -303,13 +303,14 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		return false
 	}
 	b := p.brief()
-	return t.update(&b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano())
+	return t.update(&b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano()) >= 0
 }
 
 // update is Update of b, of hash h, captured at unixNs; p is the Packet b
 // was taken from, needed for an IPv6 key (nil for a Brief from
-// Brief.Decode, always IPv4).
-func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) bool {
+// Brief.Decode, always IPv4). It returns the stream's id (its slot), or
+// -1 when the table was full.
+func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) int32 {
 	now := unixNs - t.epoch // the epoch is set with the first stream
 	var drops uint64
 	if t.cfg.Drops != nil {
@@ -338,7 +339,7 @@ func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) bool {
 		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || b.mpt != s.fastMPT ||
 			b.ts-s.firstTS >= 0x80000000 {
 			s.update(&t.cold[i], b, now, drops)
-			return true
+			return int32(i)
 		}
 		if d := now - s.lastNs; d > s.maxDelta {
 			s.maxDelta = d
@@ -364,7 +365,7 @@ func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) bool {
 		s.packets++
 		s.bytes += uint64(b.plen)
 		s.drops = drops
-		return true
+		return int32(i)
 	}
 }
 
@@ -375,10 +376,10 @@ func (k *StreamKey) equal(b *Brief, p *Packet) bool {
 
 // insert starts b's stream, of hash h, at the empty index entry j; p is
 // b's Packet or nil (see update).
-func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops uint64) bool {
+func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops uint64) int32 {
 	if t.n >= t.cfg.MaxStreams {
 		t.overflow++
-		return false
+		return -1
 	}
 	var ci int32
 	if n := len(t.free); n > 0 {
@@ -425,7 +426,7 @@ func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops 
 	if 2*t.n > len(t.index) {
 		t.rebuild(2 * len(t.index))
 	}
-	return true
+	return ci
 }
 
 // UpdateBatch is Update for a batch of decoded packets (those whose Kind
@@ -443,7 +444,7 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 		bs[k] = p.brief()
 		if bs[k].key3&keyV6 != 0 {
 			// An IPv6 stream's key is compared in full, with the Packet.
-			n += t.updateChunk(bs[:k], ns[:k])
+			n += t.updateChunk(bs[:k], ns[:k], nil)
 			k = 0
 			if t.Update(p, times[i]) {
 				n++
@@ -452,27 +453,34 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 		}
 		ns[k] = times[i].UnixNano()
 		if k++; k == briefChunk {
-			n += t.updateChunk(bs[:k], ns[:k])
+			n += t.updateChunk(bs[:k], ns[:k], nil)
 			k = 0
 		}
 	}
-	return n + t.updateChunk(bs[:k], ns[:k])
+	return n + t.updateChunk(bs[:k], ns[:k], nil)
 }
 
 // UpdateBriefs is Update for a batch of packets that Brief.Decode took
 // (a zero Brief is skipped), captured at unixNs[i] (nanoseconds since the
-// Unix epoch); it returns how many it accounted. It hashes a chunk of the
-// batch and asks the processor for each packet's index line, then, while
-// updating each stream, for the slot of the packet batchAhead packets on
-// (whose index line has arrived by then): the cache misses of a large
-// table overlap instead of following one another, and a prefetch, unlike
-// a load, does not hold the processor back while its line is on the way.
-// It does not allocate once the streams exist.
-func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64) int {
+// Unix epoch); it returns how many it accounted. If ids is not nil,
+// ids[i] receives the id of bs[i]'s stream (see Mark), or -1 when it was
+// not accounted (a zero Brief, or the table full).
+//
+// It hashes a chunk of the batch and asks the processor for each packet's
+// index line, then, while updating each stream, for the slot of the packet
+// batchAhead packets on (whose index line has arrived by then): the cache
+// misses of a large table overlap instead of following one another, and
+// a prefetch, unlike a load, does not hold the processor back while its
+// line is on the way. It does not allocate once the streams exist.
+func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64, ids []int32) int {
 	n := 0
 	for base := 0; base < len(bs); base += briefChunk {
 		end := min(base+briefChunk, len(bs), len(unixNs))
-		n += t.updateChunk(bs[base:end], unixNs[base:end])
+		var out []int32
+		if ids != nil {
+			out = ids[base:end]
+		}
+		n += t.updateChunk(bs[base:end], unixNs[base:end], out)
 	}
 	return n
 }
@@ -481,7 +489,7 @@ func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64) int {
 const briefChunk = 32
 
 // updateChunk is UpdateBriefs of at most briefChunk packets.
-func (t *StreamTable) updateChunk(bs []Brief, ns []int64) int {
+func (t *StreamTable) updateChunk(bs []Brief, ns []int64, ids []int32) int {
 	if len(bs) == 0 {
 		return 0
 	}
@@ -500,11 +508,32 @@ func (t *StreamTable) updateChunk(bs []Brief, ns []int64) int {
 		if i+batchAhead < len(bs) {
 			t.prefetchSlot(hs[i+batchAhead])
 		}
-		if b := &bs[i]; b.key3&keyValid != 0 && t.update(b, nil, hs[i], ns[i]) {
+		id := int32(-1)
+		if b := &bs[i]; b.key3&keyValid != 0 {
+			id = t.update(b, nil, hs[i], ns[i])
+		}
+		if id >= 0 {
 			n++
+		}
+		if ids != nil {
+			ids[i] = id
 		}
 	}
 	return n
+}
+
+// Mark returns the mark of stream id, an id UpdateBriefs gave since the
+// last Expire: a number the caller keeps with the stream (smserver's
+// worker, which sessions its packets go to), 0 for a stream it has not
+// marked. SetMark sets it; ClearMarks sets every stream's to 0.
+func (t *StreamTable) Mark(id int32) uint32 { return t.slots[id].mark }
+
+func (t *StreamTable) SetMark(id int32, m uint32) { t.slots[id].mark = m }
+
+func (t *StreamTable) ClearMarks() {
+	for i := range t.slots {
+		t.slots[i].mark = 0
+	}
 }
 
 // batchAhead is how many packets ahead of the one being updated
@@ -513,10 +542,12 @@ const batchAhead = 4
 
 // prefetchSlot asks for both cache lines of the slot that hash h's first
 // index entry points at, if that entry is h's (most are: the index is at
-// most half full).
+// most half full). The index holds only valid slot numbers, and its
+// length is mask+1: no bounds check is needed on the packet path.
 func (t *StreamTable) prefetchSlot(h uint64) {
-	if e := t.index[h&t.mask]; e != 0 && (e^h)>>32 == 0 {
-		prefetchPair((*byte)(unsafe.Pointer(&t.slots[uint32(e)-1])))
+	e := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.index)), (h&t.mask)*8))
+	if e != 0 && (e^h)>>32 == 0 {
+		prefetchPair((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.slots)), uintptr(uint32(e)-1)*unsafe.Sizeof(slot{}))))
 	}
 }
 

@@ -293,3 +293,52 @@ func TestStreamHandMadePacket(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamMarks: UpdateBriefs gives each packet its stream's id, the
+// same for every packet of a stream and -1 for a zero Brief; a mark set
+// on a stream stays with it, a new stream starts unmarked, also in the
+// place of an expired one, and ClearMarks clears every mark.
+func TestStreamMarks(t *testing.T) {
+	tab := capture.NewStreamTable(capture.StreamTableConfig{IdleTimeout: time.Second})
+	brief := func(ssrc uint32, seq uint16) capture.Brief {
+		var b capture.Brief
+		f := capturetest.Build(capturetest.Frame{Src: netip.MustParseAddrPort("10.0.0.1:4000"), Dst: netip.MustParseAddrPort("10.0.0.2:4002"),
+			RTP: &capturetest.RTP{SSRC: ssrc, Seq: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)})
+		if !b.Decode(f, nil) {
+			t.Fatal("Brief.Decode refused a test frame")
+		}
+		return b
+	}
+	t0 := int64(1_700_000_000_000_000_000)
+	bs := []capture.Brief{brief(1, 1), brief(2, 1), {}, brief(1, 2)}
+	ids := make([]int32, len(bs))
+	if n := tab.UpdateBriefs(bs, []int64{t0, t0, t0, t0 + 20e6}, ids); n != 3 {
+		t.Fatalf("%d packets accounted, want 3", n)
+	}
+	if ids[0] < 0 || ids[1] < 0 || ids[0] == ids[1] || ids[2] != -1 || ids[3] != ids[0] {
+		t.Fatalf("ids %v: want two streams' ids, -1 for the zero Brief, the first stream's again", ids)
+	}
+	if tab.Mark(ids[0]) != 0 || tab.Mark(ids[1]) != 0 {
+		t.Fatal("a new stream is marked")
+	}
+	tab.SetMark(ids[0], 7)
+	tab.SetMark(ids[1], 9)
+	tab.UpdateBriefs([]capture.Brief{brief(1, 3)}, []int64{t0 + 40e6}, ids[:1])
+	if tab.Mark(ids[0]) != 7 {
+		t.Fatalf("mark %d after an update, want 7", tab.Mark(ids[0]))
+	}
+	// Stream 2 expires; stream 3 takes its place, unmarked.
+	tab.UpdateBriefs([]capture.Brief{brief(1, 4)}, []int64{t0 + 2e9}, ids[:1])
+	if n := tab.Expire(time.Unix(0, t0+2e9)); n != 1 {
+		t.Fatalf("%d streams expired, want 1", n)
+	}
+	id3 := []int32{0}
+	tab.UpdateBriefs([]capture.Brief{brief(3, 1)}, []int64{t0 + 2e9}, id3)
+	if id3[0] < 0 || tab.Mark(id3[0]) != 0 {
+		t.Fatalf("new stream %d has mark %d, want 0", id3[0], tab.Mark(id3[0]))
+	}
+	tab.ClearMarks()
+	if tab.Mark(ids[0]) != 0 {
+		t.Fatal("ClearMarks left a mark")
+	}
+}

@@ -389,7 +389,11 @@ mac:
 // the same order, from the Brief alone. It allocates only if dst lacks
 // capacity.
 func (f *Filter) MatchBrief(b *capture.Brief, dst []Match) []Match {
-	t := f.t.Load()
+	return f.t.Load().matchBrief(b, dst)
+}
+
+// matchBrief is MatchBrief with table t.
+func (t *table) matchBrief(b *capture.Brief, dst []Match) []Match {
 	s4, d4, ok := b.IPv4()
 	if !ok {
 		return dst

@@ -47,6 +47,7 @@ type worker struct {
 	counts   map[streamKey]uint64
 	lastSeen map[string]time.Time // session → last packet, for "capturing"
 	table    *capture.StreamTable // every RTP stream this worker sees
+	verdicts *filter.Verdicts     // the sessions of table's streams, when it tracks every stream
 	dec      sdes.Decrypter       // SRTP contexts of the monitored calls
 	lastTS   time.Time            // capture time of the last frame
 	// encrypted counts, per stream, the packets of SRTP without keys
@@ -81,9 +82,14 @@ const activeWindow = 3 * time.Second
 // gaps into network and capture loss.
 func newWorker(s *server, src capture.Source, name string, drops *atomic.Uint64) *worker {
 	_, replay := src.(*capture.FileSource)
+	fs := []*filter.Filter{s.filter}
+	if s.agents != nil {
+		fs = append(fs, s.agents.learned) // the sessions SIP found, after the requested ones
+	}
 	return &worker{s: s, src: src, name: name, replay: replay, counts: map[streamKey]uint64{}, lastSeen: map[string]time.Time{},
 		encrypted: map[streamKey]uint64{},
-		table:     capture.NewStreamTable(capture.StreamTableConfig{Drops: drops})}
+		table:     capture.NewStreamTable(capture.StreamTableConfig{Drops: drops}),
+		verdicts:  filter.NewVerdicts(fs...)}
 }
 
 // streamStats returns the statistics of the monitored streams and the
@@ -379,6 +385,7 @@ type chunk struct {
 	briefs  [decodeChunk]capture.Brief
 	at      [decodeChunk]int
 	ns      [decodeChunk]int64
+	ids     [decodeChunk]int32 // the streams' ids in the table, when every stream is tracked
 	k       int
 	pkt     capture.Packet
 	matches []filter.Match
@@ -396,14 +403,25 @@ func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt captu
 		return
 	}
 	bs := c.briefs[:c.k]
-	if w.s.cfg.TrackAllStreams {
-		w.table.UpdateBriefs(bs, c.ns[:c.k])
+	all := w.s.cfg.TrackAllStreams
+	if all {
+		// Every stream is in the table: its verdict (the sessions it goes
+		// to) is kept with it, and the filters are asked once per stream
+		// and change of sessions.
+		w.verdicts.Begin(w.table)
+		w.table.UpdateBriefs(bs, c.ns[:c.k], c.ids[:c.k])
 	}
 	c.counts.rtp += uint64(len(bs))
 	for j := range bs {
-		c.matches = w.s.filter.MatchBrief(&bs[j], c.matches[:0])
-		c.matches = w.s.agents.matchBrief(&bs[j], c.matches)
-		if len(c.matches) == 0 {
+		var matches []filter.Match
+		if all {
+			matches = w.verdicts.Match(w.table, c.ids[j], &bs[j])
+		} else {
+			c.matches = w.s.filter.MatchBrief(&bs[j], c.matches[:0])
+			c.matches = w.s.agents.matchBrief(&bs[j], c.matches)
+			matches = c.matches
+		}
+		if len(matches) == 0 {
 			continue
 		}
 		c.counts.matched++
@@ -414,7 +432,7 @@ func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt captu
 			c.counts.decodeErrors++
 			continue
 		}
-		w.deliver(&c.pkt, frames[i], &infos[i], lt, now, c.matches)
+		w.deliver(&c.pkt, frames[i], &infos[i], lt, now, matches)
 	}
 	c.k = 0
 }

@@ -2,6 +2,7 @@ package captureserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -122,6 +123,94 @@ func TestWorkerBlockPath(t *testing.T) {
 				if x.Packets != rounds || x.Lost != 0 || x.Duplicates != 0 || x.Codec != "PCMU" {
 					t.Errorf("stream %#x: %d packets, lost %d, duplicates %d, codec %s; want %d, 0, 0, PCMU", x.SSRC, x.Packets, x.Lost, x.Duplicates, x.Codec, rounds)
 				}
+			}
+		})
+	}
+}
+
+// stepSource is a capture source that hands out per frames at a time and
+// calls before(block) before each block.
+type stepSource struct {
+	capturetest.Source
+	per    int
+	block  int
+	before func(block int)
+}
+
+func (s *stepSource) ReadBatch(frames [][]byte, infos []capture.Info) (int, error) {
+	s.before(s.block)
+	s.block++
+	return s.Source.ReadBatch(frames[:min(s.per, len(frames))], infos)
+}
+
+// TestWorkerVerdictsFollowSessions: sessions start and stop, in the
+// requested filter and in the one SIP learns, while two calls flow; with
+// capture.track_all_streams (where each stream's sessions are cached with
+// it) and without, each session gets exactly the packets captured while
+// it matched them, once each, although both filters name it.
+func TestWorkerVerdictsFollowSessions(t *testing.T) {
+	phone := netip.MustParseAddrPort("10.1.0.1:20000")
+	gw := netip.MustParseAddrPort("10.2.0.1:30000")
+	other := netip.MustParseAddrPort("10.1.0.9:20002")
+	otherGW := netip.MustParseAddrPort("10.2.0.9:30002")
+	streams := []struct {
+		src, dst netip.AddrPort
+		ssrc     uint32
+	}{{phone, gw, 1}, {gw, phone, 2}, {other, otherGW, 3}, {otherGW, other, 4}}
+	const rounds, perBlock = 60, 20 // 12 blocks of 5 rounds
+	var frames [][]byte
+	var infos []capture.Info
+	t0 := time.Unix(1_700_000_000, 0)
+	for r := range rounds {
+		for i, s := range streams {
+			f := capturetest.Build(capturetest.Frame{Src: s.src, Dst: s.dst, Payload: make([]byte, 160),
+				RTP: &capturetest.RTP{SSRC: s.ssrc, Seq: uint16(r), Timestamp: uint32(r) * 160}})
+			frames = append(frames, f)
+			infos = append(infos, capture.Info{Timestamp: t0.Add(time.Duration(r)*20*time.Millisecond + time.Duration(i)), CaptureLength: len(f), Length: len(f)})
+		}
+	}
+	sess := func(id, ep string) *filter.Session {
+		e, err := filter.ParseEndpoint(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &filter.Session{ID: id, Agent: "1001", Endpoints: []filter.Endpoint{e}, Supervisor: "127.0.0.1:9"}
+	}
+	for _, all := range []bool{true, false} {
+		t.Run(map[bool]string{false: "monitored", true: "all"}[all], func(t *testing.T) {
+			s := newServer(&Config{TrackAllStreams: all}, slog.New(slog.DiscardHandler))
+			s.agents = newAgents(s, false, nil)
+			s.newForwarder(relay.DialConfig{})
+			t.Cleanup(func() { s.fw.Close() })
+			src := &stepSource{Source: capturetest.Source{Frames: frames, Infos: infos}, per: perBlock, before: func(b int) {
+				switch b {
+				case 3: // s1 on the first call's phone
+					s.filter.Set([]*filter.Session{sess("s1", "10.1.0.1")})
+				case 6: // s2 on the second call's phone; SIP finds the first call's gateway for both
+					s.filter.Set([]*filter.Session{sess("s1", "10.1.0.1"), sess("s2", "10.1.0.9")})
+					s.agents.learned.Set([]*filter.Session{sess("s1", "10.2.0.1"), sess("s2", "10.2.0.1")})
+				case 9: // both move elsewhere; SIP forgets
+					s.filter.Set([]*filter.Session{sess("s1", "10.7.7.1"), sess("s2", "10.7.7.2")})
+					s.agents.learned.Set(nil)
+				}
+			}}
+			w := newWorker(s, src, "test", nil)
+			if err := w.run(context.Background(), false); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]uint64{}
+			for k, n := range w.counts {
+				got[k.session] += n
+			}
+			// s1: blocks 3 to 8, both streams of the first call (named by
+			// both filters from block 6: once). s2: blocks 6 to 8, both
+			// calls' streams.
+			want := map[string]uint64{"s1": 6 * 5 * 2, "s2": 3 * 5 * 4}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("packets forwarded per session %v, want %v", got, want)
+			}
+			if m := s.stats.matched.Load(); m != 6*5*2+3*5*2 {
+				t.Errorf("matched %d packets, want %d", m, 6*5*2+3*5*2)
 			}
 		})
 	}

@@ -1,0 +1,125 @@
+package filter
+
+import "github.com/silentmon/silentmon/capture"
+
+// Verdicts is a flow cache in front of filters, for a capture worker that
+// tracks every RTP stream in a capture.StreamTable: it keeps, in each
+// stream's mark, which sessions the stream's packets go to, so that a
+// packet of a known stream costs one look at its slot (which the stream
+// update has just brought into the cache) instead of the filters'
+// lookups. The answer is MatchBrief's of each filter in turn, a session
+// that an earlier filter named (by ID) left out: exactly what the filters
+// would answer, since a stream's key (outer VLAN, addresses, ports, SSRC)
+// decides the Brief the filters read, except for its MAC addresses, which
+// the cache takes into account only while no filter has a MAC endpoint
+// (Begin checks).
+//
+// A verdict holds for the filters' tables as they were when it was made:
+// Begin, called before each batch, notices a changed table (a session
+// started or stopped) and starts a new generation, whose verdicts are
+// made again as the streams' packets come. Marks carry the generation (8
+// bits), where the verdict lies in the cache (20 bits) and its length (4
+// bits); after 255 generations the table's marks are cleared, and after
+// about a million cached matches a new generation starts, so a mark never
+// outlives its meaning and the cache stays bounded.
+//
+// The zero value is not usable; call NewVerdicts. A Verdicts is not safe
+// for concurrent use: keep one per worker, with its StreamTable.
+type Verdicts struct {
+	fs    []*Filter
+	tabs  []*table // the filters' tables the verdicts hold for
+	gen   uint32   // 1 to 255
+	flat    []Match // the verdicts, one after the other
+	scratch []Match // a verdict being made
+	byMAC   bool    // a table has MAC endpoints: no caching
+}
+
+// maxCached is how many matches the cache holds before it starts again
+// (where a verdict starts in flat has 20 bits in a mark).
+const maxCached = 1<<20 - 16
+
+// NewVerdicts returns a cache in front of fs, asked in that order.
+func NewVerdicts(fs ...*Filter) *Verdicts {
+	return &Verdicts{fs: fs, tabs: make([]*table, len(fs))}
+}
+
+// Begin takes the filters' current tables, before a batch whose streams
+// t accounts: if one changed since the last batch, the cached verdicts
+// are dropped.
+func (v *Verdicts) Begin(t *capture.StreamTable) {
+	changed := v.gen == 0
+	for i, f := range v.fs {
+		if tab := f.t.Load(); tab != v.tabs[i] {
+			v.tabs[i], changed = tab, true
+		}
+	}
+	if !changed && len(v.flat) < maxCached {
+		return
+	}
+	v.byMAC = false
+	for _, tab := range v.tabs {
+		v.byMAC = v.byMAC || tab.byMAC != nil
+	}
+	v.flat = v.flat[:0]
+	if v.gen++; v.gen > 255 {
+		t.ClearMarks()
+		v.gen = 1
+	}
+}
+
+// Match returns the sessions of b, a packet that t.UpdateBriefs accounted
+// to the stream id (-1: not accounted, so not cached). The slice is the
+// cache's: read it, do not keep or change it; it holds until the next
+// Match or Begin. Begin must have been called first, with t. A known
+// stream's answer is read from its mark and the cache, without a call
+// and without allocating.
+func (v *Verdicts) Match(t *capture.StreamTable, id int32, b *capture.Brief) []Match {
+	if id >= 0 {
+		if m := t.Mark(id); m>>24 == v.gen {
+			at, n := m>>4&0xfffff, m&0xf
+			return v.flat[at : at+n : at+n]
+		}
+	}
+	return v.miss(t, id, b)
+}
+
+// miss asks the filters and caches their answer in the stream's mark (gen
+// << 24 | where the verdict starts in flat << 4 | its length), unless the
+// cache is off (MAC endpoints) or the verdict is longer than 15 sessions.
+func (v *Verdicts) miss(t *capture.StreamTable, id int32, b *capture.Brief) []Match {
+	dst := v.scratch[:0]
+	for i, tab := range v.tabs {
+		from := len(dst)
+		dst = tab.matchBrief(b, dst)
+		if i > 0 {
+			dst = dedupeByID(dst, 0, from)
+		}
+	}
+	v.scratch = dst
+	if id < 0 || v.byMAC || len(dst) > 15 {
+		return dst
+	}
+	at := len(v.flat)
+	v.flat = append(v.flat, dst...)
+	t.SetMark(id, v.gen<<24|uint32(at)<<4|uint32(len(dst)))
+	return v.flat[at:len(v.flat):len(v.flat)]
+}
+
+// dedupeByID drops from dst[from:] the sessions whose ID dst[n:from]
+// already names.
+func dedupeByID(dst []Match, n, from int) []Match {
+	out := dst[:from]
+	for _, m := range dst[from:] {
+		dup := false
+		for _, e := range dst[n:from] {
+			if e.Session.ID == m.Session.ID {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/silentmon/silentmon/capture"
+)
+
+// TestVerdictsFollowChanges: through 600 changes of two filters (more than
+// the 255 generations a mark can tell apart), a Verdicts in front of them
+// answers, for every packet of eight streams, exactly what the filters
+// answer (MatchBrief of each in turn, a session the first named left out
+// of the second's answer); a stream's cached answer never outlives the
+// change that ends it, and with MAC endpoints nothing is cached.
+func TestVerdictsFollowChanges(t *testing.T) {
+	main, learned := New(), New()
+	v := NewVerdicts(main, learned)
+	tab := capture.NewStreamTable(capture.StreamTableConfig{})
+	var briefs []capture.Brief
+	for i := range 8 {
+		fr := frame{src: ap(fmt.Sprintf("10.1.0.%d:20000", i+1)), dst: ap(fmt.Sprintf("10.2.0.%d:30000", i%3+1)), ssrc: uint32(i + 1),
+			srcMAC: [6]byte{2, 0, 0, 0, 0, byte(i)}, dstMAC: [6]byte{2, 0, 0, 0, 1, byte(i % 3)}}
+		var b capture.Brief
+		if !b.Decode(fr.bytes(), nil) {
+			t.Fatal("Brief.Decode refused a test frame")
+		}
+		briefs = append(briefs, b)
+	}
+	ns := make([]int64, len(briefs))
+	ids := make([]int32, len(briefs))
+	session := func(id string, eps ...string) *Session {
+		return &Session{ID: id, Agent: "1001", Endpoints: mustEndpoints(t, eps...), Supervisor: "127.0.0.1:9"}
+	}
+	want := func(b *capture.Brief) string {
+		m := main.MatchBrief(b, nil)
+		for _, x := range learned.MatchBrief(b, nil) {
+			dup := false
+			for _, y := range m {
+				dup = dup || y.Session.ID == x.Session.ID
+			}
+			if !dup {
+				m = append(m, x)
+			}
+		}
+		return fmt.Sprint(m)
+	}
+	cached := 0
+	for change := range 600 {
+		k := change % 8
+		switch change % 5 {
+		case 0:
+			main.Set([]*Session{session("a", fmt.Sprintf("10.1.0.%d", k+1)), session("b", "10.2.0.2")})
+		case 1:
+			learned.Set([]*Session{session("a", "10.2.0.1"), session("c", fmt.Sprintf("10.1.0.%d", (k+3)%8+1))})
+		case 2:
+			main.Remove("b")
+		case 3:
+			main.Set([]*Session{session("m", "02:00:00:00:00:0"+fmt.Sprint(k))}) // a MAC endpoint
+		case 4:
+			learned.Set(nil)
+		}
+		for round := range 3 { // the first round makes the verdicts, the next ones read them
+			for i := range ns {
+				ns[i] = int64(1_700_000_000_000_000_000) + int64(change*3+round)*20_000_000
+			}
+			v.Begin(tab)
+			tab.UpdateBriefs(briefs, ns, ids)
+			for i := range briefs {
+				if ids[i] < 0 {
+					t.Fatalf("change %d: stream %d not accounted", change, i)
+				}
+				if tab.Mark(ids[i])>>24 == v.gen && round > 0 {
+					cached++
+				}
+				if got, w := fmt.Sprint(v.Match(tab, ids[i], &briefs[i])), want(&briefs[i]); got != w {
+					t.Fatalf("change %d round %d stream %d: Verdicts %s, the filters %s", change, round, i, got, w)
+				}
+			}
+		}
+		if change%5 == 3 && tab.Mark(ids[0])>>24 == v.gen {
+			t.Fatalf("change %d: a verdict was cached while a filter has MAC endpoints", change)
+		}
+	}
+	// Three changes in five cache (after the fourth and fifth the main
+	// filter holds a MAC endpoint), two reading rounds each, eight
+	// streams.
+	if want := 600 * 3 / 5 * 2 * 8; cached != want {
+		t.Fatalf("%d answers read from the cache, want %d", cached, want)
+	}
+}
+
+// TestVerdictsNoAllocs: a known stream's answer is read without
+// allocating.
+func TestVerdictsNoAllocs(t *testing.T) {
+	f := New()
+	f.Set([]*Session{{ID: "a", Agent: "1001", Endpoints: mustEndpoints(t, "10.1.0.1"), Supervisor: "127.0.0.1:9"}})
+	v := NewVerdicts(f)
+	tab := capture.NewStreamTable(capture.StreamTableConfig{})
+	var b capture.Brief
+	if !b.Decode(frame{src: netip.MustParseAddrPort("10.1.0.1:20000"), dst: ap("10.2.0.1:30000"), ssrc: 1}.bytes(), nil) {
+		t.Fatal("Brief.Decode refused a test frame")
+	}
+	bs, ns, ids := []capture.Brief{b}, []int64{1_700_000_000_000_000_000}, []int32{0}
+	v.Begin(tab)
+	tab.UpdateBriefs(bs, ns, ids)
+	if len(v.Match(tab, ids[0], &bs[0])) != 1 {
+		t.Fatal("no match")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		ns[0] += 20_000_000
+		v.Begin(tab)
+		tab.UpdateBriefs(bs, ns, ids)
+		if len(v.Match(tab, ids[0], &bs[0])) != 1 {
+			t.Fatal("no match")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per packet", n)
+	}
+}
