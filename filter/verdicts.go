@@ -26,12 +26,12 @@ import "github.com/silentmon/silentmon/capture"
 // The zero value is not usable; call NewVerdicts. A Verdicts is not safe
 // for concurrent use: keep one per worker, with its StreamTable.
 type Verdicts struct {
-	fs    []*Filter
-	tabs  []*table // the filters' tables the verdicts hold for
-	gen   uint32   // 1 to 255
-	flat    []Match // the verdicts, one after the other
-	scratch []Match // a verdict being made
-	byMAC   bool    // a table has MAC endpoints: no caching
+	fs      []*Filter
+	tabs    []*table // the filters' tables the verdicts hold for
+	gen     uint32   // 1 to 255
+	flat    []Match  // the verdicts, one after the other
+	scratch []Match  // a verdict being made
+	byMAC   bool     // a table has MAC endpoints: no caching
 }
 
 // maxCached is how many matches the cache holds before it starts again
