@@ -22,13 +22,17 @@ type StreamKey struct {
 	SSRC     uint32
 }
 
-// brief returns the stream table's view of p, an RTP packet: its key as
-// Decode filled it in, or for a Packet put together by hand rather than
-// by Decode, from Src, Dst, SSRC and the outer VLAN; its RTP fields from
-// p.RTP, so that a change made to them after Decode counts.
-func (p *Packet) brief() Brief {
-	b := p.b
+// brief returns the stream table's view of p, an RTP packet, with its RTP
+// fields taken from p.RTP, so that a change made to them after Decode
+// counts: p's own Brief, brought up to date, for a Packet from Decode
+// (its key is Decode's); for a Packet put together by hand rather than by
+// Decode, a copy in *tmp with the key made from Src, Dst, SSRC and the
+// outer VLAN (never kept in p, which the caller may change).
+func (p *Packet) brief(tmp *Brief) *Brief {
+	b := &p.b
 	if b.key3&keyValid == 0 {
+		*tmp = Brief{}
+		b = tmp
 		vlan := uint16(NoVLAN)
 		if p.NumVLANs != 0 {
 			vlan = p.VLANs[0].TCI & 0x0fff
@@ -302,8 +306,9 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 	if p.Kind != KindRTP {
 		return false
 	}
-	b := p.brief()
-	return t.update(&b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano()) >= 0
+	var tmp Brief
+	b := p.brief(&tmp)
+	return t.update(b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano()) >= 0
 }
 
 // update is Update of b, of hash h, captured at unixNs; p is the Packet b
@@ -441,7 +446,7 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 		if p.Kind != KindRTP {
 			continue
 		}
-		bs[k] = p.brief()
+		bs[k] = *p.brief(&bs[k])
 		if bs[k].key3&keyV6 != 0 {
 			// An IPv6 stream's key is compared in full, with the Packet.
 			n += t.updateChunk(bs[:k], ns[:k], nil)
