@@ -381,6 +381,9 @@ func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
 	bs, ns := w.briefs[:pathChunk], w.ns[:pathChunk]
 	matched, k := 0, 0
 	for i := range frames {
+		if i%pathChunk == 0 { // the next chunk's headers, as the worker asks for them
+			capture.PrefetchFrames(frames[min(i+pathChunk, len(frames)):min(i+2*pathChunk, len(frames))])
+		}
 		if k < len(bs) && bs[k].Decode(frames[i], &infos[i]) {
 			ns[k] = infos[i].Timestamp.UnixNano()
 			if k++; k == len(bs) {

@@ -82,6 +82,9 @@ func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 	p, b := &w.pkts[0], &w.briefs[0]
 	matched := 0
 	for i := range frames {
+		if i%pathChunk == 0 { // the next chunk's headers, as the worker asks for them
+			capture.PrefetchFrames(frames[min(i+pathChunk, len(frames)):min(i+2*pathChunk, len(frames))])
+		}
 		if !b.Decode(frames[i], &infos[i]) {
 			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
 				continue

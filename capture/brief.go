@@ -144,3 +144,14 @@ func (b *Brief) Timestamp() uint32      { return b.ts }
 func (b *Brief) PayloadType() uint8     { return b.mpt & 0x7f }
 func (b *Brief) Marker() bool           { return b.mpt&0x80 != 0 }
 func (b *Brief) PayloadLen() int        { return int(b.plen) }
+
+// PrefetchFrames asks the processor for the bytes Brief.Decode reads of
+// each frame (its first 58), without waiting for them: a capture worker
+// calls it on the next frames of a block while it takes the current ones,
+// so that their headers are on the way from memory meanwhile. A hint: it
+// never faults, whatever the slices hold.
+func PrefetchFrames(frames [][]byte) {
+	if len(frames) > 0 {
+		prefetchFrames(&frames[0], len(frames))
+	}
+}

@@ -18,3 +18,9 @@ func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64)
 //
 //go:noescape
 func prefetchPair(p *byte)
+
+// prefetchFrames asks for the lines of the first 58 bytes of each of the
+// n frames from frames on.
+//
+//go:noescape
+func prefetchFrames(frames *[]byte, n int)

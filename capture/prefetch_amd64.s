@@ -38,3 +38,19 @@ TEXT ·prefetchPair(SB), NOSPLIT, $0-8
 	PREFETCHT0 (AX)
 	PREFETCHT0 64(AX)
 	RET
+
+// func prefetchFrames(frames *[]byte, n int)
+TEXT ·prefetchFrames(SB), NOSPLIT, $0-16
+	MOVQ frames+0(FP), AX
+	MOVQ n+8(FP), CX
+	TESTQ CX, CX
+	JLE fdone
+floop:
+	MOVQ (AX), SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 57(SI)
+	ADDQ $24, AX
+	DECQ CX
+	JNE floop
+fdone:
+	RET

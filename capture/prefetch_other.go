@@ -11,3 +11,6 @@ func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64) {}
 
 // prefetchPair does nothing on this architecture.
 func prefetchPair(p *byte) {}
+
+// prefetchFrames does nothing on this architecture.
+func prefetchFrames(frames *[]byte, n int) {}

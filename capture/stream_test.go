@@ -342,3 +342,14 @@ func TestStreamMarks(t *testing.T) {
 		t.Fatal("ClearMarks left a mark")
 	}
 }
+
+// TestPrefetchFrames: the hint takes any frames, empty and nil ones too,
+// and changes none.
+func TestPrefetchFrames(t *testing.T) {
+	frames := [][]byte{nil, {}, {1}, make([]byte, 218)}
+	capture.PrefetchFrames(frames)
+	capture.PrefetchFrames(nil)
+	if frames[0] != nil || len(frames[1]) != 0 || frames[2][0] != 1 || len(frames[3]) != 218 {
+		t.Fatal("PrefetchFrames changed its frames")
+	}
+}

@@ -322,6 +322,9 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 		c.counts = chunkCounts{}
 		for base := 0; base < n; base += decodeChunk {
 			end := min(base+decodeChunk, n)
+			// The next chunk's headers are fetched from memory while
+			// this one is taken.
+			capture.PrefetchFrames(frames[end:min(end+decodeChunk, n)])
 			for i := base; i < end; i++ {
 				if lt == capture.LinkEthernet && c.briefs[c.k].Decode(frames[i], &infos[i]) {
 					c.at[c.k], c.ns[c.k] = i, infos[i].Timestamp.UnixNano()
