@@ -75,8 +75,8 @@ func BenchmarkCaptureScale(b *testing.B) {
 }
 
 // runMonitored is run as smserver does by default: read every frame of a
-// chunk into a Brief, look each up in the filter (MatchBrief), and decode
-// whole and account in the stream table only the matched ones.
+// chunk into a Brief, look each up in the filter (MatchBrief), and make
+// whole (FromBrief) and account in the stream table only the matched ones.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 	tab, f, matches := w.tab, w.f, w.matches[:0]
 	p, b := &w.pkts[0], &w.briefs[0]
@@ -97,9 +97,8 @@ func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 		}
 		if matches = f.MatchBrief(b, matches[:0]); len(matches) > 0 {
 			matched++
-			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) == nil {
-				tab.Update(p, infos[i].Timestamp)
-			}
+			p.FromBrief(b, frames[i], &infos[i])
+			tab.Update(p, infos[i].Timestamp)
 		}
 	}
 	w.matches = matches

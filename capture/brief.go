@@ -18,14 +18,14 @@ import (
 // Brief holds no reference to the frame it was decoded from. It is a
 // value: copy it freely; it is not safe for concurrent writes.
 type Brief struct {
-	flow uint64 // both IPv4 addresses as on the wire (in a Packet: a digest of IPv6 ones with keyV6)
-	key2 uint64 // SSRC << 32 | source port << 16 | destination port
-	key3 uint32 // outer VLAN ID (NoVLAN when untagged) | keyValid | keyV6; 0 when not RTP
-	ts   uint32 // RTP timestamp
-	plen uint32 // RTP payload length
-	seq  uint16 // RTP sequence number
-	mpt  uint8  // RTP marker and payload type (the header's second byte)
-	_    uint8
+	flow uint64   // both IPv4 addresses as on the wire (in a Packet: a digest of IPv6 ones with keyV6)
+	key2 uint64   // SSRC << 32 | source port << 16 | destination port
+	key3 uint32   // outer VLAN ID (NoVLAN when untagged) | keyValid | keyV6; 0 when not RTP
+	ts   uint32   // RTP timestamp
+	plen uint32   // RTP payload length
+	seq  uint16   // RTP sequence number
+	mpt  uint8    // RTP marker and payload type (the header's second byte)
+	off  uint8    // where the IPv4 header starts in the frame (14 or 18), from Brief.Decode
 	macs [12]byte // destination then source MAC, as in the frame
 	_    [4]byte
 }
@@ -93,6 +93,7 @@ func (b *Brief) decode(frame []byte, info *Info) int {
 	b.plen = uint32(ulen - 8 - 12)
 	b.seq = binary.BigEndian.Uint16(h[30:32])
 	b.mpt = mpt
+	b.off = uint8(off)
 	b.macs = [12]byte(frame[0:12])
 	return off
 }

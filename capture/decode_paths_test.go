@@ -38,6 +38,9 @@ func samePacket(t *testing.T, name string, frame []byte, p, g *capture.Packet, p
 		gc.VLANs[i] = capture.VLANTag{}
 	}
 	pc.UDP, gc.UDP, pc.RTP.Payload, gc.RTP.Payload, pc.TCP, gc.TCP = nil, nil, nil, nil, nil, nil
+	// Where the IPv4 header starts is noted by the straight pass only.
+	pc.SetBriefOffset(0)
+	gc.SetBriefOffset(0)
 	if perr != gerr || !reflect.DeepEqual(pc, gc) || pu != gu || pp != gp || pt != gt {
 		t.Fatalf("%s: Decode and the general path differ:\n%+v %v %v %v %v\n%+v %v %v %v %v", name, pc, pu, pp, pt, perr, gc, gu, gp, gt, gerr)
 	}
@@ -64,9 +67,12 @@ func sameBrief(t *testing.T, name string, frame []byte, lt capture.LinkType, inf
 	if lt != capture.LinkEthernet || !b.Decode(frame, info) {
 		return
 	}
-	if gerr != nil || g.Kind != capture.KindRTP || b != g.BriefOf() {
+	if gerr != nil || g.Kind != capture.KindRTP || b != g.BriefOf().WithOffset(b.Offset()) {
 		t.Fatalf("%s: Brief.Decode took the frame as %+v; the general path: %v %v %+v", name, b, gerr, g.Kind, g.BriefOf())
 	}
+	var fb capture.Packet
+	fb.FromBrief(&b, frame, info)
+	samePacket(t, name+" FromBrief", frame, &fb, g, nil, gerr)
 	vlan, tagged := b.VLAN()
 	s4, d4, ok := b.IPv4()
 	gs4, gd4, _ := g.IPv4()

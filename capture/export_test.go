@@ -16,3 +16,10 @@ var ServicePorts = servicePorts[:]
 
 // BriefOf returns the Brief Decode filled in.
 func (p *Packet) BriefOf() Brief { return p.b }
+
+// Offset returns where Brief.Decode found the IPv4 header (the general
+// path does not note it); WithOffset returns b with that offset;
+// SetBriefOffset sets p's.
+func (b *Brief) Offset() uint8           { return b.off }
+func (b Brief) WithOffset(o uint8) Brief { b.off = o; return b }
+func (p *Packet) SetBriefOffset(o uint8) { p.b.off = o }

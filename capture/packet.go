@@ -180,6 +180,16 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 	return nil
 }
 
+// FromBrief makes p the Packet of frame, whose Brief b is (Brief.Decode
+// took frame with info): the same Packet as Decode(frame, LinkEthernet,
+// info), without reading and checking the headers again. A capture worker
+// calls it for the frames a session wants, after the Brief went through
+// the stream table and the filter.
+func (p *Packet) FromBrief(b *Brief, frame []byte, info *Info) {
+	p.b = *b
+	p.fill(frame, int(b.off), info)
+}
+
 // fill fills in the rest of p from frame, whose Brief p.b.decode took with
 // the IPv4 header at off.
 func (p *Packet) fill(frame []byte, off int, info *Info) {

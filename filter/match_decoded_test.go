@@ -36,6 +36,13 @@ func TestMatchAllDecodedEqualsHand(t *testing.T) {
 	for _, c := range matchCases() {
 		check(c.name, c.f.decode(t, c.info))
 	}
+	frameGrid(func(name string, fr frame) { check(name, fr.decode(t, nil)) })
+}
+
+// frameGrid calls f with a frame for every pair of the test sessions'
+// addresses and their neighbours, ports at the edges of the sessions'
+// ranges, and every VLAN combination.
+func frameGrid(f func(name string, fr frame)) {
 	addrs := []string{"10.1.0.1", "10.1.0.2", "10.9.0.1", "10.9.0.2", "10.1.0.5", "10.1.0.7", "10.1.0.8", "10.1.0.10", "10.30.0.1"}
 	ports := []string{"20000", "20999", "21000", "30500", "40000", "19999"}
 	vlans := [][]uint16{nil, {85}, {300, 85}, {86}}
@@ -44,7 +51,7 @@ func TestMatchAllDecodedEqualsHand(t *testing.T) {
 			for i, port := range ports {
 				for _, v := range vlans {
 					fr := frame{src: ap(s + ":" + port), dst: ap(d + ":" + ports[(i+1)%len(ports)]), vlans: v, ssrc: 1}
-					check(fmt.Sprintf("%s:%s→%s vlans %v", s, port, d, v), fr.decode(t, nil))
+					f(fmt.Sprintf("%s:%s→%s vlans %v", s, port, d, v), fr)
 				}
 			}
 		}
@@ -127,23 +134,12 @@ func TestMatchBriefEqualsMatchAll(t *testing.T) {
 	for _, c := range matchCases() {
 		check(c.name, c.f, c.info)
 	}
-	addrs := []string{"10.1.0.1", "10.1.0.2", "10.9.0.1", "10.9.0.2", "10.1.0.5", "10.1.0.7", "10.1.0.8", "10.1.0.10", "10.30.0.1"}
-	ports := []string{"20000", "20999", "21000", "30500", "40000", "19999"}
-	vlans := [][]uint16{nil, {85}, {300, 85}, {86}}
-	for _, s := range addrs {
-		for _, d := range addrs {
-			for i, port := range ports {
-				for _, v := range vlans {
-					fr := frame{src: ap(s + ":" + port), dst: ap(d + ":" + ports[(i+1)%len(ports)]), vlans: v, ssrc: 1}
-					name := fmt.Sprintf("%s:%s→%s vlans %v", s, port, d, v)
-					check(name, fr, nil)
-					if len(v) == 0 {
-						check(name+" kernel tag 85", fr, &capture.Info{VLANValid: true, VLANTCI: 5<<13 | 85})
-					}
-				}
-			}
+	frameGrid(func(name string, fr frame) {
+		check(name, fr, nil)
+		if len(fr.vlans) == 0 {
+			check(name+" kernel tag 85", fr, &capture.Info{VLANValid: true, VLANTCI: 5<<13 | 85})
 		}
-	}
+	})
 	if briefs < 500 {
 		t.Fatalf("only %d frames took Brief.Decode's path", briefs)
 	}

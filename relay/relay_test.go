@@ -488,13 +488,27 @@ func TestClientFailsOverOnBrokenSocket(t *testing.T) {
 // blackhole accepts connections, answers the hello, then reads and never
 // answers: a server behind a pulled cable.
 func blackhole(t *testing.T) string {
+	return serveLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		r := NewReader(c, 0)
+		if _, _, err := r.Next(); err != nil {
+			return
+		}
+		c.Write(AppendFrame(nil, MsgHello, []byte(`{"version":1,"role":"server"}`)))
+		io.Copy(io.Discard, c)
+	})
+}
+
+// serveLoopback listens on a loopback port and runs handle on its own
+// goroutine for every connection until the test ends, then closes the
+// listener and waits for the handlers; it returns the address.
+func serveLoopback(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -504,18 +518,10 @@ func blackhole(t *testing.T) string {
 				return
 			}
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r := NewReader(c, 0)
-				if _, _, err := r.Next(); err != nil {
-					return
-				}
-				c.Write(AppendFrame(nil, MsgHello, []byte(`{"version":1,"role":"server"}`)))
-				io.Copy(io.Discard, c)
-			}()
+			go func() { defer wg.Done(); handle(c) }()
 		}
 	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return ln.Addr().String()
 }
 
@@ -1107,34 +1113,21 @@ type breakProxy struct {
 
 func newBreakProxy(t *testing.T, backend string) *breakProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &breakProxy{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); p.breakAll(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b, err := net.Dial("tcp", backend)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, b)
-			p.mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(b, c); b.Close() }()
-			go func() { defer wg.Done(); io.Copy(c, b); c.Close() }()
+	p := &breakProxy{}
+	p.addr = serveLoopback(t, func(c net.Conn) {
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
+		p.mu.Lock()
+		p.conns = append(p.conns, c, b)
+		p.mu.Unlock()
+		go func() { io.Copy(b, c); b.Close() }()
+		io.Copy(c, b)
+		c.Close()
+	})
+	t.Cleanup(p.breakAll) // before serveLoopback's wait: cleanups run last first
 	return p
 }
 

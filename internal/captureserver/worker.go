@@ -399,8 +399,8 @@ type chunkCounts struct{ decodeErrors, rtcp, rtp, matched uint64 }
 
 // flush handles the chunk's pending Briefs, in capture order: the stream
 // table takes them at once when every stream is tracked, then each is
-// looked up in the filter, and a packet some session wants is decoded
-// whole and forwarded.
+// looked up in the filter, and a packet some session wants is made whole
+// from its Brief and forwarded.
 func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt capture.LinkType, now time.Time) {
 	if c.k == 0 {
 		return
@@ -429,12 +429,7 @@ func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt captu
 		}
 		c.counts.matched++
 		i := c.at[j]
-		if c.pkt.Decode(frames[i], lt, &infos[i]) != nil || c.pkt.Kind != capture.KindRTP {
-			// Brief.Decode promises otherwise; a frame changed under us
-			// would be one more decode error.
-			c.counts.decodeErrors++
-			continue
-		}
+		c.pkt.FromBrief(&bs[j], frames[i], &infos[i])
 		w.deliver(&c.pkt, frames[i], &infos[i], lt, now, matches)
 	}
 	c.k = 0
