@@ -185,9 +185,15 @@ func (p *Packet) Decode(frame []byte, lt LinkType, info *Info) error {
 // info), without reading and checking the headers again. A capture worker
 // calls it for the frames a session wants, after the Brief went through
 // the stream table and the filter.
+// A Brief that Brief.Decode did not fill (no offset noted, or one the
+// frame is too short for) makes p the frame decoded by Decode instead.
 func (p *Packet) FromBrief(b *Brief, frame []byte, info *Info) {
-	p.b = *b
-	p.fill(frame, int(b.off), info)
+	if off := int(b.off); off != 0 && len(frame) >= off+40+int(b.plen) {
+		p.b = *b
+		p.fill(frame, off, info)
+		return
+	}
+	_ = p.Decode(frame, LinkEthernet, info)
 }
 
 // fill fills in the rest of p from frame, whose Brief p.b.decode took with

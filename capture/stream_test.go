@@ -353,3 +353,28 @@ func TestPrefetchFrames(t *testing.T) {
 		t.Fatal("PrefetchFrames changed its frames")
 	}
 }
+
+// TestFromBriefForeign: FromBrief with a Brief that Brief.Decode did not
+// fill from the frame (a zero one, or another frame's longer one) decodes
+// the frame instead of trusting it, and does not panic.
+func TestFromBriefForeign(t *testing.T) {
+	short := capturetest.Build(capturetest.Frame{Src: netip.MustParseAddrPort("10.0.0.1:4000"), Dst: netip.MustParseAddrPort("10.0.0.2:4002"),
+		RTP: &capturetest.RTP{SSRC: 1, Seq: 1}, Payload: make([]byte, 20)})
+	long := capturetest.Build(capturetest.Frame{Src: netip.MustParseAddrPort("10.0.0.3:4000"), Dst: netip.MustParseAddrPort("10.0.0.4:4002"),
+		RTP: &capturetest.RTP{SSRC: 2, Seq: 1}, Payload: make([]byte, 160)})
+	var lb capture.Brief
+	if !lb.Decode(long, nil) {
+		t.Fatal("Brief.Decode refused a test frame")
+	}
+	var want capture.Packet
+	if err := want.Decode(short, capture.LinkEthernet, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []capture.Brief{{}, lb} {
+		var p capture.Packet
+		p.FromBrief(&b, short, nil)
+		if p.Src != want.Src || p.RTP.SSRC != 1 || len(p.RTP.Payload) != 20 {
+			t.Fatalf("FromBrief of a foreign Brief: %v ssrc %d, %d bytes; want the frame's own packet", p.Src, p.RTP.SSRC, len(p.RTP.Payload))
+		}
+	}
+}
