@@ -572,10 +572,25 @@ func (c *console) serverHasSession(t *testing.T, session string) bool {
 	})
 }
 
+// intermod reports whether hz is within 10 Hz of an intermodulation
+// product of order 3 or 5 of two of tones (2f1-f2, 3f1-2f2 and the same
+// the other way round).
+func intermod(tones []float64, hz float64) bool {
+	for _, f1 := range tones {
+		for _, f2 := range tones {
+			if f1 != f2 && (math.Abs(2*f1-f2-hz) <= 10 || math.Abs(3*f1-2*f2-hz) <= 10) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // hears waits until the page's analyser hears agent's call: the dominant
 // frequency within 10 Hz of one of the call's tones, five readings in a
 // row; then every tone of the other calls 50 Hz or more from the call's
-// own tones must be 40 dB or more below it. (The demo-like capture gives
+// own tones must be 40 dB or more below it, 25 dB at an intermodulation
+// product of the call's own two tones (intermod). (The demo-like capture gives
 // agent 1001's phone 1 kHz and its far side silence, and the other calls
 // two tones each, 25 Hz apart from 300 Hz up: closer tones are in the
 // analyser's window leakage.)
@@ -622,8 +637,16 @@ func (c *console) hears(t *testing.T, ctx context.Context, agent string) spectru
 	loudest := -200.0
 	for i, l := range sp.Others {
 		loudest = max(loudest, l)
-		if l > sp.Peak-40 {
-			t.Errorf("another call's %.0f Hz tone is at %.1f dB, within 40 dB of agent %s's tone (%.1f dB)", far[i], l, agent, sp.Peak)
+		margin := 40.0
+		if intermod(mine, far[i]) {
+			// The codec's own distortion of the agent's two tones lies
+			// there too (Opus at 8 kHz leaves it 38 to 58 dB down): a
+			// leaked call, at about the agent's level, is still far
+			// above 25 dB down.
+			margin = 25
+		}
+		if l > sp.Peak-margin {
+			t.Errorf("another call's %.0f Hz tone is at %.1f dB, within %.0f dB of agent %s's tone (%.1f dB)", far[i], l, margin, agent, sp.Peak)
 		}
 	}
 	t.Logf("agent %s (tones %v): dominant %.1f Hz at %.1f dB (sample rate %.0f Hz, FFT %d); the other calls' tones %v at most %.1f dB",
