@@ -75,14 +75,16 @@ func BenchmarkCaptureScale(b *testing.B) {
 }
 
 // runMonitored is run as smserver does by default: read every frame of a
-// chunk into a Brief, look each up in the filter (MatchBrief), and make
+// chunk into a Brief, look each up in the filter through the worker's
+// Verdicts (uncached: the stream is not in the table), and make
 // whole (FromBrief) and account in the stream table only the matched ones.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 	tab, f, matches := w.tab, w.f, w.matches[:0]
 	p, b := &w.pkts[0], &w.briefs[0]
 	matched := 0
 	for i := range frames {
-		if i%pathChunk == 0 { // the next chunk's headers, as the worker asks for them
+		if i%pathChunk == 0 { // per chunk, as the worker: the filters' tables, and the next chunk's headers
+			w.v.Begin(tab)
 			capture.PrefetchFrames(frames[min(i+pathChunk, len(frames)):min(i+2*pathChunk, len(frames))])
 		}
 		if !b.Decode(frames[i], &infos[i]) {
@@ -95,7 +97,7 @@ func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 			}
 			continue
 		}
-		if matches = f.MatchBrief(b, matches[:0]); len(matches) > 0 {
+		if len(w.v.Match(tab, -1, b)) > 0 {
 			matched++
 			p.FromBrief(b, frames[i], &infos[i])
 			tab.Update(p, infos[i].Timestamp)

@@ -105,7 +105,13 @@ func (b *Brief) IPv4() (src, dst uint32, ok bool) {
 	if b.key3&keyValid == 0 || b.key3&keyV6 != 0 {
 		return 0, 0, false
 	}
-	return bits.ReverseBytes32(uint32(b.flow)), bits.ReverseBytes32(uint32(b.flow >> 32)), true
+	src, dst = flowIPv4(b.flow)
+	return src, dst, true
+}
+
+// flowIPv4 returns the two IPv4 addresses of a key's flow word as numbers.
+func flowIPv4(flow uint64) (src, dst uint32) {
+	return bits.ReverseBytes32(uint32(flow)), bits.ReverseBytes32(uint32(flow >> 32))
 }
 
 // Src and Dst return the source and destination address and port of a

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"net/netip"
 )
 
@@ -131,7 +130,8 @@ func (p *Packet) IPv4() (src, dst uint32, ok bool) {
 	if p.b.flow == 0 || p.b.key3&keyV6 != 0 || p.Kind == KindOther {
 		return 0, 0, false
 	}
-	return bits.ReverseBytes32(uint32(p.b.flow)), bits.ReverseBytes32(uint32(p.b.flow >> 32)), true
+	src, dst = flowIPv4(p.b.flow)
+	return src, dst, true
 }
 
 // OuterVLAN returns the outermost VLAN tag and whether there is one.
@@ -216,8 +216,7 @@ func (p *Packet) fill(frame []byte, off int, info *Info) {
 	p.HasMAC = true
 	p.VLANs[0] = tag
 	p.NumVLANs = n
-	p.Src = netip.AddrPortFrom(wireAddr4(uint32(b.flow)), uint16(b.key2>>16))
-	p.Dst = netip.AddrPortFrom(wireAddr4(uint32(b.flow>>32)), uint16(b.key2))
+	p.Src, p.Dst = b.Src(), b.Dst()
 	p.IPProto = 17
 	p.TOS = frame[off+1]
 	end := off + 40 + int(b.plen)

@@ -1,6 +1,10 @@
 package filter
 
-import "github.com/silentmon/silentmon/capture"
+import (
+	"slices"
+
+	"github.com/silentmon/silentmon/capture"
+)
 
 // Verdicts is a flow cache in front of filters, for a capture worker that
 // tracks every RTP stream in a capture.StreamTable: it keeps, in each
@@ -92,7 +96,7 @@ func (v *Verdicts) miss(t *capture.StreamTable, id int32, b *capture.Brief) []Ma
 		from := len(dst)
 		dst = tab.matchBrief(b, dst)
 		if i > 0 {
-			dst = dedupeByID(dst, 0, from)
+			dst = DropRepeated(dst, from)
 		}
 	}
 	v.scratch = dst
@@ -105,19 +109,14 @@ func (v *Verdicts) miss(t *capture.StreamTable, id int32, b *capture.Brief) []Ma
 	return v.flat[at:len(v.flat):len(v.flat)]
 }
 
-// dedupeByID drops from dst[from:] the sessions whose ID dst[n:from]
-// already names.
-func dedupeByID(dst []Match, n, from int) []Match {
+// DropRepeated drops from dst[from:] the matches whose session dst[:from]
+// already names (by ID: a session matched by the endpoints it was asked
+// for and by those SIP learned is one session), and returns dst. It keeps
+// the order and does not allocate.
+func DropRepeated(dst []Match, from int) []Match {
 	out := dst[:from]
 	for _, m := range dst[from:] {
-		dup := false
-		for _, e := range dst[n:from] {
-			if e.Session.ID == m.Session.ID {
-				dup = true
-				break
-			}
-		}
-		if !dup {
+		if !slices.ContainsFunc(dst[:from], func(e Match) bool { return e.Session.ID == m.Session.ID }) {
 			out = append(out, m)
 		}
 	}

@@ -91,8 +91,8 @@ func TestVerdictsFollowChanges(t *testing.T) {
 	}
 }
 
-// TestVerdictsNoAllocs: a known stream's answer is read without
-// allocating.
+// TestVerdictsNoAllocs: a known stream's answer is read, and an uncached
+// one made, without allocating.
 func TestVerdictsNoAllocs(t *testing.T) {
 	f := New()
 	f.Set([]*Session{{ID: "a", Agent: "1001", Endpoints: mustEndpoints(t, "10.1.0.1"), Supervisor: "127.0.0.1:9"}})
@@ -117,5 +117,14 @@ func TestVerdictsNoAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocations per packet", n)
+	}
+	// Nor is an answer the cache does not keep (a stream not in the
+	// table: smserver's default), once its scratch has grown.
+	if n := testing.AllocsPerRun(100, func() {
+		if len(v.Match(tab, -1, &bs[0])) != 1 {
+			t.Fatal("no match")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per uncached packet", n)
 	}
 }

@@ -375,36 +375,7 @@ func (a *agents) match(p *capture.Packet, dst []filter.Match) []filter.Match {
 		return dst
 	}
 	n := len(dst)
-	return dedupeMatches(a.learned.MatchAll(p, dst), n)
-}
-
-// matchBrief is match for a packet capture's Brief.Decode took.
-func (a *agents) matchBrief(b *capture.Brief, dst []filter.Match) []filter.Match {
-	if a == nil {
-		return dst
-	}
-	n := len(dst)
-	return dedupeMatches(a.learned.MatchBrief(b, dst), n)
-}
-
-// dedupeMatches drops from dst[n:] the sessions already in dst before
-// them.
-func dedupeMatches(dst []filter.Match, n int) []filter.Match {
-	for i := n; i < len(dst); {
-		dup := false
-		for _, m := range dst[:i] {
-			if m.Session.ID == dst[i].Session.ID {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			dst = slices.Delete(dst, i, i+1)
-			continue
-		}
-		i++
-	}
-	return dst
+	return filter.DropRepeated(a.learned.MatchAll(p, dst), n)
 }
 
 // register adds the SIP tracker's figures to reg (silentmon_sip_...).

@@ -406,24 +406,22 @@ func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt captu
 		return
 	}
 	bs := c.briefs[:c.k]
-	all := w.s.cfg.TrackAllStreams
-	if all {
-		// Every stream is in the table: its verdict (the sessions it goes
-		// to) is kept with it, and the filters are asked once per stream
-		// and change of sessions.
-		w.verdicts.Begin(w.table)
-		w.table.UpdateBriefs(bs, c.ns[:c.k], c.ids[:c.k])
+	// The requested and the SIP-learned filters answer through one
+	// Verdicts. When every stream is in the table, a stream's answer is
+	// kept with it, and the filters are asked once per stream and change
+	// of sessions; otherwise (ids of -1) for every packet.
+	w.verdicts.Begin(w.table)
+	ids := c.ids[:c.k]
+	if w.s.cfg.TrackAllStreams {
+		w.table.UpdateBriefs(bs, c.ns[:c.k], ids)
+	} else {
+		for j := range ids {
+			ids[j] = -1
+		}
 	}
 	c.counts.rtp += uint64(len(bs))
 	for j := range bs {
-		var matches []filter.Match
-		if all {
-			matches = w.verdicts.Match(w.table, c.ids[j], &bs[j])
-		} else {
-			c.matches = w.s.filter.MatchBrief(&bs[j], c.matches[:0])
-			c.matches = w.s.agents.matchBrief(&bs[j], c.matches)
-			matches = c.matches
-		}
+		matches := w.verdicts.Match(w.table, ids[j], &bs[j])
 		if len(matches) == 0 {
 			continue
 		}
