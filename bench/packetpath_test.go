@@ -358,67 +358,81 @@ type pathWorker struct {
 	f       *filter.Filter
 	pkts    []capture.Packet
 	briefs  []capture.Brief
-	ns      []int64
-	ids     []int32
 	v       *filter.Verdicts
 	matches []filter.Match
 }
 
 func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
 	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), briefs: make([]capture.Brief, pathChunk),
-		ns: make([]int64, pathChunk), ids: make([]int32, pathChunk), v: filter.NewVerdicts(f), matches: make([]filter.Match, 0, 8)}
+		v: filter.NewVerdicts(f), matches: make([]filter.Match, 0, 8)}
 }
 
 // run takes a block as smserver's worker does when it tracks every
-// stream: 32 frames at a time read into Briefs, handed to the stream
-// table at once (UpdateBriefs), then looked up in the filter through the
-// streams' cached verdicts (filter.Verdicts: the filter itself is asked
-// once per stream and filter change); it returns how many packets matched
-// a session. A frame
-// Brief.Decode refuses (none in these captures) is decoded whole, after
-// the Briefs before it, as the worker does.
+// stream: up to 32 frames at a time read into Briefs (DecodeBriefs),
+// handed to the stream table at once (UpdateBriefs), then looked up in
+// the filter through the streams' cached verdicts (filter.Verdicts: the
+// filter itself is asked once per stream and filter change); it returns
+// how many packets matched a session. A frame Brief.Decode refuses (none
+// in these captures) is decoded whole, after the Briefs before it, as the
+// worker does.
 func (w *pathWorker) run(frames [][]byte, infos []capture.Info) int {
-	bs, ns := w.briefs[:pathChunk], w.ns[:pathChunk]
-	matched, k := 0, 0
-	for i := range frames {
-		if i%pathChunk == 0 { // the next chunk's headers, as the worker asks for them
-			capture.PrefetchFrames(frames[min(i+pathChunk, len(frames)):min(i+2*pathChunk, len(frames))])
-		}
-		if k < len(bs) && bs[k].Decode(frames[i], &infos[i]) {
-			ns[k] = infos[i].Timestamp.UnixNano()
-			if k++; k == len(bs) {
-				matched += w.flush(bs, ns)
-				k = 0
-			}
-			continue
-		}
-		matched += w.flush(bs[:k], ns[:k])
-		k = 0
-		p := &w.pkts[0]
-		if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
-			continue
-		}
-		w.tab.Update(p, infos[i].Timestamp)
-		if w.matches = w.f.MatchAll(p, w.matches[:0]); len(w.matches) > 0 {
-			matched++
-		}
-	}
-	return matched + w.flush(bs[:k], ns[:k])
+	return w.take(frames, infos, false)
 }
 
-// flush hands Briefs to the stream table and looks them up in the filter,
-// and returns how many matched a session.
-func (w *pathWorker) flush(bs []capture.Brief, ns []int64) int {
-	if len(bs) == 0 {
-		return 0
+// take is run, or runMonitored when monitored is true.
+func (w *pathWorker) take(frames [][]byte, infos []capture.Info, monitored bool) int {
+	matched := 0
+	for base := 0; base < len(frames); base += pathChunk {
+		end := min(base+pathChunk, len(frames))
+		// The next chunk's headers, as the worker asks for them.
+		capture.PrefetchFrames(frames[end:min(end+pathChunk, len(frames))])
+		for i := base; i < end; i++ {
+			if k := capture.DecodeBriefs(w.briefs[:end-i], frames[i:end], infos[i:end]); k > 0 {
+				matched += w.flush(w.briefs[:k], frames[i:i+k], infos[i:i+k], monitored)
+				if i += k; i == end {
+					break
+				}
+			}
+			p := &w.pkts[0]
+			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
+				continue
+			}
+			if !monitored {
+				w.tab.Update(p, infos[i].Timestamp)
+			}
+			if w.matches = w.f.MatchAll(p, w.matches[:0]); len(w.matches) > 0 {
+				matched++
+				if monitored {
+					w.tab.Update(p, infos[i].Timestamp)
+				}
+			}
+		}
 	}
-	tab, v, ids := w.tab, w.v, w.ids[:len(bs)]
+	return matched
+}
+
+// flush hands Briefs to the stream table (unless only the monitored
+// streams are tracked: then only the matched packets, made whole) and
+// looks them up in the filter, and returns how many matched a session.
+func (w *pathWorker) flush(bs []capture.Brief, frames [][]byte, infos []capture.Info, monitored bool) int {
+	tab, v := w.tab, w.v
 	v.Begin(tab)
-	tab.UpdateBriefs(bs, ns, ids)
+	if !monitored {
+		tab.UpdateBriefs(bs)
+	}
 	matched := 0
 	for j := range bs {
-		if len(v.Match(tab, ids[j], &bs[j])) > 0 {
+		m, ok := v.Cached(&bs[j])
+		if !ok {
+			m = v.Match(&bs[j])
+		}
+		if len(m) > 0 {
 			matched++
+			if monitored {
+				p := &w.pkts[0]
+				p.FromBrief(&bs[j], frames[j], &infos[j])
+				tab.Update(p, infos[j].Timestamp)
+			}
 		}
 	}
 	return matched

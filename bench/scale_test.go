@@ -79,30 +79,5 @@ func BenchmarkCaptureScale(b *testing.B) {
 // Verdicts (uncached: the stream is not in the table), and make
 // whole (FromBrief) and account in the stream table only the matched ones.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
-	tab, f, matches := w.tab, w.f, w.matches[:0]
-	p, b := &w.pkts[0], &w.briefs[0]
-	matched := 0
-	for i := range frames {
-		if i%pathChunk == 0 { // per chunk, as the worker: the filters' tables, and the next chunk's headers
-			w.v.Begin(tab)
-			capture.PrefetchFrames(frames[min(i+pathChunk, len(frames)):min(i+2*pathChunk, len(frames))])
-		}
-		if !b.Decode(frames[i], &infos[i]) {
-			if p.Decode(frames[i], capture.LinkEthernet, &infos[i]) != nil || p.Kind != capture.KindRTP {
-				continue
-			}
-			if matches = f.MatchAll(p, matches[:0]); len(matches) > 0 {
-				matched++
-				tab.Update(p, infos[i].Timestamp)
-			}
-			continue
-		}
-		if len(w.v.Match(tab, -1, b)) > 0 {
-			matched++
-			p.FromBrief(b, frames[i], &infos[i])
-			tab.Update(p, infos[i].Timestamp)
-		}
-	}
-	w.matches = matches
-	return matched
+	return w.take(frames, infos, true)
 }

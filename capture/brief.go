@@ -4,15 +4,18 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"unsafe"
 )
 
 // Brief is what the packet path needs of an RTP packet, and no more: the
 // stream table's key (outer VLAN, both IPv4 addresses and UDP ports,
-// SSRC), the RTP marker, payload type, sequence number, timestamp and
-// payload length, and both MAC addresses. A capture worker decodes every
-// frame into a Brief (48 bytes, a handful of stores), updates the stream
-// table and asks the filter with it, and decodes a whole Packet only for
-// the few frames a session wants and those Brief.Decode leaves to Decode.
+// SSRC), the capture time, the RTP marker, payload type, sequence number,
+// timestamp and payload length, both MAC addresses, and, once a
+// StreamTable accounted it, its stream's id and mark. A capture worker
+// decodes every frame into a Brief (64 bytes, one cache line, a handful
+// of stores), updates the stream table and asks the filter with it, and
+// decodes a whole Packet only for the few frames a session wants and
+// those Brief.Decode leaves to Decode.
 //
 // The zero value is an empty Brief that no table or filter matches. A
 // Brief holds no reference to the frame it was decoded from. It is a
@@ -20,15 +23,21 @@ import (
 type Brief struct {
 	flow uint64   // both IPv4 addresses as on the wire (in a Packet: a digest of IPv6 ones with keyV6)
 	key2 uint64   // SSRC << 32 | source port << 16 | destination port
+	ns   int64    // capture time, Unix ns (Info.Timestamp; 0 without an Info)
 	key3 uint32   // outer VLAN ID (NoVLAN when untagged) | keyValid | keyV6; 0 when not RTP
 	ts   uint32   // RTP timestamp
 	plen uint32   // RTP payload length
+	sid  uint32   // the stream's id in the StreamTable that accounted it, plus 1; 0 when none did
+	mark uint32   // that stream's mark as UpdateBriefs found it
 	seq  uint16   // RTP sequence number
 	mpt  uint8    // RTP marker and payload type (the header's second byte)
 	off  uint8    // where the IPv4 header starts in the frame (14 or 18), from Brief.Decode
 	macs [12]byte // destination then source MAC, as in the frame
 	_    [4]byte
 }
+
+// A Brief is one cache line.
+var _ [64 - unsafe.Sizeof(Brief{})]byte
 
 // Decode decodes frame, an Ethernet frame, into b when it is what nearly
 // every frame of a voice capture is, and reports whether it was: no tag or
@@ -38,8 +47,8 @@ type Brief struct {
 // or padding whose second byte secondByteKind takes for RTP, and lengths
 // that agree. For such a frame Packet.Decode gives the same packet (Kind
 // KindRTP); for any other it returns false and leaves b's contents
-// undefined: Packet.Decode then decides what the frame is. info may be nil.
-// It does not allocate.
+// undefined: Packet.Decode then decides what the frame is. info may be nil
+// (a capture time of 0). It does not allocate.
 func (b *Brief) Decode(frame []byte, info *Info) bool {
 	return b.decode(frame, info) != 0
 }
@@ -52,9 +61,13 @@ func (b *Brief) decode(frame []byte, info *Info) int {
 	}
 	key3 := uint32(NoVLAN) | keyValid
 	tagged := false
-	if info != nil && info.VLANValid {
-		key3 = uint32(info.VLANTCI&0x0fff) | keyValid
-		tagged = true
+	var ns int64
+	if info != nil {
+		if info.VLANValid {
+			key3 = uint32(info.VLANTCI&0x0fff) | keyValid
+			tagged = true
+		}
+		ns = info.Timestamp.UnixNano()
 	}
 	off := 14
 	et := binary.BigEndian.Uint16(frame[12:14])
@@ -88,15 +101,44 @@ func (b *Brief) decode(frame []byte, info *Info) int {
 	}
 	b.flow = le.Uint64(h[12:20])
 	b.key2 = uint64(binary.BigEndian.Uint32(h[36:40]))<<32 | uint64(ports)
+	b.ns = ns
 	b.key3 = key3
 	b.ts = binary.BigEndian.Uint32(h[32:36])
 	b.plen = uint32(ulen - 8 - 12)
+	b.sid, b.mark = 0, 0
 	b.seq = binary.BigEndian.Uint16(h[30:32])
 	b.mpt = mpt
 	b.off = uint8(off)
 	b.macs = [12]byte(frame[0:12])
 	return off
 }
+
+// DecodeBriefs decodes frames[i], captured as infos[i] says, into bs[i],
+// for i from 0 for as long as Brief.Decode takes the frames, and returns
+// how many it took: a capture worker takes the run of common RTP frames
+// of a block at once, then decodes the frame that ends the run whole.
+func DecodeBriefs(bs []Brief, frames [][]byte, infos []Info) int {
+	n := min(len(bs), len(frames), len(infos))
+	bs, frames, infos = bs[:n], frames[:n], infos[:n]
+	for i := range bs {
+		if bs[i].decode(frames[i], &infos[i]) == 0 {
+			return i
+		}
+	}
+	return n
+}
+
+// Time returns the capture time in nanoseconds since the Unix epoch
+// (Info.Timestamp's), 0 for a Brief decoded without an Info.
+func (b *Brief) Time() int64 { return b.ns }
+
+// Stream returns the id of b's stream in the StreamTable whose
+// UpdateBriefs accounted b last, and the stream's mark as it was then
+// (see StreamTable.Mark); -1 and 0 when no table accounted it.
+func (b *Brief) Stream() (id int32, mark uint32) { return int32(b.sid) - 1, b.mark }
+
+// StreamMark returns the mark Stream returns.
+func (b *Brief) StreamMark() uint32 { return b.mark }
 
 // IPv4 returns the source and destination IPv4 addresses as numbers (a.b.c.d
 // is a<<24 | b<<16 | c<<8 | d) and true; false for a Brief that holds no

@@ -174,3 +174,77 @@ func TestDecodePathsAgree(t *testing.T) {
 		t.Fatalf("only %d frames took Brief.Decode's path", briefs)
 	}
 }
+
+// TestDecodeBriefs: over the golden captures, in windows of seven frames,
+// DecodeBriefs takes exactly the frames Brief.Decode takes, in order,
+// stopping at the first it refuses, each into the Brief Brief.Decode
+// makes of it, with its capture time; and it takes nothing beyond the
+// shortest of its three slices.
+func TestDecodeBriefs(t *testing.T) {
+	pcaps, _ := filepath.Glob(filepath.Join("testdata", "*.pcap"))
+	taken, refused := 0, 0
+	var good []byte
+	var goodInfo capture.Info
+	for _, f := range pcaps {
+		src, err := capture.OpenFile(f, capture.FileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var frames [][]byte
+		var infos []capture.Info
+		bufs, is := make([][]byte, 16), make([]capture.Info, 16)
+		for {
+			n, err := src.ReadBatch(bufs, is)
+			for j := range n {
+				frames, infos = append(frames, append([]byte(nil), bufs[j]...)), append(infos, is[j])
+			}
+			if err != nil {
+				break
+			}
+		}
+		lt := src.LinkType()
+		src.Close()
+		if lt != capture.LinkEthernet {
+			continue
+		}
+		var bs [7]capture.Brief
+		for i := 0; i < len(frames); {
+			w := min(len(bs), len(frames)-i)
+			k := capture.DecodeBriefs(bs[:], frames[i:i+w], infos[i:])
+			for j := range k {
+				var want capture.Brief
+				if !want.Decode(frames[i+j], &infos[i+j]) || bs[j] != want || bs[j].Time() != infos[i+j].Timestamp.UnixNano() {
+					t.Fatalf("%s#%d: DecodeBriefs made %+v, Brief.Decode %+v", f, i+j, bs[j], want)
+				}
+			}
+			taken += k
+			if k > 0 {
+				good, goodInfo = frames[i], infos[i]
+			}
+			if k < w {
+				var b capture.Brief
+				if b.Decode(frames[i+k], &infos[i+k]) {
+					t.Fatalf("%s#%d: DecodeBriefs stopped at a frame Brief.Decode takes", f, i+k)
+				}
+				refused++
+				k++
+			}
+			i += k
+		}
+	}
+	if taken < 100 || refused == 0 {
+		t.Fatalf("%d frames taken and %d refused: the captures do not try both", taken, refused)
+	}
+	// Nothing beyond the shortest slice.
+	two := [][]byte{good, good}
+	infos := []capture.Info{goodInfo, goodInfo}
+	if n := capture.DecodeBriefs(make([]capture.Brief, 1), two, infos); n != 1 {
+		t.Fatalf("DecodeBriefs took %d frames into 1 Brief", n)
+	}
+	if n := capture.DecodeBriefs(make([]capture.Brief, 2), two, infos[:1]); n != 1 {
+		t.Fatalf("DecodeBriefs took %d frames with 1 Info", n)
+	}
+	if n := capture.DecodeBriefs(make([]capture.Brief, 2), two[:1], infos); n != 1 {
+		t.Fatalf("DecodeBriefs took %d of 1 frame", n)
+	}
+}

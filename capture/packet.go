@@ -251,6 +251,9 @@ func (p *Packet) decode(frame []byte, lt LinkType, info *Info) error {
 	p.RTCPType = 0
 	p.RTPErr = nil
 	p.TCP = nil
+	if info != nil {
+		p.b.ns = info.Timestamp.UnixNano()
+	}
 	if info != nil && info.VLANValid {
 		tpid := info.VLANTPID
 		if tpid == 0 {

@@ -13,14 +13,16 @@ func prefetchLines(p *byte, lines uintptr)
 //go:noescape
 func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64)
 
-// prefetchPair asks for the two lines of 64 bytes from p on (a stream
-// table slot).
-//
-//go:noescape
-func prefetchPair(p *byte)
-
 // prefetchFrames asks for the lines of the first 58 bytes of each of the
 // n frames from frames on.
 //
 //go:noescape
 func prefetchFrames(frames *[]byte, n int)
+
+// prefetchSlots asks, for each of the n hashes from hs on, for the two
+// lines of the stream-table slot (128 bytes, in the array from slots on)
+// that the hash's first entry in index (mask+1 entries) points at, if
+// that entry is the hash's: one call for a group of packets.
+//
+//go:noescape
+func prefetchSlots(index *uint64, slots *byte, hs *uint64, n int, mask uint64)

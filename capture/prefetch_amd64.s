@@ -32,13 +32,6 @@ iloop:
 idone:
 	RET
 
-// func prefetchPair(p *byte)
-TEXT ·prefetchPair(SB), NOSPLIT, $0-8
-	MOVQ p+0(FP), AX
-	PREFETCHT0 (AX)
-	PREFETCHT0 64(AX)
-	RET
-
 // func prefetchFrames(frames *[]byte, n int)
 TEXT ·prefetchFrames(SB), NOSPLIT, $0-16
 	MOVQ frames+0(FP), AX
@@ -53,4 +46,35 @@ floop:
 	DECQ CX
 	JNE floop
 fdone:
+	RET
+
+// func prefetchSlots(index *uint64, slots *byte, hs *uint64, n int, mask uint64)
+TEXT ·prefetchSlots(SB), NOSPLIT, $0-40
+	MOVQ index+0(FP), AX
+	MOVQ slots+8(FP), R8
+	MOVQ hs+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ mask+32(FP), DX
+	TESTQ CX, CX
+	JLE sdone
+sloop:
+	MOVQ (BX), DI
+	MOVQ DI, SI
+	ANDQ DX, SI
+	MOVQ (AX)(SI*8), SI
+	TESTQ SI, SI
+	JEQ snext
+	XORQ SI, DI
+	SHRQ $32, DI
+	JNE snext
+	MOVL SI, SI
+	DECQ SI
+	SHLQ $7, SI
+	PREFETCHT0 (R8)(SI*1)
+	PREFETCHT0 64(R8)(SI*1)
+snext:
+	ADDQ $8, BX
+	DECQ CX
+	JNE sloop
+sdone:
 	RET

@@ -9,8 +9,8 @@ func prefetchLines(p *byte, lines uintptr) {}
 // prefetchIndex does nothing on this architecture.
 func prefetchIndex(index *uint64, hs *uint64, n int, mask uint64) {}
 
-// prefetchPair does nothing on this architecture.
-func prefetchPair(p *byte) {}
-
 // prefetchFrames does nothing on this architecture.
 func prefetchFrames(frames *[]byte, n int) {}
+
+// prefetchSlots does nothing on this architecture.
+func prefetchSlots(index *uint64, slots *byte, hs *uint64, n int, mask uint64) {}

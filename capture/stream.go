@@ -166,8 +166,10 @@ type slot struct {
 // 72-76 for RTCP).
 const noFastMPT = 0x80 | 72
 
-// The slot must stay one aligned pair of cache lines.
+// The slot must stay one aligned pair of cache lines (prefetchSlots
+// counts on 128 bytes exactly).
 var _ [128 - unsafe.Sizeof(slot{})]byte
+var _ [unsafe.Sizeof(slot{}) - 128]byte
 
 // cold is the part of a stream that an in-order packet does not touch.
 type cold struct {
@@ -308,19 +310,28 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 	}
 	var tmp Brief
 	b := p.brief(&tmp)
-	return t.update(b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), ts.UnixNano()) >= 0
+	b.ns = ts.UnixNano()
+	if b.key3&keyV6 != 0 {
+		// An IPv6 stream's key is compared in full, with the Packet.
+		return t.update(b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), t.drops()) >= 0
+	}
+	return t.updateChunk(unsafe.Slice(b, 1)) == 1
 }
 
-// update is Update of b, of hash h, captured at unixNs; p is the Packet b
-// was taken from, needed for an IPv6 key (nil for a Brief from
-// Brief.Decode, always IPv4). It returns the stream's id (its slot), or
-// -1 when the table was full.
-func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) int32 {
-	now := unixNs - t.epoch // the epoch is set with the first stream
-	var drops uint64
+// drops returns the capture's count of kernel drops, 0 without one.
+func (t *StreamTable) drops() uint64 {
 	if t.cfg.Drops != nil {
-		drops = t.cfg.Drops.Load()
+		return t.cfg.Drops.Load()
 	}
+	return 0
+}
+
+// update is Update of b, a packet of an IPv6 stream (updateChunk takes
+// the IPv4 ones), of hash h, when drops kernel drops had been counted; p is
+// the Packet b was taken from: its key is compared in full. It returns the
+// stream's id (its slot), or -1 when the table was full.
+func (t *StreamTable) update(b *Brief, p *Packet, h uint64, drops uint64) int32 {
+	now := b.ns - t.epoch // the epoch is set with the first stream
 	for j := h & t.mask; ; j = (j + 1) & t.mask {
 		e := t.index[j]
 		if e == 0 {
@@ -331,45 +342,10 @@ func (t *StreamTable) update(b *Brief, p *Packet, h uint64, unixNs int64) int32 
 		}
 		i := uint32(e) - 1
 		s := &t.slots[i]
-		if s.key3 != b.key3 || s.flow != b.flow || s.key2 != b.key2 ||
-			b.key3&keyV6 != 0 && !t.cold[i].key.equal(b, p) {
+		if s.key3 != b.key3 || s.flow != b.flow || s.key2 != b.key2 || !t.cold[i].key.equal(b, p) {
 			continue
 		}
-		seq := b.seq
-		// The in-order packet: the next sequence number, not past fastEnd
-		// (no wrap, no change of tshark's wrap state), the payload type of
-		// the last packet, with a clock rate, not comfort noise, no marker,
-		// and a timestamp less than 2^31 after the stream's first, modulo
-		// 2^32 (so in tshark's time sequence, across a timestamp wrap too).
-		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || b.mpt != s.fastMPT ||
-			b.ts-s.firstTS >= 0x80000000 {
-			s.update(&t.cold[i], b, now, drops)
-			return int32(i)
-		}
-		if d := now - s.lastNs; d > s.maxDelta {
-			s.maxDelta = d
-		}
-		s.lastNs = now
-		cur := nsToMs(now)
-		nominal := float64(b.ts-s.firstTS) / tickMs[s.pt&0x7f]
-		diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
-		jit := (15*s.jitter + diff) / 16
-		s.jitter = jit
-		if d := cur - s.wsTime; d > s.wsMaxDelta {
-			s.wsMaxDelta = d
-		}
-		s.lastNominal = nominal
-		if jit > s.maxJitter {
-			s.maxJitter = jit
-		}
-		n := int64(s.packets)
-		s.meanJitter = (s.meanJitter*float64(n-1) + jit) / float64(n)
-		s.wsTime = cur
-		s.maxSeq = seq
-		s.run++
-		s.packets++
-		s.bytes += uint64(b.plen)
-		s.drops = drops
+		s.update(&t.cold[i], b, now, drops)
 		return int32(i)
 	}
 }
@@ -380,7 +356,7 @@ func (k *StreamKey) equal(b *Brief, p *Packet) bool {
 }
 
 // insert starts b's stream, of hash h, at the empty index entry j; p is
-// b's Packet or nil (see update).
+// b's Packet, needed for an IPv6 key, or nil.
 func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops uint64) int32 {
 	if t.n >= t.cfg.MaxStreams {
 		t.overflow++
@@ -439,53 +415,48 @@ func (t *StreamTable) insert(b *Brief, p *Packet, h, j uint64, now int64, drops 
 // accounted. It takes them as UpdateBriefs does, in order.
 func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 	var bs [briefChunk]Brief
-	var ns [briefChunk]int64
 	n, k := 0, 0
 	for i := range min(len(pkts), len(times)) {
 		p := &pkts[i]
 		if p.Kind != KindRTP {
 			continue
 		}
-		bs[k] = *p.brief(&bs[k])
-		if bs[k].key3&keyV6 != 0 {
-			// An IPv6 stream's key is compared in full, with the Packet.
-			n += t.updateChunk(bs[:k], ns[:k], nil)
+		if p.b.key3&keyV6 != 0 {
+			n += t.updateChunk(bs[:k])
 			k = 0
 			if t.Update(p, times[i]) {
 				n++
 			}
 			continue
 		}
-		ns[k] = times[i].UnixNano()
+		bs[k] = *p.brief(&bs[k])
+		bs[k].ns = times[i].UnixNano()
 		if k++; k == briefChunk {
-			n += t.updateChunk(bs[:k], ns[:k], nil)
+			n += t.updateChunk(bs[:k])
 			k = 0
 		}
 	}
-	return n + t.updateChunk(bs[:k], ns[:k], nil)
+	return n + t.updateChunk(bs[:k])
 }
 
 // UpdateBriefs is Update for a batch of packets that Brief.Decode took
-// (a zero Brief is skipped), captured at unixNs[i] (nanoseconds since the
-// Unix epoch); it returns how many it accounted. If ids is not nil,
-// ids[i] receives the id of bs[i]'s stream (see Mark), or -1 when it was
-// not accounted (a zero Brief, or the table full).
+// (a zero Brief is skipped), each captured at its Brief's Time; it returns
+// how many it accounted, and gives each Brief its stream's id and mark
+// (Brief.Stream; -1 and 0 when it was not accounted: a zero Brief, or the
+// table full).
 //
 // It hashes a chunk of the batch and asks the processor for each packet's
 // index line, then, while updating each stream, for the slot of the packet
 // batchAhead packets on (whose index line has arrived by then): the cache
 // misses of a large table overlap instead of following one another, and
 // a prefetch, unlike a load, does not hold the processor back while its
-// line is on the way. It does not allocate once the streams exist.
-func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64, ids []int32) int {
+// line is on the way. The next packet in order of a known stream, nearly
+// every packet, is taken in the chunk's loop itself. It does not allocate
+// once the streams exist.
+func (t *StreamTable) UpdateBriefs(bs []Brief) int {
 	n := 0
 	for base := 0; base < len(bs); base += briefChunk {
-		end := min(base+briefChunk, len(bs), len(unixNs))
-		var out []int32
-		if ids != nil {
-			out = ids[base:end]
-		}
-		n += t.updateChunk(bs[base:end], unixNs[base:end], out)
+		n += t.updateChunk(bs[base:min(base+briefChunk, len(bs))])
 	}
 	return n
 }
@@ -493,42 +464,108 @@ func (t *StreamTable) UpdateBriefs(bs []Brief, unixNs []int64, ids []int32) int 
 // briefChunk is how many packets UpdateBriefs hashes and prefetches at once.
 const briefChunk = 32
 
-// updateChunk is UpdateBriefs of at most briefChunk packets.
-func (t *StreamTable) updateChunk(bs []Brief, ns []int64, ids []int32) int {
+// updateChunk is UpdateBriefs of at most briefChunk IPv4 packets (or zero
+// Briefs), the kernel's drops read once for them.
+func (t *StreamTable) updateChunk(bs []Brief) int {
 	if len(bs) == 0 {
 		return 0
 	}
 	var hs [briefChunk]uint64
-	bs, ns = bs[:min(len(bs), briefChunk)], ns[:len(bs)]
+	bs = bs[:min(len(bs), briefChunk)]
 	s0, s1 := t.seed[0], t.seed[1]
 	for i := range bs {
 		hs[i] = hash(bs[i].flow, bs[i].key2, bs[i].key3, s0, s1)
 	}
 	prefetchIndex(&t.index[0], &hs[0], len(bs), t.mask)
-	for i := range min(batchAhead, len(bs)) {
-		t.prefetchSlot(hs[i])
-	}
+	drops := t.drops()
 	n := 0
 	for i := range bs {
-		if i+batchAhead < len(bs) {
-			t.prefetchSlot(hs[i+batchAhead])
+		if i%batchAhead == 0 {
+			// The slots of the next group of packets, whose index
+			// lines have arrived by now: one call per group, so that
+			// the loop's registers are not spilled for every packet.
+			// (The first group's are asked for here too.)
+			if i == 0 {
+				t.prefetchSlots(hs[:min(batchAhead, len(bs))])
+			}
+			t.prefetchSlots(hs[min(i+batchAhead, len(bs)):min(i+2*batchAhead, len(bs))])
 		}
-		id := int32(-1)
-		if b := &bs[i]; b.key3&keyValid != 0 {
-			id = t.update(b, nil, hs[i], ns[i])
+		b, h := &bs[i], hs[i]
+		b.sid, b.mark = 0, 0
+		if b.key3&(keyValid|keyV6) != keyValid {
+			continue // a zero Brief; an IPv6 key is compared with its Packet (update)
 		}
-		if id >= 0 {
-			n++
+		now := b.ns - t.epoch // the epoch is set with the first stream
+		// The index holds only valid slot numbers and its length is
+		// mask+1, so neither read needs a bounds check.
+		var s *slot
+		var si uint32
+		j := h & t.mask
+		for {
+			e := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.index)), j*8))
+			if e == 0 {
+				break
+			}
+			if (e^h)>>32 == 0 {
+				si = uint32(e) - 1
+				c := (*slot)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.slots)), uintptr(si)*unsafe.Sizeof(slot{})))
+				if c.key3 == b.key3 && c.flow == b.flow && c.key2 == b.key2 {
+					s = c
+					break
+				}
+			}
+			j = (j + 1) & t.mask
 		}
-		if ids != nil {
-			ids[i] = id
+		if s == nil {
+			if id := t.insert(b, nil, h, j, now, drops); id >= 0 {
+				b.sid = uint32(id) + 1
+				n++
+			}
+			continue
 		}
+		b.sid, b.mark = si+1, s.mark
+		n++
+		// The next packet in order: the next sequence number, not past
+		// fastEnd (no wrap, no change of tshark's wrap state), the
+		// payload type of the last packet, with a clock rate, not
+		// comfort noise, no marker, and a timestamp less than 2^31 after
+		// the stream's first, modulo 2^32 (so in tshark's time sequence,
+		// across a timestamp wrap too). Any other takes the general path.
+		seq := b.seq
+		if seq-1 != s.maxSeq || s.maxSeq >= s.fastEnd || b.mpt != s.fastMPT || b.ts-s.firstTS >= 0x80000000 {
+			s.update(&t.cold[si], b, now, drops)
+			continue
+		}
+		if d := now - s.lastNs; d > s.maxDelta {
+			s.maxDelta = d
+		}
+		s.lastNs = now
+		cur := nsToMs(now)
+		nominal := float64(b.ts-s.firstTS) / tickMs[s.pt&0x7f]
+		diff := math.Abs(cur - (s.wsTime + (nominal - s.lastNominal)))
+		jit := (15*s.jitter + diff) / 16
+		s.jitter = jit
+		if d := cur - s.wsTime; d > s.wsMaxDelta {
+			s.wsMaxDelta = d
+		}
+		s.lastNominal = nominal
+		if jit > s.maxJitter {
+			s.maxJitter = jit
+		}
+		np := s.packets
+		s.meanJitter = (s.meanJitter*float64(int64(np-1)) + jit) / float64(int64(np))
+		s.wsTime = cur
+		s.maxSeq = seq
+		s.run++
+		s.packets = np + 1
+		s.bytes += uint64(b.plen)
+		s.drops = drops
 	}
 	return n
 }
 
-// Mark returns the mark of stream id, an id UpdateBriefs gave since the
-// last Expire: a number the caller keeps with the stream (smserver's
+// Mark returns the mark of stream id, an id UpdateBriefs gave (Brief.Stream)
+// since the last Expire: a number the caller keeps with the stream (smserver's
 // worker, which sessions its packets go to), 0 for a stream it has not
 // marked. SetMark sets it; ClearMarks sets every stream's to 0.
 func (t *StreamTable) Mark(id int32) uint32 { return t.slots[id].mark }
@@ -541,18 +578,17 @@ func (t *StreamTable) ClearMarks() {
 	}
 }
 
-// batchAhead is how many packets ahead of the one being updated
-// updateChunk asks for a slot.
+// batchAhead is how many packets updateChunk asks for the slots of at
+// once, a group ahead of the one it updates.
 const batchAhead = 4
 
-// prefetchSlot asks for both cache lines of the slot that hash h's first
-// index entry points at, if that entry is h's (most are: the index is at
-// most half full). The index holds only valid slot numbers, and its
-// length is mask+1: no bounds check is needed on the packet path.
-func (t *StreamTable) prefetchSlot(h uint64) {
-	e := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.index)), (h&t.mask)*8))
-	if e != 0 && (e^h)>>32 == 0 {
-		prefetchPair((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.slots)), uintptr(uint32(e)-1)*unsafe.Sizeof(slot{}))))
+// prefetchSlots asks for both cache lines of the slot that each hash's
+// first index entry points at, if that entry is the hash's (most are: the
+// index is at most half full). The index holds only valid slot numbers,
+// and its length is mask+1.
+func (t *StreamTable) prefetchSlots(hs []uint64) {
+	if len(hs) > 0 {
+		prefetchSlots(&t.index[0], (*byte)(unsafe.Pointer(unsafe.SliceData(t.slots))), &hs[0], len(hs), t.mask)
 	}
 }
 

@@ -231,7 +231,9 @@ func TestStreamTableMatchesModel(t *testing.T) {
 			if !tab.Update(&p, time.Unix(0, now)) {
 				t.Fatalf("seed %d step %d: Update refused", seed, step)
 			}
-			if b := *p.brief(new(Brief)); briefs.UpdateBriefs([]Brief{b}, []int64{now}, nil) != 1 {
+			b := *p.brief(new(Brief))
+			b.ns = now
+			if briefs.UpdateBriefs([]Brief{b}) != 1 {
 				t.Fatalf("seed %d step %d: UpdateBriefs refused", seed, step)
 			}
 			if step%7 == 0 || step > steps-10 {

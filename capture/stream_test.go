@@ -295,47 +295,57 @@ func TestStreamHandMadePacket(t *testing.T) {
 }
 
 // TestStreamMarks: UpdateBriefs gives each packet its stream's id, the
-// same for every packet of a stream and -1 for a zero Brief; a mark set
-// on a stream stays with it, a new stream starts unmarked, also in the
-// place of an expired one, and ClearMarks clears every mark.
+// same for every packet of a stream, and the stream's mark as it found
+// it; -1 and 0 for a zero Brief; a mark set on a stream stays with it, a
+// new stream starts unmarked, also in the place of an expired one, and
+// ClearMarks clears every mark.
 func TestStreamMarks(t *testing.T) {
 	tab := capture.NewStreamTable(capture.StreamTableConfig{IdleTimeout: time.Second})
-	brief := func(ssrc uint32, seq uint16) capture.Brief {
+	t0 := int64(1_700_000_000_000_000_000)
+	brief := func(ssrc uint32, seq uint16, ns int64) capture.Brief {
 		var b capture.Brief
 		f := capturetest.Build(capturetest.Frame{Src: netip.MustParseAddrPort("10.0.0.1:4000"), Dst: netip.MustParseAddrPort("10.0.0.2:4002"),
 			RTP: &capturetest.RTP{SSRC: ssrc, Seq: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)})
-		if !b.Decode(f, nil) {
+		if !b.Decode(f, &capture.Info{Timestamp: time.Unix(0, ns)}) {
 			t.Fatal("Brief.Decode refused a test frame")
+		}
+		if b.Time() != ns {
+			t.Fatalf("Brief time %d, want %d", b.Time(), ns)
+		}
+		if id, m := b.Stream(); id != -1 || m != 0 {
+			t.Fatalf("a decoded Brief has stream %d mark %d, want -1 and 0", id, m)
 		}
 		return b
 	}
-	t0 := int64(1_700_000_000_000_000_000)
-	bs := []capture.Brief{brief(1, 1), brief(2, 1), {}, brief(1, 2)}
-	ids := make([]int32, len(bs))
-	if n := tab.UpdateBriefs(bs, []int64{t0, t0, t0, t0 + 20e6}, ids); n != 3 {
+	stream := func(b capture.Brief) int32 { id, _ := b.Stream(); return id }
+	mark := func(b capture.Brief) uint32 { _, m := b.Stream(); return m }
+	bs := []capture.Brief{brief(1, 1, t0), brief(2, 1, t0), {}, brief(1, 2, t0+20e6)}
+	if n := tab.UpdateBriefs(bs); n != 3 {
 		t.Fatalf("%d packets accounted, want 3", n)
 	}
+	ids := []int32{stream(bs[0]), stream(bs[1]), stream(bs[2]), stream(bs[3])}
 	if ids[0] < 0 || ids[1] < 0 || ids[0] == ids[1] || ids[2] != -1 || ids[3] != ids[0] {
 		t.Fatalf("ids %v: want two streams' ids, -1 for the zero Brief, the first stream's again", ids)
 	}
-	if tab.Mark(ids[0]) != 0 || tab.Mark(ids[1]) != 0 {
+	if tab.Mark(ids[0]) != 0 || tab.Mark(ids[1]) != 0 || mark(bs[0]) != 0 || mark(bs[3]) != 0 {
 		t.Fatal("a new stream is marked")
 	}
 	tab.SetMark(ids[0], 7)
 	tab.SetMark(ids[1], 9)
-	tab.UpdateBriefs([]capture.Brief{brief(1, 3)}, []int64{t0 + 40e6}, ids[:1])
-	if tab.Mark(ids[0]) != 7 {
-		t.Fatalf("mark %d after an update, want 7", tab.Mark(ids[0]))
+	next := []capture.Brief{brief(1, 3, t0+40e6), brief(2, 2, t0+40e6), brief(1, 5, t0+80e6)} // in order, in order, after a gap
+	tab.UpdateBriefs(next)
+	if tab.Mark(ids[0]) != 7 || mark(next[0]) != 7 || mark(next[1]) != 9 || mark(next[2]) != 7 || stream(next[2]) != ids[0] {
+		t.Fatalf("marks %d (table), %d %d %d (Briefs) after updates, want 7, 7 9 7", tab.Mark(ids[0]), mark(next[0]), mark(next[1]), mark(next[2]))
 	}
 	// Stream 2 expires; stream 3 takes its place, unmarked.
-	tab.UpdateBriefs([]capture.Brief{brief(1, 4)}, []int64{t0 + 2e9}, ids[:1])
+	tab.UpdateBriefs([]capture.Brief{brief(1, 6, t0+2e9)})
 	if n := tab.Expire(time.Unix(0, t0+2e9)); n != 1 {
 		t.Fatalf("%d streams expired, want 1", n)
 	}
-	id3 := []int32{0}
-	tab.UpdateBriefs([]capture.Brief{brief(3, 1)}, []int64{t0 + 2e9}, id3)
-	if id3[0] < 0 || tab.Mark(id3[0]) != 0 {
-		t.Fatalf("new stream %d has mark %d, want 0", id3[0], tab.Mark(id3[0]))
+	b3 := []capture.Brief{brief(3, 1, t0+2e9)}
+	tab.UpdateBriefs(b3)
+	if id := stream(b3[0]); id < 0 || tab.Mark(id) != 0 || mark(b3[0]) != 0 {
+		t.Fatalf("new stream %d has mark %d, want 0", id, tab.Mark(id))
 	}
 	tab.ClearMarks()
 	if tab.Mark(ids[0]) != 0 {

@@ -31,11 +31,12 @@ import (
 // for concurrent use: keep one per worker, with its StreamTable.
 type Verdicts struct {
 	fs      []*Filter
-	tabs    []*table // the filters' tables the verdicts hold for
-	gen     uint32   // 1 to 255
-	flat    []Match  // the verdicts, one after the other
-	scratch []Match  // a verdict being made
-	byMAC   bool     // a table has MAC endpoints: no caching
+	t       *capture.StreamTable // Begin's
+	tabs    []*table             // the filters' tables the verdicts hold for
+	gen     uint32               // 1 to 255
+	flat    []Match              // the verdicts, one after the other
+	scratch []Match              // a verdict being made
+	byMAC   bool                 // a table has MAC endpoints: no caching
 }
 
 // maxCached is how many matches the cache holds before it starts again
@@ -51,6 +52,7 @@ func NewVerdicts(fs ...*Filter) *Verdicts {
 // t accounts: if one changed since the last batch, the cached verdicts
 // are dropped.
 func (v *Verdicts) Begin(t *capture.StreamTable) {
+	v.t = t
 	changed := v.gen == 0
 	for i, f := range v.fs {
 		if tab := f.t.Load(); tab != v.tabs[i] {
@@ -71,26 +73,43 @@ func (v *Verdicts) Begin(t *capture.StreamTable) {
 	}
 }
 
-// Match returns the sessions of b, a packet that t.UpdateBriefs accounted
-// to the stream id (-1: not accounted, so not cached). The slice is the
+// Match returns the sessions of b, a packet that the table given to Begin
+// accounted in UpdateBriefs after Begin (Brief.Stream), or that no table
+// accounted, and whose verdict is then not cached. The slice is the
 // cache's: read it, do not keep or change it; it holds until the next
-// Match or Begin. Begin must have been called first, with t. A known
-// stream's answer is read from its mark and the cache, without a call
-// and without allocating.
-func (v *Verdicts) Match(t *capture.StreamTable, id int32, b *capture.Brief) []Match {
+// Match or Begin. It does not allocate for a known stream.
+func (v *Verdicts) Match(b *capture.Brief) []Match {
+	if m, ok := v.Cached(b); ok {
+		return m
+	}
+	return v.miss(b)
+}
+
+// Cached is Match of a Brief whose stream's verdict UpdateBriefs found
+// cached in its mark, and false for any other, which Match then takes.
+// It makes no call and is small enough to be inlined: a capture worker
+// asks it first, on every packet.
+func (v *Verdicts) Cached(b *capture.Brief) ([]Match, bool) {
+	if m := b.StreamMark(); m>>24 == v.gen {
+		return v.flat[m>>4&0xfffff:][:m&0xf], true
+	}
+	return nil, false
+}
+
+// miss asks the filters and caches their answer in the stream's mark (gen
+// << 24 | where the verdict starts in flat << 4 | its length), unless the
+// cache is off (MAC endpoints) or the verdict is longer than 15 sessions.
+// A stream met twice in one batch has its verdict in the table's mark,
+// not yet in its Brief's.
+func (v *Verdicts) miss(b *capture.Brief) []Match {
+	t := v.t
+	id, _ := b.Stream()
 	if id >= 0 {
 		if m := t.Mark(id); m>>24 == v.gen {
 			at, n := m>>4&0xfffff, m&0xf
 			return v.flat[at : at+n : at+n]
 		}
 	}
-	return v.miss(t, id, b)
-}
-
-// miss asks the filters and caches their answer in the stream's mark (gen
-// << 24 | where the verdict starts in flat << 4 | its length), unless the
-// cache is off (MAC endpoints) or the verdict is longer than 15 sessions.
-func (v *Verdicts) miss(t *capture.StreamTable, id int32, b *capture.Brief) []Match {
 	dst := v.scratch[:0]
 	for i, tab := range v.tabs {
 		from := len(dst)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/silentmon/silentmon/capture"
 )
@@ -18,18 +19,14 @@ func TestVerdictsFollowChanges(t *testing.T) {
 	main, learned := New(), New()
 	v := NewVerdicts(main, learned)
 	tab := capture.NewStreamTable(capture.StreamTableConfig{})
-	var briefs []capture.Brief
+	var frames [][]byte
 	for i := range 8 {
 		fr := frame{src: ap(fmt.Sprintf("10.1.0.%d:20000", i+1)), dst: ap(fmt.Sprintf("10.2.0.%d:30000", i%3+1)), ssrc: uint32(i + 1),
 			srcMAC: [6]byte{2, 0, 0, 0, 0, byte(i)}, dstMAC: [6]byte{2, 0, 0, 0, 1, byte(i % 3)}}
-		var b capture.Brief
-		if !b.Decode(fr.bytes(), nil) {
-			t.Fatal("Brief.Decode refused a test frame")
-		}
-		briefs = append(briefs, b)
+		frames = append(frames, fr.bytes())
 	}
-	ns := make([]int64, len(briefs))
-	ids := make([]int32, len(briefs))
+	briefs := make([]capture.Brief, len(frames))
+	infos := make([]capture.Info, len(frames))
 	session := func(id string, eps ...string) *Session {
 		return &Session{ID: id, Agent: "1001", Endpoints: mustEndpoints(t, eps...), Supervisor: "127.0.0.1:9"}
 	}
@@ -62,24 +59,34 @@ func TestVerdictsFollowChanges(t *testing.T) {
 			learned.Set(nil)
 		}
 		for round := range 3 { // the first round makes the verdicts, the next ones read them
-			for i := range ns {
-				ns[i] = int64(1_700_000_000_000_000_000) + int64(change*3+round)*20_000_000
+			for i := range infos {
+				infos[i].Timestamp = time.Unix(0, int64(1_700_000_000_000_000_000)+int64(change*3+round)*20_000_000)
+			}
+			if n := capture.DecodeBriefs(briefs, frames, infos); n != len(frames) {
+				t.Fatalf("DecodeBriefs took %d of %d test frames", n, len(frames))
 			}
 			v.Begin(tab)
-			tab.UpdateBriefs(briefs, ns, ids)
+			tab.UpdateBriefs(briefs)
 			for i := range briefs {
-				if ids[i] < 0 {
+				if id, _ := briefs[i].Stream(); id < 0 {
 					t.Fatalf("change %d: stream %d not accounted", change, i)
 				}
-				if tab.Mark(ids[i])>>24 == v.gen && round > 0 {
+				m, ok := v.Cached(&briefs[i])
+				if ok && round > 0 {
 					cached++
 				}
-				if got, w := fmt.Sprint(v.Match(tab, ids[i], &briefs[i])), want(&briefs[i]); got != w {
-					t.Fatalf("change %d round %d stream %d: Verdicts %s, the filters %s", change, round, i, got, w)
+				if !ok {
+					m = v.Match(&briefs[i])
+				}
+				if got, w := fmt.Sprint(m), want(&briefs[i]); got != w {
+					t.Fatalf("change %d round %d stream %d (cached %v): Verdicts %s, the filters %s", change, round, i, ok, got, w)
+				}
+				if got := fmt.Sprint(v.Match(&briefs[i])); got != fmt.Sprint(m) {
+					t.Fatalf("change %d round %d stream %d: Match %s after %v", change, round, i, got, m)
 				}
 			}
 		}
-		if change%5 == 3 && tab.Mark(ids[0])>>24 == v.gen {
+		if id, _ := briefs[0].Stream(); change%5 == 3 && tab.Mark(id)>>24 == v.gen {
 			t.Fatalf("change %d: a verdict was cached while a filter has MAC endpoints", change)
 		}
 	}
@@ -102,26 +109,28 @@ func TestVerdictsNoAllocs(t *testing.T) {
 	if !b.Decode(frame{src: netip.MustParseAddrPort("10.1.0.1:20000"), dst: ap("10.2.0.1:30000"), ssrc: 1}.bytes(), nil) {
 		t.Fatal("Brief.Decode refused a test frame")
 	}
-	bs, ns, ids := []capture.Brief{b}, []int64{1_700_000_000_000_000_000}, []int32{0}
+	bs := []capture.Brief{b}
 	v.Begin(tab)
-	tab.UpdateBriefs(bs, ns, ids)
-	if len(v.Match(tab, ids[0], &bs[0])) != 1 {
+	tab.UpdateBriefs(bs)
+	if len(v.Match(&bs[0])) != 1 {
 		t.Fatal("no match")
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		ns[0] += 20_000_000
 		v.Begin(tab)
-		tab.UpdateBriefs(bs, ns, ids)
-		if len(v.Match(tab, ids[0], &bs[0])) != 1 {
-			t.Fatal("no match")
+		tab.UpdateBriefs(bs)
+		if m, ok := v.Cached(&bs[0]); !ok || len(m) != 1 {
+			t.Fatal("no cached match")
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocations per packet", n)
 	}
 	// Nor is an answer the cache does not keep (a stream not in the
 	// table: smserver's default), once its scratch has grown.
+	if !b.Decode(frame{src: netip.MustParseAddrPort("10.1.0.1:20000"), dst: ap("10.2.0.1:30000"), ssrc: 1}.bytes(), nil) {
+		t.Fatal("Brief.Decode refused a test frame")
+	}
 	if n := testing.AllocsPerRun(100, func() {
-		if len(v.Match(tab, -1, &bs[0])) != 1 {
+		if len(v.Match(&b)) != 1 {
 			t.Fatal("no match")
 		}
 	}); n != 0 {

@@ -297,14 +297,14 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	}
 	frames := make([][]byte, batchSize)
 	infos := make([]capture.Info, batchSize)
-	// A block is taken decodeChunk frames at a time. A frame of the
-	// common RTP shape is read into a Brief only (capture.Brief.Decode);
-	// the stream table takes the chunk's Briefs at once (UpdateBriefs
-	// overlaps their cache misses), then each goes through the filter,
-	// and only those a session wants are decoded whole, to be forwarded.
-	// Any other frame is decoded whole at once (SIP, RTCP, RTP of another
-	// shape), after the Briefs before it, so that every stream's packets
-	// keep their capture order.
+	// A block is taken decodeChunk frames at a time. A run of frames of
+	// the common RTP shape is read into Briefs only
+	// (capture.DecodeBriefs); the stream table takes the run's Briefs at
+	// once (UpdateBriefs overlaps their cache misses), then each goes
+	// through the filter, and only those a session wants are decoded
+	// whole, to be forwarded. The frame that ends a run (SIP, RTCP, RTP
+	// of another shape) is decoded whole at once, after the Briefs
+	// before it, so that every stream's packets keep their capture order.
 	var c chunk
 	c.matches = make([]filter.Match, 0, 8)
 	lt := w.src.LinkType()
@@ -326,12 +326,14 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 			// this one is taken.
 			capture.PrefetchFrames(frames[end:min(end+decodeChunk, n)])
 			for i := base; i < end; i++ {
-				if lt == capture.LinkEthernet && c.briefs[c.k].Decode(frames[i], &infos[i]) {
-					c.at[c.k], c.ns[c.k] = i, infos[i].Timestamp.UnixNano()
-					c.k++
-					continue
+				if lt == capture.LinkEthernet {
+					if k := capture.DecodeBriefs(c.briefs[:end-i], frames[i:end], infos[i:end]); k > 0 {
+						w.flush(&c, c.briefs[:k], frames[i:i+k], infos[i:i+k], lt, now)
+						if i += k; i == end {
+							break
+						}
+					}
 				}
-				w.flush(&c, frames, infos, lt, now)
 				p := &c.pkt
 				if p.Decode(frames[i], lt, &infos[i]) != nil {
 					c.counts.decodeErrors++
@@ -352,7 +354,6 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 					}
 				}
 			}
-			w.flush(&c, frames, infos, lt, now)
 		}
 		st.frames.Add(uint64(n))
 		st.decodeErrors.Add(c.counts.decodeErrors)
@@ -376,20 +377,14 @@ func (w *worker) run(ctx context.Context, waitSession bool) error {
 	return nil
 }
 
-// decodeChunk is how many frames of a block are taken before the stream
-// table takes their Briefs.
+// decodeChunk is how many frames of a block are taken at once, at most,
+// before the stream table takes their Briefs.
 const decodeChunk = 32
 
 // chunk is a worker's state for the chunk of a block it is taking: the
-// Briefs read and not yet handled (k of them; at[j] is the index in the
-// block of the frame of briefs[j], ns[j] its capture time in Unix ns),
-// the Packet frames are decoded into, and the block's counts.
+// Briefs, the Packet frames are decoded into, and the block's counts.
 type chunk struct {
 	briefs  [decodeChunk]capture.Brief
-	at      [decodeChunk]int
-	ns      [decodeChunk]int64
-	ids     [decodeChunk]int32 // the streams' ids in the table, when every stream is tracked
-	k       int
 	pkt     capture.Packet
 	matches []filter.Match
 	counts  chunkCounts
@@ -397,40 +392,33 @@ type chunk struct {
 
 type chunkCounts struct{ decodeErrors, rtcp, rtp, matched uint64 }
 
-// flush handles the chunk's pending Briefs, in capture order: the stream
-// table takes them at once when every stream is tracked, then each is
-// looked up in the filter, and a packet some session wants is made whole
-// from its Brief and forwarded.
-func (w *worker) flush(c *chunk, frames [][]byte, infos []capture.Info, lt capture.LinkType, now time.Time) {
-	if c.k == 0 {
-		return
-	}
-	bs := c.briefs[:c.k]
+// flush handles bs, the Briefs of frames (captured as infos say), in
+// capture order: the stream table takes them at once when every stream is
+// tracked, then each is looked up in the filter, and a packet some session
+// wants is made whole from its Brief and forwarded.
+func (w *worker) flush(c *chunk, bs []capture.Brief, frames [][]byte, infos []capture.Info, lt capture.LinkType, now time.Time) {
 	// The requested and the SIP-learned filters answer through one
 	// Verdicts. When every stream is in the table, a stream's answer is
 	// kept with it, and the filters are asked once per stream and change
-	// of sessions; otherwise (ids of -1) for every packet.
-	w.verdicts.Begin(w.table)
-	ids := c.ids[:c.k]
+	// of sessions; otherwise for every packet.
+	v := w.verdicts
+	v.Begin(w.table)
 	if w.s.cfg.TrackAllStreams {
-		w.table.UpdateBriefs(bs, c.ns[:c.k], ids)
-	} else {
-		for j := range ids {
-			ids[j] = -1
-		}
+		w.table.UpdateBriefs(bs)
 	}
 	c.counts.rtp += uint64(len(bs))
 	for j := range bs {
-		matches := w.verdicts.Match(w.table, ids[j], &bs[j])
+		matches, ok := v.Cached(&bs[j])
+		if !ok {
+			matches = v.Match(&bs[j])
+		}
 		if len(matches) == 0 {
 			continue
 		}
 		c.counts.matched++
-		i := c.at[j]
-		c.pkt.FromBrief(&bs[j], frames[i], &infos[i])
-		w.deliver(&c.pkt, frames[i], &infos[i], lt, now, matches)
+		c.pkt.FromBrief(&bs[j], frames[j], &infos[j])
+		w.deliver(&c.pkt, frames[j], &infos[j], lt, now, matches)
 	}
-	c.k = 0
 }
 
 // packet filters and forwards one decoded packet (the stream table has
