@@ -56,77 +56,93 @@ func (b *Brief) Decode(frame []byte, info *Info) bool {
 // decode is Decode, returning the offset of the IPv4 header (14 or 18),
 // or 0 when the frame is not for the fast path.
 func (b *Brief) decode(frame []byte, info *Info) int {
-	if len(frame) < 14+40 {
-		return 0
-	}
-	key3 := uint32(NoVLAN) | keyValid
-	tagged := false
-	var ns int64
 	if info != nil {
-		if info.VLANValid {
-			key3 = uint32(info.VLANTCI&0x0fff) | keyValid
-			tagged = true
-		}
-		ns = info.Timestamp.UnixNano()
-	}
-	off := 14
-	et := binary.BigEndian.Uint16(frame[12:14])
-	if et == etherTypeVLAN && !tagged {
-		if len(frame) < 18+40 {
+		if DecodeBriefs(unsafe.Slice(b, 1), unsafe.Slice(&frame, 1), unsafe.Slice(info, 1)) == 0 {
 			return 0
 		}
-		key3 = uint32(binary.BigEndian.Uint16(frame[14:16])&0x0fff) | keyValid
-		et = binary.BigEndian.Uint16(frame[16:18])
-		off = 18
+		return int(b.off)
 	}
-	// IPv4 header without options (20), UDP header (8), RTP header (12):
-	// one length check, then constant offsets.
-	h := (*[40]byte)(frame[off:])
-	le := binary.LittleEndian
-	// Version 4 and 20-byte header, not a fragment (flags other than DF,
-	// offset), UDP, RTP version 2 without padding, extension or CSRCs, and
-	// a second byte that secondByteKind takes for RTP.
-	if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 {
+	var none [1]Info
+	if DecodeBriefs(unsafe.Slice(b, 1), unsafe.Slice(&frame, 1), none[:]) == 0 {
 		return 0
 	}
-	mpt := h[29]
-	if secondByteKind(mpt) != KindRTP {
-		return 0
-	}
-	total := int(binary.BigEndian.Uint16(h[2:4]))
-	ulen := int(binary.BigEndian.Uint16(h[24:26]))
-	ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
-	if total > len(frame)-off || ulen < 8+12 || ulen > total-20 || servicePorts2(ports) {
-		return 0
-	}
-	b.flow = le.Uint64(h[12:20])
-	b.key2 = uint64(binary.BigEndian.Uint32(h[36:40]))<<32 | uint64(ports)
-	b.ns = ns
-	b.key3 = key3
-	b.ts = binary.BigEndian.Uint32(h[32:36])
-	b.plen = uint32(ulen - 8 - 12)
-	b.sid, b.mark = 0, 0
-	b.seq = binary.BigEndian.Uint16(h[30:32])
-	b.mpt = mpt
-	b.off = uint8(off)
-	b.macs = [12]byte(frame[0:12])
-	return off
+	b.ns = 0
+	return int(b.off)
 }
 
 // DecodeBriefs decodes frames[i], captured as infos[i] says, into bs[i],
 // for i from 0 for as long as Brief.Decode takes the frames, and returns
 // how many it took: a capture worker takes the run of common RTP frames
-// of a block at once, then decodes the frame that ends the run whole.
+// of a block at once, then decodes the frame that ends the run whole. It
+// is Brief.Decode's only implementation, a loop without a call.
 func DecodeBriefs(bs []Brief, frames [][]byte, infos []Info) int {
 	n := min(len(bs), len(frames), len(infos))
 	bs, frames, infos = bs[:n], frames[:n], infos[:n]
 	for i := range bs {
-		if bs[i].decode(frames[i], &infos[i]) == 0 {
+		frame, info := frames[i], &infos[i]
+		if len(frame) < 14+40 {
 			return i
 		}
+		key3 := uint32(NoVLAN) | keyValid
+		tagged := info.VLANValid
+		if tagged {
+			key3 = uint32(info.VLANTCI&0x0fff) | keyValid
+		}
+		off := 14
+		et := binary.BigEndian.Uint16(frame[12:14])
+		if et == etherTypeVLAN && !tagged {
+			if len(frame) < 18+40 {
+				return i
+			}
+			key3 = uint32(binary.BigEndian.Uint16(frame[14:16])&0x0fff) | keyValid
+			et = binary.BigEndian.Uint16(frame[16:18])
+			off = 18
+		}
+		// IPv4 header without options (20), UDP header (8), RTP header
+		// (12): one length check, then constant offsets.
+		h := (*[40]byte)(frame[off:])
+		le := binary.LittleEndian
+		// Version 4 and 20-byte header, not a fragment (flags other
+		// than DF, offset), UDP, RTP version 2 without padding,
+		// extension or CSRCs, and a second byte that secondByteKind
+		// takes for RTP.
+		mpt := h[29]
+		if et != etherTypeIPv4 || le.Uint64(h[0:8])&0xff3f0000000000ff != 0x45 || h[9] != 17 || h[28] != 0x80 ||
+			notRTPSecondByte[mpt>>6]>>(mpt&63)&1 != 0 {
+			return i
+		}
+		total := int(binary.BigEndian.Uint16(h[2:4]))
+		ulen := int(binary.BigEndian.Uint16(h[24:26]))
+		ports := binary.BigEndian.Uint32(h[20:24]) // source << 16 | destination
+		if total > len(frame)-off || ulen < 8+12 || ulen > total-20 || servicePorts2(ports) {
+			return i
+		}
+		b := &bs[i]
+		b.flow = le.Uint64(h[12:20])
+		b.key2 = uint64(binary.BigEndian.Uint32(h[36:40]))<<32 | uint64(ports)
+		b.ns = info.Timestamp.UnixNano()
+		b.key3 = key3
+		b.ts = binary.BigEndian.Uint32(h[32:36])
+		b.plen = uint32(ulen - 8 - 12)
+		b.sid, b.mark = 0, 0
+		b.seq = binary.BigEndian.Uint16(h[30:32])
+		b.mpt = mpt
+		b.off = uint8(off)
+		b.macs = [12]byte(frame[0:12])
 	}
 	return n
 }
+
+// notRTPSecondByte has bit b set for each RTP second byte b (marker and
+// payload type) that secondByteKind does not take for RTP.
+var notRTPSecondByte = func() (m [4]uint64) {
+	for b := range 256 {
+		if secondByteKind(byte(b)) != KindRTP {
+			m[b>>6] |= 1 << (b & 63)
+		}
+	}
+	return m
+}()
 
 // Time returns the capture time in nanoseconds since the Unix epoch
 // (Info.Timestamp's), 0 for a Brief decoded without an Info.

@@ -479,16 +479,15 @@ func (t *StreamTable) updateChunk(bs []Brief) int {
 	prefetchIndex(&t.index[0], &hs[0], len(bs), t.mask)
 	drops := t.drops()
 	n := 0
+	// The slots of the first group of packets, then, before each group,
+	// those of the next, whose index lines have arrived by then: one
+	// call per group, so that the loop's registers are not spilled for
+	// every packet.
+	hp := unsafe.Pointer(&hs[0])
+	t.prefetchSlots((*uint64)(hp), min(batchAhead, len(bs)))
 	for i := range bs {
-		if i%batchAhead == 0 {
-			// The slots of the next group of packets, whose index
-			// lines have arrived by now: one call per group, so that
-			// the loop's registers are not spilled for every packet.
-			// (The first group's are asked for here too.)
-			if i == 0 {
-				t.prefetchSlots(hs[:min(batchAhead, len(bs))])
-			}
-			t.prefetchSlots(hs[min(i+batchAhead, len(bs)):min(i+2*batchAhead, len(bs))])
+		if i%batchAhead == 0 && i+batchAhead < len(bs) {
+			t.prefetchSlots((*uint64)(unsafe.Add(hp, (i+batchAhead)*8)), min(batchAhead, len(bs)-i-batchAhead))
 		}
 		b, h := &bs[i], hs[i]
 		b.sid, b.mark = 0, 0
@@ -582,14 +581,12 @@ func (t *StreamTable) ClearMarks() {
 // once, a group ahead of the one it updates.
 const batchAhead = 4
 
-// prefetchSlots asks for both cache lines of the slot that each hash's
-// first index entry points at, if that entry is the hash's (most are: the
-// index is at most half full). The index holds only valid slot numbers,
-// and its length is mask+1.
-func (t *StreamTable) prefetchSlots(hs []uint64) {
-	if len(hs) > 0 {
-		prefetchSlots(&t.index[0], (*byte)(unsafe.Pointer(unsafe.SliceData(t.slots))), &hs[0], len(hs), t.mask)
-	}
+// prefetchSlots asks for both cache lines of the slot that each of the n
+// hashes from hs on points at through its first index entry, if that
+// entry is the hash's (most are: the index is at most half full). The
+// index holds only valid slot numbers, and its length is mask+1.
+func (t *StreamTable) prefetchSlots(hs *uint64, n int) {
+	prefetchSlots(unsafe.SliceData(t.index), (*byte)(unsafe.Pointer(unsafe.SliceData(t.slots))), hs, n, t.mask)
 }
 
 // Stats returns the statistics of the stream k and whether it is
