@@ -358,13 +358,14 @@ type pathWorker struct {
 	f       *filter.Filter
 	pkts    []capture.Packet
 	briefs  []capture.Brief
+	hits    []capture.Brief // the matched Briefs of a chunk, when only the monitored streams are tracked
 	v       *filter.Verdicts
 	matches []filter.Match
 }
 
 func newPathWorker(tab *capture.StreamTable, f *filter.Filter) *pathWorker {
 	return &pathWorker{tab: tab, f: f, pkts: make([]capture.Packet, pathChunk), briefs: make([]capture.Brief, pathChunk),
-		v: filter.NewVerdicts(f), matches: make([]filter.Match, 0, 8)}
+		hits: make([]capture.Brief, 0, pathChunk), v: filter.NewVerdicts(f), matches: make([]filter.Match, 0, 8)}
 }
 
 // run takes a block as smserver's worker does when it tracks every
@@ -411,30 +412,36 @@ func (w *pathWorker) take(frames [][]byte, infos []capture.Info, monitored bool)
 	return matched
 }
 
-// flush hands Briefs to the stream table (unless only the monitored
-// streams are tracked: then only the matched packets, made whole) and
-// looks them up in the filter, and returns how many matched a session.
+// flush hands Briefs to the stream table and looks them up in the filter,
+// and returns how many matched a session. When only the monitored
+// streams are tracked, the matched ones are made whole (to be forwarded)
+// and handed to the stream table after the filter, at once.
 func (w *pathWorker) flush(bs []capture.Brief, frames [][]byte, infos []capture.Info, monitored bool) int {
 	tab, v := w.tab, w.v
 	v.Begin(tab)
+	matched := 0
 	if !monitored {
 		tab.UpdateBriefs(bs)
-	}
-	matched := 0
-	for j := range bs {
-		m, ok := v.Cached(&bs[j])
-		if !ok {
-			m = v.Match(&bs[j])
-		}
-		if len(m) > 0 {
-			matched++
-			if monitored {
-				p := &w.pkts[0]
-				p.FromBrief(&bs[j], frames[j], &infos[j])
-				tab.Update(p, infos[j].Timestamp)
+		for j := range bs {
+			m, ok := v.Cached(&bs[j])
+			if !ok {
+				m = v.Match(&bs[j])
+			}
+			if len(m) > 0 {
+				matched++
 			}
 		}
+		return matched
 	}
+	hits := w.hits[:0]
+	for j := range bs {
+		if m := v.Match(&bs[j]); len(m) > 0 {
+			matched++
+			w.pkts[0].FromBrief(&bs[j], frames[j], &infos[j])
+			hits = append(hits, bs[j])
+		}
+	}
+	tab.UpdateBriefs(hits)
 	return matched
 }
 

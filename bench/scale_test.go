@@ -77,7 +77,8 @@ func BenchmarkCaptureScale(b *testing.B) {
 // runMonitored is run as smserver does by default: read every frame of a
 // chunk into a Brief, look each up in the filter through the worker's
 // Verdicts (uncached: the stream is not in the table), and make
-// whole (FromBrief) and account in the stream table only the matched ones.
+// whole (FromBrief) and account in the stream table (UpdateBriefs, at
+// once) only the matched ones.
 func (w *pathWorker) runMonitored(frames [][]byte, infos []capture.Info) int {
 	return w.take(frames, infos, true)
 }

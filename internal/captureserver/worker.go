@@ -385,6 +385,7 @@ const decodeChunk = 32
 // Briefs, the Packet frames are decoded into, and the block's counts.
 type chunk struct {
 	briefs  [decodeChunk]capture.Brief
+	hits    [decodeChunk]capture.Brief // the Briefs a session wants, when only the monitored streams are tracked
 	pkt     capture.Packet
 	matches []filter.Match
 	counts  chunkCounts
@@ -395,7 +396,9 @@ type chunkCounts struct{ decodeErrors, rtcp, rtp, matched uint64 }
 // flush handles bs, the Briefs of frames (captured as infos say), in
 // capture order: the stream table takes them at once when every stream is
 // tracked, then each is looked up in the filter, and a packet some session
-// wants is made whole from its Brief and forwarded.
+// wants is made whole from its Brief and forwarded. When only the
+// monitored streams are tracked, the stream table takes the Briefs of the
+// forwarded packets at once, after them.
 func (w *worker) flush(c *chunk, bs []capture.Brief, frames [][]byte, infos []capture.Info, lt capture.LinkType, now time.Time) {
 	// The requested and the SIP-learned filters answer through one
 	// Verdicts. When every stream is in the table, a stream's answer is
@@ -403,22 +406,36 @@ func (w *worker) flush(c *chunk, bs []capture.Brief, frames [][]byte, infos []ca
 	// of sessions; otherwise for every packet.
 	v := w.verdicts
 	v.Begin(w.table)
+	c.counts.rtp += uint64(len(bs))
 	if w.s.cfg.TrackAllStreams {
 		w.table.UpdateBriefs(bs)
+		for j := range bs {
+			matches, ok := v.Cached(&bs[j])
+			if !ok {
+				matches = v.Match(&bs[j])
+			}
+			if len(matches) > 0 {
+				w.forward(c, &bs[j], frames[j], &infos[j], lt, now, matches)
+			}
+		}
+		return
 	}
-	c.counts.rtp += uint64(len(bs))
+	hits := c.hits[:0]
 	for j := range bs {
-		matches, ok := v.Cached(&bs[j])
-		if !ok {
-			matches = v.Match(&bs[j])
+		if matches := v.Match(&bs[j]); len(matches) > 0 {
+			hits = append(hits, bs[j])
+			w.forward(c, &bs[j], frames[j], &infos[j], lt, now, matches)
 		}
-		if len(matches) == 0 {
-			continue
-		}
-		c.counts.matched++
-		c.pkt.FromBrief(&bs[j], frames[j], &infos[j])
-		w.deliver(&c.pkt, frames[j], &infos[j], lt, now, matches)
 	}
+	w.table.UpdateBriefs(hits)
+}
+
+// forward makes the Packet of frame, whose Brief b matched sessions, and
+// delivers it.
+func (w *worker) forward(c *chunk, b *capture.Brief, frame []byte, info *capture.Info, lt capture.LinkType, now time.Time, matches []filter.Match) {
+	c.counts.matched++
+	c.pkt.FromBrief(b, frame, info)
+	w.deliver(&c.pkt, frame, info, lt, now, matches)
 }
 
 // packet filters and forwards one decoded packet (the stream table has
@@ -438,18 +455,17 @@ func (w *worker) packet(pkt *capture.Packet, frame []byte, info *capture.Info, l
 	matches = w.s.filter.MatchAll(pkt, matches[:0])
 	matches = w.s.agents.match(pkt, matches)
 	if len(matches) > 0 {
+		if !w.s.cfg.TrackAllStreams {
+			w.table.Update(pkt, info.Timestamp)
+		}
 		w.deliver(pkt, frame, info, lt, now, matches)
 	}
 	return matches, false, true
 }
 
 // deliver forwards an RTP packet to the sessions that matched it (at
-// least one), accounting it in the stream table first when only the
-// monitored streams are tracked.
+// least one).
 func (w *worker) deliver(pkt *capture.Packet, frame []byte, info *capture.Info, lt capture.LinkType, now time.Time, matches []filter.Match) {
-	if !w.s.cfg.TrackAllStreams {
-		w.table.Update(pkt, info.Timestamp)
-	}
 	// A replayed file's timestamps are from when it was recorded;
 	// its packets are "captured" now.
 	captured := info.Timestamp.UnixNano()
