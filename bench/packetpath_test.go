@@ -271,7 +271,12 @@ func newPathSet(b *testing.B, calls, endpoints int) *pathSet {
 			binary.BigEndian.PutUint16(rtp[2:4], binary.BigEndian.Uint16(rtp[2:4])+uint16(r))
 			binary.BigEndian.PutUint32(rtp[4:8], binary.BigEndian.Uint32(rtp[4:8])+uint32(r)*160)
 			ps.frames[k] = fr
-			ps.infos[k] = capture.Info{Timestamp: t0.Add(time.Duration(r)*pathPT + time.Duration(s)*pathPT/time.Duration(streams)),
+			// Arrivals a frame's share of the round apart, each up to
+			// half a share late (as a network delivers them: no stream
+			// arrives exactly on time, and capture order is kept).
+			share := pathPT / time.Duration(streams)
+			late := time.Duration(uint32(k)*2654435761) % (share / 2)
+			ps.infos[k] = capture.Info{Timestamp: t0.Add(time.Duration(r)*pathPT + time.Duration(s)*share + late),
 				CaptureLength: size, Length: size}
 		}
 	}
