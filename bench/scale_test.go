@@ -24,7 +24,7 @@ const (
 // be read too). "track=monitored" is smserver's default (the stream table
 // keeps the monitored streams only, updated after the filter);
 // "track=all" is capture.track_all_streams (every stream in the table,
-// updated a chunk at a time with UpdateBatch before the filter).
+// updated a chunk of Briefs at a time, UpdateBriefs, before the filter).
 // Forwarding to supervisors is not included. Instruction counts come from
 // callgrind (docs/capture.md).
 func BenchmarkCaptureScale(b *testing.B) {

@@ -56,14 +56,15 @@ func (b *Brief) Decode(frame []byte, info *Info) bool {
 // decode is Decode, returning the offset of the IPv4 header (14 or 18),
 // or 0 when the frame is not for the fast path.
 func (b *Brief) decode(frame []byte, info *Info) int {
+	bs, frames := (*[1]Brief)(unsafe.Pointer(b))[:], (*[1][]byte)(unsafe.Pointer(&frame))[:]
 	if info != nil {
-		if DecodeBriefs(unsafe.Slice(b, 1), unsafe.Slice(&frame, 1), unsafe.Slice(info, 1)) == 0 {
+		if DecodeBriefs(bs, frames, (*[1]Info)(unsafe.Pointer(info))[:]) == 0 {
 			return 0
 		}
 		return int(b.off)
 	}
 	var none [1]Info
-	if DecodeBriefs(unsafe.Slice(b, 1), unsafe.Slice(&frame, 1), none[:]) == 0 {
+	if DecodeBriefs(bs, frames, none[:]) == 0 {
 		return 0
 	}
 	b.ns = 0
