@@ -446,13 +446,13 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 // table full).
 //
 // It hashes a chunk of the batch and asks the processor for each packet's
-// index line, then, while updating each stream, for the slot of the packet
-// batchAhead packets on (whose index line has arrived by then): the cache
-// misses of a large table overlap instead of following one another, and
-// a prefetch, unlike a load, does not hold the processor back while its
-// line is on the way. The next packet in order of a known stream, nearly
-// every packet, is taken in the chunk's loop itself. It does not allocate
-// once the streams exist.
+// index line, then, before each group of batchAhead packets it updates,
+// for the slots of the next group (whose index lines have arrived by
+// then): the cache misses of a large table overlap instead of following
+// one another, and a prefetch, unlike a load, does not hold the processor
+// back while its line is on the way. The next packet in order of a known
+// stream, nearly every packet, is taken in the chunk's loop itself,
+// without a call. It does not allocate once the streams exist.
 func (t *StreamTable) UpdateBriefs(bs []Brief) int {
 	n := 0
 	for base := 0; base < len(bs); base += briefChunk {

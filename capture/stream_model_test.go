@@ -163,8 +163,11 @@ func (s *refStream) check(t *testing.T, step int, got StreamStats) {
 // streams (in order mostly, with loss, reordering, duplicates, markers,
 // comfort noise, payload-type changes, timestamp jumps, sequence wraps and
 // capture drops) and compares every figure after every packet. A second
-// table takes the same packets as Briefs (UpdateBriefs, smserver's path)
-// and must hold the same figures.
+// table takes the same packets as Briefs (UpdateBriefs, smserver's path),
+// in batches of 1 to 70 (so that one chunk holds several packets of the
+// stream, and a batch spans chunks), a batch ending where the capture's
+// drop count moves (as it moves between ring reads), and must hold the
+// same figures.
 func TestStreamTableMatchesModel(t *testing.T) {
 	for seed := uint64(1); seed <= 41; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
@@ -188,6 +191,26 @@ func TestStreamTableMatchesModel(t *testing.T) {
 		now := int64(1700000000) * 1e9
 		payload := make([]byte, 160)
 		var p Packet
+		var pending []Brief
+		size := 1
+		flush := func(step int) {
+			if len(pending) == 0 {
+				return
+			}
+			if n := briefs.UpdateBriefs(pending); n != len(pending) {
+				t.Fatalf("seed %d step %d: UpdateBriefs accounted %d of %d", seed, step, n, len(pending))
+			}
+			for i := range pending {
+				if id, _ := pending[i].Stream(); id != 0 {
+					t.Fatalf("seed %d step %d: Brief %d of a batch has stream %d, want 0", seed, step, i, id)
+				}
+			}
+			pending, size = pending[:0], 1+rng.IntN(70)
+			ss, bs := tab.Snapshot(nil), briefs.Snapshot(nil)
+			if len(ss) != 1 || len(bs) != 1 || bs[0] != ss[0] {
+				t.Fatalf("seed %d step %d: the Briefs' table holds %+v, want %+v", seed, step, bs, ss)
+			}
+		}
 		for step := 0; step < steps; step++ {
 			r := &p.RTP
 			*r = RTPHeader{PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 7, Payload: payload[:80+rng.IntN(81)]}
@@ -207,6 +230,7 @@ func TestStreamTableMatchesModel(t *testing.T) {
 			case x < 9:
 				r.Timestamp = ts - uint32(rng.IntN(1<<31)) // far back
 			case x < 10:
+				flush(step)
 				drops.Add(uint64(rng.IntN(3)))
 			case x < 11:
 				pt = []uint8{0, 8, 9, 18}[rng.IntN(4)]
@@ -233,8 +257,8 @@ func TestStreamTableMatchesModel(t *testing.T) {
 			}
 			b := *p.brief(new(Brief))
 			b.ns = now
-			if briefs.UpdateBriefs([]Brief{b}) != 1 {
-				t.Fatalf("seed %d step %d: UpdateBriefs refused", seed, step)
+			if pending = append(pending, b); len(pending) >= size {
+				flush(step)
 			}
 			if step%7 == 0 || step > steps-10 {
 				ss := tab.Snapshot(nil)
@@ -242,11 +266,9 @@ func TestStreamTableMatchesModel(t *testing.T) {
 					t.Fatalf("%d streams", len(ss))
 				}
 				ref.check(t, step, ss[0])
-				if bs := briefs.Snapshot(nil); len(bs) != 1 || bs[0] != ss[0] {
-					t.Fatalf("seed %d step %d: the Briefs' table holds %+v, want %+v", seed, step, bs, ss[0])
-				}
 			}
 		}
+		flush(steps)
 	}
 }
 
