@@ -9,9 +9,8 @@ import (
 // Verdicts is a flow cache in front of filters, for a capture worker that
 // tracks every RTP stream in a capture.StreamTable: it keeps, in each
 // stream's mark, which sessions the stream's packets go to, so that a
-// packet of a known stream costs one look at its slot (which the stream
-// update has just brought into the cache) instead of the filters'
-// lookups. The answer is MatchBrief's of each filter in turn, a session
+// packet of a known stream costs a look at the mark UpdateBriefs copied
+// into its Brief (Cached) instead of the filters' lookups. The answer is MatchBrief's of each filter in turn, a session
 // that an earlier filter named (by ID) left out: exactly what the filters
 // would answer, since a stream's key (outer VLAN, addresses, ports, SSRC)
 // decides the Brief the filters read, except for its MAC addresses, which
@@ -19,7 +18,8 @@ import (
 // (Begin checks).
 //
 // A verdict holds for the filters' tables as they were when it was made:
-// Begin, called before each batch, notices a changed table (a session
+// Begin, called before each batch and its UpdateBriefs, notices a changed
+// table (a session
 // started or stopped) and starts a new generation, whose verdicts are
 // made again as the streams' packets come. Marks carry the generation (8
 // bits), where the verdict lies in the cache (20 bits) and its length (4
