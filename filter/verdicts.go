@@ -33,7 +33,7 @@ type Verdicts struct {
 	fs      []*Filter
 	t       *capture.StreamTable // Begin's
 	tabs    []*table             // the filters' tables the verdicts hold for
-	gen     uint32               // 1 to 255
+	gen     uint32               // 1 to 255; noGen before the first Begin
 	flat    []Match              // the verdicts, one after the other
 	scratch []Match              // a verdict being made
 	byMAC   bool                 // a table has MAC endpoints: no caching
@@ -43,9 +43,14 @@ type Verdicts struct {
 // (where a verdict starts in flat has 20 bits in a mark).
 const maxCached = 1<<20 - 16
 
+// noGen is the generation of a Verdicts before its first Begin: no
+// mark's (a mark's generation has 8 bits), and not 0, the mark of a Brief
+// no table accounted, so that nothing reads as cached before Begin.
+const noGen = 256
+
 // NewVerdicts returns a cache in front of fs, asked in that order.
 func NewVerdicts(fs ...*Filter) *Verdicts {
-	return &Verdicts{fs: fs, tabs: make([]*table, len(fs))}
+	return &Verdicts{fs: fs, tabs: make([]*table, len(fs)), gen: noGen}
 }
 
 // Begin takes the filters' current tables, before a batch whose streams
@@ -53,7 +58,7 @@ func NewVerdicts(fs ...*Filter) *Verdicts {
 // are dropped.
 func (v *Verdicts) Begin(t *capture.StreamTable) {
 	v.t = t
-	changed := v.gen == 0
+	changed := v.gen == noGen
 	for i, f := range v.fs {
 		if tab := f.t.Load(); tab != v.tabs[i] {
 			v.tabs[i], changed = tab, true

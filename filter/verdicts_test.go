@@ -137,3 +137,26 @@ func TestVerdictsNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per uncached packet", n)
 	}
 }
+
+// TestVerdictsBeforeBegin: before its first Begin a Verdicts reads nothing
+// as cached, not even a Brief no table accounted (whose mark is 0); after
+// Begin such a Brief is answered by the filters.
+func TestVerdictsBeforeBegin(t *testing.T) {
+	f := New()
+	f.Set([]*Session{{ID: "a", Agent: "1001", Endpoints: mustEndpoints(t, "10.1.0.1"), Supervisor: "127.0.0.1:9"}})
+	v := NewVerdicts(f)
+	var b capture.Brief
+	if !b.Decode(frame{src: netip.MustParseAddrPort("10.1.0.1:20000"), dst: ap("10.2.0.1:30000"), ssrc: 1}.bytes(), nil) {
+		t.Fatal("Brief.Decode refused a test frame")
+	}
+	if m, ok := v.Cached(&b); ok {
+		t.Fatalf("before Begin, Cached answered %v", m)
+	}
+	v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
+	if m, ok := v.Cached(&b); ok {
+		t.Fatalf("an unaccounted Brief read as cached: %v", m)
+	}
+	if m := v.Match(&b); len(m) != 1 || m[0].Session.ID != "a" {
+		t.Fatalf("Match %v, want session a", m)
+	}
+}
