@@ -421,7 +421,9 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 		if p.Kind != KindRTP {
 			continue
 		}
-		if p.b.key3&keyV6 != 0 {
+		bs[k] = *p.brief(&bs[k])
+		if bs[k].key3&keyV6 != 0 {
+			// An IPv6 stream's key is compared in full, with the Packet.
 			n += t.updateChunk(bs[:k])
 			k = 0
 			if t.Update(p, times[i]) {
@@ -429,7 +431,6 @@ func (t *StreamTable) UpdateBatch(pkts []Packet, times []time.Time) int {
 			}
 			continue
 		}
-		bs[k] = *p.brief(&bs[k])
 		bs[k].ns = times[i].UnixNano()
 		if k++; k == briefChunk {
 			n += t.updateChunk(bs[:k])

@@ -291,6 +291,14 @@ func TestStreamHandMadePacket(t *testing.T) {
 		if len(got) != 1 || got[0].Packets != 2 || got[0].Lost != 0 {
 			t.Fatalf("%v: %+v, want one stream of 2 packets", f.Src, got)
 		}
+		// The same two through UpdateBatch.
+		batch := capture.NewStreamTable(capture.StreamTableConfig{})
+		if n := batch.UpdateBatch([]capture.Packet{*p, hand}, []time.Time{now, now.Add(20 * time.Millisecond)}); n != 2 {
+			t.Fatalf("%v: UpdateBatch accounted %d of 2", f.Src, n)
+		}
+		if b := batch.Snapshot(nil); len(b) != 1 || b[0] != got[0] {
+			t.Fatalf("%v: UpdateBatch made %+v, want %+v", f.Src, b, got)
+		}
 	}
 }
 
