@@ -154,9 +154,6 @@ func (b *Brief) Time() int64 { return b.ns }
 // (see StreamTable.Mark); -1 and 0 when no table accounted it.
 func (b *Brief) Stream() (id int32, mark uint32) { return int32(b.sid) - 1, b.mark }
 
-// StreamMark returns the mark Stream returns.
-func (b *Brief) StreamMark() uint32 { return b.mark }
-
 // IPv4 returns the source and destination IPv4 addresses as numbers (a.b.c.d
 // is a<<24 | b<<16 | c<<8 | d) and true; false for a Brief that holds no
 // IPv4 RTP packet.

@@ -315,7 +315,7 @@ func (t *StreamTable) Update(p *Packet, ts time.Time) bool {
 		// An IPv6 stream's key is compared in full, with the Packet.
 		return t.update(b, p, hash(b.flow, b.key2, b.key3, t.seed[0], t.seed[1]), t.drops()) >= 0
 	}
-	return t.updateChunk(unsafe.Slice(b, 1)) == 1
+	return t.updateChunk((*[1]Brief)(unsafe.Pointer(b))[:]) == 1
 }
 
 // drops returns the capture's count of kernel drops, 0 without one.
@@ -491,8 +491,8 @@ func (t *StreamTable) updateChunk(bs []Brief) int {
 			t.prefetchSlots((*uint64)(unsafe.Add(hp, (i+batchAhead)*8)), min(batchAhead, len(bs)-i-batchAhead))
 		}
 		b, h := &bs[i], hs[i]
-		b.sid, b.mark = 0, 0
 		if b.key3&(keyValid|keyV6) != keyValid {
+			b.sid, b.mark = 0, 0
 			continue // a zero Brief; an IPv6 key is compared with its Packet (update)
 		}
 		now := b.ns - t.epoch // the epoch is set with the first stream
@@ -517,6 +517,7 @@ func (t *StreamTable) updateChunk(bs []Brief) int {
 			j = (j + 1) & t.mask
 		}
 		if s == nil {
+			b.sid, b.mark = 0, 0 // a new stream is unmarked
 			if id := t.insert(b, nil, h, j, now, drops); id >= 0 {
 				b.sid = uint32(id) + 1
 				n++

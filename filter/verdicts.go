@@ -95,7 +95,7 @@ func (v *Verdicts) Match(b *capture.Brief) []Match {
 // It makes no call and is small enough to be inlined: a capture worker
 // asks it first, on every packet.
 func (v *Verdicts) Cached(b *capture.Brief) ([]Match, bool) {
-	if m := b.StreamMark(); m>>24 == v.gen {
+	if _, m := b.Stream(); m>>24 == v.gen {
 		return v.flat[m>>4&0xfffff:][:m&0xf], true
 	}
 	return nil, false
