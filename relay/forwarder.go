@@ -756,7 +756,11 @@ func (s *sender) stream(c *conn) error {
 			} else {
 				s.sent.Add(uint64(s.lastBatch))
 				s.f.totals.sent.Add(uint64(s.lastBatch))
-				s.f.totals.bytes.Add(uint64(len(wb)))
+				if s.lastBatch > 0 {
+					// Bytes count frames that carried media: a write of
+					// session stops alone (a link closing) carries none.
+					s.f.totals.bytes.Add(uint64(len(wb)))
+				}
 			}
 			s.mu.Lock()
 			s.inflight = false
