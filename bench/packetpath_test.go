@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -439,7 +440,8 @@ func (w *pathWorker) flush(bs []capture.Brief, frames [][]byte, infos []capture.
 		return matched
 	}
 	hits := w.hits[:0]
-	for j := range bs {
+	for set := v.Screen(bs); set != 0; set &= set - 1 {
+		j := bits.TrailingZeros64(set)
 		if m := v.Match(&bs[j]); len(m) > 0 {
 			matched++
 			w.pkts[0].FromBrief(&bs[j], frames[j], &infos[j])

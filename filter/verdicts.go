@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/rand/v2"
 	"slices"
 
 	"github.com/silentmon/silentmon/capture"
@@ -37,6 +38,7 @@ type Verdicts struct {
 	flat    []Match              // the verdicts, one after the other
 	scratch []Match              // a verdict being made
 	byMAC   bool                 // a table has MAC endpoints: no caching
+	addrs   addrSet              // every IPv4 endpoint of the tables (all of them when one has MAC endpoints)
 }
 
 // maxCached is how many matches the cache holds before it starts again
@@ -50,7 +52,8 @@ const noGen = 256
 
 // NewVerdicts returns a cache in front of fs, asked in that order.
 func NewVerdicts(fs ...*Filter) *Verdicts {
-	return &Verdicts{fs: fs, tabs: make([]*table, len(fs)), gen: noGen}
+	return &Verdicts{fs: fs, tabs: make([]*table, len(fs)), gen: noGen,
+		addrs: addrSet{words: make([]uint64, 1), mul: rand.Uint64() | 1}} // empty until Begin
 }
 
 // Begin takes the filters' current tables, before a batch whose streams
@@ -71,6 +74,7 @@ func (v *Verdicts) Begin(t *capture.StreamTable) {
 	for _, tab := range v.tabs {
 		v.byMAC = v.byMAC || tab.byMAC != nil
 	}
+	v.addrs.build(v.tabs, v.byMAC)
 	v.flat = v.flat[:0]
 	if v.gen++; v.gen > 255 {
 		t.ClearMarks()
@@ -87,7 +91,46 @@ func (v *Verdicts) Match(b *capture.Brief) []Match {
 	if m, ok := v.Cached(b); ok {
 		return m
 	}
-	return v.miss(b)
+	if id, _ := b.Stream(); id >= 0 {
+		return v.miss(b, id)
+	}
+	// Most packets on a busy port, when only the monitored streams are
+	// tracked: no table has the stream, and neither address is an
+	// endpoint (none, without a call).
+	if src, dst, ok := b.IPv4(); !ok || !v.addrs.has(src) && !v.addrs.has(dst) {
+		return nil
+	}
+	return v.ask(b)
+}
+
+// Screen returns the Briefs of bs (the first 64) that a session may want,
+// as a set of bits: bit j for bs[j]. Those whose bit is clear are
+// certainly wanted by none: Match would answer nothing for them. A
+// capture worker that tracks only the monitored streams screens a chunk
+// of Briefs at once, without a call per Brief, and asks Match for the
+// few it returns.
+func (v *Verdicts) Screen(bs []capture.Brief) uint64 {
+	var set uint64
+	for j := range bs[:min(len(bs), 64)] {
+		b := &bs[j]
+		if id, _ := b.Stream(); id >= 0 {
+			set |= 1 << j // a table's stream: Match reads its verdict
+			continue
+		}
+		if src, dst, ok := b.IPv4(); ok && (v.addrs.has(src) || v.addrs.has(dst)) {
+			set |= 1 << j
+		}
+	}
+	return set
+}
+
+// none reports whether no filter can want b, because neither of its
+// addresses is an IP endpoint of any of the tables Begin took and none of
+// them has MAC endpoints (or b holds no IPv4 packet, which matchBrief
+// matches to nothing). False is not certain: the filters must be asked.
+func (v *Verdicts) none(b *capture.Brief) bool {
+	src, dst, ok := b.IPv4()
+	return !ok || !v.addrs.has(src) && !v.addrs.has(dst)
 }
 
 // Cached is Match of a Brief whose stream's verdict UpdateBriefs found
@@ -101,20 +144,34 @@ func (v *Verdicts) Cached(b *capture.Brief) ([]Match, bool) {
 	return nil, false
 }
 
-// miss asks the filters and caches their answer in the stream's mark (gen
+// miss is Match of b, a Brief of stream id in the table given to Begin,
+// whose verdict was not in its Brief. It asks the filters and caches their answer in the stream's mark (gen
 // << 24 | where the verdict starts in flat << 4 | its length), unless the
 // cache is off (MAC endpoints) or the verdict is longer than 15 sessions.
 // A stream met twice in one batch has its verdict in the table's mark,
 // not yet in its Brief's.
-func (v *Verdicts) miss(b *capture.Brief) []Match {
+func (v *Verdicts) miss(b *capture.Brief, id int32) []Match {
 	t := v.t
-	id, _ := b.Stream()
-	if id >= 0 {
-		if m := t.Mark(id); m>>24 == v.gen {
-			at, n := m>>4&0xfffff, m&0xf
-			return v.flat[at : at+n : at+n]
-		}
+	if m := t.Mark(id); m>>24 == v.gen {
+		at, n := m>>4&0xfffff, m&0xf
+		return v.flat[at : at+n : at+n]
 	}
+	if v.none(b) {
+		t.SetMark(id, v.gen<<24) // no sessions
+		return nil
+	}
+	dst := v.ask(b)
+	if v.byMAC || len(dst) > 15 {
+		return dst
+	}
+	at := len(v.flat)
+	v.flat = append(v.flat, dst...)
+	t.SetMark(id, v.gen<<24|uint32(at)<<4|uint32(len(dst)))
+	return v.flat[at:len(v.flat):len(v.flat)]
+}
+
+// ask returns the filters' answer for b, not cached.
+func (v *Verdicts) ask(b *capture.Brief) []Match {
 	dst := v.scratch[:0]
 	for i, tab := range v.tabs {
 		from := len(dst)
@@ -124,13 +181,7 @@ func (v *Verdicts) miss(b *capture.Brief) []Match {
 		}
 	}
 	v.scratch = dst
-	if id < 0 || v.byMAC || len(dst) > 15 {
-		return dst
-	}
-	at := len(v.flat)
-	v.flat = append(v.flat, dst...)
-	t.SetMark(id, v.gen<<24|uint32(at)<<4|uint32(len(dst)))
-	return v.flat[at:len(v.flat):len(v.flat)]
+	return dst
 }
 
 // DropRepeated drops from dst[from:] the matches whose session dst[:from]
@@ -145,4 +196,69 @@ func DropRepeated(dst []Match, from int) []Match {
 		}
 	}
 	return out
+}
+
+// addrSet is a bitmap over IPv4 addresses in front of the filters' own
+// indexes, for the packets no session wants: each address sets two bits
+// of one 64-bit word, chosen by one multiplication (by a random odd
+// number, so that addresses chosen to collide in one worker's set do not
+// in another's), with 16 to 32 bits per address, so that an address that
+// is not there is answered by one word, with about one chance in 60 of a
+// false "maybe", whatever the number of filters. It never answers "no"
+// for an address that is there.
+type addrSet struct {
+	words []uint64 // a power of two of them
+	mul   uint64
+}
+
+// has reports whether a (a.b.c.d as a<<24 | b<<16 | c<<8 | d) may be in
+// the set: false is certain.
+func (s *addrSet) has(a uint32) bool {
+	w, m := s.at(a)
+	return s.words[w&uint64(len(s.words)-1)]&m == m
+}
+
+// at returns the word of a and its two bits in it: the product's bits 32
+// and up pick the word (at most 2^20 of them), its top 12 bits the two
+// bits.
+func (s *addrSet) at(a uint32) (w uint64, m uint64) {
+	h := uint64(a) * s.mul
+	return h >> 32, 1<<(h>>58) | 1<<(h>>52&63)
+}
+
+// build makes the set of the IPv4 endpoints of tabs; with MAC endpoints
+// (byMAC), every address may be wanted, and every bit is set.
+func (s *addrSet) build(tabs []*table, byMAC bool) {
+	n := 0
+	for _, tab := range tabs {
+		if tab.byIP != nil {
+			n += len(tab.byIP.entries)
+		}
+	}
+	size := 1 // words; 2 to 4 entries' worth of bits per entry, 16 to 32 per address
+	for size*64 < 8*n && size < 1<<20 {
+		size *= 2
+	}
+	if len(s.words) != size {
+		s.words = make([]uint64, size)
+	} else {
+		clear(s.words)
+	}
+	if byMAC {
+		for i := range s.words {
+			s.words[i] = ^uint64(0)
+		}
+		return
+	}
+	for _, tab := range tabs {
+		if tab.byIP == nil {
+			continue
+		}
+		for _, e := range tab.byIP.entries {
+			if e.meta != 0 && e.meta&entryV6 == 0 {
+				w, m := s.at(uint32(e.lo))
+				s.words[w&uint64(size-1)] |= m
+			}
+		}
+	}
 }

@@ -26,6 +26,7 @@ func TestVerdictsFollowChanges(t *testing.T) {
 		frames = append(frames, fr.bytes())
 	}
 	briefs := make([]capture.Brief, len(frames))
+	fresh := make([]capture.Brief, len(frames))
 	infos := make([]capture.Info, len(frames))
 	session := func(id string, eps ...string) *Session {
 		return &Session{ID: id, Agent: "1001", Endpoints: mustEndpoints(t, eps...), Supervisor: "127.0.0.1:9"}
@@ -83,6 +84,25 @@ func TestVerdictsFollowChanges(t *testing.T) {
 				}
 				if got := fmt.Sprint(v.Match(&briefs[i])); got != fmt.Sprint(m) {
 					t.Fatalf("change %d round %d stream %d: Match %s after %v", change, round, i, got, m)
+				}
+			}
+			// The same packets as smserver's default takes them, in no
+			// table: Screen may leave out only those no session wants,
+			// and Match answers exactly what the filters do.
+			if n := capture.DecodeBriefs(fresh, frames, infos); n != len(frames) {
+				t.Fatalf("DecodeBriefs took %d of %d test frames", n, len(frames))
+			}
+			if set := v.Screen(briefs); set != 1<<len(briefs)-1 {
+				t.Fatalf("change %d: Screen left out a table's stream: %b", change, set)
+			}
+			set := v.Screen(fresh)
+			for i := range fresh {
+				w := want(&fresh[i])
+				if set&(1<<i) == 0 && w != "[]" {
+					t.Fatalf("change %d round %d stream %d: Screen left out a packet the filters want: %s", change, round, i, w)
+				}
+				if got := fmt.Sprint(v.Match(&fresh[i])); got != w {
+					t.Fatalf("change %d round %d stream %d, in no table: Verdicts %s, the filters %s", change, round, i, got, w)
 				}
 			}
 		}
@@ -158,5 +178,75 @@ func TestVerdictsBeforeBegin(t *testing.T) {
 	}
 	if m := v.Match(&b); len(m) != 1 || m[0].Session.ID != "a" {
 		t.Fatalf("Match %v, want session a", m)
+	}
+}
+
+// TestScreen: Screen keeps every packet to or from an endpoint of either
+// filter (1,000 phones, 50 learned gateways) and leaves out nearly every
+// other one (it is a bitmap: it may keep a few, never drop one a session
+// wants); with a MAC endpoint it keeps all, and a zero Brief none. It
+// looks at the first 64 Briefs only.
+func TestScreen(t *testing.T) {
+	main, learned := New(), New()
+	var eps, gws []string
+	for i := range 1000 {
+		eps = append(eps, fmt.Sprintf("10.1.%d.%d", i/250, i%250+1))
+	}
+	for i := range 50 {
+		gws = append(gws, fmt.Sprintf("10.9.0.%d", i+1))
+	}
+	main.Set([]*Session{{ID: "a", Agent: "1001", Endpoints: mustEndpoints(t, eps...), Supervisor: "127.0.0.1:9"}})
+	learned.Set([]*Session{{ID: "b", Agent: "1002", Endpoints: mustEndpoints(t, gws...), Supervisor: "127.0.0.1:9"}})
+	v := NewVerdicts(main, learned)
+	v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
+	brief := func(src, dst string) capture.Brief {
+		var b capture.Brief
+		if !b.Decode(frame{src: ap(src + ":20000"), dst: ap(dst + ":30000"), ssrc: 7}.bytes(), nil) {
+			t.Fatal("Brief.Decode refused a test frame")
+		}
+		return b
+	}
+	kept, strangers := 0, 0
+	bs := make([]capture.Brief, 64)
+	for round := range 200 {
+		for j := range bs {
+			k := round*64 + j
+			stranger := fmt.Sprintf("172.%d.%d.%d", 16+k>>16&15, k>>8&255, k&255)
+			switch j % 4 {
+			case 0:
+				bs[j] = brief(eps[k%len(eps)], stranger)
+			case 1:
+				bs[j] = brief(stranger, gws[k%len(gws)])
+			default:
+				bs[j] = brief(stranger, fmt.Sprintf("192.168.%d.%d", k>>8&255, k&255))
+			}
+		}
+		set := v.Screen(bs)
+		for j := range bs {
+			if j%4 < 2 {
+				if set&(1<<j) == 0 || len(v.Match(&bs[j])) != 1 {
+					t.Fatalf("round %d: Screen or Match left out %v -> %v, an endpoint's packet", round, bs[j].Src(), bs[j].Dst())
+				}
+				continue
+			}
+			strangers++
+			if set&(1<<j) != 0 {
+				kept++
+			}
+		}
+	}
+	// Two addresses of 16 to 32 bits each, two of them set: about one
+	// stranger in 30 is kept.
+	if kept*10 > strangers {
+		t.Fatalf("Screen kept %d of %d packets between strangers, want under a tenth", kept, strangers)
+	}
+	t.Logf("Screen kept %d of %d packets between strangers", kept, strangers)
+	if set := v.Screen(make([]capture.Brief, 70)); set != 0 {
+		t.Fatalf("Screen kept zero Briefs: %b", set)
+	}
+	main.Add(&Session{ID: "m", Agent: "1003", Endpoints: mustEndpoints(t, "02:00:00:00:00:01"), Supervisor: "127.0.0.1:9"})
+	v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
+	if set := v.Screen(bs); set != ^uint64(0) {
+		t.Fatalf("with a MAC endpoint, Screen left out packets: %b", set)
 	}
 }
