@@ -531,6 +531,21 @@ func FuzzMatch(f *testing.F) {
 	sessions := testSessions(f)
 	fl := New()
 	fl.Set(sessions)
+	// The sessions without MAC endpoints, in two filters (as smserver's
+	// requested and SIP-learned ones) behind a Verdicts, whose address
+	// bitmap then answers for the packets no session wants.
+	ipA, ipB := New(), New()
+	for i, s := range sessions {
+		if !slices.ContainsFunc(s.Endpoints, func(e Endpoint) bool { return e.HasMAC }) {
+			if i%2 == 0 {
+				ipA.Add(s)
+			} else {
+				ipB.Add(s)
+			}
+		}
+	}
+	v := NewVerdicts(ipA, ipB)
+	v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p capture.Packet
 		if p.Decode(b, capture.LinkEthernet, nil) != nil {
@@ -541,6 +556,13 @@ func FuzzMatch(f *testing.F) {
 		if br.Decode(b, nil) {
 			if got := fl.MatchBrief(&br, nil); fmt.Sprint(got) != fmt.Sprint(all) {
 				t.Fatalf("MatchBrief = %v, MatchAll = %v", gotWants(got), gotWants(all))
+			}
+			want := DropRepeated(append(ipA.MatchBrief(&br, nil), ipB.MatchBrief(&br, nil)...), len(ipA.MatchBrief(&br, nil)))
+			if got := v.Match(&br); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("Verdicts.Match = %v, the filters %v", gotWants(got), gotWants(want))
+			}
+			if v.Screen([]capture.Brief{br}) == 0 && len(want) > 0 {
+				t.Fatalf("Screen left out a packet the filters want: %v", gotWants(want))
 			}
 		}
 		m, ok := fl.Match(&p)
