@@ -3,6 +3,7 @@ package filter
 import (
 	"math/rand/v2"
 	"slices"
+	"unsafe"
 
 	"github.com/silentmon/silentmon/capture"
 )
@@ -111,13 +112,24 @@ func (v *Verdicts) Match(b *capture.Brief) []Match {
 // few it returns.
 func (v *Verdicts) Screen(bs []capture.Brief) uint64 {
 	var set uint64
+	words, mask := unsafe.Pointer(unsafe.SliceData(v.addrs.words)), uint64(len(v.addrs.words)-1)
 	for j := range bs[:min(len(bs), 64)] {
 		b := &bs[j]
-		if id, _ := b.Stream(); id >= 0 {
-			set |= 1 << j // a table's stream: Match reads its verdict
+		src, dst, ok := b.IPv4()
+		id, _ := b.Stream()
+		if id >= 0 || !ok {
+			if id >= 0 {
+				set |= 1 << j // a table's stream: Match reads its verdict
+			}
 			continue
 		}
-		if src, dst, ok := b.IPv4(); ok && (v.addrs.has(src) || v.addrs.has(dst)) {
+		// Both addresses, then one branch. The bitmap's length is a
+		// power of two (never 0), so a masked index needs no check.
+		ws, ms := v.addrs.at(src)
+		wd, md := v.addrs.at(dst)
+		missS := *(*uint64)(unsafe.Add(words, ws&mask*8))&ms ^ ms
+		missD := *(*uint64)(unsafe.Add(words, wd&mask*8))&md ^ md
+		if missS == 0 || missD == 0 {
 			set |= 1 << j
 		}
 	}
