@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/netip"
 	"testing"
 	"time"
@@ -155,4 +156,55 @@ func checkHitRate(b *testing.B, hits, npkts int) {
 		b.Fatalf("hit rate %.3f, want about 0.5", r)
 	}
 	b.ReportMetric(r, "hits/op")
+}
+
+// BenchmarkVerdictsScreen screens chunks of 32 Briefs against filters of
+// growing size with IP endpoints only (smserver's default path before it
+// asks Match): one Brief in ten comes from an endpoint, as on a busy SPAN
+// port with one call in ten monitored, the rest are between strangers.
+// One op is one Brief; the cost should stay flat, one bitmap word per
+// address.
+func BenchmarkVerdictsScreen(b *testing.B) {
+	const pool = 32 * 64
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			ss := make([]*Session, n)
+			ep := func(k int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}) }
+			for k := range ss {
+				id := fmt.Sprintf("s%06d", k)
+				ss[k] = &Session{ID: id, Agent: id, Endpoints: []Endpoint{{IP: ep(k)}}, Supervisor: "127.0.0.1:42228"}
+			}
+			f := New()
+			f.Set(ss)
+			v := NewVerdicts(f)
+			v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
+			bs := make([]capture.Brief, pool)
+			for j := range bs {
+				src := netip.AddrFrom4([4]byte{172, 16 + byte(j>>16), byte(j >> 8), byte(j)})
+				if j%10 == 0 {
+					src = ep(j * 7919 % n)
+				}
+				fr := frame{src: netip.AddrPortFrom(src, 20000), dst: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, byte(j >> 8), byte(j)}), 30000), ssrc: uint32(j)}
+				if !bs[j].Decode(fr.bytes(), nil) {
+					b.Fatal("Brief.Decode refused a test frame")
+				}
+			}
+			kept := 0
+			b.SetBytes(int64(len(frame{}.bytes())))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += 32 {
+				at := i % pool
+				kept += bits.OnesCount64(v.Screen(bs[at : at+min(32, b.N-i)]))
+			}
+			b.StopTimer()
+			// The tenth from endpoints, and about one percent of the
+			// others at most (two addresses each, about one chance in
+			// 200 to 500 each).
+			if b.N >= pool && (kept < b.N/10 || kept > b.N/10+b.N/50) {
+				b.Fatalf("Screen kept %d of %d Briefs, want the tenth from endpoints and few more", kept, b.N)
+			}
+			b.ReportMetric(float64(kept)/float64(b.N), "kept/op")
+		})
+	}
 }

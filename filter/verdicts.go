@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"unsafe"
@@ -60,7 +61,7 @@ const noGen = 256
 // NewVerdicts returns a cache in front of fs, asked in that order.
 func NewVerdicts(fs ...*Filter) *Verdicts {
 	return &Verdicts{fs: fs, tabs: make([]*table, len(fs)), gen: noGen,
-		addrs: addrSet{words: make([]uint64, 1), mul: rand.Uint64() | 1}} // empty until Begin
+		addrs: addrSet{words: make([]uint64, 1), seed: rand.Uint64(), mul: rand.Uint64() | 1}} // empty until Begin
 }
 
 // Begin takes the filters' current tables, before a batch whose streams
@@ -224,15 +225,16 @@ func DropRepeated(dst []Match, from int) []Match {
 
 // addrSet is a bitmap over IPv4 addresses in front of the filters' own
 // indexes, for the packets no session wants: each address sets two bits
-// of one 64-bit word, chosen by one multiplication (by a random odd
-// number, so that addresses chosen to collide in one worker's set do not
-// in another's), with 16 to 32 bits per address, so that an address that
-// is not there is answered by one word, with about one chance in 60 of a
-// false "maybe", whatever the number of filters. It never answers "no"
-// for an address that is there.
+// of one 64-bit word, chosen by one multiplication (by random numbers, so
+// that addresses chosen to collide in one worker's set do not in
+// another's), with 32 to 64 bits per address (512 KiB for 100,000
+// addresses), so that an address that is not there is answered by one
+// word, with about one chance in 200 to 500 of a false "maybe" (which
+// costs the filters' lookup), whatever the number of filters. It never
+// answers "no" for an address that is there.
 type addrSet struct {
-	words []uint64 // a power of two of them
-	mul   uint64
+	words     []uint64 // a power of two of them
+	seed, mul uint64
 }
 
 // has reports whether a (a.b.c.d as a<<24 | b<<16 | c<<8 | d) may be in
@@ -242,12 +244,14 @@ func (s *addrSet) has(a uint32) bool {
 	return s.words[w&uint64(len(s.words)-1)]&m == m
 }
 
-// at returns the word of a and its two bits in it: the product's bits 32
-// and up pick the word (at most 2^20 of them), its top 12 bits the two
-// bits.
+// at returns the word of a and its two bits in it: one 64x64→128-bit
+// multiplication of the address and a seed by a random odd number, its
+// halves folded (as the filters' own index does), whose low bits pick
+// the word and top 12 bits the two bits in it.
 func (s *addrSet) at(a uint32) (w uint64, m uint64) {
-	h := uint64(a) * s.mul
-	return h >> 32, 1<<(h>>58) | 1<<(h>>52&63)
+	hi, lo := bits.Mul64(uint64(a)^s.seed, s.mul)
+	h := hi ^ lo
+	return h, 1<<(h>>58) | 1<<(h>>52&63)
 }
 
 // build makes the set of the IPv4 endpoints of tabs; with MAC endpoints
@@ -259,8 +263,8 @@ func (s *addrSet) build(tabs []*table, byMAC bool) {
 			n += len(tab.byIP.entries)
 		}
 	}
-	size := 1 // words; 2 to 4 entries' worth of bits per entry, 16 to 32 per address
-	for size*64 < 8*n && size < 1<<20 {
+	size := 1 // words; 16 to 32 bits per entry, 32 to 64 per address
+	for size*64 < 16*n && size < 1<<20 {
 		size *= 2
 	}
 	if len(s.words) != size {
