@@ -575,8 +575,6 @@ func BenchmarkStreamTable(b *testing.B) {
 	}
 }
 
-// checkInOrder fails b unless every stream of tab saw each of its packets
-// as the next in order: what BenchmarkStreamTable means to time.
 // roundLate is how late BenchmarkStreamTable's round of packets arrives:
 // up to a millisecond, so that no stream's jitter is exactly 0 (an exactly
 // periodic stream's jitter decays into subnormal floats, which the
@@ -585,6 +583,8 @@ func roundLate(round int) time.Duration {
 	return time.Duration(uint32(round)*2654435761%1000) * time.Microsecond
 }
 
+// checkInOrder fails b unless every stream of tab saw each of its packets
+// as the next in order: what BenchmarkStreamTable means to time.
 func checkInOrder(b *testing.B, tab *capture.StreamTable) {
 	b.Helper()
 	for _, st := range tab.Snapshot(nil) {

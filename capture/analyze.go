@@ -40,11 +40,11 @@ func Analyze(src Source, opts AnalyzeOptions) (*Analysis, error) {
 	var next uint64 = 1 << 16
 	for {
 		n, err := src.ReadBatch(frames, infos)
-		if n > 0 && a.Counters.Frames == 0 {
-			a.First = infos[0].Timestamp
-			t.SetEpoch(a.First)
-		}
 		if n > 0 {
+			if a.Counters.Frames == 0 {
+				a.First = infos[0].Timestamp
+				t.SetEpoch(a.First)
+			}
 			a.Last = infos[n-1].Timestamp
 		}
 		// Runs of the common RTP frames go through Briefs (the capture

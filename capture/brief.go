@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"time"
 	"unsafe"
 )
 
@@ -56,20 +57,19 @@ func (b *Brief) Decode(frame []byte, info *Info) bool {
 // decode is Decode, returning the offset of the IPv4 header (14 or 18),
 // or 0 when the frame is not for the fast path.
 func (b *Brief) decode(frame []byte, info *Info) int {
-	bs, frames := (*[1]Brief)(unsafe.Pointer(b))[:], (*[1][]byte)(unsafe.Pointer(&frame))[:]
-	if info != nil {
-		if DecodeBriefs(bs, frames, (*[1]Info)(unsafe.Pointer(info))[:]) == 0 {
-			return 0
-		}
-		return int(b.off)
+	if info == nil {
+		info = &noInfo
 	}
-	var none [1]Info
-	if DecodeBriefs(bs, frames, none[:]) == 0 {
+	bs, frames := (*[1]Brief)(unsafe.Pointer(b))[:], (*[1][]byte)(unsafe.Pointer(&frame))[:]
+	if DecodeBriefs(bs, frames, (*[1]Info)(unsafe.Pointer(info))[:]) == 0 {
 		return 0
 	}
-	b.ns = 0
 	return int(b.off)
 }
+
+// noInfo is the Info of a frame decoded without one: untagged, captured
+// at the Unix epoch (a Brief's time 0). Read only.
+var noInfo = Info{Timestamp: time.Unix(0, 0)}
 
 // DecodeBriefs decodes frames[i], captured as infos[i] says, into bs[i],
 // for i from 0 for as long as Brief.Decode takes the frames, and returns

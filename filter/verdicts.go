@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -108,8 +109,8 @@ func (v *Verdicts) Match(b *capture.Brief) []Match {
 	}
 	// Most packets on a busy port, when only the monitored streams are
 	// tracked: no table has the stream, and neither address is an
-	// endpoint (none, without a call).
-	if src, dst, ok := b.IPv4(); !ok || !v.addrs.has(src) && !v.addrs.has(dst) {
+	// endpoint.
+	if v.none(b) {
 		return nil
 	}
 	return v.ask(b)
@@ -122,29 +123,7 @@ func (v *Verdicts) Match(b *capture.Brief) []Match {
 // of Briefs at once, without a call per Brief, and asks Match for the
 // few it returns.
 func (v *Verdicts) Screen(bs []capture.Brief) uint64 {
-	var set uint64
-	words, mask := unsafe.Pointer(unsafe.SliceData(v.addrs.words)), uint64(len(v.addrs.words)-1)
-	for j := range bs[:min(len(bs), 64)] {
-		b := &bs[j]
-		src, dst, ok := b.IPv4()
-		id, _ := b.Stream()
-		if id >= 0 || !ok {
-			if id >= 0 {
-				set |= 1 << j // a table's stream: Match reads its verdict
-			}
-			continue
-		}
-		// Both addresses, then one branch. The bitmap's length is a
-		// power of two (never 0), so a masked index needs no check.
-		ws, ms := v.addrs.at(src)
-		wd, md := v.addrs.at(dst)
-		missS := *(*uint64)(unsafe.Add(words, ws&mask*8))&ms ^ ms
-		missD := *(*uint64)(unsafe.Add(words, wd&mask*8))&md ^ md
-		if missS == 0 || missD == 0 {
-			set |= 1 << j
-		}
-	}
-	return set
+	return v.addrs.screen(bs, true)
 }
 
 // none reports whether no filter can want b, because neither of its
@@ -152,8 +131,7 @@ func (v *Verdicts) Screen(bs []capture.Brief) uint64 {
 // them has MAC endpoints (or b holds no IPv4 packet, which matchBrief
 // matches to nothing). False is not certain: the filters must be asked.
 func (v *Verdicts) none(b *capture.Brief) bool {
-	src, dst, ok := b.IPv4()
-	return !ok || !v.addrs.has(src) && !v.addrs.has(dst)
+	return v.addrs.screen((*[1]capture.Brief)(unsafe.Pointer(b))[:], false) == 0
 }
 
 // Cached is Match of a Brief whose stream's verdict UpdateBriefs found
@@ -237,11 +215,38 @@ type addrSet struct {
 	seed, mul uint64
 }
 
-// has reports whether a (a.b.c.d as a<<24 | b<<16 | c<<8 | d) may be in
-// the set: false is certain.
-func (s *addrSet) has(a uint32) bool {
-	w, m := s.at(a)
-	return s.words[w&uint64(len(s.words)-1)]&m == m
+// screen returns the set of bs (the first 64) whose source or
+// destination address may be in the set (false is certain), and, with
+// tables, of those a StreamTable accounted. It is the set's one lookup,
+// a loop without a call: both words are read before one branch, without
+// bounds checks (the set's length is a power of two, never 0, so a
+// masked index is always in it).
+func (s *addrSet) screen(bs []capture.Brief, tables bool) uint64 {
+	var set uint64
+	words, mask := unsafe.Pointer(unsafe.SliceData(s.words)), uint64(len(s.words)-1)
+	kept := int32(math.MaxInt32) // no stream id reaches it
+	if tables {
+		kept = 0
+	}
+	for j := range bs[:min(len(bs), 64)] {
+		b := &bs[j]
+		if id, _ := b.Stream(); id >= kept {
+			set |= 1 << j // a table's stream: Match reads its verdict
+			continue
+		}
+		src, dst, ok := b.IPv4()
+		if !ok {
+			continue
+		}
+		ws, ms := s.at(src)
+		wd, md := s.at(dst)
+		missS := *(*uint64)(unsafe.Add(words, ws&mask*8))&ms ^ ms
+		missD := *(*uint64)(unsafe.Add(words, wd&mask*8))&md ^ md
+		if missS == 0 || missD == 0 {
+			set |= 1 << j
+		}
+	}
+	return set
 }
 
 // at returns the word of a and its two bits in it: one 64x64→128-bit

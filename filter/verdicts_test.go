@@ -184,8 +184,8 @@ func TestVerdictsBeforeBegin(t *testing.T) {
 // TestScreen: Screen keeps every packet to or from an endpoint of either
 // filter (1,000 phones, 50 learned gateways) and leaves out nearly every
 // other one (it is a bitmap: it may keep a few, never drop one a session
-// wants); with a MAC endpoint it keeps all, and a zero Brief none. It
-// looks at the first 64 Briefs only.
+// wants); with a MAC endpoint it keeps all, and a zero Brief none. Of
+// more than 64 Briefs it answers for the first 64.
 func TestScreen(t *testing.T) {
 	main, learned := New(), New()
 	var eps, gws []string
@@ -243,6 +243,13 @@ func TestScreen(t *testing.T) {
 	t.Logf("Screen kept %d of %d packets between strangers", kept, strangers)
 	if set := v.Screen(make([]capture.Brief, 70)); set != 0 {
 		t.Fatalf("Screen kept zero Briefs: %b", set)
+	}
+	long := make([]capture.Brief, 70)
+	for j := range long {
+		long[j] = brief(eps[j], "192.168.0.1")
+	}
+	if set := v.Screen(long); set != ^uint64(0) {
+		t.Fatalf("Screen of 70 endpoints' Briefs: %b, want the first 64", set)
 	}
 	main.Add(&Session{ID: "m", Agent: "1003", Endpoints: mustEndpoints(t, "02:00:00:00:00:01"), Supervisor: "127.0.0.1:9"})
 	v.Begin(capture.NewStreamTable(capture.StreamTableConfig{}))
